@@ -1,0 +1,56 @@
+"""The portal's tables. Import models from here: `from portal.models import User`."""
+
+from portal.models.accounts import CoachProfile, User
+from portal.models.base import Base, utcnow
+from portal.models.billing import Invoice, PaymentMethod, Subscription
+from portal.models.coaching import AvailabilitySlot, CoachingSession
+from portal.models.connect import Payout, StripeConnectedAccount
+from portal.models.enums import (
+    BillingInterval,
+    EventStatus,
+    InvoiceStatus,
+    LedgerEntryKind,
+    PaymentStatus,
+    PayoutSchedule,
+    PayoutStatus,
+    RefundStatus,
+    Role,
+    SessionStatus,
+    SubscriptionStatus,
+    TransactionStatus,
+    TransactionType,
+)
+from portal.models.events import AuditLog, StripeEvent
+from portal.models.payments import LedgerEntry, Refund, Transaction
+
+__all__ = [
+    "AuditLog",
+    "AvailabilitySlot",
+    "Base",
+    "BillingInterval",
+    "CoachProfile",
+    "CoachingSession",
+    "EventStatus",
+    "Invoice",
+    "InvoiceStatus",
+    "LedgerEntry",
+    "LedgerEntryKind",
+    "PaymentMethod",
+    "PaymentStatus",
+    "Payout",
+    "PayoutSchedule",
+    "PayoutStatus",
+    "Refund",
+    "RefundStatus",
+    "Role",
+    "SessionStatus",
+    "StripeConnectedAccount",
+    "StripeEvent",
+    "Subscription",
+    "SubscriptionStatus",
+    "Transaction",
+    "TransactionStatus",
+    "TransactionType",
+    "User",
+    "utcnow",
+]

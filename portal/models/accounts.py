@@ -1,0 +1,105 @@
+"""People: users of every role and the coach's profile with its balances."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import Base, TimestampMixin, money_column, string_enum
+from portal.models.enums import PayoutSchedule, Role
+
+if TYPE_CHECKING:
+    from portal.models.billing import PaymentMethod, Subscription
+    from portal.models.connect import StripeConnectedAccount
+
+
+class User(UserMixin, TimestampMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str] = mapped_column(sa.String(120))
+    role: Mapped[Role] = mapped_column(string_enum(Role, "role"), default=Role.MENTEE)
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # Changes whenever the password changes or an admin deactivates the account, so that every
+    # existing login session for the user stops being valid.
+    session_token: Mapped[str] = mapped_column(sa.String(64))
+
+    stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_connect_account_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    default_payment_method_id: Mapped[str | None] = mapped_column(sa.String(255))
+
+    coach_profile: Mapped[CoachProfile | None] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    stripe_connected_account: Mapped[StripeConnectedAccount | None] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    payment_methods: Mapped[list[PaymentMethod]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    platform_subscription: Mapped[Subscription | None] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (sa.CheckConstraint("email = lower(email)", name="email_lower"),)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.role in roles
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}>"
+
+
+class CoachProfile(TimestampMixin, Base):
+    __tablename__ = "coach_profiles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    headline: Mapped[str] = mapped_column(sa.String(160), default="")
+    bio: Mapped[str] = mapped_column(sa.Text, default="")
+    session_price: Mapped[Decimal] = money_column(default=Decimal("100.00"))
+    currency: Mapped[str] = mapped_column(sa.String(3), default="USD", server_default="USD")
+    session_minutes: Mapped[int] = mapped_column(default=60)
+    is_published: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
+    payout_schedule: Mapped[PayoutSchedule] = mapped_column(
+        string_enum(PayoutSchedule, "payout_schedule"),
+        default=PayoutSchedule.INSTANT,
+        server_default=PayoutSchedule.INSTANT.value,
+    )
+    platform_fee_percentage: Mapped[Decimal] = mapped_column(
+        sa.Numeric(5, 2), default=Decimal("20.00"), server_default="20.00"
+    )
+    minimum_payout: Mapped[Decimal] = money_column(
+        default=Decimal("100.00"), server_default="100.00"
+    )
+    # Written only by portal.ledger, in the same transaction as the row that explains the change.
+    total_earnings: Mapped[Decimal] = money_column(default=Decimal("0.00"), server_default="0.00")
+    available_balance: Mapped[Decimal] = money_column(
+        default=Decimal("0.00"), server_default="0.00"
+    )
+    pending_balance: Mapped[Decimal] = money_column(default=Decimal("0.00"), server_default="0.00")
+
+    user: Mapped[User] = relationship(back_populates="coach_profile")
+
+    __table_args__ = (
+        sa.CheckConstraint("session_price >= 0", name="session_price_not_negative"),
+        sa.CheckConstraint(
+            "platform_fee_percentage >= 0 AND platform_fee_percentage <= 100",
+            name="platform_fee_percentage_range",
+        ),
+        sa.CheckConstraint("minimum_payout >= 0", name="minimum_payout_not_negative"),
+        sa.CheckConstraint("session_minutes > 0", name="session_minutes_positive"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<CoachProfile {self.id} user={self.user_id}>"

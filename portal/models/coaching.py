@@ -1,0 +1,90 @@
+"""Coaching: the open times a coach offers and the sessions mentees book into them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.accounts import User
+from portal.models.base import Base, TimestampMixin, UTCDateTime, money_column, string_enum
+from portal.models.enums import PaymentStatus, SessionStatus
+
+# A booking in one of these states holds its slot; the partial unique index below enforces it.
+HOLDING_STATUSES = (SessionStatus.PENDING_PAYMENT.value, SessionStatus.CONFIRMED.value)
+_HOLDING_SQL = sa.text("status IN ('pending_payment', 'confirmed')")
+
+
+class AvailabilitySlot(TimestampMixin, Base):
+    __tablename__ = "availability_slots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    coach_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    duration_minutes: Mapped[int] = mapped_column(default=60)
+
+    coach: Mapped[User] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("coach_id", "starts_at"),
+        sa.CheckConstraint("duration_minutes > 0", name="duration_positive"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<AvailabilitySlot {self.id} coach={self.coach_id} {self.starts_at:%Y-%m-%d %H:%M}>"
+
+
+class CoachingSession(TimestampMixin, Base):
+    """The seed's `Session`: one booked hour (or so) between a coach and a mentee."""
+
+    __tablename__ = "coaching_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    coach_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    mentee_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    slot_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("availability_slots.id", ondelete="SET NULL")
+    )
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    duration_minutes: Mapped[int] = mapped_column(default=60)
+    status: Mapped[SessionStatus] = mapped_column(
+        string_enum(SessionStatus, "session_status"), default=SessionStatus.PENDING_PAYMENT
+    )
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+
+    price_amount: Mapped[Decimal] = money_column()
+    currency: Mapped[str] = mapped_column(sa.String(3), default="USD", server_default="USD")
+    platform_fee_amount: Mapped[Decimal] = money_column()
+    coach_payout_amount: Mapped[Decimal] = money_column()
+    payment_status: Mapped[PaymentStatus] = mapped_column(
+        string_enum(PaymentStatus, "payment_status"),
+        default=PaymentStatus.PENDING,
+        server_default=PaymentStatus.PENDING.value,
+    )
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255))
+
+    coach: Mapped[User] = relationship(foreign_keys=[coach_id])
+    mentee: Mapped[User] = relationship(foreign_keys=[mentee_id])
+    slot: Mapped[AvailabilitySlot | None] = relationship()
+
+    __table_args__ = (
+        sa.Index(
+            "uq_coaching_sessions_slot_held",
+            "slot_id",
+            unique=True,
+            sqlite_where=_HOLDING_SQL,
+            postgresql_where=_HOLDING_SQL,
+        ),
+        sa.Index("ix_coaching_sessions_mentee_starts", "mentee_id", "starts_at"),
+        sa.Index("ix_coaching_sessions_coach_starts", "coach_id", "starts_at"),
+        sa.Index("ix_coaching_sessions_stripe_payment_intent_id", "stripe_payment_intent_id"),
+        sa.CheckConstraint(
+            "platform_fee_amount + coach_payout_amount = price_amount", name="fee_split_adds_up"
+        ),
+        sa.CheckConstraint("price_amount >= 0", name="price_not_negative"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<CoachingSession {self.id} {self.status} {self.payment_status}>"
