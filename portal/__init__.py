@@ -1,0 +1,84 @@
+"""The coaching portal: `create_app` builds the Flask application. Nothing happens at import."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from portal.config import PROJECT_ROOT, check_production_settings, load_settings
+
+
+def create_app(overrides: dict[str, Any] | None = None, env_name: str | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    app.config.from_mapping(load_settings(env_name))
+    app.config.from_mapping(overrides or {})
+    app.config["FORM_ACTION_ORIGINS"] = _form_action_origins(app.config)
+    if app.config["ENV_NAME"] == "production":
+        check_production_settings({**app.config, "DEBUG": app.debug})
+    app.logger.setLevel(logging.INFO)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _form_action_origins(config: dict[str, Any]) -> list[str]:
+    origins = config["STRIPE_HOSTED_ORIGINS"].split()
+    if config.get("STRIPE_SANDBOX_PUBLIC_URL"):
+        origins.append(config["STRIPE_SANDBOX_PUBLIC_URL"].rstrip("/"))
+    return origins
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal.errors import init_error_pages
+    from portal.extensions import (
+        configure_sqlite,
+        csrf,
+        db,
+        htmx,
+        limiter,
+        login_manager,
+        migrate,
+    )
+    from portal.security import init_security
+    from portal.templating import init_templating
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    init_security(app)  # the audience check runs before every other request hook
+    csrf.init_app(app)
+    limiter.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+    init_error_pages(app)
+    init_templating(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.accounts.views import bp as accounts_bp
+    from portal.coaches.views import bp as coaches_bp
+    from portal.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(coaches_bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from portal.cli import register_commands
+
+    register_commands(app)

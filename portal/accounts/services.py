@@ -1,0 +1,92 @@
+"""Accounts: creating users, checking passwords, loading the signed-in user.
+
+Passwords are hashed with argon2id. An unknown email costs the same work as a wrong password, and
+both get the same answer, so the sign-in form does not reveal who has an account.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db, login_manager
+from portal.models import CoachProfile, Role, User
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class EmailTaken(Exception):
+    """An account with this email exists already."""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def new_session_token() -> str:
+    return secrets.token_hex(16)
+
+
+def create_user(email: str, password: str, name: str, role: Role) -> User:
+    """Create a user (and, for a coach, an unpublished coach profile). Raises EmailTaken."""
+    user = User(
+        email=normalise_email(email),
+        password_hash=hash_password(password),
+        name=name.strip(),
+        role=role,
+        session_token=new_session_token(),
+    )
+    if role is Role.COACH:
+        user.coach_profile = CoachProfile()
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()  # the sign-up is the whole unit of work
+        raise EmailTaken(f"An account with {user.email} exists already.") from exc
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, or None (same cost either way)."""
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    candidate_hash = user.password_hash if user else _DUMMY_HASH
+    try:
+        _hasher.verify(candidate_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.is_active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> bool:
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        return False
+    user.password_hash = hash_password(new)
+    user.session_token = new_session_token()  # every other login session ends
+    return True
+
+
+@login_manager.user_loader
+def load_user(user_key: str) -> User | None:
+    user_id, _, token = user_key.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or not secrets.compare_digest(user.session_token, token):
+        return None
+    return user

@@ -1,0 +1,117 @@
+"""Sign up, sign in, sign out and the profile page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from portal.accounts import services
+from portal.accounts.forms import LoginForm, PasswordForm, ProfileForm, SignupForm
+from portal.extensions import db, limiter
+from portal.models import Role, User
+from portal.rendering import render
+from portal.security import PUBLIC, SIGNED_IN, allow, safe_next
+
+bp = Blueprint("accounts", __name__, url_prefix="/account")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_email_key() -> str:
+    return "login-email:" + services.normalise_email(request.form.get("email", ""))
+
+
+def _home_for(role: Role) -> str:
+    return {
+        Role.ADMIN: url_for("coaches.directory"),
+        Role.COACH: url_for("coaches.my_profile"),
+        Role.MENTEE: url_for("coaches.directory"),
+    }[role]
+
+
+def _start_session(user: User) -> None:
+    session.clear()  # a fresh session at every login
+    login_user(user)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@allow(PUBLIC)
+def signup() -> Response | str:
+    if current_user.is_authenticated:
+        return redirect(_home_for(current_user.role))
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(
+                form.email.data, form.password.data, form.name.data, Role(form.role.data)
+            )
+        except services.EmailTaken:
+            form.email.errors.append("An account with this email exists already. Sign in?")
+        else:
+            db.session.commit()
+            _start_session(user)
+            flash(f"Welcome, {user.name}! Your account is ready.", "success")
+            return redirect(_home_for(user.role), 303)
+    return render("accounts/signup.html", form=form, status=400 if form.errors else 200)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@allow(PUBLIC)
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key)
+def login() -> Response | str:
+    target = request.args.get("next")
+    if current_user.is_authenticated:
+        return redirect(safe_next(target, _home_for(current_user.role)))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            db.session.commit()
+            _start_session(user)
+            return redirect(safe_next(target, _home_for(user.role)), 303)
+        form.password.errors.append("That email and password do not match an account.")
+    return render("accounts/login.html", form=form, status=400 if form.errors else 200)
+
+
+@bp.post("/logout")
+@allow(SIGNED_IN)
+def logout() -> Response:
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("accounts.login"), 303)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@allow(SIGNED_IN)
+def profile() -> Response | str:
+    form = ProfileForm(obj=current_user)
+    password_form = PasswordForm(prefix="pw")
+    if form.submit.data and form.validate_on_submit():
+        current_user.name = form.name.data.strip()
+        db.session.commit()
+        flash("Your profile is saved.", "success")
+        return redirect(url_for("accounts.profile"), 303)
+    status = 400 if form.errors else 200
+    return render("accounts/profile.html", form=form, password_form=password_form, status=status)
+
+
+@bp.post("/password")
+@allow(SIGNED_IN)
+def change_password() -> Response | str:
+    password_form = PasswordForm(prefix="pw")
+    if password_form.validate_on_submit():
+        if services.change_password(
+            current_user, password_form.current_password.data, password_form.new_password.data
+        ):
+            db.session.commit()
+            _start_session(current_user._get_current_object())
+            flash("Your password is changed. Other devices are signed out.", "success")
+            return redirect(url_for("accounts.profile"), 303)
+        password_form.current_password.errors.append("That is not your current password.")
+    form = ProfileForm(obj=current_user)
+    return render("accounts/profile.html", form=form, password_form=password_form, status=400)

@@ -1,0 +1,105 @@
+"""`flask` commands: make an admin, fill a demo database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from portal.accounts import services as accounts
+from portal.extensions import db
+from portal.models import AvailabilitySlot, Role, User
+
+DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for the demo on purpose
+
+DEMO_COACHES = [
+    (
+        "Ada Lovelace",
+        "ada@coach.example",
+        "Engineering leadership for first-time managers",
+        "Twenty years of leading teams. I help new managers run one-on-ones, give feedback and "
+        "plan careers.",
+        Decimal("120.00"),
+        "USD",
+    ),
+    (
+        "Grace Hopper",
+        "grace@coach.example",
+        "Debugging your career in software",
+        "From compilers to careers: practical sessions on growth, interviews and technical "
+        "writing.",
+        Decimal("95.00"),
+        "USD",
+    ),
+    (
+        "Kenji Sato",
+        "kenji@coach.example",
+        "Product strategy and roadmaps",
+        "Former head of product. Bring a roadmap, leave with a plan you can defend.",
+        Decimal("150.00"),
+        "EUR",
+    ),
+]
+DEMO_MENTEES = [("Sam Mentee", "sam@mentee.example"), ("Riley Learner", "riley@mentee.example")]
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(create_admin)
+    app.cli.add_command(seed_demo)
+
+
+@click.command("create-admin")
+@click.argument("email")
+@click.option("--name", default="Administrator", show_default=True)
+@click.option(
+    "--password",
+    envvar="ADMIN_PASSWORD",
+    help="Defaults to $ADMIN_PASSWORD, else a prompt; use the prompt on shared machines.",
+)
+def create_admin(email: str, name: str, password: str | None) -> None:
+    """Create an admin account (or promote an existing user) with EMAIL."""
+    existing = db.session.scalar(select(User).where(User.email == accounts.normalise_email(email)))
+    if existing is not None:
+        existing.role = Role.ADMIN
+        db.session.commit()
+        click.echo(f"{existing.email} is now an admin.")
+        return
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise click.BadParameter("Use at least 10 characters.", param_hint="password")
+    user = accounts.create_user(email, password, name, Role.ADMIN)
+    db.session.commit()
+    click.echo(f"Admin {user.email} created.")
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Fill an empty database with demo coaches, open slots, mentees and an admin."""
+    if db.session.scalar(select(User.id).limit(1)) is not None:
+        click.echo("The database has users already; demo data not added.")
+        return
+    accounts.create_user("admin@portal.example", DEMO_PASSWORD, "Portal Admin", Role.ADMIN)
+    tomorrow = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    for name, email, headline, bio, price, currency in DEMO_COACHES:
+        coach = accounts.create_user(email, DEMO_PASSWORD, name, Role.COACH)
+        profile = coach.coach_profile
+        profile.headline, profile.bio = headline, bio
+        profile.session_price, profile.currency = price, currency
+        profile.is_published = True
+        for day in range(0, 10, 2):
+            for hour in (9, 14):
+                starts_at = tomorrow.replace(hour=hour) + timedelta(days=day)
+                db.session.add(AvailabilitySlot(coach=coach, starts_at=starts_at))
+    for name, email in DEMO_MENTEES:
+        accounts.create_user(email, DEMO_PASSWORD, name, Role.MENTEE)
+    db.session.commit()
+    click.echo("Demo data added. Sign in with any of these (password: " + DEMO_PASSWORD + "):")
+    click.echo("  admin   admin@portal.example")
+    for _, email, *_ in DEMO_COACHES:
+        click.echo(f"  coach   {email}")
+    for _, email in DEMO_MENTEES:
+        click.echo(f"  mentee  {email}")

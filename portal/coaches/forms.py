@@ -1,0 +1,58 @@
+"""The coach's own profile: what mentees see and what a session costs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
+
+from portal.money import MoneyError, check_chargeable
+
+CURRENCIES = [
+    SelectChoice("USD", "US dollar"),
+    SelectChoice("EUR", "Euro"),
+    SelectChoice("GBP", "Pound sterling"),
+    SelectChoice("CAD", "Canadian dollar"),
+    SelectChoice("AUD", "Australian dollar"),
+    SelectChoice("JPY", "Japanese yen"),
+]
+
+
+class CoachProfileForm(FlaskForm):
+    headline = StringField(
+        "Headline",
+        validators=[Length(max=160)],
+        description="One line mentees see in the directory.",
+    )
+    bio = TextAreaField("About you", validators=[Length(max=5000)])
+    session_price = DecimalField(
+        "Price of one session", places=2, validators=[DataRequired(), NumberRange(min=0)]
+    )
+    currency = SelectField("Currency", choices=CURRENCIES, default="USD")
+    session_minutes = IntegerField(
+        "Session length (minutes)", default=60, validators=[DataRequired(), NumberRange(15, 240)]
+    )
+    is_published = BooleanField("Show me in the coaches directory")
+    submit = SubmitField("Save profile")
+
+    def validate_session_price(self, field: DecimalField) -> None:
+        price = field.data
+        if price is None:
+            return
+        if price != price.quantize(Decimal("0.01")):
+            raise ValidationError("Use at most two decimal places.")
+        try:
+            check_chargeable(price, self.currency.data)
+        except MoneyError as exc:
+            raise ValidationError(str(exc)) from exc

@@ -1,0 +1,160 @@
+"""Settings, read from the environment (and a `.env` file beside the project, if present).
+
+One class per environment; `PORTAL_ENV` picks it. Every variable is listed in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - refused in production
+SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_platform"  # noqa: S105 - offline stand-in only
+SANDBOX_CONNECT_WEBHOOK_SECRET = "whsec_sandbox_connect"  # noqa: S105 - offline stand-in only
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    ENV_NAME = "development"
+    DEBUG = False
+    TESTING = False
+
+    SECRET_KEY = DEFAULT_SECRET_KEY
+    SQLALCHEMY_DATABASE_URI = f"sqlite:///{PROJECT_ROOT / 'instance' / 'portal.db'}"
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    SEND_HSTS = False
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the login session
+    WTF_CSRF_SSL_STRICT = True
+
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "10 per minute"
+
+    STRIPE_SECRET_KEY = ""
+    STRIPE_PUBLISHABLE_KEY = ""
+    STRIPE_API_BASE = ""  # empty: Stripe itself
+    STRIPE_WEBHOOK_SECRET = ""
+    STRIPE_CONNECT_WEBHOOK_SECRET = ""
+    STRIPE_MAX_NETWORK_RETRIES = 2
+    # Where the browser is sent for Checkout, onboarding and the billing portal (CSP form-action).
+    STRIPE_HOSTED_ORIGINS = (
+        "https://checkout.stripe.com https://connect.stripe.com https://billing.stripe.com"
+    )
+    PLATFORM_COUNTRY = "US"
+    MEMBERSHIP_DISCOUNT_PERCENTAGE = "10"
+
+    @classmethod
+    def from_environment(cls) -> dict:
+        """The settings this class names, each overridden by its environment variable."""
+        settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+        for key in (
+            "SECRET_KEY",
+            "STRIPE_SECRET_KEY",
+            "STRIPE_PUBLISHABLE_KEY",
+            "STRIPE_API_BASE",
+            "STRIPE_WEBHOOK_SECRET",
+            "STRIPE_CONNECT_WEBHOOK_SECRET",
+            "STRIPE_HOSTED_ORIGINS",
+            "RATELIMIT_STORAGE_URI",
+            "LOGIN_RATE_LIMIT",
+            "PLATFORM_COUNTRY",
+            "MEMBERSHIP_DISCOUNT_PERCENTAGE",
+        ):
+            if key in os.environ:
+                settings[key] = os.environ[key]
+        if "DATABASE_URL" in os.environ:
+            settings["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(
+                os.environ["DATABASE_URL"]
+            )
+        settings["SESSION_COOKIE_SECURE"] = _env_bool(
+            "SESSION_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"]
+        )
+        settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
+        if "STRIPE_MAX_NETWORK_RETRIES" in os.environ:
+            settings["STRIPE_MAX_NETWORK_RETRIES"] = int(os.environ["STRIPE_MAX_NETWORK_RETRIES"])
+        return settings
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"  # noqa: S105
+    STRIPE_WEBHOOK_SECRET = "whsec_test_platform"  # noqa: S105
+    STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_test_connect"  # noqa: S105
+    STRIPE_MAX_NETWORK_RETRIES = 0
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    SEND_HSTS = True
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def _normalise_database_url(url: str) -> str:
+    # psycopg 3 is the driver; accept the URLs people usually write.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_settings(env_name: str | None = None) -> dict:
+    """Settings for the named environment (default: `PORTAL_ENV`, else development)."""
+    load_dotenv(PROJECT_ROOT / ".env")
+    name = env_name or _env("PORTAL_ENV", "development")
+    if name not in CONFIGS:
+        raise RuntimeError(f"PORTAL_ENV={name!r} is not one of {', '.join(CONFIGS)}.")
+    return CONFIGS[name].from_environment()
+
+
+class UnsafeConfiguration(RuntimeError):
+    """Production settings that would put money or accounts at risk."""
+
+
+def check_production_settings(settings: dict) -> None:
+    """Refuse to start in production with settings that are only fit for a laptop."""
+    problems = []
+    if settings["SECRET_KEY"] in (DEFAULT_SECRET_KEY, "") or len(settings["SECRET_KEY"]) < 32:
+        problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+    if not settings["STRIPE_SECRET_KEY"]:
+        problems.append("STRIPE_SECRET_KEY must be set")
+    if not settings["STRIPE_WEBHOOK_SECRET"]:
+        problems.append("STRIPE_WEBHOOK_SECRET must be set")
+    if not settings["STRIPE_CONNECT_WEBHOOK_SECRET"]:
+        problems.append("STRIPE_CONNECT_WEBHOOK_SECRET must be set")
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        problems.append("DATABASE_URL must point at PostgreSQL, not SQLite")
+    if settings.get("DEBUG"):
+        problems.append("debug must be off")
+    if problems:
+        raise UnsafeConfiguration("Refusing to start in production: " + "; ".join(problems) + ".")

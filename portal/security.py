@@ -1,0 +1,112 @@
+"""Who may use each route, the headers every response carries, and safe redirects.
+
+Every view declares its audience with `@allow(...)`; a view that declares nothing is refused for
+everyone (deny by default), and the authorisation test walks the URL map to prove it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+from portal.models.enums import Role
+
+PUBLIC = "public"
+SIGNED_IN = "signed_in"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def allow(*audience: str | Role) -> Callable[[F], F]:
+    """Declare who may call a view: PUBLIC, SIGNED_IN, or one or more roles."""
+    if not audience:
+        raise ValueError("allow() needs at least one audience")
+
+    def decorate(view: F) -> F:
+        view.allowed_audience = frozenset(str(a) for a in audience)  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def audience_of(view: Callable[..., Any] | None) -> frozenset[str] | None:
+    return getattr(view, "allowed_audience", None)
+
+
+def enforce_access() -> Any:
+    """before_request: apply the view's declared audience; refuse views that declare none."""
+    if request.endpoint is None:
+        return None  # 404/405: the error handler answers
+    view = current_app.view_functions.get(request.endpoint)
+    if request.endpoint == "static":
+        return None
+    audience = audience_of(view)
+    if audience is None:
+        current_app.logger.error("Route %s declares no audience; refused.", request.endpoint)
+        abort(403)
+    if PUBLIC in audience:
+        return None
+    if not current_user.is_authenticated:
+        if request.headers.get("HX-Request"):
+            abort(401)
+        return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+    if SIGNED_IN in audience or current_user.role.value in audience:
+        return None
+    abort(403)
+
+
+def is_safe_next(target: str | None) -> bool:
+    """A `next=` target is safe only when it is a path on this site."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+def safe_next(target: str | None, default: str) -> str:
+    return target if is_safe_next(target) else default
+
+
+def _nonce() -> str:
+    """One nonce per request, shared by the CSP header and the page's script tags."""
+    return request.environ.setdefault("portal.csp_nonce", secrets.token_urlsafe(18))
+
+
+def set_security_headers(response: Any) -> Any:
+    config = current_app.config
+    form_targets = " ".join(["'self'", *config["FORM_ACTION_ORIGINS"]])
+    response.headers["Content-Security-Policy"] = "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' 'nonce-{_nonce()}'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            f"form-action {form_targets}",
+            "frame-ancestors 'none'",
+            "base-uri 'self'",
+            "object-src 'none'",
+        ]
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if config["SEND_HSTS"]:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if current_user and getattr(current_user, "is_authenticated", False):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_security(app: Flask) -> None:
+    app.before_request(enforce_access)
+    app.after_request(set_security_headers)
+    app.jinja_env.globals["csp_nonce"] = _nonce

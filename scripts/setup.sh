@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what the portal needs into .venv and static/vendor. Safe to run again: it only does
+# what is missing or out of date. `--dev` adds the test and lint tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+requirements=requirements.txt
+[[ "${1:-}" == "--dev" ]] && requirements=requirements-dev.txt
+
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.installed-$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-$(basename "$requirements")
+if [[ ! -f "$stamp" ]]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
+  touch "$stamp"
+fi
+
+# htmx and other front-end packages come from npm, pinned by package-lock.json.
+if [[ ! -f static/vendor/htmx.min.js || package-lock.json -nt static/vendor/htmx.min.js ]]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  mkdir -p static/vendor
+  cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+fi
+mkdir -p instance

@@ -1,0 +1,228 @@
+"""The web security rails of RELIABILITY.md 20-28, seen from the browser's side."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import create_app
+from portal.config import UnsafeConfiguration
+from portal.models import Role, User
+from tests.builders import make_user
+from tests.conftest import PASSWORD, csrf_token, login, make_app
+
+
+def test_htmx_post_without_csrf_token_is_refused(client: FlaskClient, coach: User) -> None:
+    login(client, coach)
+    response = client.post(
+        "/coach/profile", data={"headline": "changed"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 400
+    assert coach.coach_profile.headline != "changed"
+
+
+def test_htmx_post_with_token_in_header_is_accepted(client: FlaskClient, coach: User) -> None:
+    login(client, coach)
+    response = client.post(
+        "/coach/profile",
+        data={
+            "headline": "Now via HTMX",
+            "session_price": "80.00",
+            "currency": "USD",
+            "session_minutes": "60",
+        },
+        headers={"HX-Request": "true", "X-CSRFToken": csrf_token(client)},
+    )
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == "/coach/profile"
+
+
+def test_get_on_an_action_is_method_not_allowed(client: FlaskClient, mentee: User) -> None:
+    login(client, mentee)
+    assert client.get("/account/logout").status_code == 405
+
+
+def test_session_cookie_is_httponly_and_lax(client: FlaskClient, mentee: User) -> None:
+    client.get("/account/login")
+    token = csrf_token(client)
+    response = client.post(
+        "/account/login", data={"email": mentee.email, "password": PASSWORD, "csrf_token": token}
+    )
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_production_cookies_are_secure_and_hsts_is_sent(migrated_database: str) -> None:
+    app = make_app(migrated_database, SESSION_COOKIE_SECURE=True, SEND_HSTS=True)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    response = app.test_client().get("/account/login")
+    assert "max-age=" in response.headers["Strict-Transport-Security"]
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_login_starts_a_new_session(client: FlaskClient, mentee: User) -> None:
+    client.get("/account/login")
+    before = client.get_cookie("session").value
+    login(client, mentee)
+    after = client.get_cookie("session").value
+    assert before != after
+
+
+def test_logout_ends_the_session(client: FlaskClient, mentee: User) -> None:
+    login(client, mentee)
+    client.post("/account/logout", headers={"X-CSRFToken": csrf_token(client)})
+    assert client.get("/account/profile").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/account/login", "/coaches/999", "/healthz"], ids=["page", "form", "404", "api"]
+)
+def test_security_headers_on_every_response(client: FlaskClient, path: str) -> None:
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    assert "unsafe-eval" not in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "script-src 'self' 'nonce-" in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" not in headers  # development and tests are plain HTTP
+
+
+def test_each_page_gets_a_fresh_script_nonce(client: FlaskClient) -> None:
+    first = client.get("/").headers["Content-Security-Policy"]
+    second = client.get("/").headers["Content-Security-Policy"]
+    assert first != second
+
+
+def test_htmx_is_configured_without_eval(client: FlaskClient) -> None:
+    page = client.get("/").text
+    assert '"allowEval": false' in page
+    assert "vendor/htmx.min.js" in page
+
+
+def test_url_serving_page_and_fragment_varies_on_hx_request(
+    client: FlaskClient, coach: User
+) -> None:
+    login(client, coach)
+    response = client.get("/coach/profile", headers={"HX-Request": "true"})
+    assert "HX-Request" in response.headers["Vary"]
+    assert "<html" not in response.text
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example", "//evil.example", "/\\evil.example", "https:evil.example"],
+)
+def test_next_never_leaves_the_site(client: FlaskClient, mentee: User, target: str) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        "/account/login",
+        query_string={"next": target},
+        data={"email": mentee.email, "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+def test_next_on_the_site_is_followed(client: FlaskClient, mentee: User) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        "/account/login",
+        query_string={"next": "/account/profile"},
+        data={"email": mentee.email, "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.headers["Location"] == "/account/profile"
+
+
+def test_eleventh_quick_failed_login_is_throttled(client: FlaskClient, mentee: User) -> None:
+    token = csrf_token(client)
+    responses = [
+        client.post(
+            "/account/login",
+            data={"email": mentee.email, "password": "wrong password!", "csrf_token": token},
+        )
+        for _ in range(11)
+    ]
+    assert [r.status_code for r in responses[:10]] == [400] * 10
+    assert responses[10].status_code == 429
+    assert "Too many attempts" in responses[10].text
+
+
+def test_throttle_is_per_account_too(app: Flask, mentee: User) -> None:
+    token_clients = []
+    for n in range(11):
+        client = app.test_client()
+        environ = {"REMOTE_ADDR": f"10.0.0.{n + 1}"}
+        client.environ_base.update(environ)
+        token_clients.append((client, csrf_token(client)))
+    statuses = [
+        client.post(
+            "/account/login",
+            data={"email": mentee.email, "password": "wrong password!", "csrf_token": token},
+        ).status_code
+        for client, token in token_clients
+    ]
+    assert statuses[-1] == 429
+
+
+def test_unknown_email_and_wrong_password_get_the_same_answer(
+    client: FlaskClient, mentee: User
+) -> None:
+    token = csrf_token(client)
+    wrong = client.post(
+        "/account/login",
+        data={"email": mentee.email, "password": "nope nope nope", "csrf_token": token},
+    )
+    unknown = client.post(
+        "/account/login",
+        data={"email": "nobody@example.com", "password": "nope nope nope", "csrf_token": token},
+    )
+    assert wrong.status_code == unknown.status_code == 400
+    assert "do not match an account" in wrong.text
+    assert "do not match an account" in unknown.text
+
+
+def test_long_passphrases_are_welcome(client: FlaskClient) -> None:
+    passphrase = "a very long passphrase " * 8
+    token = csrf_token(client)
+    response = client.post(
+        "/account/signup",
+        data={
+            "name": "Long",
+            "email": "long@example.com",
+            "password": passphrase,
+            "role": "mentee",
+            "csrf_token": token,
+        },
+    )
+    assert response.status_code == 303
+
+
+def test_coach_bio_is_escaped_and_inert(client: FlaskClient, app: Flask) -> None:
+    coach = make_user(Role.COACH, bio='<div hx-get="/admin" hx-trigger="load">hi</div>')
+    page = client.get(f"/coaches/{coach.id}").text
+    assert '<div hx-get="/admin"' not in page
+    assert "&lt;div hx-get=&#34;/admin&#34; hx-trigger=&#34;load&#34;&gt;" in page
+
+
+def test_production_refuses_unsafe_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///x.db")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(UnsafeConfiguration) as refused:
+        create_app(env_name="production")
+    message = str(refused.value)
+    assert "SECRET_KEY" in message
+    assert "PostgreSQL" in message
+    assert "STRIPE_WEBHOOK_SECRET" in message
+
+
+def test_production_starts_with_safe_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db.internal/portal")
+    monkeypatch.setenv("SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_123")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_1")
+    monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_2")
+    app = create_app(env_name="production")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
