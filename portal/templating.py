@@ -24,14 +24,14 @@ def _format_money(amount: Decimal | None, currency: str = "USD") -> str:
 # Links each role sees in the header; a link appears once its blueprint is registered.
 NAV_LINKS: dict[Role, list[tuple[str, str]]] = {
     Role.MENTEE: [
-        ("bookings.my_sessions", "My sessions"),
+        ("coaches.my_sessions", "My sessions"),
         ("billing.cards", "Cards"),
         ("billing.membership", "Membership"),
         ("billing.invoices", "Invoices"),
     ],
     Role.COACH: [
         ("coaches.my_profile", "My profile"),
-        ("bookings.my_schedule", "Schedule"),
+        ("coaches.my_schedule", "Schedule"),
         ("payouts.dashboard", "Earnings"),
     ],
     Role.ADMIN: [
