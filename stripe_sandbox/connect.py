@@ -1,0 +1,438 @@
+"""Connect: Express accounts, onboarding and login links, balances and payouts.
+
+Promises: a new account owes its onboarding requirements with charges and payouts disabled;
+finishing the hosted onboarding clears them, enables both, and emits `account.updated` (with
+`account` set); payouts leave the available balance at once (400 `balance_insufficient` when it
+is short), then reach `paid` or `failed` (money back) when the clock passes `arrival_date`;
+instant payouts are paid at once. Bank account 000111111116 makes every payout fail.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import ledger
+from .errors import invalid_request, missing_param
+from .params import get_bool, get_choice, get_dict, get_int, get_str, merge_metadata
+from .store import Obj, list_object, render
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
+
+COUNTRY_CURRENCY = {
+    "US": "usd", "GB": "gbp", "CA": "cad", "AU": "aud", "JP": "jpy", "CH": "chf", "NZ": "nzd",
+    "DE": "eur", "FR": "eur", "ES": "eur", "IT": "eur", "NL": "eur", "IE": "eur", "BE": "eur",
+    "AT": "eur", "PT": "eur", "FI": "eur",
+}  # fmt: skip
+PERSONAL_REQUIREMENTS = [
+    "business_type",
+    "individual.dob.day",
+    "individual.dob.month",
+    "individual.dob.year",
+    "individual.first_name",
+    "individual.last_name",
+    "tos_acceptance.date",
+    "tos_acceptance.ip",
+]
+BANK_REQUIREMENTS = ["external_account"]
+TEST_ROUTING_NUMBER = "110000000"
+GOOD_ACCOUNT_NUMBER = "000123456789"
+FAILING_ACCOUNT_NUMBER = "000111111116"
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+LINK_LIFETIME = 300
+
+
+# -- accounts ------------------------------------------------------------------------------------
+def create_account(sb: Sandbox, p: dict[str, Any]) -> Obj:
+    account_type = get_choice(p, "type", ["express", "standard", "custom"], "express")
+    country = (get_str(p, "country") or "US").upper()
+    requested = get_dict(p, "capabilities")
+    capabilities = {
+        name: "inactive"
+        for name, v in requested.items()
+        if get_bool(get_dict(requested, name), "requested")
+    } or {"card_payments": "inactive", "transfers": "inactive"}
+    acct_id = sb.store.new_id("acct", 16)
+    account: Obj = {
+        "id": acct_id,
+        "object": "account",
+        "business_profile": {
+            "annual_revenue": None,
+            "estimated_worker_count": None,
+            "mcc": None,
+            "name": None,
+            "product_description": None,
+            "support_address": None,
+            "support_email": None,
+            "support_phone": None,
+            "support_url": None,
+            "url": None,
+            **{k: v for k, v in get_dict(p, "business_profile").items() if isinstance(v, str)},
+        },
+        "business_type": get_choice(
+            p, "business_type", ["individual", "company", "non_profit", "government_entity"]
+        ),
+        "capabilities": capabilities,
+        "charges_enabled": False,
+        "controller": {
+            "fees": {"payer": "application"},
+            "is_controller": True,
+            "losses": {"payments": "application"},
+            "requirement_collection": "stripe",
+            "stripe_dashboard": {"type": account_type if account_type != "custom" else "none"},
+            "type": "application",
+        },
+        "country": country,
+        "created": sb.store.now(),
+        "default_currency": COUNTRY_CURRENCY.get(country, "usd"),
+        "details_submitted": False,
+        "email": get_str(p, "email"),
+        "external_accounts": list_object(f"/v1/accounts/{acct_id}/external_accounts", []),
+        "future_requirements": _requirements([], None),
+        "metadata": merge_metadata({}, p.get("metadata")),
+        "payouts_enabled": False,
+        "requirements": _requirements(
+            [r for r in PERSONAL_REQUIREMENTS if r != "business_type" or not p.get("business_type")]
+            + BANK_REQUIREMENTS,
+            "requirements.past_due",
+        ),
+        "settings": {
+            "payouts": {
+                "debit_negative_balances": True,
+                "schedule": {"delay_days": 2, "interval": "daily"},
+                "statement_descriptor": None,
+            },
+        },
+        "tos_acceptance": {"date": None, "ip": None, "user_agent": None},
+        "type": account_type,
+        "_bank_fails": False,
+        "_individual": {},
+    }
+    if schedule := get_dict(get_dict(get_dict(p, "settings"), "payouts"), "schedule"):
+        _apply_schedule(account, schedule)
+    sb.store.add(account, None)
+    return account
+
+
+def _requirements(due: list[str], disabled_reason: str | None) -> Obj:
+    return {
+        "alternatives": [],
+        "current_deadline": None,
+        "currently_due": list(due),
+        "disabled_reason": disabled_reason if due else None,
+        "errors": [],
+        "eventually_due": list(due),
+        "past_due": list(due),
+        "pending_verification": [],
+    }
+
+
+def _apply_schedule(account: Obj, schedule: dict[str, Any]) -> None:
+    param = "settings[payouts][schedule]"
+    current = dict(account["settings"]["payouts"]["schedule"])
+    interval = get_choice(schedule, "interval", ["manual", "daily", "weekly", "monthly"])
+    if interval:
+        current = {"delay_days": current.get("delay_days", 2), "interval": interval}
+    if "delay_days" in schedule:
+        days = schedule["delay_days"]
+        current["delay_days"] = 2 if days == "minimum" else get_int(schedule, "delay_days")
+    if current["interval"] == "weekly":
+        anchor = get_str(schedule, "weekly_anchor") or current.get("weekly_anchor")
+        if anchor not in WEEKDAYS:
+            raise invalid_request(
+                "You must specify a weekly_anchor (monday..sunday) for a weekly payout schedule.",
+                f"{param}[weekly_anchor]",
+            )
+        current["weekly_anchor"] = anchor
+    if current["interval"] == "monthly":
+        anchor_day = get_int(schedule, "monthly_anchor") or current.get("monthly_anchor")
+        if anchor_day is None or not 1 <= anchor_day <= 31:
+            raise invalid_request(
+                "You must specify a monthly_anchor between 1 and 31 for a monthly payout schedule.",
+                f"{param}[monthly_anchor]",
+            )
+        current["monthly_anchor"] = anchor_day
+    account["settings"]["payouts"]["schedule"] = current
+
+
+def update_account(sb: Sandbox, account: Obj, p: dict[str, Any]) -> Obj:
+    before = render(account)
+    if "email" in p:
+        account["email"] = get_str(p, "email")
+    if "business_type" in p:
+        account["business_type"] = get_str(p, "business_type")
+    account["metadata"] = merge_metadata(account["metadata"], p.get("metadata"))
+    for key, value in get_dict(p, "business_profile").items():
+        account["business_profile"][key] = value or None
+    payouts = get_dict(get_dict(p, "settings"), "payouts")
+    if schedule := get_dict(payouts, "schedule"):
+        _apply_schedule(account, schedule)
+    if "statement_descriptor" in payouts:
+        account["settings"]["payouts"]["statement_descriptor"] = payouts["statement_descriptor"]
+    emit_account_updated(sb, account, before)
+    return account
+
+
+def emit_account_updated(sb: Sandbox, account: Obj, before: Obj) -> None:
+    after = render(account)
+    previous = {k: v for k, v in before.items() if after.get(k) != v}
+    if previous:
+        sb.emit("account.updated", account, account["id"], previous)
+
+
+def delete_account(sb: Sandbox, account: Obj) -> Obj:
+    with sb.store.lock:
+        del sb.store.objects[account["id"]]
+    return {"id": account["id"], "object": "account", "deleted": True}
+
+
+# -- onboarding ----------------------------------------------------------------------------------
+def create_account_link(sb: Sandbox, p: dict[str, Any]) -> Obj:
+    account_id = get_str(p, "account", required=True) or ""
+    sb.store.get(account_id, "account", None, "account")
+    get_choice(p, "type", ["account_onboarding", "account_update"])
+    if not p.get("type"):
+        raise missing_param("type")
+    refresh_url = get_str(p, "refresh_url", required=True)
+    return_url = get_str(p, "return_url", required=True)
+    link_id = sb.store.new_id("link")
+    now = sb.store.now()
+    sb.store.links[link_id] = {
+        "kind": "account_link",
+        "account": account_id,
+        "refresh_url": refresh_url,
+        "return_url": return_url,
+        "expires_at": now + LINK_LIFETIME,
+        "used": False,
+    }
+    return {
+        "object": "account_link",
+        "created": now,
+        "expires_at": now + LINK_LIFETIME,
+        "url": sb.page_url(f"/connect/onboarding/{link_id}"),
+    }
+
+
+def submit_personal_details(sb: Sandbox, account: Obj, form: dict[str, str]) -> list[str]:
+    """Store step one of onboarding; returns the problems to show (empty when accepted)."""
+    problems = []
+    for field, label in (("first_name", "First name"), ("last_name", "Last name")):
+        if not form.get(field, "").strip():
+            problems.append(f"{label} is required.")
+    dob = form.get("dob", "")
+    try:
+        year, month, day = (int(x) for x in dob.split("-"))
+    except ValueError:
+        problems.append("Date of birth is required (YYYY-MM-DD).")
+        year = month = day = 0
+    if not form.get("tos"):
+        problems.append("Accept the services agreement to continue.")
+    if problems:
+        return problems
+    before = render(account)
+    account["business_type"] = account["business_type"] or "individual"
+    account["_individual"] = {
+        "first_name": form["first_name"].strip(),
+        "last_name": form["last_name"].strip(),
+        "dob": {"day": day, "month": month, "year": year},
+    }
+    account["business_profile"]["name"] = (
+        account["business_profile"]["name"] or f"{form['first_name']} {form['last_name']}".strip()
+    )
+    account["tos_acceptance"] = {"date": sb.store.now(), "ip": "127.0.0.1", "user_agent": None}
+    _set_due(
+        account, [r for r in account["requirements"]["currently_due"] if r in BANK_REQUIREMENTS]
+    )
+    emit_account_updated(sb, account, before)
+    return []
+
+
+def submit_bank_account(sb: Sandbox, account: Obj, routing: str, number: str) -> list[str]:
+    """Store step two (the bank account) and finish onboarding; returns problems if any."""
+    routing, number = routing.strip(), number.strip()
+    if not (routing.isdigit() and len(routing) == 9):
+        return [f"Routing number must be 9 digits (test: {TEST_ROUTING_NUMBER})."]
+    if not (number.isdigit() and 4 <= len(number) <= 17):
+        return [f"Account number must be 4 to 17 digits (test: {GOOD_ACCOUNT_NUMBER})."]
+    before = render(account)
+    bank: Obj = {
+        "id": sb.store.new_id("ba"),
+        "object": "bank_account",
+        "account": account["id"],
+        "account_holder_name": None,
+        "account_holder_type": "individual",
+        "bank_name": "STRIPE TEST BANK",
+        "country": account["country"],
+        "currency": account["default_currency"],
+        "default_for_currency": True,
+        "fingerprint": sb.store.new_id("fp", 12)[3:],
+        "last4": number[-4:],
+        "metadata": {},
+        "routing_number": routing,
+        "status": "new",
+    }
+    account["external_accounts"]["data"] = [bank]
+    account["_bank_fails"] = number == FAILING_ACCOUNT_NUMBER
+    remaining = [r for r in account["requirements"]["currently_due"] if r not in BANK_REQUIREMENTS]
+    _set_due(account, remaining)
+    account["details_submitted"] = True
+    if not remaining:
+        account["charges_enabled"] = True
+        account["payouts_enabled"] = True
+        account["capabilities"] = {name: "active" for name in account["capabilities"]}
+    emit_account_updated(sb, account, before)
+    return []
+
+
+def _set_due(account: Obj, due: list[str]) -> None:
+    account["requirements"] = _requirements(due, "requirements.past_due")
+
+
+def create_login_link(sb: Sandbox, account: Obj) -> Obj:
+    if account["type"] != "express":
+        raise invalid_request("Login links can only be created for Express accounts.", "account")
+    if not account["details_submitted"]:
+        raise invalid_request(
+            "Cannot create a login link for an account that has not completed onboarding.",
+            "account",
+        )
+    token = sb.store.new_id("lnk")
+    sb.store.links[token] = {"kind": "login_link", "account": account["id"]}
+    return {
+        "object": "login_link",
+        "created": sb.store.now(),
+        "url": sb.page_url(f"/connect/express/{token}"),
+    }
+
+
+# -- payouts -------------------------------------------------------------------------------------
+def create_payout(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
+    if account is None:
+        raise invalid_request(
+            "The sandbox makes payouts for connected accounts only: send the Stripe-Account "
+            "header.",
+            None,
+        )
+    acct = sb.store.get(account, "account", None)
+    amount = get_int(p, "amount", required=True) or 0
+    if amount <= 0:
+        raise invalid_request("Invalid positive integer", "amount")
+    currency = (get_str(p, "currency", required=True) or "").lower()
+    method = get_choice(p, "method", ["standard", "instant"], "standard")
+    banks = acct["external_accounts"]["data"]
+    if not banks or not acct["payouts_enabled"]:
+        raise invalid_request(
+            "Payouts are not enabled for this account: it has no external account yet. "
+            "Finish onboarding first.",
+            None,
+            "payouts_not_allowed",
+        )
+    if ledger.available(sb, account, currency) < amount:
+        raise invalid_request(
+            "You have insufficient funds in your Stripe account for this transfer. Your card "
+            "balance is too low.",
+            "amount",
+            "balance_insufficient",
+        )
+    now = sb.store.now()
+    payout_id = sb.store.new_id("po")
+    instant = method == "instant"
+    payout: Obj = {
+        "id": payout_id,
+        "object": "payout",
+        "amount": amount,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "arrival_date": now if instant else now + sb.config.payout_arrival,
+        "automatic": False,
+        "balance_transaction": ledger.record(
+            sb, account, amount=-amount, currency=currency, type_="payout", source=payout_id
+        )["id"],
+        "created": now,
+        "currency": currency,
+        "description": get_str(p, "description"),
+        "destination": banks[0]["id"],
+        "failure_balance_transaction": None,
+        "failure_code": None,
+        "failure_message": None,
+        "livemode": False,
+        "metadata": merge_metadata({}, p.get("metadata")),
+        "method": method,
+        "original_payout": None,
+        "reconciliation_status": "not_applicable",
+        "reversed_by": None,
+        "source_type": "card",
+        "statement_descriptor": get_str(p, "statement_descriptor"),
+        "status": "pending",
+        "trace_id": None,
+        "type": "bank_account",
+        "_fails": acct["_bank_fails"] or _take_fail_next(sb, account),
+    }
+    sb.store.add(payout, account)
+    sb.emit("payout.created", payout, account)
+    if instant:
+        _settle(sb, payout, account)
+    return payout
+
+
+def _take_fail_next(sb: Sandbox, account: str) -> bool:
+    for key in (account, None):
+        if key in sb.store.fail_next_payout:
+            sb.store.fail_next_payout.discard(key)
+            return True
+    return False
+
+
+def cancel_payout(sb: Sandbox, payout: Obj, account: str | None) -> Obj:
+    if payout["status"] != "pending" or payout["method"] == "instant":
+        raise invalid_request(
+            f"Payouts can only be canceled while they are pending; this one is {payout['status']}.",
+            None,
+            "payout_not_cancelable" if False else None,
+        )
+    previous = {"status": payout["status"]}
+    payout["status"] = "canceled"
+    ledger.record(
+        sb,
+        account,
+        amount=payout["amount"],
+        currency=payout["currency"],
+        type_="payout_cancel",
+        source=payout["id"],
+    )
+    sb.emit("payout.canceled", payout, account, previous)
+    return payout
+
+
+def settle_payouts(sb: Sandbox) -> None:
+    now = sb.store.now()
+    with sb.store.lock:
+        due = [
+            (oid, obj)
+            for oid, obj in sb.store.objects.items()
+            if obj.get("object") == "payout"
+            and obj["status"] == "pending"
+            and obj["arrival_date"] <= now
+        ]
+        for oid, payout in due:
+            _settle(sb, payout, sb.store.owner[oid])
+
+
+def _settle(sb: Sandbox, payout: Obj, account: str | None) -> None:
+    previous = {"status": payout["status"]}
+    if payout["_fails"]:
+        payout["status"] = "failed"
+        payout["failure_code"] = "no_account"
+        payout["failure_message"] = "The bank account details on file are probably incorrect."
+        payout["failure_balance_transaction"] = ledger.record(
+            sb,
+            account,
+            amount=payout["amount"],
+            currency=payout["currency"],
+            type_="payout_failure",
+            source=payout["id"],
+        )["id"]
+        sb.emit("payout.failed", payout, account, previous)
+    else:
+        payout["status"] = "paid"
+        sb.emit("payout.paid", payout, account, previous)

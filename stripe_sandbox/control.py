@@ -1,0 +1,124 @@
+"""Control endpoints under `/_sandbox/` for tests and demos (no API key needed).
+
+Promises: move the clock, pause/resume/force/flush webhook deliveries, redeliver an event, make
+the next payout fail, reconfigure webhook endpoints, reset everything, and show every delivery
+attempt. Bodies may be JSON or form-encoded; answers are JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .errors import StripeError, invalid_request
+from .sandbox import Sandbox
+
+bp = Blueprint("control", __name__, url_prefix="/_sandbox")
+
+
+def sandbox() -> Sandbox:
+    return current_app.extensions["stripe_sandbox"]
+
+
+def _body() -> dict[str, Any]:
+    if request.is_json:
+        return dict(request.get_json(silent=True) or {})
+    data: dict[str, Any] = request.form.to_dict()
+    ids = request.form.getlist("ids") or request.form.getlist("ids[]")
+    if ids:
+        data["ids"] = ids
+    return data
+
+
+@bp.errorhandler(StripeError)
+def _stripe_error(exc: StripeError) -> tuple[Response, int]:
+    return jsonify(exc.body()), exc.status
+
+
+@bp.post("/clock/advance")
+def advance_clock() -> Response:
+    try:
+        seconds = int(_body().get("seconds", 0))
+    except (TypeError, ValueError):
+        raise invalid_request("seconds must be an integer", "seconds") from None
+    sb = sandbox()
+    sb.advance(seconds)
+    return jsonify(now=sb.store.now(), offset=sb.store.offset)
+
+
+@bp.get("/clock")
+def clock() -> Response:
+    sb = sandbox()
+    return jsonify(now=sb.store.now(), offset=sb.store.offset)
+
+
+@bp.post("/events/<eid>/redeliver")
+def redeliver(eid: str) -> Response:
+    sb = sandbox()
+    event = sb.store.find(eid)
+    if event is None or event.get("object") != "event":
+        raise invalid_request(f"No such event: '{eid}'", "id")
+    sb.webhooks.enqueue(event)
+    return jsonify(queued=eid)
+
+
+@bp.post("/webhooks/pause")
+def pause() -> Response:
+    sandbox().webhooks.pause()
+    return jsonify(paused=True)
+
+
+@bp.post("/webhooks/resume")
+def resume() -> Response:
+    sandbox().webhooks.resume()
+    return jsonify(paused=False)
+
+
+@bp.post("/webhooks/deliver")
+def deliver() -> Response:
+    ids = _body().get("ids") or []
+    if not isinstance(ids, list):
+        raise invalid_request("ids must be a list of event ids", "ids")
+    return jsonify(deliveries=sandbox().webhooks.deliver_now([str(i) for i in ids]))
+
+
+@bp.post("/webhooks/flush")
+def flush() -> Response:
+    body = _body()
+    webhooks = sandbox().webhooks
+    drained = webhooks.flush(float(body.get("timeout", 10)))
+    return jsonify(drained=drained, held=webhooks.held(), deliveries=webhooks.deliveries)
+
+
+@bp.post("/webhooks/config")
+def configure_webhooks() -> Response:
+    body = _body()
+    config = sandbox().config
+    for key in ("webhook_url", "connect_webhook_url", "webhook_secret", "connect_webhook_secret"):
+        if key in body:
+            setattr(config, key, body[key] or None if key.endswith("url") else body[key])
+    return jsonify(webhook_url=config.webhook_url, connect_webhook_url=config.connect_webhook_url)
+
+
+@bp.get("/deliveries")
+def deliveries() -> Response:
+    webhooks = sandbox().webhooks
+    event = request.args.get("event")
+    found = [d for d in webhooks.deliveries if event is None or d["event"] == event]
+    return jsonify(paused=webhooks.paused, held=webhooks.held(), deliveries=found)
+
+
+@bp.post("/payouts/fail_next")
+def fail_next_payout() -> Response:
+    account = _body().get("account") or None
+    sb = sandbox()
+    with sb.store.lock:
+        sb.store.fail_next_payout.add(account)
+    return jsonify(fail_next=account or "any account")
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    sandbox().reset()
+    return jsonify(reset=True)

@@ -1,0 +1,79 @@
+"""The sandbox as one object: configuration, state, event emission, webhooks and the clock.
+
+Promises: `Sandbox` is what every route and hosted page works on; `tick()` applies everything
+that is due at the sandbox clock's current time (funds released, payouts arrived, subscriptions
+renewed, checkout sessions expired); `start()`/`stop()` run the webhook worker and a ticker.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from . import events
+from .config import SandboxConfig
+from .store import Obj, Store
+from .webhooks import WebhookDispatcher
+
+
+class Sandbox:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.store = Store()
+        self.webhooks = WebhookDispatcher(self)
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- helpers used by the domain modules ------------------------------------------------------
+    def emit(
+        self,
+        type_: str,
+        obj: Obj,
+        account: str | None = None,
+        previous: dict[str, Any] | None = None,
+    ) -> Obj:
+        return events.emit(self, type_, obj, account, previous)
+
+    def page_url(self, path: str) -> str:
+        return self.config.public_url.rstrip("/") + path
+
+    # -- time ------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        from . import billing, checkout, connect, ledger
+
+        with self.store.lock:
+            ledger.release_due(self)
+            connect.settle_payouts(self)
+            billing.renew_subscriptions(self)
+            checkout.expire_sessions(self)
+
+    def advance(self, seconds: int) -> None:
+        with self.store.lock:
+            self.store.advance(seconds)
+            self.tick()
+
+    def reset(self) -> None:
+        with self.store.lock:
+            self.store.reset()
+            self.webhooks.reset()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.webhooks.start()
+        if self.config.tick_interval > 0 and self._ticker is None:
+            self._stop.clear()
+            self._ticker = threading.Thread(
+                target=self._tick_loop, name="sandbox-clock", daemon=True
+            )
+            self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
+        self.webhooks.stop()
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self.config.tick_interval):
+            self.tick()
