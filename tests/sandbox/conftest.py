@@ -63,6 +63,12 @@ class Receiver:
 
 
 @pytest.fixture(scope="session")
+def secrets() -> dict[str, str]:
+    """The endpoint secret for each receiver path."""
+    return {"/platform": PLATFORM_SECRET, "/connect": CONNECT_SECRET}
+
+
+@pytest.fixture(scope="session")
 def receiver() -> Iterator[Receiver]:
     rec = Receiver()
     server = make_server("127.0.0.1", 0, rec, threaded=True)
