@@ -6,6 +6,7 @@ Flags override the `SANDBOX_*` environment variables, which override the default
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 
 from .config import SandboxConfig
@@ -37,10 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     server = SandboxServer(config, host=args.host, port=args.port, quiet=False)
     print(f"Stripe sandbox on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -71,7 +71,8 @@ def _authenticate() -> None:
             401,
             "invalid_request_error",
             "You did not provide an API key. You need to provide your API key in the "
-            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            "Authorization header, using Bearer auth "
+            "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
         )
     if not key.startswith(("sk_test_", "rk_test_")):
         shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:]

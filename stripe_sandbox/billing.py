@@ -11,6 +11,7 @@ subscription item, and an invoice names its subscription under
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -504,10 +505,8 @@ def renew_subscriptions(sb: Sandbox) -> None:
     for invoice in sb.store.select("invoice", None):
         due = invoice["next_payment_attempt"]
         if invoice["status"] == "open" and due is not None and due <= now:
-            try:
+            with contextlib.suppress(StripeError):  # recorded on the invoice and in events
                 pay_invoice(sb, invoice)
-            except StripeError:
-                pass
 
 
 def _renew(sb: Sandbox, sub: Obj) -> None:
@@ -526,10 +525,8 @@ def _renew(sb: Sandbox, sub: Obj) -> None:
     customer = sb.store.get(sub["customer"], "customer", None)
     invoice = _new_invoice(sb, sub, customer, "subscription_cycle")
     _finalize(sb, invoice)
-    try:
+    with contextlib.suppress(StripeError):  # recorded on the invoice and in events
         pay_invoice(sb, invoice)
-    except StripeError:
-        pass
 
 
 # -- billing portal ------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .errors import StripeError, card_error
 
 
-class Behaviour(str, Enum):
+class Behaviour(StrEnum):
     SUCCEED = "succeed"
     DECLINE = "decline"
     INSUFFICIENT_FUNDS = "insufficient_funds"

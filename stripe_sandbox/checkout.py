@@ -328,9 +328,6 @@ def _complete_payment(
             sb, {k: v for k, v in params.items() if v is not None}, account
         )
         session["payment_intent"] = pi["id"]
-    if pm["_behaviour"] != Behaviour.DECLINE_ON_CHARGE.value and data.get("setup_future_usage"):
-        if (error := cards.attach_outcome(Behaviour(pm["_behaviour"]))) is not None:
-            raise error
     payments.confirm_payment_intent(sb, pi, account, payment_method=pm["id"], authenticated=True)
 
 

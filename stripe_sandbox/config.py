@@ -20,8 +20,9 @@ class SandboxConfig:
     """Where platform events are POSTed (None: events are recorded, not sent)."""
     connect_webhook_url: str | None = None
     """Where connected-account events are POSTed (None: events are recorded, not sent)."""
-    webhook_secret: str = "whsec_sandbox_platform"
-    connect_webhook_secret: str = "whsec_sandbox_connect"
+    # Test-only signing secrets: the sandbox never sees a real one.
+    webhook_secret: str = "whsec_sandbox_platform"  # noqa: S105
+    connect_webhook_secret: str = "whsec_sandbox_connect"  # noqa: S105
     available_after: int = 2 * 24 * 3600
     """Seconds before a payment's funds move from pending to available."""
     payout_arrival: int = 2 * 24 * 3600

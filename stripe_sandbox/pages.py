@@ -9,6 +9,7 @@ and status 402.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
@@ -187,10 +188,8 @@ def _retry_open_invoices(sb: Sandbox, customer: Obj) -> None:
     for invoice in sb.store.select(
         "invoice", None, lambda i: i["customer"] == customer["id"] and i["status"] == "open"
     ):
-        try:
+        with contextlib.suppress(StripeError):  # recorded on the invoice and in events
             billing.pay_invoice(sb, invoice, default)
-        except StripeError:
-            pass
 
 
 @bp.route("/billing/portal/<sid>/return")

@@ -9,6 +9,7 @@ the fee in proportion when asked; every change emits its event.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from . import cards, ledger
@@ -807,10 +808,8 @@ def finish_authentication(sb: Sandbox, pi: Obj, account: str | None, approve: bo
         "payment_intent_authentication_failure",
         "The provided PaymentMethod has failed authentication.",
     )
-    try:
+    with contextlib.suppress(StripeError):  # the page shows the intent's new state
         _fail_payment(sb, pi, pm, error, account)
-    except StripeError:
-        pass
     return pi
 
 

@@ -62,9 +62,7 @@ class SandboxServer:
 
     def _make_server(self) -> BaseWSGIServer:
         handler = _QuietHandler if self.quiet else None
-        return make_server(
-            self.host, self.port, self.app, threaded=True, request_handler=handler
-        )
+        return make_server(self.host, self.port, self.app, threaded=True, request_handler=handler)
 
     def serve_forever(self) -> None:
         """Serve in the calling thread (the command line uses this)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from pathlib import Path
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,7 +153,9 @@ def flush(server: SandboxServer) -> dict[str, Any]:
     return control(server, "webhooks/flush", timeout=10)
 
 
-def pay(http: requests.Session, url: str, number: str = "4242424242424242", **extra: str) -> requests.Response:
+def pay(
+    http: requests.Session, url: str, number: str = "4242424242424242", **extra: str
+) -> requests.Response:
     """Submit the hosted Checkout page like a person would."""
     form = {"number": number, "expiry": "12/34", "cvc": "123", "name": "Ada Lovelace", **extra}
     return http.post(url, data=form, allow_redirects=False, timeout=10)
@@ -171,7 +173,10 @@ def onboard(
             "type": "express",
             "country": "US",
             "email": "coach@example.com",
-            "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
+            "capabilities": {
+                "card_payments": {"requested": True},
+                "transfers": {"requested": True},
+            },
         }
     )
     link = client.v1.account_links.create(
@@ -188,8 +193,13 @@ def onboard(
     base = link.url.split("/connect/")[0]
     step = http.post(
         base + personal,
-        data={"first_name": "Grace", "last_name": "Hopper", "dob": "1980-01-02", "tos": "1",
-              **({} if finish else {"later": "1"})},
+        data={
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "dob": "1980-01-02",
+            "tos": "1",
+            **({} if finish else {"later": "1"}),
+        },
         allow_redirects=False,
         timeout=10,
     )

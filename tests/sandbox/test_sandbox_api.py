@@ -32,14 +32,17 @@ def test_unknown_parameter_is_named_like_stripe_does(client):
 
 def test_idempotency_key_replays_and_conflicts(sandbox):
     headers = {"Authorization": "Bearer sk_test_x", "Idempotency-Key": "booking-42"}
-    first = requests.post(sandbox.url + "/v1/customers", data={"email": "a@example.com"},
-                          headers=headers, timeout=5)
-    again = requests.post(sandbox.url + "/v1/customers", data={"email": "a@example.com"},
-                          headers=headers, timeout=5)
+    first = requests.post(
+        sandbox.url + "/v1/customers", data={"email": "a@example.com"}, headers=headers, timeout=5
+    )
+    again = requests.post(
+        sandbox.url + "/v1/customers", data={"email": "a@example.com"}, headers=headers, timeout=5
+    )
     assert again.json()["id"] == first.json()["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
-    other = requests.post(sandbox.url + "/v1/customers", data={"email": "b@example.com"},
-                          headers=headers, timeout=5)
+    other = requests.post(
+        sandbox.url + "/v1/customers", data={"email": "b@example.com"}, headers=headers, timeout=5
+    )
     assert other.status_code == 400
     assert other.json()["error"]["type"] == "idempotency_error"
 

@@ -16,8 +16,14 @@ def _payment_session(client, **extra):
         "client_reference_id": "booking-1",
         "metadata": {"booking_id": "1"},
         "line_items": [
-            {"price_data": {"currency": "usd", "unit_amount": 10000,
-                            "product_data": {"name": "Coaching session"}}, "quantity": 1}
+            {
+                "price_data": {
+                    "currency": "usd",
+                    "unit_amount": 10000,
+                    "product_data": {"name": "Coaching session"},
+                },
+                "quantity": 1,
+            }
         ],
         **extra,
     }
@@ -30,9 +36,11 @@ def test_checkout_destination_payment_end_to_end(client, http, sandbox_tools, re
     session = _payment_session(
         client,
         customer=customer.id,
-        payment_intent_data={"application_fee_amount": 2000,
-                             "transfer_data": {"destination": coach},
-                             "metadata": {"booking_id": "1"}},
+        payment_intent_data={
+            "application_fee_amount": 2000,
+            "transfer_data": {"destination": coach},
+            "metadata": {"booking_id": "1"},
+        },
     )
     assert session.status == "open" and session.payment_intent is None
     page = http.get(session.url, timeout=5)
@@ -90,8 +98,13 @@ def test_expire_by_api_and_by_clock(client, sandbox_tools, receiver):
 def test_setup_mode_saves_the_card(client, sandbox_tools):
     customer = client.v1.customers.create(params={"email": "m@example.com"})
     session = client.v1.checkout.sessions.create(
-        params={"mode": "setup", "currency": "usd", "customer": customer.id,
-                "success_url": SUCCESS, "cancel_url": "http://portal.test/cancel"}
+        params={
+            "mode": "setup",
+            "currency": "usd",
+            "customer": customer.id,
+            "success_url": SUCCESS,
+            "cancel_url": "http://portal.test/cancel",
+        }
     )
     assert sandbox_tools.pay(session.url, "5555555555554444").status_code == 303
     session = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["setup_intent"]})
@@ -116,10 +129,17 @@ def _subscribe(client, sandbox_tools, number="4242424242424242"):
             "mode": "subscription",
             "customer_email": "member@example.com",
             "success_url": SUCCESS,
-            "line_items": [{"price_data": {"currency": "usd", "unit_amount": 1500,
-                                           "recurring": {"interval": "month"},
-                                           "product_data": {"name": "Membership"}},
-                            "quantity": 1}],
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": "usd",
+                        "unit_amount": 1500,
+                        "recurring": {"interval": "month"},
+                        "product_data": {"name": "Membership"},
+                    },
+                    "quantity": 1,
+                }
+            ],
             "subscription_data": {"metadata": {"member": "7"}},
         }
     )
@@ -130,8 +150,9 @@ def _subscribe(client, sandbox_tools, number="4242424242424242"):
 def test_subscription_renews_and_fails_when_the_card_stops_working(client, sandbox_tools, receiver):
     session, result = _subscribe(client, sandbox_tools)
     assert result.status_code == 303
-    sub = client.v1.subscriptions.retrieve(session.subscription,
-                                           params={"expand": ["latest_invoice"]})
+    sub = client.v1.subscriptions.retrieve(
+        session.subscription, params={"expand": ["latest_invoice"]}
+    )
     assert sub.status == "active" and sub.metadata["member"] == "7"
     item = sub["items"].data[0]
     assert item.price.unit_amount == 1500 and item.current_period_end > item.current_period_start
@@ -145,8 +166,9 @@ def test_subscription_renews_and_fails_when_the_card_stops_working(client, sandb
     assert sub.latest_invoice != first.id
     assert client.v1.invoices.retrieve(sub.latest_invoice).status == "paid"
 
-    bad = client.v1.payment_methods.attach("pm_card_chargeCustomerFail",
-                                           params={"customer": sub.customer})
+    bad = client.v1.payment_methods.attach(
+        "pm_card_chargeCustomerFail", params={"customer": sub.customer}
+    )
     client.v1.subscriptions.update(sub.id, params={"default_payment_method": bad.id})
     sandbox_tools.control("clock/advance", seconds=32 * 86400)
     sub = client.v1.subscriptions.retrieve(sub.id)
@@ -166,8 +188,9 @@ def test_subscription_checkout_with_declining_card_creates_nothing(client, sandb
 
 def test_cancel_at_period_end_then_ends(client, sandbox_tools, receiver):
     session, _ = _subscribe(client, sandbox_tools)
-    sub = client.v1.subscriptions.update(session.subscription,
-                                         params={"cancel_at_period_end": True})
+    sub = client.v1.subscriptions.update(
+        session.subscription, params={"cancel_at_period_end": True}
+    )
     assert sub.cancel_at_period_end
     sandbox_tools.control("clock/advance", seconds=32 * 86400)
     assert client.v1.subscriptions.retrieve(sub.id).status == "canceled"
@@ -182,14 +205,19 @@ def test_billing_portal_cancels_resumes_and_changes_card(client, http, sandbox_t
     )
     page = http.get(portal.url, timeout=5)
     assert "Cancel at period end" in page.text
-    http.post(portal.url, data={"action": "cancel", "subscription": session.subscription},
-              timeout=5)
+    http.post(
+        portal.url, data={"action": "cancel", "subscription": session.subscription}, timeout=5
+    )
     assert client.v1.subscriptions.retrieve(session.subscription).cancel_at_period_end
-    http.post(portal.url, data={"action": "resume", "subscription": session.subscription},
-              timeout=5)
+    http.post(
+        portal.url, data={"action": "resume", "subscription": session.subscription}, timeout=5
+    )
     assert not client.v1.subscriptions.retrieve(session.subscription).cancel_at_period_end
-    http.post(portal.url, data={"action": "add_card", "number": "5555555555554444",
-                                "expiry": "01/33", "cvc": "123"}, timeout=5)
+    http.post(
+        portal.url,
+        data={"action": "add_card", "number": "5555555555554444", "expiry": "01/33", "cvc": "123"},
+        timeout=5,
+    )
     customer = client.v1.customers.retrieve(session.customer)
     default = client.v1.payment_methods.retrieve(customer.invoice_settings.default_payment_method)
     assert default.card.last4 == "4444"

@@ -32,8 +32,12 @@ def test_onboarding_left_half_way(client, sandbox_tools):
 
 def test_used_or_expired_link_goes_to_refresh_url(client, http, sandbox_tools):
     account = client.v1.accounts.create(params={"type": "express"})
-    params = {"account": account.id, "type": "account_onboarding",
-              "refresh_url": "http://portal.test/refresh", "return_url": "http://portal.test/r"}
+    params = {
+        "account": account.id,
+        "type": "account_onboarding",
+        "refresh_url": "http://portal.test/refresh",
+        "return_url": "http://portal.test/r",
+    }
     link = client.v1.account_links.create(params=params)
     assert http.get(link.url, allow_redirects=False, timeout=5).status_code == 303
     reused = http.get(link.url, allow_redirects=False, timeout=5)
@@ -48,8 +52,9 @@ def test_payout_schedule_update(client):
     account = client.v1.accounts.create(params={"type": "express"})
     updated = client.v1.accounts.update(
         account.id,
-        params={"settings": {"payouts": {"schedule": {"interval": "weekly",
-                                                      "weekly_anchor": "friday"}}}},
+        params={
+            "settings": {"payouts": {"schedule": {"interval": "weekly", "weekly_anchor": "friday"}}}
+        },
     )
     assert updated.settings.payouts.schedule.interval == "weekly"
     assert updated.settings.payouts.schedule.weekly_anchor == "friday"
@@ -62,9 +67,15 @@ def test_payout_schedule_update(client):
 def _earn(client, coach, amount=10000, fee=2000):
     customer = client.v1.customers.create(params={"email": "m@example.com"})
     client.v1.payment_intents.create(
-        params={"amount": amount, "currency": "usd", "customer": customer.id,
-                "payment_method": "pm_card_visa", "confirm": True,
-                "application_fee_amount": fee, "transfer_data": {"destination": coach}}
+        params={
+            "amount": amount,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "application_fee_amount": fee,
+            "transfer_data": {"destination": coach},
+        }
     )
 
 
@@ -118,8 +129,9 @@ def test_fail_next_and_cancel(client, sandbox_tools):
     as_coach = {"stripe_account": coach}
     sandbox_tools.control("payouts/fail_next", account=coach)
     doomed = client.v1.payouts.create(params={"amount": 1000, "currency": "usd"}, options=as_coach)
-    canceled = client.v1.payouts.create(params={"amount": 1000, "currency": "usd"},
-                                        options=as_coach)
+    canceled = client.v1.payouts.create(
+        params={"amount": 1000, "currency": "usd"}, options=as_coach
+    )
     assert client.v1.payouts.cancel(canceled.id, options=as_coach).status == "canceled"
     sandbox_tools.control("clock/advance", seconds=2 * 86400 + 1)
     assert client.v1.payouts.retrieve(doomed.id, options=as_coach).status == "failed"

@@ -6,18 +6,25 @@ import pytest
 import stripe
 
 
-
 def _card(client, number):
     return client.v1.payment_methods.create(
-        params={"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2034,
-                                         "cvc": "123"}}
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
     )
 
 
 def _charge(client, customer, pm, **extra):
     return client.v1.payment_intents.create(
-        params={"amount": 2500, "currency": "usd", "customer": customer, "payment_method": pm,
-                "confirm": True, **extra}
+        params={
+            "amount": 2500,
+            "currency": "usd",
+            "customer": customer,
+            "payment_method": pm,
+            "confirm": True,
+            **extra,
+        }
     )
 
 
@@ -31,14 +38,19 @@ def test_good_cards_succeed_with_a_charge(client, customer):
         pi = _charge(client, customer, _card(client, number).id, expand=["latest_charge"])
         assert pi.status == "succeeded"
         charge = pi.latest_charge
-        assert charge.paid and charge.amount == 2500 and charge.balance_transaction.startswith("txn_")
+        assert (
+            charge.paid and charge.amount == 2500 and charge.balance_transaction.startswith("txn_")
+        )
         assert charge.payment_method_details.card.last4 == number[-4:]
 
 
 @pytest.mark.parametrize(
     ("number", "decline_code"),
-    [("4000000000000002", "generic_decline"), ("4000000000009995", "insufficient_funds"),
-     ("4000000000000341", "generic_decline")],
+    [
+        ("4000000000000002", "generic_decline"),
+        ("4000000000009995", "insufficient_funds"),
+        ("4000000000000341", "generic_decline"),
+    ],
 )
 def test_declining_cards_give_card_errors(client, customer, number, decline_code):
     pm = _card(client, number)
@@ -52,12 +64,14 @@ def test_declining_cards_give_card_errors(client, customer, number, decline_code
 
 
 def test_only_0341_can_be_saved(client, customer):
-    saved = client.v1.payment_methods.attach(_card(client, "4000000000000341").id,
-                                             params={"customer": customer})
+    saved = client.v1.payment_methods.attach(
+        _card(client, "4000000000000341").id, params={"customer": customer}
+    )
     assert saved.customer == customer
     with pytest.raises(stripe.CardError):
-        client.v1.payment_methods.attach(_card(client, "4000000000000002").id,
-                                         params={"customer": customer})
+        client.v1.payment_methods.attach(
+            _card(client, "4000000000000002").id, params={"customer": customer}
+        )
 
 
 def test_invalid_number_is_incorrect_number(client):
@@ -67,8 +81,9 @@ def test_invalid_number_is_incorrect_number(client):
 
 
 def test_authentication_card_needs_action_on_session_and_fails_off_session(client, customer):
-    pm = client.v1.payment_methods.attach(_card(client, "4000002500003155").id,
-                                          params={"customer": customer})
+    pm = client.v1.payment_methods.attach(
+        _card(client, "4000002500003155").id, params={"customer": customer}
+    )
     pi = _charge(client, customer, pm.id, return_url="http://portal.test/back")
     assert pi.status == "requires_action"
     assert pi.next_action.redirect_to_url.url.endswith(f"/authenticate/{pi.id}")
@@ -80,8 +95,12 @@ def test_authentication_card_needs_action_on_session_and_fails_off_session(clien
 def test_authentication_page_completes_the_payment(client, customer, http):
     pm = _card(client, "4000002500003155")
     pi = _charge(client, customer, pm.id, return_url="http://portal.test/back")
-    answer = http.post(pi.next_action.redirect_to_url.url, data={"answer": "approve"},
-                       allow_redirects=False, timeout=5)
+    answer = http.post(
+        pi.next_action.redirect_to_url.url,
+        data={"answer": "approve"},
+        allow_redirects=False,
+        timeout=5,
+    )
     assert answer.status_code == 303 and answer.headers["Location"] == "http://portal.test/back"
     assert client.v1.payment_intents.retrieve(pi.id).status == "succeeded"
 
@@ -98,9 +117,17 @@ def test_dispute_card_opens_a_dispute(client, customer, sandbox_tools, receiver)
 
 def test_destination_charge_pays_coach_and_keeps_fee(client, customer, sandbox_tools):
     coach = sandbox_tools.onboard()
-    pi = _charge(client, customer, "pm_card_visa", application_fee_amount=2000,
-                 transfer_data={"destination": coach}, amount=10000)
-    charge = client.v1.charges.retrieve(pi.latest_charge, params={"expand": ["balance_transaction"]})
+    pi = _charge(
+        client,
+        customer,
+        "pm_card_visa",
+        application_fee_amount=2000,
+        transfer_data={"destination": coach},
+        amount=10000,
+    )
+    charge = client.v1.charges.retrieve(
+        pi.latest_charge, params={"expand": ["balance_transaction"]}
+    )
     transfer = client.v1.transfers.retrieve(charge.transfer)
     assert transfer.amount == 8000 and transfer.destination == coach
     fee = client.v1.application_fees.retrieve(charge.application_fee)
@@ -111,12 +138,23 @@ def test_destination_charge_pays_coach_and_keeps_fee(client, customer, sandbox_t
 
 def test_refund_reverses_transfer_and_fee_in_proportion(client, customer, sandbox_tools):
     coach = sandbox_tools.onboard()
-    pi = _charge(client, customer, "pm_card_visa", amount=10000, application_fee_amount=2000,
-                 transfer_data={"destination": coach})
+    pi = _charge(
+        client,
+        customer,
+        "pm_card_visa",
+        amount=10000,
+        application_fee_amount=2000,
+        transfer_data={"destination": coach},
+    )
     refund = client.v1.refunds.create(
-        params={"payment_intent": pi.id, "amount": 5000, "reverse_transfer": True,
-                "refund_application_fee": True, "reason": "requested_by_customer",
-                "metadata": {"booking": "9"}}
+        params={
+            "payment_intent": pi.id,
+            "amount": 5000,
+            "reverse_transfer": True,
+            "refund_application_fee": True,
+            "reason": "requested_by_customer",
+            "metadata": {"booking": "9"},
+        }
     )
     assert refund.status == "succeeded" and refund.amount == 5000
     charge = client.v1.charges.retrieve(pi.latest_charge)

@@ -8,7 +8,6 @@ import requests
 import stripe
 
 
-
 def test_signatures_verify_with_the_stripe_library(client, sandbox_tools, receiver, secrets):
     client.v1.customers.create(params={"email": "a@example.com"})
     sandbox_tools.onboard()
