@@ -59,6 +59,8 @@ class Config:
     STRIPE_HOSTED_ORIGINS = (
         "https://checkout.stripe.com https://connect.stripe.com https://billing.stripe.com"
     )
+    # Set by the run command when the offline stand-in plays Stripe: its hosted pages' origin.
+    STRIPE_SANDBOX_PUBLIC_URL = ""
     PLATFORM_COUNTRY = "US"
     MEMBERSHIP_DISCOUNT_PERCENTAGE = "10"
 
@@ -78,6 +80,7 @@ class Config:
             "LOGIN_RATE_LIMIT",
             "PLATFORM_COUNTRY",
             "MEMBERSHIP_DISCOUNT_PERCENTAGE",
+            "STRIPE_SANDBOX_PUBLIC_URL",
         ):
             if key in os.environ:
                 settings[key] = os.environ[key]

@@ -1,9 +1,38 @@
 #!/usr/bin/env bash
-# Start the portal on SQLite with demo data. With no STRIPE_SECRET_KEY, the offline Stripe
-# stand-in starts beside it and the portal talks to it instead of Stripe.
+# Start the portal on SQLite with demo data at http://127.0.0.1:5000.
+#
+# With no STRIPE_SECRET_KEY, the offline Stripe stand-in (stripe_sandbox) starts beside the
+# portal on SANDBOX_PORT, and the portal talks to it as it would to Stripe: hosted Checkout and
+# onboarding pages, signed webhooks back to the portal. With a real test-mode key, nothing of the
+# stand-in runs and the portal talks to Stripe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLASK_APP=wsgi
+host=${HOST:-127.0.0.1}
+port=${PORT:-5000}
+
+if [[ -z "${STRIPE_SECRET_KEY:-}" ]]; then
+  sandbox_port=${SANDBOX_PORT:-12111}
+  sandbox_url="http://127.0.0.1:${sandbox_port}"
+  export STRIPE_SECRET_KEY=sk_test_offline_sandbox
+  export STRIPE_API_BASE="$sandbox_url"
+  export STRIPE_SANDBOX_PUBLIC_URL="$sandbox_url"
+  export STRIPE_WEBHOOK_SECRET=whsec_sandbox_platform
+  export STRIPE_CONNECT_WEBHOOK_SECRET=whsec_sandbox_connect
+  SANDBOX_PUBLIC_URL="$sandbox_url" \
+  SANDBOX_WEBHOOK_URL="http://${host}:${port}/webhooks/stripe" \
+  SANDBOX_CONNECT_WEBHOOK_URL="http://${host}:${port}/webhooks/stripe/connect" \
+  SANDBOX_WEBHOOK_SECRET="$STRIPE_WEBHOOK_SECRET" \
+  SANDBOX_CONNECT_WEBHOOK_SECRET="$STRIPE_CONNECT_WEBHOOK_SECRET" \
+  SANDBOX_AVAILABLE_AFTER="${SANDBOX_AVAILABLE_AFTER:-120}" \
+  SANDBOX_PAYOUT_ARRIVAL="${SANDBOX_PAYOUT_ARRIVAL:-60}" \
+    .venv/bin/python -m stripe_sandbox --host 127.0.0.1 --port "$sandbox_port" &
+  sandbox_pid=$!
+  trap 'kill "$sandbox_pid" 2>/dev/null || true' EXIT INT TERM
+  echo "Offline Stripe stand-in: $sandbox_url (no Stripe account or network needed)"
+fi
+
 .venv/bin/flask db upgrade
 .venv/bin/flask seed-demo
-exec .venv/bin/flask run --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}"
+echo "Portal: http://${host}:${port}"
+.venv/bin/flask run --host "$host" --port "$port"
