@@ -211,14 +211,13 @@ def expire_session(sb: Sandbox, session: Obj) -> Obj:
 def expire_sessions(sb: Sandbox) -> None:
     now = sb.store.now()
     with sb.store.lock:
-        for oid, obj in list(sb.store.objects.items()):
+        for obj in list(sb.store.objects.values()):
             if (
                 obj.get("object") == "checkout.session"
                 and obj["status"] == "open"
                 and obj["expires_at"] <= now
             ):
                 expire_session(sb, obj)
-                del oid
 
 
 # -- hosted completion ---------------------------------------------------------------------------

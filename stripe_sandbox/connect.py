@@ -388,7 +388,6 @@ def cancel_payout(sb: Sandbox, payout: Obj, account: str | None) -> Obj:
         raise invalid_request(
             f"Payouts can only be canceled while they are pending; this one is {payout['status']}.",
             None,
-            "payout_not_cancelable" if False else None,
         )
     previous = {"status": payout["status"]}
     payout["status"] = "canceled"

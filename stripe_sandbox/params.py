@@ -172,7 +172,6 @@ def get_choice(
         raise invalid_request(
             f"Invalid {name}: must be one of {', '.join(allowed)}",
             name,
-            "parameter_invalid_empty" if value == "" else None,
         )
     return value
 

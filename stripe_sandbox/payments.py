@@ -70,7 +70,7 @@ def create_customer(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
     default = get_dict(p, "invoice_settings").get("default_payment_method")
     if default:
         _set_default_payment_method(sb, customer, default, account)
-    sb.emit("customer.created", customer, _event_account(account))
+    sb.emit("customer.created", customer, account)
     return customer
 
 
@@ -108,11 +108,7 @@ def _emit_updated(sb: Sandbox, type_: str, obj: Obj, before: Obj, account: str |
     after = render(obj)
     previous = {k: v for k, v in before.items() if after.get(k) != v}
     if previous:
-        sb.emit(type_, obj, _event_account(account), previous)
-
-
-def _event_account(account: str | None) -> str | None:
-    return account
+        sb.emit(type_, obj, account, previous)
 
 
 # -- payment methods -----------------------------------------------------------------------------

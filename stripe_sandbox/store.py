@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import invalid_request, resource_missing
+from .params import get_int
 
 Obj = dict[str, Any]
 _ALPHABET = string.ascii_letters + string.digits
@@ -134,8 +135,6 @@ def list_object(url: str, data: list[Obj], has_more: bool = False) -> Obj:
 
 def paginate(items: list[Obj], params: dict[str, Any], url: str) -> Obj:
     """Stripe's cursor pagination over `items` (already newest first)."""
-    from .params import get_int
-
     limit = get_int(params, "limit", 10)
     if limit is None or not 1 <= limit <= 100:
         raise invalid_request("Invalid limit: must be between 1 and 100", "limit")
