@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
 
 from portal.config import PROJECT_ROOT, check_production_settings, load_settings
+from portal.observability import configure_logging
 
 
 def create_app(overrides: dict[str, Any] | None = None, env_name: str | None = None) -> Flask:
@@ -22,7 +22,7 @@ def create_app(overrides: dict[str, Any] | None = None, env_name: str | None = N
     app.config["FORM_ACTION_ORIGINS"] = _form_action_origins(app.config)
     if app.config["ENV_NAME"] == "production":
         check_production_settings({**app.config, "DEBUG": app.debug})
-    app.logger.setLevel(logging.INFO)
+    configure_logging(app)
 
     _init_extensions(app)
     _register_blueprints(app)

@@ -47,8 +47,11 @@ DEMO_MENTEES = [("Sam Mentee", "sam@mentee.example"), ("Riley Learner", "riley@m
 
 
 def register_commands(app: Flask) -> None:
+    from portal.operations import register_operations
+
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
+    register_operations(app)
 
 
 @click.command("create-admin")

@@ -1,9 +1,16 @@
-"""Liveness for load balancers: the process answers."""
+"""Health for load balancers and orchestrators.
+
+`/healthz`: the process answers. `/readyz`: the database answers, its schema is at the newest
+migration, and Stripe (or the offline stand-in) answers; 503 with the failing part otherwise.
+Neither says more than ok/failing, so both can be public.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
+from sqlalchemy import text
 
+from portal.extensions import db
 from portal.security import PUBLIC, allow
 
 bp = Blueprint("health", __name__)
@@ -13,3 +20,49 @@ bp = Blueprint("health", __name__)
 @allow(PUBLIC)
 def healthz() -> tuple[dict[str, str], int]:
     return {"status": "ok"}, 200
+
+
+@bp.get("/readyz")
+@allow(PUBLIC)
+def readyz() -> tuple[dict[str, str], int]:
+    checks = {
+        "database": _database_answers(),
+        "migrations": _migrations_at_head(),
+        "stripe": _stripe_answers(),
+    }
+    ready = all(value == "ok" for value in checks.values())
+    return {"status": "ready" if ready else "not ready", **checks}, 200 if ready else 503
+
+
+def _database_answers() -> str:
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        current_app.logger.exception("Readiness: the database does not answer")
+        return "failing"
+    return "ok"
+
+
+def _migrations_at_head() -> str:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    try:
+        config = current_app.extensions["migrate"].migrate.get_config()
+        heads = set(ScriptDirectory.from_config(config).get_heads())
+        with db.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    except Exception:  # noqa: BLE001
+        current_app.logger.exception("Readiness: could not read the migration state")
+        return "failing"
+    return "ok" if current == heads else "behind"
+
+
+def _stripe_answers() -> str:
+    from portal.stripe_gateway import GatewayError, ping
+
+    try:
+        ping()
+    except GatewayError:
+        return "failing"
+    return "ok"

@@ -153,3 +153,8 @@ def _decline_message(exc: stripe.CardError) -> str:
         or exc.user_message
         or "Your card was declined. Try another card."
     )
+
+
+def ping() -> None:
+    """One cheap read, to tell whether Stripe answers with our key. Raises a GatewayError."""
+    call("balance.retrieve", client().v1.balance.retrieve, options={"max_network_retries": 0})
