@@ -17,8 +17,9 @@ if [[ ! -f "$stamp" ]]; then
   touch "$stamp"
 fi
 
-# htmx and other front-end packages come from npm, pinned by package-lock.json.
-if [[ ! -f static/vendor/htmx.min.js || package-lock.json -nt static/vendor/htmx.min.js ]]; then
+# htmx and other front-end packages come from npm, pinned by package-lock.json. (The Docker image
+# fetches them in a stage of its own and sets SKIP_FRONTEND.)
+if [[ -z "${SKIP_FRONTEND:-}" ]] && [[ ! -f static/vendor/htmx.min.js || package-lock.json -nt static/vendor/htmx.min.js ]]; then
   npm ci --no-audit --no-fund --loglevel=error
   mkdir -p static/vendor
   cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
