@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 requirements=requirements.txt
-[[ "${1:-}" == "--dev" ]] && requirements=requirements-dev.txt
+dev=
+if [[ "${1:-}" == "--dev" ]]; then requirements=requirements-dev.txt; dev=1; fi
 
 if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
@@ -19,9 +20,19 @@ fi
 
 # htmx and other front-end packages come from npm, pinned by package-lock.json. (The Docker image
 # fetches them in a stage of its own and sets SKIP_FRONTEND.)
-if [[ -z "${SKIP_FRONTEND:-}" ]] && [[ ! -f static/vendor/htmx.min.js || package-lock.json -nt static/vendor/htmx.min.js ]]; then
+if [[ -z "${SKIP_FRONTEND:-}" ]] && [[ ! -f static/vendor/htmx.min.js || package-lock.json -nt static/vendor/htmx.min.js || ( -n "$dev" && ! -f node_modules/axe-core/axe.min.js ) ]]; then
   npm ci --no-audit --no-fund --loglevel=error
   mkdir -p static/vendor
   cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 fi
 mkdir -p instance
+
+# The browser tests drive Debian's Chromium (a browser download never works here).
+if [[ -n "$dev" ]] && ! command -v chromium >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Chromium for the browser tests..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "Chromium is not installed: the browser tests will be skipped (apt-get install chromium)."
+  fi
+fi
