@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateTimeLocalField,
     DecimalField,
     IntegerField,
     SelectChoice,
@@ -56,3 +58,22 @@ class CoachProfileForm(FlaskForm):
             check_chargeable(price, self.currency.data)
         except MoneyError as exc:
             raise ValidationError(str(exc)) from exc
+
+
+class SlotForm(FlaskForm):
+    starts_at = DateTimeLocalField(
+        "Start (UTC)",
+        format="%Y-%m-%dT%H:%M",
+        validators=[DataRequired(message="Pick a date and time.")],
+    )
+    duration_minutes = IntegerField(
+        "Length (minutes)", default=60, validators=[DataRequired(), NumberRange(15, 240)]
+    )
+    submit = SubmitField("Add open time")
+
+    def starts_at_utc(self) -> datetime:
+        return self.starts_at.data.replace(tzinfo=UTC)
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: it carries only the CSRF token."""

@@ -1,14 +1,17 @@
-"""Coach profiles and the directory mentees browse."""
+"""Coach profiles, the directory mentees browse, and the open times coaches offer."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
-from portal.models import CoachProfile, User
+from portal.models import AvailabilitySlot, CoachingSession, CoachProfile, User, utcnow
+from portal.models.coaching import HOLDING_STATUSES
 
 
 def published_coaches() -> list[CoachProfile]:
@@ -46,3 +49,61 @@ def update_profile(
     profile.is_published = is_published
     db.session.flush()
     return profile
+
+
+# --- open times ---------------------------------------------------------------------------
+
+
+class SlotError(Exception):
+    """A slot change that cannot be made; `message` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def slots_of(coach_id: int) -> list[AvailabilitySlot]:
+    """The coach's future slots, soonest first, each with whether a booking holds it."""
+    query = (
+        select(AvailabilitySlot)
+        .where(AvailabilitySlot.coach_id == coach_id, AvailabilitySlot.starts_at > utcnow())
+        .order_by(AvailabilitySlot.starts_at)
+    )
+    return list(db.session.scalars(query))
+
+
+def held_slot_ids(coach_id: int) -> set[int]:
+    query = select(CoachingSession.slot_id).where(
+        CoachingSession.coach_id == coach_id,
+        CoachingSession.status.in_(HOLDING_STATUSES),
+        CoachingSession.slot_id.is_not(None),
+    )
+    return {slot_id for slot_id in db.session.scalars(query) if slot_id is not None}
+
+
+def add_slot(coach: User, starts_at: datetime, duration_minutes: int) -> AvailabilitySlot:
+    """Offer a new open time; flushed. `SlotError` for a past time or one already offered."""
+    if starts_at.tzinfo is None:
+        raise ValueError("starts_at must be timezone-aware")
+    if starts_at <= utcnow():
+        raise SlotError("That time has passed. Offer a time in the future.")
+    slot = AvailabilitySlot(
+        coach_id=coach.id, starts_at=starts_at.astimezone(UTC), duration_minutes=duration_minutes
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(slot)
+    except IntegrityError as exc:
+        raise SlotError("You already offer that time.") from exc
+    return slot
+
+
+def remove_slot(coach: User, slot_id: int) -> None:
+    """Withdraw an open time; flushed. A booked time stays (cancel the booking instead)."""
+    slot = db.session.get(AvailabilitySlot, slot_id)
+    if slot is None or slot.coach_id != coach.id:
+        raise SlotError("That time is not one of yours.")
+    if slot_id in held_slot_ids(coach.id):
+        raise SlotError("That time is booked. Cancel the booking from your schedule instead.")
+    db.session.delete(slot)
+    db.session.flush()

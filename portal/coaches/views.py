@@ -1,25 +1,47 @@
-"""The coaches directory, a coach's public page, and the coach's own profile editor."""
+"""The coaches directory, coach pages, booking and paying, and each person's sessions.
+
+Views parse, authorise, call one service and render; they commit. A booking is visible only to
+its mentee and its coach (anyone else gets 404).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from portal.coaches import services
-from portal.coaches.forms import CoachProfileForm
+from portal.coaches import booking as booking_service
+from portal.coaches import cancellation, fulfilment, services
+from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
 from portal.extensions import db
-from portal.models import Role
-from portal.rendering import htmx_redirect, render
-from portal.security import PUBLIC, allow
+from portal.models import (
+    AvailabilitySlot,
+    CoachingSession,
+    PaymentStatus,
+    Role,
+    SessionStatus,
+    utcnow,
+)
+from portal.rendering import htmx_redirect, is_htmx, render
+from portal.security import PUBLIC, SIGNED_IN, allow
+from portal.stripe_gateway import GatewayError
+from portal.stripe_gateway import checkout as checkout_gateway
 
 bp = Blueprint("coaches", __name__)
+
+# The payment is still being confirmed: the status fragment keeps polling.
+CONFIRMING = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+
+
+# --- browsing -----------------------------------------------------------------------------
 
 
 @bp.get("/")
 @allow(PUBLIC)
 def directory() -> Response:
-    return render("coaches/directory.html", coaches=services.published_coaches())
+    coaches = services.published_coaches()
+    slots = booking_service.open_slots_by_coach([p.user_id for p in coaches])
+    return render("coaches/directory.html", coaches=coaches, slots=slots)
 
 
 @bp.get("/coaches/<int:coach_id>")
@@ -32,7 +54,186 @@ def coach_page(coach_id: int) -> Response:
         current_user.is_authenticated and current_user.id == coach_id
     ):
         abort(404)
-    return render("coaches/coach.html", profile=profile)
+    return render(
+        "coaches/coach.html",
+        profile=profile,
+        slots=booking_service.open_slots(coach_id),
+        bookable=booking_service.coach_is_bookable(profile.user),
+        price=booking_service.price_booking(profile, current_user),
+        form=ActionForm(),
+    )
+
+
+# --- booking and paying -------------------------------------------------------------------
+
+
+@bp.post("/slots/<int:slot_id>/book")
+@allow(Role.MENTEE)
+def book(slot_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        booking = booking_service.hold_slot(current_user, slot_id)
+    except booking_service.BookingError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return htmx_redirect(_back_to_coach(slot_id))
+    db.session.commit()  # the hold stands before Stripe is asked
+    try:
+        checkout_url = booking_service.start_checkout(
+            booking,
+            success_url=url_for("coaches.checkout_return", _external=True)
+            + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=url_for("coaches.checkout_canceled", booking_id=booking.id, _external=True),
+        )
+    except booking_service.BookingError as exc:
+        db.session.commit()  # the booking is canceled, its slot free
+        flash(exc.message, "error")
+        return htmx_redirect(url_for("coaches.coach_page", coach_id=booking.coach_id))
+    db.session.commit()
+    return htmx_redirect(checkout_url)
+
+
+def _back_to_coach(slot_id: int) -> str:
+    slot = db.session.get(AvailabilitySlot, slot_id)
+    if slot is None:
+        return url_for("coaches.directory")
+    return url_for("coaches.coach_page", coach_id=slot.coach_id)
+
+
+@bp.get("/bookings/return")
+@allow(Role.MENTEE)
+def checkout_return() -> Response:
+    """Stripe's success_url: look at the Checkout Session ourselves and fulfil from it."""
+    session_id = request.args.get("session_id", "")
+    booking = booking_service.booking_for_checkout(session_id) if session_id else None
+    if booking is None or booking.mentee_id != current_user.id:
+        abort(404)
+    try:
+        checkout_session = checkout_gateway.retrieve_session(session_id)
+    except GatewayError:
+        db.session.rollback()
+        flash("We are still confirming your payment with Stripe; this page will update.", "info")
+    else:
+        fulfilment.fulfil_checkout(checkout_session)
+        db.session.commit()
+    return redirect(url_for("coaches.booking_page", booking_id=booking.id), 303)
+
+
+@bp.get("/bookings/<int:booking_id>/checkout-canceled")
+@allow(Role.MENTEE)
+def checkout_canceled(booking_id: int) -> Response:
+    """Stripe's cancel_url: the mentee left Checkout, so the time is released (idempotent)."""
+    booking = _own_booking(booking_id, mentee_only=True)
+    coach_id = booking.coach_id
+    if booking.status is SessionStatus.PENDING_PAYMENT:
+        try:
+            booking = fulfilment.abandon_checkout(booking)
+        except GatewayError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("coaches.booking_page", booking_id=booking_id), 303)
+        db.session.commit()
+    if booking.status is SessionStatus.CANCELED:
+        flash("You left the payment page, so nothing was charged and the time is free.", "info")
+        return redirect(url_for("coaches.coach_page", coach_id=coach_id), 303)
+    return redirect(url_for("coaches.booking_page", booking_id=booking_id), 303)
+
+
+@bp.get("/bookings/<int:booking_id>")
+@allow(SIGNED_IN)
+def booking_page(booking_id: int) -> Response:
+    booking = _own_booking(booking_id)
+    return render(
+        "coaches/booking.html",
+        booking=booking,
+        transaction=fulfilment.payment_transaction(booking),
+        deadline=booking_service.refund_deadline(booking),
+        form=ActionForm(),
+        confirming=CONFIRMING,
+        now=utcnow(),
+    )
+
+
+@bp.get("/bookings/<int:booking_id>/status")
+@allow(SIGNED_IN)
+def booking_status(booking_id: int) -> Response:
+    """The payment status fragment; it polls every 2 s while the payment is confirming."""
+    booking = _own_booking(booking_id)
+    return render(
+        "coaches/booking.html",
+        "coaches/_booking_status.html",
+        booking=booking,
+        transaction=fulfilment.payment_transaction(booking),
+        deadline=booking_service.refund_deadline(booking),
+        form=ActionForm(),
+        confirming=CONFIRMING,
+        now=utcnow(),
+    )
+
+
+@bp.post("/bookings/<int:booking_id>/cancel")
+@allow(SIGNED_IN)
+def cancel_booking(booking_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    page = url_for("coaches.booking_page", booking_id=booking_id)
+    try:
+        outcome = cancellation.cancel_booking(booking_id, current_user)
+    except cancellation.BookingNotFound:
+        abort(404)
+    except (cancellation.CancellationError, GatewayError) as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return htmx_redirect(page)
+    db.session.commit()  # the booking is canceled and the refund row exists before Stripe
+    if outcome.refund is not None:
+        try:
+            cancellation.submit_refund(outcome.refund.id)
+        except GatewayError as exc:
+            db.session.rollback()
+            flash(
+                f"{exc.message} The booking is canceled; press Cancel again to retry the refund.",
+                "error",
+            )
+            return htmx_redirect(page)
+        db.session.commit()
+    flash(outcome.message, "success")
+    return htmx_redirect(page)
+
+
+def _own_booking(booking_id: int, *, mentee_only: bool = False) -> CoachingSession:
+    booking = booking_service.booking_for(booking_id)
+    if booking is None:
+        abort(404)
+    allowed = {booking.mentee_id} if mentee_only else {booking.mentee_id, booking.coach_id}
+    if current_user.id not in allowed:
+        abort(404)
+    return booking
+
+
+# --- each person's sessions ---------------------------------------------------------------
+
+
+@bp.get("/my/sessions")
+@allow(Role.MENTEE)
+def my_sessions() -> Response:
+    upcoming, past = booking_service.split_upcoming(
+        booking_service.sessions_of_mentee(current_user.id)
+    )
+    return render("coaches/my_sessions.html", upcoming=upcoming, past=past)
+
+
+@bp.get("/coach/schedule")
+@allow(Role.COACH)
+def my_schedule() -> Response:
+    upcoming, past = booking_service.split_upcoming(
+        booking_service.sessions_of_coach(current_user.id)
+    )
+    return render("coaches/my_schedule.html", upcoming=upcoming, past=past)
+
+
+# --- the coach's own profile and open times -----------------------------------------------
 
 
 @bp.route("/coach/profile", methods=["GET", "POST"])
@@ -55,5 +256,75 @@ def my_profile() -> Response:
         return htmx_redirect(url_for("coaches.my_profile"))
     status = 400 if form.errors else 200
     return render(
-        "coaches/my_profile.html", "coaches/_profile_form.html", status, form=form, profile=profile
+        "coaches/my_profile.html",
+        "coaches/_profile_form.html",
+        status,
+        form=form,
+        profile=profile,
+        **_slots_context(SlotForm(duration_minutes=profile.session_minutes, formdata=None)),
+    )
+
+
+@bp.post("/coach/slots")
+@allow(Role.COACH)
+def add_slot() -> Response:
+    form = SlotForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            services.add_slot(current_user, form.starts_at_utc(), form.duration_minutes.data)
+        except services.SlotError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+            return _slots_response(
+                SlotForm(formdata=None, duration_minutes=form.duration_minutes.data)
+            )
+    return _slots_response(form, error, status=400)
+
+
+@bp.post("/coach/slots/<int:slot_id>/delete")
+@allow(Role.COACH)
+def remove_slot(slot_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    error = None
+    try:
+        services.remove_slot(current_user, slot_id)
+    except services.SlotError as exc:
+        db.session.rollback()
+        error = exc.message
+    else:
+        db.session.commit()
+    profile = current_user.coach_profile
+    return _slots_response(
+        SlotForm(formdata=None, duration_minutes=profile.session_minutes),
+        error,
+        status=400 if error else 200,
+    )
+
+
+def _slots_context(slot_form: SlotForm, error: str | None = None) -> dict:
+    return {
+        "slots": services.slots_of(current_user.id),
+        "held": services.held_slot_ids(current_user.id),
+        "slot_form": slot_form,
+        "slot_error": error,
+        "action_form": ActionForm(),
+    }
+
+
+def _slots_response(slot_form: SlotForm, error: str | None = None, status: int = 200) -> Response:
+    if not is_htmx():
+        if error:
+            flash(error, "error")
+        elif status == 400:
+            flash("Check the time you entered.", "error")
+        return redirect(url_for("coaches.my_profile"), 303)
+    return render(
+        "coaches/_slots.html",
+        "coaches/_slots.html",
+        status if (error or status == 400) else 200,
+        **_slots_context(slot_form, error),
     )

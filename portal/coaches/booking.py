@@ -1,0 +1,301 @@
+"""Booking a coach: open slots, holding one, pricing it, sending the mentee to Checkout.
+
+What this module promises:
+
+- A slot is held by at most one booking at a time. The database's partial unique index
+  (`uq_coaching_sessions_slot_held`) is the guard; losing the race is `SlotTaken`.
+- The price, platform fee and coach payout come from one function, `price_booking`, and always
+  add up (`money.split_fee`). A price Stripe cannot charge is refused before anything is made.
+- A coach whose connected account cannot take charges is not bookable (`CoachNotBookable`).
+- When Stripe cannot be reached while starting Checkout, the booking is canceled (its slot free
+  again) and `CheckoutUnavailable` carries the message; nothing was charged.
+
+Services add and flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from portal.extensions import db
+from portal.models import (
+    AvailabilitySlot,
+    CoachingSession,
+    CoachProfile,
+    PaymentStatus,
+    Role,
+    SessionStatus,
+    User,
+    utcnow,
+)
+from portal.models.coaching import HOLDING_STATUSES
+from portal.money import FeeSplit, MoneyError, check_chargeable, split_fee
+from portal.stripe_gateway import GatewayError
+from portal.stripe_gateway import checkout as checkout_gateway
+from portal.stripe_gateway import customers as customers_gateway
+
+# How long before the start a mentee may still cancel for a full refund.
+REFUND_WINDOW = timedelta(hours=24)
+
+
+class BookingError(Exception):
+    """A booking step that cannot go ahead; `message` tells the person what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SlotTaken(BookingError):
+    def __init__(self) -> None:
+        super().__init__("That time was just taken — pick another.")
+
+
+class SlotUnavailable(BookingError):
+    def __init__(self) -> None:
+        super().__init__("That time is no longer offered. Pick another open time.")
+
+
+class CoachNotBookable(BookingError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This coach has not finished setting up payments yet, so they cannot be booked. "
+            "Please check back later."
+        )
+
+
+class PriceNotChargeable(BookingError):
+    """The coach's price is outside what Stripe can charge."""
+
+
+class CheckoutUnavailable(BookingError):
+    """Stripe could not start Checkout; the booking was canceled and its slot released."""
+
+
+# --- what can be booked -------------------------------------------------------------------
+
+
+def _slot_is_held():  # type: ignore[no-untyped-def]
+    return exists().where(
+        CoachingSession.slot_id == AvailabilitySlot.id,
+        CoachingSession.status.in_(HOLDING_STATUSES),
+    )
+
+
+def open_slots(
+    coach_id: int, *, limit: int | None = None, now: datetime | None = None
+) -> list[AvailabilitySlot]:
+    """The coach's future slots that no booking holds, soonest first."""
+    query = (
+        select(AvailabilitySlot)
+        .where(
+            AvailabilitySlot.coach_id == coach_id,
+            AvailabilitySlot.starts_at > (now or utcnow()),
+            ~_slot_is_held(),
+        )
+        .order_by(AvailabilitySlot.starts_at)
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def open_slots_by_coach(
+    coach_ids: Sequence[int], *, per_coach: int = 3
+) -> dict[int, list[AvailabilitySlot]]:
+    """The next few open slots of each coach, for the directory."""
+    if not coach_ids:
+        return {}
+    query = (
+        select(AvailabilitySlot)
+        .where(
+            AvailabilitySlot.coach_id.in_(coach_ids),
+            AvailabilitySlot.starts_at > utcnow(),
+            ~_slot_is_held(),
+        )
+        .order_by(AvailabilitySlot.starts_at)
+    )
+    result: dict[int, list[AvailabilitySlot]] = {coach_id: [] for coach_id in coach_ids}
+    for slot in db.session.scalars(query):
+        if len(result[slot.coach_id]) < per_coach:
+            result[slot.coach_id].append(slot)
+    return result
+
+
+def coach_is_bookable(coach: User) -> bool:
+    """Only a coach whose connected account can take charges may be booked."""
+    account = coach.stripe_connected_account
+    return bool(
+        coach.role is Role.COACH
+        and coach.is_active
+        and coach.coach_profile is not None
+        and account is not None
+        and account.charges_enabled
+    )
+
+
+def price_booking(coach_profile: CoachProfile, mentee: User) -> FeeSplit:
+    """The price of one session with this coach, cut into platform fee and coach payout.
+
+    The one place a booking's amounts are decided (a member discount belongs here too).
+    """
+    del mentee  # the mentee does not change the price yet
+    return split_fee(
+        coach_profile.session_price, coach_profile.platform_fee_percentage, coach_profile.currency
+    )
+
+
+# --- holding a slot -----------------------------------------------------------------------
+
+
+def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> CoachingSession:
+    """Make a `pending_payment` booking holding the slot, priced exactly; flushed.
+
+    Raises `SlotUnavailable`, `CoachNotBookable`, `PriceNotChargeable` (nothing made) or
+    `SlotTaken` (another booking holds it; nothing made).
+    """
+    slot = db.session.get(AvailabilitySlot, slot_id, options=[joinedload(AvailabilitySlot.coach)])
+    if slot is None or slot.starts_at <= (now or utcnow()):
+        raise SlotUnavailable()
+    coach = slot.coach
+    if not coach_is_bookable(coach):
+        raise CoachNotBookable()
+    profile = coach.coach_profile
+    assert profile is not None  # coach_is_bookable checked it
+    split = price_booking(profile, mentee)
+    try:
+        check_chargeable(split.price, profile.currency)
+    except MoneyError as exc:
+        raise PriceNotChargeable(
+            f"This session cannot be paid online: {exc} Please ask the coach to update their price."
+        ) from exc
+    booking = CoachingSession(
+        coach_id=coach.id,
+        mentee_id=mentee.id,
+        slot_id=slot.id,
+        starts_at=slot.starts_at,
+        duration_minutes=slot.duration_minutes,
+        status=SessionStatus.PENDING_PAYMENT,
+        payment_status=PaymentStatus.PENDING,
+        price_amount=split.price,
+        currency=profile.currency,
+        platform_fee_amount=split.platform_fee,
+        coach_payout_amount=split.coach_share,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(booking)
+    except IntegrityError as exc:
+        if "uq_coaching_sessions_slot_held" in str(exc.orig) or _slot_index_hit(exc):
+            raise SlotTaken() from exc
+        raise
+    return booking
+
+
+def _slot_index_hit(exc: IntegrityError) -> bool:
+    # SQLite names the columns, not the index: "UNIQUE constraint failed: coaching_sessions.slot_id"
+    return "coaching_sessions.slot_id" in str(exc.orig)
+
+
+# --- Checkout -----------------------------------------------------------------------------
+
+
+def product_name(booking: CoachingSession) -> str:
+    return f"Session with {booking.coach.name} on {booking.starts_at:%a %d %b %Y, %H:%M} UTC"
+
+
+def start_checkout(booking: CoachingSession, *, success_url: str, cancel_url: str) -> str:
+    """Create the booking's Checkout Session and return the URL to send the mentee to.
+
+    `success_url` should carry `{CHECKOUT_SESSION_ID}`. On a gateway error the booking is
+    canceled (flushed) and `CheckoutUnavailable` raised with a message for the mentee.
+    """
+    account = booking.coach.stripe_connected_account
+    if account is None or not account.charges_enabled:
+        release_booking(booking, PaymentStatus.CANCELED)
+        raise CoachNotBookable()
+    try:
+        customer_id = customers_gateway.ensure_customer(booking.mentee)
+        session = checkout_gateway.create_booking_session(
+            booking,
+            customer_id=customer_id,
+            destination_account=account.stripe_account_id,
+            product_name=product_name(booking),
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+    except GatewayError as exc:
+        release_booking(booking, PaymentStatus.CANCELED)
+        raise CheckoutUnavailable(
+            f"{exc.message} Your booking was not made and the time is free again."
+        ) from exc
+    booking.stripe_checkout_session_id = session["id"]
+    db.session.flush()
+    return session["url"]
+
+
+def release_booking(booking: CoachingSession, payment_status: PaymentStatus) -> None:
+    """Cancel an unpaid booking: its slot is free again for anyone; flushed."""
+    booking.status = SessionStatus.CANCELED
+    booking.payment_status = payment_status
+    db.session.flush()
+
+
+# --- reading bookings ---------------------------------------------------------------------
+
+
+def booking_for(booking_id: int, *, lock: bool = False) -> CoachingSession | None:
+    query = select(CoachingSession).where(CoachingSession.id == booking_id)
+    if lock:
+        query = query.with_for_update()
+        return db.session.execute(
+            query.execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+    return db.session.scalar(query)
+
+
+def booking_for_checkout(session_id: str) -> CoachingSession | None:
+    query = select(CoachingSession).where(CoachingSession.stripe_checkout_session_id == session_id)
+    return db.session.scalar(query)
+
+
+def sessions_of_mentee(mentee_id: int) -> list[CoachingSession]:
+    query = (
+        select(CoachingSession)
+        .where(CoachingSession.mentee_id == mentee_id)
+        .options(joinedload(CoachingSession.coach))
+        .order_by(CoachingSession.starts_at.desc(), CoachingSession.id.desc())
+    )
+    return list(db.session.scalars(query))
+
+
+def sessions_of_coach(coach_id: int) -> list[CoachingSession]:
+    query = (
+        select(CoachingSession)
+        .where(
+            CoachingSession.coach_id == coach_id,
+            CoachingSession.status != SessionStatus.PENDING_PAYMENT,
+        )
+        .options(joinedload(CoachingSession.mentee))
+        .order_by(CoachingSession.starts_at.desc(), CoachingSession.id.desc())
+    )
+    return list(db.session.scalars(query))
+
+
+def split_upcoming(
+    bookings: Sequence[CoachingSession], now: datetime | None = None
+) -> tuple[list[CoachingSession], list[CoachingSession]]:
+    """(upcoming soonest first, past most recent first)."""
+    moment = now or utcnow()
+    upcoming = sorted((b for b in bookings if b.starts_at > moment), key=lambda b: b.starts_at)
+    past = [b for b in bookings if b.starts_at <= moment]
+    return upcoming, past
+
+
+def refund_deadline(booking: CoachingSession) -> datetime:
+    """The last moment a mentee may cancel and get their money back."""
+    return booking.starts_at - REFUND_WINDOW

@@ -1,0 +1,266 @@
+"""Cancelling a booking and refunding it.
+
+What this module promises:
+
+- The policy: a mentee who cancels at least 24 hours before the start gets a full refund; later
+  the booking is canceled without a refund. A coach who cancels always refunds in full. An
+  unpaid booking is simply released (its Checkout expired at Stripe first).
+- A refund is a local `Refund` row first (amounts from `money.split_refund`), committed by the
+  caller before Stripe is asked; the Stripe call's idempotency key names that row, so a double
+  click, a retry after a timeout, or two workers make one Stripe refund. Applying a refund
+  (status, ledger, transaction and booking statuses) happens once, under the refund row's lock.
+- `sync_charge_refunds` (the `charge.refunded` webhook) finds each Stripe refund by its id (or
+  the local id in its metadata) and does nothing for one already applied; a refund made outside
+  the portal is recorded from Stripe's figures.
+
+Services add and flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from portal import ledger
+from portal.coaches.booking import BookingError, booking_for, refund_deadline
+from portal.coaches.fulfilment import abandon_checkout, payment_transaction
+from portal.extensions import db
+from portal.models import (
+    CoachingSession,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    SessionStatus,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+    User,
+    utcnow,
+)
+from portal.money import (
+    FeeSplit,
+    describe_money,
+    from_minor_units,
+    split_refund,
+    to_minor_units,
+)
+from portal.stripe_gateway import refunds as refunds_gateway
+
+logger = logging.getLogger("portal.coaches.cancellation")
+
+ZERO = Decimal("0")
+
+
+class CancellationError(BookingError):
+    """The booking cannot be canceled (it started, or it is not the person's to cancel)."""
+
+
+class BookingNotFound(LookupError):
+    """No such booking for this person: the view answers 404."""
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """What cancelling did: the booking, and the refund to submit to Stripe if there is one."""
+
+    booking: CoachingSession
+    refund: Refund | None
+    message: str
+
+
+def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) -> Cancellation:
+    """Cancel a booking for its mentee or its coach, under the booking's row lock; flushed.
+
+    Asking twice is harmless: a canceled booking with a refund still to submit returns it.
+    """
+    booking = booking_for(booking_id, lock=True)
+    if booking is None or user.id not in (booking.mentee_id, booking.coach_id):
+        raise BookingNotFound(booking_id)
+    by_coach = user.id == booking.coach_id
+    moment = now or utcnow()
+    if booking.status is SessionStatus.CANCELED:
+        return Cancellation(booking, _unsubmitted_refund(booking), "This booking is canceled.")
+    if booking.status is SessionStatus.COMPLETED or booking.starts_at <= moment:
+        raise CancellationError("This session has already started, so it cannot be canceled.")
+    if booking.status is SessionStatus.PENDING_PAYMENT:
+        booking = abandon_checkout(booking)
+        if booking.status is SessionStatus.CANCELED:
+            return Cancellation(booking, None, "The booking is canceled and the time is free.")
+        # It was paid while we asked Stripe: treat it as a paid booking below.
+    transaction = payment_transaction(booking)
+    booking.status = SessionStatus.CANCELED
+    db.session.flush()
+    if transaction is None:
+        return Cancellation(booking, None, "The booking is canceled.")
+    if not by_coach and moment > refund_deadline(booking):
+        return Cancellation(
+            booking,
+            None,
+            "The booking is canceled. It was less than 24 hours before the start, so it is "
+            "not refunded.",
+        )
+    reason = "Canceled by the coach" if by_coach else "Canceled by the mentee"
+    refund = request_refund(transaction, requested_by=user, reason=reason)
+    who = "you" if not by_coach else "the mentee"
+    return Cancellation(
+        booking,
+        refund,
+        f"The booking is canceled and {who} will be refunded "
+        f"{describe_money(refund.amount, refund.currency)} in full.",
+    )
+
+
+def request_refund(
+    transaction: Transaction,
+    *,
+    requested_by: User | None,
+    reason: str,
+    amount: Decimal | None = None,
+) -> Refund:
+    """A pending `Refund` of `amount` (default: all that is left), split exactly; flushed."""
+    already = _refunded_or_pending(transaction)
+    left = transaction.amount - already
+    value = left if amount is None else amount
+    split = split_refund(value, _original(transaction), transaction.currency, already)
+    refund = Refund(
+        transaction_id=transaction.id,
+        status=RefundStatus.PENDING,
+        amount=value,
+        currency=transaction.currency,
+        platform_fee_refunded=split.platform_fee_refunded,
+        coach_share_reversed=split.coach_share_reversed,
+        reason=reason,
+        requested_by_id=requested_by.id if requested_by else None,
+    )
+    db.session.add(refund)
+    db.session.flush()
+    return refund
+
+
+def submit_refund(refund_id: int) -> Refund:
+    """Ask Stripe for the refund (once, whoever asks) and apply its answer; flushed.
+
+    A `GatewayError` leaves the refund pending for a retry, which reuses the same key.
+    """
+    refund = _locked_refund(select(Refund).where(Refund.id == refund_id))
+    if refund is None:
+        raise LookupError(f"No refund {refund_id}")
+    if refund.status is not RefundStatus.PENDING:
+        return refund
+    transaction = refund.transaction
+    stripe_refund = refunds_gateway.create_refund(
+        refund, payment_intent_id=transaction.stripe_payment_intent_id or ""
+    )
+    apply_stripe_refund(refund, stripe_refund)
+    return refund
+
+
+def apply_stripe_refund(refund: Refund, stripe_refund: dict[str, Any]) -> None:
+    """Mirror Stripe's refund onto the locked local row; the ledger moves once."""
+    refund.stripe_refund_id = refund.stripe_refund_id or stripe_refund["id"]
+    status = stripe_refund.get("status")
+    if status == "succeeded" and refund.status is not RefundStatus.SUCCEEDED:
+        refund.status = RefundStatus.SUCCEEDED
+        db.session.flush()
+        ledger.record_refund(refund)
+        _settle_statuses(refund.transaction)
+    elif status in ("failed", "canceled") and refund.status is RefundStatus.PENDING:
+        refund.status = RefundStatus.FAILED if status == "failed" else RefundStatus.CANCELED
+    db.session.flush()
+
+
+def sync_charge_refunds(charge: dict[str, Any]) -> Transaction | None:
+    """`charge.refunded`: make the local refunds match Stripe's; a no-op when they already do."""
+    transaction = _transaction_by_intent(charge.get("payment_intent"))
+    if transaction is None:
+        return None
+    currency = transaction.currency
+    succeeded = sum(
+        (r.amount for r in transaction.refunds if r.status is RefundStatus.SUCCEEDED), ZERO
+    )
+    if to_minor_units(succeeded, currency) == charge.get("amount_refunded"):
+        return transaction
+    listed = (charge.get("refunds") or {}).get("data")
+    stripe_refunds = (
+        listed if listed is not None else refunds_gateway.list_refunds_for_charge(charge["id"])
+    )
+    for stripe_refund in sorted(stripe_refunds, key=lambda r: r.get("created", 0)):
+        refund = _local_refund(transaction, stripe_refund)
+        apply_stripe_refund(refund, stripe_refund)
+    return transaction
+
+
+def _local_refund(transaction: Transaction, stripe_refund: dict[str, Any]) -> Refund:
+    refund = _locked_refund(select(Refund).where(Refund.stripe_refund_id == stripe_refund["id"]))
+    if refund is not None:
+        return refund
+    local_id = (stripe_refund.get("metadata") or {}).get("refund_id")
+    if local_id and str(local_id).isdigit():
+        refund = _locked_refund(
+            select(Refund).where(
+                Refund.id == int(local_id), Refund.transaction_id == transaction.id
+            )
+        )
+        if refund is not None:
+            return refund
+    # Made outside the portal (the Stripe dashboard): record it from Stripe's amount.
+    amount = from_minor_units(stripe_refund["amount"], transaction.currency)
+    refund = request_refund(
+        transaction, requested_by=None, reason="Refunded at Stripe", amount=amount
+    )
+    refund.stripe_refund_id = stripe_refund["id"]
+    db.session.flush()
+    return refund
+
+
+def _settle_statuses(transaction: Transaction) -> None:
+    refunded = sum(
+        (r.amount for r in transaction.refunds if r.status is RefundStatus.SUCCEEDED), ZERO
+    )
+    whole = refunded >= transaction.amount
+    transaction.status = (
+        TransactionStatus.REFUNDED if whole else TransactionStatus.PARTIALLY_REFUNDED
+    )
+    booking = transaction.session
+    if booking is not None:
+        booking.payment_status = (
+            PaymentStatus.REFUNDED if whole else PaymentStatus.PARTIALLY_REFUNDED
+        )
+
+
+def _unsubmitted_refund(booking: CoachingSession) -> Refund | None:
+    transaction = payment_transaction(booking)
+    if transaction is None:
+        return None
+    pending = [r for r in transaction.refunds if r.status is RefundStatus.PENDING]
+    return pending[0] if pending else None
+
+
+def _refunded_or_pending(transaction: Transaction) -> Decimal:
+    counted = (RefundStatus.SUCCEEDED, RefundStatus.PENDING)
+    return sum((r.amount for r in transaction.refunds if r.status in counted), ZERO)
+
+
+def _original(transaction: Transaction) -> FeeSplit:
+    return FeeSplit(transaction.amount, transaction.platform_fee, transaction.coach_payout)
+
+
+def _locked_refund(query: Any) -> Refund | None:
+    return db.session.execute(
+        query.with_for_update().execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _transaction_by_intent(payment_intent_id: str | None) -> Transaction | None:
+    if not payment_intent_id:
+        return None
+    query = select(Transaction).where(
+        Transaction.stripe_payment_intent_id == payment_intent_id,
+        Transaction.type == TransactionType.SESSION_PAYMENT,
+    )
+    return db.session.scalar(query)

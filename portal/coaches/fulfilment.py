@@ -1,0 +1,296 @@
+"""Fulfilling a paid booking, once, whoever notices first: the return page or a webhook.
+
+What this module promises:
+
+- `fulfil_checkout(checkout_session)` is the one function both the Checkout return page and the
+  `checkout.session.*` webhooks call. It locks the booking row first (`SELECT ... FOR UPDATE`),
+  so the two serialise; the second finds the work done. It branches on `mode` (a payment-mode
+  session is a booking; other modes go to the fulfiller registered for them) and on
+  `payment_status` (`paid` fulfils; `unpaid` fulfils nothing, a completed-but-unpaid session
+  is marked processing until `checkout.session.async_payment_succeeded`).
+- Fulfilment marks the booking paid and confirmed, records one `Transaction` per PaymentIntent
+  (the unique index on (stripe_payment_intent_id, type) is the last guard) and tells the ledger.
+- An expired or abandoned Checkout releases the slot; a failed attempt marks the booking's
+  payment failed while the Checkout page stays open for another card.
+
+Services add and flush; the view or the webhook runner commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal import ledger
+from portal.coaches.booking import booking_for, release_booking
+from portal.extensions import db
+from portal.models import (
+    CoachingSession,
+    PaymentStatus,
+    SessionStatus,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+)
+from portal.money import to_minor_units
+from portal.stripe_gateway import InvalidRequest
+from portal.stripe_gateway import checkout as checkout_gateway
+
+logger = logging.getLogger("portal.coaches.fulfilment")
+
+CheckoutSession = dict[str, Any]
+_SETTLED = (PaymentStatus.PAID, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
+
+# Checkout Sessions in other modes (setup: save a card; subscription: membership) are fulfilled
+# by their own areas, which register here so that one webhook handler serves every mode.
+_mode_fulfillers: dict[str, Callable[[CheckoutSession], Any]] = {}
+
+
+def register_mode_fulfiller(mode: str, fulfil: Callable[[CheckoutSession], Any]) -> None:
+    _mode_fulfillers[mode] = fulfil
+
+
+def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None:
+    """Apply what a Checkout Session says to its booking; idempotent. None if not a booking."""
+    mode = checkout_session.get("mode")
+    if mode != "payment":
+        fulfil = _mode_fulfillers.get(str(mode))
+        if fulfil is not None:
+            fulfil(checkout_session)
+        return None
+    booking = _locked_booking(checkout_session)
+    if booking is None:
+        return None
+    if booking.stripe_checkout_session_id is None:
+        booking.stripe_checkout_session_id = checkout_session["id"]
+    elif booking.stripe_checkout_session_id != checkout_session["id"]:
+        logger.warning(
+            "Checkout %s does not belong to booking %s", checkout_session["id"], booking.id
+        )
+        return None
+    payment_status = checkout_session.get("payment_status")
+    if payment_status == "paid":
+        intent = checkout_session.get("payment_intent")
+        _check_amount(booking, checkout_session.get("amount_total"))
+        mark_paid(booking, _intent_id(intent), **_charge_details(intent))
+    elif checkout_session.get("status") == "complete" and payment_status == "unpaid":
+        if booking.payment_status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+            booking.payment_status = PaymentStatus.PROCESSING
+    elif checkout_session.get("status") == "expired":
+        release_unpaid(booking)
+    db.session.flush()
+    return booking
+
+
+def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | None:
+    """`payment_intent.succeeded` for a booking: the same outcome as a paid Checkout."""
+    booking = _locked_booking(payment_intent)
+    if booking is None or payment_intent.get("status") != "succeeded":
+        return booking
+    mark_paid(booking, payment_intent["id"], **_charge_details(payment_intent))
+    db.session.flush()
+    return booking
+
+
+def record_payment_failure(payment_intent: dict[str, Any]) -> CoachingSession | None:
+    """A card was declined on the Checkout page: the booking's payment is `failed`.
+
+    The slot stays held while the Checkout Session is open, since the mentee may try another
+    card there; expiry or cancelling releases it.
+    """
+    booking = _locked_booking(payment_intent)
+    if booking is None:
+        return None
+    if booking.status is SessionStatus.PENDING_PAYMENT and booking.payment_status not in _SETTLED:
+        booking.payment_status = PaymentStatus.FAILED
+        db.session.flush()
+    return booking
+
+
+def record_async_failure(checkout_session: CheckoutSession) -> CoachingSession | None:
+    """A delayed payment method failed after Checkout completed: the booking is over."""
+    booking = _locked_booking(checkout_session)
+    if booking is not None and booking.status is SessionStatus.PENDING_PAYMENT:
+        release_booking(booking, PaymentStatus.FAILED)
+    return booking
+
+
+def expire_checkout(checkout_session: CheckoutSession) -> CoachingSession | None:
+    """`checkout.session.expired`: the booking was never paid; its slot is free again."""
+    if checkout_session.get("mode") != "payment":
+        return None
+    booking = _locked_booking(checkout_session)
+    if booking is not None:
+        release_unpaid(booking)
+    return booking
+
+
+def abandon_checkout(booking: CoachingSession) -> CoachingSession:
+    """The mentee left Checkout (or cancels an unpaid booking): expire it, free the slot.
+
+    If the session was paid meanwhile, the payment wins: the booking is fulfilled instead.
+    """
+    session_id = booking.stripe_checkout_session_id
+    if session_id and booking.status is SessionStatus.PENDING_PAYMENT:
+        try:
+            checkout_gateway.expire_session(session_id)
+        except InvalidRequest:
+            # Not open any more: it completed or expired. Stripe says which.
+            fulfil_checkout(checkout_gateway.retrieve_session(session_id))
+    locked = booking_for(booking.id, lock=True)
+    assert locked is not None
+    release_unpaid(locked)
+    return locked
+
+
+def release_unpaid(booking: CoachingSession) -> None:
+    if booking.status is not SessionStatus.PENDING_PAYMENT or booking.payment_status in _SETTLED:
+        return
+    failed = booking.payment_status is PaymentStatus.FAILED
+    release_booking(booking, PaymentStatus.FAILED if failed else PaymentStatus.CANCELED)
+
+
+def mark_paid(
+    booking: CoachingSession,
+    payment_intent_id: str,
+    *,
+    transfer_id: str | None = None,
+    receipt_url: str | None = None,
+) -> Transaction:
+    """The booking is paid: confirmed, one transaction, one ledger entry; flushed."""
+    if booking.payment_status in _SETTLED:
+        transaction = payment_transaction(booking)
+        if transaction is not None:
+            if transfer_id and not transaction.stripe_transfer_id:
+                transaction.stripe_transfer_id = transfer_id
+            return transaction
+    booking.payment_status = PaymentStatus.PAID
+    booking.stripe_payment_intent_id = payment_intent_id
+    db.session.flush()
+    _confirm(booking)
+    transaction = _transaction_for(booking, payment_intent_id, transfer_id, receipt_url)
+    ledger.record_payment(transaction)
+    db.session.flush()
+    return transaction
+
+
+def _confirm(booking: CoachingSession) -> None:
+    if booking.status is SessionStatus.PENDING_PAYMENT:
+        booking.status = SessionStatus.CONFIRMED
+        db.session.flush()
+    elif booking.status is SessionStatus.CANCELED:
+        # Paid after it was released (a Checkout that outlived its booking). Take the slot back
+        # if it is still free; otherwise the money stays recorded for an admin to refund.
+        try:
+            with db.session.begin_nested():
+                booking.status = SessionStatus.CONFIRMED
+        except IntegrityError:
+            db.session.refresh(booking)
+            logger.error("Booking %s was paid after its slot was taken; refund it", booking.id)
+
+
+def payment_transaction(booking: CoachingSession) -> Transaction | None:
+    query = select(Transaction).where(
+        Transaction.session_id == booking.id, Transaction.type == TransactionType.SESSION_PAYMENT
+    )
+    return db.session.scalars(query.order_by(Transaction.id)).first()
+
+
+def _transaction_for(
+    booking: CoachingSession,
+    payment_intent_id: str,
+    transfer_id: str | None,
+    receipt_url: str | None,
+) -> Transaction:
+    existing = _transaction_by_intent(payment_intent_id)
+    if existing is not None:
+        return existing
+    transaction = Transaction(
+        type=TransactionType.SESSION_PAYMENT,
+        status=TransactionStatus.COMPLETED,
+        amount=booking.price_amount,
+        currency=booking.currency,
+        platform_fee=booking.platform_fee_amount,
+        coach_payout=booking.coach_payout_amount,
+        payer_id=booking.mentee_id,
+        coach_id=booking.coach_id,
+        session_id=booking.id,
+        stripe_payment_intent_id=payment_intent_id,
+        stripe_transfer_id=transfer_id,
+        meta={"receipt_url": receipt_url} if receipt_url else None,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(transaction)
+    except IntegrityError:
+        existing = _transaction_by_intent(payment_intent_id)
+        if existing is None:
+            raise
+        return existing
+    return transaction
+
+
+def _transaction_by_intent(payment_intent_id: str) -> Transaction | None:
+    query = select(Transaction).where(
+        Transaction.stripe_payment_intent_id == payment_intent_id,
+        Transaction.type == TransactionType.SESSION_PAYMENT,
+    )
+    return db.session.scalar(query)
+
+
+def _locked_booking(stripe_object: dict[str, Any]) -> CoachingSession | None:
+    booking_id = _booking_id(stripe_object)
+    if booking_id is None:
+        return None
+    booking = booking_for(booking_id, lock=True)
+    if booking is None:
+        logger.warning(
+            "%s %s names booking %s, which does not exist",
+            stripe_object.get("object"),
+            stripe_object.get("id"),
+            booking_id,
+        )
+    return booking
+
+
+def _booking_id(stripe_object: dict[str, Any]) -> int | None:
+    raw = (stripe_object.get("metadata") or {}).get("booking_id") or stripe_object.get(
+        "client_reference_id"
+    )
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _intent_id(intent: str | dict[str, Any] | None) -> str:
+    if isinstance(intent, dict):
+        return intent["id"]
+    if not intent:
+        raise ValueError("A paid Checkout Session without a PaymentIntent")
+    return intent
+
+
+def _charge_details(intent: str | dict[str, Any] | None) -> dict[str, str | None]:
+    """The transfer id and receipt URL, when the PaymentIntent's charge was expanded."""
+    charge = intent.get("latest_charge") if isinstance(intent, dict) else None
+    if not isinstance(charge, dict):
+        return {"transfer_id": None, "receipt_url": None}
+    transfer = charge.get("transfer")
+    transfer_id = transfer.get("id") if isinstance(transfer, dict) else transfer
+    return {"transfer_id": transfer_id, "receipt_url": charge.get("receipt_url")}
+
+
+def _check_amount(booking: CoachingSession, amount_total: int | None) -> None:
+    expected = to_minor_units(booking.price_amount, booking.currency)
+    if amount_total is not None and amount_total != expected:
+        logger.error(
+            "Booking %s: Checkout charged %s minor units, the booking says %s",
+            booking.id,
+            amount_total,
+            expected,
+        )

@@ -1,0 +1,90 @@
+"""Checkout Sessions for bookings: create (idempotent per booking), retrieve, expire.
+
+Everything comes back as plain dicts. The create call's parameters are derived from the booking
+alone (its expiry too), so a retry with the same idempotency key sends the same request and
+Stripe hands back the same session instead of refusing the key.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from portal.models import CoachingSession
+from portal.money import to_minor_units
+from portal.stripe_gateway import call, client, idempotency_key, to_plain
+
+# Stripe's shortest allowed lifetime is 30 minutes from creation; one more minute of margin
+# covers the time between the booking row and the call to Stripe.
+CHECKOUT_LIFETIME = timedelta(minutes=31)
+
+
+def booking_session_params(
+    booking: CoachingSession,
+    *,
+    customer_id: str,
+    destination_account: str,
+    product_name: str,
+    success_url: str,
+    cancel_url: str,
+) -> dict[str, Any]:
+    """The Checkout Session request for `booking`: a destination charge to the coach."""
+    currency = booking.currency
+    booking_ref = str(booking.id)
+    return {
+        "mode": "payment",
+        "customer": customer_id,
+        "client_reference_id": booking_ref,
+        "metadata": {"booking_id": booking_ref},
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": currency.lower(),
+                    "unit_amount": to_minor_units(booking.price_amount, currency),
+                    "product_data": {"name": product_name},
+                },
+            }
+        ],
+        "payment_intent_data": {
+            "application_fee_amount": to_minor_units(booking.platform_fee_amount, currency),
+            "transfer_data": {"destination": destination_account},
+            "metadata": {"booking_id": booking_ref},
+        },
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "expires_at": int((booking.created_at + CHECKOUT_LIFETIME).timestamp()),
+    }
+
+
+def create_booking_session(booking: CoachingSession, **details: str) -> dict[str, Any]:
+    """Create the Checkout Session for `booking` (see `booking_session_params` for details)."""
+    session = call(
+        "checkout.sessions.create",
+        client().v1.checkout.sessions.create,
+        params=booking_session_params(booking, **details),
+        options={"idempotency_key": idempotency_key("booking-checkout", booking)},
+    )
+    return to_plain(session)
+
+
+def retrieve_session(session_id: str) -> dict[str, Any]:
+    """The Checkout Session with its PaymentIntent and that intent's charge expanded."""
+    session = call(
+        "checkout.sessions.retrieve",
+        client().v1.checkout.sessions.retrieve,
+        session_id,
+        params={"expand": ["payment_intent", "payment_intent.latest_charge"]},
+    )
+    return to_plain(session)
+
+
+def expire_session(session_id: str) -> dict[str, Any]:
+    """Expire an open Checkout Session so it can no longer be paid."""
+    session = call(
+        "checkout.sessions.expire",
+        client().v1.checkout.sessions.expire,
+        session_id,
+        options={"idempotency_key": f"checkout-expire:{session_id}"},
+    )
+    return to_plain(session)

@@ -1,0 +1,255 @@
+"""Holding a slot, pricing it and starting Checkout: the booking rules one by one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.coaches import booking as booking_service
+from portal.extensions import db
+from portal.models import (
+    AvailabilitySlot,
+    CoachingSession,
+    PaymentStatus,
+    Role,
+    SessionStatus,
+    User,
+    utcnow,
+)
+from portal.money import FeeSplit
+from portal.stripe_gateway import checkout as checkout_gateway
+from tests.builders import make_connected_account, make_slot, make_user
+from tests.coaches.conftest import FakeStripe, book_slot, only_booking, post_form
+from tests.conftest import login
+
+
+def test_price_booking_splits_the_coachs_price_into_fee_and_payout_exactly(
+    app: Flask, bookable_coach: User, mentee: User
+) -> None:
+    profile = bookable_coach.coach_profile
+    assert booking_service.price_booking(profile, mentee) == FeeSplit(
+        Decimal("100.00"), Decimal("20.00"), Decimal("80.00")
+    )
+    profile.session_price = Decimal("33.33")
+    profile.platform_fee_percentage = Decimal("17.50")
+    split = booking_service.price_booking(profile, mentee)
+    assert split == FeeSplit(Decimal("33.33"), Decimal("5.83"), Decimal("27.50"))
+
+
+def test_holding_a_slot_makes_a_pending_booking_with_exact_amounts(
+    app: Flask, mentee: User, slot: AvailabilitySlot
+) -> None:
+    booking = booking_service.hold_slot(mentee, slot.id)
+    db.session.commit()
+    assert booking.status is SessionStatus.PENDING_PAYMENT
+    assert booking.payment_status is PaymentStatus.PENDING
+    assert (booking.price_amount, booking.platform_fee_amount, booking.coach_payout_amount) == (
+        Decimal("100.00"),
+        Decimal("20.00"),
+        Decimal("80.00"),
+    )
+    assert booking.starts_at == slot.starts_at
+    assert booking.currency == "USD"
+
+
+def test_a_held_slot_cannot_be_held_by_a_second_booking(
+    app: Flask, mentee: User, slot: AvailabilitySlot
+) -> None:
+    other = make_user(Role.MENTEE)
+    booking_service.hold_slot(mentee, slot.id)
+    db.session.commit()
+    with pytest.raises(booking_service.SlotTaken) as caught:
+        booking_service.hold_slot(other, slot.id)
+    assert caught.value.message == "That time was just taken — pick another."
+    db.session.rollback()
+    assert db.session.query(CoachingSession).count() == 1
+
+
+def test_a_released_booking_frees_its_slot_for_the_next_mentee(
+    app: Flask, mentee: User, slot: AvailabilitySlot
+) -> None:
+    first = booking_service.hold_slot(mentee, slot.id)
+    booking_service.release_booking(first, PaymentStatus.CANCELED)
+    db.session.commit()
+    second = booking_service.hold_slot(make_user(Role.MENTEE), slot.id)
+    db.session.commit()
+    assert second.status is SessionStatus.PENDING_PAYMENT
+    assert booking_service.open_slots(slot.coach_id) == []
+
+
+@pytest.mark.parametrize("charges_enabled", [False, None], ids=["not-enabled", "no-account"])
+def test_a_coach_who_cannot_take_charges_is_not_bookable(
+    app: Flask, mentee: User, charges_enabled: bool | None
+) -> None:
+    coach = make_user(Role.COACH)
+    if charges_enabled is not None:
+        make_connected_account(coach, charges_enabled=charges_enabled)
+    slot = make_slot(coach)
+    with pytest.raises(booking_service.CoachNotBookable):
+        booking_service.hold_slot(mentee, slot.id)
+    assert db.session.query(CoachingSession).count() == 0
+
+
+def test_a_price_below_stripes_minimum_is_refused_and_nothing_is_made(
+    app: Flask, mentee: User, bookable_coach: User, slot: AvailabilitySlot
+) -> None:
+    bookable_coach.coach_profile.session_price = Decimal("0.30")
+    db.session.commit()
+    with pytest.raises(booking_service.PriceNotChargeable) as caught:
+        booking_service.hold_slot(mentee, slot.id)
+    assert "minimum charge of $0.50" in caught.value.message
+    db.session.rollback()
+    assert db.session.query(CoachingSession).count() == 0
+
+
+def test_a_slot_in_the_past_cannot_be_booked(
+    app: Flask, mentee: User, bookable_coach: User
+) -> None:
+    slot = make_slot(bookable_coach, hours_from_now=-2)
+    with pytest.raises(booking_service.SlotUnavailable):
+        booking_service.hold_slot(mentee, slot.id)
+
+
+def test_open_slots_leave_out_held_and_past_times(
+    app: Flask, mentee: User, bookable_coach: User
+) -> None:
+    past = make_slot(bookable_coach, hours_from_now=-5)
+    held = make_slot(bookable_coach, hours_from_now=30)
+    free = make_slot(bookable_coach, hours_from_now=40)
+    booking_service.hold_slot(mentee, held.id)
+    db.session.commit()
+    assert [s.id for s in booking_service.open_slots(bookable_coach.id)] == [free.id]
+    assert past.id not in [s.id for s in booking_service.open_slots(bookable_coach.id)]
+
+
+# --- starting Checkout through the view ----------------------------------------------------
+
+
+def test_booking_sends_the_mentee_to_a_destination_charge_checkout(
+    app: Flask,
+    mentee_client: FlaskClient,
+    mentee: User,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+    bookable_coach: User,
+) -> None:
+    response = book_slot(mentee_client, slot.id)
+    booking = only_booking()
+    assert response.status_code == 303
+    assert (
+        response.headers["Location"]
+        == stripe_fake.sessions[booking.stripe_checkout_session_id]["url"]
+    )
+    [params] = stripe_fake.params_of("checkout.sessions.create")
+    assert params["mode"] == "payment"
+    assert params["customer"] == f"cus_test{mentee.id}"
+    assert params["client_reference_id"] == str(booking.id)
+    assert params["metadata"] == {"booking_id": str(booking.id)}
+    assert params["payment_intent_data"] == {
+        "application_fee_amount": 2000,
+        "transfer_data": {"destination": bookable_coach.stripe_connect_account_id},
+        "metadata": {"booking_id": str(booking.id)},
+    }
+    [item] = params["line_items"]
+    assert item["quantity"] == 1
+    assert item["price_data"]["currency"] == "usd"
+    assert item["price_data"]["unit_amount"] == 10000
+    assert item["price_data"]["product_data"]["name"].startswith("Session with Grace Hopper on ")
+    assert params["success_url"].endswith("/bookings/return?session_id={CHECKOUT_SESSION_ID}")
+    assert urlsplit(params["success_url"]).scheme == "http"
+    assert urlsplit(params["cancel_url"]).netloc
+    lifetime = params["expires_at"] - int(utcnow().timestamp())
+    assert 30 * 60 <= lifetime <= 31 * 60
+    assert stripe_fake.keys_of("checkout.sessions.create") == [
+        f"booking-checkout:{booking.id}:{int(booking.created_at.timestamp())}"
+    ]
+    assert booking.status is SessionStatus.PENDING_PAYMENT
+
+
+def test_checkout_parameters_are_the_same_on_a_retry_so_stripe_replays_the_session(
+    app: Flask, mentee: User, slot: AvailabilitySlot
+) -> None:
+    booking = booking_service.hold_slot(mentee, slot.id)
+    db.session.commit()
+    details = dict(
+        customer_id="cus_1",
+        destination_account="acct_1",
+        product_name="x",
+        success_url="https://portal.test/ok",
+        cancel_url="https://portal.test/no",
+    )
+    first = checkout_gateway.booking_session_params(booking, **details)
+    second = checkout_gateway.booking_session_params(booking, **details)
+    assert first == second
+
+
+def test_the_mentees_stripe_customer_is_made_once(
+    app: Flask,
+    mentee_client: FlaskClient,
+    mentee: User,
+    bookable_coach: User,
+    stripe_fake: FakeStripe,
+) -> None:
+    for hours in (50, 60):
+        slot = make_slot(bookable_coach, hours_from_now=hours)
+        assert book_slot(mentee_client, slot.id).status_code == 303
+    assert stripe_fake.count("customers.create") == 1
+    db.session.expire_all()
+    assert db.session.get(User, mentee.id).stripe_customer_id == f"cus_test{mentee.id}"
+
+
+def test_stripe_down_cancels_the_booking_frees_the_slot_and_says_so(
+    app: Flask, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
+) -> None:
+    stripe_fake.down = True
+    response = book_slot(mentee_client, slot.id)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/coaches/{slot.coach_id}"
+    booking = only_booking()
+    assert booking.status is SessionStatus.CANCELED
+    assert booking.stripe_checkout_session_id is None
+    assert booking_service.open_slots(slot.coach_id)[0].id == slot.id
+    page = mentee_client.get(response.headers["Location"])
+    assert "Nothing was charged" in page.text
+    assert "the time is free again" in page.text
+
+
+def test_a_slot_taken_meanwhile_tells_the_second_mentee_to_pick_another(
+    app: Flask, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
+) -> None:
+    booking_service.hold_slot(make_user(Role.MENTEE), slot.id)
+    db.session.commit()
+    response = book_slot(mentee_client, slot.id)
+    assert response.status_code == 303
+    page = mentee_client.get(response.headers["Location"])
+    assert "That time was just taken — pick another." in page.text
+    assert stripe_fake.count("checkout.sessions.create") == 0
+
+
+def test_booking_an_unbookable_coach_through_the_view_explains_why(
+    app: Flask, mentee_client: FlaskClient, stripe_fake: FakeStripe
+) -> None:
+    coach = make_user(Role.COACH)
+    make_connected_account(coach, charges_enabled=False)
+    slot = make_slot(coach)
+    response = book_slot(mentee_client, slot.id)
+    page = mentee_client.get(response.headers["Location"])
+    assert "has not finished setting up payments" in page.text
+    assert db.session.query(CoachingSession).count() == 0
+
+
+def test_only_mentees_can_book(app: Flask, client: FlaskClient, coach: User, slot) -> None:
+    login(client, coach)
+    assert post_form(client, f"/slots/{slot.id}/book").status_code == 403
+
+
+def test_refund_deadline_is_24_hours_before_the_start(
+    app: Flask, mentee: User, slot: AvailabilitySlot
+) -> None:
+    booking = booking_service.hold_slot(mentee, slot.id)
+    assert booking.starts_at - booking_service.refund_deadline(booking) == timedelta(hours=24)
