@@ -44,7 +44,7 @@ from portal.models import (
 )
 from portal.money import (
     FeeSplit,
-    describe_money,
+    format_money,
     from_minor_units,
     split_refund,
     to_minor_units,
@@ -111,7 +111,7 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
         booking,
         refund,
         f"The booking is canceled and {who} will be refunded "
-        f"{describe_money(refund.amount, refund.currency)} in full.",
+        f"{format_money(refund.amount, refund.currency)} in full.",
     )
 
 

@@ -1,0 +1,269 @@
+"""Cancelling bookings: the 24-hour policy, coach cancellations, refunds made once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import ledger
+from portal.coaches import booking as booking_service
+from portal.coaches import cancellation
+from portal.extensions import db
+from portal.models import (
+    CoachingSession,
+    CoachProfile,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    Role,
+    SessionStatus,
+    Transaction,
+    TransactionStatus,
+    User,
+)
+from tests.builders import make_user
+from tests.coaches.conftest import FakeStripe, post_form
+from tests.conftest import login
+from tests.webhooks.payloads import event
+from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
+
+
+def _profile(coach_id: int) -> CoachProfile:
+    db.session.expire_all()
+    return db.session.scalar(db.select(CoachProfile).where(CoachProfile.user_id == coach_id))
+
+
+def _cancel(client: FlaskClient, booking: CoachingSession):  # type: ignore[no-untyped-def]
+    return post_form(client, f"/bookings/{booking.id}/cancel")
+
+
+def _assert_fully_refunded(booking: CoachingSession) -> Refund:
+    db.session.expire_all()
+    refreshed = db.session.get(CoachingSession, booking.id)
+    assert refreshed.status is SessionStatus.CANCELED
+    assert refreshed.payment_status is PaymentStatus.REFUNDED
+    [transaction] = db.session.scalars(db.select(Transaction)).all()
+    assert transaction.status is TransactionStatus.REFUNDED
+    [refund] = transaction.refunds
+    assert refund.status is RefundStatus.SUCCEEDED
+    assert (refund.amount, refund.platform_fee_refunded, refund.coach_share_reversed) == (
+        Decimal("100.00"),
+        Decimal("20.00"),
+        Decimal("80.00"),
+    )
+    profile = _profile(booking.coach_id)
+    assert (profile.total_earnings, profile.pending_balance) == (Decimal("0.00"), Decimal("0.00"))
+    assert ledger.verify() == []
+    return refund
+
+
+def test_a_mentee_cancelling_a_day_ahead_gets_a_full_refund(
+    app: Flask,
+    mentee_client: FlaskClient,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    response = _cancel(mentee_client, paid_booking)
+    assert response.status_code == 303
+    page = mentee_client.get(response.headers["Location"])
+    assert "will be refunded $100.00 in full" in page.text
+    refund = _assert_fully_refunded(paid_booking)
+    [params] = stripe_fake.params_of("refunds.create")
+    assert params["amount"] == 10000
+    assert params["payment_intent"] == paid_booking.stripe_payment_intent_id
+    assert stripe_fake.keys_of("refunds.create") == [
+        f"refund:{refund.id}:{int(refund.created_at.timestamp())}"
+    ]
+    assert refund.stripe_refund_id.startswith("re_test_")
+    assert [s.id for s in booking_service.open_slots(paid_booking.coach_id)] == [
+        paid_booking.slot_id
+    ]
+
+
+def test_a_mentee_cancelling_within_24_hours_is_not_refunded(
+    app: Flask,
+    mentee: User,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    later = paid_booking.starts_at - timedelta(hours=23)
+    outcome = cancellation.cancel_booking(paid_booking.id, mentee, now=later)
+    db.session.commit()
+    assert outcome.refund is None
+    assert "not refunded" in outcome.message
+    db.session.expire_all()
+    booking = db.session.get(CoachingSession, paid_booking.id)
+    assert (booking.status, booking.payment_status) == (SessionStatus.CANCELED, PaymentStatus.PAID)
+    assert stripe_fake.count("refunds.create") == 0
+    assert _profile(booking.coach_id).total_earnings == Decimal("80.00")
+
+
+def test_the_policy_is_shown_before_paying_and_on_the_booking(
+    app: Flask,
+    mentee_client: FlaskClient,
+    paid_booking: CoachingSession,
+) -> None:
+    coach_page = mentee_client.get(f"/coaches/{paid_booking.coach_id}")
+    assert "at least 24 hours before the start for a full refund" in coach_page.text
+    booking_page = mentee_client.get(f"/bookings/{paid_booking.id}")
+    assert "for a full refund" in booking_page.text
+
+
+def test_a_coach_cancelling_refunds_the_mentee_in_full_even_at_the_last_minute(
+    app: Flask,
+    bookable_coach: User,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    last_minute = paid_booking.starts_at - timedelta(minutes=5)
+    outcome = cancellation.cancel_booking(paid_booking.id, bookable_coach, now=last_minute)
+    db.session.commit()
+    assert outcome.refund is not None
+    cancellation.submit_refund(outcome.refund.id)
+    db.session.commit()
+    _assert_fully_refunded(paid_booking)
+
+
+def test_a_coach_cancels_from_the_booking_page(
+    app: Flask,
+    bookable_coach: User,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    client = app.test_client()
+    login(client, bookable_coach)
+    assert "the mentee is refunded in full" in client.get(f"/bookings/{paid_booking.id}").text
+    assert _cancel(client, paid_booking).status_code == 303
+    _assert_fully_refunded(paid_booking)
+
+
+def test_double_clicking_cancel_makes_one_stripe_refund(
+    app: Flask,
+    mentee_client: FlaskClient,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    assert _cancel(mentee_client, paid_booking).status_code == 303
+    assert _cancel(mentee_client, paid_booking).status_code == 303
+    assert stripe_fake.count("refunds.create") == 1
+    _assert_fully_refunded(paid_booking)
+
+
+def test_a_refund_stripe_could_not_take_stays_pending_and_the_retry_reuses_its_key(
+    app: Flask,
+    mentee_client: FlaskClient,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    stripe_fake.down = True
+    response = _cancel(mentee_client, paid_booking)
+    page = mentee_client.get(response.headers["Location"])
+    assert "press Cancel again to retry the refund" in page.text
+    assert "Retry the refund" in page.text
+    [refund] = db.session.scalars(db.select(Refund)).all()
+    assert refund.status is RefundStatus.PENDING
+    assert _profile(paid_booking.coach_id).total_earnings == Decimal("80.00")
+    stripe_fake.down = False
+    assert _cancel(mentee_client, paid_booking).status_code == 303
+    _assert_fully_refunded(paid_booking)
+    assert db.session.query(Refund).count() == 1
+
+
+def test_charge_refunded_webhook_changes_nothing_when_the_refund_is_already_applied(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    _cancel(mentee_client, paid_booking)
+    refund = _assert_fully_refunded(paid_booking)
+    charge = {
+        "id": "ch_test_x",
+        "object": "charge",
+        "amount": 10000,
+        "amount_refunded": 10000,
+        "payment_intent": paid_booking.stripe_payment_intent_id,
+        "refunded": True,
+    }
+    for _ in range(2):
+        response = signed_post(
+            client, PLATFORM_PATH, event("charge.refunded", charge), platform_secret(client)
+        )
+        assert response.status_code == 200
+    assert _assert_fully_refunded(paid_booking).id == refund.id
+
+
+def test_charge_refunded_webhook_applies_a_refund_the_portal_had_not_finished(
+    app: Flask,
+    mentee: User,
+    client: FlaskClient,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    outcome = cancellation.cancel_booking(paid_booking.id, mentee)
+    db.session.commit()
+    # Stripe made the refund, but the portal stopped before recording it.
+    stripe_fake.create_refund(outcome.refund, payment_intent_id="pi")
+    db.session.rollback()
+    charge = {
+        "id": "ch_test_x",
+        "object": "charge",
+        "amount": 10000,
+        "amount_refunded": 10000,
+        "payment_intent": paid_booking.stripe_payment_intent_id,
+        "refunded": True,
+    }
+    response = signed_post(
+        client, PLATFORM_PATH, event("charge.refunded", charge), platform_secret(client)
+    )
+    assert response.status_code == 200
+    _assert_fully_refunded(paid_booking)
+
+
+def test_an_unpaid_booking_is_released_when_canceled(
+    app: Flask,
+    mentee: User,
+    slot,
+    stripe_fake: FakeStripe,
+    mentee_client: FlaskClient,
+) -> None:
+    from tests.coaches.conftest import book_slot, only_booking
+
+    book_slot(mentee_client, slot.id)
+    booking = only_booking()
+    assert _cancel(mentee_client, booking).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(CoachingSession, booking.id).status is SessionStatus.CANCELED
+    assert stripe_fake.count("checkout.sessions.expire") == 1
+    assert stripe_fake.count("refunds.create") == 0
+
+
+def test_nobody_else_can_cancel_a_booking(
+    app: Flask,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    for role in (Role.MENTEE, Role.COACH):
+        client = app.test_client()
+        login(client, make_user(role, password="correct horse battery"))
+        assert _cancel(client, paid_booking).status_code == 404
+        assert client.get(f"/bookings/{paid_booking.id}").status_code == 404
+    db.session.expire_all()
+    assert db.session.get(CoachingSession, paid_booking.id).status is SessionStatus.CONFIRMED
+
+
+def test_a_session_that_has_started_cannot_be_canceled(
+    app: Flask,
+    mentee: User,
+    paid_booking: CoachingSession,
+) -> None:
+    import pytest
+
+    with pytest.raises(cancellation.CancellationError):
+        cancellation.cancel_booking(
+            paid_booking.id, mentee, now=paid_booking.starts_at + timedelta(minutes=1)
+        )

@@ -1,0 +1,276 @@
+"""Coming back from Checkout, fulfilment from both sides, and the webhook handlers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import ledger
+from portal.coaches import booking as booking_service
+from portal.coaches import fulfilment
+from portal.extensions import db
+from portal.models import (
+    AvailabilitySlot,
+    CoachingSession,
+    CoachProfile,
+    LedgerEntry,
+    PaymentStatus,
+    Role,
+    SessionStatus,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+    User,
+)
+from tests.builders import make_user
+from tests.coaches.conftest import FakeStripe, book_slot, only_booking
+from tests.conftest import login
+from tests.webhooks.payloads import event
+from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
+
+
+def _start(client: FlaskClient, slot: AvailabilitySlot) -> CoachingSession:
+    assert book_slot(client, slot.id).status_code == 303
+    return only_booking()
+
+
+def _return(client: FlaskClient, booking: CoachingSession):  # type: ignore[no-untyped-def]
+    return client.get(f"/bookings/return?session_id={booking.stripe_checkout_session_id}")
+
+
+def _assert_paid_once(booking_id: int, coach_id: int) -> Transaction:
+    db.session.expire_all()
+    booking = db.session.get(CoachingSession, booking_id)
+    assert booking.status is SessionStatus.CONFIRMED
+    assert booking.payment_status is PaymentStatus.PAID
+    [transaction] = db.session.scalars(db.select(Transaction)).all()
+    assert db.session.query(LedgerEntry).count() == 1
+    profile = db.session.scalar(db.select(CoachProfile).where(CoachProfile.user_id == coach_id))
+    assert profile.pending_balance == profile.total_earnings == Decimal("80.00")
+    assert ledger.verify() == []
+    return transaction
+
+
+def test_return_page_fulfils_a_paid_checkout_and_shows_the_confirmed_booking(
+    app: Flask,
+    mentee_client: FlaskClient,
+    mentee: User,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    stripe_fake.pay(booking.stripe_checkout_session_id)
+    response = _return(mentee_client, booking)
+    assert response.status_code == 303
+    page = mentee_client.get(response.headers["Location"])
+    assert "Your session is booked and paid." in page.text
+    assert "every 2s" not in page.text
+    transaction = _assert_paid_once(booking.id, slot.coach_id)
+    assert transaction.type is TransactionType.SESSION_PAYMENT
+    assert transaction.status is TransactionStatus.COMPLETED
+    assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
+        Decimal("100.00"),
+        Decimal("20.00"),
+        Decimal("80.00"),
+    )
+    assert transaction.payer_id == mentee.id
+    assert transaction.coach_id == slot.coach_id
+    assert transaction.session_id == booking.id
+    assert transaction.stripe_payment_intent_id.startswith("pi_test_")
+    assert transaction.stripe_transfer_id.startswith("tr_test_")
+    db.session.expire_all()
+    assert db.session.get(CoachingSession, booking.id).stripe_payment_intent_id == (
+        transaction.stripe_payment_intent_id
+    )
+
+
+def test_another_mentees_return_url_is_not_found_and_fulfils_nothing(
+    app: Flask,
+    mentee_client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    stripe_fake.pay(booking.stripe_checkout_session_id)
+    intruder = app.test_client()
+    login(intruder, make_user(Role.MENTEE, password="correct horse battery"))
+    assert _return(intruder, booking).status_code == 404
+    assert intruder.get(f"/bookings/{booking.id}").status_code == 404
+    assert intruder.get(f"/bookings/{booking.id}/status").status_code == 404
+    assert intruder.get("/bookings/return?session_id=cs_test_unknown").status_code == 404
+    assert stripe_fake.count("checkout.sessions.retrieve") == 0
+    assert db.session.query(Transaction).count() == 0
+
+
+def test_return_page_and_webhook_fulfil_once_whichever_comes_first(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    stripe_fake.pay(booking.stripe_checkout_session_id)
+    completed = event(
+        "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
+    )
+    assert signed_post(client, PLATFORM_PATH, completed, platform_secret(client)).status_code == 200
+    assert _return(mentee_client, booking).status_code == 303
+    intent = stripe_fake.sessions[booking.stripe_checkout_session_id]["payment_intent"]
+    succeeded = event("payment_intent.succeeded", {**intent, "latest_charge": "ch_x"})
+    assert signed_post(client, PLATFORM_PATH, succeeded, platform_secret(client)).status_code == 200
+    # a second, different event id about the same payment
+    again = event("checkout.session.completed", completed["data"]["object"])
+    assert signed_post(client, PLATFORM_PATH, again, platform_secret(client)).status_code == 200
+    _assert_paid_once(booking.id, slot.coach_id)
+
+
+def test_an_unpaid_completed_checkout_fulfils_nothing_until_the_async_payment_succeeds(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    stripe_fake.pay(booking.stripe_checkout_session_id, payment_status="unpaid")
+    response = _return(mentee_client, booking)
+    page = mentee_client.get(response.headers["Location"])
+    assert 'hx-trigger="every 2s"' in page.text
+    assert "being confirmed" in page.text
+    db.session.expire_all()
+    held = db.session.get(CoachingSession, booking.id)
+    assert held.payment_status is PaymentStatus.PROCESSING
+    assert held.status is SessionStatus.PENDING_PAYMENT
+    assert db.session.query(Transaction).count() == 0
+
+    stripe_fake.sessions[booking.stripe_checkout_session_id]["payment_status"] = "paid"
+    succeeded = event(
+        "checkout.session.async_payment_succeeded",
+        stripe_fake.event_object(booking.stripe_checkout_session_id),
+    )
+    assert signed_post(client, PLATFORM_PATH, succeeded, platform_secret(client)).status_code == 200
+    _assert_paid_once(booking.id, slot.coach_id)
+    fragment = mentee_client.get(f"/bookings/{booking.id}/status", headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text
+    assert "every 2s" not in fragment.text
+    assert "booked and paid" in fragment.text
+
+
+def test_a_setup_mode_checkout_books_nothing(app: Flask, slot: AvailabilitySlot) -> None:
+    assert (
+        fulfilment.fulfil_checkout(
+            {
+                "id": "cs_setup",
+                "mode": "setup",
+                "status": "complete",
+                "payment_status": "no_payment_required",
+                "metadata": {},
+            }
+        )
+        is None
+    )
+    assert db.session.query(Transaction).count() == 0
+
+
+def test_expired_checkout_releases_the_slot(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    stripe_fake.expire_session(booking.stripe_checkout_session_id)
+    expired = event(
+        "checkout.session.expired", stripe_fake.event_object(booking.stripe_checkout_session_id)
+    )
+    assert signed_post(client, PLATFORM_PATH, expired, platform_secret(client)).status_code == 200
+    db.session.expire_all()
+    released = db.session.get(CoachingSession, booking.id)
+    assert (released.status, released.payment_status) == (
+        SessionStatus.CANCELED,
+        PaymentStatus.CANCELED,
+    )
+    assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
+
+
+def test_a_declined_card_marks_the_payment_failed_and_expiry_then_frees_the_slot(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    failed = event(
+        "payment_intent.payment_failed",
+        {
+            "id": "pi_declined",
+            "object": "payment_intent",
+            "status": "requires_payment_method",
+            "metadata": {"booking_id": str(booking.id)},
+            "last_payment_error": {"code": "card_declined", "message": "Your card was declined."},
+        },
+    )
+    assert signed_post(client, PLATFORM_PATH, failed, platform_secret(client)).status_code == 200
+    page = mentee_client.get(f"/bookings/{booking.id}")
+    assert "Your card was declined" in page.text
+    assert booking_service.open_slots(slot.coach_id) == []  # still open at Stripe: still held
+    stripe_fake.expire_session(booking.stripe_checkout_session_id)
+    expired = event(
+        "checkout.session.expired", stripe_fake.event_object(booking.stripe_checkout_session_id)
+    )
+    assert signed_post(client, PLATFORM_PATH, expired, platform_secret(client)).status_code == 200
+    db.session.expire_all()
+    released = db.session.get(CoachingSession, booking.id)
+    assert (released.status, released.payment_status) == (
+        SessionStatus.CANCELED,
+        PaymentStatus.FAILED,
+    )
+    assert "The payment failed" in mentee_client.get(f"/bookings/{booking.id}").text
+    assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
+
+
+def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
+    app: Flask,
+    mentee_client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    response = mentee_client.get(f"/bookings/{booking.id}/checkout-canceled")
+    assert response.status_code == 303
+    page = mentee_client.get(response.headers["Location"])
+    assert "nothing was charged and the time is free" in page.text
+    assert stripe_fake.sessions[booking.stripe_checkout_session_id]["status"] == "expired"
+    db.session.expire_all()
+    assert db.session.get(CoachingSession, booking.id).status is SessionStatus.CANCELED
+    assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
+    # coming back twice changes nothing more
+    assert mentee_client.get(f"/bookings/{booking.id}/checkout-canceled").status_code == 303
+    assert stripe_fake.count("checkout.sessions.expire") == 1
+
+
+def test_leaving_a_checkout_that_was_paid_meanwhile_keeps_the_booking(
+    app: Flask,
+    mentee_client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    stripe_fake.pay(booking.stripe_checkout_session_id)
+    response = mentee_client.get(f"/bookings/{booking.id}/checkout-canceled")
+    assert response.headers["Location"] == f"/bookings/{booking.id}"
+    _assert_paid_once(booking.id, slot.coach_id)
+
+
+def test_events_about_other_objects_are_ignored(app: Flask, client: FlaskClient) -> None:
+    stray = event(
+        "payment_intent.succeeded",
+        {"id": "pi_other", "object": "payment_intent", "status": "succeeded", "metadata": {}},
+    )
+    response = signed_post(client, PLATFORM_PATH, stray, platform_secret(client))
+    assert (response.status_code, response.text) == (200, "ignored")

@@ -1,0 +1,132 @@
+"""The directory, coach pages, My sessions, My schedule and the coach's open times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.extensions import db
+from portal.models import AvailabilitySlot, CoachingSession, Role, User
+from tests.builders import make_slot, make_user
+from tests.coaches.conftest import post_form
+from tests.conftest import csrf_token, login
+
+
+def test_directory_lists_published_coaches_with_price_and_next_open_times(
+    client: FlaskClient, bookable_coach: User, slot: AvailabilitySlot
+) -> None:
+    make_user(Role.COACH, name="Hidden Coach", is_published=False)
+    yen = make_user(Role.COACH, name="Yen Coach", currency="JPY", session_price=5000)
+    page = client.get("/").text
+    assert "Grace Hopper" in page and "Compilers and careers" in page
+    assert "$100.00" in page and "¥5,000" in page
+    assert f"{slot.starts_at:%a %d %b %Y, %H:%M} UTC" in page
+    assert "Hidden Coach" not in page
+    assert yen.name in page
+
+
+def test_coach_page_shows_bio_open_times_and_a_book_button_for_mentees(
+    mentee_client: FlaskClient, bookable_coach: User, slot: AvailabilitySlot
+) -> None:
+    page = mentee_client.get(f"/coaches/{bookable_coach.id}").text
+    assert "Thirty years of shipping software." in page
+    assert f"/slots/{slot.id}/book" in page
+    assert "Book and pay $100.00" in page
+
+
+def test_a_coach_without_payments_set_up_says_so_and_offers_no_booking(
+    mentee_client: FlaskClient, app: Flask
+) -> None:
+    coach = make_user(Role.COACH, name="New Coach")
+    slot = make_slot(coach)
+    page = mentee_client.get(f"/coaches/{coach.id}").text
+    assert "has not finished setting up payments" in page
+    assert f"/slots/{slot.id}/book" not in page
+
+
+def test_my_sessions_lists_upcoming_and_past_with_payment_status_and_receipt(
+    mentee_client: FlaskClient, paid_booking: CoachingSession, mentee: User, bookable_coach: User
+) -> None:
+    past = CoachingSession(
+        coach_id=bookable_coach.id,
+        mentee_id=mentee.id,
+        starts_at=datetime.now(UTC) - timedelta(days=3),
+        status="completed",
+        payment_status="paid",
+        price_amount=100,
+        platform_fee_amount=20,
+        coach_payout_amount=80,
+    )
+    db.session.add(past)
+    db.session.commit()
+    page = mentee_client.get("/my/sessions").text
+    upcoming_part, past_part = page.split("<h2>Past</h2>")
+    assert f"/bookings/{paid_booking.id}" in upcoming_part
+    assert f"/bookings/{past.id}" in past_part
+    assert "Paid" in upcoming_part and "Receipt" in upcoming_part
+    receipt = mentee_client.get(f"/bookings/{paid_booking.id}").text
+    assert paid_booking.stripe_payment_intent_id in receipt
+    assert "https://pay.stripe.com/receipts/" in receipt
+
+
+def test_a_coach_sees_only_their_own_schedule(
+    app: Flask, paid_booking: CoachingSession, bookable_coach: User
+) -> None:
+    own = app.test_client()
+    login(own, bookable_coach)
+    assert f"/bookings/{paid_booking.id}" in own.get("/coach/schedule").text
+    other = app.test_client()
+    login(other, make_user(Role.COACH, password="correct horse battery"))
+    assert f"/bookings/{paid_booking.id}" not in other.get("/coach/schedule").text
+    assert other.get(f"/bookings/{paid_booking.id}").status_code == 404
+
+
+def test_a_coach_adds_and_removes_open_times_inline(app: Flask, bookable_coach: User) -> None:
+    client = app.test_client()
+    login(client, bookable_coach)
+    starts = (datetime.now(UTC) + timedelta(days=5)).replace(minute=0, second=0, microsecond=0)
+    headers = {"HX-Request": "true", "X-CSRFToken": csrf_token(client)}
+    response = client.post(
+        "/coach/slots",
+        headers=headers,
+        data={"starts_at": starts.strftime("%Y-%m-%dT%H:%M"), "duration_minutes": "45"},
+    )
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    [slot] = db.session.scalars(db.select(AvailabilitySlot)).all()
+    assert (slot.starts_at, slot.duration_minutes) == (starts, 45)
+    again = client.post(
+        "/coach/slots",
+        headers=headers,
+        data={"starts_at": starts.strftime("%Y-%m-%dT%H:%M"), "duration_minutes": "45"},
+    )
+    assert again.status_code == 400 and "You already offer that time." in again.text
+    past = client.post(
+        "/coach/slots",
+        headers=headers,
+        data={"starts_at": "2001-01-01T10:00", "duration_minutes": "45"},
+    )
+    assert past.status_code == 400 and "That time has passed" in past.text
+    removed = client.post(f"/coach/slots/{slot.id}/delete", headers=headers)
+    assert removed.status_code == 200
+    assert db.session.query(AvailabilitySlot).count() == 0
+
+
+def test_a_booked_open_time_cannot_be_removed(
+    app: Flask, paid_booking: CoachingSession, bookable_coach: User
+) -> None:
+    client = app.test_client()
+    login(client, bookable_coach)
+    response = post_form(client, f"/coach/slots/{paid_booking.slot_id}/delete")
+    assert response.status_code == 303
+    assert "That time is booked" in client.get("/coach/profile").text
+    assert db.session.get(AvailabilitySlot, paid_booking.slot_id) is not None
+
+
+def test_a_coach_cannot_remove_another_coachs_open_time(app: Flask, slot: AvailabilitySlot) -> None:
+    client = app.test_client()
+    login(client, make_user(Role.COACH, password="correct horse battery"))
+    post_form(client, f"/coach/slots/{slot.id}/delete")
+    assert db.session.get(AvailabilitySlot, slot.id) is not None
