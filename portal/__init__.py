@@ -70,12 +70,14 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from portal.accounts.views import bp as accounts_bp
+    from portal.billing.views import bp as billing_bp
     from portal.coaches.views import bp as coaches_bp
     from portal.health import bp as health_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(coaches_bp)
+    app.register_blueprint(billing_bp)
 
 
 def _register_cli(app: Flask) -> None:

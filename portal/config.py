@@ -63,6 +63,14 @@ class Config:
     STRIPE_SANDBOX_PUBLIC_URL = ""
     PLATFORM_COUNTRY = "US"
     MEMBERSHIP_DISCOUNT_PERCENTAGE = "10"
+    # The membership plan: amounts in config, prices made at Stripe on first need (found again by
+    # lookup key), unless the ids of prices made elsewhere are given.
+    MEMBERSHIP_PRODUCT_NAME = "Coaching portal membership"
+    MEMBERSHIP_CURRENCY = "USD"
+    MEMBERSHIP_MONTHLY_AMOUNT = "19.00"
+    MEMBERSHIP_YEARLY_AMOUNT = "190.00"
+    MEMBERSHIP_MONTHLY_PRICE_ID = ""
+    MEMBERSHIP_YEARLY_PRICE_ID = ""
 
     @classmethod
     def from_environment(cls) -> dict:
@@ -80,6 +88,12 @@ class Config:
             "LOGIN_RATE_LIMIT",
             "PLATFORM_COUNTRY",
             "MEMBERSHIP_DISCOUNT_PERCENTAGE",
+            "MEMBERSHIP_PRODUCT_NAME",
+            "MEMBERSHIP_CURRENCY",
+            "MEMBERSHIP_MONTHLY_AMOUNT",
+            "MEMBERSHIP_YEARLY_AMOUNT",
+            "MEMBERSHIP_MONTHLY_PRICE_ID",
+            "MEMBERSHIP_YEARLY_PRICE_ID",
             "STRIPE_SANDBOX_PUBLIC_URL",
         ):
             if key in os.environ:

@@ -22,6 +22,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from portal.billing import discounts
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
@@ -141,12 +142,13 @@ def coach_is_bookable(coach: User) -> bool:
 def price_booking(coach_profile: CoachProfile, mentee: User) -> FeeSplit:
     """The price of one session with this coach, cut into platform fee and coach payout.
 
-    The one place a booking's amounts are decided (a member discount belongs here too).
+    The one place a booking's amounts are decided. A member's discount comes out of the platform
+    fee (`billing.discounts`); the coach's payout never changes.
     """
-    del mentee  # the mentee does not change the price yet
-    return split_fee(
+    list_split = split_fee(
         coach_profile.session_price, coach_profile.platform_fee_percentage, coach_profile.currency
     )
+    return discounts.quote(list_split, mentee, coach_profile.currency).split
 
 
 # --- holding a slot -----------------------------------------------------------------------
@@ -208,11 +210,14 @@ def product_name(booking: CoachingSession) -> str:
     return f"Session with {booking.coach.name} on {booking.starts_at:%a %d %b %Y, %H:%M} UTC"
 
 
-def start_checkout(booking: CoachingSession, *, success_url: str, cancel_url: str) -> str:
+def start_checkout(
+    booking: CoachingSession, *, success_url: str, cancel_url: str, save_card: bool = False
+) -> str:
     """Create the booking's Checkout Session and return the URL to send the mentee to.
 
-    `success_url` should carry `{CHECKOUT_SESSION_ID}`. On a gateway error the booking is
-    canceled (flushed) and `CheckoutUnavailable` raised with a message for the mentee.
+    `success_url` should carry `{CHECKOUT_SESSION_ID}`. `save_card` keeps the card on the
+    mentee's Stripe customer for later bookings. On a gateway error the booking is canceled
+    (flushed) and `CheckoutUnavailable` raised with a message for the mentee.
     """
     account = booking.coach.stripe_connected_account
     if account is None or not account.charges_enabled:
@@ -227,6 +232,8 @@ def start_checkout(booking: CoachingSession, *, success_url: str, cancel_url: st
             product_name=product_name(booking),
             success_url=success_url,
             cancel_url=cancel_url,
+            save_card=save_card,
+            metadata=booking_discount_metadata(booking),
         )
     except GatewayError as exc:
         release_booking(booking, PaymentStatus.CANCELED)
@@ -236,6 +243,21 @@ def start_checkout(booking: CoachingSession, *, success_url: str, cancel_url: st
     booking.stripe_checkout_session_id = session["id"]
     db.session.flush()
     return session["url"]
+
+
+def booking_discount_metadata(booking: CoachingSession) -> dict[str, str]:
+    """The member discount the booking was priced with, for the payment's Stripe metadata.
+
+    Priced again now (in the request that held the slot); only when that gives the booking's
+    own amounts is the discount named, so the record never claims a discount that was not given.
+    """
+    profile = booking.coach.coach_profile
+    if profile is None:
+        return {}
+    list_split = split_fee(profile.session_price, profile.platform_fee_percentage, booking.currency)
+    quote = discounts.quote(list_split, booking.mentee, booking.currency)
+    amounts = (booking.price_amount, booking.platform_fee_amount, booking.coach_payout_amount)
+    return quote.metadata() if tuple(quote.split) == amounts else {}
 
 
 def release_booking(booking: CoachingSession, payment_status: PaymentStatus) -> None:

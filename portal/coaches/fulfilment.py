@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
+from portal.billing import discounts
 from portal.coaches.booking import booking_for, release_booking
 from portal.extensions import db
 from portal.models import (
@@ -76,7 +77,12 @@ def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None
     if payment_status == "paid":
         intent = checkout_session.get("payment_intent")
         _check_amount(booking, checkout_session.get("amount_total"))
-        mark_paid(booking, _intent_id(intent), **_charge_details(intent))
+        mark_paid(
+            booking,
+            _intent_id(intent),
+            discount=discounts.transaction_meta(checkout_session.get("metadata")),
+            **_charge_details(intent),
+        )
     elif checkout_session.get("status") == "complete" and payment_status == "unpaid":
         if booking.payment_status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
             booking.payment_status = PaymentStatus.PROCESSING
@@ -91,7 +97,12 @@ def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | N
     booking = _locked_booking(payment_intent)
     if booking is None or payment_intent.get("status") != "succeeded":
         return booking
-    mark_paid(booking, payment_intent["id"], **_charge_details(payment_intent))
+    mark_paid(
+        booking,
+        payment_intent["id"],
+        discount=discounts.transaction_meta(payment_intent.get("metadata")),
+        **_charge_details(payment_intent),
+    )
     db.session.flush()
     return booking
 
@@ -160,8 +171,13 @@ def mark_paid(
     *,
     transfer_id: str | None = None,
     receipt_url: str | None = None,
+    discount: dict[str, str] | None = None,
 ) -> Transaction:
-    """The booking is paid: confirmed, one transaction, one ledger entry; flushed."""
+    """The booking is paid: confirmed, one transaction, one ledger entry; flushed.
+
+    `discount` (the member discount the payment's metadata names) is recorded on the
+    transaction's `meta`.
+    """
     if booking.payment_status in _SETTLED:
         transaction = payment_transaction(booking)
         if transaction is not None:
@@ -173,6 +189,8 @@ def mark_paid(
     db.session.flush()
     _confirm(booking)
     transaction = _transaction_for(booking, payment_intent_id, transfer_id, receipt_url)
+    if discount and "member_discount" not in (transaction.meta or {}):
+        transaction.meta = {**(transaction.meta or {}), **discount}
     ledger.record_payment(transaction)
     db.session.flush()
     return transaction

@@ -27,15 +27,21 @@ def booking_session_params(
     product_name: str,
     success_url: str,
     cancel_url: str,
+    save_card: bool = False,
+    metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The Checkout Session request for `booking`: a destination charge to the coach."""
+    """The Checkout Session request for `booking`: a destination charge to the coach.
+
+    `save_card` keeps the card on the customer for off-session use later; `metadata` (the
+    member discount) goes on the session and its PaymentIntent beside the booking id.
+    """
     currency = booking.currency
     booking_ref = str(booking.id)
-    return {
+    params: dict[str, Any] = {
         "mode": "payment",
         "customer": customer_id,
         "client_reference_id": booking_ref,
-        "metadata": {"booking_id": booking_ref},
+        "metadata": {"booking_id": booking_ref, **(metadata or {})},
         "line_items": [
             {
                 "quantity": 1,
@@ -49,15 +55,18 @@ def booking_session_params(
         "payment_intent_data": {
             "application_fee_amount": to_minor_units(booking.platform_fee_amount, currency),
             "transfer_data": {"destination": destination_account},
-            "metadata": {"booking_id": booking_ref},
+            "metadata": {"booking_id": booking_ref, **(metadata or {})},
         },
         "success_url": success_url,
         "cancel_url": cancel_url,
         "expires_at": int((booking.created_at + CHECKOUT_LIFETIME).timestamp()),
     }
+    if save_card:
+        params["payment_intent_data"]["setup_future_usage"] = "off_session"
+    return params
 
 
-def create_booking_session(booking: CoachingSession, **details: str) -> dict[str, Any]:
+def create_booking_session(booking: CoachingSession, **details: Any) -> dict[str, Any]:
     """Create the Checkout Session for `booking` (see `booking_session_params` for details)."""
     session = call(
         "checkout.sessions.create",

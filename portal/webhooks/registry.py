@@ -17,6 +17,7 @@ Handler = Callable[[Event], None]
 
 HANDLER_MODULES = [
     "portal.webhooks.handlers",
+    "portal.billing.events",
 ]
 
 _handlers: dict[str, Handler] = {}

@@ -1,0 +1,1 @@
+"""Billing for mentees: saved cards, paying with one, the membership and its invoices."""

@@ -1,0 +1,242 @@
+"""A mentee's saved cards: the `payment_methods` table mirrors the cards on their Stripe customer.
+
+What this module promises:
+
+- A card is written from what Stripe says about it (`sync_card`), whoever noticed first: the
+  setup Checkout's return page, `setup_intent.succeeded`, `payment_method.attached` or
+  `.updated`. Writing the same card twice leaves one row; a card Stripe says is detached is
+  deleted here.
+- Only the id, brand, last four digits and expiry are kept; never a number.
+- A mentee with cards has exactly one default, kept in three places that agree: the card's
+  `is_default`, `users.default_payment_method_id` and the Stripe customer's
+  `invoice_settings.default_payment_method` (and the membership's renewal card).
+- Every lookup is scoped to the mentee: another person's card is simply not found.
+
+Services add and flush; the view or the webhook runner commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import PaymentMethod, SubscriptionStatus, User, utcnow
+from portal.stripe_gateway import InvalidRequest
+from portal.stripe_gateway import billing as gateway
+
+logger = logging.getLogger("portal.billing")
+
+# Statuses in which a membership renews, so its renewal card follows the mentee's default.
+RENEWING = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+
+
+class CardNotFound(LookupError):
+    """No such card among this mentee's cards."""
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def cards_of(user_id: int) -> list[PaymentMethod]:
+    """The mentee's cards, the default first, then newest first."""
+    query = (
+        select(PaymentMethod)
+        .where(PaymentMethod.user_id == user_id)
+        .order_by(PaymentMethod.is_default.desc(), PaymentMethod.id.desc())
+    )
+    return list(db.session.scalars(query))
+
+
+def card_of(user_id: int, card_id: int) -> PaymentMethod:
+    """The mentee's card `card_id`; `CardNotFound` when it is not theirs or does not exist."""
+    card = db.session.scalar(
+        select(PaymentMethod).where(PaymentMethod.id == card_id, PaymentMethod.user_id == user_id)
+    )
+    if card is None:
+        raise CardNotFound(card_id)
+    return card
+
+
+def default_card(user: User) -> PaymentMethod | None:
+    return db.session.scalar(
+        select(PaymentMethod).where(
+            PaymentMethod.user_id == user.id, PaymentMethod.is_default.is_(True)
+        )
+    )
+
+
+def is_expired(card: PaymentMethod, now: datetime | None = None) -> bool:
+    """A card is good until the end of its expiry month."""
+    if card.expiry_year is None or card.expiry_month is None:
+        return False
+    moment = now or utcnow()
+    return (card.expiry_year, card.expiry_month) < (moment.year, moment.month)
+
+
+# --- mirroring Stripe -----------------------------------------------------------------------
+
+
+def user_for_customer(customer_id: str | None) -> User | None:
+    if not customer_id:
+        return None
+    return db.session.scalar(select(User).where(User.stripe_customer_id == customer_id))
+
+
+def sync_card(payment_method: dict[str, Any]) -> PaymentMethod | None:
+    """Mirror one Stripe PaymentMethod: upsert it for its customer's user, or delete it if detached.
+
+    Returns the row (None when the card belongs to nobody the portal knows, or was removed).
+    """
+    if payment_method.get("type") != "card" or not payment_method.get("card"):
+        return None
+    pm_id = payment_method["id"]
+    user = user_for_customer(payment_method.get("customer"))
+    if user is None:
+        _forget_card(pm_id)
+        return None
+    card = _upsert_card(user, payment_method)
+    if default_card(user) is None:
+        make_default(user, card)
+    db.session.flush()
+    return card
+
+
+def refresh_card(payment_method_id: str) -> PaymentMethod | None:
+    """Re-read a PaymentMethod from Stripe and mirror it (events may arrive in any order)."""
+    return sync_card(gateway.retrieve_payment_method(payment_method_id))
+
+
+def sync_cards(user: User) -> list[PaymentMethod]:
+    """Make the mentee's rows match the cards on their Stripe customer exactly."""
+    if not user.stripe_customer_id:
+        return cards_of(user.id)
+    methods = gateway.list_payment_methods(user.stripe_customer_id)
+    seen = {pm["id"] for pm in methods}
+    for pm in methods:
+        if pm.get("customer") == user.stripe_customer_id:
+            _upsert_card(user, pm)
+    for card in cards_of(user.id):
+        if card.stripe_payment_method_id not in seen:
+            _delete(user, card)
+    if default_card(user) is None and (remaining := cards_of(user.id)):
+        make_default(user, remaining[0])
+    db.session.flush()
+    return cards_of(user.id)
+
+
+def _upsert_card(user: User, payment_method: dict[str, Any]) -> PaymentMethod:
+    details = payment_method["card"]
+    values = {
+        "type": str(details.get("funding") or payment_method.get("type") or "card")[:32],
+        "brand": str(details.get("display_brand") or details.get("brand") or "card")[:32],
+        "last4": str(details.get("last4") or "0000")[-4:],
+        "expiry_month": details.get("exp_month"),
+        "expiry_year": details.get("exp_year"),
+    }
+    card = _card_by_stripe_id(user.id, payment_method["id"])
+    if card is None:
+        card = PaymentMethod(
+            user_id=user.id,
+            stripe_payment_method_id=payment_method["id"],
+            is_default=False,
+            **values,
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(card)
+        except IntegrityError:
+            # The return page and a webhook saved the same card at the same moment.
+            card = _card_by_stripe_id(user.id, payment_method["id"])
+            if card is None:
+                raise
+    for key, value in values.items():
+        setattr(card, key, value)
+    return card
+
+
+def _card_by_stripe_id(user_id: int, pm_id: str) -> PaymentMethod | None:
+    return db.session.scalar(
+        select(PaymentMethod).where(
+            PaymentMethod.user_id == user_id, PaymentMethod.stripe_payment_method_id == pm_id
+        )
+    )
+
+
+def cards_with_stripe_id(pm_id: str) -> list[PaymentMethod]:
+    return list(
+        db.session.scalars(
+            select(PaymentMethod).where(PaymentMethod.stripe_payment_method_id == pm_id)
+        )
+    )
+
+
+def _forget_card(pm_id: str) -> None:
+    for card in cards_with_stripe_id(pm_id):
+        _delete(card.user, card)
+    db.session.flush()
+
+
+def _delete(user: User, card: PaymentMethod) -> None:
+    was_default = card.is_default
+    db.session.delete(card)
+    db.session.flush()
+    if was_default or user.default_payment_method_id == card.stripe_payment_method_id:
+        user.default_payment_method_id = None
+        successor = _successor(user)
+        if successor is not None:
+            make_default(user, successor)
+
+
+def _successor(user: User) -> PaymentMethod | None:
+    """The card that becomes the default when the default goes: the newest unexpired one."""
+    remaining = cards_of(user.id)
+    usable = [card for card in remaining if not is_expired(card)]
+    return (usable or remaining or [None])[0]
+
+
+# --- the mentee's actions -------------------------------------------------------------------
+
+
+def make_default(user: User, card: PaymentMethod) -> None:
+    """Make `card` the one default, here and at Stripe (customer and membership renewals)."""
+    for other in cards_of(user.id):
+        other.is_default = other.id == card.id
+    card.is_default = True
+    user.default_payment_method_id = card.stripe_payment_method_id
+    db.session.flush()
+    if user.stripe_customer_id:
+        gateway.set_default_payment_method(user.stripe_customer_id, card.stripe_payment_method_id)
+    subscription = user.platform_subscription
+    if subscription is not None and subscription.status in RENEWING:
+        gateway.set_subscription_payment_method(
+            subscription.stripe_subscription_id, card.stripe_payment_method_id
+        )
+
+
+def set_default(user: User, card_id: int) -> PaymentMethod:
+    """The mentee picks their default card. Raises `CardNotFound` for a card not theirs."""
+    card = card_of(user.id, card_id)
+    make_default(user, card)
+    return card
+
+
+def remove_card(user: User, card_id: int) -> None:
+    """Detach the card at Stripe and delete it here; the default moves to another card or clears.
+
+    Raises `CardNotFound` for a card not theirs.
+    """
+    card = card_of(user.id, card_id)
+    try:
+        gateway.detach_payment_method(card.stripe_payment_method_id)
+    except InvalidRequest:
+        # Already detached (in the customer portal, or a retry): Stripe's word is what we wanted.
+        logger.info("Card %s was already detached at Stripe", card.id)
+    _delete(user, card)
+    if user.default_payment_method_id is None and user.stripe_customer_id:
+        gateway.set_default_payment_method(user.stripe_customer_id, None)
+    db.session.flush()

@@ -1,0 +1,67 @@
+"""Webhook handlers for mentees' billing: saved cards, the membership and its invoices.
+
+Cards and subscriptions are re-read from Stripe before they are written, so events may arrive
+in any order and the row ends up as Stripe has it now. Invoices move forward only. Checkout
+Sessions in `setup` and `subscription` mode reach billing through the one Checkout handler
+(`portal.coaches.events`), which hands them to the fulfillers registered here.
+
+An event about a customer the portal does not know is acknowledged as ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.billing import cards, membership, services
+from portal.coaches import fulfilment
+from portal.webhooks.registry import IGNORED, Event, handles
+
+fulfilment.register_mode_fulfiller("setup", services.on_setup_checkout_completed)
+fulfilment.register_mode_fulfiller("subscription", services.on_subscription_checkout_completed)
+
+
+def _object(event: Event) -> dict[str, Any]:
+    return event["data"]["object"]
+
+
+@handles("setup_intent.succeeded")
+def setup_intent_succeeded(event: Event) -> str | None:
+    card = services.on_setup_intent_succeeded(_object(event))
+    return None if card is not None else IGNORED
+
+
+@handles("payment_method.attached", "payment_method.updated", "payment_method.detached")
+def payment_method_changed(event: Event) -> str | None:
+    data = _object(event)
+    customer = data.get("customer") or (
+        (event["data"].get("previous_attributes") or {}).get("customer")
+    )
+    if cards.user_for_customer(customer) is None and not cards.cards_with_stripe_id(data["id"]):
+        return IGNORED
+    cards.refresh_card(data["id"])
+    return None
+
+
+@handles(
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+)
+def subscription_changed(event: Event) -> str | None:
+    data = _object(event)
+    if membership.owner_of(data) is None:
+        return IGNORED
+    membership.refresh_subscription(data["id"])
+    return None
+
+
+@handles("invoice.finalized", "invoice.paid", "invoice.payment_failed")
+def invoice_changed(event: Event) -> str | None:
+    data = _object(event)
+    row = membership.apply_invoice(data)
+    if row is None:
+        return IGNORED
+    if event["type"] == "invoice.payment_failed" and row.subscription is not None:
+        # A failed renewal makes the membership past_due; read it now, whatever came first.
+        membership.refresh_subscription(row.subscription.stripe_subscription_id)
+    return None

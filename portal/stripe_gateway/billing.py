@@ -1,0 +1,289 @@
+"""Stripe calls for mentees' billing: saved cards, paying with one, the membership plan.
+
+Everything comes back as plain dicts. Every POST carries an idempotency key derived from the
+local record it is about (the user, the booking, the plan's amount), so a double click or a retry
+makes one Stripe object.
+
+- Checkout in `setup` mode (save a card) and `subscription` mode (become a member), and reading a
+  finished session back with what it made expanded.
+- Payment methods: list, retrieve, detach; the customer's default card for invoices.
+- A PaymentIntent confirmed off-session with a saved card: the same destination charge and
+  application fee as the booking's Checkout.
+- Subscriptions: retrieve; cancel at period end and resume. The billing portal session.
+- The membership plan's prices: found by `lookup_key`, created on first need.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from portal.models import CoachingSession, User
+from portal.money import to_minor_units
+from portal.stripe_gateway import call, client, idempotency_key, to_plain
+
+Plain = dict[str, Any]
+
+
+# --- Checkout: setup and subscription modes -------------------------------------------------
+
+
+def create_setup_session(
+    user: User, *, customer_id: str, attempt: str, success_url: str, cancel_url: str
+) -> Plain:
+    """A Checkout Session in `setup` mode: the mentee saves a card and pays nothing.
+
+    `attempt` names one press of "Add a card" (a token from the page), so a double click opens
+    one session and a later press a new one.
+    """
+    metadata = {"user_id": str(user.id), "purpose": "save_card"}
+    session = call(
+        "checkout.sessions.create",
+        client().v1.checkout.sessions.create,
+        params={
+            "mode": "setup",
+            "customer": customer_id,
+            "payment_method_types": ["card"],
+            "client_reference_id": str(user.id),
+            "metadata": metadata,
+            "setup_intent_data": {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        },
+        options={"idempotency_key": idempotency_key("card-setup", user, attempt)},
+    )
+    return to_plain(session)
+
+
+def create_subscription_session(
+    user: User,
+    *,
+    customer_id: str,
+    price_id: str,
+    attempt: str,
+    success_url: str,
+    cancel_url: str,
+) -> Plain:
+    """A Checkout Session in `subscription` mode for the membership price `price_id`."""
+    metadata = {"user_id": str(user.id), "purpose": "membership"}
+    session = call(
+        "checkout.sessions.create",
+        client().v1.checkout.sessions.create,
+        params={
+            "mode": "subscription",
+            "customer": customer_id,
+            "client_reference_id": str(user.id),
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "metadata": metadata,
+            "subscription_data": {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        },
+        options={"idempotency_key": idempotency_key("membership-checkout", user, attempt)},
+    )
+    return to_plain(session)
+
+
+def retrieve_checkout_session(session_id: str) -> Plain:
+    """A Checkout Session with its SetupIntent and subscription expanded (when it has them)."""
+    session = call(
+        "checkout.sessions.retrieve",
+        client().v1.checkout.sessions.retrieve,
+        session_id,
+        params={"expand": ["setup_intent", "subscription"]},
+    )
+    return to_plain(session)
+
+
+def retrieve_setup_intent(setup_intent_id: str) -> Plain:
+    intent = call("setup_intents.retrieve", client().v1.setup_intents.retrieve, setup_intent_id)
+    return to_plain(intent)
+
+
+# --- payment methods --------------------------------------------------------------------------
+
+
+def list_payment_methods(customer_id: str) -> list[Plain]:
+    """The customer's saved cards (Stripe's first page of 100 is plenty for one person)."""
+    page = call(
+        "customers.payment_methods.list",
+        client().v1.customers.payment_methods.list,
+        customer_id,
+        params={"type": "card", "limit": 100},
+    )
+    return to_plain(page.data)
+
+
+def retrieve_payment_method(payment_method_id: str) -> Plain:
+    method = call(
+        "payment_methods.retrieve", client().v1.payment_methods.retrieve, payment_method_id
+    )
+    return to_plain(method)
+
+
+def detach_payment_method(payment_method_id: str) -> Plain:
+    method = call(
+        "payment_methods.detach",
+        client().v1.payment_methods.detach,
+        payment_method_id,
+        options={"idempotency_key": f"card-detach:{payment_method_id}"},
+    )
+    return to_plain(method)
+
+
+def set_default_payment_method(customer_id: str, payment_method_id: str | None) -> Plain:
+    """The card Stripe charges the customer's invoices with (None: no default)."""
+    customer = call(
+        "customers.update",
+        client().v1.customers.update,
+        customer_id,
+        params={"invoice_settings": {"default_payment_method": payment_method_id or ""}},
+        options={"idempotency_key": f"customer-default:{customer_id}:{payment_method_id}"},
+    )
+    return to_plain(customer)
+
+
+# --- paying a booking with a saved card -------------------------------------------------------
+
+
+def charge_saved_card(
+    booking: CoachingSession,
+    *,
+    customer_id: str,
+    payment_method_id: str,
+    destination_account: str,
+    description: str,
+    metadata: dict[str, str] | None = None,
+) -> Plain:
+    """Charge `booking` to a saved card, off-session: a destination charge with the platform fee.
+
+    Raises `CardDeclined` when the card is declined or needs the mentee's authentication
+    (`code == "authentication_required"`); nothing was charged then.
+    """
+    currency = booking.currency
+    intent = call(
+        "payment_intents.create",
+        client().v1.payment_intents.create,
+        params={
+            "amount": to_minor_units(booking.price_amount, currency),
+            "currency": currency.lower(),
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "confirm": True,
+            "off_session": True,
+            "description": description,
+            "application_fee_amount": to_minor_units(booking.platform_fee_amount, currency),
+            "transfer_data": {"destination": destination_account},
+            "metadata": {"booking_id": str(booking.id), **(metadata or {})},
+            "expand": ["latest_charge"],
+        },
+        options={"idempotency_key": idempotency_key("booking-saved-card", booking)},
+    )
+    return to_plain(intent)
+
+
+# --- subscriptions, invoices, the billing portal ----------------------------------------------
+
+
+def retrieve_subscription(subscription_id: str) -> Plain:
+    subscription = call(
+        "subscriptions.retrieve", client().v1.subscriptions.retrieve, subscription_id
+    )
+    return to_plain(subscription)
+
+
+def set_cancel_at_period_end(subscription_id: str, cancel: bool, *, request_token: str) -> Plain:
+    """Cancel the subscription when its period ends (True) or keep it renewing (False)."""
+    subscription = call(
+        "subscriptions.update",
+        client().v1.subscriptions.update,
+        subscription_id,
+        params={"cancel_at_period_end": cancel},
+        options={
+            "idempotency_key": f"membership-cancel:{subscription_id}:{int(cancel)}:{request_token}"
+        },
+    )
+    return to_plain(subscription)
+
+
+def set_subscription_payment_method(subscription_id: str, payment_method_id: str) -> Plain:
+    """The card a subscription's renewals are charged to (Checkout set it to the first card)."""
+    subscription = call(
+        "subscriptions.update",
+        client().v1.subscriptions.update,
+        subscription_id,
+        params={"default_payment_method": payment_method_id},
+        options={
+            "idempotency_key": f"membership-card:{subscription_id}:{payment_method_id}",
+        },
+    )
+    return to_plain(subscription)
+
+
+def retrieve_invoice(invoice_id: str) -> Plain:
+    return to_plain(call("invoices.retrieve", client().v1.invoices.retrieve, invoice_id))
+
+
+def pay_invoice(invoice_id: str, payment_method_id: str, *, request_token: str) -> Plain:
+    """Try an open invoice again with the given card. Raises `CardDeclined` when it declines."""
+    invoice = call(
+        "invoices.pay",
+        client().v1.invoices.pay,
+        invoice_id,
+        params={"payment_method": payment_method_id},
+        options={
+            "idempotency_key": f"invoice-pay:{invoice_id}:{payment_method_id}:{request_token}"
+        },
+    )
+    return to_plain(invoice)
+
+
+def create_portal_session(customer_id: str, *, return_url: str) -> Plain:
+    """A Stripe customer portal session (a short-lived URL; nothing to repeat, so no key)."""
+    session = call(
+        "billing_portal.sessions.create",
+        client().v1.billing_portal.sessions.create,
+        params={"customer": customer_id, "return_url": return_url},
+    )
+    return to_plain(session)
+
+
+# --- the membership plan's prices -------------------------------------------------------------
+
+
+def plan_lookup_key(interval: str, amount: Decimal, currency: str) -> str:
+    """Names one price of the plan; a new amount in config names (and makes) a new price."""
+    return f"membership_{interval}_{to_minor_units(amount, currency)}_{currency.lower()}"
+
+
+def find_price(lookup_key: str) -> Plain | None:
+    page = call(
+        "prices.list",
+        client().v1.prices.list,
+        params={"lookup_keys": [lookup_key], "active": True, "limit": 100},
+    )
+    # Filtered again here: the key must match exactly, whatever the listing returned.
+    return next((p for p in to_plain(page.data) if p.get("lookup_key") == lookup_key), None)
+
+
+def create_plan_price(*, interval: str, amount: Decimal, currency: str, product_name: str) -> Plain:
+    """Create the recurring price (and its product) for one interval of the plan."""
+    lookup_key = plan_lookup_key(interval, amount, currency)
+    price = call(
+        "prices.create",
+        client().v1.prices.create,
+        params={
+            "currency": currency.lower(),
+            "unit_amount": to_minor_units(amount, currency),
+            "recurring": {"interval": interval},
+            "lookup_key": lookup_key,
+            "product_data": {"name": product_name},
+            "metadata": {"purpose": "membership"},
+        },
+        options={"idempotency_key": f"membership-price:{lookup_key}"},
+    )
+    return to_plain(price)
+
+
+def retrieve_price(price_id: str) -> Plain:
+    return to_plain(call("prices.retrieve", client().v1.prices.retrieve, price_id))
