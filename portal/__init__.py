@@ -73,11 +73,13 @@ def _register_blueprints(app: Flask) -> None:
     from portal.billing.views import bp as billing_bp
     from portal.coaches.views import bp as coaches_bp
     from portal.health import bp as health_bp
+    from portal.payouts.views import bp as payouts_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(coaches_bp)
     app.register_blueprint(billing_bp)
+    app.register_blueprint(payouts_bp)
 
 
 def _register_cli(app: Flask) -> None:

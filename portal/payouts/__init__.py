@@ -1,0 +1,1 @@
+"""Coaches getting paid: Connect onboarding, the earnings dashboard, payout settings, payouts."""

@@ -1,0 +1,172 @@
+"""What the coach's earnings dashboard reads. Every query is scoped to one coach.
+
+- Balances come from the coach's profile, which only the ledger writes; the activity list and
+  the chart come from the ledger's entries, so the page and the ledger agree to the cent.
+- Recent activity is paged by keyset on (created_at, id), newest first: the cursor is the id of
+  the last entry shown, looked up again within the coach's own entries (another coach's id is
+  simply not found).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import (
+    CoachProfile,
+    LedgerEntry,
+    LedgerEntryKind,
+    Payout,
+    PayoutSchedule,
+    StripeConnectedAccount,
+)
+from portal.payouts.services import next_payout_day
+
+EARNING_KINDS = (LedgerEntryKind.PAYMENT, LedgerEntryKind.REFUND, LedgerEntryKind.DISPUTE)
+PAGE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class NextPayout:
+    """When the coach's next payout should happen and roughly how much it will be."""
+
+    day: date | None
+    amount: Decimal
+    note: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    currency: str
+    total: Decimal
+    pending: Decimal
+    available: Decimal
+    schedule: PayoutSchedule
+    minimum: Decimal
+    payouts_enabled: bool
+    next_payout: NextPayout | None
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    entries: list[LedgerEntry]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: date
+    label: str
+    amount: Decimal
+
+
+def summary(profile: CoachProfile, account: StripeConnectedAccount | None, today: date) -> Summary:
+    enabled = bool(account and account.payouts_enabled)
+    return Summary(
+        currency=profile.currency,
+        total=profile.total_earnings,
+        pending=profile.pending_balance,
+        available=profile.available_balance,
+        schedule=profile.payout_schedule,
+        minimum=profile.minimum_payout,
+        payouts_enabled=enabled,
+        next_payout=next_payout(profile, today) if enabled else None,
+    )
+
+
+def next_payout(profile: CoachProfile, today: date) -> NextPayout:
+    available = profile.available_balance
+    if profile.payout_schedule is PayoutSchedule.INSTANT:
+        if available > 0:
+            return NextPayout(None, available, "Whenever you choose: use “Pay out now”.")
+        return NextPayout(None, available, "Nothing is available to pay out yet.")
+    day = next_payout_day(profile.payout_schedule, today)
+    if available > 0 and available >= profile.minimum_payout:
+        return NextPayout(day, available, "Your available balance, paid on your next payout day.")
+    return NextPayout(
+        day,
+        Decimal("0.00"),
+        "Paid on the first payout day your available balance reaches your minimum payout.",
+    )
+
+
+def activity_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE) -> ActivityPage:
+    """Payments, refunds and dispute reversals, newest first; `after` is the last id shown.
+
+    Raises LookupError when `after` is not one of this coach's entries.
+    """
+    query = (
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.coach_id == coach_id, LedgerEntry.kind.in_(EARNING_KINDS))
+        .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+        .limit(size + 1)
+    )
+    if after is not None:
+        cursor = db.session.execute(
+            sa.select(LedgerEntry.created_at, LedgerEntry.id).where(
+                LedgerEntry.id == after,
+                LedgerEntry.coach_id == coach_id,
+                LedgerEntry.kind.in_(EARNING_KINDS),
+            )
+        ).one_or_none()
+        if cursor is None:
+            raise LookupError(after)
+        query = query.where(
+            sa.tuple_(LedgerEntry.created_at, LedgerEntry.id) < sa.tuple_(cursor[0], cursor[1])
+        )
+    entries = list(db.session.scalars(query))
+    more = len(entries) > size
+    entries = entries[:size]
+    return ActivityPage(entries, entries[-1].id if more and entries else None)
+
+
+def recent_payouts(coach_id: int, limit: int = 20) -> list[Payout]:
+    return list(
+        db.session.scalars(
+            sa.select(Payout)
+            .where(Payout.user_id == coach_id)
+            .order_by(Payout.created_at.desc(), Payout.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def earnings_by_period(coach_id: int, period: str, today: date, count: int = 12) -> list[Bucket]:
+    """Net earnings (payments less refunds) per week (from Monday) or month, oldest first."""
+    starts = _period_starts(period, today, count)
+    since = datetime.combine(starts[0], datetime.min.time(), UTC)
+    rows = db.session.execute(
+        sa.select(LedgerEntry.created_at, LedgerEntry.total_delta).where(
+            LedgerEntry.coach_id == coach_id,
+            LedgerEntry.kind.in_(EARNING_KINDS),
+            LedgerEntry.created_at >= since,
+        )
+    ).all()
+    sums = dict.fromkeys(starts, Decimal("0.00"))
+    for created_at, delta in rows:
+        start = _period_start(period, created_at.astimezone(UTC).date())
+        if start in sums:
+            sums[start] += delta
+    return [Bucket(start, _label(period, start), sums[start]) for start in starts]
+
+
+def _period_start(period: str, day: date) -> date:
+    if period == "month":
+        return day.replace(day=1)
+    return day - timedelta(days=day.weekday())
+
+
+def _period_starts(period: str, today: date, count: int) -> list[date]:
+    starts = [_period_start(period, today)]
+    while len(starts) < count:
+        previous = starts[-1] - timedelta(days=1)
+        starts.append(_period_start(period, previous))
+    return list(reversed(starts))
+
+
+def _label(period: str, start: date) -> str:
+    return start.strftime("%b %Y") if period == "month" else start.strftime("%d %b")

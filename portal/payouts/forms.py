@@ -1,0 +1,114 @@
+"""Forms for getting paid: onboarding, payout settings, paying out, and the admin's fee form."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DecimalField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SubmitField,
+)
+from wtforms.validators import InputRequired, NumberRange, ValidationError
+
+from portal.models import PayoutSchedule
+
+# Countries where Stripe offers Express accounts that the portal is set up for.
+COUNTRIES = [
+    SelectChoice("US", "United States"),
+    SelectChoice("GB", "United Kingdom"),
+    SelectChoice("CA", "Canada"),
+    SelectChoice("AU", "Australia"),
+    SelectChoice("NZ", "New Zealand"),
+    SelectChoice("IE", "Ireland"),
+    SelectChoice("DE", "Germany"),
+    SelectChoice("FR", "France"),
+    SelectChoice("ES", "Spain"),
+    SelectChoice("IT", "Italy"),
+    SelectChoice("NL", "Netherlands"),
+    SelectChoice("BE", "Belgium"),
+    SelectChoice("AT", "Austria"),
+    SelectChoice("PT", "Portugal"),
+    SelectChoice("FI", "Finland"),
+    SelectChoice("CH", "Switzerland"),
+    SelectChoice("JP", "Japan"),
+]
+
+SCHEDULES = [
+    SelectChoice(PayoutSchedule.INSTANT.value, "Instant: I pay out whenever I choose"),
+    SelectChoice(PayoutSchedule.DAILY.value, "Daily"),
+    SelectChoice(PayoutSchedule.WEEKLY.value, "Weekly, on Mondays"),
+    SelectChoice(PayoutSchedule.MONTHLY.value, "Monthly, on the 1st"),
+]
+MAXIMUM_MINIMUM_PAYOUT = Decimal("1000000.00")
+
+
+def _two_places(field: DecimalField) -> None:
+    if field.data is not None and field.data != field.data.quantize(Decimal("0.01")):
+        raise ValidationError("Use at most two decimal places.")
+
+
+class GetPaidForm(FlaskForm):
+    country = SelectField(
+        "Country you live and are paid in",
+        choices=COUNTRIES,
+        description="Stripe asks for details that depend on your country; it cannot change later.",
+    )
+    submit = SubmitField("Continue to Stripe")
+
+
+class PayoutSettingsForm(FlaskForm):
+    payout_schedule = RadioField("How often you are paid", choices=SCHEDULES)
+    minimum_payout = DecimalField(
+        "Minimum payout",
+        places=2,
+        validators=[
+            InputRequired("Enter a minimum payout, such as 100.00 (0 pays out any amount)."),
+            NumberRange(
+                min=0,
+                max=MAXIMUM_MINIMUM_PAYOUT,
+                message="Enter an amount from 0 to 1,000,000.00.",
+            ),
+        ],
+        description="Scheduled payouts wait until your available balance reaches this amount.",
+    )
+    submit = SubmitField("Save payout settings")
+
+    def validate_minimum_payout(self, field: DecimalField) -> None:
+        _two_places(field)
+
+
+class PayOutNowForm(FlaskForm):
+    # The amount the coach saw and confirmed; refused if the balance moved since.
+    amount = HiddenField(validators=[InputRequired()])
+    submit = SubmitField("Yes, pay out now")
+
+    def confirmed_amount(self) -> Decimal | None:
+        try:
+            return Decimal(self.amount.data or "")
+        except ArithmeticError:
+            return None
+
+
+class ActionForm(FlaskForm):
+    """A button that POSTs with a CSRF token and nothing else."""
+
+
+class PlatformFeeForm(FlaskForm):
+    platform_fee_percentage = DecimalField(
+        "Platform fee (%)",
+        places=2,
+        validators=[
+            InputRequired("Enter a percentage from 0 to 100."),
+            NumberRange(min=0, max=100, message="Enter a percentage from 0 to 100."),
+        ],
+        description="Applies to bookings made from now on; earlier bookings keep their fee.",
+    )
+    submit = SubmitField("Save fee")
+
+    def validate_platform_fee_percentage(self, field: DecimalField) -> None:
+        _two_places(field)

@@ -1,0 +1,526 @@
+"""Coaches getting paid: Connect onboarding, payout settings, payouts, and the platform fee.
+
+What it promises:
+
+- One path mirrors Stripe's word into the portal: `mirror_account` for an account object (the
+  `account.updated` handler and the onboarding return page both call it) and
+  `record_stripe_payout` for a payout object (the `payout.*` handlers and the portal's own
+  payout creation both call it). A payout row's status moves forward only, and its money moves
+  through the ledger: taken from available when first seen, given back when it fails or is
+  canceled. Every status the payout reaches is safe to see twice, in any order.
+- An Express account is created once per coach (the coach's row is locked and the idempotency
+  key names the coach), and a coach can be paid only when Stripe says `charges_enabled` /
+  `payouts_enabled`: returning from onboarding is a hint to look, never completion.
+- Payouts: the portal, not Stripe's automatic schedule, decides when a coach is paid, because
+  Stripe's automatic payouts know nothing of the coach's minimum payout (and Stripe refuses
+  API payouts for accounts on an automatic schedule). So every account is kept on Stripe's
+  `manual` interval, and the coach's choice is written beside it in the account's metadata
+  (`payout_schedule`). "Instant" coaches pay out on demand (`pay_out_now`, with a confirmed
+  amount); daily/weekly/monthly coaches are paid by `flask payouts run` on their day (daily:
+  every day; weekly: Mondays; monthly: the 1st; UTC) when available >= their minimum.
+- A payout creation locks the coach's connected-account row first (the same row the webhook
+  handlers lock), reads the available balance under that lock, and names the balance state
+  (the coach's latest ledger entry) in its idempotency key: a double click or a retried run
+  makes one Stripe payout, and the payout is recorded in the same transaction.
+- Services add and flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from portal import ledger
+from portal.extensions import db
+from portal.models import (
+    AuditLog,
+    CoachProfile,
+    LedgerEntry,
+    Payout,
+    PayoutSchedule,
+    PayoutStatus,
+    StripeConnectedAccount,
+    User,
+    utcnow,
+)
+from portal.money import from_minor_units, normalise_currency, to_minor_units
+from portal.stripe_gateway import connect as gateway
+from portal.stripe_gateway import idempotency_key
+
+logger = logging.getLogger("portal.payouts")
+ZERO = Decimal("0.00")
+CENTS = Decimal("0.01")
+
+
+class PayoutError(Exception):
+    """A payout or settings change the portal refuses; `message` says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotPayable(PayoutError):
+    """The coach has no connected account, or Stripe has not enabled its payouts."""
+
+
+class NothingToPayOut(PayoutError):
+    """The available balance is zero (or below what was asked)."""
+
+
+class BalanceChanged(PayoutError):
+    """The available balance is not the amount the coach confirmed."""
+
+
+# --- mirroring Stripe's objects (shared with the webhook handlers) -----------------------------
+
+# Where a payout may go from each status; anything else is an older event arriving late.
+# (A paid payout may still fail: Stripe reports a bank's return that way.)
+PAYOUT_MOVES: dict[PayoutStatus, frozenset[PayoutStatus]] = {
+    PayoutStatus.PENDING: frozenset(
+        {PayoutStatus.IN_TRANSIT, PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.CANCELED}
+    ),
+    PayoutStatus.IN_TRANSIT: frozenset(
+        {PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.CANCELED}
+    ),
+    PayoutStatus.PAID: frozenset({PayoutStatus.FAILED}),
+    PayoutStatus.FAILED: frozenset(),
+    PayoutStatus.CANCELED: frozenset(),
+}
+RETURNED = (PayoutStatus.FAILED, PayoutStatus.CANCELED)
+
+
+def connected_account_for(
+    stripe_account_id: str | None, *, lock: bool = False
+) -> StripeConnectedAccount | None:
+    """The portal's row for a Stripe account id; `lock` serialises that account's changes."""
+    if not stripe_account_id:
+        return None
+    query = sa.select(StripeConnectedAccount).where(
+        StripeConnectedAccount.stripe_account_id == stripe_account_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return db.session.scalar(query)
+
+
+def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) -> Payout:
+    """Create or move forward the `payouts` row for Stripe payout `data`, and its ledger entries.
+
+    Call with the account's row locked (`connected_account_for(..., lock=True)` or
+    `lock_account`). Stripe takes the amount when a payout is created and gives it back when it
+    fails or is canceled, so even a payout first seen as failed is taken and returned: the two
+    entries net to zero.
+    """
+    status = PayoutStatus(data["status"])
+    payout = db.session.scalar(sa.select(Payout).where(Payout.stripe_payout_id == data["id"]))
+    if payout is None:
+        currency = normalise_currency(data["currency"])
+        payout = _insert_payout(
+            Payout(
+                stripe_payout_id=data["id"],
+                amount=from_minor_units(data["amount"], currency),
+                currency=currency,
+                status=status,
+                user_id=account.user_id,
+                connected_account_id=account.id,
+            )
+        )
+    elif status in PAYOUT_MOVES[payout.status]:
+        payout.status = status
+    if payout.status == status:  # this object is the newest word on the payout
+        payout.arrival_date = _timestamp(data.get("arrival_date")) or payout.arrival_date
+        payout.meta = {
+            **(payout.meta or {}),
+            "method": data.get("method"),
+            "failure_code": data.get("failure_code"),
+            "failure_message": data.get("failure_message"),
+        }
+    db.session.flush()
+    ledger.record_payout(payout)
+    if payout.status in RETURNED:
+        ledger.record_payout_returned(payout)
+    return payout
+
+
+def _insert_payout(payout: Payout) -> Payout:
+    """Insert; if another worker recorded the same Stripe payout first, use its row."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.add(payout)  # SQLite: one writer at a time, under the account lock
+        db.session.flush()
+        return payout
+    try:
+        with db.session.begin_nested():
+            db.session.add(payout)
+    except IntegrityError:
+        existing = db.session.scalar(
+            sa.select(Payout).where(Payout.stripe_payout_id == payout.stripe_payout_id)
+        )
+        if existing is None:
+            raise
+        return existing
+    return payout
+
+
+def mirror_account(account: StripeConnectedAccount, data: dict[str, Any]) -> None:
+    """Copy Stripe's account object onto the portal's row (flags, requirements, profile)."""
+    requirements = data.get("requirements") or {}
+    account.charges_enabled = bool(data.get("charges_enabled"))
+    account.payouts_enabled = bool(data.get("payouts_enabled"))
+    account.details_submitted = bool(data.get("details_submitted"))
+    account.requires_onboarding = not account.details_submitted or bool(
+        requirements.get("currently_due")
+    )
+    account.verification_status = _verification_status(data, requirements)
+    account.requirements = requirements
+    account.business_type = data.get("business_type")
+    account.business_profile = data.get("business_profile")
+    if data.get("country"):
+        account.country = str(data["country"]).upper()
+    if data.get("default_currency"):
+        account.default_currency = str(data["default_currency"]).upper()
+
+
+def _verification_status(data: dict[str, Any], requirements: dict[str, Any]) -> str:
+    """One word for admins: the individual's verification status, else what Stripe lacks."""
+    individual = (data.get("individual") or {}).get("verification") or {}
+    if individual.get("status"):
+        return str(individual["status"])[:32]
+    if requirements.get("disabled_reason"):
+        return "disabled"
+    if requirements.get("pending_verification"):
+        return "pending"
+    if requirements.get("currently_due") or requirements.get("past_due"):
+        return "unverified"
+    return "verified" if data.get("charges_enabled") and data.get("payouts_enabled") else "pending"
+
+
+def _timestamp(value: object) -> datetime | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+# --- onboarding -------------------------------------------------------------------------------
+
+
+def start_onboarding(coach_id: int, country: str) -> StripeConnectedAccount:
+    """The coach's Express account, created at Stripe the first time only."""
+    _lock_row(User, coach_id)  # two clicks at once: the second waits, then finds the account
+    coach = db.session.get(User, coach_id)
+    if coach is None:
+        raise LookupError(coach_id)
+    db.session.refresh(coach, ["stripe_connected_account"])
+    if coach.stripe_connected_account is not None:
+        return coach.stripe_connected_account
+    data = gateway.create_express_account(
+        email=coach.email,
+        country=country,
+        idempotency_key=idempotency_key("connect-account", coach),
+        schedule=stripe_schedule(),
+        metadata={"user_id": str(coach.id), "payout_schedule": _schedule_of(coach).value},
+    )
+    account = StripeConnectedAccount(
+        user_id=coach.id, stripe_account_id=data["id"], country=country.upper()
+    )
+    mirror_account(account, data)
+    coach.stripe_connect_account_id = data["id"]
+    db.session.add(account)
+    db.session.flush()
+    logger.info("Coach %s has connected account %s", coach.id, data["id"])
+    return account
+
+
+def onboarding_link(account: StripeConnectedAccount, *, refresh_url: str, return_url: str) -> str:
+    """A fresh single-use link into Stripe's hosted onboarding."""
+    return gateway.create_onboarding_link(
+        account.stripe_account_id, refresh_url=refresh_url, return_url=return_url
+    )
+
+
+def refresh_account(coach_id: int) -> StripeConnectedAccount | None:
+    """Re-read the coach's account from Stripe (a server-side fact) and mirror it."""
+    account = _account_of(coach_id)
+    if account is None:
+        return None
+    data = gateway.retrieve_account(account.stripe_account_id)
+    account = connected_account_for(account.stripe_account_id, lock=True)
+    assert account is not None  # noqa: S101 - it was there a moment ago and rows are not deleted
+    mirror_account(account, data)
+    db.session.flush()
+    return account
+
+
+def express_dashboard_link(coach_id: int) -> str:
+    account = _account_of(coach_id)
+    if account is None or not account.details_submitted:
+        raise NotPayable(
+            "Finish setting up payouts with Stripe first; then your Stripe dashboard opens."
+        )
+    return gateway.create_login_link(account.stripe_account_id)
+
+
+# What Stripe's requirement codes mean, in words a coach understands. A code is matched
+# exactly first, then by its longest listed prefix (`individual.address.city` ->
+# `individual.address`).
+REQUIREMENT_PHRASES: dict[str, str] = {
+    "external_account": "the bank account your payouts go to",
+    "business_type": "whether you coach as an individual or as a company",
+    "business_profile.url": "your website, or a short description of your coaching",
+    "business_profile.product_description": "a short description of your coaching",
+    "business_profile.mcc": "the kind of business you run",
+    "business_profile.name": "your business name",
+    "individual.first_name": "your legal name",
+    "individual.last_name": "your legal name",
+    "individual.dob": "your date of birth",
+    "individual.address": "your home address",
+    "individual.email": "your email address",
+    "individual.phone": "your phone number",
+    "individual.ssn_last_4": "the last four digits of your Social Security number",
+    "individual.id_number": "your government tax ID number",
+    "individual.verification.document": "a photo of your ID document",
+    "individual.verification.additional_document": "a document that proves your address",
+    "tos_acceptance": "accepting Stripe's services agreement",
+    "company.name": "your company's legal name",
+    "company.tax_id": "your company's tax ID",
+    "company.address": "your company's address",
+    "company.phone": "your company's phone number",
+    "representative": "details of the person who runs the company",
+    "owners": "details of the company's owners",
+    "directors": "details of the company's directors",
+    "executives": "details of the company's executives",
+}
+UNKNOWN_REQUIREMENT = "a few more details Stripe asks for"
+
+
+def describe_requirements(codes: list[str] | None) -> list[str]:
+    """Plain phrases for Stripe's `requirements.currently_due`, each once, in Stripe's order."""
+    phrases: list[str] = []
+    for code in codes or []:
+        phrase = _phrase_for(code)
+        if phrase not in phrases:
+            phrases.append(phrase)
+    return phrases
+
+
+def _phrase_for(code: str) -> str:
+    parts = code.split(".")
+    if parts and parts[0].startswith("person_"):
+        parts[0] = "representative"  # `person_abc.first_name`: a person on a company account
+    for end in range(len(parts), 0, -1):
+        phrase = REQUIREMENT_PHRASES.get(".".join(parts[:end]))
+        if phrase:
+            return phrase
+    return UNKNOWN_REQUIREMENT
+
+
+# --- payout settings --------------------------------------------------------------------------
+
+
+def stripe_schedule() -> dict[str, Any]:
+    """Stripe's schedule for every coach's account: manual, because the portal pays out."""
+    return {"interval": "manual"}
+
+
+def update_payout_settings(
+    coach_id: int, *, schedule: PayoutSchedule, minimum_payout: Decimal
+) -> CoachProfile:
+    """Save the coach's schedule and minimum; tell Stripe (first) when the schedule changed."""
+    profile = _profile_of(coach_id)
+    account = _account_of(coach_id)
+    if account is not None and schedule != profile.payout_schedule:
+        gateway.update_payout_schedule(
+            account.stripe_account_id,
+            stripe_schedule(),
+            metadata={"payout_schedule": schedule.value},
+        )
+    profile.payout_schedule = schedule
+    profile.minimum_payout = minimum_payout.quantize(CENTS)
+    db.session.flush()
+    return profile
+
+
+def is_payout_day(schedule: PayoutSchedule, day: date) -> bool:
+    """When `flask payouts run` pays a coach: daily every day, weekly Mondays, monthly the 1st."""
+    if schedule is PayoutSchedule.DAILY:
+        return True
+    if schedule is PayoutSchedule.WEEKLY:
+        return day.weekday() == 0
+    if schedule is PayoutSchedule.MONTHLY:
+        return day.day == 1
+    return False  # instant: the coach pays out on demand
+
+
+def next_payout_day(schedule: PayoutSchedule, today: date) -> date | None:
+    if schedule is PayoutSchedule.INSTANT:
+        return None
+    day = today
+    while not is_payout_day(schedule, day):
+        day += timedelta(days=1)
+    return day
+
+
+# --- payouts ----------------------------------------------------------------------------------
+
+
+def pay_out_now(coach_id: int, *, confirmed_amount: Decimal) -> Payout:
+    """An on-demand payout of the whole available balance, which the coach has just confirmed."""
+    profile = _profile_of(coach_id)
+    account = _payable_account(coach_id)
+    if profile.payout_schedule is not PayoutSchedule.INSTANT:
+        raise PayoutError(
+            f"Your payouts run on a {profile.payout_schedule.value} schedule. Choose "
+            "“Instant” in your payout settings to pay out whenever you like."
+        )
+    lock_account(account)
+    available = ledger.balances_of(coach_id).available
+    if available <= ZERO:
+        raise NothingToPayOut("Nothing is available to pay out right now.")
+    if available != confirmed_amount:
+        raise BalanceChanged(
+            "Your available balance changed while you were confirming. Check the new amount "
+            "and confirm again."
+        )
+    return _create_payout(coach_id, account, available, profile.currency, kind="payout-now")
+
+
+def coaches_due(day: date) -> list[int]:
+    """Coaches `flask payouts run` should pay today: on a schedule, payouts enabled, and with
+    available >= their minimum (and more than zero)."""
+    rows = db.session.execute(
+        sa.select(CoachProfile.user_id, CoachProfile.payout_schedule)
+        .join(StripeConnectedAccount, StripeConnectedAccount.user_id == CoachProfile.user_id)
+        .where(
+            CoachProfile.payout_schedule != PayoutSchedule.INSTANT,
+            StripeConnectedAccount.payouts_enabled.is_(True),
+            CoachProfile.available_balance > 0,
+            CoachProfile.available_balance >= CoachProfile.minimum_payout,
+        )
+        .order_by(CoachProfile.user_id)
+    ).all()
+    return [coach_id for coach_id, schedule in rows if is_payout_day(schedule, day)]
+
+
+def pay_out_scheduled(coach_id: int, day: date) -> Payout | None:
+    """The scheduled payout for one coach, if they are still due once their account is locked."""
+    profile = _profile_of(coach_id)
+    if not is_payout_day(profile.payout_schedule, day):
+        return None
+    account = _payable_account(coach_id)
+    lock_account(account)
+    available = ledger.balances_of(coach_id).available
+    if available <= ZERO or available < profile.minimum_payout:
+        return None
+    return _create_payout(coach_id, account, available, profile.currency, kind="scheduled-payout")
+
+
+def lock_account(account: StripeConnectedAccount) -> None:
+    """Hold the account's row (as the webhook handlers do) until the caller commits."""
+    _lock_row(StripeConnectedAccount, account.id)
+
+
+def _create_payout(
+    coach_id: int, account: StripeConnectedAccount, amount: Decimal, currency: str, *, kind: str
+) -> Payout:
+    coach = db.session.get(User, coach_id)
+    units = to_minor_units(amount, currency)
+    # The latest ledger entry names the balance state: the same state pays out once.
+    state = db.session.scalar(
+        sa.select(sa.func.max(LedgerEntry.id)).where(LedgerEntry.coach_id == coach_id)
+    )
+    data = gateway.create_payout(
+        account.stripe_account_id,
+        amount=units,
+        currency=currency,
+        idempotency_key=idempotency_key(kind, coach, currency, units, state or 0),
+        metadata={"coach_id": str(coach_id), "requested_by": kind},
+    )
+    payout = record_stripe_payout(account, data)
+    logger.info("Coach %s: payout %s of %s %s (%s)", coach_id, data["id"], amount, currency, kind)
+    return payout
+
+
+# --- the platform fee -------------------------------------------------------------------------
+
+
+def change_platform_fee(actor_id: int, coach_id: int, percentage: Decimal) -> CoachProfile:
+    """Set the coach's platform fee for bookings made from now on, with an audit record.
+
+    Bookings already made keep the fee they were priced with: their amounts are stored on the
+    session and the transaction.
+    """
+    profile = _profile_of(coach_id)
+    percentage = percentage.quantize(CENTS)
+    before = profile.platform_fee_percentage
+    if before == percentage:
+        return profile
+    profile.platform_fee_percentage = percentage
+    db.session.add(
+        AuditLog(
+            actor_id=actor_id,
+            action="coach.platform_fee_changed",
+            target_type="coach_profile",
+            target_id=str(coach_id),
+            before={"platform_fee_percentage": str(before)},
+            after={"platform_fee_percentage": str(percentage)},
+        )
+    )
+    db.session.flush()
+    return profile
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def coach_profile(coach_id: int) -> CoachProfile | None:
+    return db.session.scalar(sa.select(CoachProfile).where(CoachProfile.user_id == coach_id))
+
+
+def _profile_of(coach_id: int) -> CoachProfile:
+    profile = coach_profile(coach_id)
+    if profile is None:
+        raise LookupError(f"user {coach_id} has no coach profile")
+    return profile
+
+
+def _account_of(coach_id: int) -> StripeConnectedAccount | None:
+    return db.session.scalar(
+        sa.select(StripeConnectedAccount).where(StripeConnectedAccount.user_id == coach_id)
+    )
+
+
+def account_of(coach_id: int) -> StripeConnectedAccount | None:
+    return _account_of(coach_id)
+
+
+def _payable_account(coach_id: int) -> StripeConnectedAccount:
+    account = _account_of(coach_id)
+    if account is None or not account.payouts_enabled:
+        raise NotPayable(
+            "Stripe has not enabled payouts on your account yet. Finish “Get paid” first."
+        )
+    return account
+
+
+def _schedule_of(coach: User) -> PayoutSchedule:
+    return coach.coach_profile.payout_schedule if coach.coach_profile else PayoutSchedule.INSTANT
+
+
+def _lock_row(model: type[User] | type[StripeConnectedAccount], row_id: int) -> None:
+    """Take the row's write lock for this transaction, on PostgreSQL and SQLite alike.
+
+    An UPDATE locks the row on PostgreSQL like `SELECT ... FOR UPDATE` does, and on SQLite it
+    takes the database's write lock, so a concurrent writer (another click, a webhook) waits
+    for our commit instead of racing us.
+    """
+    db.session.execute(
+        sa.update(model)
+        .where(model.id == row_id)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,264 @@
+"""Coaches getting paid: "Get paid" onboarding, the earnings dashboard, payout settings,
+"Pay out now", the Express dashboard link; and the admin's per-coach platform fee.
+
+Every coach page reads the signed-in coach's own rows only (no coach id in the URL), so one
+coach can never ask for another's money.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from portal.extensions import db
+from portal.models import PayoutSchedule, Role
+from portal.money import format_money
+from portal.payouts import cli, earnings, services
+from portal.payouts.chart import build_chart
+from portal.payouts.forms import (
+    ActionForm,
+    GetPaidForm,
+    PayOutNowForm,
+    PayoutSettingsForm,
+    PlatformFeeForm,
+)
+from portal.rendering import htmx_redirect, render
+from portal.security import allow
+from portal.stripe_gateway import GatewayError
+
+bp = Blueprint("payouts", __name__)
+cli.register(bp)
+
+
+def _today() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the dashboard ----------------------------------------------------------------------------
+
+
+@bp.get("/coach/earnings")
+@allow(Role.COACH)
+def dashboard() -> Response:
+    coach_id = current_user.id
+    profile = services.coach_profile(coach_id)
+    if profile is None:
+        abort(404)
+    account = services.account_of(coach_id)
+    period = "month" if request.args.get("by") == "month" else "week"
+    today = _today().date()
+    return render(
+        "payouts/dashboard.html",
+        summary=earnings.summary(profile, account, today),
+        account=account,
+        period=period,
+        chart=build_chart(earnings.earnings_by_period(coach_id, period, today)),
+        activity=earnings.activity_page(coach_id),
+        payouts=earnings.recent_payouts(coach_id),
+        express_form=ActionForm(),
+        requirements=services.describe_requirements(
+            (account.requirements or {}).get("currently_due") if account else None
+        ),
+    )
+
+
+@bp.get("/coach/earnings/activity")
+@allow(Role.COACH)
+def activity() -> Response:
+    after = request.args.get("after", type=int)
+    try:
+        page = earnings.activity_page(current_user.id, after)
+    except LookupError:
+        abort(404)
+    profile = services.coach_profile(current_user.id)
+    return render(
+        "payouts/activity.html",
+        "payouts/_activity_rows.html",
+        activity=page,
+        currency=profile.currency if profile else "USD",
+    )
+
+
+# --- onboarding -------------------------------------------------------------------------------
+
+
+@bp.route("/coach/earnings/get-paid", methods=["GET", "POST"])
+@allow(Role.COACH)
+def get_paid() -> Response:
+    account = services.account_of(current_user.id)
+    form = GetPaidForm()
+    if request.method == "GET":
+        form.country.data = current_app.config["PLATFORM_COUNTRY"]
+    if form.validate_on_submit():
+        try:
+            account = services.start_onboarding(current_user.id, form.country.data)
+            db.session.commit()
+            url = _onboarding_link(account)
+        except GatewayError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return htmx_redirect(url_for("payouts.get_paid"))
+        return htmx_redirect(url)
+    status = 400 if form.errors else 200
+    return render(
+        "payouts/get_paid.html",
+        status=status,
+        form=form,
+        account=account,
+        requirements=_requirements_of(account),
+    )
+
+
+@bp.get("/coach/earnings/get-paid/refresh")
+@allow(Role.COACH)
+def onboarding_refresh() -> Response:
+    """Stripe sends the coach here when a link expired or was used: make a fresh one."""
+    account = services.account_of(current_user.id)
+    if account is None:
+        return redirect(url_for("payouts.get_paid"))
+    try:
+        return redirect(_onboarding_link(account), 303)
+    except GatewayError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("payouts.get_paid"))
+
+
+@bp.get("/coach/earnings/get-paid/return")
+@allow(Role.COACH)
+def onboarding_return() -> Response:
+    """Back from Stripe: look at the account (server-side) and say where it stands."""
+    try:
+        account = services.refresh_account(current_user.id)
+        db.session.commit()
+    except GatewayError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        account = services.account_of(current_user.id)
+    if account is None:
+        return redirect(url_for("payouts.get_paid"))
+    return render(
+        "payouts/get_paid.html",
+        form=GetPaidForm(),
+        account=account,
+        requirements=_requirements_of(account),
+        returned=True,
+    )
+
+
+def _onboarding_link(account) -> str:  # type: ignore[no-untyped-def]
+    return services.onboarding_link(
+        account,
+        refresh_url=url_for("payouts.onboarding_refresh", _external=True),
+        return_url=url_for("payouts.onboarding_return", _external=True),
+    )
+
+
+def _requirements_of(account) -> list[str]:  # type: ignore[no-untyped-def]
+    if account is None:
+        return []
+    return services.describe_requirements((account.requirements or {}).get("currently_due"))
+
+
+@bp.post("/coach/earnings/stripe-dashboard")
+@allow(Role.COACH)
+def express_dashboard() -> Response:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        url = services.express_dashboard_link(current_user.id)
+    except (services.PayoutError, GatewayError) as exc:
+        flash(exc.message, "error")
+        return htmx_redirect(url_for("payouts.dashboard"))
+    return htmx_redirect(url)
+
+
+# --- payout settings and paying out -----------------------------------------------------------
+
+
+@bp.route("/coach/earnings/settings", methods=["GET", "POST"])
+@allow(Role.COACH)
+def settings() -> Response:
+    profile = services.coach_profile(current_user.id)
+    if profile is None:
+        abort(404)
+    form = PayoutSettingsForm(
+        payout_schedule=profile.payout_schedule.value, minimum_payout=profile.minimum_payout
+    )
+    if form.validate_on_submit():
+        try:
+            services.update_payout_settings(
+                current_user.id,
+                schedule=PayoutSchedule(form.payout_schedule.data),
+                minimum_payout=form.minimum_payout.data,
+            )
+            db.session.commit()
+        except GatewayError as exc:
+            db.session.rollback()
+            flash(f"Your payout settings were not changed. {exc.message}", "error")
+            return htmx_redirect(url_for("payouts.settings"))
+        flash("Your payout settings are saved.", "success")
+        return htmx_redirect(url_for("payouts.dashboard"))
+    status = 400 if form.errors else 200
+    return render(
+        "payouts/settings.html",
+        "payouts/_settings_form.html",
+        status,
+        form=form,
+        profile=profile,
+    )
+
+
+@bp.route("/coach/earnings/pay-out", methods=["GET", "POST"])
+@allow(Role.COACH)
+def pay_out() -> Response:
+    """GET asks the coach to confirm the amount; POST pays out exactly that amount, once."""
+    profile = services.coach_profile(current_user.id)
+    if profile is None:
+        abort(404)
+    form = PayOutNowForm()
+    if form.validate_on_submit():
+        amount = form.confirmed_amount()
+        if amount is None:
+            abort(400)
+        try:
+            payout = services.pay_out_now(current_user.id, confirmed_amount=amount)
+            db.session.commit()
+        except (services.PayoutError, GatewayError) as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return htmx_redirect(url_for("payouts.pay_out"))
+        amount = format_money(payout.amount, payout.currency)
+        flash(f"Your payout of {amount} is on its way to your bank.", "success")
+        return htmx_redirect(url_for("payouts.dashboard"))
+    if request.method == "POST":
+        abort(400)
+    account = services.account_of(current_user.id)
+    form.amount.data = str(profile.available_balance)
+    return render("payouts/pay_out.html", form=form, profile=profile, account=account)
+
+
+# --- the admin's platform fee -----------------------------------------------------------------
+
+
+@bp.route("/admin/coaches/<int:coach_id>/fee", methods=["GET", "POST"])
+@allow(Role.ADMIN)
+def coach_fee(coach_id: int) -> Response:
+    profile = services.coach_profile(coach_id)
+    if profile is None:
+        abort(404)
+    form = PlatformFeeForm(platform_fee_percentage=profile.platform_fee_percentage)
+    if form.validate_on_submit():
+        services.change_platform_fee(current_user.id, coach_id, form.platform_fee_percentage.data)
+        db.session.commit()
+        flash(
+            f"{profile.user.name}'s platform fee is now {profile.platform_fee_percentage}% "
+            "for new bookings.",
+            "success",
+        )
+        return htmx_redirect(url_for("payouts.coach_fee", coach_id=coach_id))
+    status = 400 if form.errors else 200
+    return render("payouts/coach_fee.html", status=status, form=form, profile=profile)

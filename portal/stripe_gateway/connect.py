@@ -1,0 +1,126 @@
+"""Stripe Connect: coaches' Express accounts, their onboarding and login links, balances, payouts.
+
+What it promises:
+
+- Every function returns plain dicts (`to_plain`) and raises the gateway's own errors.
+- Creating the account and creating a payout carry an idempotency key the caller derives from
+  the local record (the coach for the account; the coach and the balance state for a payout), so
+  a double click or a retry makes one Stripe object.
+- Account links, login links and schedule updates carry no key of ours: a link is single-use
+  and short-lived, so replaying an old one would hand the coach a dead link, and setting the
+  same schedule twice changes nothing. The library still adds its own key to its network
+  retries.
+- Calls about a connected account's money (balance, payouts) are made as that account
+  (`Stripe-Account` header).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.stripe_gateway import call, client, to_plain
+
+CAPABILITIES = {"card_payments": {"requested": True}, "transfers": {"requested": True}}
+
+
+def create_express_account(
+    *,
+    email: str,
+    country: str,
+    idempotency_key: str,
+    schedule: dict[str, Any] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A new Express account asking for card payments and transfers."""
+    params: dict[str, Any] = {
+        "type": "express",
+        "country": country,
+        "email": email,
+        "capabilities": CAPABILITIES,
+        "metadata": metadata or {},
+    }
+    if schedule:
+        params["settings"] = {"payouts": {"schedule": schedule}}
+    result = call(
+        "accounts.create",
+        client().v1.accounts.create,
+        params=params,
+        options={"idempotency_key": idempotency_key},
+    )
+    return to_plain(result)
+
+
+def retrieve_account(account_id: str) -> dict[str, Any]:
+    return to_plain(call("accounts.retrieve", client().v1.accounts.retrieve, account_id))
+
+
+def create_onboarding_link(account_id: str, *, refresh_url: str, return_url: str) -> str:
+    """A single-use URL of Stripe's hosted onboarding for the account."""
+    result = call(
+        "account_links.create",
+        client().v1.account_links.create,
+        params={
+            "account": account_id,
+            "type": "account_onboarding",
+            "refresh_url": refresh_url,
+            "return_url": return_url,
+        },
+    )
+    return str(result.url)
+
+
+def create_login_link(account_id: str) -> str:
+    """A single-use URL that signs the coach into their Express dashboard."""
+    result = call(
+        "accounts.login_links.create", client().v1.accounts.login_links.create, account_id
+    )
+    return str(result.url)
+
+
+def update_payout_schedule(
+    account_id: str, schedule: dict[str, Any], *, metadata: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Set the account's `settings.payouts.schedule` (and optional metadata)."""
+    params: dict[str, Any] = {"settings": {"payouts": {"schedule": schedule}}}
+    if metadata:
+        params["metadata"] = metadata
+    result = call("accounts.update", client().v1.accounts.update, account_id, params=params)
+    return to_plain(result)
+
+
+def retrieve_balance(account_id: str) -> dict[str, Any]:
+    """The connected account's balance: `available` and `pending` lists of amount/currency."""
+    result = call(
+        "balance.retrieve",
+        client().v1.balance.retrieve,
+        options={"stripe_account": account_id},
+    )
+    return to_plain(result)
+
+
+def create_payout(
+    account_id: str,
+    *,
+    amount: int,
+    currency: str,
+    idempotency_key: str,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A standard payout of `amount` minor units from the account's balance to its bank."""
+    result = call(
+        "payouts.create",
+        client().v1.payouts.create,
+        params={"amount": amount, "currency": currency.lower(), "metadata": metadata or {}},
+        options={"stripe_account": account_id, "idempotency_key": idempotency_key},
+    )
+    return to_plain(result)
+
+
+def retrieve_payout(account_id: str, payout_id: str) -> dict[str, Any]:
+    result = call(
+        "payouts.retrieve",
+        client().v1.payouts.retrieve,
+        payout_id,
+        options={"stripe_account": account_id},
+    )
+    return to_plain(result)

@@ -1,0 +1,379 @@
+"""Fixtures for getting paid: Connect faked at the gateway, or the offline Stripe for journeys.
+
+- `fake_connect` replaces the functions of `portal.stripe_gateway.connect` (never anything
+  inside the code under test), keeps accounts and payouts by idempotency key as Stripe does, and
+  records every call.
+- `live` serves the test's own portal app on a loopback port and points it at a shared
+  `SandboxServer`, whose signed webhooks reach the portal's real endpoints; the test client and
+  the served portal share the database. `onboard_in_browser` walks Stripe's hosted onboarding
+  the way a person would.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import stripe
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+
+from portal import ledger
+from portal.extensions import db
+from portal.models import (
+    CoachProfile,
+    Role,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+    User,
+)
+from portal.money import split_fee
+from portal.stripe_gateway import InvalidRequest
+from portal.stripe_gateway import connect as connect_gateway
+from tests.builders import make_user
+from tests.conftest import PASSWORD, csrf_token, login
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from stripe_sandbox import SandboxConfig  # noqa: E402
+from stripe_sandbox.server import SandboxServer  # noqa: E402
+
+_payments = itertools.count(1)
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def earn(coach: User, price: str, *, mentee: User | None = None) -> Transaction:
+    """A paid session for `coach`, recorded as the payment webhook does (transaction + ledger)."""
+    profile = coach.coach_profile
+    split = split_fee(Decimal(price), profile.platform_fee_percentage, profile.currency)
+    payer = mentee or make_user(Role.MENTEE)
+    txn = Transaction(
+        type=TransactionType.SESSION_PAYMENT,
+        status=TransactionStatus.COMPLETED,
+        amount=split.price,
+        currency=profile.currency,
+        platform_fee=split.platform_fee,
+        coach_payout=split.coach_share,
+        stripe_payment_intent_id=f"pi_test_{next(_payments):06d}",
+        payer_id=payer.id,
+        coach_id=coach.id,
+    )
+    db.session.add(txn)
+    db.session.flush()
+    ledger.record_payment(txn)
+    db.session.commit()
+    return txn
+
+
+def release(coach: User, amount: str) -> None:
+    """Stripe says `amount` more of the coach's funds are available (a balance.available)."""
+    current = ledger.balances_of(coach.id).available
+    ledger.record_funds_available(
+        coach.id,
+        coach.coach_profile.currency,
+        current + Decimal(amount),
+        stripe_event_id=f"evt_release_{next(_payments):06d}",
+    )
+    db.session.commit()
+
+
+def balances(coach: User) -> ledger.Balances:
+    db.session.expire_all()
+    return ledger.balances_of(coach.id)
+
+
+def profile_of(coach: User) -> CoachProfile:
+    db.session.expire_all()
+    profile = db.session.get(User, coach.id).coach_profile
+    assert profile is not None
+    return profile
+
+
+def signed_in(app: Flask, user: User) -> FlaskClient:
+    client = app.test_client()
+    login(client, user)
+    return client
+
+
+def post_form(client: FlaskClient, url: str, **data: Any) -> Any:
+    return client.post(url, data={"csrf_token": csrf_token(client), **data})
+
+
+# --- Connect faked at the gateway -------------------------------------------------------------
+
+
+class FakeConnect:
+    """Stands in for `portal.stripe_gateway.connect` with Stripe's idempotency behaviour."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seq = itertools.count(1)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.by_key: dict[str, dict[str, Any]] = {}
+        self.available: dict[str, int] = {}
+        self.fail_with: Exception | None = None
+
+    def _call(self, name: str, **details: Any) -> None:
+        with self.lock:
+            self.calls.append((name, details))
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def count(self, name: str) -> int:
+        return sum(1 for call, _ in self.calls if call == name)
+
+    def create_express_account(self, *, email: str, country: str, idempotency_key: str, **kw: Any):
+        self._call("accounts.create", email=email, country=country, key=idempotency_key, **kw)
+        with self.lock:
+            if idempotency_key not in self.by_key:
+                acct_id = f"acct_fake{next(self.seq):08d}"
+                self.accounts[acct_id] = {
+                    "id": acct_id,
+                    "object": "account",
+                    "country": country,
+                    "default_currency": "usd",
+                    "email": email,
+                    "charges_enabled": False,
+                    "payouts_enabled": False,
+                    "details_submitted": False,
+                    "business_type": None,
+                    "business_profile": {"name": None},
+                    "requirements": {
+                        "currently_due": ["individual.first_name", "external_account"],
+                        "past_due": [],
+                        "disabled_reason": "requirements.past_due",
+                    },
+                    "settings": {"payouts": {"schedule": kw.get("schedule")}},
+                    "metadata": kw.get("metadata") or {},
+                }
+                self.by_key[idempotency_key] = self.accounts[acct_id]
+            return copy.deepcopy(self.by_key[idempotency_key])
+
+    def retrieve_account(self, account_id: str) -> dict[str, Any]:
+        self._call("accounts.retrieve", account=account_id)
+        return copy.deepcopy(self.accounts[account_id])
+
+    def create_onboarding_link(self, account_id: str, *, refresh_url: str, return_url: str) -> str:
+        self._call("account_links.create", account=account_id, refresh=refresh_url, ret=return_url)
+        return f"https://connect.stripe.com/setup/e/{account_id}/{next(self.seq)}"
+
+    def create_login_link(self, account_id: str) -> str:
+        self._call("login_links.create", account=account_id)
+        return f"https://connect.stripe.com/express/{account_id}/{next(self.seq)}"
+
+    def update_payout_schedule(self, account_id: str, schedule: dict, *, metadata=None):  # type: ignore[no-untyped-def]
+        self._call("accounts.update", account=account_id, schedule=schedule, metadata=metadata)
+        self.accounts.setdefault(account_id, {"id": account_id})["settings"] = {
+            "payouts": {"schedule": schedule}
+        }
+        return copy.deepcopy(self.accounts[account_id])
+
+    def create_payout(
+        self, account_id: str, *, amount: int, currency: str, idempotency_key: str, metadata=None
+    ):  # type: ignore[no-untyped-def]  # noqa: E501
+        self._call("payouts.create", account=account_id, amount=amount, key=idempotency_key)
+        with self.lock:
+            if idempotency_key in self.by_key:
+                return copy.deepcopy(self.by_key[idempotency_key])
+            if amount > self.available.get(account_id, 10**9):
+                raise InvalidRequest(
+                    "You have insufficient funds in your Stripe account.",
+                    code="balance_insufficient",
+                )
+            now = int(time.time())
+            payout = {
+                "id": f"po_fake{next(self.seq):08d}",
+                "object": "payout",
+                "amount": amount,
+                "currency": currency.lower(),
+                "status": "pending",
+                "arrival_date": now + 2 * 86400,
+                "created": now,
+                "method": "standard",
+                "failure_code": None,
+                "failure_message": None,
+                "metadata": metadata or {},
+            }
+            self.by_key[idempotency_key] = payout
+            return copy.deepcopy(payout)
+
+
+@pytest.fixture
+def fake_connect(monkeypatch: pytest.MonkeyPatch) -> FakeConnect:
+    fake = FakeConnect()
+    for name in (
+        "create_express_account",
+        "retrieve_account",
+        "create_onboarding_link",
+        "create_login_link",
+        "update_payout_schedule",
+        "create_payout",
+    ):
+        monkeypatch.setattr(connect_gateway, name, getattr(fake, name))
+    return fake
+
+
+# --- the offline Stripe, with the portal served for its webhooks ------------------------------
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    config = SandboxConfig(
+        available_after=2 * 86400,
+        payout_arrival=2 * 86400,
+        webhook_retry_delay=0.05,
+        tick_interval=0,
+    )
+    with SandboxServer(config) as server:
+        yield server
+
+
+@dataclass
+class Live:
+    app: Flask
+    portal_url: str
+    sandbox: SandboxServer
+    stripe: stripe.StripeClient
+    browser: requests.Session
+
+    def control(self, path: str, **body: Any) -> dict[str, Any]:
+        response = requests.post(self.sandbox.url + "/_sandbox/" + path, json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def flush(self) -> None:
+        """Wait until every webhook the sandbox queued has been delivered to the portal."""
+        result = self.control("webhooks/flush", timeout=15)
+        assert result["drained"], result
+        db.session.expire_all()
+
+    def advance(self, seconds: int) -> None:
+        self.control("clock/advance", seconds=seconds)
+        self.flush()
+
+    def deliveries_failed(self) -> list[dict[str, Any]]:
+        found = requests.get(self.sandbox.url + "/_sandbox/deliveries", timeout=10).json()
+        return [d for d in found["deliveries"] if d.get("status") != 200]
+
+    def destination_charge(self, account_id: str, amount: int, fee: int) -> None:
+        """A mentee's payment at Stripe whose share is transferred to the coach's account."""
+        self.stripe.v1.payment_intents.create(
+            params={
+                "amount": amount,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+                "application_fee_amount": fee,
+                "transfer_data": {"destination": account_id},
+            }
+        )
+
+
+@pytest.fixture
+def live(app: Flask, sandbox_server: SandboxServer) -> Iterator[Live]:
+    requests.post(sandbox_server.url + "/_sandbox/reset", timeout=10).raise_for_status()
+    app.config.update(
+        STRIPE_API_BASE=sandbox_server.url,
+        STRIPE_SECRET_KEY="sk_test_sandbox",
+        STRIPE_MAX_NETWORK_RETRIES=0,
+    )
+    app.extensions.pop("stripe_client", None)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    portal_url = f"http://127.0.0.1:{server.server_port}"
+    client = stripe.StripeClient(
+        "sk_test_sandbox",
+        base_addresses={"api": sandbox_server.url, "connect": sandbox_server.url},
+        max_network_retries=0,
+    )
+    browser = requests.Session()
+    browser.trust_env = False
+    live = Live(app, portal_url, sandbox_server, client, browser)
+    live.control(
+        "webhooks/config",
+        webhook_url=portal_url + "/webhooks/stripe",
+        connect_webhook_url=portal_url + "/webhooks/stripe/connect",
+        webhook_secret=app.config["STRIPE_WEBHOOK_SECRET"],
+        connect_webhook_secret=app.config["STRIPE_CONNECT_WEBHOOK_SECRET"],
+    )
+    try:
+        yield live
+    finally:
+        live.control("webhooks/pause")
+        live.control("webhooks/config", webhook_url="", connect_webhook_url="")
+        browser.close()
+        server.shutdown()
+        server.server_close()
+
+
+def start_onboarding(client: FlaskClient, country: str = "US") -> str:
+    """Press "Get paid" in the portal; returns the Stripe onboarding URL it redirects to."""
+    response = post_form(client, "/coach/earnings/get-paid", country=country)
+    assert response.status_code == 303, response.text
+    return response.headers["Location"]
+
+
+def onboard_in_browser(
+    live: Live, link: str, *, account_number: str = "000123456789", finish: bool = True
+) -> str:
+    """Fill Stripe's hosted onboarding; returns the portal path Stripe sends the coach back to."""
+    browser = live.browser
+    start = browser.get(link, allow_redirects=False, timeout=10)
+    assert start.status_code == 303, start.text
+    base = live.sandbox.url
+    step = start
+    if step.headers["Location"].endswith("/personal"):
+        step = browser.post(
+            base + step.headers["Location"],
+            data={
+                "first_name": "Grace",
+                "last_name": "Hopper",
+                "dob": "1980-01-02",
+                "tos": "1",
+                **({} if finish else {"later": "1"}),
+            },
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert step.status_code == 303, step.text
+    if step.headers["Location"].endswith("/bank"):
+        step = browser.post(
+            base + step.headers["Location"],
+            data={"routing_number": "110000000", "account_number": account_number}
+            if finish
+            else {"later": "1"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert step.status_code == 303, step.text
+    return path_of(step.headers["Location"])
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@pytest.fixture
+def coach_client(app: Flask, coach: User) -> FlaskClient:
+    return signed_in(app, coach)
+
+
+__all__ = ["PASSWORD"]

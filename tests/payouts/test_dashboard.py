@@ -1,0 +1,276 @@
+"""The earnings dashboard: the ledger's numbers to the cent, paged activity, a chart readable
+without JavaScript, and nobody but the coach sees the coach's money; plus who may use each route
+and the admin's per-coach platform fee."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from portal import ledger
+from portal.coaches import booking as booking_service
+from portal.extensions import db
+from portal.models import (
+    AuditLog,
+    LedgerEntry,
+    LedgerEntryKind,
+    Refund,
+    RefundStatus,
+    Role,
+    Transaction,
+    User,
+)
+from portal.payouts import services
+from tests.builders import make_connected_account, make_slot, make_user
+from tests.payouts.conftest import FakeConnect, earn, post_form, profile_of, release, signed_in
+
+
+def _refund(txn: Transaction, amount: str, fee: str) -> Refund:
+    refund = Refund(
+        transaction=txn,
+        status=RefundStatus.SUCCEEDED,
+        amount=Decimal(amount),
+        currency=txn.currency,
+        platform_fee_refunded=Decimal(fee),
+        coach_share_reversed=Decimal(amount) - Decimal(fee),
+        stripe_refund_id=f"re_test_{txn.id}",
+    )
+    db.session.add(refund)
+    db.session.flush()
+    ledger.record_refund(refund)
+    db.session.commit()
+    return refund
+
+
+def _shown(page_text: str) -> dict[str, str]:
+    return dict(re.findall(r'data-amount="(\w+)">([^<\s]+)', page_text))
+
+
+def _sum(column: sa.ColumnElement, coach: User) -> Decimal:
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(column), 0)).where(LedgerEntry.coach_id == coach.id)
+    )
+
+
+def test_dashboard_shows_the_ledger_balances_to_the_cent(
+    app: Flask, coach: User, fake_connect: FakeConnect
+) -> None:
+    make_connected_account(coach)
+    profile = profile_of(coach)
+    profile.platform_fee_percentage = Decimal("17.50")
+    db.session.commit()
+    first = earn(coach, "99.99")  # fee 17.50 (17.49825 rounded half up), share 82.49
+    earn(coach, "45.55")  # fee 7.97 (7.97125), share 37.58
+    earn(coach, "0.50")  # fee 0.09 (0.0875), share 0.41
+    _refund(first, "33.33", "5.83")  # share reversed 27.50, from pending first
+    release(coach, "60.00")
+    services.pay_out_now(coach.id, confirmed_amount=Decimal("60.00"))
+    db.session.commit()
+
+    expected_total = Decimal("82.49") + Decimal("37.58") + Decimal("0.41") - Decimal("27.50")
+    shown = _shown(signed_in(app, coach).get("/coach/earnings").text)
+    assert shown == {"total": "$92.98", "pending": "$32.98", "available": "$0.00"}
+    assert expected_total == Decimal("92.98")
+    # ... and those are exactly the sums of the coach's ledger entries.
+    assert _sum(LedgerEntry.total_delta, coach) == Decimal("92.98")
+    assert _sum(LedgerEntry.pending_delta, coach) == Decimal("32.98")
+    assert _sum(LedgerEntry.available_delta, coach) == Decimal("0.00")
+    assert ledger.verify() == []
+
+
+def test_next_payout_estimate_follows_the_schedule_and_minimum(
+    app: Flask, coach: User, fake_connect: FakeConnect
+) -> None:
+    from portal.models import PayoutSchedule
+
+    make_connected_account(coach)
+    earn(coach, "100.00")
+    release(coach, "80.00")
+    client = signed_in(app, coach)
+    assert "Whenever you choose" in client.get("/coach/earnings").text
+
+    post_form(client, "/coach/earnings/settings", payout_schedule="weekly", minimum_payout="50")
+    page = client.get("/coach/earnings").text
+    assert profile_of(coach).payout_schedule is PayoutSchedule.WEEKLY
+    assert re.search(r"Mon \d\d \w{3} \d{4}: about \$80\.00", page)
+
+    post_form(client, "/coach/earnings/settings", payout_schedule="weekly", minimum_payout="500")
+    assert (
+        "your available balance reaches your minimum payout" in client.get("/coach/earnings").text
+    )
+
+
+def test_activity_pages_by_keyset_with_htmx_and_without(app: Flask, coach: User) -> None:
+    make_connected_account(coach)
+    mentee = make_user(Role.MENTEE)
+    for cents in range(23):
+        earn(coach, f"{50 + cents}.00", mentee=mentee)
+    client = signed_in(app, coach)
+    page = client.get("/coach/earnings").text
+    assert page.count('<tr id="entry-') == 10
+    first_ids = db.session.scalars(
+        sa.select(LedgerEntry.id)
+        .where(LedgerEntry.coach_id == coach.id)
+        .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+    ).all()
+    link = re.search(r'hx-get="(/coach/earnings/activity\?after=(\d+))"', page)
+    assert link and int(link.group(2)) == first_ids[9]
+
+    second = client.get(link.group(1), headers={"HX-Request": "true"})
+    assert second.status_code == 200 and "<html" not in second.text
+    assert "HX-Request" in second.headers["Vary"]
+    assert second.text.count('<tr id="entry-') == 10
+    third_link = re.search(r'href="(/coach/earnings/activity\?after=(\d+))"', second.text)
+    assert third_link and int(third_link.group(2)) == first_ids[19]
+
+    third = client.get(third_link.group(1))  # no JavaScript: the same URL as a whole page
+    assert "<html" in third.text and third.text.count('<tr id="entry-') == 3
+    assert "Show older" not in third.text
+    shown = [int(i) for i in re.findall(r'id="entry-(\d+)"', page + second.text + third.text)]
+    assert shown == list(first_ids)  # every entry once, newest first
+
+
+def test_chart_is_an_svg_with_a_table_of_the_same_numbers(app: Flask, coach: User) -> None:
+    make_connected_account(coach)
+    earn(coach, "100.00")
+    client = signed_in(app, coach)
+    page = client.get("/coach/earnings").text
+    assert '<svg role="img"' in page and '<title id="chart-title">Net earnings by week' in page
+    assert page.count('<rect x="') == 12
+    assert re.search(r'<td class="num">\$80\.00</td></tr>', page)
+    assert "<script" not in page.split("<main")[1]
+    by_month = client.get("/coach/earnings?by=month").text
+    assert "Net earnings by month" in by_month and by_month.count('<rect x="') == 12
+
+
+def test_a_coach_never_sees_another_coach_money(app: Flask, fake_connect: FakeConnect) -> None:
+    carol = make_user(Role.COACH, "carol@example.com")
+    dan = make_user(Role.COACH, "dan@example.com")
+    for coach, price in ((carol, "123.45"), (dan, "67.89")):
+        make_connected_account(coach)
+        earn(coach, price)
+        release(coach, "10.00")
+        services.pay_out_now(coach.id, confirmed_amount=Decimal("10.00"))
+        db.session.commit()
+    carol_entry = db.session.scalar(
+        sa.select(LedgerEntry.id).where(
+            LedgerEntry.coach_id == carol.id, LedgerEntry.kind == LedgerEntryKind.PAYMENT
+        )
+    )
+    as_dan = signed_in(app, dan)
+    page = as_dan.get("/coach/earnings").text
+    assert "$54.31" in page  # Dan's total: 67.89 less the 20% fee
+    assert "$98.76" not in page and "$123.45" not in page  # Carol's share and price
+    assert page.count('id="payout-') == 1
+    assert as_dan.get(f"/coach/earnings/activity?after={carol_entry}").status_code == 404
+    assert as_dan.get(f"/admin/coaches/{carol.id}/fee").status_code == 403
+
+
+COACH_ROUTES = [
+    ("GET", "/coach/earnings"),
+    ("GET", "/coach/earnings/activity"),
+    ("GET", "/coach/earnings/get-paid"),
+    ("POST", "/coach/earnings/get-paid"),
+    ("GET", "/coach/earnings/get-paid/refresh"),
+    ("GET", "/coach/earnings/get-paid/return"),
+    ("POST", "/coach/earnings/stripe-dashboard"),
+    ("GET", "/coach/earnings/settings"),
+    ("POST", "/coach/earnings/settings"),
+    ("GET", "/coach/earnings/pay-out"),
+    ("POST", "/coach/earnings/pay-out"),
+]
+ADMIN_ROUTES = [("GET", "/admin/coaches/{coach}/fee"), ("POST", "/admin/coaches/{coach}/fee")]
+
+
+@pytest.mark.parametrize("visitor", ["anonymous", Role.MENTEE, Role.COACH, Role.ADMIN], ids=str)
+def test_every_payout_route_lets_in_only_its_audience(
+    app: Flask, visitor: str | Role, fake_connect: FakeConnect
+) -> None:
+    target = make_user(Role.COACH)
+    client = app.test_client()
+    if visitor != "anonymous":
+        from tests.conftest import login
+
+        login(client, make_user(visitor))
+    token = {}
+    if visitor != "anonymous":
+        from tests.conftest import csrf_token
+
+        token = {"X-CSRFToken": csrf_token(client)}
+    for routes, audience in ((COACH_ROUTES, Role.COACH), (ADMIN_ROUTES, Role.ADMIN)):
+        for method, url in routes:
+            response = client.open(url.format(coach=target.id), method=method, headers=token)
+            if visitor == "anonymous":
+                assert response.status_code == 302, (method, url)
+                assert response.headers["Location"].startswith("/account/login?next=")
+            elif visitor == audience:
+                location = response.headers.get("Location", "")
+                assert response.status_code not in (401, 403), (method, url)
+                assert not location.startswith("/account/login"), (method, url)
+            else:
+                assert response.status_code == 403, (method, url, visitor)
+    assert fake_connect.count("accounts.create") == 0
+
+
+def test_admin_changes_a_coach_fee_for_new_bookings_only(
+    app: Flask, admin: User, coach: User
+) -> None:
+    make_connected_account(coach)
+    mentee = make_user(Role.MENTEE)
+    old = booking_service.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
+    db.session.commit()
+    assert old.platform_fee_amount == Decimal("20.00")
+
+    client = signed_in(app, admin)
+    assert (
+        "Current fee: <strong>20.00%</strong>" in client.get(f"/admin/coaches/{coach.id}/fee").text
+    )
+    response = post_form(client, f"/admin/coaches/{coach.id}/fee", platform_fee_percentage="12.5")
+    assert response.status_code == 303
+    assert profile_of(coach).platform_fee_percentage == Decimal("12.50")
+    [audit] = db.session.scalars(sa.select(AuditLog)).all()
+    assert (audit.actor_id, audit.action, audit.target_id) == (
+        admin.id,
+        "coach.platform_fee_changed",
+        str(coach.id),
+    )
+    assert audit.before == {"platform_fee_percentage": "20.00"}
+    assert audit.after == {"platform_fee_percentage": "12.50"}
+
+    db.session.expire_all()
+    assert db.session.get(type(old), old.id).platform_fee_amount == Decimal("20.00")
+    new = booking_service.hold_slot(mentee, make_slot(coach, hours_from_now=72).id)
+    db.session.commit()
+    assert (new.platform_fee_amount, new.coach_payout_amount) == (
+        Decimal("12.50"),
+        Decimal("87.50"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("101", "from 0 to 100"),
+        ("-1", "from 0 to 100"),
+        ("12.345", "two decimal places"),
+        ("", "Enter"),
+    ],
+)
+def test_bad_platform_fee_is_refused_and_changes_nothing(
+    app: Flask, admin: User, coach: User, value: str, message: str
+) -> None:
+    client = signed_in(app, admin)
+    response = post_form(client, f"/admin/coaches/{coach.id}/fee", platform_fee_percentage=value)
+    assert response.status_code == 400 and message in response.text
+    assert profile_of(coach).platform_fee_percentage == Decimal("20.00")
+    assert db.session.scalars(sa.select(AuditLog)).all() == []
+
+
+def test_fee_page_for_someone_who_is_not_a_coach_is_not_found(
+    app: Flask, admin: User, mentee: User
+) -> None:
+    assert signed_in(app, admin).get(f"/admin/coaches/{mentee.id}/fee").status_code == 404
