@@ -21,7 +21,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
@@ -183,8 +183,15 @@ def _forget_card(pm_id: str) -> None:
 
 def _delete(user: User, card: PaymentMethod) -> None:
     was_default = card.is_default
-    db.session.delete(card)
-    db.session.flush()
+    # A statement, not `session.delete`: the webhook for the same detach may have deleted the
+    # row a moment ago in another request, and that is the outcome we wanted anyway.
+    db.session.execute(
+        delete(PaymentMethod)
+        .where(PaymentMethod.id == card.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expunge(card)
+    db.session.expire(user, ["payment_methods"])
     if was_default or user.default_payment_method_id == card.stripe_payment_method_id:
         user.default_payment_method_id = None
         successor = _successor(user)

@@ -43,7 +43,7 @@ def create_setup_session(
         params={
             "mode": "setup",
             "customer": customer_id,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "client_reference_id": str(user.id),
             "metadata": metadata,
             "setup_intent_data": {"metadata": metadata},
