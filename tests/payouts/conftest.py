@@ -3,9 +3,9 @@
 - `fake_connect` replaces the functions of `portal.stripe_gateway.connect` (never anything
   inside the code under test), keeps accounts and payouts by idempotency key as Stripe does, and
   records every call.
-- `live` serves the test's own portal app on a loopback port and points it at a shared
-  `SandboxServer`, whose signed webhooks reach the portal's real endpoints; the test client and
-  the served portal share the database. `onboard_in_browser` walks Stripe's hosted onboarding
+- `live` builds on `tests.live` (`live_portal`, `live_sandbox`): the served portal receives the
+  sandbox's signed webhooks at its real endpoints, and the test's own app (test client, CLI)
+  talks to the same sandbox and database. `onboard_in_browser` walks Stripe's hosted onboarding
   the way a person would.
 """
 
@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import copy
 import itertools
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +26,6 @@ import requests
 import stripe
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from portal import ledger
 from portal.extensions import db
@@ -45,11 +42,7 @@ from portal.stripe_gateway import InvalidRequest
 from portal.stripe_gateway import connect as connect_gateway
 from tests.builders import make_user
 from tests.conftest import PASSWORD, csrf_token, login
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from stripe_sandbox import SandboxConfig  # noqa: E402
-from stripe_sandbox.server import SandboxServer  # noqa: E402
+from tests.live import LivePortal, LiveSandbox, live_portal, live_sandbox
 
 _payments = itertools.count(1)
 
@@ -232,39 +225,25 @@ def fake_connect(monkeypatch: pytest.MonkeyPatch) -> FakeConnect:
 # --- the offline Stripe, with the portal served for its webhooks ------------------------------
 
 
-@pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[SandboxServer]:
-    config = SandboxConfig(
-        available_after=2 * 86400,
-        payout_arrival=2 * 86400,
-        webhook_retry_delay=0.05,
-        tick_interval=0,
-    )
-    with SandboxServer(config) as server:
-        yield server
-
-
 @dataclass
 class Live:
     app: Flask
-    portal_url: str
-    sandbox: SandboxServer
+    portal: LivePortal
+    sandbox: LiveSandbox
     stripe: stripe.StripeClient
     browser: requests.Session
 
     def control(self, path: str, **body: Any) -> dict[str, Any]:
-        response = requests.post(self.sandbox.url + "/_sandbox/" + path, json=body, timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return self.sandbox.control(path, **body)
 
     def flush(self) -> None:
         """Wait until every webhook the sandbox queued has been delivered to the portal."""
-        result = self.control("webhooks/flush", timeout=15)
+        result = self.sandbox.flush()
         assert result["drained"], result
         db.session.expire_all()
 
     def advance(self, seconds: int) -> None:
-        self.control("clock/advance", seconds=seconds)
+        self.sandbox.advance(seconds)
         self.flush()
 
     def deliveries_failed(self) -> list[dict[str, Any]]:
@@ -286,41 +265,21 @@ class Live:
 
 
 @pytest.fixture
-def live(app: Flask, sandbox_server: SandboxServer) -> Iterator[Live]:
-    requests.post(sandbox_server.url + "/_sandbox/reset", timeout=10).raise_for_status()
+def live(app: Flask, live_portal: LivePortal, live_sandbox: LiveSandbox) -> Iterator[Live]:
+    """The shared live portal receives the sandbox's webhooks; the test's own app (its test
+    client, its CLI) talks to the same sandbox and the same database."""
     app.config.update(
-        STRIPE_API_BASE=sandbox_server.url,
-        STRIPE_SECRET_KEY="sk_test_sandbox",
+        STRIPE_API_BASE=live_sandbox.url,
+        STRIPE_SECRET_KEY="sk_test_live",
         STRIPE_MAX_NETWORK_RETRIES=0,
     )
     app.extensions.pop("stripe_client", None)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    portal_url = f"http://127.0.0.1:{server.server_port}"
-    client = stripe.StripeClient(
-        "sk_test_sandbox",
-        base_addresses={"api": sandbox_server.url, "connect": sandbox_server.url},
-        max_network_retries=0,
-    )
-    browser = requests.Session()
-    browser.trust_env = False
-    live = Live(app, portal_url, sandbox_server, client, browser)
-    live.control(
-        "webhooks/config",
-        webhook_url=portal_url + "/webhooks/stripe",
-        connect_webhook_url=portal_url + "/webhooks/stripe/connect",
-        webhook_secret=app.config["STRIPE_WEBHOOK_SECRET"],
-        connect_webhook_secret=app.config["STRIPE_CONNECT_WEBHOOK_SECRET"],
-    )
+    browser = live_portal.browser()
     try:
-        yield live
+        yield Live(app, live_portal, live_sandbox, live_sandbox.client(), browser)
     finally:
-        live.control("webhooks/pause")
-        live.control("webhooks/config", webhook_url="", connect_webhook_url="")
+        live_sandbox.control("webhooks/pause")
         browser.close()
-        server.shutdown()
-        server.server_close()
 
 
 def start_onboarding(client: FlaskClient, country: str = "US") -> str:
@@ -376,4 +335,4 @@ def coach_client(app: Flask, coach: User) -> FlaskClient:
     return signed_in(app, coach)
 
 
-__all__ = ["PASSWORD"]
+__all__ = ["PASSWORD", "live_portal", "live_sandbox"]
