@@ -74,12 +74,14 @@ def _register_blueprints(app: Flask) -> None:
     from portal.coaches.views import bp as coaches_bp
     from portal.health import bp as health_bp
     from portal.payouts.views import bp as payouts_bp
+    from portal.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(coaches_bp)
     app.register_blueprint(billing_bp)
     app.register_blueprint(payouts_bp)
+    app.register_blueprint(webhooks_bp)
 
 
 def _register_cli(app: Flask) -> None:

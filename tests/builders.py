@@ -8,7 +8,17 @@ from decimal import Decimal
 
 from portal.accounts import services as accounts
 from portal.extensions import db
-from portal.models import AvailabilitySlot, Role, StripeConnectedAccount, User
+from portal.models import (
+    AvailabilitySlot,
+    Refund,
+    RefundStatus,
+    Role,
+    StripeConnectedAccount,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+    User,
+)
 
 _counter = itertools.count(1)
 
@@ -61,3 +71,53 @@ def make_slot(coach: User, *, hours_from_now: int = 48, minutes: int = 60) -> Av
 
 def money(value: str) -> Decimal:
     return Decimal(value)
+
+
+def make_payment(
+    coach: User,
+    payer: User,
+    price: str = "100.00",
+    *,
+    fee_percentage: str = "20",
+    currency: str = "USD",
+    status: str = "completed",
+    payment_intent: str | None = None,
+) -> Transaction:
+    """A session payment row (no ledger entry: tests call `portal.ledger` themselves)."""
+    from portal.money import split_fee
+
+    split = split_fee(Decimal(price), Decimal(fee_percentage), currency)
+    txn = Transaction(
+        type=TransactionType.SESSION_PAYMENT,
+        status=TransactionStatus(status),
+        amount=split.price,
+        currency=currency,
+        platform_fee=split.platform_fee,
+        coach_payout=split.coach_share,
+        stripe_payment_intent_id=payment_intent or f"pi_test{next(_counter):08d}",
+        payer_id=payer.id,
+        coach_id=coach.id,
+    )
+    db.session.add(txn)
+    db.session.commit()
+    return txn
+
+
+def make_refund(transaction: Transaction, amount: str, *, status: str = "succeeded") -> Refund:
+    """A refund of `amount`, split in proportion to the transaction's fee and share."""
+    from portal.money import FeeSplit, split_refund
+
+    original = FeeSplit(transaction.amount, transaction.platform_fee, transaction.coach_payout)
+    split = split_refund(Decimal(amount), original, transaction.currency, Decimal("0"))
+    refund = Refund(
+        transaction_id=transaction.id,
+        stripe_refund_id=f"re_test{next(_counter):08d}",
+        status=RefundStatus(status),
+        amount=Decimal(amount),
+        currency=transaction.currency,
+        platform_fee_refunded=split.platform_fee_refunded,
+        coach_share_reversed=split.coach_share_reversed,
+    )
+    db.session.add(refund)
+    db.session.commit()
+    return refund

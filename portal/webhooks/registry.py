@@ -4,6 +4,8 @@ Each area declares its handlers with `@handles("event.type")` in its own `events
 `HANDLER_MODULES` lists those modules so the registry is complete before the first event arrives.
 A handler takes the verified event as a plain dict, works through services (adding and flushing,
 never committing) and raises to fail: the webhook runner commits or rolls back the whole unit.
+A handler returns `IGNORED` when the event is about nothing the portal keeps (it is then recorded
+as ignored rather than processed).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 Event = dict[str, Any]
-Handler = Callable[[Event], None]
+Handler = Callable[[Event], str | None]
+IGNORED = "ignored"
 
 HANDLER_MODULES = [
     "portal.webhooks.handlers",
+    "portal.coaches.events",
     "portal.billing.events",
 ]
 

@@ -1,0 +1,464 @@
+"""The ledger: the only code that moves a coach's balances.
+
+What it promises:
+
+- `CoachProfile.total_earnings`, `pending_balance` and `available_balance` change here and
+  nowhere else. Every change writes one `LedgerEntry` naming its cause (the transaction, refund,
+  payout or Stripe event) and applies the same deltas to the profile, in the caller's database
+  transaction (flush, never commit), so the row that explains a change and the change itself
+  commit or roll back together.
+- Each function first locks the coach's profile row (`SELECT ... FOR UPDATE`), which serialises
+  every balance change of one coach; the deltas are then applied with an atomic
+  `UPDATE ... SET x = x + :delta`, never read-modify-write in Python.
+- Each function is idempotent: a second call for the same cause returns None and changes
+  nothing. The existence check runs under the coach's lock; the unique indexes on
+  `ledger_entries` are the last line, behind a SAVEPOINT on PostgreSQL so a lost race cannot
+  poison the caller's transaction.
+- `verify()` recomputes every balance from the entries and checks that every row that should
+  have moved money has exactly its entry.
+
+The rules: a paid session adds the coach's share to total and pending; `balance.available`
+moves pending to available; a refund (and a recorded dispute reversal) takes the coach's share
+from total, and from pending first, then available; a payout takes its amount from available,
+and a failed or canceled payout gives it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+import click
+import sqlalchemy as sa
+from flask.cli import AppGroup
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import (
+    CoachProfile,
+    LedgerEntry,
+    LedgerEntryKind,
+    Payout,
+    PayoutStatus,
+    Refund,
+    RefundStatus,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+)
+
+logger = logging.getLogger("portal.ledger")
+ZERO = Decimal("0.00")
+
+PAID_TRANSACTION_STATUSES = (
+    TransactionStatus.COMPLETED,
+    TransactionStatus.REFUNDED,
+    TransactionStatus.PARTIALLY_REFUNDED,
+)
+RETURNED_PAYOUT_STATUSES = (PayoutStatus.FAILED, PayoutStatus.CANCELED)
+
+
+class LedgerError(RuntimeError):
+    """A balance change the ledger cannot make (no coach profile, for instance)."""
+
+
+@dataclass(frozen=True)
+class Balances:
+    total: Decimal
+    pending: Decimal
+    available: Decimal
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One way the balances disagree with the rows that should explain them."""
+
+    coach_id: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        who = f"coach {self.coach_id}" if self.coach_id is not None else "ledger"
+        return f"{who}: {self.problem}"
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+def record_payment(
+    transaction: Transaction, *, stripe_event_id: str | None = None
+) -> LedgerEntry | None:
+    """A paid session: the coach's share joins total earnings and the pending balance."""
+    if transaction.coach_id is None:
+        return None
+    share = transaction.coach_payout
+    return _record(
+        transaction.coach_id,
+        LedgerEntryKind.PAYMENT,
+        _cause(LedgerEntry.transaction_id, transaction.id),
+        currency=transaction.currency,
+        deltas=Balances(total=share, pending=share, available=ZERO),
+        transaction_id=transaction.id,
+        stripe_event_id=stripe_event_id,
+    )
+
+
+def record_refund(refund: Refund) -> LedgerEntry | None:
+    """A succeeded refund: the coach's share reversed, from pending first, then available."""
+    transaction = refund.transaction
+    if transaction.coach_id is None or refund.coach_share_reversed == ZERO:
+        return None
+    return _record(
+        transaction.coach_id,
+        LedgerEntryKind.REFUND,
+        _cause(LedgerEntry.refund_id, refund.id),
+        currency=refund.currency,
+        deltas=lambda current: _take_back(refund.coach_share_reversed, current),
+        transaction_id=transaction.id,
+        refund_id=refund.id,
+    )
+
+
+def record_funds_available(
+    coach_id: int, currency: str, stripe_available: Decimal, *, stripe_event_id: str
+) -> LedgerEntry | None:
+    """Stripe says the coach's account has `stripe_available` available: move the difference.
+
+    Moves `clamp(stripe_available - available, 0, pending)` from pending to available, so a
+    repeated or stale event moves nothing and funds never appear from nowhere.
+    """
+
+    def deltas(current: Balances) -> Balances | None:
+        moved = min(max(stripe_available - current.available, ZERO), max(current.pending, ZERO))
+        if moved <= ZERO:
+            return None
+        return Balances(total=ZERO, pending=-moved, available=moved)
+
+    return _record(
+        coach_id,
+        LedgerEntryKind.FUNDS_AVAILABLE,
+        _cause(LedgerEntry.stripe_event_id, stripe_event_id),
+        currency=currency,
+        deltas=deltas,
+        stripe_event_id=stripe_event_id,
+    )
+
+
+def record_payout(payout: Payout) -> LedgerEntry | None:
+    """Money paid out to the coach's bank leaves the available balance."""
+    return _record(
+        payout.user_id,
+        LedgerEntryKind.PAYOUT,
+        _cause(LedgerEntry.payout_id, payout.id),
+        currency=payout.currency,
+        deltas=Balances(total=ZERO, pending=ZERO, available=-payout.amount),
+        payout_id=payout.id,
+    )
+
+
+def record_payout_returned(payout: Payout) -> LedgerEntry | None:
+    """A failed or canceled payout: the money is back in the available balance."""
+    return _record(
+        payout.user_id,
+        LedgerEntryKind.PAYOUT_RETURNED,
+        _cause(LedgerEntry.payout_id, payout.id),
+        currency=payout.currency,
+        deltas=Balances(total=ZERO, pending=ZERO, available=payout.amount),
+        payout_id=payout.id,
+    )
+
+
+def record_dispute_reversal(
+    transaction: Transaction, amount: Decimal, *, stripe_event_id: str
+) -> LedgerEntry | None:
+    """The platform recovered `amount` of a disputed payment from the coach (a transfer reversal).
+
+    Only called when such a reversal is recorded; a dispute by itself never moves the coach's
+    balance (destination charges make disputes the platform's). One per transaction.
+    """
+    if transaction.coach_id is None or amount <= ZERO:
+        return None
+    return _record(
+        transaction.coach_id,
+        LedgerEntryKind.DISPUTE,
+        _cause(LedgerEntry.transaction_id, transaction.id),
+        currency=transaction.currency,
+        deltas=lambda current: _take_back(amount, current),
+        transaction_id=transaction.id,
+        stripe_event_id=stripe_event_id,
+    )
+
+
+def balances_of(coach_id: int) -> Balances:
+    """The coach's balances as the database holds them now."""
+    row = db.session.execute(
+        sa.select(
+            CoachProfile.total_earnings,
+            CoachProfile.pending_balance,
+            CoachProfile.available_balance,
+        ).where(CoachProfile.user_id == coach_id)
+    ).one()
+    return Balances(*row)
+
+
+# --- how every rule is applied ---------------------------------------------------------------
+
+
+def _cause(column: sa.ColumnElement, value: object) -> sa.ColumnElement[bool]:
+    return column == value
+
+
+def _take_back(amount: Decimal, current: Balances) -> Balances:
+    from_pending = min(amount, max(current.pending, ZERO))
+    return Balances(total=-amount, pending=-from_pending, available=-(amount - from_pending))
+
+
+def _record(
+    coach_id: int,
+    kind: LedgerEntryKind,
+    cause: sa.ColumnElement[bool],
+    *,
+    currency: str,
+    deltas: Balances | object,
+    **refs: object,
+) -> LedgerEntry | None:
+    current = _lock_balances(coach_id)
+    exists = db.session.scalar(
+        sa.select(LedgerEntry.id).where(LedgerEntry.kind == kind, cause).limit(1)
+    )
+    if exists is not None:
+        return None
+    change = deltas(current) if callable(deltas) else deltas
+    if change is None:
+        return None
+    entry = LedgerEntry(
+        coach_id=coach_id,
+        kind=kind,
+        currency=currency.upper(),
+        total_delta=change.total,
+        pending_delta=change.pending,
+        available_delta=change.available,
+        **refs,
+    )
+    if not _insert_once(entry):
+        return None
+    db.session.execute(
+        sa.update(CoachProfile)
+        .where(CoachProfile.user_id == coach_id)
+        .values(
+            total_earnings=CoachProfile.total_earnings + change.total,
+            pending_balance=CoachProfile.pending_balance + change.pending,
+            available_balance=CoachProfile.available_balance + change.available,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    _expire_loaded_profile(coach_id)
+    logger.info(
+        "Ledger %s for coach %s: total %s, pending %s, available %s",
+        kind.value,
+        coach_id,
+        change.total,
+        change.pending,
+        change.available,
+    )
+    return entry
+
+
+def _lock_balances(coach_id: int) -> Balances:
+    """Lock the coach's profile row for this transaction and read its balances."""
+    row = db.session.execute(
+        sa.select(
+            CoachProfile.total_earnings,
+            CoachProfile.pending_balance,
+            CoachProfile.available_balance,
+        )
+        .where(CoachProfile.user_id == coach_id)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise LedgerError(f"User {coach_id} has no coach profile; no balance can move.")
+    return Balances(*row)
+
+
+def _insert_once(entry: LedgerEntry) -> bool:
+    """Insert the entry; False when the unique index says its cause is already recorded."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        # SQLite runs one writer at a time, and the coach lock above already serialises us.
+        db.session.add(entry)
+        db.session.flush()
+        return True
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+    except IntegrityError:
+        logger.info("Ledger %s already recorded (lost a race); nothing changed.", entry.kind)
+        return False
+    return True
+
+
+def _expire_loaded_profile(coach_id: int) -> None:
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, CoachProfile) and obj.user_id == coach_id:
+            db.session.expire(obj, ["total_earnings", "pending_balance", "available_balance"])
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+def verify() -> list[Drift]:
+    """Every way the balances and the rows disagree; an empty list means the ledger is sound."""
+    return [
+        *_balance_drift(),
+        *_payment_drift(),
+        *_refund_drift(),
+        *_payout_drift(),
+    ]
+
+
+def coach_count() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(CoachProfile)) or 0
+
+
+def _balance_drift() -> list[Drift]:
+    sums = (
+        sa.select(
+            LedgerEntry.coach_id,
+            sa.func.coalesce(sa.func.sum(LedgerEntry.total_delta), 0).label("total"),
+            sa.func.coalesce(sa.func.sum(LedgerEntry.pending_delta), 0).label("pending"),
+            sa.func.coalesce(sa.func.sum(LedgerEntry.available_delta), 0).label("available"),
+        )
+        .group_by(LedgerEntry.coach_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(
+            CoachProfile.user_id,
+            CoachProfile.total_earnings,
+            CoachProfile.pending_balance,
+            CoachProfile.available_balance,
+            sums.c.total,
+            sums.c.pending,
+            sums.c.available,
+        )
+        .outerjoin(sums, sums.c.coach_id == CoachProfile.user_id)
+        .order_by(CoachProfile.user_id)
+    ).all()
+    drift = []
+    for coach_id, total, pending, available, e_total, e_pending, e_available in rows:
+        for name, held, implied in (
+            ("total_earnings", total, e_total),
+            ("pending_balance", pending, e_pending),
+            ("available_balance", available, e_available),
+        ):
+            implied = Decimal(implied or 0).quantize(Decimal("0.01"))
+            if Decimal(held) != implied:
+                drift.append(
+                    Drift(coach_id, f"{name} is {held} but its entries add up to {implied}")
+                )
+    orphans = db.session.scalars(
+        sa.select(LedgerEntry.coach_id)
+        .distinct()
+        .where(~sa.exists().where(CoachProfile.user_id == LedgerEntry.coach_id))
+    ).all()
+    drift.extend(Drift(c, "has ledger entries but no coach profile") for c in orphans)
+    return drift
+
+
+def _payment_drift() -> list[Drift]:
+    entries = (
+        sa.select(LedgerEntry.transaction_id, LedgerEntry.total_delta)
+        .where(LedgerEntry.kind == LedgerEntryKind.PAYMENT)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(
+            Transaction.id, Transaction.coach_id, Transaction.coach_payout, entries.c.total_delta
+        )
+        .outerjoin(entries, entries.c.transaction_id == Transaction.id)
+        .where(
+            Transaction.type == TransactionType.SESSION_PAYMENT,
+            Transaction.coach_id.is_not(None),
+            Transaction.status.in_(PAID_TRANSACTION_STATUSES),
+        )
+    ).all()
+    drift = []
+    for txn_id, coach_id, payout, recorded in rows:
+        if recorded is None:
+            drift.append(Drift(coach_id, f"paid transaction {txn_id} has no payment entry"))
+        elif recorded != payout:
+            drift.append(
+                Drift(
+                    coach_id,
+                    f"transaction {txn_id} paid {payout} to the coach, entry says {recorded}",
+                )
+            )
+    unpaid = db.session.execute(
+        sa.select(LedgerEntry.coach_id, Transaction.id, Transaction.status)
+        .join(Transaction, Transaction.id == LedgerEntry.transaction_id)
+        .where(
+            LedgerEntry.kind == LedgerEntryKind.PAYMENT,
+            Transaction.status.not_in(PAID_TRANSACTION_STATUSES),
+        )
+    ).all()
+    drift.extend(
+        Drift(c, f"transaction {t} is {s.value} but has a payment entry") for c, t, s in unpaid
+    )
+    return drift
+
+
+def _refund_drift() -> list[Drift]:
+    rows = db.session.execute(
+        sa.select(Refund.id, Refund.coach_share_reversed, Transaction.coach_id)
+        .join(Transaction, Transaction.id == Refund.transaction_id)
+        .where(
+            Refund.status == RefundStatus.SUCCEEDED,
+            Refund.coach_share_reversed > 0,
+            Transaction.coach_id.is_not(None),
+            ~sa.exists().where(
+                LedgerEntry.refund_id == Refund.id, LedgerEntry.kind == LedgerEntryKind.REFUND
+            ),
+        )
+    ).all()
+    return [Drift(c, f"succeeded refund {r} ({share}) has no refund entry") for r, share, c in rows]
+
+
+def _payout_drift() -> list[Drift]:
+    def missing(kind: LedgerEntryKind) -> sa.ColumnElement[bool]:
+        return ~sa.exists().where(LedgerEntry.payout_id == Payout.id, LedgerEntry.kind == kind)
+
+    not_taken = db.session.execute(
+        sa.select(Payout.id, Payout.user_id, Payout.status).where(missing(LedgerEntryKind.PAYOUT))
+    ).all()
+    not_returned = db.session.execute(
+        sa.select(Payout.id, Payout.user_id, Payout.status).where(
+            Payout.status.in_(RETURNED_PAYOUT_STATUSES), missing(LedgerEntryKind.PAYOUT_RETURNED)
+        )
+    ).all()
+    returned_but_live = db.session.execute(
+        sa.select(Payout.id, Payout.user_id, Payout.status).where(
+            Payout.status.not_in(RETURNED_PAYOUT_STATUSES),
+            ~missing(LedgerEntryKind.PAYOUT_RETURNED),
+        )
+    ).all()
+    return [
+        *(Drift(c, f"payout {p} ({s.value}) has no payout entry") for p, c, s in not_taken),
+        *(Drift(c, f"payout {p} is {s.value} but was not returned") for p, c, s in not_returned),
+        *(Drift(c, f"payout {p} is {s.value} but was returned") for p, c, s in returned_but_live),
+    ]
+
+
+# --- `flask ledger ...` -------------------------------------------------------------------------
+
+ledger_cli = AppGroup("ledger", help="Check the coaches' balances against their ledger.")
+
+
+@ledger_cli.command("verify")
+def verify_command() -> None:
+    """Recompute every coach's balances from the rows; print any drift (exit 1 if there is)."""
+    drift = verify()
+    for problem in drift:
+        click.echo(str(problem))
+    if drift:
+        click.echo(f"Ledger drift: {len(drift)} problem(s).")
+        raise SystemExit(1)
+    click.echo(f"Ledger verified: {coach_count()} coaches, no drift.")

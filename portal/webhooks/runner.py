@@ -1,0 +1,183 @@
+"""Applying a verified Stripe event exactly once.
+
+What `apply_event` promises:
+
+- Recording the event and applying it happen in ONE database transaction: the `stripe_events`
+  row is inserted (or, if it exists, locked) first, the handler runs, the row is marked
+  processed, and everything commits together. An event already processed or ignored is a
+  duplicate and changes nothing.
+- Two workers with the same event at the same moment apply it once: the second blocks on the
+  unique index (PostgreSQL: `INSERT ... ON CONFLICT DO NOTHING`, then `SELECT ... FOR UPDATE`;
+  SQLite: the insert takes the database's single write lock) and then finds it processed.
+- A handler that raises rolls back everything it did; then, in a fresh transaction, the event
+  is recorded as `failed` with the error and one more attempt, so admins see it, and the caller
+  answers 500 so Stripe retries. A failed row is not a duplicate: the next delivery applies it.
+- An event type with no handler, or one whose handler returns `registry.IGNORED`, is recorded
+  as `ignored` and acknowledged.
+
+`apply_event` commits (or rolls back) the session itself: call it with no other work pending.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from portal.extensions import db
+from portal.models import EventStatus, StripeEvent, utcnow
+from portal.webhooks import registry
+
+logger = logging.getLogger("portal.webhooks")
+
+PROCESSED = "processed"
+IGNORED = "ignored"
+DUPLICATE = "duplicate"
+FAILED = "failed"
+ERROR_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one delivery: processed, ignored, duplicate or failed."""
+
+    status: str
+    stripe_event_id: str
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED
+
+
+class UnknownEvent(LookupError):
+    """`reprocess_event` was given an id the portal never received."""
+
+
+def apply_event(event: dict[str, Any]) -> Outcome:
+    """Record and apply one verified event, once; commits or rolls back the session."""
+    registry.load_handlers()
+    event_id = event["id"]
+    try:
+        row, inserted = _lock_or_insert(event)
+        if not inserted and row.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
+            db.session.rollback()
+            return Outcome(DUPLICATE, event_id, f"already {row.status.value}")
+        status = _dispatch(event)
+        row.status = status
+        row.error = None
+        row.attempts = (row.attempts or 0) + 1
+        row.processed_at = utcnow()
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        logger.exception("Stripe event %s (%s) failed", event_id, event.get("type"))
+        _record_failure(event, exc)
+        return Outcome(FAILED, event_id, _describe(exc))
+    logger.info("Stripe event %s (%s) %s", event_id, event.get("type"), status.value)
+    return Outcome(status.value, event_id)
+
+
+def reprocess_event(stripe_event_id: str) -> Outcome:
+    """Apply a stored event again, under the same rules (a processed one stays a duplicate)."""
+    payload = db.session.scalar(
+        sa.select(StripeEvent.payload).where(StripeEvent.stripe_event_id == stripe_event_id)
+    )
+    db.session.rollback()
+    if payload is None:
+        raise UnknownEvent(f"No Stripe event {stripe_event_id} has been received.")
+    return apply_event(payload)
+
+
+def is_settled(stripe_event_id: str) -> bool:
+    """True when the event was processed or ignored (a failed or unseen one is not)."""
+    status = db.session.scalar(
+        sa.select(StripeEvent.status).where(StripeEvent.stripe_event_id == stripe_event_id)
+    )
+    return status in (EventStatus.PROCESSED, EventStatus.IGNORED)
+
+
+def _dispatch(event: dict[str, Any]) -> EventStatus:
+    handler = registry.handler_for(event["type"])
+    if handler is None:
+        return EventStatus.IGNORED
+    result = handler(event)
+    db.session.flush()
+    return EventStatus.IGNORED if result == registry.IGNORED else EventStatus.PROCESSED
+
+
+def _lock_or_insert(event: dict[str, Any]) -> tuple[StripeEvent, bool]:
+    """The event's row, locked for this transaction; True when this call inserted it.
+
+    The insert comes first so that it is the transaction's first statement: on PostgreSQL a
+    concurrent insert of the same id waits for ours to commit or roll back; on SQLite it takes
+    the write lock before anything is read.
+    """
+    values = {
+        "stripe_event_id": event["id"],
+        "type": str(event.get("type", ""))[:100],
+        "account": event.get("account"),
+        "payload": event,
+        # Never committed as such: the row leaves this transaction processed, ignored or not at
+        # all (a failure rolls it back and is recorded separately).
+        "status": EventStatus.FAILED,
+        "attempts": 0,
+        "stripe_created_at": _timestamp(event.get("created")),
+        "received_at": utcnow(),
+    }
+    result = db.session.execute(_insert_ignoring_duplicates(values))
+    inserted = bool(result.rowcount)
+    row = db.session.scalars(
+        sa.select(StripeEvent)
+        .where(StripeEvent.stripe_event_id == event["id"])
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    return row, inserted
+
+
+def _insert_ignoring_duplicates(values: dict[str, Any]) -> sa.Executable:
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(StripeEvent)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["stripe_event_id"])
+        )
+    if dialect == "sqlite":
+        return (
+            sqlite.insert(StripeEvent)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["stripe_event_id"])
+        )
+    raise RuntimeError(f"Webhooks need PostgreSQL or SQLite, not {dialect}.")
+
+
+def _record_failure(event: dict[str, Any], exc: BaseException) -> None:
+    """In a fresh transaction: mark the event failed (unless someone else has applied it)."""
+    try:
+        row, _ = _lock_or_insert(event)
+        if row.status not in (EventStatus.PROCESSED, EventStatus.IGNORED):
+            row.status = EventStatus.FAILED
+            row.error = _describe(exc)[:ERROR_LIMIT]
+            row.attempts = (row.attempts or 0) + 1
+            row.processed_at = None
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        logger.exception("Could not record the failure of Stripe event %s", event.get("id"))
+
+
+def _describe(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _timestamp(value: object) -> datetime | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return None
