@@ -147,7 +147,6 @@ def live_portal(
         STRIPE_WEBHOOK_SECRET=PLATFORM_SECRET,
         STRIPE_CONNECT_WEBHOOK_SECRET=CONNECT_SECRET,
         STRIPE_SANDBOX_PUBLIC_URL=live_sandbox.url,
-        RATELIMIT_ENABLED=False,
     )
     server: BaseWSGIServer = make_server(
         "127.0.0.1", 0, portal_app, threaded=True, request_handler=_QuietHandler
