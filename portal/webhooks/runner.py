@@ -129,8 +129,8 @@ def _lock_or_insert(event: dict[str, Any]) -> tuple[StripeEvent, bool]:
         "stripe_created_at": _timestamp(event.get("created")),
         "received_at": utcnow(),
     }
-    result = db.session.execute(_insert_ignoring_duplicates(values))
-    inserted = bool(result.rowcount)
+    # RETURNING, not rowcount: the ORM does not promise a rowcount for this insert.
+    inserted = db.session.scalar(_insert_ignoring_duplicates(values)) is not None
     row = db.session.scalars(
         sa.select(StripeEvent)
         .where(StripeEvent.stripe_event_id == event["id"])
@@ -147,12 +147,14 @@ def _insert_ignoring_duplicates(values: dict[str, Any]) -> sa.Executable:
             postgresql.insert(StripeEvent)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["stripe_event_id"])
+            .returning(StripeEvent.id)
         )
     if dialect == "sqlite":
         return (
             sqlite.insert(StripeEvent)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["stripe_event_id"])
+            .returning(StripeEvent.id)
         )
     raise RuntimeError(f"Webhooks need PostgreSQL or SQLite, not {dialect}.")
 
