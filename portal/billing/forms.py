@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField
+from wtforms import HiddenField, RadioField, SelectChoice
 from wtforms.validators import DataRequired, Regexp
 
 ATTEMPT_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
@@ -35,7 +35,7 @@ class AttemptForm(FlaskForm):
 class SubscribeForm(AttemptForm):
     interval = RadioField(
         "Billing period",
-        choices=[("month", "Monthly"), ("year", "Yearly")],
+        choices=[SelectChoice("month", "Monthly"), SelectChoice("year", "Yearly")],
         default="month",
         validators=[DataRequired("Choose monthly or yearly.")],
     )

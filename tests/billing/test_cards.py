@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Flask
 
 from portal.extensions import db
-
 from tests.billing.conftest import (
     ALWAYS_DECLINES,
     GOOD,
