@@ -138,20 +138,47 @@ def recent_payouts(coach_id: int, limit: int = 20) -> list[Payout]:
 def earnings_by_period(coach_id: int, period: str, today: date, count: int = 12) -> list[Bucket]:
     """Net earnings (payments less refunds) per week (from Monday) or month, oldest first."""
     starts = _period_starts(period, today, count)
-    since = datetime.combine(starts[0], datetime.min.time(), UTC)
-    rows = db.session.execute(
-        sa.select(LedgerEntry.created_at, LedgerEntry.total_delta).where(
+    edges = [_midnight(start) for start in starts] + [_midnight(_next_start(period, starts[-1]))]
+    # One scan, summed by the database: a CASE per period keeps it portable (SQLite and PG).
+    sums = db.session.execute(
+        sa.select(
+            *(
+                sa.func.coalesce(
+                    sa.func.sum(
+                        sa.case(
+                            (
+                                sa.and_(
+                                    LedgerEntry.created_at >= low, LedgerEntry.created_at < high
+                                ),
+                                LedgerEntry.total_delta,
+                            ),
+                        )
+                    ),
+                    0,
+                )
+                for low, high in zip(edges, edges[1:], strict=False)
+            )
+        ).where(
             LedgerEntry.coach_id == coach_id,
             LedgerEntry.kind.in_(EARNING_KINDS),
-            LedgerEntry.created_at >= since,
+            LedgerEntry.created_at >= edges[0],
+            LedgerEntry.created_at < edges[-1],
         )
-    ).all()
-    sums = dict.fromkeys(starts, Decimal("0.00"))
-    for created_at, delta in rows:
-        start = _period_start(period, created_at.astimezone(UTC).date())
-        if start in sums:
-            sums[start] += delta
-    return [Bucket(start, _label(period, start), sums[start]) for start in starts]
+    ).one()
+    return [
+        Bucket(start, _label(period, start), Decimal(total).quantize(Decimal("0.01")))
+        for start, total in zip(starts, sums, strict=True)
+    ]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)
+
+
+def _next_start(period: str, start: date) -> date:
+    if period == "month":
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start + timedelta(days=7)
 
 
 def _period_start(period: str, day: date) -> date:

@@ -274,3 +274,44 @@ def test_fee_page_for_someone_who_is_not_a_coach_is_not_found(
     app: Flask, admin: User, mentee: User
 ) -> None:
     assert signed_in(app, admin).get(f"/admin/coaches/{mentee.id}/fee").status_code == 404
+
+
+def test_earnings_by_week_and_month_sum_each_period_net_of_refunds(app: Flask, coach: User) -> None:
+    from datetime import UTC, date, datetime
+
+    from portal.payouts import earnings
+
+    make_connected_account(coach)
+    today = date(2026, 11, 25)  # a Wednesday
+    placed = [
+        (earn(coach, "100.00"), datetime(2026, 11, 23, 0, 0, tzinfo=UTC)),  # Monday, this week
+        (earn(coach, "50.00"), datetime(2026, 11, 22, 23, 59, tzinfo=UTC)),  # Sunday, last week
+        (earn(coach, "10.00"), datetime(2026, 10, 31, 12, 0, tzinfo=UTC)),  # October
+    ]
+    refund = _refund(placed[0][0], "25.00", "5.00")
+    for txn, when in placed:
+        db.session.execute(
+            sa.update(LedgerEntry)
+            .where(LedgerEntry.transaction_id == txn.id)
+            .values(created_at=when)
+        )
+    db.session.execute(
+        sa.update(LedgerEntry)
+        .where(LedgerEntry.refund_id == refund.id)
+        .values(created_at=datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+    )
+    db.session.commit()
+
+    weeks = earnings.earnings_by_period(coach.id, "week", today, count=5)
+    assert [(b.start.isoformat(), str(b.amount)) for b in weeks] == [
+        ("2026-10-26", "8.00"),
+        ("2026-11-02", "0.00"),
+        ("2026-11-09", "0.00"),
+        ("2026-11-16", "40.00"),
+        ("2026-11-23", "60.00"),  # 80.00 paid, 20.00 refunded
+    ]
+    months = earnings.earnings_by_period(coach.id, "month", today, count=2)
+    assert [(b.label, str(b.amount)) for b in months] == [
+        ("Oct 2026", "8.00"),
+        ("Nov 2026", "100.00"),
+    ]
