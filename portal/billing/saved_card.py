@@ -18,7 +18,9 @@ Services add and flush; the view commits.
 
 from __future__ import annotations
 
-from portal.billing import cards
+from typing import Any
+
+from portal.billing import cards, discounts
 from portal.coaches import fulfilment
 from portal.coaches.booking import (
     CoachNotBookable,
@@ -26,7 +28,8 @@ from portal.coaches.booking import (
     product_name,
     release_booking,
 )
-from portal.models import CoachingSession, PaymentMethod, PaymentStatus
+from portal.models import CoachingSession, CoachProfile, PaymentMethod, PaymentStatus, User
+from portal.money import split_fee
 from portal.stripe_gateway import CardDeclined, GatewayError
 from portal.stripe_gateway import billing as gateway
 from portal.stripe_gateway import customers as customers_gateway
@@ -53,6 +56,16 @@ class SavedCardUnavailable(SavedCardError):
 class NoSavedCard(SavedCardError):
     def __init__(self) -> None:
         super().__init__("You have no saved card. Pay on the secure payment page instead.")
+
+
+def offer_for(
+    profile: CoachProfile, user: User | Any
+) -> tuple[discounts.Quote, PaymentMethod | None]:
+    """What the coach's page shows a visitor before paying: the quote, and the card on file."""
+    list_split = split_fee(profile.session_price, profile.platform_fee_percentage, profile.currency)
+    quote = discounts.quote(list_split, user, profile.currency)
+    card = cards.default_card(user) if isinstance(user, User) else None
+    return quote, card
 
 
 def pay_with_default_card(booking: CoachingSession) -> CoachingSession:

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal.billing import saved_card
 from portal.coaches import booking as booking_service
 from portal.coaches import cancellation, fulfilment, services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
@@ -61,6 +62,7 @@ def coach_page(coach_id: int) -> Response:
         bookable=booking_service.coach_is_bookable(profile.user),
         price=booking_service.price_booking(profile, current_user),
         form=ActionForm(),
+        offer=saved_card.offer_for(profile, current_user),
     )
 
 
@@ -82,6 +84,7 @@ def book(slot_id: int) -> Response:
     try:
         checkout_url = booking_service.start_checkout(
             booking,
+            save_card=request.form.get("save_card") == "y",
             success_url=url_for("coaches.checkout_return", _external=True)
             + "?session_id={CHECKOUT_SESSION_ID}",
             cancel_url=url_for("coaches.checkout_canceled", booking_id=booking.id, _external=True),

@@ -180,3 +180,10 @@ def test_subscription_events_in_reverse_order_leave_the_row_as_stripe_has_it(
     [invoice] = _invoices(mentee)
     assert invoice.status is InvoiceStatus.PAID  # invoice.finalized came after invoice.paid
     assert invoice.subscription_id == subscription.id
+
+
+def _membership_action(live_portal: LivePortal, browser, action: str):  # type: ignore[no-untyped-def]
+    path = f"/billing/membership/{action}"
+    response = live_portal.post(browser, path, "/billing/membership", attempt=attempt())
+    assert response.status_code == 303
+    return response
