@@ -121,8 +121,13 @@ def request_refund(
     requested_by: User | None,
     reason: str,
     amount: Decimal | None = None,
+    request_token: str | None = None,
 ) -> Refund:
-    """A pending `Refund` of `amount` (default: all that is left), split exactly; flushed."""
+    """A pending `Refund` of `amount` (default: all that is left), split exactly; flushed.
+
+    `request_token` (an admin's confirmation form) is unique: a second refund with the same
+    token fails on the index, so the caller can find the first one instead.
+    """
     already = _refunded_or_pending(transaction)
     left = transaction.amount - already
     value = left if amount is None else amount
@@ -136,6 +141,7 @@ def request_refund(
         coach_share_reversed=split.coach_share_reversed,
         reason=reason,
         requested_by_id=requested_by.id if requested_by else None,
+        request_token=request_token,
     )
     db.session.add(refund)
     db.session.flush()

@@ -29,8 +29,27 @@ class StripeEvent(Base):
     stripe_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Which Stripe objects the event is about, copied from the payload at receipt so that a
+    # payment's events are found by index (admin pages) rather than by scanning JSON.
+    object_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
 
     __table_args__ = (sa.Index("ix_stripe_events_received", "received_at", "id"),)
+
+    @staticmethod
+    def related_ids(event: dict[str, Any]) -> dict[str, str | None]:
+        """`object_id` and `payment_intent_id` for an event payload (None where absent)."""
+        obj = (event.get("data") or {}).get("object") or {}
+        object_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+        intent = obj.get("payment_intent")
+        if isinstance(intent, dict):
+            intent = intent.get("id")
+        if object_id and object_id.startswith("pi_"):
+            intent = object_id
+        return {
+            "object_id": object_id[:255] if object_id else None,
+            "payment_intent_id": intent[:255] if isinstance(intent, str) and intent else None,
+        }
 
     def __repr__(self) -> str:
         return f"<StripeEvent {self.stripe_event_id} {self.type} {self.status}>"

@@ -64,6 +64,8 @@ class Transaction(TimestampMixin, Base):
         ),
         sa.Index("ix_transactions_created_id", "created_at", "id"),
         sa.Index("ix_transactions_coach_created", "coach_id", "created_at", "id"),
+        sa.Index("ix_transactions_amount_id", "amount", "id"),
+        sa.Index("ix_transactions_stripe_transfer_id", "stripe_transfer_id"),
         sa.CheckConstraint("platform_fee + coach_payout = amount", name="fee_split_adds_up"),
         sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
@@ -89,11 +91,15 @@ class Refund(TimestampMixin, Base):
     coach_share_reversed: Mapped[Decimal] = money_column()
     reason: Mapped[str] = mapped_column(sa.String(255), default="")
     requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # The confirmation form's one-time token when an admin asked for the refund: a double
+    # click submits the same token and finds this row instead of making a second refund.
+    request_token: Mapped[str | None] = mapped_column(sa.String(64))
 
     transaction: Mapped[Transaction] = relationship(back_populates="refunds")
     requested_by: Mapped[User | None] = relationship()
 
     __table_args__ = (
+        sa.Index("uq_refunds_request_token", "request_token", unique=True),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint(
             "platform_fee_refunded + coach_share_reversed = amount", name="split_adds_up"

@@ -128,6 +128,7 @@ def _lock_or_insert(event: dict[str, Any]) -> tuple[StripeEvent, bool]:
         "attempts": 0,
         "stripe_created_at": _timestamp(event.get("created")),
         "received_at": utcnow(),
+        **StripeEvent.related_ids(event),  # for finding a payment's events by index
     }
     # RETURNING, not rowcount: the ORM does not promise a rowcount for this insert.
     inserted = db.session.scalar(_insert_ignoring_duplicates(values)) is not None
