@@ -4,7 +4,7 @@ invoices.
 Promises: each page is small, plain HTML with a label on every input; every successful POST
 redirects with 303 (to the next step, the caller's return URL, or Checkout's success URL with
 `{CHECKOUT_SESSION_ID}` filled in); a declined card re-renders the form with Stripe's message
-and status 402.
+and status 200, as Stripe's own hosted page does.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def checkout_page(sid: str) -> Any:
                 form=request.form,
                 ask_email=not session["customer"] and not session["customer_email"],
             ),
-            402 if error else 200,
+            200,  # a re-rendered form with the message, as on Stripe: not an HTTP error
         )
 
 
@@ -138,7 +138,7 @@ def portal_page(sid: str) -> Any:
                 invoices=invoices,
                 error=error,
             ),
-            402 if error else 200,
+            200,  # a re-rendered form with the message, as on Stripe: not an HTTP error
         )
 
 

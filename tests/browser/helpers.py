@@ -1,0 +1,62 @@
+"""Steps a person takes, shared by the browser journeys."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from portal.models import Role, User
+from tests.builders import make_slot, make_user
+from tests.conftest import PASSWORD
+from tests.live import LivePortal, LiveSandbox, onboard_coach
+
+
+def bookable_coach(live_sandbox: LiveSandbox, *, price: str = "100.00", slots: int = 2) -> User:
+    coach = make_user(
+        Role.COACH,
+        password=PASSWORD,
+        name="Grace Hopper",
+        headline="Debugging your career in software",
+        session_price=Decimal(price),
+    )
+    onboard_coach(live_sandbox, coach)
+    for n in range(slots):
+        make_slot(coach, hours_from_now=72 + 24 * n)
+    return coach
+
+
+def sign_up(page: Page, portal: LivePortal, name: str, email: str, role: str = "mentee") -> None:
+    page.goto(portal.url + "/account/signup")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label(
+        "Book sessions with coaches" if role == "mentee" else "Coach and get paid"
+    ).check()
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text(f"Welcome, {name}!")).to_be_visible()
+
+
+def sign_in(page: Page, portal: LivePortal, user: User) -> None:
+    page.goto(portal.url + "/account/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def pay_on_checkout(page: Page, card: str, *, name: str = "Ada Lovelace") -> None:
+    """Fill the (offline) Stripe Checkout page's card form and submit it."""
+    page.get_by_label("Card number").fill(card)
+    page.get_by_label("Expiry (MM/YY)").fill("12/34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Name on card").fill(name)
+    page.locator("form button[type=submit]").first.click()
+
+
+def ledger_is_clean(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["ledger", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "no drift" in result.output
