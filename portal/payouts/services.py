@@ -3,7 +3,7 @@
 What it promises:
 
 - One path mirrors Stripe's word into the portal: `mirror_account` for an account object (the
-  `account.updated` handler and the onboarding return page both call it) and
+  `account.updated` handler stores it; the onboarding return page only shows a fresh read) and
   `record_stripe_payout` for a payout object (the `payout.*` handlers and the portal's own
   payout creation both call it). A payout row's status moves forward only, and its money moves
   through the ledger: taken from available when first seen, given back when it fails or is
@@ -40,11 +40,13 @@ from portal.extensions import db
 from portal.models import (
     AuditLog,
     CoachProfile,
+    EventStatus,
     LedgerEntry,
     Payout,
     PayoutSchedule,
     PayoutStatus,
     StripeConnectedAccount,
+    StripeEvent,
     User,
     utcnow,
 )
@@ -243,17 +245,44 @@ def onboarding_link(account: StripeConnectedAccount, *, refresh_url: str, return
     )
 
 
-def refresh_account(coach_id: int) -> StripeConnectedAccount | None:
-    """Re-read the coach's account from Stripe (a server-side fact) and mirror it."""
-    account = _account_of(coach_id)
-    if account is None:
+def account_as_stripe_has_it(coach_id: int) -> StripeConnectedAccount | None:
+    """The coach's account as Stripe holds it right now, for showing only (never stored).
+
+    The stored row changes through `account.updated` alone: a snapshot read here could be
+    overtaken by an older event still on its way, which would then roll the row back.
+    """
+    stored = _account_of(coach_id)
+    if stored is None:
         return None
-    data = gateway.retrieve_account(account.stripe_account_id)
-    account = connected_account_for(account.stripe_account_id, lock=True)
-    assert account is not None  # noqa: S101 - it was there a moment ago and rows are not deleted
-    mirror_account(account, data)
-    db.session.flush()
-    return account
+    data = gateway.retrieve_account(stored.stripe_account_id)
+    snapshot = StripeConnectedAccount(
+        user_id=stored.user_id,
+        stripe_account_id=stored.stripe_account_id,
+        country=stored.country,
+    )
+    mirror_account(snapshot, data)
+    return snapshot
+
+
+def newer_account_update_applied(stripe_account_id: str, created: int | None) -> bool:
+    """Whether an `account.updated` newer than `created` was applied to this account already.
+
+    For the `account.updated` handler: each event carries the whole account, so an older one
+    arriving late must not overwrite a newer one.
+    """
+    if not isinstance(created, int):
+        return False
+    newer = db.session.scalar(
+        sa.select(StripeEvent.id)
+        .where(
+            StripeEvent.type == "account.updated",
+            StripeEvent.account == stripe_account_id,
+            StripeEvent.status == EventStatus.PROCESSED,
+            StripeEvent.stripe_created_at > datetime.fromtimestamp(created, UTC),
+        )
+        .limit(1)
+    )
+    return newer is not None
 
 
 def express_dashboard_link(coach_id: int) -> str:

@@ -129,12 +129,14 @@ def onboarding_refresh() -> Response:
 @bp.get("/coach/earnings/get-paid/return")
 @allow(Role.COACH)
 def onboarding_return() -> Response:
-    """Back from Stripe: look at the account (server-side) and say where it stands."""
+    """Back from Stripe: look at the account (server-side) and say where it stands.
+
+    Coming back proves nothing; what Stripe says now is shown, and the portal's own record
+    changes when `account.updated` arrives.
+    """
     try:
-        account = services.refresh_account(current_user.id)
-        db.session.commit()
+        account = services.account_as_stripe_has_it(current_user.id)
     except GatewayError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         account = services.account_of(current_user.id)
     if account is None:
