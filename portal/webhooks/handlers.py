@@ -8,7 +8,8 @@
   amount leaves the available balance on first sight and comes back when it fails or is
   canceled.
 - `account.updated`: mirrors the connected account's state into `stripe_connected_accounts`,
-  for that account only. Returning from onboarding is not completion; this event is.
+  for that account only; an event older than one already applied changes nothing. Returning
+  from onboarding is not completion; this event is.
 - `charge.dispute.created` / `.closed`: flags the transaction for admins in its metadata. A
   dispute on a destination charge is the platform's: the coach's balance does not move. If the
   platform recovers the money from the coach (a transfer reversal, an admin decision), that
@@ -31,47 +32,18 @@ from portal.extensions import db
 from portal.models import (
     CoachProfile,
     EventStatus,
-    Payout,
-    PayoutStatus,
-    StripeConnectedAccount,
     StripeEvent,
     Transaction,
 )
 from portal.money import from_minor_units, normalise_currency
+from portal.payouts import services as payouts
 from portal.webhooks.registry import IGNORED, Event, handles
 
 logger = logging.getLogger("portal.webhooks")
 
-# Where a payout may go from each status; anything else is an older event arriving late.
-PAYOUT_MOVES: dict[PayoutStatus, frozenset[PayoutStatus]] = {
-    PayoutStatus.PENDING: frozenset(
-        {PayoutStatus.IN_TRANSIT, PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.CANCELED}
-    ),
-    PayoutStatus.IN_TRANSIT: frozenset(
-        {PayoutStatus.PAID, PayoutStatus.FAILED, PayoutStatus.CANCELED}
-    ),
-    PayoutStatus.PAID: frozenset({PayoutStatus.FAILED}),
-    PayoutStatus.FAILED: frozenset(),
-    PayoutStatus.CANCELED: frozenset(),
-}
-RETURNED = (PayoutStatus.FAILED, PayoutStatus.CANCELED)
-
 
 def _object(event: Event) -> dict[str, Any]:
     return event["data"]["object"]
-
-
-def _connected_account(
-    account_id: str | None, *, lock: bool = False
-) -> StripeConnectedAccount | None:
-    if not account_id:
-        return None
-    query = sa.select(StripeConnectedAccount).where(
-        StripeConnectedAccount.stripe_account_id == account_id
-    )
-    if lock:  # serialises this account's events: one payout row, one balance move at a time
-        query = query.with_for_update()
-    return db.session.scalar(query)
 
 
 def _ignore(event: Event, why: str) -> str:
@@ -84,7 +56,7 @@ def _ignore(event: Event, why: str) -> str:
 
 @handles("balance.available")
 def balance_available(event: Event) -> str | None:
-    account = _connected_account(event.get("account"), lock=True)
+    account = payouts.connected_account_for(event.get("account"), lock=True)
     if account is None:
         return _ignore(event, f"no coach has connected account {event.get('account')}")
     if _newer_balance_applied(event):
@@ -132,45 +104,11 @@ def _newer_balance_applied(event: Event) -> bool:
 
 @handles("payout.created", "payout.updated", "payout.paid", "payout.failed", "payout.canceled")
 def payout_changed(event: Event) -> str | None:
-    account = _connected_account(event.get("account"), lock=True)
+    account = payouts.connected_account_for(event.get("account"), lock=True)
     if account is None:
         return _ignore(event, f"no coach has connected account {event.get('account')}")
-    data = _object(event)
-    payout = db.session.scalar(sa.select(Payout).where(Payout.stripe_payout_id == data["id"]))
-    status = PayoutStatus(data["status"])
-    if payout is None:
-        currency = normalise_currency(data["currency"])
-        payout = Payout(
-            stripe_payout_id=data["id"],
-            amount=from_minor_units(data["amount"], currency),
-            currency=currency,
-            status=status,
-            user_id=account.user_id,
-            connected_account_id=account.id,
-        )
-        db.session.add(payout)
-    elif status in PAYOUT_MOVES[payout.status]:
-        payout.status = status
-    if payout.status == status:  # this event is the newest word on the payout
-        payout.arrival_date = _timestamp(data.get("arrival_date")) or payout.arrival_date
-        payout.meta = {
-            **(payout.meta or {}),
-            "method": data.get("method"),
-            "failure_code": data.get("failure_code"),
-            "failure_message": data.get("failure_message"),
-        }
-    db.session.flush()
-    # Stripe takes the amount when the payout is created and gives it back when it fails, so
-    # even a payout first seen as failed is taken and returned: the two entries net to zero.
-    ledger.record_payout(payout)
-    if payout.status in RETURNED:
-        ledger.record_payout_returned(payout)
-    return None
-
-
-def _timestamp(value: object) -> datetime | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+    # The same path records the payouts the portal creates itself (portal.payouts.services).
+    payouts.record_stripe_payout(account, _object(event))
     return None
 
 
@@ -180,39 +118,13 @@ def _timestamp(value: object) -> datetime | None:
 @handles("account.updated")
 def account_updated(event: Event) -> str | None:
     data = _object(event)
-    account = _connected_account(data.get("id"), lock=True)
+    account = payouts.connected_account_for(data.get("id"), lock=True)
     if account is None:
         return _ignore(event, f"no coach has connected account {data.get('id')}")
-    requirements = data.get("requirements") or {}
-    account.charges_enabled = bool(data.get("charges_enabled"))
-    account.payouts_enabled = bool(data.get("payouts_enabled"))
-    account.details_submitted = bool(data.get("details_submitted"))
-    account.requires_onboarding = not account.details_submitted or bool(
-        requirements.get("currently_due")
-    )
-    account.verification_status = _verification_status(data, requirements)
-    account.requirements = requirements
-    account.business_type = data.get("business_type")
-    account.business_profile = data.get("business_profile")
-    if data.get("country"):
-        account.country = str(data["country"]).upper()
-    if data.get("default_currency"):
-        account.default_currency = str(data["default_currency"]).upper()
+    if payouts.newer_account_update_applied(account.stripe_account_id, event.get("created")):
+        return _ignore(event, "a newer account.updated for this account was applied already")
+    payouts.mirror_account(account, data)
     return None
-
-
-def _verification_status(data: dict[str, Any], requirements: dict[str, Any]) -> str:
-    """One word for admins: the individual's verification status, else what Stripe lacks."""
-    individual = (data.get("individual") or {}).get("verification") or {}
-    if individual.get("status"):
-        return str(individual["status"])[:32]
-    if requirements.get("disabled_reason"):
-        return "disabled"
-    if requirements.get("pending_verification"):
-        return "pending"
-    if requirements.get("currently_due") or requirements.get("past_due"):
-        return "unverified"
-    return "verified" if data.get("charges_enabled") and data.get("payouts_enabled") else "pending"
 
 
 # --- disputes ---------------------------------------------------------------------------------
