@@ -21,7 +21,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
@@ -99,6 +99,7 @@ def sync_card(payment_method: dict[str, Any]) -> PaymentMethod | None:
     if user is None:
         _forget_card(pm_id)
         return None
+    _lock_cards_of(user)
     card = _upsert_card(user, payment_method)
     if default_card(user) is None:
         make_default(user, card)
@@ -209,10 +210,25 @@ def _successor(user: User) -> PaymentMethod | None:
 # --- the mentee's actions -------------------------------------------------------------------
 
 
+def _lock_cards_of(user: User) -> None:
+    """Serialise changes to one mentee's cards (the return page and webhooks race to save one).
+
+    PostgreSQL locks the user's row until the transaction ends; SQLite has one writer anyway.
+    """
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+
+
 def make_default(user: User, card: PaymentMethod) -> None:
     """Make `card` the one default, here and at Stripe (customer and membership renewals)."""
+    _lock_cards_of(user)
+    db.session.execute(
+        update(PaymentMethod)
+        .where(PaymentMethod.user_id == user.id)
+        .values(is_default=PaymentMethod.id == card.id)
+        .execution_options(synchronize_session=False)
+    )
     for other in cards_of(user.id):
-        other.is_default = other.id == card.id
+        db.session.refresh(other, ["is_default"])
     card.is_default = True
     user.default_payment_method_id = card.stripe_payment_method_id
     db.session.flush()

@@ -15,6 +15,7 @@ makes one Stripe object.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -131,6 +132,15 @@ def detach_payment_method(payment_method_id: str) -> Plain:
     return to_plain(method)
 
 
+def _change_key(kind: str, *parts: object) -> str:
+    """A key for one change of a setting: retries of this call share it, a later change does not.
+
+    A key made only of the ids would make switching back to an earlier card a replay of the
+    first switch, which Stripe answers without doing anything.
+    """
+    return ":".join([kind, *(str(p) for p in parts), uuid.uuid4().hex])
+
+
 def set_default_payment_method(customer_id: str, payment_method_id: str | None) -> Plain:
     """The card Stripe charges the customer's invoices with (None: no default)."""
     customer = call(
@@ -138,7 +148,9 @@ def set_default_payment_method(customer_id: str, payment_method_id: str | None) 
         client().v1.customers.update,
         customer_id,
         params={"invoice_settings": {"default_payment_method": payment_method_id or ""}},
-        options={"idempotency_key": f"customer-default:{customer_id}:{payment_method_id}"},
+        options={
+            "idempotency_key": _change_key("customer-default", customer_id, payment_method_id)
+        },
     )
     return to_plain(customer)
 
@@ -214,7 +226,7 @@ def set_subscription_payment_method(subscription_id: str, payment_method_id: str
         subscription_id,
         params={"default_payment_method": payment_method_id},
         options={
-            "idempotency_key": f"membership-card:{subscription_id}:{payment_method_id}",
+            "idempotency_key": _change_key("membership-card", subscription_id, payment_method_id)
         },
     )
     return to_plain(subscription)

@@ -99,7 +99,9 @@ def test_a_failed_renewal_shows_a_banner_on_every_mentee_page_until_the_card_is_
     mentee, browser = signed_in_mentee(live_portal)
     subscribe(live_portal, browser)
     save_card(live_portal, browser, DECLINES_WHEN_CHARGED)
-    good, bad = cards_of(mentee)
+    live_sandbox.flush()  # the card given on Checkout arrives by its webhook
+    by_last4 = {card.last4: card for card in cards_of(mentee)}
+    good, bad = by_last4["4242"], by_last4["0341"]
     live_portal.post(browser, f"/billing/cards/{bad.id}/default", "/billing/cards")
     live_sandbox.flush()
     assert "renewal payment failed" not in browser.get(live_portal.url + "/", timeout=10).text
