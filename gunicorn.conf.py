@@ -15,7 +15,7 @@ graceful_timeout = 30
 keepalive = 5
 max_requests = 2000  # recycle workers now and then; bounded memory over weeks
 max_requests_jitter = 200
-accesslog = "-"
+accesslog = None if os.environ.get("GUNICORN_ACCESS_LOG") == "off" else "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,370 @@
+"""Measure the portal on PostgreSQL under gunicorn: throughput and latency of its main pages and
+of webhook ingest, in one run. Writes JSON and prints a short table.
+
+    .venv/bin/python benchmarks/generate_data.py postgresql:///portal_bench   # once
+    .venv/bin/python benchmarks/run.py postgresql:///portal_bench
+
+Needs `wrk` (Debian: apt-get install wrk). Every request goes to 127.0.0.1 only. The budgets
+(from the performance issue) are checked and reported; the script exits 1 when one is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-password-1"  # noqa: S105 - the generated data's password
+WEBHOOK_SECRET = "whsec_benchmark"  # noqa: S105
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(database_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PORTAL_ENV": "production",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_hex(32),
+        "SESSION_COOKIE_SECURE": "0",  # plain HTTP on loopback
+        "STRIPE_SECRET_KEY": "sk_test_benchmark",
+        "STRIPE_API_BASE": "http://127.0.0.1:9",  # never called by the measured routes
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_benchmark_connect",
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        "GUNICORN_ACCESS_LOG": "off",
+        "GUNICORN_WORKERS": str(workers),
+        "PORT": str(port),
+    }
+    process = subprocess.Popen(  # noqa: S603
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "-c",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return process
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def login(base: str, email: str) -> str:
+    session = requests.Session()
+    page = session.get(f"{base}/account/login", timeout=10)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    response = session.post(
+        f"{base}/account/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    if response.status_code != 303:
+        raise SystemExit(f"Could not sign in as {email}: {response.status_code}")
+    return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+
+
+def follow_next(base: str, cookie: str, path: str, pages: int) -> str:
+    """The URL of page `pages` of a keyset-paged list, reached by following its "next" links."""
+    url = path
+    for _ in range(pages - 1):
+        html = requests.get(base + url, headers={"Cookie": cookie}, timeout=30).text
+        match = re.search(r'<a[^>]*rel="next"[^>]*href="([^"]+)"', html) or re.search(
+            r'<a[^>]*href="([^"]+)"[^>]*rel="next"', html
+        )
+        if not match:
+            raise SystemExit(f"No next link after {url}")
+        url = match.group(1).replace("&amp;", "&")
+    return url
+
+
+def wrk(
+    url: str,
+    *,
+    cookie: str | None,
+    seconds: int,
+    connections: int,
+    threads: int,
+    script: Path,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+    ]
+    if cookie:
+        command += ["-H", f"Cookie: {cookie}"]
+    result = subprocess.run(  # noqa: S603
+        [*command, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def prepare_webhook_events(database_url: str, count: int, path: Path) -> str:
+    """Pending bookings, and one signed `payment_intent.succeeded` per booking, in a file.
+
+    Returns the prefix of the events' ids.
+    """
+    now = datetime.now(UTC)
+    with psycopg.connect(database_url) as conn:
+        first_id = conn.execute(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM coaching_sessions"
+        ).fetchone()[0]
+        coaches = [
+            r[0]
+            for r in conn.execute("SELECT user_id FROM coach_profiles ORDER BY user_id LIMIT 200")
+        ]
+        mentee = conn.execute("SELECT id FROM users WHERE role = 'mentee' LIMIT 1").fetchone()[0]
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY coaching_sessions (id, coach_id, mentee_id, starts_at, duration_minutes, "
+                "status, price_amount, currency, platform_fee_amount, coach_payout_amount, "
+                "payment_status, created_at, updated_at) FROM STDIN"
+            ) as copy,
+        ):
+            for n in range(count):
+                copy.write_row(
+                    (
+                        first_id + n,
+                        coaches[n % len(coaches)],
+                        mentee,
+                        now + timedelta(days=30),
+                        60,
+                        "pending_payment",
+                        "100.00",
+                        "USD",
+                        "20.00",
+                        "80.00",
+                        "pending",
+                        now,
+                        now,
+                    )
+                )
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('coaching_sessions', 'id'), "
+            "(SELECT MAX(id) FROM coaching_sessions))"
+        )
+    timestamp = int(time.time())
+    with path.open("w") as out:
+        for n in range(count):
+            booking_id = first_id + n
+            event = {
+                "id": f"evt_bench_{timestamp}_{n}",
+                "object": "event",
+                "type": "payment_intent.succeeded",
+                "api_version": "2026-10-28.endive",
+                "created": timestamp,
+                "livemode": False,
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+                "data": {
+                    "object": {
+                        "id": f"pi_bench_{timestamp}_{n}",
+                        "object": "payment_intent",
+                        "amount": 10000,
+                        "currency": "usd",
+                        "status": "succeeded",
+                        "application_fee_amount": 2000,
+                        "metadata": {"booking_id": str(booking_id)},
+                        "latest_charge": None,
+                    }
+                },
+            }
+            payload = json.dumps(event, separators=(",", ":"))
+            signature = hmac.new(
+                WEBHOOK_SECRET.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
+            ).hexdigest()
+            out.write(f"t={timestamp},v1={signature}\t{payload}\n")
+    return f"evt_bench_{timestamp}_"
+
+
+def count_processed(database_url: str, prefix: str) -> tuple[int, int]:
+    with psycopg.connect(database_url) as conn:
+        events = conn.execute(
+            "SELECT count(*) FROM stripe_events"
+            " WHERE stripe_event_id LIKE %s AND status = 'processed'",
+            (prefix + "%",),
+        ).fetchone()[0]
+        transactions = conn.execute(
+            "SELECT count(*) FROM transactions WHERE stripe_payment_intent_id LIKE %s",
+            (prefix.replace("evt_", "pi_") + "%",),
+        ).fetchone()[0]
+    return events, transactions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("database_url")
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2 + 1)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--webhook-events", type=int, default=20_000)
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results.json")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk).")
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_gunicorn(args.database_url, port, args.workers)
+    results: dict[str, Any] = {
+        "workers": args.workers,
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "endpoints": {},
+    }
+    try:
+        coach_cookie = login(base, "coach1@bench.example")
+        admin_cookie = login(base, "admin@bench.example")
+        report = ROOT / "benchmarks" / "wrk_report.lua"
+        page_1000 = follow_next(base, admin_cookie, "/admin/transactions?status=completed", 1000)
+        endpoints = {
+            "bare route (/healthz)": ("/healthz", None),
+            "coaches directory": ("/", None),
+            "coach page": ("/coaches/2", None),
+            "coach dashboard (20,000 payments)": ("/coach/earnings", coach_cookie),
+            "admin transactions page 1 (filtered)": (
+                "/admin/transactions?status=completed",
+                admin_cookie,
+            ),
+            "admin transactions page 1,000 (filtered)": (page_1000, admin_cookie),
+        }
+        for name, (path, cookie) in endpoints.items():
+            results["endpoints"][name] = wrk(
+                base + path,
+                cookie=cookie,
+                seconds=args.seconds,
+                connections=args.connections,
+                threads=2,
+                script=report,
+            )
+
+        with tempfile.TemporaryDirectory() as folder:
+            events = Path(folder) / "events.tsv"
+            prefix = prepare_webhook_events(args.database_url, args.webhook_events, events)
+            started = time.perf_counter()
+            ingest = wrk(
+                base + "/",
+                cookie=None,
+                seconds=args.seconds,
+                connections=4,
+                threads=4,
+                script=ROOT / "benchmarks" / "wrk_webhooks.lua",
+                env={"WEBHOOK_EVENTS": str(events), "WRK_THREADS": "4"},
+            )
+            elapsed = time.perf_counter() - started
+            processed, transactions = count_processed(args.database_url, prefix)
+            ingest.update(
+                events_processed=processed,
+                transactions_created=transactions,
+                events_per_second=round(processed / elapsed, 1),
+            )
+            results["webhook ingest (4 senders)"] = ingest
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    results["budgets"] = check_budgets(results)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    if not all(b["met"] for b in results["budgets"]):
+        sys.exit(1)
+
+
+def check_budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    e = results["endpoints"]
+    bare = e["bare route (/healthz)"]
+    dashboard = e["coach dashboard (20,000 payments)"]
+    page1 = e["admin transactions page 1 (filtered)"]
+    page1000 = e["admin transactions page 1,000 (filtered)"]
+    ingest = results["webhook ingest (4 senders)"]
+    return [
+        {
+            "budget": "dashboard >= 25% of bare route throughput",
+            "measured": f"{100 * dashboard['rps'] / bare['rps']:.0f}%",
+            "met": dashboard["rps"] >= 0.25 * bare["rps"],
+        },
+        {
+            "budget": "dashboard p95 < 50 ms",
+            "measured": f"{dashboard['p95_ms']:.1f} ms",
+            "met": dashboard["p95_ms"] < 50,
+        },
+        {
+            "budget": "admin page 1,000 no slower than 1.5x page 1",
+            "measured": f"{page1000['p50_ms'] / page1['p50_ms']:.2f}x (p50)",
+            "met": page1000["p50_ms"] <= 1.5 * page1["p50_ms"],
+        },
+        {
+            "budget": "webhook ingest >= 500 events/s",
+            "measured": f"{ingest['events_per_second']:.0f}/s",
+            "met": ingest["events_per_second"] >= 500,
+        },
+        {
+            "budget": "no errors",
+            "measured": str(sum(x["errors"] for x in e.values()) + ingest["errors"]),
+            "met": all(x["errors"] == 0 for x in e.values()) and ingest["errors"] == 0,
+        },
+    ]
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(f"{'endpoint':44} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    rows = {
+        **results["endpoints"],
+        "webhook ingest (4 senders)": results["webhook ingest (4 senders)"],
+    }
+    for name, r in rows.items():
+        rps = r.get("events_per_second", r["rps"])
+        print(f"{name:44} {rps:8.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['p99_ms']:8.2f}")
+    print()
+    for budget in results["budgets"]:
+        print(f"[{'met' if budget['met'] else 'MISSED'}] {budget['budget']}: {budget['measured']}")
+
+
+if __name__ == "__main__":
+    main()
