@@ -1,5 +1,6 @@
 """Coaches getting paid: "Get paid" onboarding, the earnings dashboard, payout settings,
-"Pay out now", the Express dashboard link; and the admin's per-coach platform fee.
+"Pay out now", the Express dashboard link. (The admin's per-coach platform fee page lives in
+`portal.admin`; it calls `services.change_platform_fee`.)
 
 Every coach page reads the signed-in coach's own rows only (no coach id in the URL), so one
 coach can never ask for another's money.
@@ -23,7 +24,6 @@ from portal.payouts.forms import (
     GetPaidForm,
     PayOutNowForm,
     PayoutSettingsForm,
-    PlatformFeeForm,
 )
 from portal.rendering import htmx_redirect, render
 from portal.security import allow
@@ -241,26 +241,3 @@ def pay_out() -> Response:
     account = services.account_of(current_user.id)
     form.amount.data = str(profile.available_balance)
     return render("payouts/pay_out.html", form=form, profile=profile, account=account)
-
-
-# --- the admin's platform fee -----------------------------------------------------------------
-
-
-@bp.route("/admin/coaches/<int:coach_id>/fee", methods=["GET", "POST"])
-@allow(Role.ADMIN)
-def coach_fee(coach_id: int) -> Response:
-    profile = services.coach_profile(coach_id)
-    if profile is None:
-        abort(404)
-    form = PlatformFeeForm(platform_fee_percentage=profile.platform_fee_percentage)
-    if form.validate_on_submit():
-        services.change_platform_fee(current_user.id, coach_id, form.platform_fee_percentage.data)
-        db.session.commit()
-        flash(
-            f"{profile.user.name}'s platform fee is now {profile.platform_fee_percentage}% "
-            "for new bookings.",
-            "success",
-        )
-        return htmx_redirect(url_for("payouts.coach_fee", coach_id=coach_id))
-    status = 400 if form.errors else 200
-    return render("payouts/coach_fee.html", status=status, form=form, profile=profile)

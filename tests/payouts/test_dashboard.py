@@ -1,6 +1,6 @@
 """The earnings dashboard: the ledger's numbers to the cent, paged activity, a chart readable
-without JavaScript, and nobody but the coach sees the coach's money; plus who may use each route
-and the admin's per-coach platform fee."""
+without JavaScript, and nobody but the coach sees the coach's money; plus who may use each route.
+(The admin's per-coach platform fee is tested in tests/admin/test_users.py.)"""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal import ledger
-from portal.coaches import booking as booking_service
 from portal.extensions import db
 from portal.models import (
-    AuditLog,
     LedgerEntry,
     LedgerEntryKind,
     Refund,
@@ -25,7 +23,7 @@ from portal.models import (
     User,
 )
 from portal.payouts import services
-from tests.builders import make_connected_account, make_slot, make_user
+from tests.builders import make_connected_account, make_user
 from tests.payouts.conftest import FakeConnect, earn, post_form, profile_of, release, signed_in
 
 
@@ -214,66 +212,6 @@ def test_every_payout_route_lets_in_only_its_audience(
             else:
                 assert response.status_code == 403, (method, url, visitor)
     assert fake_connect.count("accounts.create") == 0
-
-
-def test_admin_changes_a_coach_fee_for_new_bookings_only(
-    app: Flask, admin: User, coach: User
-) -> None:
-    make_connected_account(coach)
-    mentee = make_user(Role.MENTEE)
-    old = booking_service.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
-    db.session.commit()
-    assert old.platform_fee_amount == Decimal("20.00")
-
-    client = signed_in(app, admin)
-    assert (
-        "Current fee: <strong>20.00%</strong>" in client.get(f"/admin/coaches/{coach.id}/fee").text
-    )
-    response = post_form(client, f"/admin/coaches/{coach.id}/fee", platform_fee_percentage="12.5")
-    assert response.status_code == 303
-    assert profile_of(coach).platform_fee_percentage == Decimal("12.50")
-    [audit] = db.session.scalars(sa.select(AuditLog)).all()
-    assert (audit.actor_id, audit.action, audit.target_id) == (
-        admin.id,
-        "coach.platform_fee_changed",
-        str(coach.id),
-    )
-    assert audit.before == {"platform_fee_percentage": "20.00"}
-    assert audit.after == {"platform_fee_percentage": "12.50"}
-
-    db.session.expire_all()
-    assert db.session.get(type(old), old.id).platform_fee_amount == Decimal("20.00")
-    new = booking_service.hold_slot(mentee, make_slot(coach, hours_from_now=72).id)
-    db.session.commit()
-    assert (new.platform_fee_amount, new.coach_payout_amount) == (
-        Decimal("12.50"),
-        Decimal("87.50"),
-    )
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("101", "from 0 to 100"),
-        ("-1", "from 0 to 100"),
-        ("12.345", "two decimal places"),
-        ("", "Enter"),
-    ],
-)
-def test_bad_platform_fee_is_refused_and_changes_nothing(
-    app: Flask, admin: User, coach: User, value: str, message: str
-) -> None:
-    client = signed_in(app, admin)
-    response = post_form(client, f"/admin/coaches/{coach.id}/fee", platform_fee_percentage=value)
-    assert response.status_code == 400 and message in response.text
-    assert profile_of(coach).platform_fee_percentage == Decimal("20.00")
-    assert db.session.scalars(sa.select(AuditLog)).all() == []
-
-
-def test_fee_page_for_someone_who_is_not_a_coach_is_not_found(
-    app: Flask, admin: User, mentee: User
-) -> None:
-    assert signed_in(app, admin).get(f"/admin/coaches/{mentee.id}/fee").status_code == 404
 
 
 def test_earnings_by_week_and_month_sum_each_period_net_of_refunds(app: Flask, coach: User) -> None:

@@ -1,0 +1,1 @@
+"""The admin area: every transaction, its events and refunds, reconciliation, users, audit."""

@@ -1,0 +1,129 @@
+"""The admin's forms. Filters are GET forms (no CSRF: they change nothing); actions carry it."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    DecimalField,
+    HiddenField,
+    SearchField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from portal.models import EventStatus, Role, TransactionStatus, TransactionType
+
+
+def _choices(enum_cls: type, everything: str) -> list[SelectChoice]:
+    return [SelectChoice("", everything)] + [
+        SelectChoice(m.value, m.value.replace("_", " ")) for m in enum_cls
+    ]
+
+
+class FilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET form: it reads, never writes
+
+
+class TransactionFilterForm(FilterForm):
+    q = SearchField(
+        "Search",
+        validators=[Optional(), Length(max=255)],
+        description="A Stripe id (pi_, ch_, tr_, cs_, re_, po_, evt_...), an email, or a number.",
+    )
+    type = SelectField("Type", choices=_choices(TransactionType, "Any type"), default="")
+    status = SelectField("Status", choices=_choices(TransactionStatus, "Any status"), default="")
+    coach = StringField("Coach", validators=[Optional(), Length(max=254)])
+    mentee = StringField("Mentee", validators=[Optional(), Length(max=254)])
+    currency = StringField(
+        "Currency",
+        validators=[
+            Optional(),
+            Regexp(r"^[A-Za-z]{3}$", message="Enter a three-letter currency code, like USD."),
+        ],
+    )
+    date_from = DateField("From", validators=[Optional()])
+    date_to = DateField("To", validators=[Optional()])
+    amount_min = DecimalField(
+        "Amount from",
+        validators=[Optional(), NumberRange(min=0, message="Enter an amount of 0 or more.")],
+    )
+    amount_max = DecimalField(
+        "Amount to",
+        validators=[Optional(), NumberRange(min=0, message="Enter an amount of 0 or more.")],
+    )
+    sort = SelectField(
+        "Sort by",
+        choices=[
+            SelectChoice("date", "Newest first"),
+            SelectChoice("date_asc", "Oldest first"),
+            SelectChoice("amount", "Largest first"),
+            SelectChoice("amount_asc", "Smallest first"),
+        ],
+        default="date",
+    )
+
+    def validate_date_to(self, field: DateField) -> None:
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("The end date is before the start date.")
+
+    def validate_amount_max(self, field: DecimalField) -> None:
+        low = self.amount_min.data
+        if field.data is not None and low is not None and field.data < low:
+            raise ValidationError("The upper amount is below the lower one.")
+
+
+class EventFilterForm(FilterForm):
+    status = SelectField("Status", choices=_choices(EventStatus, "Any status"), default="")
+    type = StringField("Type", validators=[Optional(), Length(max=100)])
+
+
+class UserSearchForm(FilterForm):
+    q = SearchField("Name or email", validators=[Optional(), Length(max=254)])
+    role = SelectField("Role", choices=_choices(Role, "Any role"), default="")
+
+
+class ReconcileForm(FilterForm):
+    since = DateField("From", validators=[InputRequired("Enter the first day of the period.")])
+    until = DateField("To", validators=[InputRequired("Enter the last day of the period.")])
+
+    def validate_until(self, field: DateField) -> None:
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError("The period ends before it starts.")
+
+
+class RefundForm(FlaskForm):
+    amount = DecimalField(
+        "Amount to refund",
+        validators=[Optional(), NumberRange(min=0.01, message="Enter an amount above zero.")],
+        description="Leave empty to refund everything not yet refunded.",
+    )
+    reason = TextAreaField(
+        "Reason",
+        validators=[DataRequired("Say why, for the audit log."), Length(max=255)],
+    )
+    submit = SubmitField("Review refund")
+
+
+class RefundConfirmForm(FlaskForm):
+    amount = HiddenField(validators=[InputRequired()])
+    reason = HiddenField(validators=[InputRequired(), Length(max=255)])
+    token = HiddenField(validators=[InputRequired(), Length(min=16, max=64)])
+    submit = SubmitField("Refund now")
+
+
+class ActionForm(FlaskForm):
+    """A button: only the CSRF token."""

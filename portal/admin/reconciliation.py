@@ -1,0 +1,435 @@
+"""Does the portal agree with Stripe? Payments, refunds and payouts of a period, compared.
+
+What `reconcile(since, until)` promises (`until` inclusive, whole UTC days):
+
+- Every destination charge Stripe made in the period is matched to the portal's transaction by
+  its PaymentIntent; every session payment the portal recorded in the period is matched to
+  Stripe's charge. Refunds match by refund id, payouts (on every connected account) by payout
+  id. Each pair is checked for amount (in minor units, currency included) and status.
+- An object near the period's edge may sit on one side of midnight in the portal and the other
+  at Stripe, so before calling something missing it is looked up directly on the other side.
+- Charges that are not session payments (the membership's invoices) are counted, not compared.
+- Each mismatch says what differs; `ledger.verify()`'s drift is reported alongside, and the
+  platform's balance transactions are summed by type for a look at the money itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from portal import ledger
+from portal.extensions import db
+from portal.models import (
+    Payout,
+    Refund,
+    StripeConnectedAccount,
+    Transaction,
+    TransactionType,
+)
+from portal.money import from_minor_units, normalise_currency, to_minor_units
+from portal.stripe_gateway import InvalidRequest
+from portal.stripe_gateway import reconciliation as gateway
+
+logger = logging.getLogger("portal.admin.reconciliation")
+
+MISSING_IN_PORTAL = "missing in portal"
+MISSING_AT_STRIPE = "missing at Stripe"
+AMOUNT_DIFFERS = "amount differs"
+STATUS_DIFFERS = "status differs"
+
+_REFUND_STATUSES = {"requires_action": "pending"}
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    kind: str  # payment, refund, payout
+    problem: str
+    stripe_id: str
+    portal_id: int | None = None
+    portal_value: str = ""
+    stripe_value: str = ""
+
+    def __str__(self) -> str:
+        where = f" (portal #{self.portal_id})" if self.portal_id is not None else ""
+        values = ""
+        if self.portal_value or self.stripe_value:
+            values = f": portal {self.portal_value or '-'}, Stripe {self.stripe_value or '-'}"
+        return f"{self.kind} {self.stripe_id}{where} {self.problem}{values}"
+
+
+@dataclass
+class Report:
+    since: date
+    until: date
+    mismatches: list[Mismatch] = field(default_factory=list)
+    compared: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    other_charges: int = 0
+    balance: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    drift: list[ledger.Drift] = field(default_factory=list)
+
+    @property
+    def agrees(self) -> bool:
+        return not self.mismatches and not self.drift
+
+
+def period_bounds(since: date, until: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(since, time(0), tzinfo=UTC)
+    return start, datetime.combine(until + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def reconcile(since: date, until: date) -> Report:
+    """Compare the period; raises GatewayError when Stripe cannot be read."""
+    if until < since:
+        raise ValueError("The period ends before it starts; swap the dates.")
+    report = Report(since, until)
+    start, end = period_bounds(since, until)
+    window = (int(start.timestamp()), int(end.timestamp()))
+    _payments(report, start, end, window)
+    _refunds(report, start, end, window)
+    _payouts(report, start, end, window)
+    _balance(report, window)
+    report.drift = ledger.verify()
+    db.session.rollback()  # read-only: release what the reads hold
+    return report
+
+
+# --- payments ---------------------------------------------------------------------------------
+
+
+def _is_session_charge(charge: dict[str, Any]) -> bool:
+    return bool(
+        charge.get("transfer_data")
+        or charge.get("application_fee_amount")
+        or (charge.get("metadata") or {}).get("booking_id")
+    )
+
+
+def _expected_status(charge: dict[str, Any]) -> str:
+    status = charge.get("status")
+    if status != "succeeded":
+        return str(status)
+    refunded = int(charge.get("amount_refunded") or 0)
+    if refunded >= int(charge["amount"]):
+        return "refunded"
+    return "partially_refunded" if refunded else "completed"
+
+
+def _payments(report: Report, start: datetime, end: datetime, window: tuple[int, int]) -> None:
+    recorded = {
+        t.stripe_payment_intent_id: t
+        for t in db.session.scalars(
+            sa.select(Transaction).where(
+                Transaction.type == TransactionType.SESSION_PAYMENT,
+                Transaction.stripe_payment_intent_id.is_not(None),
+                Transaction.created_at >= start,
+                Transaction.created_at < end,
+            )
+        )
+    }
+    seen: set[str] = set()
+    for charge in gateway.list_charges(*window):
+        if charge.get("status") == "failed":
+            continue  # a declined card: the portal records no payment for it
+        if not _is_session_charge(charge):
+            report.other_charges += 1
+            continue
+        intent = _id(charge.get("payment_intent")) or charge["id"]
+        seen.add(intent)
+        txn = recorded.get(intent) or _transaction_by_intent(intent)
+        report.compared["payments"] += 1
+        if txn is None:
+            report.mismatches.append(
+                Mismatch("payment", MISSING_IN_PORTAL, intent, stripe_value=_charge_money(charge))
+            )
+            continue
+        _compare_payment(report, txn, charge)
+    for intent, txn in recorded.items():
+        if intent in seen:
+            continue
+        report.compared["payments"] += 1
+        charge = _charge_of_intent(intent)
+        if charge is None:
+            report.mismatches.append(
+                Mismatch(
+                    "payment",
+                    MISSING_AT_STRIPE,
+                    intent,
+                    txn.id,
+                    portal_value=f"{txn.amount} {txn.currency}",
+                )
+            )
+        else:
+            _compare_payment(report, txn, charge)
+
+
+def _compare_payment(report: Report, txn: Transaction, charge: dict[str, Any]) -> None:
+    intent = txn.stripe_payment_intent_id or charge["id"]
+    currency = normalise_currency(charge.get("currency") or txn.currency)
+    if currency != txn.currency or to_minor_units(txn.amount, txn.currency) != charge["amount"]:
+        report.mismatches.append(
+            Mismatch(
+                "payment",
+                AMOUNT_DIFFERS,
+                intent,
+                txn.id,
+                portal_value=f"{txn.amount} {txn.currency}",
+                stripe_value=_charge_money(charge),
+            )
+        )
+    expected = _expected_status(charge)
+    if txn.status.value != expected:
+        report.mismatches.append(
+            Mismatch(
+                "payment",
+                STATUS_DIFFERS,
+                intent,
+                txn.id,
+                portal_value=txn.status.value,
+                stripe_value=expected,
+            )
+        )
+
+
+def _charge_money(charge: dict[str, Any]) -> str:
+    currency = normalise_currency(charge.get("currency") or "usd")
+    return f"{from_minor_units(int(charge['amount']), currency)} {currency}"
+
+
+def _charge_of_intent(intent: str) -> dict[str, Any] | None:
+    try:
+        payment_intent = gateway.retrieve_payment_intent(intent)
+    except InvalidRequest as exc:
+        if exc.code == "resource_missing":
+            return None
+        raise
+    charge = payment_intent.get("latest_charge")
+    if isinstance(charge, dict):
+        return charge
+    # No charge (never confirmed): judge the PaymentIntent itself.
+    return {
+        "id": intent,
+        "amount": payment_intent.get("amount", 0),
+        "currency": payment_intent.get("currency"),
+        "status": payment_intent.get("status"),
+        "amount_refunded": 0,
+    }
+
+
+def _transaction_by_intent(intent: str) -> Transaction | None:
+    return db.session.scalar(
+        sa.select(Transaction).where(
+            Transaction.stripe_payment_intent_id == intent,
+            Transaction.type == TransactionType.SESSION_PAYMENT,
+        )
+    )
+
+
+# --- refunds ----------------------------------------------------------------------------------
+
+
+def _refunds(report: Report, start: datetime, end: datetime, window: tuple[int, int]) -> None:
+    recorded = list(
+        db.session.scalars(
+            sa.select(Refund).where(Refund.created_at >= start, Refund.created_at < end)
+        )
+    )
+    by_id = {r.stripe_refund_id: r for r in recorded if r.stripe_refund_id}
+    seen: set[str] = set()
+    for stripe_refund in gateway.list_refunds(*window):
+        seen.add(stripe_refund["id"])
+        report.compared["refunds"] += 1
+        refund = by_id.get(stripe_refund["id"]) or db.session.scalar(
+            sa.select(Refund).where(Refund.stripe_refund_id == stripe_refund["id"])
+        )
+        if refund is None:
+            report.mismatches.append(
+                Mismatch(
+                    "refund",
+                    MISSING_IN_PORTAL,
+                    stripe_refund["id"],
+                    stripe_value=_charge_money(stripe_refund),
+                )
+            )
+            continue
+        _compare_refund(report, refund, stripe_refund)
+    for refund in recorded:
+        if refund.stripe_refund_id in seen:
+            continue
+        report.compared["refunds"] += 1
+        if not refund.stripe_refund_id:
+            report.mismatches.append(
+                Mismatch(
+                    "refund",
+                    MISSING_AT_STRIPE,
+                    f"refund #{refund.id}",
+                    refund.id,
+                    portal_value=f"{refund.amount} {refund.currency}, {refund.status.value}",
+                    stripe_value="never sent",
+                )
+            )
+            continue
+        stripe_refund = _retrieve(gateway.retrieve_refund, refund.stripe_refund_id)
+        if stripe_refund is None:
+            report.mismatches.append(
+                Mismatch(
+                    "refund",
+                    MISSING_AT_STRIPE,
+                    refund.stripe_refund_id,
+                    refund.id,
+                    portal_value=f"{refund.amount} {refund.currency}",
+                )
+            )
+        else:
+            _compare_refund(report, refund, stripe_refund)
+
+
+def _compare_refund(report: Report, refund: Refund, stripe_refund: dict[str, Any]) -> None:
+    currency = normalise_currency(stripe_refund.get("currency") or refund.currency)
+    units = to_minor_units(refund.amount, refund.currency)
+    if currency != refund.currency or units != stripe_refund["amount"]:
+        report.mismatches.append(
+            Mismatch(
+                "refund",
+                AMOUNT_DIFFERS,
+                stripe_refund["id"],
+                refund.id,
+                portal_value=f"{refund.amount} {refund.currency}",
+                stripe_value=_charge_money(stripe_refund),
+            )
+        )
+    status = str(stripe_refund.get("status"))
+    status = _REFUND_STATUSES.get(status, status)
+    if refund.status.value != status:
+        report.mismatches.append(
+            Mismatch(
+                "refund",
+                STATUS_DIFFERS,
+                stripe_refund["id"],
+                refund.id,
+                portal_value=refund.status.value,
+                stripe_value=status,
+            )
+        )
+
+
+# --- payouts ----------------------------------------------------------------------------------
+
+
+def _payouts(report: Report, start: datetime, end: datetime, window: tuple[int, int]) -> None:
+    accounts = db.session.execute(
+        sa.select(StripeConnectedAccount.id, StripeConnectedAccount.stripe_account_id)
+    ).all()
+    account_of = dict(accounts)
+    recorded = list(
+        db.session.scalars(
+            sa.select(Payout).where(Payout.created_at >= start, Payout.created_at < end)
+        )
+    )
+    by_id = {p.stripe_payout_id: p for p in recorded}
+    seen: set[str] = set()
+    for _, stripe_account in accounts:
+        for stripe_payout in gateway.list_payouts(stripe_account, *window):
+            seen.add(stripe_payout["id"])
+            report.compared["payouts"] += 1
+            payout = by_id.get(stripe_payout["id"]) or db.session.scalar(
+                sa.select(Payout).where(Payout.stripe_payout_id == stripe_payout["id"])
+            )
+            if payout is None:
+                report.mismatches.append(
+                    Mismatch(
+                        "payout",
+                        MISSING_IN_PORTAL,
+                        stripe_payout["id"],
+                        stripe_value=f"{_charge_money(stripe_payout)} on {stripe_account}",
+                    )
+                )
+                continue
+            _compare_payout(report, payout, stripe_payout)
+    for payout in recorded:
+        if payout.stripe_payout_id in seen:
+            continue
+        report.compared["payouts"] += 1
+        account = account_of.get(payout.connected_account_id)
+        stripe_payout = (
+            _retrieve(gateway.retrieve_payout, account, payout.stripe_payout_id)
+            if account
+            else None
+        )
+        if stripe_payout is None:
+            report.mismatches.append(
+                Mismatch(
+                    "payout",
+                    MISSING_AT_STRIPE,
+                    payout.stripe_payout_id,
+                    payout.id,
+                    portal_value=f"{payout.amount} {payout.currency}",
+                )
+            )
+        else:
+            _compare_payout(report, payout, stripe_payout)
+
+
+def _compare_payout(report: Report, payout: Payout, stripe_payout: dict[str, Any]) -> None:
+    currency = normalise_currency(stripe_payout.get("currency") or payout.currency)
+    units = to_minor_units(payout.amount, payout.currency)
+    if currency != payout.currency or units != stripe_payout["amount"]:
+        report.mismatches.append(
+            Mismatch(
+                "payout",
+                AMOUNT_DIFFERS,
+                payout.stripe_payout_id,
+                payout.id,
+                portal_value=f"{payout.amount} {payout.currency}",
+                stripe_value=_charge_money(stripe_payout),
+            )
+        )
+    if payout.status.value != stripe_payout.get("status"):
+        report.mismatches.append(
+            Mismatch(
+                "payout",
+                STATUS_DIFFERS,
+                payout.stripe_payout_id,
+                payout.id,
+                portal_value=payout.status.value,
+                stripe_value=str(stripe_payout.get("status")),
+            )
+        )
+
+
+# --- balance ----------------------------------------------------------------------------------
+
+
+def _balance(report: Report, window: tuple[int, int]) -> None:
+    units: dict[tuple[str, str], int] = defaultdict(int)
+    for movement in gateway.list_balance_transactions(*window):
+        currency = normalise_currency(movement.get("currency") or "usd")
+        units[(currency, str(movement.get("type")))] += int(movement.get("amount") or 0)
+        units[(currency, "stripe fees")] -= int(movement.get("fee") or 0)
+    report.balance = {
+        key: from_minor_units(value, key[0]) for key, value in sorted(units.items()) if value
+    }
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("id")
+    return value or None
+
+
+def _retrieve(func: Any, *args: Any) -> dict[str, Any] | None:
+    try:
+        return func(*args)
+    except InvalidRequest as exc:
+        if exc.code == "resource_missing":
+            return None
+        raise

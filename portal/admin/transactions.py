@@ -1,0 +1,387 @@
+"""Finding transactions: filters, search by any Stripe id or email, keyset pages, totals, CSV.
+
+What it promises:
+
+- `TransactionFilter` is everything in the list's URL; `conditions()` turns it into SQL
+  predicates (a search by id or email becomes a subquery, never an extra round trip).
+- `list_page` reads one keyset page with both parties loaded in the same query; `totals` sums
+  the whole filtered set in ONE aggregate query, per currency (adding yen to dollars would
+  mean nothing). So a page costs the same few queries whatever the page number or row count.
+- `export_rows` yields the filtered set as CSV lines, `EXPORT_BATCH` rows per keyset query,
+  so memory stays flat for a million rows; amounts are exact decimals and text cells cannot
+  start a spreadsheet formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased, joinedload
+
+from portal.admin import keyset
+from portal.extensions import db
+from portal.models import (
+    CoachingSession,
+    Payout,
+    Refund,
+    RefundStatus,
+    StripeEvent,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+    User,
+)
+
+PAGE_SIZE = 50
+_STRIPE_ID = re.compile(r"^[a-z]{1,8}_[A-Za-z0-9_]+$")
+EXPORT_BATCH = 1000
+SORTS = ("date", "amount")
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class TransactionFilter:
+    """What the admin asked for; every field is optional. `coach`/`mentee`: an id or email."""
+
+    type: TransactionType | None = None
+    status: TransactionStatus | None = None
+    coach: str = ""
+    mentee: str = ""
+    currency: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    q: str = ""
+    sort: str = "date"
+    descending: bool = True
+
+
+@dataclass(frozen=True)
+class CurrencyTotals:
+    currency: str
+    count: int
+    volume: Decimal
+    platform_fees: Decimal
+    coach_payouts: Decimal
+    refunds: Decimal
+    refunded_fees: Decimal
+
+
+@dataclass
+class Listing:
+    page: keyset.Page
+    totals: list[CurrencyTotals] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(t.count for t in self.totals)
+
+
+# --- predicates -------------------------------------------------------------------------------
+
+
+def conditions(f: TransactionFilter) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if f.type is not None:
+        where.append(Transaction.type == f.type)
+    if f.status is not None:
+        where.append(Transaction.status == f.status)
+    if f.currency:
+        where.append(Transaction.currency == f.currency.upper())
+    if f.coach:
+        where.append(Transaction.coach_id.in_(_user_ids(f.coach)))
+    if f.mentee:
+        where.append(Transaction.payer_id.in_(_user_ids(f.mentee)))
+    if f.date_from:
+        where.append(Transaction.created_at >= _day_start(f.date_from))
+    if f.date_to:
+        where.append(Transaction.created_at < _day_start(f.date_to + timedelta(days=1)))
+    if f.amount_min is not None:
+        where.append(Transaction.amount >= f.amount_min)
+    if f.amount_max is not None:
+        where.append(Transaction.amount <= f.amount_max)
+    if f.q.strip():
+        where.append(search_condition(f.q.strip()))
+    return where
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _user_ids(who: str) -> sa.Select:
+    who = who.strip()
+    if who.isdigit():
+        return sa.select(sa.literal(int(who)))
+    return sa.select(User.id).where(User.email == who.lower())
+
+
+def search_condition(text: str) -> sa.ColumnElement[bool]:
+    """The transactions a Stripe id or an email points at.
+
+    Anything not shaped like a Stripe id (`xx_...`) or a number is part of an email.
+    pi_ and tr_ are on the transaction; cs_ on its session; re_ on its refunds; po_ is a
+    payout, which points at its coach's transactions; evt_ through the event's recorded
+    objects; any other object id (ch_, du_, py_...) through the events that named it.
+    """
+    if not _STRIPE_ID.match(text) and not text.isdigit():
+        pattern = f"%{escape_like(text.lower())}%"
+        people = sa.select(User.id).where(User.email.like(pattern, escape="\\"))
+        return sa.or_(Transaction.payer_id.in_(people), Transaction.coach_id.in_(people))
+    if text.startswith("pi_"):
+        return Transaction.stripe_payment_intent_id == text
+    if text.startswith("tr_"):
+        return Transaction.stripe_transfer_id == text
+    if text.startswith("cs_"):
+        return Transaction.session_id.in_(
+            sa.select(CoachingSession.id).where(CoachingSession.stripe_checkout_session_id == text)
+        )
+    if text.startswith("re_") or text.startswith("pyr_"):
+        return Transaction.id.in_(
+            sa.select(Refund.transaction_id).where(Refund.stripe_refund_id == text)
+        )
+    if text.startswith("po_"):
+        return Transaction.coach_id.in_(
+            sa.select(Payout.user_id).where(Payout.stripe_payout_id == text)
+        )
+    if text.startswith("evt_"):
+        event = sa.select(StripeEvent).where(StripeEvent.stripe_event_id == text).subquery()
+        return sa.or_(
+            Transaction.stripe_payment_intent_id.in_(sa.select(event.c.payment_intent_id)),
+            Transaction.session_id.in_(
+                sa.select(CoachingSession.id).where(
+                    CoachingSession.stripe_checkout_session_id.in_(sa.select(event.c.object_id))
+                )
+            ),
+            Transaction.id.in_(
+                sa.select(Refund.transaction_id).where(
+                    Refund.stripe_refund_id.in_(sa.select(event.c.object_id))
+                )
+            ),
+        )
+    if text.isdigit():
+        return Transaction.id == int(text)
+    return Transaction.stripe_payment_intent_id.in_(
+        sa.select(StripeEvent.payment_intent_id).where(StripeEvent.object_id == text)
+    )
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# --- the page and its totals ------------------------------------------------------------------
+
+
+def _sort_key(f: TransactionFilter) -> tuple[sa.ColumnElement, str]:
+    if f.sort == "amount":
+        return Transaction.amount, "number"
+    return Transaction.created_at, "datetime"
+
+
+def list_page(
+    f: TransactionFilter,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    size: int | None = None,
+) -> Listing:
+    """One page of the filtered transactions and the totals of the whole filtered set.
+
+    Raises `keyset.BadCursor` for a page link that does not parse.
+    """
+    key, kind = _sort_key(f)
+    query = (
+        sa.select(Transaction)
+        .options(joinedload(Transaction.payer), joinedload(Transaction.coach))
+        .where(*conditions(f))
+    )
+    page = keyset.fetch_page(
+        query,
+        key=key,
+        row_id=Transaction.id,
+        kind=kind,
+        descending=f.descending,
+        after=after,
+        before=before,
+        size=size or PAGE_SIZE,
+    )
+    return Listing(page=page, totals=totals(f))
+
+
+def _refund_sums() -> sa.Subquery:
+    return (
+        sa.select(
+            Refund.transaction_id.label("transaction_id"),
+            sa.func.sum(Refund.amount).label("refunded"),
+            sa.func.sum(Refund.platform_fee_refunded).label("refunded_fee"),
+        )
+        .where(Refund.status == RefundStatus.SUCCEEDED)
+        .group_by(Refund.transaction_id)
+        .subquery()
+    )
+
+
+def totals(f: TransactionFilter) -> list[CurrencyTotals]:
+    """Volume, platform fees, coach payouts and succeeded refunds of the filtered set."""
+    refunds = _refund_sums()
+    money = sa.Numeric(12, 2, asdecimal=True)
+    rows = db.session.execute(
+        sa.select(
+            Transaction.currency,
+            sa.func.count(Transaction.id),
+            sa.func.coalesce(sa.func.sum(Transaction.amount), 0, type_=money),
+            sa.func.coalesce(sa.func.sum(Transaction.platform_fee), 0, type_=money),
+            sa.func.coalesce(sa.func.sum(Transaction.coach_payout), 0, type_=money),
+            sa.func.coalesce(sa.func.sum(refunds.c.refunded), 0, type_=money),
+            sa.func.coalesce(sa.func.sum(refunds.c.refunded_fee), 0, type_=money),
+        )
+        .outerjoin(refunds, refunds.c.transaction_id == Transaction.id)
+        .where(*conditions(f))
+        .group_by(Transaction.currency)
+        .order_by(Transaction.currency)
+    ).all()
+    return [
+        CurrencyTotals(currency, count, *(_cents(v) for v in values))
+        for currency, count, *values in rows
+    ]
+
+
+def _cents(value: object) -> Decimal:
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+CSV_HEADER = [
+    "id",
+    "created_at",
+    "type",
+    "status",
+    "currency",
+    "amount",
+    "platform_fee",
+    "coach_payout",
+    "refunded",
+    "payer_email",
+    "payer_name",
+    "coach_email",
+    "coach_name",
+    "stripe_payment_intent_id",
+    "stripe_transfer_id",
+    "session_id",
+]
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading = + - @ gets a quote in front."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _money_cell(value: object) -> str:
+    return str(_cents(value))
+
+
+def export_rows(
+    f: TransactionFilter,
+    *,
+    batch: int | None = None,
+    scope: Callable[[], AbstractContextManager[Any]] = nullcontext,
+) -> Iterator[str]:
+    """The filtered set as CSV text: the header, then one keyset batch of rows per chunk.
+
+    Each batch runs inside `scope()` (the view passes `app.app_context`, so a stream sent after
+    the view returned has a database session), and nothing is held between chunks.
+    """
+    size = batch or EXPORT_BATCH
+    yield _csv_line(CSV_HEADER)
+    cursor: tuple[object, int] | None = None
+    while True:
+        with scope():
+            text, count, cursor = _export_batch(f, cursor, size)
+        if count:
+            yield text
+        if count < size or cursor is None:
+            return
+
+
+def _export_batch(
+    f: TransactionFilter, cursor: tuple[object, int] | None, size: int
+) -> tuple[str, int, tuple[object, int] | None]:
+    payer, coach = aliased(User), aliased(User)
+    refunds = _refund_sums()
+    key, _ = _sort_key(f)
+    query = (
+        sa.select(
+            Transaction.id,
+            Transaction.created_at,
+            Transaction.type,
+            Transaction.status,
+            Transaction.currency,
+            Transaction.amount,
+            Transaction.platform_fee,
+            Transaction.coach_payout,
+            refunds.c.refunded,
+            payer.email,
+            payer.name,
+            coach.email,
+            coach.name,
+            Transaction.stripe_payment_intent_id,
+            Transaction.stripe_transfer_id,
+            Transaction.session_id,
+            key.label("sort_key"),
+        )
+        .join(payer, payer.id == Transaction.payer_id)
+        .outerjoin(coach, coach.id == Transaction.coach_id)
+        .outerjoin(refunds, refunds.c.transaction_id == Transaction.id)
+        .where(*conditions(f))
+    )
+    if cursor is not None:
+        bound = sa.tuple_(key, Transaction.id)
+        target = sa.tuple_(sa.literal(cursor[0], key.type), sa.literal(cursor[1]))
+        query = query.where(bound < target if f.descending else bound > target)
+    order = (key.desc(), Transaction.id.desc()) if f.descending else (key.asc(), Transaction.id)
+    rows = db.session.execute(query.order_by(*order).limit(size)).all()
+    if not rows:
+        return "", 0, None
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow(_csv_row(row))
+    return buffer.getvalue(), len(rows), (rows[-1].sort_key, rows[-1].id)
+
+
+def _csv_row(row: sa.Row) -> list[str]:
+    return [
+        str(row.id),
+        row.created_at.astimezone(UTC).isoformat(),
+        row.type.value,
+        row.status.value,
+        row.currency,
+        _money_cell(row.amount),
+        _money_cell(row.platform_fee),
+        _money_cell(row.coach_payout),
+        _money_cell(row.refunded),
+        *(safe_cell(v) for v in row[9:15]),
+        "" if row.session_id is None else str(row.session_id),
+    ]
+
+
+def _csv_line(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(cells)
+    return buffer.getvalue()

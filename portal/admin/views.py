@@ -1,0 +1,400 @@
+"""The admin area: transactions, refunds, what needs attention, events, reconciliation, users.
+
+Views parse the request, call one service, and render; every action is a CSRF-protected POST
+that writes an audit entry and answers with a redirect (303, or HX-Redirect for HTMX).
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+
+from portal.admin import attention, audit, detail, keyset, reconciliation, refunds, users
+from portal.admin import events as event_log
+from portal.admin import transactions as txns
+from portal.admin.cli import reconcile_command
+from portal.admin.forms import (
+    ActionForm,
+    EventFilterForm,
+    ReconcileForm,
+    RefundConfirmForm,
+    RefundForm,
+    TransactionFilterForm,
+    UserSearchForm,
+)
+from portal.extensions import db
+from portal.models import EventStatus, Refund, Role, TransactionStatus, TransactionType
+from portal.payouts import services as payout_services
+from portal.payouts.forms import PlatformFeeForm
+from portal.rendering import htmx_redirect, is_htmx, render
+from portal.security import allow
+from portal.stripe_gateway import STRIPE_API_VERSION, GatewayError
+from portal.webhooks.runner import UnknownEvent
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group=None)
+bp.cli.add_command(reconcile_command)
+
+
+@bp.context_processor
+def _admin_context() -> dict[str, Any]:
+    return {"stripe_api_version": STRIPE_API_VERSION, "dashboard_url": detail.dashboard_url}
+
+
+def _cursors() -> dict[str, str | None]:
+    return {
+        "after": request.args.get("after") or None,
+        "before": request.args.get("before") or None,
+    }
+
+
+def _filter_status() -> int:
+    # htmx does not swap a 4xx answer, so an HTMX filter with a mistake gets its message as 200.
+    return 200 if is_htmx() else 400
+
+
+# --- transactions -----------------------------------------------------------------------------
+
+
+def _transaction_filter(form: TransactionFilterForm) -> txns.TransactionFilter:
+    sort = form.sort.data or "date"
+    return txns.TransactionFilter(
+        type=TransactionType(form.type.data) if form.type.data else None,
+        status=TransactionStatus(form.status.data) if form.status.data else None,
+        coach=form.coach.data or "",
+        mentee=form.mentee.data or "",
+        currency=(form.currency.data or "").upper(),
+        date_from=form.date_from.data,
+        date_to=form.date_to.data,
+        amount_min=form.amount_min.data,
+        amount_max=form.amount_max.data,
+        q=form.q.data or "",
+        sort="amount" if sort.startswith("amount") else "date",
+        descending=not sort.endswith("_asc"),
+    )
+
+
+def _filter_args() -> dict[str, str]:
+    """The filter as it stands in the URL, without the page cursor, for links and export."""
+    return {k: v for k, v in request.args.items() if v and k not in ("after", "before")}
+
+
+@bp.get("/transactions")
+@allow(Role.ADMIN)
+def transactions() -> Response:
+    form = TransactionFilterForm(request.args)
+    context: dict[str, Any] = {"form": form, "filter_args": _filter_args(), "listing": None}
+    if not form.validate():
+        return render(
+            "admin/transactions.html",
+            "admin/_transactions_results.html",
+            _filter_status(),
+            **context,
+        )
+    try:
+        context["listing"] = txns.list_page(_transaction_filter(form), **_cursors())
+    except keyset.BadCursor:
+        flash("That page link is not valid any more; here is the first page.", "error")
+        context["listing"] = txns.list_page(_transaction_filter(form))
+    return render("admin/transactions.html", "admin/_transactions_results.html", **context)
+
+
+@bp.get("/transactions/export.csv")
+@allow(Role.ADMIN)
+def export_transactions() -> Response:
+    form = TransactionFilterForm(request.args)
+    if not form.validate():
+        abort(400)
+    wanted = _transaction_filter(form)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    # The rows are read while the server sends them, after this view has returned, so each
+    # batch gets an app context (a database session) of its own; nothing from the request.
+    rows = txns.export_rows(wanted, scope=app.app_context)
+    response = Response(rows, mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="transactions.csv"'
+    response.headers["X-Accel-Buffering"] = "no"  # let a proxy pass the rows on as they come
+    return response
+
+
+@bp.get("/transactions/<int:transaction_id>")
+@allow(Role.ADMIN)
+def transaction(transaction_id: int) -> Response:
+    found = detail.transaction_detail(transaction_id)
+    if found is None:
+        abort(404)
+    return render("admin/transaction.html", info=found, refund_form=RefundForm())
+
+
+@bp.route("/transactions/<int:transaction_id>/refund", methods=["GET", "POST"])
+@allow(Role.ADMIN)
+def refund(transaction_id: int) -> Response:
+    """GET: the refund form. POST: check it and show what it will do (nothing changes yet)."""
+    found = detail.transaction_detail(transaction_id)
+    if found is None:
+        abort(404)
+    form = RefundForm()
+    if form.validate_on_submit():
+        try:
+            plan = refunds.preview(transaction_id, form.amount.data)
+        except refunds.AdminRefundError as exc:
+            form.amount.errors = [*form.amount.errors, exc.message]
+        else:
+            confirm = RefundConfirmForm(
+                amount=str(plan.amount), reason=form.reason.data, token=secrets.token_hex(16)
+            )
+            return render("admin/refund_confirm.html", info=found, plan=plan, form=confirm)
+    status = 400 if form.errors else 200
+    return render("admin/refund.html", status=status, info=found, form=form)
+
+
+@bp.post("/transactions/<int:transaction_id>/refund/confirm")
+@allow(Role.ADMIN)
+def confirm_refund(transaction_id: int) -> Response:
+    form = RefundConfirmForm()
+    back = url_for("admin.transaction", transaction_id=transaction_id)
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        amount = Decimal(form.amount.data)
+    except ArithmeticError:
+        abort(400)
+    try:
+        made = refunds.request(
+            transaction_id,
+            admin=current_user,
+            amount=amount,
+            reason=form.reason.data,
+            request_token=form.token.data,
+        )
+        db.session.commit()  # the refund row exists before Stripe is asked
+    except LookupError:
+        abort(404)
+    except refunds.AdminRefundError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return htmx_redirect(back)
+    except IntegrityError:  # the same confirmation, clicked twice at once: use the first
+        db.session.rollback()
+        made = refunds.refund_for_token(form.token.data)
+        if made is None:
+            raise
+    return _submit_refund(made.id, back)
+
+
+def _submit_refund(refund_id: int, back: str) -> Response:
+    try:
+        made = refunds.submit(refund_id, admin=current_user)
+        db.session.commit()
+    except GatewayError as exc:
+        db.session.rollback()
+        flash(f"The refund is saved but Stripe did not take it yet: {exc.message}", "error")
+        return htmx_redirect(back)
+    flash(refunds.describe(made), "success")
+    return htmx_redirect(back)
+
+
+@bp.post("/refunds/<int:refund_id>/submit")
+@allow(Role.ADMIN)
+def submit_refund(refund_id: int) -> Response:
+    """Send a refund Stripe never answered again (same idempotency key, so still one refund)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    refund_row = db.session.get(Refund, refund_id)
+    if refund_row is None:
+        abort(404)
+    return _submit_refund(
+        refund_id, url_for("admin.transaction", transaction_id=refund_row.transaction_id)
+    )
+
+
+# --- needs attention ---------------------------------------------------------------------------
+
+
+@bp.get("/attention")
+@allow(Role.ADMIN)
+def needs_attention() -> Response:
+    return render(
+        "admin/attention.html", attention=attention.needs_attention(), action_form=ActionForm()
+    )
+
+
+# --- webhook events ---------------------------------------------------------------------------
+
+
+@bp.get("/events")
+@allow(Role.ADMIN)
+def events() -> Response:
+    form = EventFilterForm(request.args)
+    page = None
+    if form.validate():
+        status = EventStatus(form.status.data) if form.status.data else None
+        try:
+            page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
+        except keyset.BadCursor:
+            flash("That page link is not valid any more; here is the first page.", "error")
+            page = event_log.event_page(status=status, type_=form.type.data or "")
+    return render(
+        "admin/events.html",
+        "admin/_events_results.html",
+        200 if page is not None else _filter_status(),
+        form=form,
+        page=page,
+        types=event_log.event_types(),
+        filter_args=_filter_args(),
+        action_form=ActionForm(),
+    )
+
+
+@bp.get("/events/<stripe_event_id>")
+@allow(Role.ADMIN)
+def event(stripe_event_id: str) -> Response:
+    row = event_log.event_by_stripe_id(stripe_event_id)
+    if row is None:
+        abort(404)
+    return render(
+        "admin/event.html",
+        event=row,
+        payload=event_log.pretty_payload(row),
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/events/<stripe_event_id>/reprocess")
+@allow(Role.ADMIN)
+def reprocess(stripe_event_id: str) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        outcome = event_log.reprocess(stripe_event_id, admin=current_user)
+    except UnknownEvent:
+        abort(404)
+    if outcome.failed:
+        flash(f"The event failed again: {outcome.message}", "error")
+    elif outcome.status == "duplicate":
+        flash(f"The event was {outcome.message}; nothing changed.", "info")
+    else:
+        flash(f"The event was {outcome.status}.", "success")
+    return htmx_redirect(url_for("admin.event", stripe_event_id=stripe_event_id))
+
+
+# --- reconciliation ---------------------------------------------------------------------------
+
+
+@bp.get("/reconciliation")
+@allow(Role.ADMIN)
+def reconcile() -> Response:
+    form = ReconcileForm(request.args)
+    report = error = None
+    if request.args and form.validate():
+        try:
+            report = reconciliation.reconcile(form.since.data, form.until.data)
+        except GatewayError as exc:
+            error = f"Stripe could not be read, so nothing was compared: {exc.message}"
+    status = 400 if form.errors and request.args else 200
+    return render("admin/reconciliation.html", status=status, form=form, report=report, error=error)
+
+
+# --- users and the audit log ------------------------------------------------------------------
+
+
+@bp.get("/users")
+@allow(Role.ADMIN)
+def users_list() -> Response:
+    form = UserSearchForm(request.args)
+    page = None
+    if form.validate():
+        role = Role(form.role.data) if form.role.data else None
+        try:
+            page = users.user_page(q=form.q.data or "", role=role, **_cursors())
+        except keyset.BadCursor:
+            page = users.user_page(q=form.q.data or "", role=role)
+    return render(
+        "admin/users.html",
+        "admin/_users_results.html",
+        200 if page is not None else _filter_status(),
+        form=form,
+        page=page,
+        filter_args=_filter_args(),
+        action_form=ActionForm(),
+    )
+
+
+def _set_active(user_id: int, active: bool) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        user = users.set_active(user_id, active, admin=current_user)
+        db.session.commit()
+    except LookupError:
+        abort(404)
+    except users.UserActionError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return htmx_redirect(url_for("admin.users_list"))
+    state = "active again" if active else "deactivated; their sessions have ended"
+    flash(f"{user.email} is {state}.", "success")
+    return htmx_redirect(url_for("admin.users_list", q=user.email))
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@allow(Role.ADMIN)
+def deactivate(user_id: int) -> Response:
+    return _set_active(user_id, False)
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@allow(Role.ADMIN)
+def reactivate(user_id: int) -> Response:
+    return _set_active(user_id, True)
+
+
+@bp.route("/coaches/<int:coach_id>/fee", methods=["GET", "POST"])
+@allow(Role.ADMIN)
+def coach_fee(coach_id: int) -> Response:
+    profile = payout_services.coach_profile(coach_id)
+    if profile is None:
+        abort(404)
+    form = PlatformFeeForm(platform_fee_percentage=profile.platform_fee_percentage)
+    if form.validate_on_submit():
+        payout_services.change_platform_fee(
+            current_user.id, coach_id, form.platform_fee_percentage.data
+        )
+        db.session.commit()
+        flash(
+            f"{profile.user.name}'s platform fee is now {profile.platform_fee_percentage}% "
+            "for new bookings.",
+            "success",
+        )
+        return htmx_redirect(url_for("admin.coach_fee", coach_id=coach_id))
+    status = 400 if form.errors else 200
+    return render("admin/coach_fee.html", status=status, form=form, profile=profile)
+
+
+@bp.get("/audit")
+@allow(Role.ADMIN)
+def audit_log() -> Response:
+    action = request.args.get("action", "")
+    try:
+        page = audit.audit_page(action=action, **_cursors())
+    except keyset.BadCursor:
+        page = audit.audit_page(action=action)
+    return render(
+        "admin/audit.html",
+        page=page,
+        action=action,
+        actions=audit.actions(),
+        filter_args=_filter_args(),
+    )
