@@ -6,6 +6,9 @@
 - `transactions (amount, id)`: the admin list sorted by amount pages by keyset.
 - `transactions.stripe_transfer_id`: search by transfer id.
 - `refunds.request_token`: unique, so a double-clicked refund confirmation makes one refund.
+- `uq_ledger_entries_kind_transaction` becomes partial (payment and dispute entries only): a
+  refund entry names its transaction too, and a second partial refund of the same payment
+  collided with the first.
 
 Every change is an added nullable column or an index, so SQLite needs no table rebuild.
 
@@ -24,6 +27,8 @@ down_revision = '0001'
 branch_labels = None
 depends_on = None
 
+ONE_PER_TRANSACTION = sa.text("kind IN ('payment', 'dispute')")
+
 
 def upgrade():
     with op.batch_alter_table('refunds', schema=None) as batch_op:
@@ -39,6 +44,12 @@ def upgrade():
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.create_index('ix_transactions_amount_id', ['amount', 'id'], unique=False)
         batch_op.create_index('ix_transactions_stripe_transfer_id', ['stripe_transfer_id'], unique=False)
+
+    op.drop_index('uq_ledger_entries_kind_transaction', table_name='ledger_entries')
+    op.create_index(
+        'uq_ledger_entries_kind_transaction', 'ledger_entries', ['kind', 'transaction_id'],
+        unique=True, sqlite_where=ONE_PER_TRANSACTION, postgresql_where=ONE_PER_TRANSACTION,
+    )
 
     _backfill_event_ids()
 
@@ -60,6 +71,13 @@ def _backfill_event_ids():
 
 
 def downgrade():
+    # Fails if a payment has two refund entries by then: the old index cannot hold them.
+    op.drop_index('uq_ledger_entries_kind_transaction', table_name='ledger_entries')
+    op.create_index(
+        'uq_ledger_entries_kind_transaction', 'ledger_entries', ['kind', 'transaction_id'],
+        unique=True,
+    )
+
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_transactions_stripe_transfer_id')
         batch_op.drop_index('ix_transactions_amount_id')

@@ -110,6 +110,9 @@ class Refund(TimestampMixin, Base):
         return f"<Refund {self.id} {self.amount} {self.currency} {self.status}>"
 
 
+ONE_PER_TRANSACTION = sa.text("kind IN ('payment', 'dispute')")
+
+
 class LedgerEntry(Base):
     """One movement of a coach's balances, written only by portal.ledger.
 
@@ -138,7 +141,16 @@ class LedgerEntry(Base):
     payout: Mapped[Payout | None] = relationship()
 
     __table_args__ = (
-        sa.Index("uq_ledger_entries_kind_transaction", "kind", "transaction_id", unique=True),
+        # One payment entry and one dispute reversal per transaction; refund entries also name
+        # their transaction, and a transaction may have several (cumulative partial refunds).
+        sa.Index(
+            "uq_ledger_entries_kind_transaction",
+            "kind",
+            "transaction_id",
+            unique=True,
+            sqlite_where=ONE_PER_TRANSACTION,
+            postgresql_where=ONE_PER_TRANSACTION,
+        ),
         sa.Index("uq_ledger_entries_kind_refund", "kind", "refund_id", unique=True),
         sa.Index("uq_ledger_entries_kind_payout", "kind", "payout_id", unique=True),
         sa.Index("uq_ledger_entries_kind_event", "kind", "stripe_event_id", unique=True),
