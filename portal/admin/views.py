@@ -153,7 +153,10 @@ def refund(transaction_id: int) -> Response:
             form.amount.errors = [*form.amount.errors, exc.message]
         else:
             confirm = RefundConfirmForm(
-                amount=str(plan.amount), reason=form.reason.data, token=secrets.token_hex(16)
+                formdata=None,  # filled from the plan, not from the form just posted
+                amount=str(plan.amount),
+                reason=form.reason.data,
+                token=secrets.token_hex(16),
             )
             return render("admin/refund_confirm.html", info=found, plan=plan, form=confirm)
     status = 400 if form.errors else 200
