@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from decimal import Decimal
 
+import pytest
 import requests
 
 from portal.extensions import db
@@ -105,3 +107,11 @@ def bookable_coach(live_sandbox: LiveSandbox, price: str = "100.00"):  # type: i
     )
     onboard_coach(live_sandbox, coach)
     return coach, make_slot(coach, hours_from_now=72)
+
+
+@pytest.fixture
+def settled(live_portal: LivePortal, live_sandbox: LiveSandbox) -> Iterator[None]:
+    """Deliver what the sandbox still holds before the tables are emptied, so no webhook is in
+    flight in the live portal while the test's database is torn down."""
+    yield
+    live_sandbox.flush()

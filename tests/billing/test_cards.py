@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 
 from portal.extensions import db
@@ -15,6 +16,8 @@ from tests.billing.conftest import (
     signed_in_mentee,
 )
 from tests.live import LivePortal, LiveSandbox
+
+pytestmark = pytest.mark.usefixtures("settled")
 
 
 def test_a_card_saved_in_setup_mode_shows_at_once_and_stays_one_row_after_its_events(

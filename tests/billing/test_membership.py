@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from flask import Flask
 
 from portal.extensions import db
@@ -18,6 +19,8 @@ from tests.billing.conftest import (
     subscription_of,
 )
 from tests.live import LivePortal, LiveSandbox
+
+pytestmark = pytest.mark.usefixtures("settled")
 
 DAY = 86400
 

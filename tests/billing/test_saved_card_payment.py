@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from flask import Flask
 
 from portal import ledger
@@ -26,6 +27,8 @@ from tests.billing.conftest import (
     subscribe,
 )
 from tests.live import LivePortal, LiveSandbox
+
+pytestmark = pytest.mark.usefixtures("settled")
 
 
 def _pay_with_saved_card(live_portal: LivePortal, browser, coach, slot):  # type: ignore[no-untyped-def]
