@@ -254,7 +254,7 @@ def events() -> Response:
         "admin/_events_results.html",
         200 if page is not None else _filter_status(),
         form=form,
-        page=page,
+        log=page,
         types=event_log.event_types(),
         filter_args=_filter_args(),
         action_form=ActionForm(),
@@ -329,7 +329,7 @@ def users_list() -> Response:
         "admin/_users_results.html",
         200 if page is not None else _filter_status(),
         form=form,
-        page=page,
+        people=page,
         filter_args=_filter_args(),
         action_form=ActionForm(),
     )
@@ -396,7 +396,7 @@ def audit_log() -> Response:
         page = audit.audit_page(action=action)
     return render(
         "admin/audit.html",
-        page=page,
+        entries=page,
         action=action,
         actions=audit.actions(),
         filter_args=_filter_args(),

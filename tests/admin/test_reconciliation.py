@@ -1,0 +1,327 @@
+"""Reconciliation finds each kind of mismatch (missing either side, amount, status) in
+payments, refunds and payouts, on the page and from `flask reconcile`, with the ledger's
+verification beside it. Stripe is faked at `portal.stripe_gateway.reconciliation`."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal import ledger
+from portal.admin import reconciliation
+from portal.extensions import db
+from portal.models import (
+    Payout,
+    PayoutStatus,
+    Refund,
+    RefundStatus,
+    TransactionStatus,
+    User,
+)
+from portal.stripe_gateway import InvalidRequest, StripeUnavailable
+from portal.stripe_gateway import reconciliation as gateway
+from tests.admin.conftest import day, payment
+from tests.builders import make_connected_account
+
+IN_PERIOD = 1_772_798_400  # 2026-03-06 12:00 UTC, inside 2026-03-01..2026-03-10
+
+
+class FakeStripe:
+    def __init__(self) -> None:
+        self.charges: list[dict[str, Any]] = []
+        self.refunds: list[dict[str, Any]] = []
+        self.payouts: dict[str, list[dict[str, Any]]] = {}
+        self.intents: dict[str, dict[str, Any]] = {}
+        self.balance: list[dict[str, Any]] = []
+        self.down = False
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(gateway, "list_charges", self._listing(lambda: self.charges))
+        monkeypatch.setattr(gateway, "list_refunds", self._listing(lambda: self.refunds))
+        monkeypatch.setattr(
+            gateway, "list_balance_transactions", self._listing(lambda: self.balance)
+        )
+        monkeypatch.setattr(
+            gateway,
+            "list_payouts",
+            lambda account, since, until: iter(self._check(self.payouts.get(account, []))),
+        )
+        monkeypatch.setattr(gateway, "retrieve_payment_intent", self._retrieve(self.intents))
+        monkeypatch.setattr(gateway, "retrieve_refund", self._retrieve({}))
+        monkeypatch.setattr(
+            gateway, "retrieve_payout", lambda account, pid: self._retrieve({})(pid)
+        )
+
+    def _check(self, items: list) -> list:
+        if self.down:
+            raise StripeUnavailable("We could not reach our payment provider.")
+        return items
+
+    def _listing(self, items: Any) -> Any:
+        return lambda since, until: iter(self._check(items()))
+
+    def _retrieve(self, store: dict) -> Any:
+        def retrieve(object_id: str) -> dict:
+            if object_id not in store:
+                raise InvalidRequest(f"No such object: '{object_id}'", code="resource_missing")
+            return store[object_id]
+
+        return retrieve
+
+
+def _charge(intent: str, amount: int, *, refunded: int = 0, status: str = "succeeded") -> dict:
+    return {
+        "id": f"ch_{intent}",
+        "payment_intent": intent,
+        "amount": amount,
+        "amount_refunded": refunded,
+        "currency": "usd",
+        "status": status,
+        "created": IN_PERIOD,
+        "transfer_data": {"destination": "acct_x"},
+    }
+
+
+@pytest.fixture
+def stripe(monkeypatch: pytest.MonkeyPatch) -> FakeStripe:
+    fake = FakeStripe()
+    fake.install(monkeypatch)
+    return fake
+
+
+@pytest.fixture
+def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str, Any]:
+    """Agreeing rows and one of each disagreement; the comments say which."""
+    account = make_connected_account(coach)
+    ok = payment(mentee, coach, "100.00", at=day(3), intent="pi_ok")
+    ledger.record_payment(ok)
+    amount_off = payment(mentee, coach, "50.00", at=day(3), intent="pi_amount")
+    ledger.record_payment(amount_off)
+    status_off = payment(mentee, coach, "30.00", at=day(3), intent="pi_status")
+    ledger.record_payment(status_off)
+    only_portal = payment(mentee, coach, "20.00", at=day(4), intent="pi_portal_only")
+    ledger.record_payment(only_portal)
+    edge = payment(mentee, coach, "10.00", at=day(10, hour=23), intent="pi_edge")
+    ledger.record_payment(edge)
+    refunded = payment(
+        mentee,
+        coach,
+        "60.00",
+        at=day(2),
+        intent="pi_refunded",
+        status=TransactionStatus.PARTIALLY_REFUNDED,
+    )
+    ledger.record_payment(refunded)
+    good_refund = Refund(
+        transaction_id=refunded.id,
+        stripe_refund_id="re_ok",
+        status=RefundStatus.SUCCEEDED,
+        amount=Decimal("15.00"),
+        currency="USD",
+        platform_fee_refunded=Decimal("3.00"),
+        coach_share_reversed=Decimal("12.00"),
+    )
+    stuck_refund = Refund(
+        transaction_id=refunded.id,
+        stripe_refund_id="re_pending",
+        status=RefundStatus.PENDING,
+        amount=Decimal("5.00"),
+        currency="USD",
+        platform_fee_refunded=Decimal("1.00"),
+        coach_share_reversed=Decimal("4.00"),
+    )
+    for r in (good_refund, stuck_refund):
+        r.created_at = day(5)
+        db.session.add(r)
+    db.session.flush()
+    ledger.record_refund(good_refund)
+    payouts = []
+    for stripe_id, amount, status in (
+        ("po_ok", "40.00", PayoutStatus.PAID),
+        ("po_status", "10.00", PayoutStatus.IN_TRANSIT),
+        ("po_portal_only", "5.00", PayoutStatus.PAID),
+    ):
+        p = Payout(
+            stripe_payout_id=stripe_id,
+            amount=Decimal(amount),
+            currency="USD",
+            status=status,
+            user_id=coach.id,
+            connected_account_id=account.id,
+        )
+        p.created_at = day(6)
+        db.session.add(p)
+        payouts.append(p)
+    db.session.flush()
+    for p in payouts:
+        ledger.record_payout(p)
+    db.session.commit()
+
+    stripe.charges = [
+        _charge("pi_ok", 10000),
+        _charge("pi_amount", 5100),  # amount differs
+        _charge("pi_status", 3000, refunded=3000),  # refunded at Stripe, completed here
+        _charge("pi_stripe_only", 2500),  # missing in portal
+        _charge("pi_refunded", 6000, refunded=1500),
+        _charge("pi_declined", 900, status="failed"),  # a decline: never a transaction
+        {**_charge("pi_membership", 1900), "transfer_data": None},  # not a session payment
+    ]
+    # pi_edge's charge was made just after the period at Stripe: found by a direct look-up
+    stripe.intents["pi_edge"] = {"id": "pi_edge", "latest_charge": _charge("pi_edge", 1000)}
+    stripe.refunds = [
+        {
+            "id": "re_ok",
+            "amount": 1500,
+            "currency": "usd",
+            "status": "succeeded",
+            "created": IN_PERIOD,
+        },
+        {
+            "id": "re_pending",
+            "amount": 500,
+            "currency": "usd",
+            "status": "failed",
+            "created": IN_PERIOD,
+        },
+        {
+            "id": "re_stripe_only",
+            "amount": 700,
+            "currency": "usd",
+            "status": "succeeded",
+            "created": IN_PERIOD,
+        },
+    ]
+    stripe.payouts[account.stripe_account_id] = [
+        {"id": "po_ok", "amount": 4000, "currency": "usd", "status": "paid", "created": IN_PERIOD},
+        {
+            "id": "po_status",
+            "amount": 1000,
+            "currency": "usd",
+            "status": "failed",
+            "created": IN_PERIOD,
+        },
+        {
+            "id": "po_amount",
+            "amount": 999,
+            "currency": "usd",
+            "status": "paid",
+            "created": IN_PERIOD,
+        },
+    ]
+    stripe.balance = [
+        {"currency": "usd", "type": "charge", "amount": 10000, "fee": 320},
+        {"currency": "usd", "type": "transfer", "amount": -8000, "fee": 0},
+    ]
+    return {"amount_off": amount_off, "status_off": status_off, "only_portal": only_portal}
+
+
+EXPECTED = {
+    ("payment", "amount differs", "pi_amount", "50.00 USD", "51.00 USD"),
+    ("payment", "status differs", "pi_status", "completed", "refunded"),
+    ("payment", "missing in portal", "pi_stripe_only", "", "25.00 USD"),
+    ("payment", "missing at Stripe", "pi_portal_only", "20.00 USD", ""),
+    ("refund", "status differs", "re_pending", "pending", "failed"),
+    ("refund", "missing in portal", "re_stripe_only", "", "7.00 USD"),
+    ("payout", "status differs", "po_status", "in_transit", "failed"),
+    ("payout", "missing in portal", "po_amount", "", "9.99 USD on acct_test000002"),
+    ("payout", "missing at Stripe", "po_portal_only", "5.00 USD", ""),
+}
+
+
+def _found(report: reconciliation.Report) -> set[tuple]:
+    return {
+        (m.kind, m.problem, m.stripe_id, m.portal_value, m.stripe_value) for m in report.mismatches
+    }
+
+
+def test_reconcile_finds_every_kind_of_mismatch_and_nothing_else(
+    app: Flask, world: dict[str, Any], coach: User
+) -> None:
+    report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
+    expected = {
+        (k, p, s, pv, sv.replace("acct_test000002", f"acct_test{coach.id:06d}"))
+        for k, p, s, pv, sv in EXPECTED
+    }
+    assert _found(report) == expected
+    assert report.compared == {"payments": 7, "refunds": 3, "payouts": 4}
+    assert report.other_charges == 1
+    assert report.drift == [] and not report.agrees
+    assert report.balance[("USD", "charge")] == Decimal("100.00")
+    assert report.balance[("USD", "stripe fees")] == Decimal("-3.20")
+
+
+def test_an_amount_difference_on_a_payout_is_reported(
+    app: Flask, world: dict[str, Any], stripe: FakeStripe, coach: User
+) -> None:
+    account = f"acct_test{coach.id:06d}"
+    stripe.payouts[account][0] = {**stripe.payouts[account][0], "amount": 4001}
+    report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
+    assert ("payout", "amount differs", "po_ok", "40.00 USD", "40.01 USD") in _found(report)
+
+
+def test_agreement_and_ledger_drift_are_both_reported(
+    app: Flask, coach: User, mentee: User, stripe: FakeStripe
+) -> None:
+    paid = payment(mentee, coach, "100.00", at=day(3), intent="pi_ok")  # no ledger entry: drift
+    stripe.charges = [_charge("pi_ok", 10000)]
+    report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
+    assert report.mismatches == []
+    assert [str(d) for d in report.drift] == [
+        f"coach {coach.id}: paid transaction {paid.id} has no payment entry"
+    ]
+    ledger.record_payment(paid)
+    db.session.commit()
+    assert reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10)).agrees
+
+
+def test_reconciliation_page_lists_mismatches_and_the_ledger_result(
+    admin_client: FlaskClient, world: dict[str, Any]
+) -> None:
+    page = admin_client.get("/admin/reconciliation?since=2026-03-01&until=2026-03-10")
+    assert page.status_code == 200
+    assert page.text.count('data-problem="') == len(EXPECTED)
+    for problem in ("missing in portal", "missing at Stripe", "amount differs", "status differs"):
+        assert f'data-problem="{problem}"' in page.text
+    assert "balances equal their ledger entries" in page.text
+    assert "Stripe API version" in page.text
+    empty = admin_client.get("/admin/reconciliation")
+    assert empty.status_code == 200 and "data-problem" not in empty.text
+    bad = admin_client.get("/admin/reconciliation?since=2026-03-10&until=2026-03-01")
+    assert bad.status_code == 400 and "ends before it starts" in bad.text
+
+
+def test_reconciliation_page_says_so_when_stripe_cannot_be_read(
+    admin_client: FlaskClient, stripe: FakeStripe
+) -> None:
+    stripe.down = True
+    page = admin_client.get("/admin/reconciliation?since=2026-03-01&until=2026-03-10")
+    assert page.status_code == 200 and "nothing was compared" in page.text
+
+
+def test_flask_reconcile_prints_each_mismatch_and_exits_1(
+    app: Flask, world: dict[str, Any]
+) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["reconcile", "--since", "2026-03-01", "--until", "2026-03-10"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.count("MISMATCH ") == len(EXPECTED)
+    assert "MISMATCH payment pi_amount" in result.output and "amount differs" in result.output
+    assert "9 mismatch(es), 0 ledger problem(s)." in result.output
+
+
+def test_flask_reconcile_agrees_with_exit_0(app: Flask, stripe: FakeStripe) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["reconcile", "--since", "2026-03-01", "--until", "2026-03-10"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "agrees with Stripe" in result.output
+    bad = app.test_cli_runner().invoke(
+        args=["reconcile", "--since", "2026-03-10", "--until", "2026-03-01"]
+    )
+    assert bad.exit_code == 2 and "ends before it starts" in bad.output
