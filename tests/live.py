@@ -164,6 +164,9 @@ def live_portal(
     try:
         yield LivePortal(portal_app, url)
     finally:
+        # Deliver what is queued before the tables are emptied: a webhook still being applied
+        # when the test's teardown truncates them would deadlock on PostgreSQL.
+        live_sandbox.flush()
         live_sandbox.control("webhooks/config", webhook_url="", connect_webhook_url="")
         server.shutdown()
         server.server_close()
