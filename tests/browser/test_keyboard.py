@@ -18,8 +18,8 @@ def _tab_to(page: Page, text: str, limit: int = 60) -> None:
     for _ in range(limit):
         page.keyboard.press("Tab")
         focused = page.evaluate(
-            "() => { const e = document.activeElement;"
-            " return (e.innerText || e.value || e.getAttribute('aria-label') || e.id || '').trim(); }"
+            "() => { const e = document.activeElement; return (e.innerText || e.value"
+            " || e.getAttribute('aria-label') || e.id || '').trim(); }"
         )
         if text in focused:
             outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
