@@ -16,9 +16,7 @@ import hmac
 import json
 import os
 import re
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,73 +28,30 @@ from typing import Any
 import psycopg
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+from common import ROOT, free_port, portal_environment, start_gunicorn, stop  # noqa: E402
+
 PASSWORD = "bench-password-1"  # noqa: S105 - the generated data's password
 WEBHOOK_SECRET = "whsec_benchmark"  # noqa: S105
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(database_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PORTAL_ENV": "production",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_hex(32),
-        "SESSION_COOKIE_SECURE": "0",  # plain HTTP on loopback
-        "STRIPE_SECRET_KEY": "sk_test_benchmark",
-        "STRIPE_API_BASE": "http://127.0.0.1:9",  # never called by the measured routes
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_benchmark_connect",
-        "LOGIN_RATE_LIMIT": "1000 per minute",
-        "GUNICORN_ACCESS_LOG": "off",
-        "GUNICORN_WORKERS": str(workers),
-        "PORT": str(port),
-    }
-    process = subprocess.Popen(  # noqa: S603
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "-c",
-            "gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.DEVNULL,
+def start_portal(database_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = portal_environment(
+        database_url,
+        {
+            "STRIPE_SECRET_KEY": "sk_test_benchmark",
+            "STRIPE_API_BASE": "http://127.0.0.1:9",  # never called by the measured routes
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_benchmark_connect",
+        },
     )
-    for _ in range(100):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return process
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn(env, port, workers)
 
 
 def login(base: str, email: str) -> str:
-    session = requests.Session()
-    page = session.get(f"{base}/account/login", timeout=10)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-    response = session.post(
-        f"{base}/account/login",
-        data={"email": email, "password": PASSWORD, "csrf_token": token},
-        allow_redirects=False,
-        timeout=10,
-    )
-    if response.status_code != 303:
-        raise SystemExit(f"Could not sign in as {email}: {response.status_code}")
-    return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    return common.login(base, email, PASSWORD)
 
 
 def follow_next(base: str, cookie: str, path: str, pages: int) -> str:
@@ -249,9 +204,9 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk).")
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_gunicorn(args.database_url, port, args.workers)
+    server = start_portal(args.database_url, port, args.workers)
     results: dict[str, Any] = {
         "workers": args.workers,
         "seconds": args.seconds,
@@ -306,8 +261,7 @@ def main() -> None:
             )
             results["webhook ingest (4 senders)"] = ingest
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
 
     results["budgets"] = check_budgets(results)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,118 @@
+"""Pieces the benchmark scripts share: free loopback ports, the portal under gunicorn, signing in.
+
+Everything listens on and talks to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import IO
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def portal_environment(database_url: str, settings: dict[str, str]) -> dict[str, str]:
+    """The environment of a production-mode portal on loopback (plain HTTP), plus `settings`."""
+    return {
+        **os.environ,
+        "PORTAL_ENV": "production",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_hex(32),
+        "SESSION_COOKIE_SECURE": "0",  # plain HTTP on loopback
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        **settings,
+    }
+
+
+def start_gunicorn(
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    *,
+    log: IO[bytes] | int | None = subprocess.DEVNULL,
+    wait_seconds: float = 20,
+) -> subprocess.Popen[bytes]:
+    """gunicorn with the project's `gunicorn.conf.py` on 127.0.0.1:`port`, once it answers."""
+    process = subprocess.Popen(  # noqa: S603
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "-c",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env={**env, "GUNICORN_ACCESS_LOG": "off", "GUNICORN_WORKERS": str(workers)},
+        stdout=log,
+        stderr=log,
+    )
+    wait_until_up(f"http://127.0.0.1:{port}/healthz", process, wait_seconds, "gunicorn")
+    return process
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float, name: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with status {process.returncode} while starting")
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:  # not listening yet, or still booting its workers
+            pass
+        time.sleep(0.2)
+    stop(process)
+    raise SystemExit(f"{name} did not answer {url} within {seconds:.0f} s")
+
+
+def stop(process: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
+    """Ask a process we started to stop (SIGTERM), then kill it if it does not."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF.search(html)
+    if not match:
+        raise ValueError("no CSRF token on the page")
+    return match.group(1)
+
+
+def login(base: str, email: str, password: str) -> str:
+    """Sign in over HTTP; the session's cookies as one `Cookie` header value."""
+    session = requests.Session()
+    page = session.get(f"{base}/account/login", timeout=10)
+    response = session.post(
+        f"{base}/account/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(page.text)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    if response.status_code != 303:
+        raise SystemExit(f"Could not sign in as {email}: {response.status_code}")
+    return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
