@@ -10,7 +10,8 @@ import json
 
 import sqlalchemy as sa
 
-from portal.admin import audit, keyset
+from portal import pagination as keyset
+from portal.admin import audit
 from portal.extensions import db
 from portal.models import EventStatus, StripeEvent, User
 from portal.webhooks.runner import Outcome, UnknownEvent, reprocess_event

@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, joinedload
 
-from portal.admin import keyset
+from portal import pagination as keyset
 from portal.extensions import db
 from portal.models import (
     CoachingSession,

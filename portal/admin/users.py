@@ -9,8 +9,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
+from portal import pagination as keyset
 from portal.accounts.services import new_session_token
-from portal.admin import audit, keyset
+from portal.admin import audit
 from portal.admin.transactions import escape_like
 from portal.extensions import db
 from portal.models import Role, User

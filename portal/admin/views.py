@@ -22,7 +22,8 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from portal.admin import attention, audit, detail, keyset, reconciliation, refunds, users
+from portal import pagination as keyset
+from portal.admin import attention, audit, detail, reconciliation, refunds, users
 from portal.admin import events as event_log
 from portal.admin import transactions as txns
 from portal.admin.cli import reconcile_command

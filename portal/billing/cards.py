@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from portal import pagination
 from portal.extensions import db
 from portal.models import PaymentMethod, SubscriptionStatus, User, utcnow
 from portal.stripe_gateway import InvalidRequest
@@ -33,6 +34,7 @@ logger = logging.getLogger("portal.billing")
 
 # Statuses in which a membership renews, so its renewal card follows the mentee's default.
 RENEWING = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+PAGE_SIZE = 20
 
 
 class CardNotFound(LookupError):
@@ -50,6 +52,33 @@ def cards_of(user_id: int) -> list[PaymentMethod]:
         .order_by(PaymentMethod.is_default.desc(), PaymentMethod.id.desc())
     )
     return list(db.session.scalars(query))
+
+
+def cards_page(
+    user_id: int, *, after: str | None = None, before: str | None = None, size: int = PAGE_SIZE
+) -> pagination.Page:
+    """One page of the mentee's cards for the cards page: the default first (on the first
+    page), then the others newest first, keyset on id. Raises `pagination.BadCursor`."""
+    others = pagination.fetch_page(
+        select(PaymentMethod).where(
+            PaymentMethod.user_id == user_id, PaymentMethod.is_default.is_(False)
+        ),
+        key=PaymentMethod.id,
+        row_id=PaymentMethod.id,
+        kind="number",
+        after=after,
+        before=before,
+        size=size,
+    )
+    if after or before:
+        return others
+    default = db.session.scalar(
+        select(PaymentMethod).where(
+            PaymentMethod.user_id == user_id, PaymentMethod.is_default.is_(True)
+        )
+    )
+    rows = [default, *others.rows] if default is not None else others.rows
+    return pagination.Page(rows, others.next_cursor, others.prev_cursor)
 
 
 def card_of(user_id: int, card_id: int) -> PaymentMethod:

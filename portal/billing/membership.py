@@ -28,6 +28,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal import pagination
 from portal.billing.cards import user_for_customer
 from portal.extensions import db
 from portal.models import (
@@ -54,6 +55,7 @@ LIVE = (
     SubscriptionStatus.PAUSED,
 )
 NEEDS_CARD = (SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID)
+INVOICES_PAGE_SIZE = 24
 _INVOICE_RANK = {
     InvoiceStatus.DRAFT: 0,
     InvoiceStatus.OPEN: 1,
@@ -141,13 +143,26 @@ def needs_card_fix(user: User) -> bool:
     return subscription is not None and subscription.status in NEEDS_CARD
 
 
-def invoices_of(user_id: int) -> list[Invoice]:
-    query = (
-        select(Invoice)
-        .where(Invoice.user_id == user_id)
-        .order_by(Invoice.created_at.desc(), Invoice.id.desc())
+def invoices_of(
+    user_id: int,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = INVOICES_PAGE_SIZE,
+) -> pagination.Page:
+    """One page of the mentee's invoices, newest first (keyset on (created_at, id)).
+
+    Raises `pagination.BadCursor` for a page link that does not parse.
+    """
+    return pagination.fetch_page(
+        select(Invoice).where(Invoice.user_id == user_id),
+        key=Invoice.created_at,
+        row_id=Invoice.id,
+        kind="datetime",
+        after=after,
+        before=before,
+        size=size,
     )
-    return list(db.session.scalars(query))
 
 
 def invoice_of(user_id: int, invoice_id: int) -> Invoice | None:

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal import pagination
 from portal.billing import cards, discounts, membership, saved_card, services
 from portal.billing.forms import ActionForm, AttemptForm, SubscribeForm
 from portal.coaches import booking as booking_service
@@ -48,12 +49,27 @@ def cards_page() -> Response:
     return _cards_response()
 
 
+def _page_args() -> dict[str, str | None]:
+    return {
+        "after": request.args.get("after") or None,
+        "before": request.args.get("before") or None,
+    }
+
+
 def _cards_response(error: str | None = None, status: int = 200) -> Response:
+    try:
+        # After a change (a POST) the first page is shown again, with the new default first.
+        page = cards.cards_page(
+            current_user.id, **(_page_args() if request.method == "GET" else {})
+        )
+    except pagination.BadCursor:
+        abort(400, pagination.BAD_CURSOR_MESSAGE)
     return render(
         "billing/cards.html",
         "billing/_cards.html",
         status,
-        cards=cards.cards_of(current_user.id),
+        cards=page.rows,
+        card_page=page,
         is_expired=cards.is_expired,
         add_form=AttemptForm(formdata=None),
         form=ActionForm(),
@@ -374,7 +390,11 @@ def membership_returned() -> Response:
 @bp.get("/invoices", endpoint="invoices")
 @allow(Role.MENTEE)
 def invoices_page() -> Response:
-    return render("billing/invoices.html", invoices=membership.invoices_of(current_user.id))
+    try:
+        page = membership.invoices_of(current_user.id, **_page_args())
+    except pagination.BadCursor:
+        abort(400, pagination.BAD_CURSOR_MESSAGE)
+    return render("billing/invoices.html", invoices=page.rows, invoice_page=page)
 
 
 @bp.get("/invoices/<int:invoice_id>")

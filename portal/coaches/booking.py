@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from portal import pagination
 from portal.billing import discounts
 from portal.extensions import db
 from portal.models import (
@@ -42,6 +44,9 @@ from portal.stripe_gateway import customers as customers_gateway
 
 # How long before the start a mentee may still cancel for a full refund.
 REFUND_WINDOW = timedelta(hours=24)
+OPEN_SLOTS_PAGE_SIZE = 20
+SESSIONS_PAGE_SIZE = 20
+UPCOMING_PAGE_SIZE = 10
 
 
 class BookingError(Exception):
@@ -94,36 +99,82 @@ def open_slots(
     """The coach's future slots that no booking holds, soonest first."""
     query = (
         select(AvailabilitySlot)
-        .where(
-            AvailabilitySlot.coach_id == coach_id,
-            AvailabilitySlot.starts_at > (now or utcnow()),
-            ~_slot_is_held(),
-        )
+        .where(*_open_slot_conditions(coach_id, now))
         .order_by(AvailabilitySlot.starts_at)
         .limit(limit)
     )
     return list(db.session.scalars(query))
 
 
+def _open_slot_conditions(coach_id: int, now: datetime | None) -> tuple:  # type: ignore[type-arg]
+    return (
+        AvailabilitySlot.coach_id == coach_id,
+        AvailabilitySlot.starts_at > (now or utcnow()),
+        ~_slot_is_held(),
+    )
+
+
+def open_slots_page(
+    coach_id: int,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = OPEN_SLOTS_PAGE_SIZE,
+    now: datetime | None = None,
+) -> pagination.Page:
+    """One page of the coach's open slots, soonest first (keyset on (starts_at, id)).
+
+    Raises `pagination.BadCursor` for a page link that does not parse.
+    """
+    return pagination.fetch_page(
+        select(AvailabilitySlot).where(*_open_slot_conditions(coach_id, now)),
+        key=AvailabilitySlot.starts_at,
+        row_id=AvailabilitySlot.id,
+        kind="datetime",
+        descending=False,
+        after=after,
+        before=before,
+        size=size,
+    )
+
+
 def open_slots_by_coach(
-    coach_ids: Sequence[int], *, per_coach: int = 3
+    coach_ids: Sequence[int], *, per_coach: int = 3, now: datetime | None = None
 ) -> dict[int, list[AvailabilitySlot]]:
-    """The next few open slots of each coach, for the directory."""
+    """The next few open slots of each coach, for the directory, in ONE query.
+
+    `row_number()` over each coach's open slots (soonest first) keeps the first `per_coach`
+    of each, so a page of coaches costs one query however many coaches or slots there are.
+    Window functions work alike on SQLite (3.25+) and PostgreSQL.
+    """
     if not coach_ids:
         return {}
-    query = (
-        select(AvailabilitySlot)
+    position = (
+        sa.func.row_number()
+        .over(
+            partition_by=AvailabilitySlot.coach_id,
+            order_by=(AvailabilitySlot.starts_at, AvailabilitySlot.id),
+        )
+        .label("position")
+    )
+    ranked = (
+        select(AvailabilitySlot.id.label("slot_id"), position)
         .where(
             AvailabilitySlot.coach_id.in_(coach_ids),
-            AvailabilitySlot.starts_at > utcnow(),
+            AvailabilitySlot.starts_at > (now or utcnow()),
             ~_slot_is_held(),
         )
-        .order_by(AvailabilitySlot.starts_at)
+        .subquery()
+    )
+    query = (
+        select(AvailabilitySlot)
+        .join(ranked, ranked.c.slot_id == AvailabilitySlot.id)
+        .where(ranked.c.position <= per_coach)
+        .order_by(AvailabilitySlot.coach_id, AvailabilitySlot.starts_at, AvailabilitySlot.id)
     )
     result: dict[int, list[AvailabilitySlot]] = {coach_id: [] for coach_id in coach_ids}
     for slot in db.session.scalars(query):
-        if len(result[slot.coach_id]) < per_coach:
-            result[slot.coach_id].append(slot)
+        result[slot.coach_id].append(slot)
     return result
 
 
@@ -285,37 +336,46 @@ def booking_for_checkout(session_id: str) -> CoachingSession | None:
     return db.session.scalar(query)
 
 
-def sessions_of_mentee(mentee_id: int) -> list[CoachingSession]:
-    query = (
-        select(CoachingSession)
-        .where(CoachingSession.mentee_id == mentee_id)
-        .options(joinedload(CoachingSession.coach))
-        .order_by(CoachingSession.starts_at.desc(), CoachingSession.id.desc())
-    )
-    return list(db.session.scalars(query))
+def sessions_page(
+    *,
+    mentee_id: int | None = None,
+    coach_id: int | None = None,
+    upcoming: bool,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = SESSIONS_PAGE_SIZE,
+    now: datetime | None = None,
+) -> pagination.Page:
+    """One page of a mentee's (or a coach's) sessions, keyset on (starts_at, id).
 
-
-def sessions_of_coach(coach_id: int) -> list[CoachingSession]:
-    query = (
-        select(CoachingSession)
-        .where(
+    Upcoming sessions come soonest first, past ones most recent first. A coach does not see
+    bookings still waiting for payment; the other party is loaded in the same query. Raises
+    `pagination.BadCursor` for a page link that does not parse.
+    """
+    moment = now or utcnow()
+    query = select(CoachingSession)
+    if mentee_id is not None:
+        query = query.where(CoachingSession.mentee_id == mentee_id).options(
+            joinedload(CoachingSession.coach)
+        )
+    elif coach_id is not None:
+        query = query.where(
             CoachingSession.coach_id == coach_id,
             CoachingSession.status != SessionStatus.PENDING_PAYMENT,
-        )
-        .options(joinedload(CoachingSession.mentee))
-        .order_by(CoachingSession.starts_at.desc(), CoachingSession.id.desc())
+        ).options(joinedload(CoachingSession.mentee))
+    else:
+        raise ValueError("sessions_page needs a mentee_id or a coach_id")
+    when = CoachingSession.starts_at > moment if upcoming else CoachingSession.starts_at <= moment
+    return pagination.fetch_page(
+        query.where(when),
+        key=CoachingSession.starts_at,
+        row_id=CoachingSession.id,
+        kind="datetime",
+        descending=not upcoming,
+        after=after,
+        before=before,
+        size=size,
     )
-    return list(db.session.scalars(query))
-
-
-def split_upcoming(
-    bookings: Sequence[CoachingSession], now: datetime | None = None
-) -> tuple[list[CoachingSession], list[CoachingSession]]:
-    """(upcoming soonest first, past most recent first)."""
-    moment = now or utcnow()
-    upcoming = sorted((b for b in bookings if b.starts_at > moment), key=lambda b: b.starts_at)
-    past = [b for b in bookings if b.starts_at <= moment]
-    return upcoming, past
 
 
 def refund_deadline(booking: CoachingSession) -> datetime:

@@ -9,21 +9,34 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from portal import pagination
 from portal.extensions import db
 from portal.models import AvailabilitySlot, CoachingSession, CoachProfile, User, utcnow
 from portal.models.coaching import HOLDING_STATUSES
 
+DIRECTORY_PAGE_SIZE = 24
 
-def published_coaches() -> list[CoachProfile]:
-    """Coaches who chose to be listed and whose accounts are active, newest first."""
+
+def published_coaches(
+    *, after: str | None = None, before: str | None = None, size: int = DIRECTORY_PAGE_SIZE
+) -> pagination.Page:
+    """One page of the coaches who chose to be listed and whose accounts are active, newest
+    first (keyset on the profile's id). Raises `pagination.BadCursor` for a bad page link."""
     query = (
         select(CoachProfile)
         .join(CoachProfile.user)
         .where(CoachProfile.is_published.is_(True), User.is_active.is_(True))
         .options(joinedload(CoachProfile.user))
-        .order_by(CoachProfile.id.desc())
     )
-    return list(db.session.scalars(query))
+    return pagination.fetch_page(
+        query,
+        key=CoachProfile.id,
+        row_id=CoachProfile.id,
+        kind="number",
+        after=after,
+        before=before,
+        size=size,
+    )
 
 
 def coach_profile_for(user_id: int) -> CoachProfile | None:

@@ -6,10 +6,13 @@ its mentee and its coach (anyone else gets 404).
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal import pagination
 from portal.billing import saved_card
 from portal.coaches import booking as booking_service
 from portal.coaches import cancellation, fulfilment, services
@@ -37,12 +40,24 @@ CONFIRMING = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 # --- browsing -----------------------------------------------------------------------------
 
 
+def _page_args(after: str = "after", before: str = "before") -> dict[str, str | None]:
+    """A list's cursors from the query string (validated by the service that reads them)."""
+    return {"after": request.args.get(after) or None, "before": request.args.get(before) or None}
+
+
+def _bad_cursor() -> NoReturn:
+    abort(400, pagination.BAD_CURSOR_MESSAGE)
+
+
 @bp.get("/")
 @allow(PUBLIC)
 def directory() -> Response:
-    coaches = services.published_coaches()
-    slots = booking_service.open_slots_by_coach([p.user_id for p in coaches])
-    return render("coaches/directory.html", coaches=coaches, slots=slots)
+    try:
+        page = services.published_coaches(**_page_args())
+    except pagination.BadCursor:
+        _bad_cursor()
+    slots = booking_service.open_slots_by_coach([p.user_id for p in page.rows])
+    return render("coaches/directory.html", coaches=page.rows, listing=page, slots=slots)
 
 
 @bp.get("/coaches/<int:coach_id>")
@@ -55,10 +70,15 @@ def coach_page(coach_id: int) -> Response:
         current_user.is_authenticated and current_user.id == coach_id
     ):
         abort(404)
+    try:
+        slots = booking_service.open_slots_page(coach_id, **_page_args())
+    except pagination.BadCursor:
+        _bad_cursor()
     return render(
         "coaches/coach.html",
         profile=profile,
-        slots=booking_service.open_slots(coach_id),
+        slots=slots.rows,
+        slot_page=slots,
         bookable=booking_service.coach_is_bookable(profile.user),
         price=booking_service.price_booking(profile, current_user),
         form=ActionForm(),
@@ -218,22 +238,40 @@ def _own_booking(booking_id: int, *, mentee_only: bool = False) -> CoachingSessi
 # --- each person's sessions ---------------------------------------------------------------
 
 
+def _sessions_context(**whose: int) -> dict:
+    """The next upcoming sessions and one page of past ones, each paged by its own cursors
+    (`upcoming_after`/`upcoming_before`, and `after`/`before`)."""
+    now = utcnow()
+    try:
+        upcoming = booking_service.sessions_page(
+            **whose,
+            upcoming=True,
+            size=booking_service.UPCOMING_PAGE_SIZE,
+            now=now,
+            **_page_args("upcoming_after", "upcoming_before"),
+        )
+        past = booking_service.sessions_page(**whose, upcoming=False, now=now, **_page_args())
+    except pagination.BadCursor:
+        _bad_cursor()
+    return {
+        "upcoming": upcoming.rows,
+        "past": past.rows,
+        "upcoming_page": upcoming,
+        "past_page": past,
+        "page_args": request.args.to_dict(),
+    }
+
+
 @bp.get("/my/sessions")
 @allow(Role.MENTEE)
 def my_sessions() -> Response:
-    upcoming, past = booking_service.split_upcoming(
-        booking_service.sessions_of_mentee(current_user.id)
-    )
-    return render("coaches/my_sessions.html", upcoming=upcoming, past=past)
+    return render("coaches/my_sessions.html", **_sessions_context(mentee_id=current_user.id))
 
 
 @bp.get("/coach/schedule")
 @allow(Role.COACH)
 def my_schedule() -> Response:
-    upcoming, past = booking_service.split_upcoming(
-        booking_service.sessions_of_coach(current_user.id)
-    )
-    return render("coaches/my_schedule.html", upcoming=upcoming, past=past)
+    return render("coaches/my_schedule.html", **_sessions_context(coach_id=current_user.id))
 
 
 # --- the coach's own profile and open times -----------------------------------------------

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.models import (
@@ -23,6 +24,7 @@ from portal.models import (
     Payout,
     PayoutSchedule,
     StripeConnectedAccount,
+    Transaction,
 )
 from portal.payouts.services import next_payout_day
 
@@ -102,6 +104,11 @@ def activity_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE
     query = (
         sa.select(LedgerEntry)
         .where(LedgerEntry.coach_id == coach_id, LedgerEntry.kind.in_(EARNING_KINDS))
+        # What each row shows (the payment, its session, the refund) comes in the same query.
+        .options(
+            joinedload(LedgerEntry.transaction).joinedload(Transaction.session),
+            joinedload(LedgerEntry.refund),
+        )
         .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
         .limit(size + 1)
     )

@@ -14,6 +14,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal import pagination
 from portal.extensions import db
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
@@ -68,9 +69,11 @@ def dashboard() -> Response:
 @bp.get("/coach/earnings/activity")
 @allow(Role.COACH)
 def activity() -> Response:
-    after = request.args.get("after", type=int)
+    raw = request.args.get("after") or None
+    if raw is not None and not (raw.isdigit() and int(raw) <= pagination.MAX_INT32):
+        abort(400, pagination.BAD_CURSOR_MESSAGE)
     try:
-        page = earnings.activity_page(current_user.id, after)
+        page = earnings.activity_page(current_user.id, int(raw) if raw else None)
     except LookupError:
         abort(404)
     profile = services.coach_profile(current_user.id)

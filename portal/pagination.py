@@ -1,5 +1,8 @@
 """Keyset pagination: pages found by the last row's sort key, never by OFFSET.
 
+Every list that can grow without bound (the directory, sessions, open times, invoices, the
+admin's transactions, events, users and audit log) is read through `fetch_page`.
+
 A page is the `size` rows after (or before) a cursor on `(key, id)`, in the list's order, so
 page 1,000 costs what page 1 costs: one index range read. A cursor is `<key>_<id>` in the URL
 (a datetime as microseconds since the epoch, a number as its decimal string), so any page can
@@ -20,8 +23,20 @@ from portal.extensions import db
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# What a person sees for a page link that does not parse (a view answers 400 with it).
+BAD_CURSOR_MESSAGE = (
+    "That page link is not valid (it may have been cut short or edited). "
+    "Go back to the first page and follow the Next and Previous links from there."
+)
+# Bounds a decoded cursor must respect, so a forged one is refused here rather than by the
+# database (PostgreSQL rejects an integer out of its column's range with an error).
+MAX_INT32 = 2**31 - 1
+MAX_INT64 = 2**63 - 1
+MAX_NUMBER = Decimal(10) ** 15
+
+
 class BadCursor(ValueError):
-    """A page link that does not parse: the view says so and shows the first page."""
+    """A page link that does not parse or is out of range; the view says so."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +66,25 @@ def decode(cursor: str, kind: str) -> tuple[datetime | Decimal, int]:
         if kind == "datetime":
             return EPOCH + timedelta(microseconds=int(value)), row_id
         number = Decimal(value)
-        if not number.is_finite():
+        if not number.is_finite() or abs(number) >= MAX_NUMBER:
             raise BadCursor(cursor)
         return number, row_id
     except (ValueError, InvalidOperation, OverflowError) as exc:
         raise BadCursor(cursor) from exc
+
+
+def _checked(
+    value: datetime | Decimal, row_id: int, key: sa.ColumnElement, id_column: sa.ColumnElement
+) -> tuple[datetime | Decimal | int, int]:
+    """The decoded cursor in the types of its columns, or BadCursor when it cannot fit."""
+    largest = MAX_INT64 if isinstance(id_column.type, sa.BigInteger) else MAX_INT32
+    if not 0 <= row_id <= largest:
+        raise BadCursor(f"{value}_{row_id}")
+    if isinstance(value, Decimal) and isinstance(key.type, sa.Integer):
+        if value != value.to_integral_value() or abs(value) > largest:
+            raise BadCursor(f"{value}_{row_id}")
+        return int(value), row_id
+    return value, row_id
 
 
 def fetch_page(
@@ -78,7 +107,7 @@ def fetch_page(
     cursor = before if backwards else after
     forward_desc = descending != backwards  # the order rows are read in
     if cursor:
-        value, last_id = decode(cursor, kind)
+        value, last_id = _checked(*decode(cursor, kind), key, row_id)
         bound = sa.tuple_(key, row_id)
         target = sa.tuple_(sa.literal(value, key.type), sa.literal(last_id, row_id.type))
         query = query.where(bound < target if forward_desc else bound > target)
