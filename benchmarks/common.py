@@ -70,18 +70,22 @@ def start_gunicorn(
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float, name: str) -> None:
+    """Return once `url` answers; otherwise stop `process` (whatever went wrong) and exit."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{name} exited with status {process.returncode} while starting")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:  # not listening yet, or still booting its workers
-            pass
-        time.sleep(0.2)
-    stop(process)
-    raise SystemExit(f"{name} did not answer {url} within {seconds:.0f} s")
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited with status {process.returncode} while starting")
+            try:
+                if requests.get(url, timeout=2).ok:
+                    return
+            except requests.RequestException:  # not listening yet, or still booting its workers
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"{name} did not answer {url} within {seconds:.0f} s")
+    except BaseException:
+        stop(process)
+        raise
 
 
 def stop(process: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
