@@ -225,4 +225,8 @@ def onboard_coach(sandbox: LiveSandbox, coach: User) -> StripeConnectedAccount:
     coach.stripe_connect_account_id = account.id
     db.session.add(row)
     db.session.commit()
+    # The onboarding's own account.updated events (one says charges are still off) must land
+    # before the test goes on, or a page could catch the coach between two of them.
+    sandbox.flush()
+    db.session.refresh(row)
     return row

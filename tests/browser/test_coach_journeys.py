@@ -140,6 +140,7 @@ def test_a_failing_payout_shows_the_coach_why_and_returns_the_money(
     page.get_by_label("Price of one session").fill("120.00")
     page.get_by_label("Show me in the coaches directory").check()
     page.get_by_role("button", name="Save profile").click()
+    expect(page.get_by_text("Your profile is saved.")).to_be_visible()
     coach = db.session.scalar(select(User).where(User.email == "ada@example.com"))
     make_slot(coach, hours_from_now=96)
     _onboard_leaving_half_way(page, live_portal, audit)
