@@ -95,5 +95,8 @@ class Invoice(TimestampMixin, Base):
     user: Mapped[User] = relationship()
     subscription: Mapped[Subscription | None] = relationship(back_populates="invoices")
 
+    # A mentee's invoices, newest first, paged by (created_at, id).
+    __table_args__ = (sa.Index("ix_invoices_user_created", "user_id", "created_at", "id"),)
+
     def __repr__(self) -> str:
         return f"<Invoice {self.stripe_invoice_id} {self.amount} {self.status}>"

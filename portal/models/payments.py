@@ -154,6 +154,8 @@ class LedgerEntry(Base):
         sa.Index("uq_ledger_entries_kind_refund", "kind", "refund_id", unique=True),
         sa.Index("uq_ledger_entries_kind_payout", "kind", "payout_id", unique=True),
         sa.Index("uq_ledger_entries_kind_event", "kind", "stripe_event_id", unique=True),
+        # A coach's activity, newest first, paged by (created_at, id).
+        sa.Index("ix_ledger_entries_coach_created", "coach_id", "created_at", "id"),
     )
 
     def __repr__(self) -> str:
