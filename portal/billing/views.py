@@ -12,6 +12,7 @@ from portal import pagination
 from portal.billing import cards, discounts, membership, saved_card, services
 from portal.billing.forms import ActionForm, AttemptForm, SubscribeForm
 from portal.coaches import booking as booking_service
+from portal.coaches.links import checkout_urls
 from portal.extensions import db
 from portal.models import AvailabilitySlot, Role, SessionStatus
 from portal.rendering import htmx_redirect, render
@@ -234,11 +235,7 @@ def start_booking_checkout(booking_id: int) -> Response:
         else:
             url = booking_service.start_checkout(
                 booking,
-                success_url=url_for("coaches.checkout_return", _external=True)
-                + "?session_id={CHECKOUT_SESSION_ID}",
-                cancel_url=url_for(
-                    "coaches.checkout_canceled", booking_id=booking.id, _external=True
-                ),
+                **checkout_urls(booking),
             )
     except (GatewayError, booking_service.BookingError) as exc:
         db.session.commit()

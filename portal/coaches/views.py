@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from portal import pagination
 from portal.billing import saved_card
 from portal.coaches import booking as booking_service
-from portal.coaches import cancellation, fulfilment, services
+from portal.coaches import cancellation, fulfilment, links, services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
 from portal.extensions import db
 from portal.models import (
@@ -105,9 +105,7 @@ def book(slot_id: int) -> Response:
         checkout_url = booking_service.start_checkout(
             booking,
             save_card=request.form.get("save_card") == "y",
-            success_url=url_for("coaches.checkout_return", _external=True)
-            + "?session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=url_for("coaches.checkout_canceled", booking_id=booking.id, _external=True),
+            **links.checkout_urls(booking),
         )
     except booking_service.BookingError as exc:
         db.session.commit()  # the booking is canceled, its slot free
@@ -148,6 +146,8 @@ def checkout_return() -> Response:
 def checkout_canceled(booking_id: int) -> Response:
     """Stripe's cancel_url: the mentee left Checkout, so the time is released (idempotent)."""
     booking = _own_booking(booking_id, mentee_only=True)
+    if not links.is_cancel_token_valid(booking, request.args.get("token")):
+        abort(404)
     coach_id = booking.coach_id
     if booking.status is SessionStatus.PENDING_PAYMENT:
         try:

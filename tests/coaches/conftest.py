@@ -78,6 +78,8 @@ class FakeStripe:
                 "currency": params["line_items"][0]["price_data"]["currency"],
                 "payment_intent": None,
                 "expires_at": params["expires_at"],
+                "success_url": params["success_url"],
+                "cancel_url": params["cancel_url"],
                 "url": f"https://checkout.stripe.com/c/pay/{sid}",
             }
             self.sessions[sid] = session

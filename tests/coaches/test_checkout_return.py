@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from decimal import Decimal
 
 from flask import Flask
@@ -241,7 +243,8 @@ def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
     stripe_fake: FakeStripe,
 ) -> None:
     booking = _start(mentee_client, slot)
-    response = mentee_client.get(f"/bookings/{booking.id}/checkout-canceled")
+    cancel_link = _cancel_link(stripe_fake, booking)
+    response = mentee_client.get(cancel_link)
     assert response.status_code == 303
     page = mentee_client.get(response.headers["Location"])
     assert "nothing was charged and the time is free" in page.text
@@ -250,8 +253,29 @@ def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
     assert db.session.get(CoachingSession, booking.id).status is SessionStatus.CANCELED
     assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
     # coming back twice changes nothing more
-    assert mentee_client.get(f"/bookings/{booking.id}/checkout-canceled").status_code == 303
+    assert mentee_client.get(cancel_link).status_code == 303
     assert stripe_fake.count("checkout.sessions.expire") == 1
+
+
+def test_a_cancel_link_without_the_portals_token_changes_nothing(
+    app: Flask,
+    mentee_client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    forged = _cancel_link(stripe_fake, booking).split("?")[0] + "?token=" + "0" * 32
+    for link in (forged, f"/bookings/{booking.id}/checkout-canceled"):
+        assert mentee_client.get(link).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(CoachingSession, booking.id).status is SessionStatus.PENDING_PAYMENT
+    assert stripe_fake.count("checkout.sessions.expire") == 0
+
+
+def _cancel_link(stripe_fake: FakeStripe, booking: CoachingSession) -> str:
+    """The path of the cancel_url the portal gave Stripe for this booking."""
+    parts = urlsplit(stripe_fake.sessions[booking.stripe_checkout_session_id]["cancel_url"])
+    return f"{parts.path}?{parts.query}"
 
 
 def test_leaving_a_checkout_that_was_paid_meanwhile_keeps_the_booking(
@@ -262,7 +286,7 @@ def test_leaving_a_checkout_that_was_paid_meanwhile_keeps_the_booking(
 ) -> None:
     booking = _start(mentee_client, slot)
     stripe_fake.pay(booking.stripe_checkout_session_id)
-    response = mentee_client.get(f"/bookings/{booking.id}/checkout-canceled")
+    response = mentee_client.get(_cancel_link(stripe_fake, booking))
     assert response.headers["Location"] == f"/bookings/{booking.id}"
     _assert_paid_once(booking.id, slot.coach_id)
 
