@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
