@@ -107,9 +107,15 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+# Sign-in sessions are bound to the client's address and user agent (Flask-Login's "strong"
+# protection), so every client of a benchmark sends this one.
+USER_AGENT = "portal-benchmark/1"
+
+
 def login(base: str, email: str, password: str) -> str:
     """Sign in over HTTP; the session's cookies as one `Cookie` header value."""
     session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
     page = session.get(f"{base}/account/login", timeout=10)
     response = session.post(
         f"{base}/account/login",

@@ -31,7 +31,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
-from common import ROOT, free_port, portal_environment, start_gunicorn, stop  # noqa: E402
+from common import ROOT, USER_AGENT, free_port, portal_environment, start_gunicorn, stop  # noqa: E402
 
 PASSWORD = "bench-password-1"  # noqa: S105 - the generated data's password
 WEBHOOK_SECRET = "whsec_benchmark"  # noqa: S105
@@ -58,7 +58,8 @@ def follow_next(base: str, cookie: str, path: str, pages: int) -> str:
     """The URL of page `pages` of a keyset-paged list, reached by following its "next" links."""
     url = path
     for _ in range(pages - 1):
-        html = requests.get(base + url, headers={"Cookie": cookie}, timeout=30).text
+        headers = {"Cookie": cookie, "User-Agent": USER_AGENT}
+        html = requests.get(base + url, headers=headers, timeout=30).text
         match = re.search(r'<a[^>]*rel="next"[^>]*href="([^"]+)"', html) or re.search(
             r'<a[^>]*href="([^"]+)"[^>]*rel="next"', html
         )
@@ -87,6 +88,7 @@ def wrk(
         "-s",
         str(script),
     ]
+    command += ["-H", f"User-Agent: {USER_AGENT}"]
     if cookie:
         command += ["-H", f"Cookie: {cookie}"]
     result = subprocess.run(  # noqa: S603
@@ -97,6 +99,14 @@ def wrk(
         env={**os.environ, **(env or {})},
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _check_answers_200(url: str, cookie: str | None) -> None:
+    """A page measured must be the page itself, not a redirect to sign in."""
+    headers = {"User-Agent": USER_AGENT, **({"Cookie": cookie} if cookie else {})}
+    response = requests.get(url, headers=headers, allow_redirects=False, timeout=30)
+    if response.status_code != 200:
+        raise SystemExit(f"{url} answered {response.status_code}, not 200: nothing to measure")
 
 
 def prepare_webhook_events(database_url: str, count: int, path: Path) -> str:
@@ -230,6 +240,7 @@ def main() -> None:
             "admin transactions page 1,000 (filtered)": (page_1000, admin_cookie),
         }
         for name, (path, cookie) in endpoints.items():
+            _check_answers_200(base + path, cookie)
             results["endpoints"][name] = wrk(
                 base + path,
                 cookie=cookie,
@@ -238,6 +249,7 @@ def main() -> None:
                 threads=2,
                 script=report,
             )
+            print(f"{name}: {results['endpoints'][name]}", flush=True)
 
         with tempfile.TemporaryDirectory() as folder:
             events = Path(folder) / "events.tsv"

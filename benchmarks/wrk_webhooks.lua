@@ -1,5 +1,8 @@
 -- Posts pre-signed Stripe events, each exactly once: thread k of n sends lines k, k+n, k+2n...
 -- The file (WEBHOOK_EVENTS) holds one "signature<TAB>payload" per line.
+-- The same JSON report as the page benchmarks.
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "wrk_report.lua")
+
 local threads = {}
 local counter = 0
 
