@@ -27,8 +27,12 @@ def bookable_coach(live_sandbox: LiveSandbox, *, price: str = "100.00", slots: i
     return coach
 
 
-def sign_up(page: Page, portal: LivePortal, name: str, email: str, role: str = "mentee") -> None:
+def sign_up(
+    page: Page, portal: LivePortal, name: str, email: str, role: str = "mentee", audit=None
+) -> None:  # type: ignore[no-untyped-def]
     page.goto(portal.url + "/account/signup")
+    if audit is not None:
+        audit(page)
     page.get_by_label("Your name").fill(name)
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -39,8 +43,10 @@ def sign_up(page: Page, portal: LivePortal, name: str, email: str, role: str = "
     expect(page.get_by_text(f"Welcome, {name}!")).to_be_visible()
 
 
-def sign_in(page: Page, portal: LivePortal, user: User) -> None:
+def sign_in(page: Page, portal: LivePortal, user: User, audit=None) -> None:  # type: ignore[no-untyped-def]
     page.goto(portal.url + "/account/login")
+    if audit is not None:
+        audit(page)
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()

@@ -78,7 +78,7 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     _book_and_pay(live_portal, mentee, coach, slots[0])
     live_sandbox.flush()
 
-    sign_in(page, live_portal, admin)
+    sign_in(page, live_portal, admin, audit=audit)
     page.get_by_role("link", name="Transactions").first.click()
     page.wait_for_load_state("load")  # htmx is ready to filter in place
     page.get_by_label("Status").select_option("completed")

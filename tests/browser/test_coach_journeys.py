@@ -81,7 +81,7 @@ def test_coach_onboards_is_booked_watches_funds_become_available_and_pays_out(
     audit,
     shoot,
 ) -> None:
-    sign_up(page, live_portal, "Grace Hopper", "grace@example.com", role="coach")
+    sign_up(page, live_portal, "Grace Hopper", "grace@example.com", role="coach", audit=audit)
     page.get_by_label("Headline").fill("Debugging your career in software")
     page.get_by_label("Price of one session").fill("120.00")
     page.get_by_label("Show me in the coaches directory").check()

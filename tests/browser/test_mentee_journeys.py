@@ -25,7 +25,7 @@ def test_new_mentee_books_pays_with_4242_and_sees_the_booking_confirmed(
     app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal, page: Page, audit, shoot
 ) -> None:
     coach = bookable_coach(live_sandbox)
-    sign_up(page, live_portal, "Sam Mentee", "sam@example.com")
+    sign_up(page, live_portal, "Sam Mentee", "sam@example.com", audit=audit)
     audit(page)
 
     page.get_by_role("link", name="Coaches").first.click()
