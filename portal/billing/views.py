@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -20,6 +21,8 @@ from portal.security import allow
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway import billing as billing_gateway
 from portal.stripe_gateway import checkout as checkout_gateway
+
+T = TypeVar("T")
 
 bp = Blueprint("billing", __name__, url_prefix="/billing")
 
@@ -105,6 +108,23 @@ def add_card() -> Response:
 @allow(Role.MENTEE)
 def card_saved() -> Response:
     """Checkout's success_url: read the session ourselves and save the card it collected."""
+    card = _complete_checkout(
+        "setup",
+        services.on_setup_checkout_completed,
+        still_confirming="We are still confirming your new card with Stripe; it will appear "
+        "shortly.",
+    )
+    if card is not None:
+        flash(f"{card.brand.title()} ending {card.last4} is saved.", "success")
+    return redirect(url_for("billing.cards"), 303)
+
+
+def _complete_checkout(
+    mode: str, fulfil: Callable[[dict[str, Any]], T], *, still_confirming: str
+) -> T | None:
+    """A Checkout success_url: retrieve the session server-side (the URL's id proves nothing),
+    check it is the signed-in mentee's and of `mode`, and fulfil it as its webhook would.
+    404 for anyone else's session; None (with a message) when Stripe cannot say yet."""
     session_id = request.args.get("session_id", "")
     if not session_id.startswith("cs_"):
         abort(404)
@@ -112,22 +132,18 @@ def card_saved() -> Response:
         session = billing_gateway.retrieve_checkout_session(session_id)
     except GatewayError:
         db.session.rollback()
-        flash("We are still confirming your new card with Stripe; it will appear shortly.", "info")
-        return redirect(url_for("billing.cards"), 303)
-    if session.get("mode") != "setup" or not services.setup_checkout_owned_by(
-        session, current_user
-    ):
+        flash(still_confirming, "info")
+        return None
+    if session.get("mode") != mode or not services.setup_checkout_owned_by(session, current_user):
         abort(404)
     try:
-        card = services.on_setup_checkout_completed(session)
+        result = fulfil(session)
     except GatewayError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return redirect(url_for("billing.cards"), 303)
+        return None
     db.session.commit()
-    if card is not None:
-        flash(f"{card.brand.title()} ending {card.last4} is saved.", "success")
-    return redirect(url_for("billing.cards"), 303)
+    return result
 
 
 @bp.post("/cards/<int:card_id>/default")
@@ -294,26 +310,11 @@ def subscribe() -> Response:
 @allow(Role.MENTEE)
 def membership_started() -> Response:
     """Checkout's success_url for the membership: read the session and mirror what it made."""
-    session_id = request.args.get("session_id", "")
-    if not session_id.startswith("cs_"):
-        abort(404)
-    try:
-        session = billing_gateway.retrieve_checkout_session(session_id)
-    except GatewayError:
-        db.session.rollback()
-        flash("We are still confirming your membership with Stripe.", "info")
-        return redirect(url_for("billing.membership"), 303)
-    if session.get("mode") != "subscription" or not services.setup_checkout_owned_by(
-        session, current_user
-    ):
-        abort(404)
-    try:
-        subscription = services.on_subscription_checkout_completed(session)
-    except GatewayError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("billing.membership"), 303)
-    db.session.commit()
+    subscription = _complete_checkout(
+        "subscription",
+        services.on_subscription_checkout_completed,
+        still_confirming="We are still confirming your membership with Stripe.",
+    )
     if subscription is not None:
         flash("Welcome! Your membership is active.", "success")
     return redirect(url_for("billing.membership"), 303)
