@@ -13,9 +13,9 @@ from portal import pagination
 from portal.billing import cards, discounts, membership, saved_card, services
 from portal.billing.forms import ActionForm, AttemptForm, SubscribeForm
 from portal.coaches import booking as booking_service
-from portal.coaches.links import checkout_urls
+from portal.coaches.links import checkout_urls, coach_page_of_slot
 from portal.extensions import db
-from portal.models import AvailabilitySlot, Role, SessionStatus
+from portal.models import Role, SessionStatus
 from portal.rendering import htmx_redirect, render
 from portal.security import allow
 from portal.stripe_gateway import GatewayError
@@ -199,7 +199,7 @@ def pay_with_saved_card(slot_id: int) -> Response:
     except booking_service.BookingError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return htmx_redirect(_back_to_coach(slot_id))
+        return htmx_redirect(coach_page_of_slot(slot_id))
     db.session.commit()  # the hold stands before Stripe is asked
     try:
         paid = saved_card.pay_with_default_card(booking)
@@ -214,13 +214,6 @@ def pay_with_saved_card(slot_id: int) -> Response:
     db.session.commit()
     flash("Paid. Your session is booked.", "success")
     return htmx_redirect(url_for("coaches.booking_page", booking_id=paid.id))
-
-
-def _back_to_coach(slot_id: int) -> str:
-    slot = db.session.get(AvailabilitySlot, slot_id)
-    if slot is None:
-        return url_for("coaches.directory")
-    return url_for("coaches.coach_page", coach_id=slot.coach_id)
 
 
 @bp.get("/bookings/<int:booking_id>/checkout")

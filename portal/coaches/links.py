@@ -12,7 +12,8 @@ import hmac
 
 from flask import current_app, url_for
 
-from portal.models import CoachingSession
+from portal.extensions import db
+from portal.models import AvailabilitySlot, CoachingSession
 
 
 def cancel_token(booking: CoachingSession) -> str:
@@ -38,3 +39,11 @@ def checkout_urls(booking: CoachingSession) -> dict[str, str]:
             _external=True,
         ),
     }
+
+
+def coach_page_of_slot(slot_id: int) -> str:
+    """Where a mentee goes back to after a booking attempt on a slot: its coach's page."""
+    slot = db.session.get(AvailabilitySlot, slot_id)
+    if slot is None:
+        return url_for("coaches.directory")
+    return url_for("coaches.coach_page", coach_id=slot.coach_id)

@@ -19,7 +19,6 @@ from portal.coaches import cancellation, fulfilment, links, services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
 from portal.extensions import db
 from portal.models import (
-    AvailabilitySlot,
     CoachingSession,
     PaymentStatus,
     Role,
@@ -99,7 +98,7 @@ def book(slot_id: int) -> Response:
     except booking_service.BookingError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return htmx_redirect(_back_to_coach(slot_id))
+        return htmx_redirect(links.coach_page_of_slot(slot_id))
     db.session.commit()  # the hold stands before Stripe is asked
     try:
         checkout_url = booking_service.start_checkout(
@@ -113,13 +112,6 @@ def book(slot_id: int) -> Response:
         return htmx_redirect(url_for("coaches.coach_page", coach_id=booking.coach_id))
     db.session.commit()
     return htmx_redirect(checkout_url)
-
-
-def _back_to_coach(slot_id: int) -> str:
-    slot = db.session.get(AvailabilitySlot, slot_id)
-    if slot is None:
-        return url_for("coaches.directory")
-    return url_for("coaches.coach_page", coach_id=slot.coach_id)
 
 
 @bp.get("/bookings/return")
