@@ -6,7 +6,7 @@ its mentee and its coach (anyone else gets 404).
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -158,33 +158,26 @@ def checkout_canceled(booking_id: int) -> Response:
 @bp.get("/bookings/<int:booking_id>")
 @allow(SIGNED_IN)
 def booking_page(booking_id: int) -> Response:
-    booking = _own_booking(booking_id)
-    return render(
-        "coaches/booking.html",
-        booking=booking,
-        transaction=fulfilment.payment_transaction(booking),
-        deadline=booking_service.refund_deadline(booking),
-        form=ActionForm(),
-        confirming=CONFIRMING,
-        now=utcnow(),
-    )
+    return render("coaches/booking.html", **_booking_context(_own_booking(booking_id)))
 
 
 @bp.get("/bookings/<int:booking_id>/status")
 @allow(SIGNED_IN)
 def booking_status(booking_id: int) -> Response:
     """The payment status fragment; it polls every 2 s while the payment is confirming."""
-    booking = _own_booking(booking_id)
-    return render(
-        "coaches/booking.html",
-        "coaches/_booking_status.html",
-        booking=booking,
-        transaction=fulfilment.payment_transaction(booking),
-        deadline=booking_service.refund_deadline(booking),
-        form=ActionForm(),
-        confirming=CONFIRMING,
-        now=utcnow(),
-    )
+    context = _booking_context(_own_booking(booking_id))
+    return render("coaches/booking.html", "coaches/_booking_status.html", **context)
+
+
+def _booking_context(booking: CoachingSession) -> dict[str, Any]:
+    return {
+        "booking": booking,
+        "transaction": fulfilment.payment_transaction(booking),
+        "deadline": booking_service.refund_deadline(booking),
+        "form": ActionForm(),
+        "confirming": CONFIRMING,
+        "now": utcnow(),
+    }
 
 
 @bp.post("/bookings/<int:booking_id>/cancel")
