@@ -4,9 +4,13 @@ What it promises:
 
 - `TransactionFilter` is everything in the list's URL; `conditions()` turns it into SQL
   predicates (a search by id or email becomes a subquery, never an extra round trip).
-- `list_page` reads one keyset page with both parties loaded in the same query; `totals` sums
-  the whole filtered set in ONE aggregate query, per currency (adding yen to dollars would
-  mean nothing). So a page costs the same few queries whatever the page number or row count.
+- `list_page` reads one keyset page with both parties loaded in the same query (and the rows'
+  refunds in one more). It never sums the whole filtered set: paging through a million rows
+  must not add them all up on every click. Only when the whole set fits on this one page are
+  its totals worked out from the rows already read; otherwise the page loads them separately.
+- `totals` sums the whole filtered set, per currency (adding yen to dollars would mean
+  nothing), for that separate request. So a page costs the same few queries whatever the page
+  number or row count.
 - `export_rows` yields the filtered set as CSV lines, `EXPORT_BATCH` rows per keyset query,
   so memory stays flat for a million rows; amounts are exact decimals and text cells cannot
   start a spreadsheet formula.
@@ -19,13 +23,13 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from portal import pagination as keyset
 from portal.extensions import db
@@ -79,12 +83,18 @@ class CurrencyTotals:
 
 @dataclass
 class Listing:
+    """One page; `totals` is None when the set runs past this page (they load on their own)."""
+
     page: keyset.Page
-    totals: list[CurrencyTotals] = field(default_factory=list)
+    totals: list[CurrencyTotals] | None = None
 
     @property
     def count(self) -> int:
-        return sum(t.count for t in self.totals)
+        return count_of(self.totals or [])
+
+
+def count_of(totals: list[CurrencyTotals]) -> int:
+    return sum(t.count for t in totals)
 
 
 # --- predicates -------------------------------------------------------------------------------
@@ -196,14 +206,18 @@ def list_page(
     before: str | None = None,
     size: int | None = None,
 ) -> Listing:
-    """One page of the filtered transactions and the totals of the whole filtered set.
+    """One page of the filtered transactions, with the set's totals only when it is all here.
 
     Raises `keyset.BadCursor` for a page link that does not parse.
     """
     key, kind = _sort_key(f)
     query = (
         sa.select(Transaction)
-        .options(joinedload(Transaction.payer), joinedload(Transaction.coach))
+        .options(
+            joinedload(Transaction.payer),
+            joinedload(Transaction.coach),
+            selectinload(Transaction.refunds),
+        )
         .where(*conditions(f))
     )
     page = keyset.fetch_page(
@@ -216,7 +230,31 @@ def list_page(
         before=before,
         size=size or PAGE_SIZE,
     )
-    return Listing(page=page, totals=totals(f))
+    whole_set = page.next_cursor is None and page.prev_cursor is None
+    return Listing(page=page, totals=_totals_of_rows(page.rows) if whole_set else None)
+
+
+def _totals_of_rows(rows: list[Transaction]) -> list[CurrencyTotals]:
+    """The same sums `totals` makes in SQL, over rows already read with their refunds."""
+    sums: dict[str, list[Decimal]] = {}
+    counts: dict[str, int] = {}
+    for t in rows:
+        refunded = [r for r in t.refunds if r.status is RefundStatus.SUCCEEDED]
+        values = (
+            t.amount,
+            t.platform_fee,
+            t.coach_payout,
+            sum((r.amount for r in refunded), ZERO),
+            sum((r.platform_fee_refunded for r in refunded), ZERO),
+        )
+        running = sums.setdefault(t.currency, [ZERO] * len(values))
+        for i, value in enumerate(values):
+            running[i] += Decimal(value or 0)
+        counts[t.currency] = counts.get(t.currency, 0) + 1
+    return [
+        CurrencyTotals(currency, counts[currency], *(_cents(v) for v in sums[currency]))
+        for currency in sorted(sums)
+    ]
 
 
 def _refund_sums() -> sa.Subquery:
@@ -232,28 +270,53 @@ def _refund_sums() -> sa.Subquery:
     )
 
 
+_MONEY = sa.Numeric(12, 2, asdecimal=True)
+
+
+def _sum(column: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.func.coalesce(sa.func.sum(column), 0, type_=_MONEY)
+
+
 def totals(f: TransactionFilter) -> list[CurrencyTotals]:
-    """Volume, platform fees, coach payouts and succeeded refunds of the filtered set."""
-    refunds = _refund_sums()
-    money = sa.Numeric(12, 2, asdecimal=True)
-    rows = db.session.execute(
+    """Volume, platform fees, coach payouts and succeeded refunds of the filtered set.
+
+    Two aggregates instead of one join: the transactions are summed alone (a plain scan, no
+    join against every refund), and the succeeded refunds are summed from the refunds side,
+    joined only to the filtered transactions they belong to (far fewer rows than payments).
+    """
+    where = conditions(f)
+    payments = db.session.execute(
         sa.select(
             Transaction.currency,
-            sa.func.count(Transaction.id),
-            sa.func.coalesce(sa.func.sum(Transaction.amount), 0, type_=money),
-            sa.func.coalesce(sa.func.sum(Transaction.platform_fee), 0, type_=money),
-            sa.func.coalesce(sa.func.sum(Transaction.coach_payout), 0, type_=money),
-            sa.func.coalesce(sa.func.sum(refunds.c.refunded), 0, type_=money),
-            sa.func.coalesce(sa.func.sum(refunds.c.refunded_fee), 0, type_=money),
+            sa.func.count(),
+            _sum(Transaction.amount),
+            _sum(Transaction.platform_fee),
+            _sum(Transaction.coach_payout),
         )
-        .outerjoin(refunds, refunds.c.transaction_id == Transaction.id)
-        .where(*conditions(f))
+        .where(*where)
         .group_by(Transaction.currency)
         .order_by(Transaction.currency)
     ).all()
+    refunded = {
+        currency: (amount, fee)
+        for currency, amount, fee in db.session.execute(
+            sa.select(
+                Transaction.currency,
+                _sum(Refund.amount),
+                _sum(Refund.platform_fee_refunded),
+            )
+            .join(Transaction, Transaction.id == Refund.transaction_id)
+            .where(Refund.status == RefundStatus.SUCCEEDED, *where)
+            .group_by(Transaction.currency)
+        ).all()
+    }
     return [
-        CurrencyTotals(currency, count, *(_cents(v) for v in values))
-        for currency, count, *values in rows
+        CurrencyTotals(
+            currency,
+            count,
+            *(_cents(v) for v in (volume, fees, payouts, *refunded.get(currency, (0, 0)))),
+        )
+        for currency, count, volume, fees, payouts in payments
     ]
 
 

@@ -112,6 +112,21 @@ def transactions() -> Response:
     return render("admin/transactions.html", "admin/_transactions_results.html", **context)
 
 
+@bp.get("/transactions/totals")
+@allow(Role.ADMIN)
+def transaction_totals() -> Response:
+    """The count and totals of the filtered set, asked for once by the list, not per page."""
+    form = TransactionFilterForm(request.args)
+    if not form.validate():
+        abort(400)
+    return render(
+        "admin/transaction_totals.html",
+        "admin/_transactions_totals.html",
+        totals=txns.totals(_transaction_filter(form)),
+        filter_args=_filter_args(),
+    )
+
+
 @bp.get("/transactions/export.csv")
 @allow(Role.ADMIN)
 def export_transactions() -> Response:

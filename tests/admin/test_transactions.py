@@ -474,3 +474,41 @@ def test_csv_is_streamed_in_keyset_batches(
     body = "".join(c.decode() if isinstance(c, bytes) else c for c in chunks)
     ids = [int(r["id"]) for r in csv.DictReader(io.StringIO(body))]
     assert len(ids) == 35 and len(set(ids)) == 35 and ids == sorted(ids, reverse=True)
+
+
+# --- totals of a set longer than a page -----------------------------------------------------------
+
+
+def test_a_set_longer_than_a_page_loads_its_totals_once_in_their_own_request(
+    app: Flask,
+    admin_client: FlaskClient,
+    ledger_rows: dict[str, Transaction],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(txns, "PAGE_SIZE", 2)
+    first = admin_client.get("/admin/transactions?currency=USD")
+    assert _ids(first.text) == [ledger_rows[k].id for k in ("t5", "t4")]
+    assert _totals(first.text) == {} and "transactions match" not in first.text
+    totals_url = "/admin/transactions/totals?currency=USD"
+    assert f'hx-get="{totals_url}" hx-trigger="load"' in first.text
+    assert f'href="{totals_url}"' in first.text  # without JavaScript, a link shows them
+
+    with count_queries(app) as counter:
+        second = admin_client.get(_link(first.text, "next"))
+    assert _ids(second.text) == [ledger_rows[k].id for k in ("t2", "t1")]
+    assert not any("sum(" in s.lower() for s in counter.statements)  # paging adds up nothing
+
+    fragment = admin_client.get(totals_url, headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text and "4 transactions match" in fragment.text
+    assert _totals(fragment.text)["USD"] == {
+        "count": "4",
+        "volume": "245.49",
+        "platform_fees": "65.09",
+        "coach_payouts": "180.40",
+        "refunds": "10.00",
+        "refunded_fees": "2.00",
+    }
+    page = admin_client.get(totals_url)
+    assert "<html" in page.text and _totals(page.text) == _totals(fragment.text)
+    assert 'href="/admin/transactions?currency=USD"' in page.text
+    assert admin_client.get("/admin/transactions/totals?amount_min=abc").status_code == 400

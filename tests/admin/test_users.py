@@ -147,6 +147,7 @@ def test_fee_page_for_someone_who_is_not_a_coach_is_not_found(
 ADMIN_PAGES = [
     ("GET", "/admin/transactions"),
     ("GET", "/admin/transactions/export.csv"),
+    ("GET", "/admin/transactions/totals"),
     ("GET", "/admin/transactions/1"),
     ("GET", "/admin/transactions/1/refund"),
     ("POST", "/admin/transactions/1/refund"),
@@ -189,6 +190,6 @@ def test_every_admin_route_is_declared_for_admins_only(app: Flask) -> None:
     from portal.security import audience_of
 
     rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/admin")]
-    assert len(rules) == 16
+    assert len(rules) == 17
     for rule in rules:
         assert audience_of(app.view_functions[rule.endpoint]) == frozenset({"admin"}), rule.rule
