@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -143,39 +144,50 @@ def recent_payouts(coach_id: int, limit: int = 20) -> list[Payout]:
 
 
 def earnings_by_period(coach_id: int, period: str, today: date, count: int = 12) -> list[Bucket]:
-    """Net earnings (payments less refunds) per week (from Monday) or month, oldest first."""
+    """Net earnings (payments less refunds) per week (from Monday) or month, oldest first.
+
+    Only the shown periods are read: the range on (coach_id, created_at) bounds the scan to
+    them, and the database sums each period.
+    """
     starts = _period_starts(period, today, count)
     edges = [_midnight(start) for start in starts] + [_midnight(_next_start(period, starts[-1]))]
-    # One scan, summed by the database: a CASE per period keeps it portable (SQLite and PG).
-    sums = db.session.execute(
-        sa.select(
-            *(
-                sa.func.coalesce(
-                    sa.func.sum(
-                        sa.case(
-                            (
-                                sa.and_(
-                                    LedgerEntry.created_at >= low, LedgerEntry.created_at < high
-                                ),
-                                LedgerEntry.total_delta,
-                            ),
-                        )
-                    ),
-                    0,
-                )
-                for low, high in zip(edges, edges[1:], strict=False)
-            )
-        ).where(
-            LedgerEntry.coach_id == coach_id,
-            LedgerEntry.kind.in_(EARNING_KINDS),
-            LedgerEntry.created_at >= edges[0],
-            LedgerEntry.created_at < edges[-1],
-        )
-    ).one()
+    params: dict[str, object] = {f"edge_{i}": edge for i, edge in enumerate(edges)}
+    sums = db.session.execute(_period_sums(count), {"coach_id": coach_id, **params}).one()
     return [
         Bucket(start, _label(period, start), Decimal(total).quantize(Decimal("0.01")))
         for start, total in zip(starts, sums, strict=True)
     ]
+
+
+@functools.cache
+def _period_sums(count: int) -> sa.Select:
+    """One scan with a CASE per period (portable: SQLite and PG), built once per count.
+
+    The statement takes its coach and edges as parameters, so a dashboard view does not build
+    (and SQLAlchemy does not re-key) two dozen comparisons every time.
+    """
+    edges = [sa.bindparam(f"edge_{i}", type_=LedgerEntry.created_at.type) for i in range(count + 1)]
+    return sa.select(
+        *(
+            sa.func.coalesce(
+                sa.func.sum(
+                    sa.case(
+                        (
+                            sa.and_(LedgerEntry.created_at >= low, LedgerEntry.created_at < high),
+                            LedgerEntry.total_delta,
+                        ),
+                    )
+                ),
+                0,
+            )
+            for low, high in zip(edges, edges[1:], strict=False)
+        )
+    ).where(
+        LedgerEntry.coach_id == sa.bindparam("coach_id"),
+        LedgerEntry.kind.in_(EARNING_KINDS),
+        LedgerEntry.created_at >= edges[0],
+        LedgerEntry.created_at < edges[-1],
+    )
 
 
 def _midnight(day: date) -> datetime:
