@@ -99,7 +99,7 @@ def test_a_missing_signature_header_is_refused(client):
 
 
 def test_a_signed_body_that_is_not_an_event_is_refused(client):
-    for payload in (b"not json", b"[1, 2]", b'{"object": "event"}'):
+    for payload in (b"not json", b"[1, 2]", b'{"object": "event"}', b"\xff\xfe{}"):
         _refused(client, payload, signature_header(payload, platform_secret(client)))
 
 
