@@ -11,9 +11,10 @@ What it promises:
   every balance change of one coach; the deltas are then applied with an atomic
   `UPDATE ... SET x = x + :delta`, never read-modify-write in Python.
 - Each function is idempotent: a second call for the same cause returns None and changes
-  nothing. The existence check runs under the coach's lock; the unique indexes on
-  `ledger_entries` are the last line, behind a SAVEPOINT on PostgreSQL so a lost race cannot
-  poison the caller's transaction.
+  nothing. The entry is written with `INSERT ... ON CONFLICT DO NOTHING RETURNING` under the
+  coach's lock: the unique indexes on `ledger_entries` (one per kind of cause) decide in the
+  same statement, and a duplicate inserts nothing and raises nothing, so it cannot poison the
+  caller's transaction; the balances move only when the entry was inserted.
 - `verify()` recomputes every balance from the entries and checks that every row that should
   have moved money has exactly its entry.
 
@@ -32,9 +33,9 @@ from decimal import Decimal
 import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
-from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
+from portal.inserts import insert_ignoring_duplicates
 from portal.models import (
     CoachProfile,
     LedgerEntry,
@@ -95,7 +96,6 @@ def record_payment(
     return _record(
         transaction.coach_id,
         LedgerEntryKind.PAYMENT,
-        _cause(LedgerEntry.transaction_id, transaction.id),
         currency=transaction.currency,
         deltas=Balances(total=share, pending=share, available=ZERO),
         transaction_id=transaction.id,
@@ -111,7 +111,6 @@ def record_refund(refund: Refund) -> LedgerEntry | None:
     return _record(
         transaction.coach_id,
         LedgerEntryKind.REFUND,
-        _cause(LedgerEntry.refund_id, refund.id),
         currency=refund.currency,
         deltas=lambda current: _take_back(refund.coach_share_reversed, current),
         transaction_id=transaction.id,
@@ -137,7 +136,6 @@ def record_funds_available(
     return _record(
         coach_id,
         LedgerEntryKind.FUNDS_AVAILABLE,
-        _cause(LedgerEntry.stripe_event_id, stripe_event_id),
         currency=currency,
         deltas=deltas,
         stripe_event_id=stripe_event_id,
@@ -149,7 +147,6 @@ def record_payout(payout: Payout) -> LedgerEntry | None:
     return _record(
         payout.user_id,
         LedgerEntryKind.PAYOUT,
-        _cause(LedgerEntry.payout_id, payout.id),
         currency=payout.currency,
         deltas=Balances(total=ZERO, pending=ZERO, available=-payout.amount),
         payout_id=payout.id,
@@ -161,7 +158,6 @@ def record_payout_returned(payout: Payout) -> LedgerEntry | None:
     return _record(
         payout.user_id,
         LedgerEntryKind.PAYOUT_RETURNED,
-        _cause(LedgerEntry.payout_id, payout.id),
         currency=payout.currency,
         deltas=Balances(total=ZERO, pending=ZERO, available=payout.amount),
         payout_id=payout.id,
@@ -181,7 +177,6 @@ def record_dispute_reversal(
     return _record(
         transaction.coach_id,
         LedgerEntryKind.DISPUTE,
-        _cause(LedgerEntry.transaction_id, transaction.id),
         currency=transaction.currency,
         deltas=lambda current: _take_back(amount, current),
         transaction_id=transaction.id,
@@ -204,10 +199,6 @@ def balances_of(coach_id: int) -> Balances:
 # --- how every rule is applied ---------------------------------------------------------------
 
 
-def _cause(column: sa.ColumnElement, value: object) -> sa.ColumnElement[bool]:
-    return column == value
-
-
 def _take_back(amount: Decimal, current: Balances) -> Balances:
     from_pending = min(amount, max(current.pending, ZERO))
     return Balances(total=-amount, pending=-from_pending, available=-(amount - from_pending))
@@ -216,31 +207,32 @@ def _take_back(amount: Decimal, current: Balances) -> Balances:
 def _record(
     coach_id: int,
     kind: LedgerEntryKind,
-    cause: sa.ColumnElement[bool],
     *,
     currency: str,
     deltas: Balances | object,
     **refs: object,
 ) -> LedgerEntry | None:
+    """Write the entry `refs` names the cause of, and move the balances; None if it exists."""
     current = _lock_balances(coach_id)
-    exists = db.session.scalar(
-        sa.select(LedgerEntry.id).where(LedgerEntry.kind == kind, cause).limit(1)
-    )
-    if exists is not None:
-        return None
     change = deltas(current) if callable(deltas) else deltas
     if change is None:
         return None
-    entry = LedgerEntry(
-        coach_id=coach_id,
-        kind=kind,
-        currency=currency.upper(),
-        total_delta=change.total,
-        pending_delta=change.pending,
-        available_delta=change.available,
+    values = {
+        "coach_id": coach_id,
+        "kind": kind,
+        "currency": currency.upper(),
+        "total_delta": change.total,
+        "pending_delta": change.pending,
+        "available_delta": change.available,
         **refs,
+    }
+    entry = db.session.scalar(
+        insert_ignoring_duplicates(LedgerEntry, values).returning(LedgerEntry)
     )
-    if not _insert_once(entry):
+    if entry is None:
+        logger.info(
+            "Ledger %s for coach %s already recorded; nothing changed.", kind.value, coach_id
+        )
         return None
     db.session.execute(
         sa.update(CoachProfile)
@@ -278,22 +270,6 @@ def _lock_balances(coach_id: int) -> Balances:
     if row is None:
         raise LedgerError(f"User {coach_id} has no coach profile; no balance can move.")
     return Balances(*row)
-
-
-def _insert_once(entry: LedgerEntry) -> bool:
-    """Insert the entry; False when the unique index says its cause is already recorded."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        # SQLite runs one writer at a time, and the coach lock above already serialises us.
-        db.session.add(entry)
-        db.session.flush()
-        return True
-    try:
-        with db.session.begin_nested():
-            db.session.add(entry)
-    except IntegrityError:
-        logger.info("Ledger %s already recorded (lost a race); nothing changed.", entry.kind)
-        return False
-    return True
 
 
 def _expire_loaded_profile(coach_id: int) -> None:

@@ -69,6 +69,20 @@ def test_recording_a_payment_twice_changes_nothing_the_second_time(coach, mentee
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 1
 
 
+def test_a_second_entry_for_one_cause_is_refused_by_its_unique_index_without_breaking_the_caller(
+    coach, mentee
+):
+    txn = make_payment(coach, mentee, "100.00")
+    ledger.record_payment(txn)
+    db.session.commit()
+    assert ledger.record_payment(txn) is None  # the unique index decides, in one statement
+    moved = ledger.record_funds_available(coach.id, "USD", D("30.00"), stripe_event_id="evt_a")
+    assert moved is not None  # the caller's transaction goes on
+    db.session.commit()
+    assert balances(coach) == Balances(D("80.00"), D("50.00"), D("30.00"))
+    assert ledger.verify() == []
+
+
 def test_the_ledger_works_in_the_callers_transaction_and_never_commits(coach, mentee):
     txn = make_payment(coach, mentee, "100.00")
     ledger.record_payment(txn)

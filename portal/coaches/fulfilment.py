@@ -29,6 +29,7 @@ from portal import ledger
 from portal.billing import discounts
 from portal.coaches.booking import booking_for, release_booking
 from portal.extensions import db
+from portal.inserts import insert_ignoring_duplicates
 from portal.models import (
     CoachingSession,
     PaymentStatus,
@@ -186,9 +187,9 @@ def mark_paid(
             return transaction
     booking.payment_status = PaymentStatus.PAID
     booking.stripe_payment_intent_id = payment_intent_id
-    db.session.flush()
     _confirm(booking)
-    transaction = _transaction_for(booking, payment_intent_id, transfer_id, receipt_url)
+    db.session.flush()  # payment and confirmation in one UPDATE
+    transaction = _transaction_for(booking, payment_intent_id, transfer_id, receipt_url, discount)
     if discount and "member_discount" not in (transaction.meta or {}):
         transaction.meta = {**(transaction.meta or {}), **discount}
     ledger.record_payment(transaction)
@@ -199,10 +200,11 @@ def mark_paid(
 def _confirm(booking: CoachingSession) -> None:
     if booking.status is SessionStatus.PENDING_PAYMENT:
         booking.status = SessionStatus.CONFIRMED
-        db.session.flush()
     elif booking.status is SessionStatus.CANCELED:
         # Paid after it was released (a Checkout that outlived its booking). Take the slot back
-        # if it is still free; otherwise the money stays recorded for an admin to refund.
+        # if it is still free; otherwise the money stays recorded for an admin to refund. The
+        # payment is flushed first, outside the savepoint, so a lost slot cannot undo it.
+        db.session.flush()
         try:
             with db.session.begin_nested():
                 booking.status = SessionStatus.CONFIRMED
@@ -223,33 +225,39 @@ def _transaction_for(
     payment_intent_id: str,
     transfer_id: str | None,
     receipt_url: str | None,
+    discount: dict[str, str] | None,
 ) -> Transaction:
-    existing = _transaction_by_intent(payment_intent_id)
-    if existing is not None:
-        return existing
-    transaction = Transaction(
-        type=TransactionType.SESSION_PAYMENT,
-        status=TransactionStatus.COMPLETED,
-        amount=booking.price_amount,
-        currency=booking.currency,
-        platform_fee=booking.platform_fee_amount,
-        coach_payout=booking.coach_payout_amount,
-        payer_id=booking.mentee_id,
-        coach_id=booking.coach_id,
-        session_id=booking.id,
-        stripe_payment_intent_id=payment_intent_id,
-        stripe_transfer_id=transfer_id,
-        meta={"receipt_url": receipt_url} if receipt_url else None,
+    """The PaymentIntent's payment transaction: inserted now, or the one already recorded.
+
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING` under the booking's lock; the unique index
+    on (stripe_payment_intent_id, type) decides, so a lost race cannot fail the transaction.
+    """
+    meta = {**({"receipt_url": receipt_url} if receipt_url else {}), **(discount or {})}
+    values = {
+        "type": TransactionType.SESSION_PAYMENT,
+        "status": TransactionStatus.COMPLETED,
+        "amount": booking.price_amount,
+        "currency": booking.currency,
+        "platform_fee": booking.platform_fee_amount,
+        "coach_payout": booking.coach_payout_amount,
+        "payer_id": booking.mentee_id,
+        "coach_id": booking.coach_id,
+        "session_id": booking.id,
+        "stripe_payment_intent_id": payment_intent_id,
+        "stripe_transfer_id": transfer_id,
+        "meta": meta or None,
+    }
+    inserted = db.session.scalar(
+        insert_ignoring_duplicates(
+            Transaction, values, index_elements=["stripe_payment_intent_id", "type"]
+        ).returning(Transaction)
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(transaction)
-    except IntegrityError:
-        existing = _transaction_by_intent(payment_intent_id)
-        if existing is None:
-            raise
-        return existing
-    return transaction
+    if inserted is not None:
+        return inserted
+    existing = _transaction_by_intent(payment_intent_id)
+    if existing is None:  # the index said it exists: a committed row we must be able to see
+        raise RuntimeError(f"Transaction for {payment_intent_id} conflicts but cannot be read.")
+    return existing
 
 
 def _transaction_by_intent(payment_intent_id: str) -> Transaction | None:

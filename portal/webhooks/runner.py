@@ -3,9 +3,11 @@
 What `apply_event` promises:
 
 - Recording the event and applying it happen in ONE database transaction: the `stripe_events`
-  row is inserted (or, if it exists, locked) first, the handler runs, the row is marked
-  processed, and everything commits together. An event already processed or ignored is a
-  duplicate and changes nothing.
+  row is inserted first, already saying `processed` (a fresh row is invisible to everyone else
+  until the commit, so nobody sees that claim before the handler's work is in), the handler
+  runs, and everything commits together; only an ignored event costs one more `UPDATE`. When
+  the row exists already it is locked and read instead: an event already processed or ignored
+  is a duplicate and changes nothing; a failed one is applied and marked processed.
 - Two workers with the same event at the same moment apply it once: the second blocks on the
   unique index (PostgreSQL: `INSERT ... ON CONFLICT DO NOTHING`, then `SELECT ... FOR UPDATE`;
   SQLite: the insert takes the database's single write lock) and then finds it processed.
@@ -26,9 +28,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
+from portal.inserts import insert_ignoring_duplicates
 from portal.models import EventStatus, StripeEvent, utcnow
 from portal.webhooks import registry
 
@@ -63,15 +65,23 @@ def apply_event(event: dict[str, Any]) -> Outcome:
     registry.load_handlers()
     event_id = event["id"]
     try:
-        row, inserted = _lock_or_insert(event)
-        if not inserted and row.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
+        row = _insert_or_lock(event, EventStatus.PROCESSED, processed_at=utcnow())
+        if row is not None and row.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
             db.session.rollback()
             return Outcome(DUPLICATE, event_id, f"already {row.status.value}")
         status = _dispatch(event)
-        row.status = status
-        row.error = None
-        row.attempts = (row.attempts or 0) + 1
-        row.processed_at = utcnow()
+        if row is None:  # inserted by us, as processed
+            if status is not EventStatus.PROCESSED:
+                db.session.execute(
+                    sa.update(StripeEvent)
+                    .where(StripeEvent.stripe_event_id == event_id)
+                    .values(status=status)
+                )
+        else:  # a failed delivery, applied now
+            row.status = status
+            row.error = None
+            row.attempts = (row.attempts or 0) + 1
+            row.processed_at = utcnow()
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
@@ -110,11 +120,15 @@ def _dispatch(event: dict[str, Any]) -> EventStatus:
     return EventStatus.IGNORED if result == registry.IGNORED else EventStatus.PROCESSED
 
 
-def _lock_or_insert(event: dict[str, Any]) -> tuple[StripeEvent, bool]:
-    """The event's row, locked for this transaction; True when this call inserted it.
+def _insert_or_lock(
+    event: dict[str, Any], status: EventStatus, **fields: Any
+) -> StripeEvent | None:
+    """Insert the event's row as `status` with one attempt and `fields`; None when that worked.
 
-    The insert comes first so that it is the transaction's first statement: on PostgreSQL a
-    concurrent insert of the same id waits for ours to commit or roll back; on SQLite it takes
+    When the row exists already, nothing is inserted and the existing row comes back, locked for
+    this transaction (`SELECT ... FOR UPDATE`). A row we inserted needs no lock: nobody else sees
+    it before our commit, and a concurrent insert of the same id waits on the unique index until
+    we commit or roll back. The insert is the transaction's first statement, so on SQLite it takes
     the write lock before anything is read.
     """
     values = {
@@ -122,51 +136,33 @@ def _lock_or_insert(event: dict[str, Any]) -> tuple[StripeEvent, bool]:
         "type": str(event.get("type", ""))[:100],
         "account": event.get("account"),
         "payload": event,
-        # Never committed as such: the row leaves this transaction processed, ignored or not at
-        # all (a failure rolls it back and is recorded separately).
-        "status": EventStatus.FAILED,
-        "attempts": 0,
+        "status": status,
+        "attempts": 1,
         "stripe_created_at": _timestamp(event.get("created")),
         "received_at": utcnow(),
         **StripeEvent.related_ids(event),  # for finding a payment's events by index
+        **fields,
     }
     # RETURNING, not rowcount: the ORM does not promise a rowcount for this insert.
-    inserted = db.session.scalar(_insert_ignoring_duplicates(values)) is not None
-    row = db.session.scalars(
+    inserted = insert_ignoring_duplicates(StripeEvent, values, index_elements=["stripe_event_id"])
+    if db.session.scalar(inserted.returning(StripeEvent.id)) is not None:
+        return None
+    return db.session.scalars(
         sa.select(StripeEvent)
         .where(StripeEvent.stripe_event_id == event["id"])
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
-    return row, inserted
-
-
-def _insert_ignoring_duplicates(values: dict[str, Any]) -> sa.Executable:
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return (
-            postgresql.insert(StripeEvent)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["stripe_event_id"])
-            .returning(StripeEvent.id)
-        )
-    if dialect == "sqlite":
-        return (
-            sqlite.insert(StripeEvent)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["stripe_event_id"])
-            .returning(StripeEvent.id)
-        )
-    raise RuntimeError(f"Webhooks need PostgreSQL or SQLite, not {dialect}.")
 
 
 def _record_failure(event: dict[str, Any], exc: BaseException) -> None:
     """In a fresh transaction: mark the event failed (unless someone else has applied it)."""
+    error = _describe(exc)[:ERROR_LIMIT]
     try:
-        row, _ = _lock_or_insert(event)
-        if row.status not in (EventStatus.PROCESSED, EventStatus.IGNORED):
+        row = _insert_or_lock(event, EventStatus.FAILED, error=error)
+        if row is not None and row.status not in (EventStatus.PROCESSED, EventStatus.IGNORED):
             row.status = EventStatus.FAILED
-            row.error = _describe(exc)[:ERROR_LIMIT]
+            row.error = error
             row.attempts = (row.attempts or 0) + 1
             row.processed_at = None
         db.session.commit()

@@ -183,6 +183,18 @@ def test_the_same_event_from_eight_workers_twenty_times_is_applied_once(
     assert db.session.scalar(count.where(LedgerEntry.stripe_event_id == event["id"])) == 1
 
 
+def test_an_ignored_event_from_eight_workers_is_ignored_once_and_duplicate_after(
+    app, migrated_database
+):
+    if not is_postgres(app):
+        pytest.skip("needs PostgreSQL: real concurrent writers")
+    event = payloads.event("issuing_card.created", {"id": "ic_race", "object": "issuing.card"})
+    results = _deliver_concurrently(migrated_database, [event] * 12, threads=8)
+    assert sorted(results) == [(200, "duplicate")] * 11 + [(200, "ignored")]
+    row = event_row(event["id"])
+    assert (row.status, row.attempts) == (EventStatus.IGNORED, 1)
+
+
 def test_two_events_about_one_payout_from_many_workers_make_one_payout(
     app, migrated_database, mentee
 ):
