@@ -291,30 +291,43 @@ def _refunds(report: Report, start: datetime, end: datetime, window: tuple[int, 
 
 
 def _compare_refund(report: Report, refund: Refund, stripe_refund: dict[str, Any]) -> None:
-    currency = normalise_currency(stripe_refund.get("currency") or refund.currency)
-    units = to_minor_units(refund.amount, refund.currency)
-    if currency != refund.currency or units != stripe_refund["amount"]:
+    status = str(stripe_refund.get("status"))
+    _compare_amount_and_status(
+        report, "refund", refund, stripe_refund, stripe_status=_REFUND_STATUSES.get(status, status)
+    )
+
+
+def _compare_amount_and_status(
+    report: Report,
+    kind: str,
+    row: Refund | Payout,
+    stripe_object: dict[str, Any],
+    *,
+    stripe_status: str,
+) -> None:
+    """A mismatch for each of amount (with currency) and status that differ from Stripe's."""
+    currency = normalise_currency(stripe_object.get("currency") or row.currency)
+    units = to_minor_units(row.amount, row.currency)
+    if currency != row.currency or units != stripe_object["amount"]:
         report.mismatches.append(
             Mismatch(
-                "refund",
+                kind,
                 AMOUNT_DIFFERS,
-                stripe_refund["id"],
-                refund.id,
-                portal_value=f"{refund.amount} {refund.currency}",
-                stripe_value=_charge_money(stripe_refund),
+                stripe_object["id"],
+                row.id,
+                portal_value=f"{row.amount} {row.currency}",
+                stripe_value=_charge_money(stripe_object),
             )
         )
-    status = str(stripe_refund.get("status"))
-    status = _REFUND_STATUSES.get(status, status)
-    if refund.status.value != status:
+    if row.status.value != stripe_status:
         report.mismatches.append(
             Mismatch(
-                "refund",
+                kind,
                 STATUS_DIFFERS,
-                stripe_refund["id"],
-                refund.id,
-                portal_value=refund.status.value,
-                stripe_value=status,
+                stripe_object["id"],
+                row.id,
+                portal_value=row.status.value,
+                stripe_value=stripe_status,
             )
         )
 
@@ -377,30 +390,9 @@ def _payouts(report: Report, start: datetime, end: datetime, window: tuple[int, 
 
 
 def _compare_payout(report: Report, payout: Payout, stripe_payout: dict[str, Any]) -> None:
-    currency = normalise_currency(stripe_payout.get("currency") or payout.currency)
-    units = to_minor_units(payout.amount, payout.currency)
-    if currency != payout.currency or units != stripe_payout["amount"]:
-        report.mismatches.append(
-            Mismatch(
-                "payout",
-                AMOUNT_DIFFERS,
-                payout.stripe_payout_id,
-                payout.id,
-                portal_value=f"{payout.amount} {payout.currency}",
-                stripe_value=_charge_money(stripe_payout),
-            )
-        )
-    if payout.status.value != stripe_payout.get("status"):
-        report.mismatches.append(
-            Mismatch(
-                "payout",
-                STATUS_DIFFERS,
-                payout.stripe_payout_id,
-                payout.id,
-                portal_value=payout.status.value,
-                stripe_value=str(stripe_payout.get("status")),
-            )
-        )
+    _compare_amount_and_status(
+        report, "payout", payout, stripe_payout, stripe_status=str(stripe_payout.get("status"))
+    )
 
 
 # --- balance ----------------------------------------------------------------------------------
