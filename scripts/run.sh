@@ -35,4 +35,11 @@ fi
 .venv/bin/flask db upgrade
 .venv/bin/flask seed-demo
 echo "Portal: http://${host}:${port}"
-.venv/bin/flask run --host "$host" --port "$port"
+.venv/bin/flask run --host "$host" --port "$port" &
+portal_pid=$!
+trap 'kill "$portal_pid" ${sandbox_pid:-} 2>/dev/null || true' EXIT INT TERM
+if [[ -n "${sandbox_pid:-}" ]]; then
+  # With the stand-in, the demo coaches finish onboarding at once, so they can be booked.
+  .venv/bin/python scripts/onboard_demo_coaches.py "http://${host}:${port}" || true
+fi
+wait "$portal_pid"
