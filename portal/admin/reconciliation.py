@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -276,18 +277,32 @@ def _refunds(report: Report, start: datetime, end: datetime, window: tuple[int, 
             )
             continue
         stripe_refund = _retrieve(gateway.retrieve_refund, refund.stripe_refund_id)
-        if stripe_refund is None:
-            report.mismatches.append(
-                Mismatch(
-                    "refund",
-                    MISSING_AT_STRIPE,
-                    refund.stripe_refund_id,
-                    refund.id,
-                    portal_value=f"{refund.amount} {refund.currency}",
-                )
+        _compare_or_missing(
+            report, "refund", refund, refund.stripe_refund_id, stripe_refund, _compare_refund
+        )
+
+
+def _compare_or_missing(
+    report: Report,
+    kind: str,
+    row: Refund | Payout,
+    stripe_id: str,
+    stripe_object: dict[str, Any] | None,
+    compare: Callable[[Report, Any, dict[str, Any]], None],
+) -> None:
+    """A portal row against Stripe's copy: missing at Stripe, or compared by `compare`."""
+    if stripe_object is None:
+        report.mismatches.append(
+            Mismatch(
+                kind,
+                MISSING_AT_STRIPE,
+                stripe_id,
+                row.id,
+                portal_value=f"{row.amount} {row.currency}",
             )
-        else:
-            _compare_refund(report, refund, stripe_refund)
+        )
+    else:
+        compare(report, row, stripe_object)
 
 
 def _compare_refund(report: Report, refund: Refund, stripe_refund: dict[str, Any]) -> None:
@@ -375,18 +390,9 @@ def _payouts(report: Report, start: datetime, end: datetime, window: tuple[int, 
             if account
             else None
         )
-        if stripe_payout is None:
-            report.mismatches.append(
-                Mismatch(
-                    "payout",
-                    MISSING_AT_STRIPE,
-                    payout.stripe_payout_id,
-                    payout.id,
-                    portal_value=f"{payout.amount} {payout.currency}",
-                )
-            )
-        else:
-            _compare_payout(report, payout, stripe_payout)
+        _compare_or_missing(
+            report, "payout", payout, payout.stripe_payout_id, stripe_payout, _compare_payout
+        )
 
 
 def _compare_payout(report: Report, payout: Payout, stripe_payout: dict[str, Any]) -> None:
