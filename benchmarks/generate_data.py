@@ -427,6 +427,11 @@ def generate(
                 for d in range(1, 6)
             ),
         )
+        conn.execute(
+            "UPDATE coach_profiles p SET ledger_entry_count = c.entries"
+            " FROM (SELECT coach_id, count(*) AS entries FROM ledger_entries GROUP BY coach_id) c"
+            " WHERE p.user_id = c.coach_id"
+        )
         for table in (
             "users",
             "stripe_connected_accounts",

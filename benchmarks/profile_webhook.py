@@ -164,9 +164,11 @@ def _remove_run(url: str, bookings: list[int], run: str) -> None:
         conn.execute(
             "UPDATE coach_profiles p SET total_earnings = p.total_earnings - s.total,"
             " pending_balance = p.pending_balance - s.pending,"
-            " available_balance = p.available_balance - s.available"
+            " available_balance = p.available_balance - s.available,"
+            " ledger_entry_count = p.ledger_entry_count - s.entries"
             " FROM (SELECT coach_id, sum(total_delta) AS total, sum(pending_delta) AS pending,"
-            " sum(available_delta) AS available FROM run_entries GROUP BY coach_id) s"
+            " sum(available_delta) AS available, count(*) AS entries"
+            " FROM run_entries GROUP BY coach_id) s"
             " WHERE p.user_id = s.coach_id"
         )
         conn.execute("DELETE FROM ledger_entries WHERE id IN (SELECT id FROM run_entries)")

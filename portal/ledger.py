@@ -241,6 +241,7 @@ def _record(
             total_earnings=CoachProfile.total_earnings + change.total,
             pending_balance=CoachProfile.pending_balance + change.pending,
             available_balance=CoachProfile.available_balance + change.available,
+            ledger_entry_count=CoachProfile.ledger_entry_count + 1,
         )
         .execution_options(synchronize_session=False)
     )
@@ -275,7 +276,10 @@ def _lock_balances(coach_id: int) -> Balances:
 def _expire_loaded_profile(coach_id: int) -> None:
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, CoachProfile) and obj.user_id == coach_id:
-            db.session.expire(obj, ["total_earnings", "pending_balance", "available_balance"])
+            db.session.expire(
+                obj,
+                ["total_earnings", "pending_balance", "available_balance", "ledger_entry_count"],
+            )
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -302,6 +306,7 @@ def _balance_drift() -> list[Drift]:
             sa.func.coalesce(sa.func.sum(LedgerEntry.total_delta), 0).label("total"),
             sa.func.coalesce(sa.func.sum(LedgerEntry.pending_delta), 0).label("pending"),
             sa.func.coalesce(sa.func.sum(LedgerEntry.available_delta), 0).label("available"),
+            sa.func.count().label("entries"),
         )
         .group_by(LedgerEntry.coach_id)
         .subquery()
@@ -312,15 +317,20 @@ def _balance_drift() -> list[Drift]:
             CoachProfile.total_earnings,
             CoachProfile.pending_balance,
             CoachProfile.available_balance,
+            CoachProfile.ledger_entry_count,
             sums.c.total,
             sums.c.pending,
             sums.c.available,
+            sums.c.entries,
         )
         .outerjoin(sums, sums.c.coach_id == CoachProfile.user_id)
         .order_by(CoachProfile.user_id)
     ).all()
     drift = []
-    for coach_id, total, pending, available, e_total, e_pending, e_available in rows:
+    for row in rows:
+        coach_id, total, pending, available, count, e_total, e_pending, e_available, entries = row
+        if count != (entries or 0):
+            drift.append(Drift(coach_id, f"counts {count} ledger entries but has {entries or 0}"))
         for name, held, implied in (
             ("total_earnings", total, e_total),
             ("pending_balance", pending, e_pending),

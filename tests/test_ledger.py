@@ -207,6 +207,21 @@ def test_verify_finds_a_balance_tampered_with_outside_the_ledger(app, coach, men
     assert "available_balance is 5.00" in result.output
 
 
+def test_every_entry_is_counted_on_the_profile_and_verify_notices_a_wrong_count(coach, mentee):
+    ledger.record_payment(make_payment(coach, mentee, "100.00"))
+    ledger.record_payment(make_payment(coach, mentee, "50.00"))
+    db.session.commit()
+    assert coach.coach_profile.ledger_entry_count == 2
+    assert ledger.verify() == []
+
+    db.session.execute(
+        sa.text("UPDATE coach_profiles SET ledger_entry_count = 1 WHERE user_id = :c"),
+        {"c": coach.id},
+    )
+    db.session.commit()
+    assert [d.problem for d in ledger.verify()] == ["counts 1 ledger entries but has 2"]
+
+
 def test_verify_finds_a_paid_transaction_with_its_entry_deleted(coach, mentee):
     txn = make_payment(coach, mentee, "100.00")
     ledger.record_payment(txn)

@@ -88,6 +88,10 @@ class CoachProfile(TimestampMixin, Base):
         default=Decimal("0.00"), server_default="0.00"
     )
     pending_balance: Mapped[Decimal] = money_column(default=Decimal("0.00"), server_default="0.00")
+    # How many ledger entries this coach has: the ledger adds one with every entry, under the
+    # coach's row lock, so the number names one version of the coach's history (the earnings
+    # dashboard caches what it reads from the entries under it).
+    ledger_entry_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[User] = relationship(back_populates="coach_profile")
 
@@ -99,6 +103,7 @@ class CoachProfile(TimestampMixin, Base):
         ),
         sa.CheckConstraint("minimum_payout >= 0", name="minimum_payout_not_negative"),
         sa.CheckConstraint("session_minutes > 0", name="session_minutes_positive"),
+        sa.CheckConstraint("ledger_entry_count >= 0", name="ledger_entry_count_not_negative"),
     )
 
     def __repr__(self) -> str:
