@@ -318,6 +318,12 @@ def _earnings_grow(world: World, start: int, stop: int) -> None:
         for txn, refund in zip(refunded, refunds, strict=True)
     ]
     bulk(LedgerEntry, entries)
+    # Counted on the profile as the ledger counts each entry it writes.
+    db.session.execute(
+        sa.update(CoachProfile)
+        .where(CoachProfile.user_id == coach)
+        .values(ledger_entry_count=CoachProfile.ledger_entry_count + len(entries))
+    )
     account = world.reader.stripe_connected_account
     assert account is not None
     tag = next(_ids)

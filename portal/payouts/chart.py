@@ -6,6 +6,7 @@ beside the chart gives every exact amount, negative ones included).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -38,7 +39,7 @@ class Chart:
     peak: Decimal
 
 
-def build_chart(buckets: list[Bucket]) -> Chart:
+def build_chart(buckets: Sequence[Bucket]) -> Chart:
     baseline = HEIGHT - BOTTOM
     plot_height = baseline - TOP
     peak = max((b.amount for b in buckets), default=Decimal("0"))

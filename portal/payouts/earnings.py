@@ -5,25 +5,33 @@
 - Recent activity is paged by keyset on (created_at, id), newest first: the cursor is the id of
   the last entry shown, looked up again within the coach's own entries (another coach's id is
   simply not found).
+- The chart and the first page of activity read thousands of entries for a busy coach, yet
+  change only when an entry is written. They are kept per process under the coach's
+  `ledger_entry_count` (which the ledger moves with every entry, under the coach's lock), the
+  period and the day, so a view after any new entry reads afresh and other views read nothing.
+  Entries, and the payments, sessions and refunds they show, are never edited once written.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from flask import Flask, current_app
 
 from portal.extensions import db
 from portal.models import (
+    CoachingSession,
     CoachProfile,
     LedgerEntry,
     LedgerEntryKind,
     Payout,
     PayoutSchedule,
+    Refund,
     StripeConnectedAccount,
     Transaction,
 )
@@ -31,6 +39,8 @@ from portal.payouts.services import next_payout_day
 
 EARNING_KINDS = (LedgerEntryKind.PAYMENT, LedgerEntryKind.REFUND, LedgerEntryKind.DISPUTE)
 PAGE_SIZE = 10
+CHART_PERIODS = 12
+HISTORIES_KEPT = 2048  # per process; one is a dozen buckets and a page of rows
 
 
 @dataclass(frozen=True)
@@ -55,8 +65,24 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Activity:
+    """One row of "Payments and refunds": a ledger entry and what it shows of its cause."""
+
+    id: int
+    created_at: datetime
+    kind: LedgerEntryKind
+    currency: str
+    share: Decimal  # the entry's change to the coach's total earnings
+    paid: Decimal | None  # what the mentee paid, for a payment
+    paid_currency: str | None
+    refunded: Decimal | None  # what went back to the mentee, for a refund
+    refunded_currency: str | None
+    session_starts_at: datetime | None
+
+
+@dataclass(frozen=True)
 class ActivityPage:
-    entries: list[LedgerEntry]
+    entries: tuple[Activity, ...]
     next_cursor: int | None
 
 
@@ -65,6 +91,41 @@ class Bucket:
     start: date
     label: str
     amount: Decimal
+
+
+@dataclass(frozen=True)
+class History:
+    """What the dashboard shows from the ledger's entries: the chart and the newest activity."""
+
+    buckets: tuple[Bucket, ...]
+    activity: ActivityPage
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its own bounded store of histories (one per app, so per process)."""
+    app.extensions["portal.earnings_history"] = functools.lru_cache(maxsize=HISTORIES_KEPT)(
+        _read_history
+    )
+
+
+def history(profile: CoachProfile, period: str, today: date) -> History:
+    """The coach's chart and first page of activity as of `profile.ledger_entry_count` entries.
+
+    Read `profile` before calling: the entries read to fill a miss are at least as new as its
+    count, and a later entry raises the count, so a stored history is never shown for a newer
+    ledger.
+    """
+    read: Callable[[int, int, str, date], History] = current_app.extensions[
+        "portal.earnings_history"
+    ]
+    return read(profile.user_id, profile.ledger_entry_count, period, today)
+
+
+def _read_history(coach_id: int, _entry_count: int, period: str, today: date) -> History:
+    return History(
+        tuple(earnings_by_period(coach_id, period, today, CHART_PERIODS)),
+        activity_page(coach_id),
+    )
 
 
 def summary(profile: CoachProfile, account: StripeConnectedAccount | None, today: date) -> Summary:
@@ -103,13 +164,24 @@ def activity_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE
     Raises LookupError when `after` is not one of this coach's entries.
     """
     query = (
-        sa.select(LedgerEntry)
-        .where(LedgerEntry.coach_id == coach_id, LedgerEntry.kind.in_(EARNING_KINDS))
-        # What each row shows (the payment, its session, the refund) comes in the same query.
-        .options(
-            joinedload(LedgerEntry.transaction).joinedload(Transaction.session),
-            joinedload(LedgerEntry.refund),
+        # What each row shows (the payment, its session, the refund) comes in the same query,
+        # as plain values: the rows are kept beyond the request (see `history`).
+        sa.select(
+            LedgerEntry.id,
+            LedgerEntry.created_at,
+            LedgerEntry.kind,
+            LedgerEntry.currency,
+            LedgerEntry.total_delta,
+            Transaction.amount,
+            Transaction.currency,
+            Refund.amount,
+            Refund.currency,
+            CoachingSession.starts_at,
         )
+        .outerjoin(Transaction, Transaction.id == LedgerEntry.transaction_id)
+        .outerjoin(CoachingSession, CoachingSession.id == Transaction.session_id)
+        .outerjoin(Refund, Refund.id == LedgerEntry.refund_id)
+        .where(LedgerEntry.coach_id == coach_id, LedgerEntry.kind.in_(EARNING_KINDS))
         .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
         .limit(size + 1)
     )
@@ -126,7 +198,7 @@ def activity_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE
         query = query.where(
             sa.tuple_(LedgerEntry.created_at, LedgerEntry.id) < sa.tuple_(cursor[0], cursor[1])
         )
-    entries = list(db.session.scalars(query))
+    entries = tuple(Activity(*row) for row in db.session.execute(query))
     more = len(entries) > size
     entries = entries[:size]
     return ActivityPage(entries, entries[-1].id if more and entries else None)
@@ -143,7 +215,9 @@ def recent_payouts(coach_id: int, limit: int = 20) -> list[Payout]:
     )
 
 
-def earnings_by_period(coach_id: int, period: str, today: date, count: int = 12) -> list[Bucket]:
+def earnings_by_period(
+    coach_id: int, period: str, today: date, count: int = CHART_PERIODS
+) -> list[Bucket]:
     """Net earnings (payments less refunds) per week (from Monday) or month, oldest first.
 
     Only the shown periods are read: the range on (coach_id, created_at) bounds the scan to

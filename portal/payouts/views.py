@@ -32,6 +32,7 @@ from portal.stripe_gateway import GatewayError
 
 bp = Blueprint("payouts", __name__)
 cli.register(bp)
+bp.record_once(lambda state: earnings.init_app(state.app))
 
 
 def _today() -> datetime:
@@ -45,19 +46,20 @@ def _today() -> datetime:
 @allow(Role.COACH)
 def dashboard() -> Response:
     coach_id = current_user.id
-    profile = services.coach_profile(coach_id)
-    if profile is None:
+    found = services.profile_and_account(coach_id)
+    if found is None:
         abort(404)
-    account = services.account_of(coach_id)
+    profile, account = found
     period = "month" if request.args.get("by") == "month" else "week"
     today = _today().date()
+    history = earnings.history(profile, period, today)
     return render(
         "payouts/dashboard.html",
         summary=earnings.summary(profile, account, today),
         account=account,
         period=period,
-        chart=build_chart(earnings.earnings_by_period(coach_id, period, today)),
-        activity=earnings.activity_page(coach_id),
+        chart=build_chart(history.buckets),
+        activity=history.activity,
         payouts=earnings.recent_payouts(coach_id),
         express_form=ActionForm(),
         requirements=services.describe_requirements(

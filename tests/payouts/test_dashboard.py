@@ -132,6 +132,48 @@ def test_activity_pages_by_keyset_with_htmx_and_without(app: Flask, coach: User)
     assert shown == list(first_ids)  # every entry once, newest first
 
 
+def test_dashboard_shows_each_new_entry_at_once_and_rereads_nothing_until_then(
+    app: Flask, coach: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from portal.payouts import views
+
+    make_connected_account(coach)
+    first = earn(coach, "100.00")  # share 80.00
+    client = signed_in(app, coach)
+    page = client.get("/coach/earnings").text
+    assert page.count('<tr id="entry-') == 1 and "$80.00</td></tr>" in page
+
+    read: list[str] = []
+    listener = lambda *args: read.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        again = client.get("/coach/earnings").text
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)
+    assert again.count('<tr id="entry-') == 1
+    assert not [s for s in read if "ledger_entries" in s], read  # nothing new: nothing re-read
+
+    earn(coach, "50.00")  # share 40.00, recorded by the ledger as the payment webhook does
+    page = client.get("/coach/earnings").text
+    shown = re.findall(r'id="entry-(\d+)"', page)
+    assert len(shown) == 2 and "$120.00</td></tr>" in page  # this week: 80 + 40
+    assert page.index("$50.00") < page.index("$100.00")  # what each mentee paid, newest first
+
+    _refund(first, "25.00", "5.00")  # takes back 20.00 of the share
+    page = client.get("/coach/earnings").text
+    assert page.count('<tr id="entry-') == 3 and "-$25.00" in page
+    assert "$100.00</td></tr>" in page  # this week: 80 + 40 - 20
+    assert "Net earnings by month" in client.get("/coach/earnings?by=month").text
+
+    # A new day can start a new week: the chart is read again for it.
+    later = views._today() + timedelta(days=7)
+    monkeypatch.setattr(views, "_today", lambda: later)
+    next_week = client.get("/coach/earnings").text
+    assert re.search(r'<td class="num">\$0\.00</td></tr>\s*</tbody>', next_week)
+
+
 def test_chart_is_an_svg_with_a_table_of_the_same_numbers(app: Flask, coach: User) -> None:
     make_connected_account(coach)
     earn(coach, "100.00")
