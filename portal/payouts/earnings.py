@@ -31,6 +31,7 @@ from portal.models import (
     LedgerEntryKind,
     Payout,
     PayoutSchedule,
+    PayoutStatus,
     Refund,
     StripeConnectedAccount,
     Transaction,
@@ -83,6 +84,23 @@ class Activity:
 @dataclass(frozen=True)
 class ActivityPage:
     entries: tuple[Activity, ...]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True)
+class PayoutRow:
+    id: int
+    created_at: datetime
+    amount: Decimal
+    currency: str
+    status: PayoutStatus
+    arrival_date: datetime | None
+    failure_message: str | None
+
+
+@dataclass(frozen=True)
+class PayoutPage:
+    payouts: tuple[PayoutRow, ...]
     next_cursor: int | None
 
 
@@ -204,15 +222,43 @@ def activity_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE
     return ActivityPage(entries, entries[-1].id if more and entries else None)
 
 
-def recent_payouts(coach_id: int, limit: int = 20) -> list[Payout]:
-    return list(
-        db.session.scalars(
-            sa.select(Payout)
-            .where(Payout.user_id == coach_id)
-            .order_by(Payout.created_at.desc(), Payout.id.desc())
-            .limit(limit)
+def payouts_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE) -> PayoutPage:
+    """The coach's payouts, newest first; `after` is the last id shown (keyset, like activity).
+
+    Raises LookupError when `after` is not one of this coach's payouts.
+    """
+    query = (
+        sa.select(
+            Payout.id,
+            Payout.created_at,
+            Payout.amount,
+            Payout.currency,
+            Payout.status,
+            Payout.arrival_date,
+            Payout.meta,
         )
+        .where(Payout.user_id == coach_id)
+        .order_by(Payout.created_at.desc(), Payout.id.desc())
+        .limit(size + 1)
     )
+    if after is not None:
+        cursor = db.session.execute(
+            sa.select(Payout.created_at, Payout.id).where(
+                Payout.id == after, Payout.user_id == coach_id
+            )
+        ).one_or_none()
+        if cursor is None:
+            raise LookupError(after)
+        query = query.where(
+            sa.tuple_(Payout.created_at, Payout.id) < sa.tuple_(cursor[0], cursor[1])
+        )
+    rows = tuple(
+        PayoutRow(*row[:6], failure_message=(row[6] or {}).get("failure_message"))
+        for row in db.session.execute(query)
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    return PayoutPage(rows, rows[-1].id if more and rows else None)
 
 
 def earnings_by_period(

@@ -60,7 +60,7 @@ def dashboard() -> Response:
         period=period,
         chart=build_chart(history.buckets),
         activity=history.activity,
-        payouts=earnings.recent_payouts(coach_id),
+        payouts=earnings.payouts_page(coach_id),
         express_form=ActionForm(),
         requirements=services.describe_requirements(
             (account.requirements or {}).get("currently_due") if account else None
@@ -71,20 +71,31 @@ def dashboard() -> Response:
 @bp.get("/coach/earnings/activity")
 @allow(Role.COACH)
 def activity() -> Response:
-    raw = request.args.get("after") or None
-    if raw is not None and not (raw.isdigit() and int(raw) <= pagination.MAX_INT32):
-        abort(400, pagination.BAD_CURSOR_MESSAGE)
     try:
-        page = earnings.activity_page(current_user.id, int(raw) if raw else None)
-    except LookupError:
+        page = earnings.activity_page(current_user.id, _cursor())
+    except LookupError:  # not one of this coach's entries
         abort(404)
-    profile = services.coach_profile(current_user.id)
-    return render(
-        "payouts/activity.html",
-        "payouts/_activity_rows.html",
-        activity=page,
-        currency=profile.currency if profile else "USD",
-    )
+    return render("payouts/activity.html", "payouts/_activity_rows.html", activity=page)
+
+
+@bp.get("/coach/earnings/payouts")
+@allow(Role.COACH)
+def payouts() -> Response:
+    try:
+        page = earnings.payouts_page(current_user.id, _cursor())
+    except LookupError:  # not one of this coach's payouts
+        abort(404)
+    return render("payouts/payouts.html", "payouts/_payout_rows.html", payouts=page)
+
+
+def _cursor() -> int | None:
+    """`after=`: the id of the last row shown (400 when it is not an id)."""
+    raw = request.args.get("after") or None
+    if raw is None:
+        return None
+    if not (raw.isdigit() and int(raw) <= pagination.MAX_INT32):
+        abort(400, pagination.BAD_CURSOR_MESSAGE)
+    return int(raw)
 
 
 # --- onboarding -------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from portal.extensions import db
 from portal.models import (
     LedgerEntry,
     LedgerEntryKind,
+    Payout,
+    PayoutStatus,
     Refund,
     RefundStatus,
     Role,
@@ -132,6 +134,43 @@ def test_activity_pages_by_keyset_with_htmx_and_without(app: Flask, coach: User)
     assert shown == list(first_ids)  # every entry once, newest first
 
 
+def test_payouts_page_by_keyset_with_htmx_and_without(
+    app: Flask, coach: User, fake_connect: FakeConnect
+) -> None:
+    make_connected_account(coach)
+    earn(coach, "500.00")
+    for n in range(13):
+        release(coach, f"{10 + n}.00")
+        services.pay_out_now(coach.id, confirmed_amount=Decimal(f"{10 + n}.00"))
+        db.session.commit()
+    failed = db.session.scalar(sa.select(Payout).where(Payout.amount == Decimal("10.00")))
+    failed.status = PayoutStatus.FAILED
+    failed.meta = {"failure_message": "The bank account was closed."}
+    db.session.commit()
+    newest_first = db.session.scalars(
+        sa.select(Payout.id)
+        .where(Payout.user_id == coach.id)
+        .order_by(Payout.created_at.desc(), Payout.id.desc())
+    ).all()
+
+    client = signed_in(app, coach)
+    page = client.get("/coach/earnings").text
+    assert page.count('<tr id="payout-') == 10 and "$22.00" in page and "$12.00" not in page
+    link = re.search(r'hx-get="(/coach/earnings/payouts\?after=(\d+))"', page)
+    assert link and int(link.group(2)) == newest_first[9]
+
+    older = client.get(link.group(1), headers={"HX-Request": "true"})
+    assert older.status_code == 200 and "<html" not in older.text
+    assert older.text.count('<tr id="payout-') == 3 and "Show older" not in older.text
+    assert "The bank account was closed." in older.text  # the oldest one failed
+    whole = client.get(link.group(1))  # no JavaScript: the same URL as a whole page
+    assert "<html" in whole.text and whole.text.count('<tr id="payout-') == 3
+    shown = [int(i) for i in re.findall(r'id="payout-(\d+)"', page + older.text)]
+    assert shown == list(newest_first)
+    assert client.get("/coach/earnings/payouts?after=12abc").status_code == 400
+    assert client.get("/coach/earnings/payouts?after=99999999").status_code == 404
+
+
 def test_dashboard_shows_each_new_entry_at_once_and_rereads_nothing_until_then(
     app: Flask, coach: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -207,12 +246,15 @@ def test_a_coach_never_sees_another_coach_money(app: Flask, fake_connect: FakeCo
     assert "$98.76" not in page and "$123.45" not in page  # Carol's share and price
     assert page.count('id="payout-') == 1
     assert as_dan.get(f"/coach/earnings/activity?after={carol_entry}").status_code == 404
+    carol_payout = db.session.scalar(sa.select(Payout.id).where(Payout.user_id == carol.id))
+    assert as_dan.get(f"/coach/earnings/payouts?after={carol_payout}").status_code == 404
     assert as_dan.get(f"/admin/coaches/{carol.id}/fee").status_code == 403
 
 
 COACH_ROUTES = [
     ("GET", "/coach/earnings"),
     ("GET", "/coach/earnings/activity"),
+    ("GET", "/coach/earnings/payouts"),
     ("GET", "/coach/earnings/get-paid"),
     ("POST", "/coach/earnings/get-paid"),
     ("GET", "/coach/earnings/get-paid/refresh"),
