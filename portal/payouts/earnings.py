@@ -5,23 +5,20 @@
 - Recent activity is paged by keyset on (created_at, id), newest first: the cursor is the id of
   the last entry shown, looked up again within the coach's own entries (another coach's id is
   simply not found).
-- The chart and the first page of activity read thousands of entries for a busy coach, yet
-  change only when an entry is written. They are kept per process under the coach's
-  `ledger_entry_count` (which the ledger moves with every entry, under the coach's lock), the
-  period and the day, so a view after any new entry reads afresh and other views read nothing.
-  Entries, and the payments, sessions and refunds they show, are never edited once written.
+- `read_history` (the chart and the first page of activity) reads thousands of entries for a
+  busy coach, yet its answer changes only when an entry is written (entries, and the payments,
+  sessions and refunds they show, are never edited once written). The dashboard keeps it, as
+  rendered, under the coach's `ledger_entry_count`, which the ledger moves with every entry.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Flask, current_app
 
 from portal.extensions import db
 from portal.models import (
@@ -41,7 +38,6 @@ from portal.payouts.services import next_payout_day
 EARNING_KINDS = (LedgerEntryKind.PAYMENT, LedgerEntryKind.REFUND, LedgerEntryKind.DISPUTE)
 PAGE_SIZE = 10
 CHART_PERIODS = 12
-HISTORIES_KEPT = 2048  # per process; one is a dozen buckets and a page of rows
 
 
 @dataclass(frozen=True)
@@ -113,33 +109,16 @@ class Bucket:
 
 @dataclass(frozen=True)
 class History:
-    """What the dashboard shows from the ledger's entries: the chart and the newest activity."""
+    """What the dashboard shows from the ledger's entries: the chart and the newest activity.
+
+    Plain values only, never ORM objects: nothing here is tied to a database session.
+    """
 
     buckets: tuple[Bucket, ...]
     activity: ActivityPage
 
 
-def init_app(app: Flask) -> None:
-    """Give the app its own bounded store of histories (one per app, so per process)."""
-    app.extensions["portal.earnings_history"] = functools.lru_cache(maxsize=HISTORIES_KEPT)(
-        _read_history
-    )
-
-
-def history(profile: CoachProfile, period: str, today: date) -> History:
-    """The coach's chart and first page of activity as of `profile.ledger_entry_count` entries.
-
-    Read `profile` before calling: the entries read to fill a miss are at least as new as its
-    count, and a later entry raises the count, so a stored history is never shown for a newer
-    ledger.
-    """
-    read: Callable[[int, int, str, date], History] = current_app.extensions[
-        "portal.earnings_history"
-    ]
-    return read(profile.user_id, profile.ledger_entry_count, period, today)
-
-
-def _read_history(coach_id: int, _entry_count: int, period: str, today: date) -> History:
+def read_history(coach_id: int, period: str, today: date) -> History:
     return History(
         tuple(earnings_by_period(coach_id, period, today, CHART_PERIODS)),
         activity_page(coach_id),

@@ -8,15 +8,28 @@ coach can never ask for another's money.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import functools
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from portal import pagination
 from portal.extensions import db
-from portal.models import PayoutSchedule, Role
+from portal.models import CoachProfile, PayoutSchedule, Role
 from portal.money import format_money
 from portal.payouts import cli, earnings, services
 from portal.payouts.chart import build_chart
@@ -32,7 +45,9 @@ from portal.stripe_gateway import GatewayError
 
 bp = Blueprint("payouts", __name__)
 cli.register(bp)
-bp.record_once(lambda state: earnings.init_app(state.app))
+bp.record_once(lambda state: _init_history_cache(state.app))
+HISTORY_CACHE = "portal.earnings_history"
+HISTORIES_KEPT = 2048  # per process; one is a few kilobytes of HTML
 
 
 def _today() -> datetime:
@@ -52,19 +67,52 @@ def dashboard() -> Response:
     profile, account = found
     period = "month" if request.args.get("by") == "month" else "week"
     today = _today().date()
-    history = earnings.history(profile, period, today)
     return render(
         "payouts/dashboard.html",
         summary=earnings.summary(profile, account, today),
         account=account,
-        period=period,
-        chart=build_chart(history.buckets),
-        activity=history.activity,
+        history=_history_html(profile, period, today),
         payouts=earnings.payouts_page(coach_id),
         express_form=ActionForm(),
         requirements=services.describe_requirements(
             (account.requirements or {}).get("currently_due") if account else None
         ),
+    )
+
+
+def _init_history_cache(app: Flask) -> None:
+    """Each app (so each process) keeps its own bounded store of rendered histories."""
+    app.extensions[HISTORY_CACHE] = functools.lru_cache(maxsize=HISTORIES_KEPT)(_render_history)
+
+
+def _history_html(profile: CoachProfile, period: str, today: date) -> Markup:
+    """The chart and the newest activity, rendered once per version of the coach's ledger.
+
+    The key holds `profile.ledger_entry_count`, which the ledger raises with every entry under
+    the coach's lock; `profile` is read before a miss reads the entries, so what is stored is
+    at least as new as its key, and any later entry makes a new key. The period, the day (a new
+    week or month) and the currency complete it.
+    """
+    render_history: Callable[[int, int, str, date, str], Markup] = current_app.extensions[
+        HISTORY_CACHE
+    ]
+    return render_history(
+        profile.user_id, profile.ledger_entry_count, period, today, profile.currency
+    )
+
+
+def _render_history(
+    coach_id: int, _entry_count: int, period: str, today: date, currency: str
+) -> Markup:
+    history = earnings.read_history(coach_id, period, today)
+    return Markup(  # noqa: S704 - our own template's autoescaped output
+        render_template(
+            "payouts/_history.html",
+            chart=build_chart(history.buckets),
+            activity=history.activity,
+            period=period,
+            currency=currency,
+        )
     )
 
 
