@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import (
     Blueprint,
@@ -61,6 +61,10 @@ def _cursors() -> dict[str, str | None]:
     }
 
 
+def _bad_cursor() -> NoReturn:
+    abort(400, keyset.BAD_CURSOR_MESSAGE)
+
+
 def _filter_status() -> int:
     # htmx does not swap a 4xx answer, so an HTMX filter with a mistake gets its message as 200.
     return 200 if is_htmx() else 400
@@ -107,8 +111,7 @@ def transactions() -> Response:
     try:
         context["listing"] = txns.list_page(_transaction_filter(form), **_cursors())
     except keyset.BadCursor:
-        flash("That page link is not valid any more; here is the first page.", "error")
-        context["listing"] = txns.list_page(_transaction_filter(form))
+        _bad_cursor()
     return render("admin/transactions.html", "admin/_transactions_results.html", **context)
 
 
@@ -263,8 +266,7 @@ def events() -> Response:
         try:
             page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
         except keyset.BadCursor:
-            flash("That page link is not valid any more; here is the first page.", "error")
-            page = event_log.event_page(status=status, type_=form.type.data or "")
+            _bad_cursor()
     return render(
         "admin/events.html",
         "admin/_events_results.html",
@@ -339,7 +341,7 @@ def users_list() -> Response:
         try:
             page = users.user_page(q=form.q.data or "", role=role, **_cursors())
         except keyset.BadCursor:
-            page = users.user_page(q=form.q.data or "", role=role)
+            _bad_cursor()
     return render(
         "admin/users.html",
         "admin/_users_results.html",
@@ -409,7 +411,7 @@ def audit_log() -> Response:
     try:
         page = audit.audit_page(action=action, **_cursors())
     except keyset.BadCursor:
-        page = audit.audit_page(action=action)
+        _bad_cursor()
     return render(
         "admin/audit.html",
         entries=page,
