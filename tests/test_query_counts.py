@@ -252,6 +252,18 @@ def _coach_page_grow(world: World, start: int, stop: int) -> None:
     )
 
 
+# the coach's own profile: their open times, with many bookings besides
+def _own_slots_setup(world: World) -> None:
+    _sessions_setup(Role.COACH)(world)
+
+
+def _own_slots_grow(world: World, start: int, stop: int) -> None:
+    assert world.reader is not None
+    world.extra["coach"] = world.reader.id
+    _coach_page_grow(world, start, stop)
+    _sessions_grow(world, start, stop)
+
+
 # my sessions and the coach's schedule: sessions with many other people
 def _sessions_setup(role: Role) -> Callable[[World], None]:
     def setup(world: World) -> None:
@@ -495,6 +507,13 @@ PAGES = [
         _coach_page_grow,
         lambda w: f"/coaches/{w.extra['coach']}",
         "Book and pay",
+    ),
+    Page(
+        "coach profile and open times",
+        _own_slots_setup,
+        _own_slots_grow,
+        lambda w: "/coach/profile",
+        "Remove",
     ),
     Page(
         "my sessions",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from portal.models import AvailabilitySlot, CoachingSession, CoachProfile, User,
 from portal.models.coaching import HOLDING_STATUSES
 
 DIRECTORY_PAGE_SIZE = 24
+OWN_SLOTS_PAGE_SIZE = 20
 
 
 def published_coaches(
@@ -75,21 +77,35 @@ class SlotError(Exception):
         self.message = message
 
 
-def slots_of(coach_id: int) -> list[AvailabilitySlot]:
-    """The coach's future slots, soonest first, each with whether a booking holds it."""
-    query = (
-        select(AvailabilitySlot)
-        .where(AvailabilitySlot.coach_id == coach_id, AvailabilitySlot.starts_at > utcnow())
-        .order_by(AvailabilitySlot.starts_at)
+def slots_of(
+    coach_id: int,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = OWN_SLOTS_PAGE_SIZE,
+) -> pagination.Page:
+    """One page of the coach's future slots, booked or not, soonest first (keyset on
+    (starts_at, id)). Raises `pagination.BadCursor` for a page link that does not parse."""
+    return pagination.fetch_page(
+        select(AvailabilitySlot).where(
+            AvailabilitySlot.coach_id == coach_id, AvailabilitySlot.starts_at > utcnow()
+        ),
+        key=AvailabilitySlot.starts_at,
+        row_id=AvailabilitySlot.id,
+        kind="datetime",
+        descending=False,
+        after=after,
+        before=before,
+        size=size,
     )
-    return list(db.session.scalars(query))
 
 
-def held_slot_ids(coach_id: int) -> set[int]:
+def held_slot_ids(coach_id: int, slot_ids: Iterable[int]) -> set[int]:
+    """Which of `slot_ids` a booking holds (pending payment, paid or done)."""
     query = select(CoachingSession.slot_id).where(
         CoachingSession.coach_id == coach_id,
         CoachingSession.status.in_(HOLDING_STATUSES),
-        CoachingSession.slot_id.is_not(None),
+        CoachingSession.slot_id.in_(list(slot_ids)),
     )
     return {slot_id for slot_id in db.session.scalars(query) if slot_id is not None}
 
@@ -116,7 +132,7 @@ def remove_slot(coach: User, slot_id: int) -> None:
     slot = db.session.get(AvailabilitySlot, slot_id)
     if slot is None or slot.coach_id != coach.id:
         raise SlotError("That time is not one of yours.")
-    if slot_id in held_slot_ids(coach.id):
+    if held_slot_ids(coach.id, [slot_id]):
         raise SlotError("That time is booked. Cancel the booking from your schedule instead.")
     db.session.delete(slot)
     db.session.flush()

@@ -287,7 +287,9 @@ def my_profile() -> Response:
         status,
         form=form,
         profile=profile,
-        **_slots_context(SlotForm(duration_minutes=profile.session_minutes, formdata=None)),
+        **_slots_context(
+            SlotForm(duration_minutes=profile.session_minutes, formdata=None), **_page_args()
+        ),
     )
 
 
@@ -331,10 +333,21 @@ def remove_slot(slot_id: int) -> Response:
     )
 
 
-def _slots_context(slot_form: SlotForm, error: str | None = None) -> dict:
+def _slots_context(
+    slot_form: SlotForm,
+    error: str | None = None,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+) -> dict:
+    try:
+        page = services.slots_of(current_user.id, after=after, before=before)
+    except pagination.BadCursor:
+        _bad_cursor()
     return {
-        "slots": services.slots_of(current_user.id),
-        "held": services.held_slot_ids(current_user.id),
+        "slots": page.rows,
+        "slot_page": page,
+        "held": services.held_slot_ids(current_user.id, [slot.id for slot in page.rows]),
         "slot_form": slot_form,
         "slot_error": error,
         "action_form": ActionForm(),

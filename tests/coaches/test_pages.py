@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
@@ -130,3 +131,22 @@ def test_a_coach_cannot_remove_another_coachs_open_time(app: Flask, slot: Availa
     login(client, make_user(Role.COACH, password="correct horse battery"))
     post_form(client, f"/coach/slots/{slot.id}/delete")
     assert db.session.get(AvailabilitySlot, slot.id) is not None
+
+
+def test_a_coachs_open_times_come_twenty_to_a_page_with_bookings_marked(
+    app: Flask, paid_booking: CoachingSession, bookable_coach: User
+) -> None:
+    for hours in range(24, 48):  # 24 open times before the booked one (48 hours from now)
+        make_slot(bookable_coach, hours_from_now=hours)
+    client = app.test_client()
+    login(client, bookable_coach)
+
+    first = client.get("/coach/profile").text
+    assert first.count("(60 min)") == 20 and "Booked" not in first
+    later = re.search(r'<a rel="next" href="([^"]+)">Later times</a>', first)
+    assert later
+    second = client.get(later.group(1).replace("&amp;", "&")).text
+    assert second.count("(60 min)") == 5 and second.count("Booked") == 1
+    assert f"/coach/slots/{paid_booking.slot_id}/delete" not in second  # booked: no Remove
+    assert 'rel="prev"' in second and 'rel="next"' not in second
+    assert client.get("/coach/profile?after=garbage").status_code == 400
