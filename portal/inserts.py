@@ -5,16 +5,24 @@ transaction, a ledger entry): one statement both checks and inserts, and a dupli
 error, so no SAVEPOINT is needed to keep the caller's transaction usable. Add `.returning(...)`
 to learn whether the row was inserted (nothing comes back when it already existed). PostgreSQL
 and SQLite only, the two databases the portal runs on.
+
+`insert_ignoring_duplicates` builds the statement around its values. On a hot path, where
+building a statement costs more than running it, `once_per_dialect` builds one without values
+once per database dialect; execute it with the values as parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
+
+Statement = TypeVar("Statement")
+DialectInsert = Callable[..., postgresql.Insert | sqlite.Insert]
+_INSERTS: dict[str, DialectInsert] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def insert_ignoring_duplicates(
@@ -25,11 +33,30 @@ def insert_ignoring_duplicates(
     With `index_elements` only a conflict on that unique index is ignored (any other still
     raises); without, a conflict on any unique index is.
     """
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement = postgresql.insert(model).values(**values)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(model).values(**values)
-    else:
-        raise RuntimeError(f"The portal needs PostgreSQL or SQLite, not {dialect}.")
+    statement = _dialect_insert(_dialect_name())(model).values(**values)
     return statement.on_conflict_do_nothing(index_elements=index_elements)
+
+
+def once_per_dialect(build: Callable[[DialectInsert], Statement]) -> Callable[[], Statement]:
+    """Decorate a function that builds a statement from the dialect's `insert` (the one with
+    `on_conflict_do_nothing`); calling it returns that statement, built once per dialect."""
+    built: dict[str, Statement] = {}
+
+    def statement() -> Statement:
+        name = _dialect_name()
+        if name not in built:
+            built[name] = build(_dialect_insert(name))
+        return built[name]
+
+    return statement
+
+
+def _dialect_name() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _dialect_insert(name: str) -> DialectInsert:
+    try:
+        return _INSERTS[name]
+    except KeyError:
+        raise RuntimeError(f"The portal needs PostgreSQL or SQLite, not {name}.") from None

@@ -6,15 +6,18 @@ What it promises:
   nowhere else. Every change writes one `LedgerEntry` naming its cause (the transaction, refund,
   payout or Stripe event) and applies the same deltas to the profile, in the caller's database
   transaction (flush, never commit), so the row that explains a change and the change itself
-  commit or roll back together.
-- Each function first locks the coach's profile row (`SELECT ... FOR UPDATE`), which serialises
-  every balance change of one coach; the deltas are then applied with an atomic
+  commit or roll back together. The same `UPDATE` adds one to `ledger_entry_count`.
+- Each function locks the coach's profile row before it writes the entry, which serialises every
+  balance change of one coach: where the deltas depend on the balances (funds becoming
+  available, a refund, a dispute reversal) a `SELECT ... FOR UPDATE` reads them first; where
+  they do not (a payment, a payout and its return), the entry's own `INSERT ... SELECT ... FROM
+  coach_profiles ... FOR UPDATE` takes the lock. The deltas are then applied with an atomic
   `UPDATE ... SET x = x + :delta`, never read-modify-write in Python.
-- Each function is idempotent: a second call for the same cause returns None and changes
-  nothing. The entry is written with `INSERT ... ON CONFLICT DO NOTHING RETURNING` under the
-  coach's lock: the unique indexes on `ledger_entries` (one per kind of cause) decide in the
-  same statement, and a duplicate inserts nothing and raises nothing, so it cannot poison the
-  caller's transaction; the balances move only when the entry was inserted.
+- Each function is idempotent: it returns the new entry's id, and a second call for the same
+  cause returns None and changes nothing. The entry is written with `INSERT ... ON CONFLICT DO
+  NOTHING RETURNING` under the coach's lock: the unique indexes on `ledger_entries` (one per kind
+  of cause) decide in the same statement, and a duplicate inserts nothing and raises nothing, so
+  it cannot poison the caller's transaction; the balances move only when the entry was inserted.
 - `verify()` recomputes every balance from the entries and checks that every row that should
   have moved money has exactly its entry.
 
@@ -27,6 +30,7 @@ and a failed or canceled payout gives it back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -35,7 +39,7 @@ import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from portal.extensions import db
-from portal.inserts import insert_ignoring_duplicates
+from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import (
     CoachProfile,
     LedgerEntry,
@@ -47,6 +51,7 @@ from portal.models import (
     Transaction,
     TransactionStatus,
     TransactionType,
+    utcnow,
 )
 
 logger = logging.getLogger("portal.ledger")
@@ -86,24 +91,39 @@ class Drift:
 # --- the rules ------------------------------------------------------------------------------
 
 
-def record_payment(
-    transaction: Transaction, *, stripe_event_id: str | None = None
-) -> LedgerEntry | None:
+def record_payment(transaction: Transaction, *, stripe_event_id: str | None = None) -> int | None:
     """A paid session: the coach's share joins total earnings and the pending balance."""
     if transaction.coach_id is None:
         return None
-    share = transaction.coach_payout
-    return _record(
-        transaction.coach_id,
-        LedgerEntryKind.PAYMENT,
-        currency=transaction.currency,
-        deltas=Balances(total=share, pending=share, available=ZERO),
+    return record_session_payment(
         transaction_id=transaction.id,
+        coach_id=transaction.coach_id,
+        coach_share=transaction.coach_payout,
+        currency=transaction.currency,
         stripe_event_id=stripe_event_id,
     )
 
 
-def record_refund(refund: Refund) -> LedgerEntry | None:
+def record_session_payment(
+    *,
+    transaction_id: int,
+    coach_id: int,
+    coach_share: Decimal,
+    currency: str,
+    stripe_event_id: str | None = None,
+) -> int | None:
+    """`record_payment` from the transaction's values, for a caller that has no Transaction."""
+    return _record(
+        coach_id,
+        LedgerEntryKind.PAYMENT,
+        currency=currency,
+        deltas=Balances(total=coach_share, pending=coach_share, available=ZERO),
+        transaction_id=transaction_id,
+        stripe_event_id=stripe_event_id,
+    )
+
+
+def record_refund(refund: Refund) -> int | None:
     """A succeeded refund: the coach's share reversed, from pending first, then available."""
     transaction = refund.transaction
     if transaction.coach_id is None or refund.coach_share_reversed == ZERO:
@@ -120,7 +140,7 @@ def record_refund(refund: Refund) -> LedgerEntry | None:
 
 def record_funds_available(
     coach_id: int, currency: str, stripe_available: Decimal, *, stripe_event_id: str
-) -> LedgerEntry | None:
+) -> int | None:
     """Stripe says the coach's account has `stripe_available` available: move the difference.
 
     Moves `clamp(stripe_available - available, 0, pending)` from pending to available, so a
@@ -142,7 +162,7 @@ def record_funds_available(
     )
 
 
-def record_payout(payout: Payout) -> LedgerEntry | None:
+def record_payout(payout: Payout) -> int | None:
     """Money paid out to the coach's bank leaves the available balance."""
     return _record(
         payout.user_id,
@@ -153,7 +173,7 @@ def record_payout(payout: Payout) -> LedgerEntry | None:
     )
 
 
-def record_payout_returned(payout: Payout) -> LedgerEntry | None:
+def record_payout_returned(payout: Payout) -> int | None:
     """A failed or canceled payout: the money is back in the available balance."""
     return _record(
         payout.user_id,
@@ -166,7 +186,7 @@ def record_payout_returned(payout: Payout) -> LedgerEntry | None:
 
 def record_dispute_reversal(
     transaction: Transaction, amount: Decimal, *, stripe_event_id: str
-) -> LedgerEntry | None:
+) -> int | None:
     """The platform recovered `amount` of a disputed payment from the coach (a transfer reversal).
 
     Only called when such a reversal is recorded; a dispute by itself never moves the coach's
@@ -209,41 +229,51 @@ def _record(
     kind: LedgerEntryKind,
     *,
     currency: str,
-    deltas: Balances | object,
+    deltas: Balances | Callable[[Balances], Balances | None],
     **refs: object,
-) -> LedgerEntry | None:
-    """Write the entry `refs` names the cause of, and move the balances; None if it exists."""
-    current = _lock_balances(coach_id)
-    change = deltas(current) if callable(deltas) else deltas
-    if change is None:
-        return None
-    values = {
-        "coach_id": coach_id,
-        "kind": kind,
-        "currency": currency.upper(),
-        "total_delta": change.total,
-        "pending_delta": change.pending,
-        "available_delta": change.available,
-        **refs,
-    }
-    entry = db.session.scalar(
-        insert_ignoring_duplicates(LedgerEntry, values).returning(LedgerEntry)
+) -> int | None:
+    """Write the entry `refs` names the cause of, and move the balances; None if it exists.
+
+    `deltas` is either the change itself or, when the change depends on the balances, a
+    function of the balances read under the coach's lock.
+    """
+    if callable(deltas):
+        change = deltas(_lock_balances(coach_id))
+        if change is None:
+            return None
+    else:
+        change = deltas  # the entry's insert takes the coach's lock itself
+    entry_id = db.session.scalar(
+        _insert_entry(),
+        {
+            "coach_id": coach_id,
+            "kind": kind,
+            "currency": currency.upper(),
+            "total_delta": change.total,
+            "pending_delta": change.pending,
+            "available_delta": change.available,
+            "transaction_id": None,
+            "refund_id": None,
+            "payout_id": None,
+            "stripe_event_id": None,
+            **refs,
+            "created_at": utcnow(),
+        },
     )
-    if entry is None:
+    if entry_id is None:
+        _lock_balances(coach_id)  # no entry and no profile is an error, not a duplicate
         logger.info(
             "Ledger %s for coach %s already recorded; nothing changed.", kind.value, coach_id
         )
         return None
     db.session.execute(
-        sa.update(CoachProfile)
-        .where(CoachProfile.user_id == coach_id)
-        .values(
-            total_earnings=CoachProfile.total_earnings + change.total,
-            pending_balance=CoachProfile.pending_balance + change.pending,
-            available_balance=CoachProfile.available_balance + change.available,
-            ledger_entry_count=CoachProfile.ledger_entry_count + 1,
-        )
-        .execution_options(synchronize_session=False)
+        _MOVE_BALANCES,
+        {
+            "coach_id": coach_id,
+            "total": change.total,
+            "pending": change.pending,
+            "available": change.available,
+        },
     )
     _expire_loaded_profile(coach_id)
     logger.info(
@@ -254,23 +284,70 @@ def _record(
         change.pending,
         change.available,
     )
-    return entry
+    return entry_id
 
 
 def _lock_balances(coach_id: int) -> Balances:
     """Lock the coach's profile row for this transaction and read its balances."""
-    row = db.session.execute(
-        sa.select(
-            CoachProfile.total_earnings,
-            CoachProfile.pending_balance,
-            CoachProfile.available_balance,
-        )
-        .where(CoachProfile.user_id == coach_id)
-        .with_for_update()
-    ).one_or_none()
+    row = db.session.execute(_LOCK_BALANCES, {"coach_id": coach_id}).one_or_none()
     if row is None:
         raise LedgerError(f"User {coach_id} has no coach profile; no balance can move.")
     return Balances(*row)
+
+
+# The statements every balance change runs, built once: building one costs more than running it.
+_PROFILES = CoachProfile.__table__
+_ENTRIES = LedgerEntry.__table__
+_ENTRY_VALUES = (
+    "kind",
+    "currency",
+    "total_delta",
+    "pending_delta",
+    "available_delta",
+    "transaction_id",
+    "refund_id",
+    "payout_id",
+    "stripe_event_id",
+    "created_at",
+)
+
+_LOCK_BALANCES = (
+    sa.select(
+        _PROFILES.c.total_earnings, _PROFILES.c.pending_balance, _PROFILES.c.available_balance
+    )
+    .where(_PROFILES.c.user_id == sa.bindparam("coach_id"))
+    .with_for_update()
+)
+
+_MOVE_BALANCES = (
+    sa.update(_PROFILES)
+    .where(_PROFILES.c.user_id == sa.bindparam("coach_id"))
+    .values(
+        total_earnings=_PROFILES.c.total_earnings + sa.bindparam("total"),
+        pending_balance=_PROFILES.c.pending_balance + sa.bindparam("pending"),
+        available_balance=_PROFILES.c.available_balance + sa.bindparam("available"),
+        ledger_entry_count=_PROFILES.c.ledger_entry_count + 1,
+    )
+)
+
+
+@once_per_dialect
+def _insert_entry(insert: DialectInsert) -> sa.Insert:
+    """INSERT INTO ledger_entries SELECT :coach_id, ... FROM coach_profiles WHERE user_id =
+    :coach_id FOR UPDATE ON CONFLICT DO NOTHING RETURNING id: the coach's row lock (already held
+    or taken here) comes before the entry, and a coach without a profile gets none."""
+    values = [sa.bindparam(name, type_=_ENTRIES.c[name].type) for name in _ENTRY_VALUES]
+    locked_coach = (
+        sa.select(_PROFILES.c.user_id, *values)
+        .where(_PROFILES.c.user_id == sa.bindparam("coach_id"))
+        .with_for_update()
+    )
+    return (
+        insert(_ENTRIES)
+        .from_select(["coach_id", *_ENTRY_VALUES], locked_coach)
+        .on_conflict_do_nothing()
+        .returning(_ENTRIES.c.id)
+    )
 
 
 def _expire_loaded_profile(coach_id: int) -> None:

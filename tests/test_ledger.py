@@ -53,8 +53,9 @@ def make_payout(coach: User, amount: str, status: PayoutStatus = PayoutStatus.PE
 
 def test_a_paid_session_adds_the_coach_share_to_total_and_pending(coach, mentee):
     txn = make_payment(coach, mentee, "100.00", fee_percentage="20")
-    entry = ledger.record_payment(txn, stripe_event_id="evt_1")
+    entry_id = ledger.record_payment(txn, stripe_event_id="evt_1")
     db.session.commit()
+    entry = db.session.get(LedgerEntry, entry_id)
     assert entry is not None and entry.kind is LedgerEntryKind.PAYMENT
     assert (entry.transaction_id, entry.stripe_event_id) == (txn.id, "evt_1")
     assert balances(coach) == Balances(D("80.00"), D("80.00"), D("0.00"))
@@ -126,7 +127,7 @@ def test_a_refund_comes_from_pending_first_then_available(coach, mentee):
     ledger.record_funds_available(coach.id, "USD", D("80.00"), stripe_event_id="evt_1")
     ledger.record_payment(make_payment(coach, mentee, "25.00"))  # pending 20.00, available 80.00
     refund = make_refund(first, "50.00")  # coach share reversed: 40.00
-    entry = ledger.record_refund(refund)
+    entry = db.session.get(LedgerEntry, ledger.record_refund(refund))
     db.session.commit()
     assert refund.coach_share_reversed == D("40.00")
     assert (entry.pending_delta, entry.available_delta) == (D("-20.00"), D("-20.00"))
@@ -164,6 +165,17 @@ def test_payment_without_a_coach_moves_no_balance(coach, mentee):
     txn.coach_id = None
     db.session.commit()
     assert ledger.record_payment(txn) is None
+
+
+def test_a_balance_change_for_a_user_without_a_coach_profile_fails_and_writes_nothing(mentee):
+    other = make_user(Role.MENTEE)
+    txn = make_payment(other, mentee, "100.00")  # "paid to" a user who has no profile
+    with pytest.raises(ledger.LedgerError):
+        ledger.record_payment(txn)
+    with pytest.raises(ledger.LedgerError):
+        ledger.record_funds_available(other.id, "USD", D("10.00"), stripe_event_id="evt_x")
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
 
 
 def test_a_zero_decimal_currency_is_recorded_exactly(mentee):
