@@ -36,7 +36,7 @@ def checkout_expired(event: Event) -> str | None:
 
 @handles("payment_intent.succeeded")
 def payment_intent_succeeded(event: Event) -> str | None:
-    return None if fulfilment.fulfil_payment_intent(_object(event)) is not None else IGNORED
+    return None if fulfilment.settle_payment_intent(_object(event)) else IGNORED
 
 
 @handles("payment_intent.payment_failed")

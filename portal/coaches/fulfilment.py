@@ -10,6 +10,11 @@ What this module promises:
   is marked processing until `checkout.session.async_payment_succeeded`).
 - Fulfilment marks the booking paid and confirmed, records one `Transaction` per PaymentIntent
   (the unique index on (stripe_payment_intent_id, type) is the last guard) and tells the ledger.
+- `settle_payment_intent` is `fulfil_payment_intent` for the webhook, which needs no booking
+  back. A booking still awaiting its payment (the usual case) is confirmed by one guarded
+  `UPDATE ... WHERE status = 'pending_payment' ... RETURNING`, which takes the booking's row lock
+  as `SELECT ... FOR UPDATE` would; a booking in any other state goes the same way as
+  `fulfil_payment_intent`. Either way the outcome is the same.
 - An expired or abandoned Checkout releases the slot; a failed attempt marks the booking's
   payment failed while the Checkout page stays open for another card.
 
@@ -22,6 +27,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -29,7 +35,7 @@ from portal import ledger
 from portal.billing import discounts
 from portal.coaches.booking import booking_for, release_booking
 from portal.extensions import db
-from portal.inserts import insert_ignoring_duplicates
+from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import (
     CoachingSession,
     PaymentStatus,
@@ -108,6 +114,31 @@ def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | N
     return booking
 
 
+def settle_payment_intent(payment_intent: dict[str, Any]) -> bool:
+    """`fulfil_payment_intent` without loading the booking when it awaits this payment.
+
+    True when the PaymentIntent is a booking's (as `fulfil_payment_intent` returning one).
+    """
+    booking_id = _booking_id(payment_intent)
+    if booking_id is not None and payment_intent.get("status") == "succeeded":
+        db.session.flush()  # Core statements below do not autoflush
+        booking = db.session.execute(
+            _CONFIRM_AWAITING_PAYMENT,
+            {"booking_id": booking_id, "payment_intent_id": payment_intent["id"]},
+        ).one_or_none()
+        if booking is not None:
+            _expire_loaded_booking(booking_id)
+            _record_payment(
+                booking,
+                payment_intent["id"],
+                discount=discounts.transaction_meta(payment_intent.get("metadata")),
+                **_charge_details(payment_intent),
+            )
+            db.session.flush()
+            return True
+    return fulfil_payment_intent(payment_intent) is not None
+
+
 def record_payment_failure(payment_intent: dict[str, Any]) -> CoachingSession | None:
     """A card was declined on the Checkout page: the booking's payment is `failed`.
 
@@ -173,7 +204,7 @@ def mark_paid(
     transfer_id: str | None = None,
     receipt_url: str | None = None,
     discount: dict[str, str] | None = None,
-) -> Transaction:
+) -> None:
     """The booking is paid: confirmed, one transaction, one ledger entry; flushed.
 
     `discount` (the member discount the payment's metadata names) is recorded on the
@@ -184,17 +215,19 @@ def mark_paid(
         if transaction is not None:
             if transfer_id and not transaction.stripe_transfer_id:
                 transaction.stripe_transfer_id = transfer_id
-            return transaction
+            return
     booking.payment_status = PaymentStatus.PAID
     booking.stripe_payment_intent_id = payment_intent_id
     _confirm(booking)
     db.session.flush()  # payment and confirmation in one UPDATE
-    transaction = _transaction_for(booking, payment_intent_id, transfer_id, receipt_url, discount)
-    if discount and "member_discount" not in (transaction.meta or {}):
-        transaction.meta = {**(transaction.meta or {}), **discount}
-    ledger.record_payment(transaction)
+    _record_payment(
+        booking,
+        payment_intent_id,
+        transfer_id=transfer_id,
+        receipt_url=receipt_url,
+        discount=discount,
+    )
     db.session.flush()
-    return transaction
 
 
 def _confirm(booking: CoachingSession) -> None:
@@ -220,44 +253,52 @@ def payment_transaction(booking: CoachingSession) -> Transaction | None:
     return db.session.scalars(query.order_by(Transaction.id)).first()
 
 
-def _transaction_for(
-    booking: CoachingSession,
+def _record_payment(
+    booking: CoachingSession | sa.Row[Any],
     payment_intent_id: str,
+    *,
     transfer_id: str | None,
     receipt_url: str | None,
     discount: dict[str, str] | None,
-) -> Transaction:
-    """The PaymentIntent's payment transaction: inserted now, or the one already recorded.
+) -> None:
+    """The PaymentIntent's payment transaction, inserted now or found, and its ledger entry.
 
     One `INSERT ... ON CONFLICT DO NOTHING RETURNING` under the booking's lock; the unique index
     on (stripe_payment_intent_id, type) decides, so a lost race cannot fail the transaction.
+    `booking` is the booking or the row its confirming `UPDATE` returned.
     """
     meta = {**({"receipt_url": receipt_url} if receipt_url else {}), **(discount or {})}
-    values = {
-        "type": TransactionType.SESSION_PAYMENT,
-        "status": TransactionStatus.COMPLETED,
-        "amount": booking.price_amount,
-        "currency": booking.currency,
-        "platform_fee": booking.platform_fee_amount,
-        "coach_payout": booking.coach_payout_amount,
-        "payer_id": booking.mentee_id,
-        "coach_id": booking.coach_id,
-        "session_id": booking.id,
-        "stripe_payment_intent_id": payment_intent_id,
-        "stripe_transfer_id": transfer_id,
-        "meta": meta or None,
-    }
-    inserted = db.session.scalar(
-        insert_ignoring_duplicates(
-            Transaction, values, index_elements=["stripe_payment_intent_id", "type"]
-        ).returning(Transaction)
+    transaction_id = db.session.scalar(
+        _insert_payment(),
+        {
+            "type": TransactionType.SESSION_PAYMENT,
+            "status": TransactionStatus.COMPLETED,
+            "amount": booking.price_amount,
+            "currency": booking.currency,
+            "platform_fee": booking.platform_fee_amount,
+            "coach_payout": booking.coach_payout_amount,
+            "payer_id": booking.mentee_id,
+            "coach_id": booking.coach_id,
+            "session_id": booking.id,
+            "stripe_payment_intent_id": payment_intent_id,
+            "stripe_transfer_id": transfer_id,
+            "metadata": meta or None,
+        },
     )
-    if inserted is not None:
-        return inserted
+    if transaction_id is not None:
+        ledger.record_session_payment(
+            transaction_id=transaction_id,
+            coach_id=booking.coach_id,
+            coach_share=booking.coach_payout_amount,
+            currency=booking.currency,
+        )
+        return
     existing = _transaction_by_intent(payment_intent_id)
     if existing is None:  # the index said it exists: a committed row we must be able to see
         raise RuntimeError(f"Transaction for {payment_intent_id} conflicts but cannot be read.")
-    return existing
+    if discount and "member_discount" not in (existing.meta or {}):
+        existing.meta = {**(existing.meta or {}), **discount}
+    ledger.record_payment(existing)
 
 
 def _transaction_by_intent(payment_intent_id: str) -> Transaction | None:
@@ -281,6 +322,13 @@ def _locked_booking(stripe_object: dict[str, Any]) -> CoachingSession | None:
             booking_id,
         )
     return booking
+
+
+def _expire_loaded_booking(booking_id: int) -> None:
+    """After a Core `UPDATE`, a copy of the booking loaded earlier must be read again."""
+    loaded = db.session.identity_map.get(db.session.identity_key(CoachingSession, booking_id))
+    if loaded is not None:
+        db.session.expire(loaded)
 
 
 def _booking_id(stripe_object: dict[str, Any]) -> int | None:
@@ -320,3 +368,42 @@ def _check_amount(booking: CoachingSession, amount_total: int | None) -> None:
             amount_total,
             expected,
         )
+
+
+# The hot path's statements, built once: building one costs more than running it.
+_SESSIONS = CoachingSession.__table__
+_TRANSACTIONS = Transaction.__table__
+
+_CONFIRM_AWAITING_PAYMENT = (
+    sa.update(_SESSIONS)
+    .where(
+        _SESSIONS.c.id == sa.bindparam("booking_id"),
+        _SESSIONS.c.status == SessionStatus.PENDING_PAYMENT,
+        _SESSIONS.c.payment_status.not_in(_SETTLED),
+    )
+    .values(
+        status=SessionStatus.CONFIRMED,
+        payment_status=PaymentStatus.PAID,
+        stripe_payment_intent_id=sa.bindparam("payment_intent_id"),
+    )
+    .returning(
+        _SESSIONS.c.id,
+        _SESSIONS.c.coach_id,
+        _SESSIONS.c.mentee_id,
+        _SESSIONS.c.price_amount,
+        _SESSIONS.c.currency,
+        _SESSIONS.c.platform_fee_amount,
+        _SESSIONS.c.coach_payout_amount,
+    )
+)
+
+
+@once_per_dialect
+def _insert_payment(insert: DialectInsert) -> sa.Insert:
+    return (
+        insert(_TRANSACTIONS)
+        .on_conflict_do_nothing(
+            index_elements=[_TRANSACTIONS.c.stripe_payment_intent_id, _TRANSACTIONS.c.type]
+        )
+        .returning(_TRANSACTIONS.c.id)
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -125,6 +126,54 @@ def test_return_page_and_webhook_fulfil_once_whichever_comes_first(
     # a second, different event id about the same payment
     again = event("checkout.session.completed", completed["data"]["object"])
     assert signed_post(client, PLATFORM_PATH, again, platform_secret(client)).status_code == 200
+    _assert_paid_once(booking.id, slot.coach_id)
+
+
+def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _start(mentee_client, slot)
+    intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
+    succeeded = event("payment_intent.succeeded", intent)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        response = signed_post(client, PLATFORM_PATH, succeeded, platform_secret(client))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert (response.status_code, response.text) == (200, "processed")
+    # one statement each: the event's row, the booking confirmed (a guarded UPDATE), its
+    # transaction, the ledger entry (taking the coach's lock) and the coach's balances
+    assert [" ".join(sql.split()[:3]).removesuffix(" SET") for sql in statements] == [
+        "INSERT INTO stripe_events",
+        "UPDATE coaching_sessions",
+        "INSERT INTO transactions",
+        "INSERT INTO ledger_entries",
+        "UPDATE coach_profiles",
+    ]
+    transaction = _assert_paid_once(booking.id, slot.coach_id)
+    assert (transaction.stripe_payment_intent_id, transaction.stripe_transfer_id) == (
+        intent["id"],
+        intent["latest_charge"]["transfer"],
+    )
+    assert transaction.meta["receipt_url"] == intent["latest_charge"]["receipt_url"]
+    assert (transaction.amount, transaction.coach_payout) == (Decimal("100.00"), Decimal("80.00"))
+    # the same payment in another event, then the Checkout's own event and the return page
+    again = event("payment_intent.succeeded", intent)
+    assert signed_post(client, PLATFORM_PATH, again, platform_secret(client)).text == "processed"
+    completed = event(
+        "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
+    )
+    assert signed_post(client, PLATFORM_PATH, completed, platform_secret(client)).status_code == 200
+    assert _return(mentee_client, booking).status_code == 303
     _assert_paid_once(booking.id, slot.coach_id)
 
 

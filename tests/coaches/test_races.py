@@ -57,8 +57,9 @@ def _together(*actions: Callable[[], Any]) -> list[Any]:
     return results
 
 
+@pytest.mark.parametrize("event_type", ["checkout.session.completed", "payment_intent.succeeded"])
 def test_return_page_and_webhook_together_fulfil_each_booking_once(
-    app: Flask, mentee, bookable_coach, stripe_fake: FakeStripe
+    app: Flask, mentee, bookable_coach, stripe_fake: FakeStripe, event_type: str
 ) -> None:
     browser = app.test_client()
     login(browser, mentee)
@@ -71,11 +72,14 @@ def test_return_page_and_webhook_together_fulfil_each_booking_once(
         booking_service.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
         db.session.commit()
         session_id = booking.stripe_checkout_session_id
-        stripe_fake.pay(session_id)
-        completed = event("checkout.session.completed", stripe_fake.event_object(session_id))
+        intent = stripe_fake.pay(session_id)["payment_intent"]
+        if event_type == "checkout.session.completed":
+            paid = event(event_type, stripe_fake.event_object(session_id))
+        else:
+            paid = event(event_type, intent)
         returned, webhook = _together(
             lambda sid=session_id: browser.get(f"/bookings/return?session_id={sid}"),
-            lambda evt=completed: signed_post(stripe, PLATFORM_PATH, evt, secret),
+            lambda evt=paid: signed_post(stripe, PLATFORM_PATH, evt, secret),
         )
         assert (returned.status_code, webhook.status_code) == (303, 200), webhook.text
         db.session.expire_all()
@@ -123,3 +127,38 @@ def test_two_mentees_checking_out_one_slot_at_once_leave_exactly_one_holder(
         assert len(holders) == 1
         assert holders[0].status is SessionStatus.PENDING_PAYMENT
     assert stripe_fake.count("checkout.sessions.create") == 10
+
+
+def test_one_payment_in_two_events_from_eight_workers_pays_the_booking_once(
+    app: Flask, mentee, bookable_coach, stripe_fake: FakeStripe
+) -> None:
+    slot = make_slot(bookable_coach, hours_from_now=48)
+    booking = booking_service.hold_slot(mentee, slot.id)
+    db.session.commit()
+    booking_service.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
+    db.session.commit()
+    intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
+    first, second = (event("payment_intent.succeeded", intent) for _ in range(2))
+    secret = platform_secret(app.test_client())
+
+    def deliver(evt: dict[str, Any]) -> tuple[int, str]:
+        response = signed_post(app.test_client(), PLATFORM_PATH, evt, secret)
+        return response.status_code, response.text
+
+    results = _together(*(lambda evt=evt: deliver(evt) for evt in [first, second] * 4))
+    assert sorted(results) == [(200, "duplicate")] * 6 + [(200, "processed")] * 2
+    db.session.expire_all()
+    paid = db.session.get(CoachingSession, booking.id)
+    assert (paid.status, paid.payment_status) == (SessionStatus.CONFIRMED, PaymentStatus.PAID)
+    [transaction] = db.session.scalars(
+        db.select(Transaction).where(Transaction.session_id == booking.id)
+    ).all()
+    entries = db.session.scalars(
+        db.select(LedgerEntry).where(LedgerEntry.transaction_id == transaction.id)
+    ).all()
+    assert len(entries) == 1
+    profile = db.session.scalar(
+        db.select(CoachProfile).where(CoachProfile.user_id == bookable_coach.id)
+    )
+    assert (profile.pending_balance, profile.ledger_entry_count) == (Decimal("80.00"), 1)
+    assert ledger.verify() == []
