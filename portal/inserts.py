@@ -6,15 +6,15 @@ error, so no SAVEPOINT is needed to keep the caller's transaction usable. Add `.
 to learn whether the row was inserted (nothing comes back when it already existed). PostgreSQL
 and SQLite only, the two databases the portal runs on.
 
-`insert_ignoring_duplicates` builds the statement around its values. On a hot path, where
-building a statement costs more than running it, `once_per_dialect` builds one without values
-once per database dialect; execute it with the values as parameters.
+These inserts sit on hot paths, where building a statement costs more than running it: a
+function decorated with `once_per_dialect` builds its statement, without values, once per
+database dialect, and the caller executes it with the values as parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -23,18 +23,6 @@ from portal.extensions import db
 Statement = TypeVar("Statement")
 DialectInsert = Callable[..., postgresql.Insert | sqlite.Insert]
 _INSERTS: dict[str, DialectInsert] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-
-
-def insert_ignoring_duplicates(
-    model: type, values: dict[str, Any], *, index_elements: Sequence[str] | None = None
-) -> postgresql.Insert | sqlite.Insert:
-    """An insert of `values` into `model` that does nothing when a unique index conflicts.
-
-    With `index_elements` only a conflict on that unique index is ignored (any other still
-    raises); without, a conflict on any unique index is.
-    """
-    statement = _dialect_insert(_dialect_name())(model).values(**values)
-    return statement.on_conflict_do_nothing(index_elements=index_elements)
 
 
 def once_per_dialect(build: Callable[[DialectInsert], Statement]) -> Callable[[], Statement]:

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.inserts import insert_ignoring_duplicates
+from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import EventStatus, StripeEvent, utcnow
 from portal.webhooks import registry
 
@@ -143,9 +143,7 @@ def _insert_or_lock(
         **StripeEvent.related_ids(event),  # for finding a payment's events by index
         **fields,
     }
-    # RETURNING, not rowcount: the ORM does not promise a rowcount for this insert.
-    inserted = insert_ignoring_duplicates(StripeEvent, values, index_elements=["stripe_event_id"])
-    if db.session.scalar(inserted.returning(StripeEvent.id)) is not None:
+    if db.session.scalar(_insert_event(), values) is not None:
         return None
     return db.session.scalars(
         sa.select(StripeEvent)
@@ -153,6 +151,17 @@ def _insert_or_lock(
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
+
+
+@once_per_dialect
+def _insert_event(insert: DialectInsert) -> sa.Insert:
+    """INSERT ... ON CONFLICT (stripe_event_id) DO NOTHING RETURNING id, built once."""
+    events = StripeEvent.__table__
+    return (
+        insert(events)
+        .on_conflict_do_nothing(index_elements=[events.c.stripe_event_id])
+        .returning(events.c.id)
+    )
 
 
 def _record_failure(event: dict[str, Any], exc: BaseException) -> None:
