@@ -262,7 +262,7 @@ def _record(
     )
     if entry_id is None:
         _lock_balances(coach_id)  # no entry and no profile is an error, not a duplicate
-        logger.info(
+        logger.debug(
             "Ledger %s for coach %s already recorded; nothing changed.", kind.value, coach_id
         )
         return None
@@ -276,7 +276,7 @@ def _record(
         },
     )
     _expire_loaded_profile(coach_id)
-    logger.info(
+    logger.debug(  # the entry itself records the change; the caller logs what it was for
         "Ledger %s for coach %s: total %s, pending %s, available %s",
         kind.value,
         coach_id,
