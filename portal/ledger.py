@@ -261,7 +261,8 @@ def _record(
         },
     )
     if entry_id is None:
-        _lock_balances(coach_id)  # no entry and no profile is an error, not a duplicate
+        if not callable(deltas):  # nothing was inserted: a duplicate, or there is no profile
+            _lock_balances(coach_id)  # raises LedgerError when there is none
         logger.debug(
             "Ledger %s for coach %s already recorded; nothing changed.", kind.value, coach_id
         )
