@@ -124,13 +124,14 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    coach_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # Indexed by ix_ledger_entries_coach_created, which leads with it.
+    coach_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     kind: Mapped[LedgerEntryKind] = mapped_column(string_enum(LedgerEntryKind, "ledger_kind"))
     currency: Mapped[str] = mapped_column(sa.String(3))
     total_delta: Mapped[Decimal] = money_column(default=Decimal("0.00"))
     pending_delta: Mapped[Decimal] = money_column(default=Decimal("0.00"))
     available_delta: Mapped[Decimal] = money_column(default=Decimal("0.00"))
-    transaction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("transactions.id"))
+    transaction_id: Mapped[int | None] = mapped_column(sa.ForeignKey("transactions.id"), index=True)
     refund_id: Mapped[int | None] = mapped_column(sa.ForeignKey("refunds.id"))
     payout_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payouts.id"))
     stripe_event_id: Mapped[str | None] = mapped_column(sa.String(255))
