@@ -45,6 +45,7 @@ from portal.models import (
     RefundStatus,
     Role,
     SessionStatus,
+    StripeConnectedAccount,
     StripeEvent,
     Subscription,
     SubscriptionStatus,
@@ -352,6 +353,12 @@ def _earnings_grow(world: World, start: int, stop: int) -> None:
             }
             for i in range(start, stop, 20)
         ],
+    )
+    # A new version of the payouts, as the payouts service makes with each one it records.
+    db.session.execute(
+        sa.update(StripeConnectedAccount)
+        .where(StripeConnectedAccount.id == account.id)
+        .values(payout_changes=StripeConnectedAccount.payout_changes + 1)
     )
 
 

@@ -39,9 +39,17 @@ class StripeConnectedAccount(TimestampMixin, Base):
 
     verification_status: Mapped[str | None] = mapped_column(sa.String(32))
     requirements: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # How many times this account's payouts were recorded or moved on: the payouts service adds
+    # one with each, under the account's row lock, so the number names one version of the
+    # coach's payouts (the earnings dashboard keeps its payouts list under it).
+    payout_changes: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[User] = relationship(back_populates="stripe_connected_account")
     payouts: Mapped[list[Payout]] = relationship(back_populates="connected_account")
+
+    __table_args__ = (
+        sa.CheckConstraint("payout_changes >= 0", name="payout_changes_not_negative"),
+    )
 
     def __repr__(self) -> str:
         return f"<StripeConnectedAccount {self.stripe_account_id} user={self.user_id}>"

@@ -143,6 +143,8 @@ def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) 
             "failure_code": data.get("failure_code"),
             "failure_message": data.get("failure_message"),
         }
+    # A new version of the coach's payouts (an old or repeated object makes one too, harmlessly).
+    account.payout_changes = StripeConnectedAccount.payout_changes + 1
     db.session.flush()
     ledger.record_payout(payout)
     if payout.status in RETURNED:

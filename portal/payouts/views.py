@@ -8,31 +8,17 @@ coach can never ask for another's money.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
-from flask import (
-    Blueprint,
-    Flask,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from portal import pagination
 from portal.extensions import db
-from portal.models import CoachProfile, PayoutSchedule, Role
+from portal.models import PayoutSchedule, Role
 from portal.money import format_money
-from portal.payouts import cli, earnings, services
-from portal.payouts.chart import build_chart
+from portal.payouts import cli, earnings, sections, services
 from portal.payouts.forms import (
     ActionForm,
     GetPaidForm,
@@ -45,9 +31,7 @@ from portal.stripe_gateway import GatewayError
 
 bp = Blueprint("payouts", __name__)
 cli.register(bp)
-bp.record_once(lambda state: _init_history_cache(state.app))
-HISTORY_CACHE = "portal.earnings_history"
-HISTORIES_KEPT = 2048  # per process; one is a few kilobytes of HTML
+bp.record_once(lambda state: sections.init_app(state.app))
 
 
 def _today() -> datetime:
@@ -71,48 +55,12 @@ def dashboard() -> Response:
         "payouts/dashboard.html",
         summary=earnings.summary(profile, account, today),
         account=account,
-        history=_history_html(profile, period, today),
-        payouts=earnings.payouts_page(coach_id),
+        history=sections.history(profile, period, today),
+        payouts=sections.payouts(coach_id, account),
         express_form=ActionForm(),
         requirements=services.describe_requirements(
             (account.requirements or {}).get("currently_due") if account else None
         ),
-    )
-
-
-def _init_history_cache(app: Flask) -> None:
-    """Each app (so each process) keeps its own bounded store of rendered histories."""
-    app.extensions[HISTORY_CACHE] = functools.lru_cache(maxsize=HISTORIES_KEPT)(_render_history)
-
-
-def _history_html(profile: CoachProfile, period: str, today: date) -> Markup:
-    """The chart and the newest activity, rendered once per version of the coach's ledger.
-
-    The key holds `profile.ledger_entry_count`, which the ledger raises with every entry under
-    the coach's lock; `profile` is read before a miss reads the entries, so what is stored is
-    at least as new as its key, and any later entry makes a new key. The period, the day (a new
-    week or month) and the currency complete it.
-    """
-    render_history: Callable[[int, int, str, date, str], Markup] = current_app.extensions[
-        HISTORY_CACHE
-    ]
-    return render_history(
-        profile.user_id, profile.ledger_entry_count, period, today, profile.currency
-    )
-
-
-def _render_history(
-    coach_id: int, _entry_count: int, period: str, today: date, currency: str
-) -> Markup:
-    history = earnings.read_history(coach_id, period, today)
-    return Markup(  # noqa: S704 - our own template's autoescaped output
-        render_template(
-            "payouts/_history.html",
-            chart=build_chart(history.buckets),
-            activity=history.activity,
-            period=period,
-            currency=currency,
-        )
     )
 
 

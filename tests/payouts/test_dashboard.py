@@ -213,6 +213,37 @@ def test_dashboard_shows_each_new_entry_at_once_and_rereads_nothing_until_then(
     assert re.search(r'<td class="num">\$0\.00</td></tr>\s*</tbody>', next_week)
 
 
+def test_a_payout_moving_on_shows_at_once_on_a_dashboard_seen_before(
+    app: Flask, coach: User, fake_connect: FakeConnect
+) -> None:
+    account = make_connected_account(coach)
+    earn(coach, "100.00")
+    release(coach, "80.00")
+    payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"))
+    db.session.commit()
+    client = signed_in(app, coach)
+    row = re.compile(rf'<tr id="payout-{payout.id}">.*?</tr>', re.S)
+    before = row.search(client.get("/coach/earnings").text)
+    assert before and "Pending" in before.group(0) and "Paid" not in before.group(0)
+
+    # payout.paid, as its webhook handler records it (under the account's lock)
+    locked = services.connected_account_for(account.stripe_account_id, lock=True)
+    services.record_stripe_payout(
+        locked,
+        {
+            "id": payout.stripe_payout_id,
+            "status": "paid",
+            "amount": 8000,
+            "currency": "usd",
+            "arrival_date": 1_800_000_000,
+        },
+    )
+    db.session.commit()
+    after = row.search(client.get("/coach/earnings").text)
+    assert after and "Paid" in after.group(0) and "Pending" not in after.group(0)
+    assert "15 Jan 2027" in after.group(0)  # the arrival date Stripe gave
+
+
 def test_chart_is_an_svg_with_a_table_of_the_same_numbers(app: Flask, coach: User) -> None:
     make_connected_account(coach)
     earn(coach, "100.00")

@@ -1,0 +1,75 @@
+"""The dashboard's slow sections, kept rendered between views until what they show changes.
+
+A busy coach's chart sums thousands of ledger entries, and each section costs as much to render
+as to read, yet neither changes between most views. Each is kept per app (so per process, in a
+bounded LRU) under a key that names one version of what it shows:
+
+- the chart and newest activity under the coach's `ledger_entry_count`, which the ledger raises
+  with every entry under the coach's row lock (entries, and the payments, sessions and refunds
+  they show, are never edited once written); with the period, the day (a new week or month)
+  and the currency they are written in;
+- the payouts under the account's `payout_changes`, which `services.record_stripe_payout` (the
+  only writer of payouts) raises with every payout it records or moves on, under the account's
+  row lock.
+
+The caller reads the profile and account first, so what a miss then reads is at least as new as
+its key, and any later change makes a new key: a kept section is never shown for newer data.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+
+from flask import Flask, current_app, render_template
+from markupsafe import Markup
+
+from portal.models import CoachProfile, StripeConnectedAccount
+from portal.payouts import earnings
+from portal.payouts.chart import build_chart
+
+KEPT = "portal.earnings_sections"
+SECTIONS_KEPT = 2048  # of each kind, per process; one is a few kilobytes of HTML
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[KEPT] = {
+        "history": functools.lru_cache(maxsize=SECTIONS_KEPT)(_render_history),
+        "payouts": functools.lru_cache(maxsize=SECTIONS_KEPT)(_render_payouts),
+    }
+
+
+def history(profile: CoachProfile, period: str, today: date) -> Markup:
+    """The chart by `period` up to `today`, and the newest activity, as HTML."""
+    return current_app.extensions[KEPT]["history"](
+        profile.user_id, profile.ledger_entry_count, period, today, profile.currency
+    )
+
+
+def payouts(coach_id: int, account: StripeConnectedAccount | None) -> Markup:
+    """The newest payouts as HTML; a coach without an account has none to read."""
+    if account is None:
+        return _render_payouts(coach_id, None, 0)
+    return current_app.extensions[KEPT]["payouts"](coach_id, account.id, account.payout_changes)
+
+
+def _render_history(
+    coach_id: int, _entry_count: int, period: str, today: date, currency: str
+) -> Markup:
+    read = earnings.read_history(coach_id, period, today)
+    return _render(
+        "payouts/_history.html",
+        chart=build_chart(read.buckets),
+        activity=read.activity,
+        period=period,
+        currency=currency,
+    )
+
+
+def _render_payouts(coach_id: int, account_id: int | None, _changes: int) -> Markup:
+    page = earnings.payouts_page(coach_id) if account_id else earnings.PayoutPage((), None)
+    return _render("payouts/_payouts_table.html", payouts=page)
+
+
+def _render(template: str, **context: object) -> Markup:
+    return Markup(render_template(template, **context))  # noqa: S704 - autoescaped template
