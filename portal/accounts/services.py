@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import db, login_manager
 from portal.models import CoachProfile, Role, User
@@ -81,12 +82,17 @@ def change_password(user: User, current: str, new: str) -> bool:
     return True
 
 
+_WITH_COACH_ROWS = (joinedload(User.coach_profile), joinedload(User.stripe_connected_account))
+
+
 @login_manager.user_loader
 def load_user(user_key: str) -> User | None:
     user_id, _, token = user_key.partition(":")
     if not user_id.isdigit() or not token:
         return None
-    user = db.session.get(User, int(user_id))
+    # A coach's profile and connected account come in the same query: most coach pages read
+    # them, and for everyone else the two joins find nothing.
+    user = db.session.get(User, int(user_id), options=_WITH_COACH_ROWS)
     if user is None or not user.is_active or not secrets.compare_digest(user.session_token, token):
         return None
     return user

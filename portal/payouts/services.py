@@ -512,18 +512,6 @@ def coach_profile(coach_id: int) -> CoachProfile | None:
     return db.session.scalar(sa.select(CoachProfile).where(CoachProfile.user_id == coach_id))
 
 
-def profile_and_account(
-    coach_id: int,
-) -> tuple[CoachProfile, StripeConnectedAccount | None] | None:
-    """The coach's profile and connected account (if any) in one query; None without a profile."""
-    row = db.session.execute(
-        sa.select(CoachProfile, StripeConnectedAccount)
-        .outerjoin(StripeConnectedAccount, StripeConnectedAccount.user_id == CoachProfile.user_id)
-        .where(CoachProfile.user_id == coach_id)
-    ).one_or_none()
-    return None if row is None else (row[0], row[1])
-
-
 def _profile_of(coach_id: int) -> CoachProfile:
     profile = coach_profile(coach_id)
     if profile is None:

@@ -45,10 +45,10 @@ def _today() -> datetime:
 @allow(Role.COACH)
 def dashboard() -> Response:
     coach_id = current_user.id
-    found = services.profile_and_account(coach_id)
-    if found is None:
+    profile = current_user.coach_profile  # loaded with the signed-in user
+    if profile is None:
         abort(404)
-    profile, account = found
+    account = current_user.stripe_connected_account
     period = "month" if request.args.get("by") == "month" else "week"
     today = _today().date()
     return render(
@@ -57,7 +57,6 @@ def dashboard() -> Response:
         account=account,
         history=sections.history(profile, period, today),
         payouts=sections.payouts(coach_id, account),
-        express_form=ActionForm(),
         requirements=services.describe_requirements(
             (account.requirements or {}).get("currently_due") if account else None
         ),
