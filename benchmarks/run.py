@@ -240,6 +240,8 @@ def main() -> None:
             "coaches directory": ("/", None),
             "coach page": ("/coaches/2", None),
             "coach dashboard (20,000 payments)": ("/coach/earnings", coach_cookie),
+            # any signed-in page pays for the session, the user's query and the page frame
+            "signed-in reference (coach's account page)": ("/account/profile", coach_cookie),
             "admin transactions page 1 (filtered)": (
                 "/admin/transactions?status=completed",
                 admin_cookie,
