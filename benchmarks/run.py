@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -268,6 +269,10 @@ def main() -> None:
         ingest_name = "webhook ingest (4 senders)"
         if not args.only or any(word in ingest_name for word in args.only):
             results[ingest_name] = measure_ingest(base, args)
+        export_name = "CSV export of every transaction"
+        if not args.only or any(word in export_name for word in args.only):
+            results[export_name] = measure_export(base, admin_cookie, server.pid)
+            print(f"{export_name}: {results[export_name]}", flush=True)
     finally:
         stop(server)
 
@@ -276,6 +281,69 @@ def main() -> None:
     print_table(results)
     if not all(b["met"] for b in results["budgets"]):
         sys.exit(1)
+
+
+def measure_export(base: str, cookie: str, master_pid: int) -> dict[str, Any]:
+    """Download the admin's CSV of all transactions; rows, seconds and the workers' memory.
+
+    Every worker's resident memory is sampled every 50 ms while the rows stream; the peak is
+    the largest any worker reached, the growth its rise over what it held before.
+    """
+    workers = _children(master_pid)
+    before = {pid: _resident_mb(pid) for pid in workers}
+    peak = dict(before)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            for pid in workers:
+                peak[pid] = max(peak[pid], _resident_mb(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    lines = 0
+    with requests.get(
+        f"{base}/admin/transactions/export.csv",
+        headers={"Cookie": cookie, "User-Agent": USER_AGENT},
+        stream=True,
+        timeout=600,
+    ) as response:
+        response.raise_for_status()
+        for chunk in response.iter_content(chunk_size=1 << 16):
+            lines += chunk.count(b"\n")
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    busiest = max(workers, key=lambda pid: peak[pid] - before[pid])
+    return {
+        "rows": lines - 1,  # less the header
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(max(peak.values()), 1),
+        "growth_mb": round(peak[busiest] - before[busiest], 1),
+    }
+
+
+def _children(parent: int) -> list[str]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(stat.parent.name)
+    return found
+
+
+def _resident_mb(pid: str) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:  # the worker was recycled
+        pass
+    return 0.0
 
 
 def measure_ingest(base: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -311,7 +379,17 @@ def check_budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
     page1 = e.get("admin transactions page 1 (filtered)")
     page1000 = e.get("admin transactions page 1,000 (filtered)")
     ingest = results.get("webhook ingest (4 senders)")
+    export = results.get("CSV export of every transaction")
     budgets = []
+    if export:
+        budgets.append(
+            {
+                "budget": "CSV export of all rows with peak memory under 150 MB",
+                "measured": f"{export['rows']:,} rows in {export['seconds']} s,"
+                f" peak {export['peak_rss_mb']} MB (+{export['growth_mb']} MB)",
+                "met": export["peak_rss_mb"] < 150,
+            }
+        )
     if dashboard and bare:
         budgets.append(
             {
