@@ -160,9 +160,9 @@ def activity_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE
 
     Raises LookupError when `after` is not one of this coach's entries.
     """
+    # What each row shows (the payment, its session, the refund) comes in the same query, as
+    # plain values: the rows are kept beyond the request (see `read_history`).
     query = (
-        # What each row shows (the payment, its session, the refund) comes in the same query,
-        # as plain values: the rows are kept beyond the request (see `history`).
         sa.select(
             LedgerEntry.id,
             LedgerEntry.created_at,
@@ -178,27 +178,12 @@ def activity_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE
         .outerjoin(Transaction, Transaction.id == LedgerEntry.transaction_id)
         .outerjoin(CoachingSession, CoachingSession.id == Transaction.session_id)
         .outerjoin(Refund, Refund.id == LedgerEntry.refund_id)
-        .where(LedgerEntry.coach_id == coach_id, LedgerEntry.kind.in_(EARNING_KINDS))
-        .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
-        .limit(size + 1)
     )
-    if after is not None:
-        cursor = db.session.execute(
-            sa.select(LedgerEntry.created_at, LedgerEntry.id).where(
-                LedgerEntry.id == after,
-                LedgerEntry.coach_id == coach_id,
-                LedgerEntry.kind.in_(EARNING_KINDS),
-            )
-        ).one_or_none()
-        if cursor is None:
-            raise LookupError(after)
-        query = query.where(
-            sa.tuple_(LedgerEntry.created_at, LedgerEntry.id) < sa.tuple_(cursor[0], cursor[1])
-        )
-    entries = tuple(Activity(*row) for row in db.session.execute(query))
-    more = len(entries) > size
-    entries = entries[:size]
-    return ActivityPage(entries, entries[-1].id if more and entries else None)
+    mine = sa.and_(LedgerEntry.coach_id == coach_id, LedgerEntry.kind.in_(EARNING_KINDS))
+    rows, next_cursor = _newest_first(
+        query, LedgerEntry.created_at, LedgerEntry.id, mine=mine, after=after, size=size
+    )
+    return ActivityPage(tuple(Activity(*row) for row in rows), next_cursor)
 
 
 def payouts_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE) -> PayoutPage:
@@ -206,38 +191,50 @@ def payouts_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE)
 
     Raises LookupError when `after` is not one of this coach's payouts.
     """
-    query = (
-        sa.select(
-            Payout.id,
-            Payout.created_at,
-            Payout.amount,
-            Payout.currency,
-            Payout.status,
-            Payout.arrival_date,
-            Payout.meta,
-        )
-        .where(Payout.user_id == coach_id)
-        .order_by(Payout.created_at.desc(), Payout.id.desc())
-        .limit(size + 1)
+    query = sa.select(
+        Payout.id,
+        Payout.created_at,
+        Payout.amount,
+        Payout.currency,
+        Payout.status,
+        Payout.arrival_date,
+        Payout.meta,
     )
+    rows, next_cursor = _newest_first(
+        query, Payout.created_at, Payout.id, mine=Payout.user_id == coach_id, after=after, size=size
+    )
+    payouts = tuple(
+        PayoutRow(*row[:6], failure_message=(row[6] or {}).get("failure_message")) for row in rows
+    )
+    return PayoutPage(payouts, next_cursor)
+
+
+def _newest_first(
+    query: sa.Select,
+    created_at: sa.ColumnElement,
+    row_id: sa.ColumnElement,
+    *,
+    mine: sa.ColumnElement[bool],
+    after: int | None,
+    size: int,
+) -> tuple[list[sa.Row], int | None]:
+    """`size` of the rows `mine` selects, newest first by (created_at, id), after the row whose
+    id is `after` (looked up within `mine`, so another coach's id is not found: LookupError);
+    with the id to continue after when there are more."""
+    query = query.where(mine)
     if after is not None:
         cursor = db.session.execute(
-            sa.select(Payout.created_at, Payout.id).where(
-                Payout.id == after, Payout.user_id == coach_id
-            )
+            sa.select(created_at, row_id).where(row_id == after, mine)
         ).one_or_none()
         if cursor is None:
             raise LookupError(after)
-        query = query.where(
-            sa.tuple_(Payout.created_at, Payout.id) < sa.tuple_(cursor[0], cursor[1])
-        )
-    rows = tuple(
-        PayoutRow(*row[:6], failure_message=(row[6] or {}).get("failure_message"))
-        for row in db.session.execute(query)
-    )
+        query = query.where(sa.tuple_(created_at, row_id) < sa.tuple_(*cursor))
+    rows = db.session.execute(
+        query.order_by(created_at.desc(), row_id.desc()).limit(size + 1)
+    ).all()
     more = len(rows) > size
     rows = rows[:size]
-    return PayoutPage(rows, rows[-1].id if more and rows else None)
+    return rows, (rows[-1].id if more and rows else None)
 
 
 def earnings_by_period(
