@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import IO
+from urllib.parse import urljoin
 
 import requests
 
@@ -125,4 +126,8 @@ def login(base: str, email: str, password: str) -> str:
     )
     if response.status_code != 303:
         raise SystemExit(f"Could not sign in as {email}: {response.status_code}")
+    # Follow the redirect as a browser does: the first page after signing in stores the session's
+    # CSRF token in its cookie. Replaying the cookie from before that page would make every
+    # measured request store the token again and send a new cookie, which no browser does.
+    session.get(urljoin(base, response.headers["Location"]), timeout=10).raise_for_status()
     return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
