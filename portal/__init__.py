@@ -40,7 +40,7 @@ def _form_action_origins(config: dict[str, Any]) -> list[str]:
 def _init_extensions(app: Flask) -> None:
     from portal.errors import init_error_pages
     from portal.extensions import (
-        configure_sqlite,
+        configure_engine,
         csrf,
         db,
         htmx,
@@ -53,7 +53,7 @@ def _init_extensions(app: Flask) -> None:
 
     db.init_app(app)
     with app.app_context():
-        configure_sqlite(db.engine)
+        configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     init_security(app)  # the audience check runs before every other request hook
     csrf.init_app(app)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import select
+from typing import Any
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -9,7 +12,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, exc
 
 from portal.models.base import Base
 
@@ -19,6 +22,33 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 htmx = Htmx()
+
+
+def configure_engine(engine: Engine) -> None:
+    configure_sqlite(engine)
+    replace_closed_connections(engine)
+
+
+def replace_closed_connections(engine: Engine) -> None:
+    """A pooled PostgreSQL connection the server has closed is replaced before anyone uses it.
+
+    When the server restarts or ends a session, it sends a last error message and closes its end,
+    so the socket of a closed pooled connection has something to read, and the socket of a good
+    idle one has nothing. One poll of the socket tells them apart where `pool_pre_ping` spends a
+    round trip to the server on every checkout. Anything else the server might send an idle
+    connection only costs a new connection.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+        if dbapi_connection.closed or dbapi_connection.broken:
+            raise exc.DisconnectionError("the connection is closed")
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN)
+        if poller.poll(0):  # readable, hung up or in error: never true of a good idle connection
+            raise exc.DisconnectionError("the database server closed the connection")
 
 
 def configure_sqlite(engine: Engine) -> None:
