@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import select
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask_limiter import Limiter
@@ -12,6 +14,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event, exc
 
 from portal.models.base import Base
@@ -22,6 +25,8 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 htmx = Htmx()
+
+_IDLE = TransactionStatus.IDLE
 
 
 def configure_engine(engine: Engine) -> None:
@@ -49,6 +54,31 @@ def replace_closed_connections(engine: Engine) -> None:
         poller.register(dbapi_connection.fileno(), select.POLLIN)
         if poller.poll(0):  # readable, hung up or in error: never true of a good idle connection
             raise exc.DisconnectionError("the database server closed the connection")
+
+
+@contextmanager
+def read_before_transaction() -> Iterator[None]:
+    """Send the session's next read on its own, before the request's transaction begins.
+
+    On PostgreSQL, when the session's connection has no transaction open yet, the read runs in
+    autocommit: a request that reads nothing else sends no BEGIN and no ROLLBACK, and its
+    connection keeps its prepared statements (psycopg forgets them at every ROLLBACK). Under
+    READ COMMITTED, PostgreSQL's default and the portal's, each statement reads its own snapshot
+    in a transaction too, so the read sees the same rows. Anything the request does next begins
+    a transaction as usual. Nothing is flushed meanwhile: a pending change never commits here.
+    """
+    connection = db.session.connection()
+    driver = connection.connection.driver_connection
+    if connection.dialect.name != "postgresql" or driver.info.transaction_status != _IDLE:
+        yield
+        return
+    driver.autocommit = True
+    try:
+        with db.session.no_autoflush:
+            yield
+    finally:
+        if not driver.closed and driver.info.transaction_status == _IDLE:
+            driver.autocommit = False
 
 
 def configure_sqlite(engine: Engine) -> None:

@@ -1,15 +1,26 @@
 """How requests use their database connection: a connection the server closed never reaches a
-request."""
+request, the signed-in user is read without opening a transaction, and whatever a request writes
+after that is still written whole or not at all."""
 
 from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask_login import current_user
+from psycopg.pq import Trace
 
 from portal.extensions import db
-from portal.models import User
+from portal.models import Role, User
+from portal.security import allow
+from tests.builders import make_connected_account
 from tests.conftest import is_postgres, login
+from tests.payouts.conftest import earn
 
 
 @pytest.fixture
@@ -38,6 +49,88 @@ def test_pages_still_answer_after_the_database_server_ends_its_sessions(
         response = client.get("/account/profile")
         assert response.status_code == 200
         assert name in response.text
+
+
+def test_an_unchanged_dashboard_sends_one_statement_and_no_transaction(
+    postgres: Flask, coach: User
+) -> None:
+    make_connected_account(coach)
+    earn(coach, "100.00")
+    client = postgres.test_client()
+    login(client, coach)
+    assert client.get("/coach/earnings").status_code == 200  # its sections are kept from here
+    db.session.remove()
+
+    with _messages_sent(db.engine) as sent:
+        page = client.get("/coach/earnings")
+    assert page.status_code == 200 and "$80.00" in page.text
+
+    assert sum(m.startswith("Sync") for m in sent) == 1, sent  # the user, with profile and account
+    assert not [m for m in sent if m.startswith("Query")], sent  # no BEGIN, no ROLLBACK
+
+
+def test_what_a_request_writes_after_reading_the_user_is_all_or_nothing(
+    app: Flask, coach: User
+) -> None:
+    """The user is read before the request's transaction; the request's writes still share one."""
+
+    @allow(Role.COACH)
+    def rename_then_fail() -> str:
+        current_user.name = "Half written"
+        db.session.flush()  # sent to the database, not committed
+        raise RuntimeError("fails after writing")
+
+    @allow(Role.COACH)
+    def rename() -> str:
+        current_user.name = "Renamed"
+        db.session.commit()
+        return "ok"
+
+    app.add_url_rule("/test/rename-then-fail", view_func=rename_then_fail)
+    app.add_url_rule("/test/rename", view_func=rename)
+    name = coach.name
+    client = app.test_client()
+    login(client, coach)
+
+    assert client.get("/test/rename-then-fail").status_code == 500
+    assert _name_of(coach.id) == name
+
+    assert client.get("/test/rename").text == "ok"
+    assert _name_of(coach.id) == "Renamed"
+
+
+def _name_of(user_id: int) -> str:
+    with db.engine.connect() as conn:
+        return conn.execute(sa.select(User.name).where(User.id == user_id)).scalar_one()
+
+
+@contextmanager
+def _messages_sent(engine: sa.Engine) -> Iterator[list[str]]:
+    """What the portal sends PostgreSQL meanwhile, as libpq traces it: one message a line,
+    like 'Query "BEGIN"' or 'Parse "" "SELECT ..."'."""
+    sent: list[str] = []
+    with tempfile.TemporaryFile("w+") as log:
+
+        def trace(dbapi_connection: object, *_: object) -> None:
+            pgconn = dbapi_connection.pgconn  # type: ignore[attr-defined]
+            pgconn.trace(os.dup(log.fileno()))  # libpq closes its copy when tracing stops
+            pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+
+        def untrace(dbapi_connection: object, *_: object) -> None:
+            dbapi_connection.pgconn.untrace()  # type: ignore[attr-defined]
+
+        sa.event.listen(engine, "checkout", trace)
+        sa.event.listen(engine, "checkin", untrace)
+        try:
+            yield sent
+        finally:
+            sa.event.remove(engine, "checkout", trace)
+            sa.event.remove(engine, "checkin", untrace)
+            log.seek(0)
+            for line in log.read().splitlines():  # a statement's own line breaks start lines too
+                direction, _, rest = line.partition("\t")
+                if direction == "F":  # from the portal; "B" lines are the server's answers
+                    sent.append(rest.partition("\t")[2])
 
 
 def _end_the_portals_sessions(url: sa.URL) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from portal.extensions import db, login_manager
+from portal.extensions import db, login_manager, read_before_transaction
 from portal.models import CoachProfile, Role, User
 
 _hasher = PasswordHasher()
@@ -91,8 +91,10 @@ def load_user(user_key: str) -> User | None:
     if not user_id.isdigit() or not token:
         return None
     # A coach's profile and connected account come in the same query: most coach pages read
-    # them, and for everyone else the two joins find nothing.
-    user = db.session.get(User, int(user_id), options=_WITH_COACH_ROWS)
+    # them, and for everyone else the two joins find nothing. A page that reads nothing else
+    # (a coach's unchanged dashboard) then opens no transaction at all.
+    with read_before_transaction():
+        user = db.session.get(User, int(user_id), options=_WITH_COACH_ROWS)
     if user is None or not user.is_active or not secrets.compare_digest(user.session_token, token):
         return None
     return user
