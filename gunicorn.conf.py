@@ -14,8 +14,11 @@ worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
-max_requests = 2000  # recycle workers now and then; bounded memory over weeks
-max_requests_jitter = 200
+# Recycle a worker now and then so its memory stays bounded over weeks: every few minutes at
+# full load, not every few seconds (each new worker opens its database connection again and
+# starts with empty caches).
+max_requests = 50_000
+max_requests_jitter = 5_000
 # Import the app once in the master and fork workers from it: a new or recycled worker starts
 # in milliseconds instead of spending most of a second of CPU importing the portal (at a few
 # thousand requests a second, max_requests recycles a worker every few seconds). A new release
@@ -25,6 +28,14 @@ accesslog = None if os.environ.get("GUNICORN_ACCESS_LOG") == "off" else "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def when_ready(server):  # noqa: ARG001 - gunicorn's hook signature
+    """Compile the templates once in the master, before the first worker is forked."""
+    from portal.templating import compile_templates
+    from wsgi import app
+
+    compile_templates(app)
 
 
 def pre_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature

@@ -9,6 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.templating import compile_templates
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
@@ -69,3 +75,17 @@ def test_production_image_refuses_to_start_with_unsafe_settings() -> None:
     )
     assert result.returncode != 0
     assert "Refusing to start in production" in result.stderr
+
+
+def test_a_worker_forked_after_the_templates_are_compiled_reads_none_again(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gunicorn's master compiles every template before it forks (`when_ready`)."""
+    assert compile_templates(app) == len(app.jinja_env.list_templates()) > 0
+
+    def read_again(*_args: object) -> None:
+        raise AssertionError("a template was read and compiled on a request")
+
+    monkeypatch.setattr(app.jinja_env.loader, "get_source", read_again)
+    for path in ("/", "/account/login", "/account/signup", "/no-such-page"):
+        assert client.get(path).status_code in (200, 404)
