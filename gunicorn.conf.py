@@ -20,9 +20,8 @@ keepalive = 5
 max_requests = 50_000
 max_requests_jitter = 5_000
 # Import the app once in the master and fork workers from it: a new or recycled worker starts
-# in milliseconds instead of spending most of a second of CPU importing the portal (at a few
-# thousand requests a second, max_requests recycles a worker every few seconds). A new release
-# therefore needs a restart, not a HUP.
+# in milliseconds instead of spending most of a second of CPU importing the portal. A new
+# release therefore needs a restart, not a HUP.
 preload_app = True
 accesslog = None if os.environ.get("GUNICORN_ACCESS_LOG") == "off" else "-"
 errorlog = "-"
