@@ -96,6 +96,7 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     page.get_by_role("button", name="Review refund").click()
     audit(page)
     page.get_by_role("button", name="Refund now").click()
+    expect(page.locator(".flash-success")).to_be_visible()  # back on the transaction's page
     live_sandbox.flush()
     page.reload()
     expect(page.locator("#refunds-heading ~ *").get_by_text("$50.00").first).to_be_visible()
