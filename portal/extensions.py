@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,26 +35,65 @@ def configure_engine(engine: Engine) -> None:
     replace_closed_connections(engine)
 
 
-def replace_closed_connections(engine: Engine) -> None:
-    """A pooled PostgreSQL connection the server has closed is replaced before anyone uses it.
+# libpq's TCP keepalives for PostgreSQL connections: firewalls and NAT keep an idle connection
+# open, and a peer gone silent is noticed within about a minute of idleness; the checkout poll
+# then sees the socket's error. Connections over a local socket ignore them.
+POSTGRES_CONNECT_ARGS = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
-    When the server restarts or ends a session, it sends a last error message and closes its end,
-    so the socket of a closed pooled connection has something to read, and the socket of a good
-    idle one has nothing. One poll of the socket tells them apart where `pool_pre_ping` spends a
-    round trip to the server on every checkout. Anything else the server might send an idle
-    connection only costs a new connection.
+# A connection back in use within this many seconds is not pinged (see below).
+IDLE_PING_SECONDS = 10.0
+
+
+def postgres_engine_options(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` with the keepalives added to its connect arguments (its own win)."""
+    return {
+        **options,
+        "connect_args": {**POSTGRES_CONNECT_ARGS, **options.get("connect_args", {})},
+    }
+
+
+def replace_closed_connections(engine: Engine) -> None:
+    """A pooled PostgreSQL connection that no longer works is replaced before anyone uses it.
+
+    `pool_pre_ping` spends a round trip to the server on every checkout; two checks spend it
+    only when it can tell something new:
+    - A server that restarts or ends a session sends a last error message and closes its end,
+      so the socket of such a connection has something to read, or has hung up, and the socket
+      of a good idle one has neither. One poll tells them apart, on every checkout. Anything
+      else a server might send an idle connection only costs a new connection.
+    - A connection can also die without a word reaching this host: a failover, a host that
+      lost power, a firewall that forgot it. It polls like a good one, so a connection that sat
+      in the pool for more than IDLE_PING_SECONDS is also pinged, as `pool_pre_ping` would
+      have. Under load every connection is back in use within milliseconds and skips it.
     """
     if engine.dialect.name != "postgresql":
         return
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: object, record: Any) -> None:
+        if record is not None:
+            record.info["checked_in_at"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: object) -> None:
         if dbapi_connection.closed or dbapi_connection.broken:
             raise exc.DisconnectionError("the connection is closed")
         poller = select.poll()
         poller.register(dbapi_connection.fileno(), select.POLLIN)
         if poller.poll(0):  # readable, hung up or in error: never true of a good idle connection
             raise exc.DisconnectionError("the database server closed the connection")
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is not None and time.monotonic() - checked_in_at > IDLE_PING_SECONDS:
+            try:
+                dialect.do_ping(dbapi_connection)
+            except dialect.loaded_dbapi.Error as error:
+                raise exc.DisconnectionError("the connection did not answer a ping") from error
 
 
 @contextmanager
@@ -69,7 +109,11 @@ def read_before_transaction() -> Iterator[None]:
     """
     connection = db.session.connection()
     driver = connection.connection.driver_connection
-    if connection.dialect.name != "postgresql" or driver.info.transaction_status != _IDLE:
+    if (
+        connection.dialect.name != "postgresql"
+        or driver.autocommit
+        or driver.info.transaction_status != _IDLE
+    ):
         yield
         return
     driver.autocommit = True
@@ -77,8 +121,12 @@ def read_before_transaction() -> Iterator[None]:
         with db.session.no_autoflush:
             yield
     finally:
-        if not driver.closed and driver.info.transaction_status == _IDLE:
+        if driver.closed:
+            pass  # invalidated: the pool never hands it out again
+        elif driver.info.transaction_status == _IDLE:
             driver.autocommit = False
+        else:  # a result still streaming: never let the connection back into the pool like this
+            connection.invalidate()
 
 
 def configure_sqlite(engine: Engine) -> None:

@@ -1,6 +1,7 @@
-"""How requests use their database connection: a connection the server closed never reaches a
-request, the signed-in user is read without opening a transaction, and whatever a request writes
-after that is still written whole or not at all."""
+"""How requests use their database connection: a pooled connection the server closed is replaced
+before a request uses it and a good one is kept, one idle for long is pinged first, the
+signed-in user is read without opening a transaction, and whatever a request writes after that
+is still written whole or not at all (which only PostgreSQL could get wrong)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from flask import Flask
 from flask_login import current_user
 from psycopg.pq import Trace
 
+from portal import extensions
 from portal.extensions import db
 from portal.models import Role, User
 from portal.security import allow
@@ -49,6 +51,35 @@ def test_pages_still_answer_after_the_database_server_ends_its_sessions(
         response = client.get("/account/profile")
         assert response.status_code == 200
         assert name in response.text
+
+
+def test_good_pooled_connections_are_kept(postgres: Flask, mentee: User) -> None:
+    client = postgres.test_client()
+    login(client, mentee)
+    db.session.remove()
+    before = _sessions_of_the_portal(db.engine.url)
+    for _ in range(5):
+        assert client.get("/account/profile").status_code == 200
+    db.session.remove()
+    assert _sessions_of_the_portal(db.engine.url) == before  # none replaced, none added
+
+
+def test_a_connection_idle_in_the_pool_for_long_is_pinged_before_use(
+    postgres: Flask, mentee: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = postgres.test_client()
+    login(client, mentee)
+    db.session.remove()
+
+    with _messages_sent(db.engine) as sent:  # back in use at once: no ping
+        assert client.get("/account/profile").status_code == 200
+    assert sent[0].startswith('Parse\t "" "SELECT users.id'), sent  # the user's read comes first
+
+    monkeypatch.setattr(extensions, "IDLE_PING_SECONDS", 0.0)  # as if each had waited long
+    with _messages_sent(db.engine) as sent:
+        assert client.get("/account/profile").status_code == 200
+    ping, read = sent[0], sent[1]  # the ping (an empty statement), then the user's read
+    assert ping.startswith("Query") and read.startswith('Parse\t "" "SELECT users.id'), sent
 
 
 def test_an_unchanged_dashboard_sends_one_statement_and_no_transaction(
@@ -119,7 +150,7 @@ def _messages_sent(engine: sa.Engine) -> Iterator[list[str]]:
         def untrace(dbapi_connection: object, *_: object) -> None:
             dbapi_connection.pgconn.untrace()  # type: ignore[attr-defined]
 
-        sa.event.listen(engine, "checkout", trace)
+        sa.event.listen(engine, "checkout", trace, insert=True)  # before the portal's checks
         sa.event.listen(engine, "checkin", untrace)
         try:
             yield sent
@@ -131,6 +162,22 @@ def _messages_sent(engine: sa.Engine) -> Iterator[list[str]]:
                 direction, _, rest = line.partition("\t")
                 if direction == "F":  # from the portal; "B" lines are the server's answers
                     sent.append(rest.partition("\t")[2])
+
+
+def _sessions_of_the_portal(url: sa.URL) -> set[int]:
+    """The server processes of the portal's connections, as another engine sees them."""
+    other = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with other.connect() as conn:
+            pids = conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalars()
+            return set(pids)
+    finally:
+        other.dispose()
 
 
 def _end_the_portals_sessions(url: sa.URL) -> int:
