@@ -14,9 +14,9 @@ worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
-# Recycle a worker now and then so its memory stays bounded over weeks: every few minutes at
-# full load, not every few seconds (each new worker opens its database connection again and
-# starts with empty caches).
+# Recycle a worker now and then so its memory stays bounded over weeks: about once a minute
+# at the bare route's full rate and every few minutes on real pages, not every few seconds (each
+# new worker opens its database connection again and starts with empty caches).
 max_requests = 50_000
 max_requests_jitter = 5_000
 # Import the app once in the master and fork workers from it: a new or recycled worker starts

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-
-from portal.templating import compile_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -77,15 +77,21 @@ def test_production_image_refuses_to_start_with_unsafe_settings() -> None:
     assert "Refusing to start in production" in result.stderr
 
 
-def test_a_worker_forked_after_the_templates_are_compiled_reads_none_again(
+def test_gunicorn_compiles_every_template_before_forking_so_workers_read_none(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """gunicorn's master compiles every template before it forks (`when_ready`)."""
-    assert compile_templates(app) == len(app.jinja_env.list_templates()) > 0
+    """gunicorn's `when_ready` runs in the master, after the app is loaded, before any fork."""
+    hooks = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    wsgi = types.ModuleType("wsgi")
+    wsgi.app = app  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "wsgi", wsgi)
+    hooks["when_ready"](None)
 
     def read_again(*_args: object) -> None:
-        raise AssertionError("a template was read and compiled on a request")
+        raise AssertionError("a template was read and compiled again")
 
     monkeypatch.setattr(app.jinja_env.loader, "get_source", read_again)
+    names = app.jinja_env.list_templates()
+    assert names and all(app.jinja_env.get_template(name) for name in names)
     for path in ("/", "/account/login", "/account/signup", "/no-such-page"):
         assert client.get(path).status_code in (200, 404)
