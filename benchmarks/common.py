@@ -5,6 +5,9 @@ Everything listens on and talks to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import secrets
@@ -13,7 +16,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urljoin
 
 import requests
@@ -131,3 +134,35 @@ def login(base: str, email: str, password: str) -> str:
     # measured request store the token again and send a new cookie, which no browser does.
     session.get(urljoin(base, response.headers["Location"]), timeout=10).raise_for_status()
     return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+
+
+def signed_payment_succeeded(
+    event_id: str, intent_id: str, booking_id: int, secret: str, timestamp: int
+) -> tuple[bytes, str]:
+    """A `payment_intent.succeeded` event for a generated booking awaiting its payment ($100.00,
+    a $20.00 fee), as Stripe sends it: the body, and its `Stripe-Signature` header."""
+    event: dict[str, Any] = {
+        "id": event_id,
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "api_version": "2026-10-28.endive",
+        "created": timestamp,
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {
+            "object": {
+                "id": intent_id,
+                "object": "payment_intent",
+                "amount": 10000,
+                "currency": "usd",
+                "status": "succeeded",
+                "application_fee_amount": 2000,
+                "metadata": {"booking_id": str(booking_id)},
+                "latest_charge": None,
+            }
+        },
+    }
+    body = json.dumps(event, separators=(",", ":")).encode()
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, f"t={timestamp},v1={mac}"

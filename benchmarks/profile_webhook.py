@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
-import hmac
-import json
 import pstats
 import statistics
 import sys
@@ -34,6 +31,9 @@ import psycopg
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import signed_payment_succeeded  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
@@ -96,35 +96,13 @@ def main() -> None:
 
 
 def _post(client: Any, suffix: str, booking_id: int) -> None:
-    now = int(time.time())
-    event = {
-        "id": EVENT_PREFIX + suffix,
-        "object": "event",
-        "type": "payment_intent.succeeded",
-        "api_version": "2026-10-28.endive",
-        "created": now,
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "data": {
-            "object": {
-                "id": f"pi_profile_{suffix}",
-                "object": "payment_intent",
-                "amount": 10000,
-                "currency": "usd",
-                "status": "succeeded",
-                "application_fee_amount": 2000,
-                "metadata": {"booking_id": str(booking_id)},
-                "latest_charge": None,
-            }
-        },
-    }
-    body = json.dumps(event).encode()
-    mac = hmac.new(SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+    body, signature = signed_payment_succeeded(
+        EVENT_PREFIX + suffix, f"pi_profile_{suffix}", booking_id, SECRET, int(time.time())
+    )
     response = client.post(
         PATH,
         data=body,
-        headers={"Stripe-Signature": f"t={now},v1={mac}"},
+        headers={"Stripe-Signature": signature},
         content_type="application/json",
     )
     if response.status_code != 200 or response.text != "processed":

@@ -11,8 +11,6 @@ Needs `wrk` (Debian: apt-get install wrk). Every request goes to 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -159,33 +157,14 @@ def prepare_webhook_events(database_url: str, count: int, path: Path) -> str:
     with path.open("w") as out:
         for n in range(count):
             booking_id = first_id + n
-            event = {
-                "id": f"evt_bench_{timestamp}_{n}",
-                "object": "event",
-                "type": "payment_intent.succeeded",
-                "api_version": "2026-10-28.endive",
-                "created": timestamp,
-                "livemode": False,
-                "pending_webhooks": 1,
-                "request": {"id": None, "idempotency_key": None},
-                "data": {
-                    "object": {
-                        "id": f"pi_bench_{timestamp}_{n}",
-                        "object": "payment_intent",
-                        "amount": 10000,
-                        "currency": "usd",
-                        "status": "succeeded",
-                        "application_fee_amount": 2000,
-                        "metadata": {"booking_id": str(booking_id)},
-                        "latest_charge": None,
-                    }
-                },
-            }
-            payload = json.dumps(event, separators=(",", ":"))
-            signature = hmac.new(
-                WEBHOOK_SECRET.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
-            ).hexdigest()
-            out.write(f"t={timestamp},v1={signature}\t{payload}\n")
+            body, signature = common.signed_payment_succeeded(
+                f"evt_bench_{timestamp}_{n}",
+                f"pi_bench_{timestamp}_{n}",
+                booking_id,
+                WEBHOOK_SECRET,
+                timestamp,
+            )
+            out.write(f"{signature}\t{body.decode()}\n")
     return f"evt_bench_{timestamp}_"
 
 
