@@ -25,6 +25,7 @@ from sqlalchemy.orm import joinedload
 
 from portal import pagination
 from portal.billing import discounts
+from portal.coaches.services import slots_soonest_first
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
@@ -122,19 +123,9 @@ def open_slots_page(
     size: int = OPEN_SLOTS_PAGE_SIZE,
     now: datetime | None = None,
 ) -> pagination.Page:
-    """One page of the coach's open slots, soonest first (keyset on (starts_at, id)).
-
-    Raises `pagination.BadCursor` for a page link that does not parse.
-    """
-    return pagination.fetch_page(
-        select(AvailabilitySlot).where(*_open_slot_conditions(coach_id, now)),
-        key=AvailabilitySlot.starts_at,
-        row_id=AvailabilitySlot.id,
-        kind="datetime",
-        descending=False,
-        after=after,
-        before=before,
-        size=size,
+    """One page of the coach's open slots, soonest first."""
+    return slots_soonest_first(
+        *_open_slot_conditions(coach_id, now), after=after, before=before, size=size
     )
 
 

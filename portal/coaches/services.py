@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -84,12 +84,25 @@ def slots_of(
     before: str | None = None,
     size: int = OWN_SLOTS_PAGE_SIZE,
 ) -> pagination.Page:
-    """One page of the coach's future slots, booked or not, soonest first (keyset on
-    (starts_at, id)). Raises `pagination.BadCursor` for a page link that does not parse."""
+    """One page of the coach's future slots, booked or not, soonest first."""
+    return slots_soonest_first(
+        AvailabilitySlot.coach_id == coach_id,
+        AvailabilitySlot.starts_at > utcnow(),
+        after=after,
+        before=before,
+        size=size,
+    )
+
+
+def slots_soonest_first(
+    *conditions: ColumnElement[bool], after: str | None, before: str | None, size: int
+) -> pagination.Page:
+    """One page of the slots meeting `conditions`, soonest first (keyset on (starts_at, id)).
+
+    Raises `pagination.BadCursor` for a page link that does not parse.
+    """
     return pagination.fetch_page(
-        select(AvailabilitySlot).where(
-            AvailabilitySlot.coach_id == coach_id, AvailabilitySlot.starts_at > utcnow()
-        ),
+        select(AvailabilitySlot).where(*conditions),
         key=AvailabilitySlot.starts_at,
         row_id=AvailabilitySlot.id,
         kind="datetime",
