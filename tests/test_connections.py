@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -166,32 +167,27 @@ def _messages_sent(engine: sa.Engine) -> Iterator[list[str]]:
 
 def _sessions_of_the_portal(url: sa.URL) -> set[int]:
     """The server processes of the portal's connections, as another engine sees them."""
-    other = sa.create_engine(url, poolclass=sa.NullPool)
-    try:
-        with other.connect() as conn:
-            pids = conn.execute(
-                sa.text(
-                    "SELECT pid FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).scalars()
-            return set(pids)
-    finally:
-        other.dispose()
+    return set(_each_portal_session(url, "pid"))
 
 
 def _end_the_portals_sessions(url: sa.URL) -> int:
-    """What a restart does to the portal's connections, from a connection of another engine."""
+    """What a restart does to the portal's connections: the number it ended."""
+    return sum(_each_portal_session(url, "pg_terminate_backend(pid, 10000)"))
+
+
+def _each_portal_session(url: sa.URL, expression: str) -> list[Any]:
+    """`expression` for every other session of the portal's database, from another engine's
+    connection (so none of the portal's own pooled connections is used to look)."""
     other = sa.create_engine(url, poolclass=sa.NullPool)
     try:
         with other.connect() as conn:
-            ended = conn.execute(
-                sa.text(
-                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000))"
-                    " FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).scalar_one()
+            return list(
+                conn.execute(
+                    sa.text(
+                        f"SELECT {expression} FROM pg_stat_activity"  # noqa: S608 - ours, above
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalars()
+            )
     finally:
         other.dispose()
-    return int(ended)
