@@ -47,15 +47,10 @@ def _init_extensions(app: Flask) -> None:
         limiter,
         login_manager,
         migrate,
-        postgres_engine_options,
     )
     from portal.security import init_security
     from portal.templating import init_templating
 
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = postgres_engine_options(
-            app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-        )
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)

@@ -32,13 +32,14 @@ _IDLE = TransactionStatus.IDLE
 
 def configure_engine(engine: Engine) -> None:
     configure_sqlite(engine)
+    keep_tcp_connections_alive(engine)
     replace_closed_connections(engine)
 
 
 # libpq's TCP keepalives for PostgreSQL connections: firewalls and NAT keep an idle connection
 # open, and a peer gone silent is noticed within about a minute of idleness; the checkout poll
 # then sees the socket's error. Connections over a local socket ignore them.
-POSTGRES_CONNECT_ARGS = {
+POSTGRES_KEEPALIVES = {
     "keepalives": 1,
     "keepalives_idle": 30,
     "keepalives_interval": 10,
@@ -49,12 +50,15 @@ POSTGRES_CONNECT_ARGS = {
 IDLE_PING_SECONDS = 10.0
 
 
-def postgres_engine_options(options: dict[str, Any]) -> dict[str, Any]:
-    """`options` with the keepalives added to its connect arguments (its own win)."""
-    return {
-        **options,
-        "connect_args": {**POSTGRES_CONNECT_ARGS, **options.get("connect_args", {})},
-    }
+def keep_tcp_connections_alive(engine: Engine) -> None:
+    """Every new PostgreSQL connection asks for POSTGRES_KEEPALIVES, unless its URL says else."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(_dialect: object, _record: object, _args: object, params: dict) -> None:
+        for name, value in POSTGRES_KEEPALIVES.items():
+            params.setdefault(name, value)
 
 
 def replace_closed_connections(engine: Engine) -> None:

@@ -83,6 +83,14 @@ def test_a_connection_idle_in_the_pool_for_long_is_pinged_before_use(
     assert ping.startswith("Query") and read.startswith('Parse\t "" "SELECT users.id'), sent
 
 
+def test_connections_ask_for_tcp_keepalives(postgres: Flask) -> None:
+    with db.engine.connect() as conn:
+        pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+        asked = {option.keyword.decode(): option.val for option in pgconn.info}
+    for name, value in extensions.POSTGRES_KEEPALIVES.items():
+        assert asked[name] == str(value).encode()
+
+
 def test_an_unchanged_dashboard_sends_one_statement_and_no_transaction(
     postgres: Flask, coach: User
 ) -> None:
