@@ -27,6 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None, env_name: str | None = N
     _init_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
+    _init_tasks(app)
     return app
 
 
@@ -84,6 +85,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(payouts_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
+
+
+def _init_tasks(app: Flask) -> None:
+    from portal.tasks import init_tasks
+
+    init_tasks(app)
 
 
 def _register_cli(app: Flask) -> None:

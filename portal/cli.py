@@ -49,12 +49,14 @@ DEMO_MENTEES = [("Sam Mentee", "sam@mentee.example"), ("Riley Learner", "riley@m
 def register_commands(app: Flask) -> None:
     from portal.ledger import ledger_cli
     from portal.operations import register_operations
+    from portal.tasks import jobs_cli
     from portal.webhooks.cli import stripe_cli
 
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(stripe_cli)
+    app.cli.add_command(jobs_cli)
     register_operations(app)
 
 

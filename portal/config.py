@@ -73,6 +73,20 @@ class Config:
     MEMBERSHIP_MONTHLY_PRICE_ID = ""
     MEMBERSHIP_YEARLY_PRICE_ID = ""
 
+    # The task queue (Huey): Redis when REDIS_URL is set (consumers on many machines share it),
+    # else a SQLite file here. Scheduled times are in PLATFORM_TIMEZONE.
+    REDIS_URL = ""
+    TASKS_SQLITE_FILE = str(PROJECT_ROOT / "instance" / "tasks.db")
+    TASKS_IMMEDIATE = False  # run a queued task at once, in the caller's thread (tests)
+    PLATFORM_TIMEZONE = "UTC"
+    JOB_PAYOUTS_AT = "06:00"
+    JOB_RECONCILE_AT = "02:00"
+    JOB_LEDGER_VERIFY_AT = "03:00"
+    JOB_REPLAY_MISSED_EVERY = "15"  # minutes
+    JOB_RELEASE_HOLDS_EVERY = "1"  # minutes
+    JOB_RETRIES = 3
+    JOB_RETRY_DELAY = 60  # seconds before the first retry; doubles for each next one
+
     @classmethod
     def from_environment(cls) -> dict:
         """The settings this class names, each overridden by its environment variable."""
@@ -96,6 +110,14 @@ class Config:
             "MEMBERSHIP_MONTHLY_PRICE_ID",
             "MEMBERSHIP_YEARLY_PRICE_ID",
             "STRIPE_SANDBOX_PUBLIC_URL",
+            "REDIS_URL",
+            "TASKS_SQLITE_FILE",
+            "PLATFORM_TIMEZONE",
+            "JOB_PAYOUTS_AT",
+            "JOB_RECONCILE_AT",
+            "JOB_LEDGER_VERIFY_AT",
+            "JOB_REPLAY_MISSED_EVERY",
+            "JOB_RELEASE_HOLDS_EVERY",
         ):
             if key in os.environ:
                 settings[key] = os.environ[key]
@@ -107,6 +129,9 @@ class Config:
             "SESSION_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"]
         )
         settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
+        for key in ("JOB_RETRIES", "JOB_RETRY_DELAY"):
+            if key in os.environ:
+                settings[key] = int(os.environ[key])
         if "STRIPE_MAX_NETWORK_RETRIES" in os.environ:
             settings["STRIPE_MAX_NETWORK_RETRIES"] = int(os.environ["STRIPE_MAX_NETWORK_RETRIES"])
         return settings
@@ -123,6 +148,7 @@ class TestingConfig(Config):
     STRIPE_WEBHOOK_SECRET = "whsec_test_platform"  # noqa: S105
     STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_test_connect"  # noqa: S105
     STRIPE_MAX_NETWORK_RETRIES = 0
+    TASKS_IMMEDIATE = True
 
 
 class ProductionConfig(Config):

@@ -85,17 +85,29 @@ def period_bounds(since: date, until: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(until + timedelta(days=1), time(0), tzinfo=UTC)
 
 
-def reconcile(since: date, until: date) -> Report:
-    """Compare the period; raises GatewayError when Stripe cannot be read."""
+STEPS = ("payments", "refunds", "payouts", "balance", "ledger")
+
+
+def reconcile(since: date, until: date, *, on_step: Callable[[str], None] | None = None) -> Report:
+    """Compare the period; raises GatewayError when Stripe cannot be read.
+
+    `on_step(name)` is told as each of STEPS begins, for a stored run's progress.
+    """
     if until < since:
         raise ValueError("The period ends before it starts; swap the dates.")
+    step = on_step or (lambda name: None)
     report = Report(since, until)
     start, end = period_bounds(since, until)
     window = (int(start.timestamp()), int(end.timestamp()))
+    step("payments")
     _payments(report, start, end, window)
+    step("refunds")
     _refunds(report, start, end, window)
+    step("payouts")
     _payouts(report, start, end, window)
+    step("balance")
     _balance(report, window)
+    step("ledger")
     report.drift = ledger.verify()
     db.session.rollback()  # read-only: release what the reads hold
     return report

@@ -21,6 +21,7 @@ from portal.models.enums import (
     TransactionType,
 )
 from portal.models.events import AuditLog, StripeEvent
+from portal.models.jobs import JobRun, ReconciliationRun
 from portal.models.payments import LedgerEntry, Refund, Transaction
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "CoachingSession",
     "EventStatus",
     "Invoice",
+    "JobRun",
     "InvoiceStatus",
     "LedgerEntry",
     "LedgerEntryKind",
@@ -40,6 +42,7 @@ __all__ = [
     "Payout",
     "PayoutSchedule",
     "PayoutStatus",
+    "ReconciliationRun",
     "Refund",
     "RefundStatus",
     "Role",
