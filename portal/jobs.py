@@ -45,10 +45,12 @@ def claim(job: str, period: str) -> int | None:
 
 
 def claim_manual(job: str) -> int:
-    """A run an admin asked for now: a period of its own, so it never blocks the schedule."""
-    run_id = claim(job, f"manual:{uuid.uuid4().hex[:12]}")
-    assert run_id is not None  # a fresh period is never taken
-    return run_id
+    """A run an admin asked for now (flushed; the caller commits): a period of its own, so it
+    never takes the schedule's place."""
+    run = JobRun(job=job, period=f"manual:{uuid.uuid4().hex[:12]}", status=QUEUED)
+    db.session.add(run)
+    db.session.flush()
+    return run.id
 
 
 def begin(run_id: int) -> JobRun | None:

@@ -1,4 +1,5 @@
-"""What needs an admin: disputes, failed payouts and payments, failed events, stuck refunds."""
+"""What needs an admin: disputes, failed payouts and payments, failed events, stuck refunds,
+jobs failed after their last try and reconciliations that found something."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
+from portal import jobs
+from portal.admin import reconciliation_runs
 from portal.extensions import db
 from portal.models import (
     CoachingSession,
     EventStatus,
+    JobRun,
     PaymentStatus,
     Payout,
     PayoutStatus,
+    ReconciliationRun,
     Refund,
     RefundStatus,
     StripeEvent,
@@ -36,6 +41,8 @@ class Attention:
     failed_bookings: list[CoachingSession]
     failed_events: list[StripeEvent]
     stuck_refunds: list[Refund]
+    failed_jobs: list[JobRun]
+    reconciliations: list[ReconciliationRun]
 
     @property
     def total(self) -> int:
@@ -48,6 +55,8 @@ class Attention:
                 self.failed_bookings,
                 self.failed_events,
                 self.stuck_refunds,
+                self.failed_jobs,
+                self.reconciliations,
             )
         )
 
@@ -90,6 +99,8 @@ def needs_attention() -> Attention:
             )
             .order_by(Refund.id.desc())
         ),
+        failed_jobs=jobs.failed_runs(LIMIT),
+        reconciliations=reconciliation_runs.runs_needing_attention(LIMIT),
     )
 
 

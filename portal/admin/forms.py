@@ -96,7 +96,9 @@ class UserSearchForm(FilterForm):
     role = SelectField("Role", choices=_choices(Role, "Any role"), default="")
 
 
-class ReconcileForm(FilterForm):
+class ReconcileForm(FlaskForm):
+    """The period of a reconciliation run to start."""
+
     since = DateField("From", validators=[InputRequired("Enter the first day of the period.")])
     until = DateField("To", validators=[InputRequired("Enter the last day of the period.")])
 

@@ -1,4 +1,5 @@
-"""The admin area: transactions, refunds, what needs attention, events, reconciliation, users.
+"""The admin area: transactions, refunds, what needs attention, events, reconciliation, jobs,
+users.
 
 Views parse the request, call one service, and render; every action is a CSRF-protected POST
 that writes an audit entry and answers with a redirect (303, or HX-Redirect for HTMX).
@@ -22,9 +23,11 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
+from portal import jobs
 from portal import pagination as keyset
-from portal.admin import attention, audit, detail, reconciliation, refunds, users
+from portal.admin import attention, audit, detail, reconciliation_runs, refunds, users
 from portal.admin import events as event_log
+from portal.admin import jobs as admin_jobs
 from portal.admin import transactions as txns
 from portal.admin.cli import reconcile_command
 from portal.admin.forms import (
@@ -43,6 +46,7 @@ from portal.payouts.forms import PlatformFeeForm
 from portal.rendering import htmx_redirect, is_htmx, render
 from portal.security import allow
 from portal.stripe_gateway import STRIPE_API_VERSION, GatewayError
+from portal.tasks import current_tasks
 from portal.webhooks.runner import UnknownEvent
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group=None)
@@ -314,18 +318,89 @@ def reprocess(stripe_event_id: str) -> Response:
 # --- reconciliation ---------------------------------------------------------------------------
 
 
-@bp.get("/reconciliation")
+@bp.route("/reconciliation", methods=["GET", "POST"])
 @allow(Role.ADMIN)
 def reconcile() -> Response:
-    form = ReconcileForm(request.args)
-    report = error = None
-    if request.args and form.validate():
-        try:
-            report = reconciliation.reconcile(form.since.data, form.until.data)
-        except GatewayError as exc:
-            error = f"Stripe could not be read, so nothing was compared: {exc.message}"
-    status = 400 if form.errors and request.args else 200
-    return render("admin/reconciliation.html", status=status, form=form, report=report, error=error)
+    form = ReconcileForm()
+    if form.validate_on_submit():
+        run = reconciliation_runs.request_run(
+            form.since.data, form.until.data, requested_by_id=current_user.id
+        )
+        audit.record(
+            current_user.id,
+            "reconciliation.start",
+            "reconciliation_run",
+            run.id,
+            after={"since": run.since.isoformat(), "until": run.until.isoformat()},
+        )
+        db.session.commit()
+        current_tasks().queue_reconciliation(run.id)
+        return htmx_redirect(url_for("admin.reconciliation_run", run_id=run.id))
+    try:
+        runs = reconciliation_runs.runs_page(**_cursors())
+    except keyset.BadCursor:
+        _bad_cursor()
+    status = 400 if form.errors else 200
+    return render("admin/reconciliation.html", status=status, form=form, runs=runs)
+
+
+@bp.get("/reconciliation/runs/<int:run_id>")
+@allow(Role.ADMIN)
+def reconciliation_run(run_id: int) -> Response:
+    run = reconciliation_runs.run_of(run_id)
+    if run is None:
+        abort(404)
+    return render(
+        "admin/reconciliation_run.html",
+        "admin/_reconciliation_run.html",
+        run=run,
+        steps=reconciliation_runs.STEPS,
+    )
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+@bp.get("/jobs")
+@allow(Role.ADMIN)
+def jobs_board() -> Response:
+    return render(
+        "admin/jobs.html",
+        board=admin_jobs.board(),
+        failed=jobs.failed_runs(),
+        zone=current_tasks().zone,
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/jobs/<name>/run")
+@allow(Role.ADMIN)
+def run_job_now(name: str) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        run_id = admin_jobs.run_now(name, admin_id=current_user.id)
+    except admin_jobs.UnknownJob:
+        abort(404)
+    db.session.commit()
+    current_tasks().queue_run(run_id)
+    flash(f"{current_tasks().jobs[name].title} is queued (run {run_id}).", "success")
+    return htmx_redirect(url_for("admin.jobs_board"))
+
+
+@bp.post("/jobs/runs/<int:run_id>/retry")
+@allow(Role.ADMIN)
+def retry_job_run(run_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        admin_jobs.retry(run_id, admin_id=current_user.id)
+    except admin_jobs.UnknownJob:
+        abort(404)
+    db.session.commit()
+    current_tasks().queue_run(run_id)
+    flash(f"Run {run_id} is queued again.", "success")
+    return htmx_redirect(url_for("admin.jobs_board"))
 
 
 # --- users and the audit log ------------------------------------------------------------------

@@ -9,15 +9,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import ledger
-from portal.admin import reconciliation
+from portal.admin import reconciliation, reconciliation_runs
 from portal.extensions import db
 from portal.models import (
+    AuditLog,
     Payout,
     PayoutStatus,
+    ReconciliationRun,
     Refund,
     RefundStatus,
     TransactionStatus,
@@ -27,6 +30,12 @@ from portal.stripe_gateway import InvalidRequest, StripeUnavailable
 from portal.stripe_gateway import reconciliation as gateway
 from tests.admin.conftest import day, payment
 from tests.builders import make_connected_account
+from tests.conftest import csrf_token
+
+
+def audit_actions() -> list[str]:
+    return list(db.session.scalars(sa.select(AuditLog.action).order_by(AuditLog.id)))
+
 
 IN_PERIOD = 1_772_798_400  # 2026-03-06 12:00 UTC, inside 2026-03-01..2026-03-10
 
@@ -279,28 +288,61 @@ def test_agreement_and_ledger_drift_are_both_reported(
     assert reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10)).agrees
 
 
-def test_reconciliation_page_lists_mismatches_and_the_ledger_result(
-    admin_client: FlaskClient, world: dict[str, Any]
+def _start_run(client: FlaskClient, since: str, until: str) -> Any:
+    return client.post(
+        "/admin/reconciliation",
+        data={"since": since, "until": until, "csrf_token": csrf_token(client)},
+    )
+
+
+def test_a_run_started_on_the_page_is_stored_and_lists_mismatches_and_the_ledger_result(
+    admin_client: FlaskClient, admin: User, world: dict[str, Any]
 ) -> None:
-    page = admin_client.get("/admin/reconciliation?since=2026-03-01&until=2026-03-10")
+    started = _start_run(admin_client, "2026-03-01", "2026-03-10")
+    assert started.status_code == 303
+    run = db.session.scalars(sa.select(ReconciliationRun)).one()
+    assert started.headers["Location"].endswith(f"/admin/reconciliation/runs/{run.id}")
+    assert (run.status, run.mismatch_count, run.drift_count) == ("succeeded", len(EXPECTED), 0)
+    assert run.finished_at is not None and run.duration_seconds is not None
+    assert audit_actions() == ["reconciliation.start"]
+    page = admin_client.get(f"/admin/reconciliation/runs/{run.id}")
     assert page.status_code == 200
     assert page.text.count('data-problem="') == len(EXPECTED)
     for problem in ("missing in portal", "missing at Stripe", "amount differs", "status differs"):
         assert f'data-problem="{problem}"' in page.text
     assert "balances equal their ledger entries" in page.text
-    assert "Stripe API version" in page.text
-    empty = admin_client.get("/admin/reconciliation")
-    assert empty.status_code == 200 and "data-problem" not in empty.text
-    bad = admin_client.get("/admin/reconciliation?since=2026-03-10&until=2026-03-01")
+    assert "hx-trigger" not in page.text  # finished: nothing left to poll
+    listing = admin_client.get("/admin/reconciliation")
+    assert listing.status_code == 200 and f'id="run-{run.id}"' in listing.text
+    assert "disagrees" in listing.text
+    attention = admin_client.get("/admin/attention")
+    assert f"/admin/reconciliation/runs/{run.id}" in attention.text
+
+
+def test_a_bad_period_is_refused_and_starts_nothing(admin_client: FlaskClient) -> None:
+    bad = _start_run(admin_client, "2026-03-10", "2026-03-01")
     assert bad.status_code == 400 and "ends before it starts" in bad.text
+    assert db.session.scalars(sa.select(ReconciliationRun)).all() == []
 
 
-def test_reconciliation_page_says_so_when_stripe_cannot_be_read(
+def test_a_run_in_progress_polls_and_shows_its_step(admin_client: FlaskClient) -> None:
+    run = reconciliation_runs.request_run(date(2026, 3, 1), date(2026, 3, 1), requested_by_id=None)
+    run.status, run.step, run.steps_done = "running", "refunds", 1
+    db.session.commit()
+    page = admin_client.get(f"/admin/reconciliation/runs/{run.id}", headers={"HX-Request": "true"})
+    assert page.status_code == 200 and "<!doctype" not in page.text.lower()
+    assert 'hx-trigger="every 2s"' in page.text and "Step 2 of 5: refunds" in page.text
+
+
+def test_a_run_says_so_when_stripe_cannot_be_read(
     admin_client: FlaskClient, stripe: FakeStripe
 ) -> None:
     stripe.down = True
-    page = admin_client.get("/admin/reconciliation?since=2026-03-01&until=2026-03-10")
+    started = _start_run(admin_client, "2026-03-01", "2026-03-10")
+    page = admin_client.get(started.headers["Location"])
     assert page.status_code == 200 and "nothing was compared" in page.text
+    run = db.session.scalars(sa.select(ReconciliationRun)).one()
+    assert run.status == "retrying" and run.mismatches is None  # queued again, nothing stored
 
 
 def test_flask_reconcile_prints_each_mismatch_and_exits_1(
