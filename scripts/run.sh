@@ -37,7 +37,9 @@ fi
 echo "Portal: http://${host}:${port}"
 .venv/bin/flask run --host "$host" --port "$port" &
 portal_pid=$!
-trap 'kill "$portal_pid" ${sandbox_pid:-} 2>/dev/null || true' EXIT INT TERM
+.venv/bin/flask jobs worker &  # the schedule and queued tasks (payouts, holds, reconciliation)
+worker_pid=$!
+trap 'kill "$portal_pid" "$worker_pid" ${sandbox_pid:-} 2>/dev/null || true' EXIT INT TERM
 if [[ -n "${sandbox_pid:-}" ]]; then
   # With the stand-in, the demo coaches finish onboarding at once, so they can be booked.
   .venv/bin/python scripts/onboard_demo_coaches.py "http://${host}:${port}" || true

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole suite: lint, then every test on SQLite, then again on PostgreSQL.
 # On a machine without PostgreSQL the second half says so and is skipped, except under CI=true,
-# where it must run. Extra arguments go to pytest (e.g. scripts/test.sh -k webhooks).
+# where it must run. The shared task queue's test starts its own throwaway redis-server (setup.sh
+# --dev installs it) and, like PostgreSQL, must run under CI=true. Extra arguments go to pytest
+# (e.g. scripts/test.sh -k webhooks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
