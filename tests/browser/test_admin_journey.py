@@ -137,7 +137,10 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     live_sandbox.control("webhooks/resume")
     live_sandbox.flush()  # the late deliveries find everything applied already
     today = datetime.now(UTC).date().isoformat()
-    page.goto(f"{live_portal.url}/admin/reconciliation?since={today}&until={today}")
+    page.goto(f"{live_portal.url}/admin/reconciliation")
+    page.get_by_label("From").fill(today)
+    page.get_by_label("To").fill(today)
+    page.get_by_role("button", name="Start a reconciliation").click()
     expect(page.get_by_text("The portal and Stripe agree")).to_be_visible()
     expect(page.locator("#ledger-result")).to_contain_text("balances equal their ledger entries")
     audit(page)
