@@ -122,13 +122,31 @@ def runs_page(*, after: str | None = None, before: str | None = None) -> keyset.
 
 
 def runs_needing_attention(limit: int = 100) -> list[ReconciliationRun]:
-    """Finished runs that found something: a mismatch, ledger drift, or Stripe not answering."""
+    """Finished runs that found something (a mismatch, ledger drift, or Stripe not answering)
+    and that no later run of the same period has since found agreeing."""
     disagreed = sa.or_(
         ReconciliationRun.mismatch_count > 0,
         ReconciliationRun.status == FAILED,
         ReconciliationRun.drift_count > 0,
     )
-    query = sa.select(ReconciliationRun).where(disagreed).order_by(ReconciliationRun.id.desc())
+    later = sa.orm.aliased(ReconciliationRun)
+    settled_since = (
+        sa.select(later.id)
+        .where(
+            later.since == ReconciliationRun.since,
+            later.until == ReconciliationRun.until,
+            later.id > ReconciliationRun.id,
+            later.status == SUCCEEDED,
+            later.mismatch_count == 0,
+            later.drift_count == 0,
+        )
+        .exists()
+    )
+    query = (
+        sa.select(ReconciliationRun)
+        .where(disagreed, ~settled_since)
+        .order_by(ReconciliationRun.id.desc())
+    )
     return list(db.session.scalars(query.limit(limit)))
 
 

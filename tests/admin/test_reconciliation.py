@@ -345,6 +345,29 @@ def test_a_run_says_so_when_stripe_cannot_be_read(
     assert run.status == "retrying" and run.mismatches is None  # queued again, nothing stored
 
 
+def test_a_failed_run_needs_attention_until_a_later_run_of_its_period_agrees(
+    app: Flask, stripe: FakeStripe
+) -> None:
+    period = (date(2026, 3, 1), date(2026, 3, 10))
+    stripe.down = True
+    failed = reconciliation_runs.request_run(*period, requested_by_id=None)
+    db.session.commit()
+    with pytest.raises(StripeUnavailable):
+        reconciliation_runs.perform(failed.id)
+    assert [r.id for r in reconciliation_runs.runs_needing_attention()] == [failed.id]
+    stripe.down = False
+    other = reconciliation_runs.request_run(
+        date(2026, 3, 2), date(2026, 3, 2), requested_by_id=None
+    )
+    db.session.commit()
+    reconciliation_runs.perform(other.id)
+    assert [r.id for r in reconciliation_runs.runs_needing_attention()] == [failed.id]
+    again = reconciliation_runs.request_run(*period, requested_by_id=None)
+    db.session.commit()
+    assert reconciliation_runs.perform(again.id).agrees
+    assert reconciliation_runs.runs_needing_attention() == []
+
+
 def test_flask_reconcile_prints_each_mismatch_and_exits_1(
     app: Flask, world: dict[str, Any]
 ) -> None:
