@@ -85,3 +85,29 @@ def test_metadata_update_and_default_payment_method(client):
     listed = client.v1.payment_methods.list(params={"customer": customer.id, "type": "card"})
     assert [m.id for m in listed.data] == [pm.id]
     assert listed.data[0].card.last4 == "4242"
+
+
+def test_errors_keep_stripes_type_code_param_and_message(client, sandbox_tools):
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.customers.create(params={"email": "m@example.com", "colour": "blue"})  # type: ignore[typeddict-unknown-key]
+    assert (err.value.http_status, err.value.code, err.value.param) == (
+        400,
+        "parameter_unknown",
+        "colour",
+    )
+    assert err.value.user_message == "Received unknown parameter: colour"
+    assert err.value.error.type == "invalid_request_error"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.payment_intents.create(
+            params={"amount": 900, "currency": "usd", "payment_method_data": {"tpye": "card"}}  # type: ignore[typeddict-unknown-key]
+        )
+    assert (err.value.code, err.value.param) == ("parameter_unknown", "payment_method_data[tpye]")
+    assert client.v1.customers.list().data == []  # nothing was made
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.refunds.create(params={"charge": "ch_nope"})
+    assert (err.value.http_status, err.value.code, err.value.param) == (
+        404,
+        "resource_missing",
+        "charge",
+    )
+    assert err.value.user_message == "No such charge: 'ch_nope'"
