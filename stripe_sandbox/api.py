@@ -522,7 +522,7 @@ def create_price(sb: Sandbox, p: dict, account: str | None) -> Obj:
 
 @route("/prices", "GET", "PriceListParams")
 def list_prices(sb: Sandbox, p: dict, account: str | None) -> Obj:
-    return _listing(sb, "price", account, p, "/v1/prices", product=get_str(p, "product"))
+    return billing.list_prices(sb, p, account)
 
 
 @route("/prices/<pid>", "GET", "PriceRetrieveParams")
