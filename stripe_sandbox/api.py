@@ -657,6 +657,22 @@ def delete_account(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
     return connect.delete_account(sb, sb.store.get(aid, "account", None))
 
 
+@route("/accounts/<aid>/external_accounts", "POST", "AccountExternalAccountCreateParams")
+def create_external_account(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
+    _platform_only(account)
+    return connect.create_external_account(sb, sb.store.get(aid, "account", None), p)
+
+
+@route("/accounts/<aid>/external_accounts", "GET", "AccountExternalAccountListParams")
+def list_external_accounts(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
+    if account is not None and aid != account:
+        raise invalid_request("An account can only read its own external accounts.", "account")
+    externals = sb.store.get(aid, "account", None)["external_accounts"]["data"]
+    wanted = get_str(p, "object")
+    items = [e for e in externals if wanted is None or e["object"] == wanted]
+    return paginate(items, p, f"/v1/accounts/{aid}/external_accounts")
+
+
 @route("/accounts/<aid>/login_links", "POST", "AccountLoginLinkCreateParams")
 def create_login_link(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
     _platform_only(account)
@@ -677,6 +693,9 @@ def retrieve_balance(sb: Sandbox, p: dict, account: str | None) -> Obj:
 
 @route("/balance_transactions", "GET", "BalanceTransactionListParams")
 def list_balance_transactions(sb: Sandbox, p: dict, account: str | None) -> Obj:
+    payout = get_str(p, "payout")
+    if payout:
+        sb.store.get(payout, "payout", account, "payout")
     return _listing(
         sb,
         "balance_transaction",
@@ -686,6 +705,7 @@ def list_balance_transactions(sb: Sandbox, p: dict, account: str | None) -> Obj:
         type=get_str(p, "type"),
         source=get_str(p, "source"),
         currency=get_str(p, "currency"),
+        _payout=payout,
     )
 
 
