@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import payments
 from .errors import StripeError, invalid_request, missing_param
 from .params import get_bool, get_choice, get_dict, get_int, get_str, merge_metadata
-from .store import Obj, list_object, render
+from .store import Obj, list_object, paginate, render
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -101,6 +101,31 @@ def create_price(sb: Sandbox, p: dict[str, Any], param_prefix: str = "") -> Obj:
         if not price["recurring"]["interval"]:
             raise missing_param("recurring[interval]")
     return sb.store.add(price)
+
+
+def list_prices(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
+    """`GET /v1/prices` with Stripe's filters: `lookup_keys` (up to 10), `active`, `product`,
+    `currency`, `type`, and cursor pagination, newest first."""
+    keys = p.get("lookup_keys")
+    if keys is not None and not isinstance(keys, list):
+        keys = [keys]
+    if keys is not None and (len(keys) > 10 or not all(isinstance(k, str) for k in keys)):
+        raise invalid_request("lookup_keys takes up to 10 lookup keys.", "lookup_keys")
+    active = get_bool(p, "active") if "active" in p else None
+    product = get_str(p, "product")
+    currency = (get_str(p, "currency") or "").lower() or None
+    type_ = get_choice(p, "type", ["one_time", "recurring"])
+
+    def wanted(price: Obj) -> bool:
+        return (
+            (keys is None or price["lookup_key"] in keys)
+            and (active is None or price["active"] == active)
+            and (product is None or price["product"] == product)
+            and (currency is None or price["currency"] == currency)
+            and (type_ is None or price["type"] == type_)
+        )
+
+    return paginate(sb.store.select("price", account, wanted), p, "/v1/prices")
 
 
 def add_interval(ts: int, interval: str, count: int) -> int:

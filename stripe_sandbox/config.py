@@ -27,6 +27,8 @@ class SandboxConfig:
     """Seconds before a payment's funds move from pending to available."""
     payout_arrival: int = 2 * 24 * 3600
     """Seconds before a standard payout arrives (paid or failed)."""
+    dispute_decision_after: int = 14 * 24 * 3600
+    """Seconds after a dispute opens when the bank decides it: won if evidence was submitted."""
     webhook_max_attempts: int = 4
     """Delivery attempts per event before giving up."""
     webhook_retry_delay: float = 0.2

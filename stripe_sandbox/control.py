@@ -1,8 +1,8 @@
 """Control endpoints under `/_sandbox/` for tests and demos (no API key needed).
 
 Promises: move the clock, pause/resume/force/flush webhook deliveries, redeliver an event, make
-the next payout fail, reconfigure webhook endpoints, reset everything, and show every delivery
-attempt. Bodies may be JSON or form-encoded; answers are JSON.
+the next payout fail, close a dispute as won or lost, reconfigure webhook endpoints, reset
+everything, and show every delivery attempt. Bodies may be JSON or form-encoded; answers are JSON.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from . import disputes
 from .errors import StripeError, invalid_request
 from .sandbox import Sandbox
 
@@ -116,6 +117,18 @@ def fail_next_payout() -> Response:
     with sb.store.lock:
         sb.store.fail_next_payout.add(account)
     return jsonify(fail_next=account or "any account")
+
+
+@bp.post("/disputes/<did>/close")
+def close_dispute(did: str) -> Response:
+    outcome = str(_body().get("outcome") or "")
+    sb = sandbox()
+    with sb.store.lock:
+        dispute = sb.store.find(did)
+        if dispute is None or dispute.get("object") != "dispute":
+            raise invalid_request(f"No such dispute: '{did}'", "id")
+        disputes.close(sb, dispute, outcome)
+        return jsonify(id=did, status=dispute["status"])
 
 
 @bp.post("/reset")

@@ -267,6 +267,7 @@ def onboarding_bank(token: str) -> Any:
                 account,
                 request.form.get("routing_number", ""),
                 request.form.get("account_number", ""),
+                request.form.get("debit_card", ""),
             )
             if not problems:
                 sb.store.links.pop(token, None)
@@ -280,6 +281,7 @@ def onboarding_bank(token: str) -> Any:
             routing=connect.TEST_ROUTING_NUMBER,
             good=connect.GOOD_ACCOUNT_NUMBER,
             failing=connect.FAILING_ACCOUNT_NUMBER,
+            debit=next(iter(connect.DEBIT_CARDS)),
         ), (400 if problems else 200)
 
 

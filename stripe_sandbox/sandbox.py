@@ -1,8 +1,9 @@
 """The sandbox as one object: configuration, state, event emission, webhooks and the clock.
 
 Promises: `Sandbox` is what every route and hosted page works on; `tick()` applies everything
-that is due at the sandbox clock's current time (funds released, payouts arrived, subscriptions
-renewed, checkout sessions expired); `start()`/`stop()` run the webhook worker and a ticker.
+that is due at the sandbox clock's current time (funds released, automatic payouts made,
+payouts arrived, disputes decided, subscriptions renewed, checkout sessions expired);
+`start()`/`stop()` run the webhook worker and a ticker.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ class Sandbox:
 
     # -- time ------------------------------------------------------------------------------------
     def tick(self) -> None:
-        from . import billing, checkout, connect, ledger
+        from . import billing, checkout, connect, disputes, ledger
 
         with self.store.lock:
             ledger.release_due(self)
+            connect.pay_out_scheduled(self)
             connect.settle_payouts(self)
+            disputes.decide_due(self)
             billing.renew_subscriptions(self)
             checkout.expire_sessions(self)
 

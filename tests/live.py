@@ -176,7 +176,11 @@ def live_portal(
 
 
 def onboard_coach(sandbox: LiveSandbox, coach: User) -> StripeConnectedAccount:
-    """An Express account for `coach`, onboarded on the sandbox's hosted pages."""
+    """An Express account for `coach`, onboarded on the sandbox's hosted pages.
+
+    Like the portal's own accounts it is on Stripe's `manual` payout schedule, so the sandbox's
+    clock never pays it out behind the portal's back.
+    """
     client = sandbox.client()
     account = client.v1.accounts.create(
         params={
@@ -187,6 +191,7 @@ def onboard_coach(sandbox: LiveSandbox, coach: User) -> StripeConnectedAccount:
                 "card_payments": {"requested": True},
                 "transfers": {"requested": True},
             },
+            "settings": {"payouts": {"schedule": {"interval": "manual"}}},
         }
     )
     link = client.v1.account_links.create(

@@ -298,6 +298,8 @@ def _record_payment(
         raise RuntimeError(f"Transaction for {payment_intent_id} conflicts but cannot be read.")
     if discount and "member_discount" not in (existing.meta or {}):
         existing.meta = {**(existing.meta or {}), **discount}
+    if transfer_id and not existing.stripe_transfer_id:  # recorded first from an event without it
+        existing.stripe_transfer_id = transfer_id
     ledger.record_payment(existing)
 
 

@@ -116,8 +116,12 @@ def test_a_mentee_books_pays_comes_back_confirmed_and_cancels_for_a_refund(
     refunds = stripe.v1.refunds.list(params={"payment_intent": intent.id}).data
     assert [r.id for r in refunds] == [refund.stripe_refund_id]
     assert refunds[0].transfer_reversal  # the coach's transfer came back
+    # Stripe transferred the whole 100.00 and took the 20.00 fee back: a full refund reverses
+    # the whole transfer and refunds the whole fee, so the coach nets -80.00.
     transfer = stripe.v1.transfers.retrieve(transaction.stripe_transfer_id)
-    assert transfer.amount_reversed == 8000
+    assert (transfer.amount, transfer.amount_reversed) == (10000, 10000)
+    charge = stripe.v1.charges.retrieve(refunds[0].charge)
+    assert stripe.v1.application_fees.retrieve(charge.application_fee).amount_refunded == 2000
     profile = db.session.scalar(db.select(CoachProfile).where(CoachProfile.user_id == coach.id))
     assert (profile.total_earnings, profile.pending_balance) == (Decimal("0.00"), Decimal("0.00"))
     assert ledger.verify() == []

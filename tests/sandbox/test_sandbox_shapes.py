@@ -127,6 +127,8 @@ def test_every_returned_key_is_declared_by_the_stripe_library(client, sandbox_to
         },
     )
     charge = session.payment_intent.latest_charge
+    [dispute] = client.v1.disputes.list(params={"charge": charge.id}).data
+    sandbox_tools.control(f"disputes/{dispute.id}/close", outcome="won")  # refundable again
     refund = client.v1.refunds.create(
         params={
             "charge": charge.id,
