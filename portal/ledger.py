@@ -324,9 +324,13 @@ _MOVE_BALANCES = (
     sa.update(_PROFILES)
     .where(_PROFILES.c.user_id == sa.bindparam("coach_id"))
     .values(
-        total_earnings=_PROFILES.c.total_earnings + sa.bindparam("total"),
-        pending_balance=_PROFILES.c.pending_balance + sa.bindparam("pending"),
-        available_balance=_PROFILES.c.available_balance + sa.bindparam("available"),
+        # Rounded to the cent: SQLite adds NUMERIC values as floats, and a balance kept exact
+        # compares exactly (`available_balance >= minimum_payout`) on both databases.
+        total_earnings=sa.func.round(_PROFILES.c.total_earnings + sa.bindparam("total"), 2),
+        pending_balance=sa.func.round(_PROFILES.c.pending_balance + sa.bindparam("pending"), 2),
+        available_balance=sa.func.round(
+            _PROFILES.c.available_balance + sa.bindparam("available"), 2
+        ),
         ledger_entry_count=_PROFILES.c.ledger_entry_count + 1,
     )
 )

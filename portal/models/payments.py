@@ -15,6 +15,7 @@ from portal.models.base import (
     JSONType,
     TimestampMixin,
     UTCDateTime,
+    adds_up,
     money_column,
     string_enum,
     utcnow,
@@ -66,7 +67,9 @@ class Transaction(TimestampMixin, Base):
         sa.Index("ix_transactions_coach_created", "coach_id", "created_at", "id"),
         sa.Index("ix_transactions_amount_id", "amount", "id"),
         sa.Index("ix_transactions_stripe_transfer_id", "stripe_transfer_id"),
-        sa.CheckConstraint("platform_fee + coach_payout = amount", name="fee_split_adds_up"),
+        sa.CheckConstraint(
+            adds_up("platform_fee + coach_payout", "amount"), name="fee_split_adds_up"
+        ),
         sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
 
@@ -102,7 +105,7 @@ class Refund(TimestampMixin, Base):
         sa.Index("uq_refunds_request_token", "request_token", unique=True),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint(
-            "platform_fee_refunded + coach_share_reversed = amount", name="split_adds_up"
+            adds_up("platform_fee_refunded + coach_share_reversed", "amount"), name="split_adds_up"
         ),
     )
 
