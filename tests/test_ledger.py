@@ -24,7 +24,7 @@ from portal.models import (
 )
 from portal.money import split_fee
 from tests.builders import make_connected_account, make_payment, make_refund, make_user
-from tests.conftest import is_postgres, make_app
+from tests.conftest import make_app
 
 D = Decimal
 
@@ -292,12 +292,10 @@ def test_verify_finds_a_payment_entry_for_an_unpaid_transaction(coach, mentee):
     ]
 
 
-# --- concurrency (PostgreSQL) ------------------------------------------------------------------
+# --- concurrency (both databases) ---------------------------------------------------------------
 
 
 def test_fifty_payments_recorded_concurrently_add_up_exactly(app, migrated_database, mentee):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: SQLite runs one writer at a time")
     coach = make_user(Role.COACH)
     prices = [D("10.00") + D(n) + D("0.37") for n in range(50)]
     txn_ids = [make_payment(coach, mentee, str(p)).id for p in prices]
