@@ -31,6 +31,7 @@ from portal.stripe_gateway import StripeUnavailable
 from portal.stripe_gateway import refunds as refunds_gateway
 from tests.admin.conftest import day, payment, post_form
 from tests.builders import make_user
+from tests.stripe_refunds import StripeSplits
 
 
 class FakeRefunds:
@@ -40,6 +41,7 @@ class FakeRefunds:
         self.by_key: dict[str, dict[str, Any]] = {}
         self.calls = 0
         self.fail_next = False
+        self.splits = StripeSplits()
 
     def create_refund(self, refund: Refund, *, payment_intent_id: str) -> dict[str, Any]:
         self.calls += 1
@@ -47,9 +49,10 @@ class FakeRefunds:
             self.fail_next = False
             raise StripeUnavailable("We could not reach our payment provider.")
         key = f"refund:{refund.id}"
-        return self.by_key.setdefault(
-            key, {"id": f"re_fake_{refund.id}", "status": "succeeded", "amount": refund.amount}
-        )
+        if key not in self.by_key:
+            created = {"id": f"re_fake_{refund.id}", "status": "succeeded", "amount": refund.amount}
+            self.by_key[key] = self.splits.made(refund, created)
+        return self.by_key[key]
 
 
 @pytest.fixture

@@ -66,8 +66,8 @@ def test_dashboard_shows_the_ledger_balances_to_the_cent(
     first = earn(coach, "99.99")  # fee 17.50 (17.49825 rounded half up), share 82.49
     earn(coach, "45.55")  # fee 7.97 (7.97125), share 37.58
     earn(coach, "0.50")  # fee 0.09 (0.0875), share 0.41
-    _refund(first, "33.33", "5.83")  # share reversed 27.50, from pending first
-    release(coach, "60.00")
+    _refund(first, "33.33", "5.83")  # 27.50 taken from available, as Stripe does: -27.50
+    release(coach, "87.50")  # available 60.00
     services.pay_out_now(coach.id, confirmed_amount=Decimal("60.00"))
     db.session.commit()
 
