@@ -161,6 +161,7 @@ def dispute_changed(event: Event) -> str | WaitFor | None:
             "status": data.get("status"),
             "reason": data.get("reason"),
             "amount": str(from_minor_units(int(data.get("amount") or 0), currency)),
+            "fee": str(from_minor_units(_dispute_fee(data), currency)),
             "currency": currency,
             "closed": event["type"] == "charge.dispute.closed",
             "needs_review": True,
@@ -168,3 +169,8 @@ def dispute_changed(event: Event) -> str | WaitFor | None:
         },
     }
     return None
+
+
+def _dispute_fee(dispute: dict[str, Any]) -> int:
+    """Stripe's dispute fee, in minor units, from the dispute's balance transactions."""
+    return sum(int(bt.get("fee") or 0) for bt in dispute.get("balance_transactions") or [])
