@@ -310,3 +310,21 @@ def test_refund_pages_are_for_admins_only(app: Flask, paid: Transaction) -> None
             ).status_code
             == 403
         )
+
+
+def test_a_six_cent_refund_of_120_and_then_the_rest_are_exact_on_either_database(
+    admin_client: FlaskClient, coach: User, mentee: User, fake_refunds: FakeRefunds
+) -> None:
+    # 0.01 + 0.05 is not 0.06 in floating point, which is how SQLite adds NUMERIC values.
+    txn = payment(mentee, coach, "120.00", at=day(1), intent="pi_120", stripe_transfer_id="tr_120")
+    ledger.record_payment(txn)
+    db.session.commit()
+    for amount in ("0.06", "0.07", ""):  # "": all that is left
+        review = _review(admin_client, txn, amount)
+        assert review.status_code == 200, review.text
+        assert _confirm(admin_client, txn, _confirm_fields(review.text)).status_code == 303
+    refunds = _refunds(txn)
+    assert [r.amount for r in refunds] == [Decimal("0.06"), Decimal("0.07"), Decimal("119.87")]
+    assert all(r.status is RefundStatus.SUCCEEDED for r in refunds)
+    assert db.session.get(Transaction, txn.id).status is TransactionStatus.REFUNDED
+    assert ledger.verify() == []
