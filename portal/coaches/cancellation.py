@@ -222,6 +222,7 @@ def _local_refund(transaction: Transaction, stripe_refund: dict[str, Any]) -> Re
     )
     refund.stripe_refund_id = stripe_refund["id"]
     db.session.flush()
+    db.session.expire(transaction, ["refunds"])  # the new refund counts when statuses settle
     return refund
 
 
