@@ -39,9 +39,9 @@ def _form_action_origins(config: dict[str, Any]) -> list[str]:
 
 
 def _init_extensions(app: Flask) -> None:
+    from portal.database import configure_engine
     from portal.errors import init_error_pages
     from portal.extensions import (
-        configure_engine,
         csrf,
         db,
         htmx,

@@ -34,7 +34,7 @@ class Config:
 
     SECRET_KEY = DEFAULT_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = f"sqlite:///{PROJECT_ROOT / 'instance' / 'portal.db'}"
-    # No pool_pre_ping: extensions.replace_closed_connections checks with fewer round trips.
+    # No pool_pre_ping: database.replace_closed_connections checks with fewer round trips.
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
 
     SESSION_COOKIE_HTTPONLY = True

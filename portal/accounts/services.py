@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from portal.extensions import db, login_manager, read_before_transaction
+from portal.database import read_before_transaction
+from portal.extensions import db, login_manager
 from portal.models import CoachProfile, Role, User
 
 _hasher = PasswordHasher()

@@ -173,7 +173,7 @@ def apply_stripe_refund(refund: Refund, stripe_refund: dict[str, Any]) -> None:
     if status == "succeeded" and refund.status is not RefundStatus.SUCCEEDED:
         refund.status = RefundStatus.SUCCEEDED
         db.session.flush()
-        ledger.record_refund(refund)
+        ledger.record_stripe_refund(refund, refunds_gateway.split_of(stripe_refund))
         _settle_statuses(refund.transaction)
     elif status in ("failed", "canceled") and refund.status is RefundStatus.PENDING:
         refund.status = RefundStatus.FAILED if status == "failed" else RefundStatus.CANCELED
@@ -197,7 +197,8 @@ def sync_charge_refunds(charge: dict[str, Any]) -> Transaction | None:
     )
     for stripe_refund in sorted(stripe_refunds, key=lambda r: r.get("created", 0)):
         refund = _local_refund(transaction, stripe_refund)
-        apply_stripe_refund(refund, stripe_refund)
+        if refund.status is RefundStatus.PENDING:  # read with its split, as Stripe made it
+            apply_stripe_refund(refund, refunds_gateway.retrieve_refund(stripe_refund["id"]))
     return transaction
 
 
@@ -221,6 +222,7 @@ def _local_refund(transaction: Transaction, stripe_refund: dict[str, Any]) -> Re
     )
     refund.stripe_refund_id = stripe_refund["id"]
     db.session.flush()
+    db.session.expire(transaction, ["refunds"])  # the new refund counts when statuses settle
     return refund
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.coaches import cancellation, fulfilment
-from portal.webhooks.registry import IGNORED, Event, handles
+from portal.webhooks.registry import IGNORED, Event, WaitFor, handles, wait_for
 
 
 def _object(event: Event) -> dict[str, Any]:
@@ -45,5 +45,9 @@ def payment_intent_failed(event: Event) -> str | None:
 
 
 @handles("charge.refunded")
-def charge_refunded(event: Event) -> str | None:
-    return None if cancellation.sync_charge_refunds(_object(event)) is not None else IGNORED
+def charge_refunded(event: Event) -> str | WaitFor | None:
+    charge = _object(event)
+    if cancellation.sync_charge_refunds(charge) is not None:
+        return None
+    # A refund of a payment not recorded yet waits for the payment.
+    return wait_for(charge["payment_intent"]) if charge.get("payment_intent") else IGNORED

@@ -9,7 +9,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.accounts import User
-from portal.models.base import Base, TimestampMixin, UTCDateTime, money_column, string_enum
+from portal.models.base import (
+    Base,
+    TimestampMixin,
+    UTCDateTime,
+    adds_up,
+    money_column,
+    string_enum,
+)
 from portal.models.enums import PaymentStatus, SessionStatus
 
 # A booking in one of these states holds its slot; the partial unique index below enforces it.
@@ -81,7 +88,8 @@ class CoachingSession(TimestampMixin, Base):
         sa.Index("ix_coaching_sessions_coach_starts", "coach_id", "starts_at"),
         sa.Index("ix_coaching_sessions_stripe_payment_intent_id", "stripe_payment_intent_id"),
         sa.CheckConstraint(
-            "platform_fee_amount + coach_payout_amount = price_amount", name="fee_split_adds_up"
+            adds_up("platform_fee_amount + coach_payout_amount", "price_amount"),
+            name="fee_split_adds_up",
         ),
         sa.CheckConstraint("price_amount >= 0", name="price_not_negative"),
     )

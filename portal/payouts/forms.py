@@ -13,7 +13,7 @@ from wtforms import (
     SelectField,
     SubmitField,
 )
-from wtforms.validators import InputRequired, NumberRange, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
 
 from portal.models import PayoutSchedule
 
@@ -85,6 +85,9 @@ class PayoutSettingsForm(FlaskForm):
 class PayOutNowForm(FlaskForm):
     # The amount the coach saw and confirmed; refused if the balance moved since.
     amount = HiddenField(validators=[InputRequired()])
+    # This confirmation, one attempt: sent again (a double click, a retry) it names the same
+    # Stripe payout; a new confirmation is a new attempt, even after Stripe refused one.
+    attempt = HiddenField(validators=[InputRequired(), Length(min=16, max=64)])
     submit = SubmitField("Yes, pay out now")
 
     def confirmed_amount(self) -> Decimal | None:

@@ -8,6 +8,7 @@ coach can never ask for another's money.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
@@ -238,7 +239,9 @@ def pay_out() -> Response:
         if amount is None:
             abort(400)
         try:
-            payout = services.pay_out_now(current_user.id, confirmed_amount=amount)
+            payout = services.pay_out_now(
+                current_user.id, confirmed_amount=amount, attempt=form.attempt.data
+            )
             db.session.commit()
         except (services.PayoutError, GatewayError) as exc:
             db.session.rollback()
@@ -251,4 +254,5 @@ def pay_out() -> Response:
         abort(400)
     account = services.account_of(current_user.id)
     form.amount.data = str(profile.available_balance)
+    form.attempt.data = secrets.token_urlsafe(16)
     return render("payouts/pay_out.html", form=form, profile=profile, account=account)

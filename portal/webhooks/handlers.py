@@ -15,8 +15,9 @@
   platform recovers the money from the coach (a transfer reversal, an admin decision), that
   action calls `ledger.record_dispute_reversal`.
 
-An event about an account or payment the portal does not know is ignored with a log line, not
-failed: retrying it would never succeed.
+An event about an account the portal does not know is ignored with a log line, not failed:
+retrying it would never succeed. A dispute of a payment the portal has not recorded yet waits
+for it (`registry.wait_for`): the runner applies it once the payment's own event is applied.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from portal.models import (
 )
 from portal.money import from_minor_units, normalise_currency
 from portal.payouts import services as payouts
-from portal.webhooks.registry import IGNORED, Event, handles
+from portal.webhooks.registry import IGNORED, Event, WaitFor, handles, wait_for
 
 logger = logging.getLogger("portal.webhooks")
 
@@ -131,7 +132,7 @@ def account_updated(event: Event) -> str | None:
 
 
 @handles("charge.dispute.created", "charge.dispute.closed")
-def dispute_changed(event: Event) -> str | None:
+def dispute_changed(event: Event) -> str | WaitFor | None:
     data = _object(event)
     payment_intent = data.get("payment_intent")
     transaction = (
@@ -146,7 +147,9 @@ def dispute_changed(event: Event) -> str | None:
         else None
     )
     if transaction is None:
-        return _ignore(event, f"no transaction for payment {payment_intent}")
+        if payment_intent:  # the payment is not recorded yet: keep the dispute until it is
+            return wait_for(payment_intent)
+        return _ignore(event, "the dispute names no payment")
     currency = normalise_currency(data.get("currency") or transaction.currency)
     previous = (transaction.meta or {}).get("dispute") or {}
     if previous.get("closed") and event["type"] == "charge.dispute.created":
@@ -158,6 +161,7 @@ def dispute_changed(event: Event) -> str | None:
             "status": data.get("status"),
             "reason": data.get("reason"),
             "amount": str(from_minor_units(int(data.get("amount") or 0), currency)),
+            "fee": str(from_minor_units(_dispute_fee(data), currency)),
             "currency": currency,
             "closed": event["type"] == "charge.dispute.closed",
             "needs_review": True,
@@ -165,3 +169,8 @@ def dispute_changed(event: Event) -> str | None:
         },
     }
     return None
+
+
+def _dispute_fee(dispute: dict[str, Any]) -> int:
+    """Stripe's dispute fee, in minor units, from the dispute's balance transactions."""
+    return sum(int(bt.get("fee") or 0) for bt in dispute.get("balance_transactions") or [])

@@ -5,18 +5,34 @@ Each area declares its handlers with `@handles("event.type")` in its own `events
 A handler takes the verified event as a plain dict, works through services (adding and flushing,
 never committing) and raises to fail: the webhook runner commits or rolls back the whole unit.
 A handler returns `IGNORED` when the event is about nothing the portal keeps (it is then recorded
-as ignored rather than processed).
+as ignored rather than processed), and `wait_for(object_id)` when it is about an object the
+portal has not recorded yet: the runner keeps the event, deferred, and applies it once an event
+about that object has been applied (DESIGN rule 8).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 Event = dict[str, Any]
-Handler = Callable[[Event], str | None]
 IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class WaitFor:
+    """The event is about `object_id` (a PaymentIntent...), which the portal has not seen yet."""
+
+    object_id: str
+
+
+def wait_for(object_id: str) -> WaitFor:
+    return WaitFor(object_id)
+
+
+Handler = Callable[[Event], str | WaitFor | None]
 
 HANDLER_MODULES = [
     "portal.webhooks.handlers",

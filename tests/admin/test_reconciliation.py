@@ -23,11 +23,13 @@ from portal.models import (
     ReconciliationRun,
     Refund,
     RefundStatus,
+    Transaction,
     TransactionStatus,
     User,
 )
 from portal.stripe_gateway import InvalidRequest, StripeUnavailable
 from portal.stripe_gateway import reconciliation as gateway
+from portal.stripe_gateway import refunds as refunds_gateway
 from tests.admin.conftest import day, payment
 from tests.builders import make_connected_account
 from tests.conftest import csrf_token
@@ -47,6 +49,10 @@ class FakeStripe:
         self.payouts: dict[str, list[dict[str, Any]]] = {}
         self.intents: dict[str, dict[str, Any]] = {}
         self.balance: list[dict[str, Any]] = []
+        self.disputes: list[dict[str, Any]] = []
+        self.application_fees: list[dict[str, Any]] = []
+        self.expanded_refunds: dict[str, dict[str, Any]] = {}
+        self.balances: dict[str, dict[str, Any]] = {}
         self.down = False
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,6 +70,14 @@ class FakeStripe:
         monkeypatch.setattr(gateway, "retrieve_refund", self._retrieve({}))
         monkeypatch.setattr(
             gateway, "retrieve_payout", lambda account, pid: self._retrieve({})(pid)
+        )
+        monkeypatch.setattr(gateway, "list_disputes", self._listing(lambda: self.disputes))
+        monkeypatch.setattr(
+            gateway, "list_application_fees", self._listing(lambda: self.application_fees)
+        )
+        monkeypatch.setattr(gateway, "retrieve_balance", self._retrieve(self.balances))
+        monkeypatch.setattr(
+            refunds_gateway, "retrieve_refund", self._retrieve(self.expanded_refunds)
         )
 
     def _check(self, items: list) -> list:
@@ -134,6 +148,7 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
         currency="USD",
         platform_fee_refunded=Decimal("3.00"),
         coach_share_reversed=Decimal("12.00"),
+        transfer_reversed=Decimal("12.00"),
     )
     stuck_refund = Refund(
         transaction_id=refunded.id,
@@ -226,6 +241,26 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
         {"currency": "usd", "type": "charge", "amount": 10000, "fee": 320},
         {"currency": "usd", "type": "transfer", "amount": -8000, "fee": 0},
     ]
+    # What Stripe computed, agreeing with the portal: re_ok reversed 12.00 of pi_refunded's
+    # transfer and refunded 3.00 of its fee; the fees of the period net of that refund; the
+    # coach's balance.
+    stripe.expanded_refunds["re_ok"] = {
+        "id": "re_ok",
+        "transfer_reversal": {"amount": 1200},
+        "charge": {
+            "amount": 6000,
+            "application_fee": {"amount": 1200, "amount_refunded": 300},
+            "transfer": {"amount": 4800},
+        },
+    }
+    stripe.application_fees = [
+        {"id": "fee_all", "amount": 5400, "amount_refunded": 300, "currency": "usd"}
+    ]
+    held = ledger.balances_of(coach.id)
+    stripe.balances[account.stripe_account_id] = {
+        "pending": [{"amount": int(held.pending * 100), "currency": "usd"}],
+        "available": [{"amount": int(held.available * 100), "currency": "usd"}],
+    }
     return {"amount_off": amount_off, "status_off": status_off, "only_portal": only_portal}
 
 
@@ -257,7 +292,14 @@ def test_reconcile_finds_every_kind_of_mismatch_and_nothing_else(
         for k, p, s, pv, sv in EXPECTED
     }
     assert _found(report) == expected
-    assert report.compared == {"payments": 7, "refunds": 3, "payouts": 4}
+    assert report.compared == {
+        "payments": 7,
+        "refunds": 3,
+        "refund splits": 1,
+        "payouts": 4,
+        "platform fees": 1,
+        "balances": 1,
+    }
     assert report.other_charges == 1
     assert report.drift == [] and not report.agrees
     assert report.balance[("USD", "charge")] == Decimal("100.00")
@@ -273,11 +315,102 @@ def test_an_amount_difference_on_a_payout_is_reported(
     assert ("payout", "amount differs", "po_ok", "40.00 USD", "40.01 USD") in _found(report)
 
 
+def _transaction(intent: str) -> Transaction:
+    return db.session.scalar(
+        sa.select(Transaction).where(Transaction.stripe_payment_intent_id == intent)
+    )
+
+
+def _dispute(intent: str, *, status: str = "needs_response", fee: int = 1500) -> dict[str, Any]:
+    return {
+        "id": f"du_{intent}",
+        "payment_intent": intent,
+        "amount": 10000,
+        "currency": "usd",
+        "status": status,
+        "balance_transactions": [{"amount": -10000, "fee": fee}],
+        "created": IN_PERIOD,
+    }
+
+
+def _flag(intent: str, **flag: str) -> None:
+    txn = _transaction(intent)
+    txn.meta = {
+        "dispute": {
+            "id": f"du_{intent}",
+            "status": "needs_response",
+            "amount": "100.00",
+            "fee": "15.00",
+            **flag,
+        }
+    }
+    db.session.commit()
+
+
+def test_a_flagged_dispute_that_agrees_with_stripe_is_no_mismatch(
+    app: Flask, world: dict[str, Any], stripe: FakeStripe
+) -> None:
+    stripe.disputes = [_dispute("pi_ok")]
+    _flag("pi_ok")
+    report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
+    assert not {m for m in _found(report) if m[0] == "dispute"}
+    assert report.compared["disputes"] == 1
+
+
+@pytest.mark.parametrize(
+    ("drift", "found"),
+    [
+        (
+            "reversal",
+            ("refund", "transfer reversal differs", "re_ok", "12.00 USD", "12.01 USD"),
+        ),
+        (
+            "fee refund",
+            ("payment", "application fee refunds differ", "pi_refunded", "3.00 USD", "3.01 USD"),
+        ),
+        ("platform fees", ("platform fees", "amount differs", "USD", "51.00 USD", "50.99 USD")),
+        ("pending", ("balance", "pending differs", "ACCOUNT", "PENDING USD", "0.01 USD")),
+        (
+            "unflagged dispute",
+            ("dispute", "missing in portal", "du_pi_ok", "", "100.00 USD, needs_response"),
+        ),
+        ("dispute status", ("dispute", "status differs", "du_pi_ok", "needs_response", "lost")),
+        ("dispute fee", ("dispute", "dispute fee differs", "du_pi_ok", "15.00", "20.00")),
+    ],
+)
+def test_each_way_the_portal_and_stripe_split_money_differently_is_a_mismatch(
+    app: Flask, world: dict[str, Any], stripe: FakeStripe, coach: User, drift: str, found: tuple
+) -> None:
+    account = f"acct_test{coach.id:06d}"
+    if drift == "reversal":
+        stripe.expanded_refunds["re_ok"]["transfer_reversal"] = {"amount": 1201}
+    elif drift == "fee refund":
+        stripe.expanded_refunds["re_ok"]["charge"]["application_fee"]["amount_refunded"] = 301
+    elif drift == "platform fees":
+        stripe.application_fees[0]["amount_refunded"] = 301
+    elif drift == "pending":
+        stripe.balances[account]["pending"] = [{"amount": 1, "currency": "usd"}]
+        pending = ledger.balances_of(coach.id).pending
+        found = (*found[:2], account, f"{pending} USD", found[4])
+    elif drift == "unflagged dispute":
+        stripe.disputes = [_dispute("pi_ok")]
+    elif drift == "dispute status":
+        stripe.disputes = [_dispute("pi_ok", status="lost")]
+        _flag("pi_ok")
+    elif drift == "dispute fee":
+        stripe.disputes = [_dispute("pi_ok", fee=2000)]
+        _flag("pi_ok")
+    report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
+    assert found in _found(report), _found(report) - EXPECTED
+    assert not report.agrees
+
+
 def test_agreement_and_ledger_drift_are_both_reported(
     app: Flask, coach: User, mentee: User, stripe: FakeStripe
 ) -> None:
     paid = payment(mentee, coach, "100.00", at=day(3), intent="pi_ok")  # no ledger entry: drift
     stripe.charges = [_charge("pi_ok", 10000)]
+    stripe.application_fees = [{"id": "fee_ok", "amount": 2000, "amount_refunded": 0}]
     report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
     assert report.mismatches == []
     assert [str(d) for d in report.drift] == [

@@ -31,6 +31,7 @@ from portal.stripe_gateway import StripeUnavailable
 from portal.stripe_gateway import refunds as refunds_gateway
 from tests.admin.conftest import day, payment, post_form
 from tests.builders import make_user
+from tests.stripe_refunds import StripeSplits
 
 
 class FakeRefunds:
@@ -40,6 +41,7 @@ class FakeRefunds:
         self.by_key: dict[str, dict[str, Any]] = {}
         self.calls = 0
         self.fail_next = False
+        self.splits = StripeSplits()
 
     def create_refund(self, refund: Refund, *, payment_intent_id: str) -> dict[str, Any]:
         self.calls += 1
@@ -47,9 +49,10 @@ class FakeRefunds:
             self.fail_next = False
             raise StripeUnavailable("We could not reach our payment provider.")
         key = f"refund:{refund.id}"
-        return self.by_key.setdefault(
-            key, {"id": f"re_fake_{refund.id}", "status": "succeeded", "amount": refund.amount}
-        )
+        if key not in self.by_key:
+            created = {"id": f"re_fake_{refund.id}", "status": "succeeded", "amount": refund.amount}
+            self.by_key[key] = self.splits.made(refund, created)
+        return self.by_key[key]
 
 
 @pytest.fixture
@@ -307,3 +310,21 @@ def test_refund_pages_are_for_admins_only(app: Flask, paid: Transaction) -> None
             ).status_code
             == 403
         )
+
+
+def test_a_six_cent_refund_of_120_and_then_the_rest_are_exact_on_either_database(
+    admin_client: FlaskClient, coach: User, mentee: User, fake_refunds: FakeRefunds
+) -> None:
+    # 0.01 + 0.05 is not 0.06 in floating point, which is how SQLite adds NUMERIC values.
+    txn = payment(mentee, coach, "120.00", at=day(1), intent="pi_120", stripe_transfer_id="tr_120")
+    ledger.record_payment(txn)
+    db.session.commit()
+    for amount in ("0.06", "0.07", ""):  # "": all that is left
+        review = _review(admin_client, txn, amount)
+        assert review.status_code == 200, review.text
+        assert _confirm(admin_client, txn, _confirm_fields(review.text)).status_code == 303
+    refunds = _refunds(txn)
+    assert [r.amount for r in refunds] == [Decimal("0.06"), Decimal("0.07"), Decimal("119.87")]
+    assert all(r.status is RefundStatus.SUCCEEDED for r in refunds)
+    assert db.session.get(Transaction, txn.id).status is TransactionStatus.REFUNDED
+    assert ledger.verify() == []

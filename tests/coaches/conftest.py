@@ -28,6 +28,7 @@ from portal.stripe_gateway import customers as customers_gateway
 from portal.stripe_gateway import refunds as refunds_gateway
 from tests.builders import make_connected_account, make_slot, make_user
 from tests.conftest import PASSWORD, csrf_token, login
+from tests.stripe_refunds import StripeSplits
 
 
 class FakeStripe:
@@ -38,6 +39,7 @@ class FakeStripe:
         self.by_key: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.splits = StripeSplits()
         self.down = False
 
     def _unavailable(self) -> None:
@@ -148,16 +150,24 @@ class FakeStripe:
             self.calls.append(("refunds.create", key, params))
             if key in self.by_key:
                 return copy.deepcopy(self.by_key[key])
-            created = {
-                "id": f"re_test_{next(self.seq):06d}",
-                "object": "refund",
-                "status": "succeeded",
-                "created": next(self.seq),
-                **params,
-            }
+            created = self.splits.made(
+                refund,
+                {
+                    "id": f"re_test_{next(self.seq):06d}",
+                    "object": "refund",
+                    "status": "succeeded",
+                    "created": next(self.seq),
+                    **params,
+                },
+            )
             self.by_key[key] = created
             self.refunds[created["id"]] = created
             return copy.deepcopy(created)
+
+    def retrieve_refund(self, refund_id: str) -> dict[str, Any]:
+        self._unavailable()
+        with self.lock:
+            return copy.deepcopy(self.refunds[refund_id])
 
     def list_refunds_for_charge(self, charge_id: str) -> list[dict[str, Any]]:
         self._unavailable()
@@ -180,7 +190,7 @@ def stripe_fake(monkeypatch: pytest.MonkeyPatch) -> FakeStripe:
     monkeypatch.setattr(customers_gateway, "create_customer", fake.create_customer)
     for name in ("create_booking_session", "retrieve_session", "expire_session"):
         monkeypatch.setattr(checkout_gateway, name, getattr(fake, name))
-    for name in ("create_refund", "list_refunds_for_charge"):
+    for name in ("create_refund", "retrieve_refund", "list_refunds_for_charge"):
         monkeypatch.setattr(refunds_gateway, name, getattr(fake, name))
     return fake
 

@@ -253,3 +253,24 @@ def test_refund_deadline_is_24_hours_before_the_start(
 ) -> None:
     booking = booking_service.hold_slot(mentee, slot.id)
     assert booking.starts_at - booking_service.refund_deadline(booking) == timedelta(hours=24)
+
+
+def test_a_coach_at_19_99_with_a_20_percent_fee_is_booked_and_paid_on_either_database(
+    app: Flask, mentee_client: FlaskClient, stripe_fake: FakeStripe
+) -> None:
+    # 4.00 + 15.99 is not 19.99 in floating point, which is how SQLite adds NUMERIC values.
+    coach = make_user(Role.COACH, password="x" * 12, session_price=Decimal("19.99"))
+    make_connected_account(coach)
+    slot = make_slot(coach, hours_from_now=72)
+    assert book_slot(mentee_client, slot.id).status_code == 303
+    booking = only_booking()
+    assert (booking.platform_fee_amount, booking.coach_payout_amount) == (
+        Decimal("4.00"),
+        Decimal("15.99"),
+    )
+    stripe_fake.pay(booking.stripe_checkout_session_id)
+    session_id = booking.stripe_checkout_session_id
+    returned = mentee_client.get(f"/bookings/return?session_id={session_id}")
+    assert returned.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(CoachingSession, booking.id).payment_status is PaymentStatus.PAID

@@ -55,7 +55,13 @@ def _assert_fully_refunded(booking: CoachingSession) -> Refund:
         Decimal("80.00"),
     )
     profile = _profile(booking.coach_id)
-    assert (profile.total_earnings, profile.pending_balance) == (Decimal("0.00"), Decimal("0.00"))
+    # As on the coach's Stripe account: the reversal leaves available (below zero), and the
+    # payment stays pending until Stripe makes it available.
+    assert (profile.total_earnings, profile.pending_balance, profile.available_balance) == (
+        Decimal("0.00"),
+        Decimal("80.00"),
+        Decimal("-80.00"),
+    )
     assert ledger.verify() == []
     return refund
 

@@ -151,13 +151,15 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert (response.status_code, response.text) == (200, "processed")
     # one statement each: the event's row, the booking confirmed (a guarded UPDATE), its
-    # transaction, the ledger entry (taking the coach's lock) and the coach's balances
+    # transaction, the ledger entry (taking the coach's lock) and the coach's balances; after
+    # the commit, one look for events that were waiting for this payment
     assert [" ".join(sql.split()[:3]).removesuffix(" SET") for sql in statements] == [
         "INSERT INTO stripe_events",
         "UPDATE coaching_sessions",
         "INSERT INTO transactions",
         "INSERT INTO ledger_entries",
         "UPDATE coach_profiles",
+        "SELECT stripe_events.payload FROM",
     ]
     transaction = _assert_paid_once(booking.id, slot.coach_id)
     assert (transaction.stripe_payment_intent_id, transaction.stripe_transfer_id) == (

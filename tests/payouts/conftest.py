@@ -103,6 +103,10 @@ def signed_in(app: Flask, user: User) -> FlaskClient:
     return client
 
 
+# One coach's confirmation of "Pay out now", as the form carries it (one attempt).
+ATTEMPT = "confirmation-0001-of-the-coach"
+
+
 def post_form(client: FlaskClient, url: str, **data: Any) -> Any:
     return client.post(url, data={"csrf_token": csrf_token(client), **data})
 

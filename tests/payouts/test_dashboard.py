@@ -26,7 +26,15 @@ from portal.models import (
 )
 from portal.payouts import services
 from tests.builders import make_connected_account, make_user
-from tests.payouts.conftest import FakeConnect, earn, post_form, profile_of, release, signed_in
+from tests.payouts.conftest import (
+    ATTEMPT,
+    FakeConnect,
+    earn,
+    post_form,
+    profile_of,
+    release,
+    signed_in,
+)
 
 
 def _refund(txn: Transaction, amount: str, fee: str) -> Refund:
@@ -66,9 +74,9 @@ def test_dashboard_shows_the_ledger_balances_to_the_cent(
     first = earn(coach, "99.99")  # fee 17.50 (17.49825 rounded half up), share 82.49
     earn(coach, "45.55")  # fee 7.97 (7.97125), share 37.58
     earn(coach, "0.50")  # fee 0.09 (0.0875), share 0.41
-    _refund(first, "33.33", "5.83")  # share reversed 27.50, from pending first
-    release(coach, "60.00")
-    services.pay_out_now(coach.id, confirmed_amount=Decimal("60.00"))
+    _refund(first, "33.33", "5.83")  # 27.50 taken from available, as Stripe does: -27.50
+    release(coach, "87.50")  # available 60.00
+    services.pay_out_now(coach.id, confirmed_amount=Decimal("60.00"), attempt=ATTEMPT)
     db.session.commit()
 
     expected_total = Decimal("82.49") + Decimal("37.58") + Decimal("0.41") - Decimal("27.50")
@@ -141,7 +149,11 @@ def test_payouts_page_by_keyset_with_htmx_and_without(
     earn(coach, "500.00")
     for n in range(13):
         release(coach, f"{10 + n}.00")
-        services.pay_out_now(coach.id, confirmed_amount=Decimal(f"{10 + n}.00"))
+        services.pay_out_now(
+            coach.id,
+            confirmed_amount=Decimal(f"{10 + n}.00"),
+            attempt=f"attempt-{n:02d}-of-thirteen",
+        )
         db.session.commit()
     failed = db.session.scalar(sa.select(Payout).where(Payout.amount == Decimal("10.00")))
     failed.status = PayoutStatus.FAILED
@@ -219,7 +231,7 @@ def test_a_payout_moving_on_shows_at_once_on_a_dashboard_seen_before(
     account = make_connected_account(coach)
     earn(coach, "100.00")
     release(coach, "80.00")
-    payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"))
+    payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"), attempt=ATTEMPT)
     db.session.commit()
     client = signed_in(app, coach)
     row = re.compile(rf'<tr id="payout-{payout.id}">.*?</tr>', re.S)
@@ -264,7 +276,7 @@ def test_a_coach_never_sees_another_coach_money(app: Flask, fake_connect: FakeCo
         make_connected_account(coach)
         earn(coach, price)
         release(coach, "10.00")
-        services.pay_out_now(coach.id, confirmed_amount=Decimal("10.00"))
+        services.pay_out_now(coach.id, confirmed_amount=Decimal("10.00"), attempt=ATTEMPT)
         db.session.commit()
     carol_entry = db.session.scalar(
         sa.select(LedgerEntry.id).where(

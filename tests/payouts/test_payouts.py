@@ -26,6 +26,7 @@ from portal.models import (
 from portal.payouts import services
 from tests.builders import make_connected_account, make_user
 from tests.payouts.conftest import (
+    ATTEMPT,
     FakeConnect,
     Live,
     balances,
@@ -205,7 +206,7 @@ def test_instant_coach_confirms_and_is_paid_out_through_the_offline_stripe(
     assert "Pay out now" in dashboard.text
     confirm = coach_client.get("/coach/earnings/pay-out")
     assert "Pay out <strong>$80.00</strong>" in confirm.text
-    response = post_form(coach_client, "/coach/earnings/pay-out", amount="80.00")
+    response = post_form(coach_client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert response.status_code == 303 and response.headers["Location"] == "/coach/earnings"
     page = coach_client.get("/coach/earnings")
     assert "Your payout of $80.00 is on its way" in page.text
@@ -222,8 +223,8 @@ def test_instant_coach_confirms_and_is_paid_out_through_the_offline_stripe(
 def test_double_clicked_pay_out_now_pays_once(app: Flask, fake_connect: FakeConnect) -> None:
     coach = _coach_with_available("80.00", schedule=PayoutSchedule.INSTANT)
     client = signed_in(app, coach)
-    first = post_form(client, "/coach/earnings/pay-out", amount="80.00")
-    second = post_form(client, "/coach/earnings/pay-out", amount="80.00")
+    first = post_form(client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
+    second = post_form(client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert first.status_code == second.status_code == 303
     assert len(_payouts(coach)) == 1 and fake_connect.count("payouts.create") == 1
     assert balances(coach).available == Decimal("0.00")
@@ -234,9 +235,9 @@ def test_a_retried_payout_reuses_stripe_payout_for_the_same_balance(
     app: Flask, fake_connect: FakeConnect
 ) -> None:
     coach = _coach_with_available("80.00", schedule=PayoutSchedule.INSTANT)
-    services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"))
+    services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"), attempt=ATTEMPT)
     db.session.rollback()  # the request died after Stripe answered, before our commit
-    services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"))
+    services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"), attempt=ATTEMPT)
     db.session.commit()
     keys = {d["key"] for n, d in fake_connect.calls if n == "payouts.create"}
     assert len(keys) == 1
@@ -248,7 +249,7 @@ def test_pay_out_now_refuses_an_amount_the_balance_no_longer_has(
 ) -> None:
     coach = _coach_with_available("80.00", schedule=PayoutSchedule.INSTANT)
     client = signed_in(app, coach)
-    response = post_form(client, "/coach/earnings/pay-out", amount="95.00")
+    response = post_form(client, "/coach/earnings/pay-out", amount="95.00", attempt=ATTEMPT)
     assert response.status_code == 303
     assert "Your available balance changed" in client.get(response.headers["Location"]).text
     assert _payouts(coach) == [] and fake_connect.count("payouts.create") == 0
@@ -269,7 +270,7 @@ def test_pay_out_now_is_only_for_payable_instant_coaches(
     db.session.commit()
     client = signed_in(app, coach)
     assert "Pay out now</a>" not in client.get("/coach/earnings").text
-    response = post_form(client, "/coach/earnings/pay-out", amount="80.00")
+    response = post_form(client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert message in client.get(response.headers["Location"]).text
     assert _payouts(coach) == []
 
@@ -280,7 +281,7 @@ def test_pay_out_now_with_nothing_available_is_refused(
     make_connected_account(coach)
     client = signed_in(app, coach)
     assert "Nothing is available to pay out" in client.get("/coach/earnings/pay-out").text
-    response = post_form(client, "/coach/earnings/pay-out", amount="0.00")
+    response = post_form(client, "/coach/earnings/pay-out", amount="0.00", attempt=ATTEMPT)
     assert "Nothing is available" in client.get(response.headers["Location"]).text
     assert fake_connect.count("payouts.create") == 0
 
@@ -310,7 +311,7 @@ def test_payout_paid_then_failed_leaves_it_failed_with_the_money_available_again
     app: Flask, client: FlaskClient, fake_connect: FakeConnect
 ) -> None:
     coach = _coach_with_available("80.00", schedule=PayoutSchedule.INSTANT)
-    payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"))
+    payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"), attempt=ATTEMPT)
     db.session.commit()
     assert balances(coach).available == Decimal("0.00")
 
@@ -362,7 +363,7 @@ def test_failing_bank_account_through_the_offline_stripe_returns_the_money(
     live.destination_charge(account_id, 10000, 2000)
     earn(coach, "100.00")
     live.advance(2 * 86400 + 1)
-    post_form(coach_client, "/coach/earnings/pay-out", amount="80.00")
+    post_form(coach_client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert balances(coach).available == Decimal("0.00")
 
     live.advance(2 * 86400 + 1)

@@ -172,8 +172,6 @@ def _deliver_concurrently(database_url: str, deliveries: list[dict], threads: in
 def test_the_same_event_from_eight_workers_twenty_times_is_applied_once(
     app, migrated_database, mentee
 ):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: real concurrent writers")
     coach, account = paid_coach(mentee, "100.00", "50.00")
     event = payloads.event("balance.available", payloads.balance(10000), account=account)
     results = _deliver_concurrently(migrated_database, [event] * 20, threads=8)
@@ -186,8 +184,6 @@ def test_the_same_event_from_eight_workers_twenty_times_is_applied_once(
 def test_an_ignored_event_from_eight_workers_is_ignored_once_and_duplicate_after(
     app, migrated_database
 ):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: real concurrent writers")
     event = payloads.event("issuing_card.created", {"id": "ic_race", "object": "issuing.card"})
     results = _deliver_concurrently(migrated_database, [event] * 12, threads=8)
     assert sorted(results) == [(200, "duplicate")] * 11 + [(200, "ignored")]
@@ -198,8 +194,6 @@ def test_an_ignored_event_from_eight_workers_is_ignored_once_and_duplicate_after
 def test_two_events_about_one_payout_from_many_workers_make_one_payout(
     app, migrated_database, mentee
 ):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: real concurrent writers")
     coach, account = paid_coach(mentee, "100.00")
     ledger.record_funds_available(coach.id, "USD", D("80.00"), stripe_event_id="evt_setup")
     db.session.commit()
@@ -220,8 +214,6 @@ def test_two_events_about_one_payout_from_many_workers_make_one_payout(
 def test_fifty_different_events_at_once_move_the_balance_to_the_exact_sum(
     app, migrated_database, mentee
 ):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: real concurrent writers")
     coach, account = paid_coach(mentee, "1000.00", "1000.00", "500.00")  # pending 2,000.00
     ledger.record_funds_available(coach.id, "USD", D("2000.00"), stripe_event_id="evt_setup")
     db.session.commit()
