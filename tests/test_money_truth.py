@@ -93,9 +93,11 @@ def test_a_refund_records_the_transfer_reversal_and_fee_refund_stripe_made(
     [refund] = txn.refunds
     transfer = stripe.v1.transfers.retrieve(txn.stripe_transfer_id)
     fee = stripe.v1.application_fees.list(params={"charge": _charge_of(stripe, txn)}).data[0]
-    assert refund.transfer_reversed == Decimal(transfer.amount_reversed) / 100  # 39.31
-    assert refund.platform_fee_refunded == Decimal(fee.amount_refunded) / 100  # 8.20
-    assert refund.coach_share_reversed == refund.transfer_reversed  # the fee was not the coach's
+    # The transfer was the whole charge and the fee was collected from the coach's account, so
+    # the coach gives back the reversal less the fee refunded to that account: 47.50 - 8.20.
+    assert refund.transfer_reversed == Decimal(transfer.amount_reversed) / 100 == Decimal("47.50")
+    assert refund.platform_fee_refunded == Decimal(fee.amount_refunded) / 100 == Decimal("8.20")
+    assert refund.coach_share_reversed == Decimal("39.30")
     assert balance_disagreements(stripe) == []
     assert ledger.verify() == []
 

@@ -199,7 +199,13 @@ def test_ledger_drift_is_a_finding_for_admins_not_retried(app: Flask) -> None:
 def test_the_nightly_reconciliation_stores_the_previous_day(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("list_charges", "list_refunds", "list_balance_transactions"):
+    for name in (
+        "list_charges",
+        "list_refunds",
+        "list_balance_transactions",
+        "list_disputes",
+        "list_application_fees",
+    ):
         monkeypatch.setattr(reconciliation_gateway, name, lambda since, until: iter(()))
     queue = _queue(app, PLATFORM_TIMEZONE="Europe/Paris", JOB_RECONCILE_AT="02:00")
     run = _run(queue, "reconcile", "2026-11-30")

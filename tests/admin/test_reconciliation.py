@@ -464,7 +464,7 @@ def test_a_run_in_progress_polls_and_shows_its_step(admin_client: FlaskClient) -
     db.session.commit()
     page = admin_client.get(f"/admin/reconciliation/runs/{run.id}", headers={"HX-Request": "true"})
     assert page.status_code == 200 and "<!doctype" not in page.text.lower()
-    assert 'hx-trigger="every 2s"' in page.text and "Step 2 of 5: refunds" in page.text
+    assert 'hx-trigger="every 2s"' in page.text and "Step 2 of 7: refunds" in page.text
 
 
 def test_a_run_says_so_when_stripe_cannot_be_read(
