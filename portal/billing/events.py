@@ -3,7 +3,7 @@
 Cards and subscriptions are re-read from Stripe before they are written, so events may arrive
 in any order and the row ends up as Stripe has it now. Invoices move forward only. Checkout
 Sessions in `setup` and `subscription` mode reach billing through the one Checkout handler
-(`portal.coaches.events`), which hands them to the fulfillers registered here.
+(`portal.bookings.events`), which hands them to the fulfillers registered here.
 
 An event about a customer the portal does not know is acknowledged as ignored.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.billing import cards, membership, services
-from portal.coaches import fulfilment
+from portal.bookings import fulfilment
 from portal.webhooks.registry import IGNORED, Event, handles
 
 fulfilment.register_mode_fulfiller("setup", services.on_setup_checkout_completed)

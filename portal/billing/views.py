@@ -10,10 +10,10 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal import pagination
-from portal.billing import cards, discounts, membership, saved_card, services
+from portal.billing import cards, membership, services
 from portal.billing.forms import ActionForm, AttemptForm, SubscribeForm
-from portal.coaches import booking as booking_service
-from portal.coaches.links import checkout_urls, coach_page_of_slot
+from portal.bookings import hold, pricing, saved_card
+from portal.bookings.links import checkout_urls, coach_page_of_slot
 from portal.extensions import db
 from portal.models import Role, SessionStatus
 from portal.rendering import htmx_redirect, render
@@ -195,8 +195,8 @@ def pay_with_saved_card(slot_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        booking = booking_service.hold_slot(current_user, slot_id)
-    except booking_service.BookingError as exc:
+        booking = hold.hold_slot(current_user, slot_id)
+    except hold.BookingError as exc:
         db.session.rollback()
         flash(exc.message, "error")
         return htmx_redirect(coach_page_of_slot(slot_id))
@@ -207,7 +207,7 @@ def pay_with_saved_card(slot_id: int) -> Response:
         db.session.commit()
         flash(exc.message, "warning")
         return htmx_redirect(url_for("billing.continue_to_checkout", booking_id=booking.id))
-    except (saved_card.SavedCardError, booking_service.BookingError) as exc:
+    except (saved_card.SavedCardError, hold.BookingError) as exc:
         db.session.commit()  # the booking was released
         flash(exc.message, "error")
         return htmx_redirect(url_for("coaches.coach_page", coach_id=booking.coach_id))
@@ -220,7 +220,7 @@ def pay_with_saved_card(slot_id: int) -> Response:
 @allow(Role.MENTEE)
 def continue_to_checkout(booking_id: int) -> Response:
     """After a saved card failed: the message, and the way on to the secure payment page."""
-    booking = booking_service.booking_for(booking_id)
+    booking = hold.booking_for(booking_id)
     if booking is None or booking.mentee_id != current_user.id:
         abort(404)
     if booking.status is not SessionStatus.PENDING_PAYMENT:
@@ -233,7 +233,7 @@ def continue_to_checkout(booking_id: int) -> Response:
 def start_booking_checkout(booking_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    booking = booking_service.booking_for(booking_id)
+    booking = hold.booking_for(booking_id)
     if booking is None or booking.mentee_id != current_user.id:
         abort(404)
     if booking.status is not SessionStatus.PENDING_PAYMENT:
@@ -242,11 +242,11 @@ def start_booking_checkout(booking_id: int) -> Response:
         if booking.stripe_checkout_session_id:
             url = checkout_gateway.retrieve_session(booking.stripe_checkout_session_id)["url"]
         else:
-            url = booking_service.start_checkout(
+            url = hold.start_checkout(
                 booking,
                 **checkout_urls(booking),
             )
-    except (GatewayError, booking_service.BookingError) as exc:
+    except (GatewayError, hold.BookingError) as exc:
         db.session.commit()
         flash(exc.message, "error")
         return htmx_redirect(url_for("coaches.coach_page", coach_id=booking.coach_id))
@@ -267,8 +267,8 @@ def membership_page() -> Response:
         subscription=membership.membership_of(current_user),
         amounts=membership.configured_amounts(),
         currency=membership.plan_currency(),
-        discount=discounts.discount_percentage(),
-        is_member=discounts.is_member(current_user),
+        discount=pricing.discount_percentage(),
+        is_member=pricing.is_member(current_user),
         subscribe_form=SubscribeForm(formdata=None),
         attempt_form=AttemptForm(formdata=None),
         live=membership.LIVE,

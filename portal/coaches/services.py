@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal import pagination
+from portal.bookings.hold import slots_soonest_first
 from portal.extensions import db
 from portal.models import AvailabilitySlot, CoachingSession, CoachProfile, User, utcnow
 from portal.models.coaching import HOLDING_STATUSES
@@ -88,25 +89,6 @@ def slots_of(
     return slots_soonest_first(
         AvailabilitySlot.coach_id == coach_id,
         AvailabilitySlot.starts_at > utcnow(),
-        after=after,
-        before=before,
-        size=size,
-    )
-
-
-def slots_soonest_first(
-    *conditions: ColumnElement[bool], after: str | None, before: str | None, size: int
-) -> pagination.Page:
-    """One page of the slots meeting `conditions`, soonest first (keyset on (starts_at, id)).
-
-    Raises `pagination.BadCursor` for a page link that does not parse.
-    """
-    return pagination.fetch_page(
-        select(AvailabilitySlot).where(*conditions),
-        key=AvailabilitySlot.starts_at,
-        row_id=AvailabilitySlot.id,
-        kind="datetime",
-        descending=False,
         after=after,
         before=before,
         size=size,

@@ -20,7 +20,7 @@ IGNORED = "ignored"
 
 HANDLER_MODULES = [
     "portal.webhooks.handlers",
-    "portal.coaches.events",
+    "portal.bookings.events",
     "portal.billing.events",
 ]
 

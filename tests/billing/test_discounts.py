@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from flask import Flask
 
-from portal.billing import discounts
-from portal.coaches.booking import price_booking
+from portal.bookings import pricing
+from portal.bookings.hold import price_booking
 from portal.extensions import db
 from portal.models import BillingInterval, Role, Subscription, SubscriptionStatus, User
 from portal.money import FeeSplit, split_fee
@@ -34,7 +34,7 @@ def test_the_discount_comes_out_of_the_fee_to_the_cent(
     price: str, fee_pct: str, discount_pct: str, currency: str, expected: tuple[str, str, str]
 ) -> None:
     listed = split_fee(D(price), D(fee_pct), currency)
-    split = discounts.apply_discount(listed, D(discount_pct), currency)
+    split = pricing.apply_discount(listed, D(discount_pct), currency)
     assert split == FeeSplit(*(D(x) for x in expected))
     assert split.coach_share == listed.coach_share
     assert split.platform_fee >= 0
@@ -84,7 +84,7 @@ def test_the_discount_percentage_comes_from_config(app: Flask) -> None:
     coach = make_user(Role.COACH, session_price=D("100.00"), platform_fee_percentage=D("30"))
     mentee = make_user(Role.MENTEE)
     _member(mentee, SubscriptionStatus.ACTIVE)
-    quote = discounts.quote(split_fee(D("100.00"), D("30"), "USD"), mentee, "USD")
+    quote = pricing.quote(split_fee(D("100.00"), D("30"), "USD"), mentee, "USD")
     assert (quote.price, quote.discount, quote.split.platform_fee) == (
         D("75.00"),
         D("25.00"),

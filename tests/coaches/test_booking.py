@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.coaches import booking as booking_service
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
@@ -32,19 +32,19 @@ def test_price_booking_splits_the_coachs_price_into_fee_and_payout_exactly(
     app: Flask, bookable_coach: User, mentee: User
 ) -> None:
     profile = bookable_coach.coach_profile
-    assert booking_service.price_booking(profile, mentee) == FeeSplit(
+    assert hold.price_booking(profile, mentee) == FeeSplit(
         Decimal("100.00"), Decimal("20.00"), Decimal("80.00")
     )
     profile.session_price = Decimal("33.33")
     profile.platform_fee_percentage = Decimal("17.50")
-    split = booking_service.price_booking(profile, mentee)
+    split = hold.price_booking(profile, mentee)
     assert split == FeeSplit(Decimal("33.33"), Decimal("5.83"), Decimal("27.50"))
 
 
 def test_holding_a_slot_makes_a_pending_booking_with_exact_amounts(
     app: Flask, mentee: User, slot: AvailabilitySlot
 ) -> None:
-    booking = booking_service.hold_slot(mentee, slot.id)
+    booking = hold.hold_slot(mentee, slot.id)
     db.session.commit()
     assert booking.status is SessionStatus.PENDING_PAYMENT
     assert booking.payment_status is PaymentStatus.PENDING
@@ -61,10 +61,10 @@ def test_a_held_slot_cannot_be_held_by_a_second_booking(
     app: Flask, mentee: User, slot: AvailabilitySlot
 ) -> None:
     other = make_user(Role.MENTEE)
-    booking_service.hold_slot(mentee, slot.id)
+    hold.hold_slot(mentee, slot.id)
     db.session.commit()
-    with pytest.raises(booking_service.SlotTaken) as caught:
-        booking_service.hold_slot(other, slot.id)
+    with pytest.raises(hold.SlotTaken) as caught:
+        hold.hold_slot(other, slot.id)
     assert caught.value.message == "That time was just taken — pick another."
     db.session.rollback()
     assert db.session.query(CoachingSession).count() == 1
@@ -73,13 +73,13 @@ def test_a_held_slot_cannot_be_held_by_a_second_booking(
 def test_a_released_booking_frees_its_slot_for_the_next_mentee(
     app: Flask, mentee: User, slot: AvailabilitySlot
 ) -> None:
-    first = booking_service.hold_slot(mentee, slot.id)
-    booking_service.release_booking(first, PaymentStatus.CANCELED)
+    first = hold.hold_slot(mentee, slot.id)
+    hold.release_booking(first, PaymentStatus.CANCELED)
     db.session.commit()
-    second = booking_service.hold_slot(make_user(Role.MENTEE), slot.id)
+    second = hold.hold_slot(make_user(Role.MENTEE), slot.id)
     db.session.commit()
     assert second.status is SessionStatus.PENDING_PAYMENT
-    assert booking_service.open_slots(slot.coach_id) == []
+    assert hold.open_slots(slot.coach_id) == []
 
 
 @pytest.mark.parametrize("charges_enabled", [False, None], ids=["not-enabled", "no-account"])
@@ -90,8 +90,8 @@ def test_a_coach_who_cannot_take_charges_is_not_bookable(
     if charges_enabled is not None:
         make_connected_account(coach, charges_enabled=charges_enabled)
     slot = make_slot(coach)
-    with pytest.raises(booking_service.CoachNotBookable):
-        booking_service.hold_slot(mentee, slot.id)
+    with pytest.raises(hold.CoachNotBookable):
+        hold.hold_slot(mentee, slot.id)
     assert db.session.query(CoachingSession).count() == 0
 
 
@@ -100,8 +100,8 @@ def test_a_price_below_stripes_minimum_is_refused_and_nothing_is_made(
 ) -> None:
     bookable_coach.coach_profile.session_price = Decimal("0.30")
     db.session.commit()
-    with pytest.raises(booking_service.PriceNotChargeable) as caught:
-        booking_service.hold_slot(mentee, slot.id)
+    with pytest.raises(hold.PriceNotChargeable) as caught:
+        hold.hold_slot(mentee, slot.id)
     assert "minimum charge of $0.50" in caught.value.message
     db.session.rollback()
     assert db.session.query(CoachingSession).count() == 0
@@ -111,8 +111,8 @@ def test_a_slot_in_the_past_cannot_be_booked(
     app: Flask, mentee: User, bookable_coach: User
 ) -> None:
     slot = make_slot(bookable_coach, hours_from_now=-2)
-    with pytest.raises(booking_service.SlotUnavailable):
-        booking_service.hold_slot(mentee, slot.id)
+    with pytest.raises(hold.SlotUnavailable):
+        hold.hold_slot(mentee, slot.id)
 
 
 def test_open_slots_leave_out_held_and_past_times(
@@ -121,10 +121,10 @@ def test_open_slots_leave_out_held_and_past_times(
     past = make_slot(bookable_coach, hours_from_now=-5)
     held = make_slot(bookable_coach, hours_from_now=30)
     free = make_slot(bookable_coach, hours_from_now=40)
-    booking_service.hold_slot(mentee, held.id)
+    hold.hold_slot(mentee, held.id)
     db.session.commit()
-    assert [s.id for s in booking_service.open_slots(bookable_coach.id)] == [free.id]
-    assert past.id not in [s.id for s in booking_service.open_slots(bookable_coach.id)]
+    assert [s.id for s in hold.open_slots(bookable_coach.id)] == [free.id]
+    assert past.id not in [s.id for s in hold.open_slots(bookable_coach.id)]
 
 
 # --- starting Checkout through the view ----------------------------------------------------
@@ -174,7 +174,7 @@ def test_booking_sends_the_mentee_to_a_destination_charge_checkout(
 def test_checkout_parameters_are_the_same_on_a_retry_so_stripe_replays_the_session(
     app: Flask, mentee: User, slot: AvailabilitySlot
 ) -> None:
-    booking = booking_service.hold_slot(mentee, slot.id)
+    booking = hold.hold_slot(mentee, slot.id)
     db.session.commit()
     details = dict(
         customer_id="cus_1",
@@ -213,7 +213,7 @@ def test_stripe_down_cancels_the_booking_frees_the_slot_and_says_so(
     booking = only_booking()
     assert booking.status is SessionStatus.CANCELED
     assert booking.stripe_checkout_session_id is None
-    assert booking_service.open_slots(slot.coach_id)[0].id == slot.id
+    assert hold.open_slots(slot.coach_id)[0].id == slot.id
     page = mentee_client.get(response.headers["Location"])
     assert "Nothing was charged" in page.text
     assert "the time is free again" in page.text
@@ -222,7 +222,7 @@ def test_stripe_down_cancels_the_booking_frees_the_slot_and_says_so(
 def test_a_slot_taken_meanwhile_tells_the_second_mentee_to_pick_another(
     app: Flask, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking_service.hold_slot(make_user(Role.MENTEE), slot.id)
+    hold.hold_slot(make_user(Role.MENTEE), slot.id)
     db.session.commit()
     response = book_slot(mentee_client, slot.id)
     assert response.status_code == 303
@@ -251,5 +251,5 @@ def test_only_mentees_can_book(app: Flask, client: FlaskClient, coach: User, slo
 def test_refund_deadline_is_24_hours_before_the_start(
     app: Flask, mentee: User, slot: AvailabilitySlot
 ) -> None:
-    booking = booking_service.hold_slot(mentee, slot.id)
-    assert booking.starts_at - booking_service.refund_deadline(booking) == timedelta(hours=24)
+    booking = hold.hold_slot(mentee, slot.id)
+    assert booking.starts_at - hold.refund_deadline(booking) == timedelta(hours=24)

@@ -9,8 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import ledger
-from portal.coaches import booking as booking_service
-from portal.coaches import cancellation
+from portal.bookings import cancellation, hold
 from portal.extensions import db
 from portal.models import (
     CoachingSession,
@@ -78,9 +77,7 @@ def test_a_mentee_cancelling_a_day_ahead_gets_a_full_refund(
         f"refund:{refund.id}:{int(refund.created_at.timestamp())}"
     ]
     assert refund.stripe_refund_id.startswith("re_test_")
-    assert [s.id for s in booking_service.open_slots(paid_booking.coach_id)] == [
-        paid_booking.slot_id
-    ]
+    assert [s.id for s in hold.open_slots(paid_booking.coach_id)] == [paid_booking.slot_id]
 
 
 def test_a_mentee_cancelling_within_24_hours_is_not_refunded(

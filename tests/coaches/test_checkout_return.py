@@ -10,8 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import ledger
-from portal.coaches import booking as booking_service
-from portal.coaches import fulfilment
+from portal.bookings import fulfilment, hold
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
@@ -244,7 +243,7 @@ def test_expired_checkout_releases_the_slot(
         SessionStatus.CANCELED,
         PaymentStatus.CANCELED,
     )
-    assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
+    assert [s.id for s in hold.open_slots(slot.coach_id)] == [slot.id]
 
 
 def test_a_declined_card_marks_the_payment_failed_and_expiry_then_frees_the_slot(
@@ -268,7 +267,7 @@ def test_a_declined_card_marks_the_payment_failed_and_expiry_then_frees_the_slot
     assert signed_post(client, PLATFORM_PATH, failed, platform_secret(client)).status_code == 200
     page = mentee_client.get(f"/bookings/{booking.id}")
     assert "Your card was declined" in page.text
-    assert booking_service.open_slots(slot.coach_id) == []  # still open at Stripe: still held
+    assert hold.open_slots(slot.coach_id) == []  # still open at Stripe: still held
     stripe_fake.expire_session(booking.stripe_checkout_session_id)
     expired = event(
         "checkout.session.expired", stripe_fake.event_object(booking.stripe_checkout_session_id)
@@ -281,7 +280,7 @@ def test_a_declined_card_marks_the_payment_failed_and_expiry_then_frees_the_slot
         PaymentStatus.FAILED,
     )
     assert "The payment failed" in mentee_client.get(f"/bookings/{booking.id}").text
-    assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
+    assert [s.id for s in hold.open_slots(slot.coach_id)] == [slot.id]
 
 
 def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
@@ -299,7 +298,7 @@ def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
     assert stripe_fake.sessions[booking.stripe_checkout_session_id]["status"] == "expired"
     db.session.expire_all()
     assert db.session.get(CoachingSession, booking.id).status is SessionStatus.CANCELED
-    assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
+    assert [s.id for s in hold.open_slots(slot.coach_id)] == [slot.id]
     # coming back twice changes nothing more
     assert mentee_client.get(cancel_link).status_code == 303
     assert stripe_fake.count("checkout.sessions.expire") == 1

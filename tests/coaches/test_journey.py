@@ -8,7 +8,7 @@ from decimal import Decimal
 from flask import Flask
 
 from portal import ledger
-from portal.coaches import booking as booking_service
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import (
     CoachingSession,
@@ -153,7 +153,7 @@ def test_a_declined_card_holds_the_slot_until_checkout_expires_then_frees_it(
         SessionStatus.CANCELED,
         PaymentStatus.FAILED,
     )
-    assert [s.id for s in booking_service.open_slots(coach.id)] == [slot.id]
+    assert [s.id for s in hold.open_slots(coach.id)] == [slot.id]
     assert db.session.query(Transaction).count() == 0
 
 
@@ -167,5 +167,5 @@ def test_leaving_the_checkout_page_frees_the_slot(
     back = browser.get(checkout_url + "/cancel", allow_redirects=True, timeout=10)
     assert "nothing was charged and the time is free" in back.text
     live_sandbox.flush()
-    assert [s.id for s in booking_service.open_slots(coach.id)] == [slot.id]
+    assert [s.id for s in hold.open_slots(coach.id)] == [slot.id]
     assert browser.get(checkout_url, timeout=10).status_code == 410  # expired at Stripe

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from portal import ledger
-from portal.coaches import booking as booking_service
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import (
     CoachingSession,
@@ -67,9 +67,9 @@ def test_return_page_and_webhook_together_fulfil_each_booking_once(
     secret = platform_secret(stripe)
     for round_ in range(50):
         slot = make_slot(bookable_coach, hours_from_now=48 + round_)
-        booking = booking_service.hold_slot(mentee, slot.id)
+        booking = hold.hold_slot(mentee, slot.id)
         db.session.commit()
-        booking_service.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
+        hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
         db.session.commit()
         session_id = booking.stripe_checkout_session_id
         intent = stripe_fake.pay(session_id)["payment_intent"]
@@ -133,9 +133,9 @@ def test_one_payment_in_two_events_from_eight_workers_pays_the_booking_once(
     app: Flask, mentee, bookable_coach, stripe_fake: FakeStripe
 ) -> None:
     slot = make_slot(bookable_coach, hours_from_now=48)
-    booking = booking_service.hold_slot(mentee, slot.id)
+    booking = hold.hold_slot(mentee, slot.id)
     db.session.commit()
-    booking_service.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
+    hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
     db.session.commit()
     intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
     first, second = (event("payment_intent.succeeded", intent) for _ in range(2))

@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import select
 
 from portal import ledger
-from portal.coaches.booking import BookingError, booking_for, refund_deadline
-from portal.coaches.fulfilment import abandon_checkout, payment_transaction
+from portal.bookings.fulfilment import abandon_checkout, payment_transaction
+from portal.bookings.hold import BookingError, booking_for, refund_deadline
 from portal.extensions import db
 from portal.models import (
     CoachingSession,
@@ -51,9 +51,9 @@ from portal.money import (
 )
 from portal.stripe_gateway import refunds as refunds_gateway
 
-logger = logging.getLogger("portal.coaches.cancellation")
+logger = logging.getLogger("portal.bookings.cancellation")
 
-ZERO = Decimal("0")
+ZERO = Decimal("0.00")
 
 
 class CancellationError(BookingError):
@@ -128,10 +128,10 @@ def request_refund(
     `request_token` (an admin's confirmation form) is unique: a second refund with the same
     token fails on the index, so the caller can find the first one instead.
     """
-    already = _refunded_or_pending(transaction)
+    already = refunded_or_pending(transaction)
     left = transaction.amount - already
     value = left if amount is None else amount
-    split = split_refund(value, _original(transaction), transaction.currency, already)
+    split = split_refund(value, original_split(transaction), transaction.currency, already)
     refund = Refund(
         transaction_id=transaction.id,
         status=RefundStatus.PENDING,
@@ -247,12 +247,12 @@ def _unsubmitted_refund(booking: CoachingSession) -> Refund | None:
     return pending[0] if pending else None
 
 
-def _refunded_or_pending(transaction: Transaction) -> Decimal:
+def refunded_or_pending(transaction: Transaction) -> Decimal:
     counted = (RefundStatus.SUCCEEDED, RefundStatus.PENDING)
     return sum((r.amount for r in transaction.refunds if r.status in counted), ZERO)
 
 
-def _original(transaction: Transaction) -> FeeSplit:
+def original_split(transaction: Transaction) -> FeeSplit:
     return FeeSplit(transaction.amount, transaction.platform_fee, transaction.coach_payout)
 
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.billing import cards, discounts
-from portal.coaches import fulfilment
-from portal.coaches.booking import (
+from portal.billing import cards
+from portal.bookings import fulfilment, pricing
+from portal.bookings.hold import (
     CoachNotBookable,
     booking_discount_metadata,
     product_name,
@@ -60,10 +60,10 @@ class NoSavedCard(SavedCardError):
 
 def offer_for(
     profile: CoachProfile, user: User | Any
-) -> tuple[discounts.Quote, PaymentMethod | None]:
+) -> tuple[pricing.Quote, PaymentMethod | None]:
     """What the coach's page shows a visitor before paying: the quote, and the card on file."""
     list_split = split_fee(profile.session_price, profile.platform_fee_percentage, profile.currency)
-    quote = discounts.quote(list_split, user, profile.currency)
+    quote = pricing.quote(list_split, user, profile.currency)
     card = cards.default_card(user) if isinstance(user, User) else None
     return quote, card
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.coaches import cancellation, fulfilment
+from portal.bookings import cancellation, fulfilment
 from portal.webhooks.registry import IGNORED, Event, handles
 
 

@@ -1,4 +1,4 @@
-"""Booking a coach: open slots, holding one, pricing it, sending the mentee to Checkout.
+"""Holding a slot for a mentee: open slots, the hold, pricing it, sending the mentee to Checkout.
 
 What this module promises:
 
@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal import pagination
-from portal.billing import discounts
-from portal.coaches.services import slots_soonest_first
+from portal.bookings import pricing
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
@@ -85,6 +84,25 @@ class CheckoutUnavailable(BookingError):
 
 
 # --- what can be booked -------------------------------------------------------------------
+
+
+def slots_soonest_first(
+    *conditions: ColumnElement[bool], after: str | None, before: str | None, size: int
+) -> pagination.Page:
+    """One page of the slots meeting `conditions`, soonest first (keyset on (starts_at, id)).
+
+    Raises `pagination.BadCursor` for a page link that does not parse.
+    """
+    return pagination.fetch_page(
+        select(AvailabilitySlot).where(*conditions),
+        key=AvailabilitySlot.starts_at,
+        row_id=AvailabilitySlot.id,
+        kind="datetime",
+        descending=False,
+        after=after,
+        before=before,
+        size=size,
+    )
 
 
 def _slot_is_held():  # type: ignore[no-untyped-def]
@@ -185,12 +203,12 @@ def price_booking(coach_profile: CoachProfile, mentee: User) -> FeeSplit:
     """The price of one session with this coach, cut into platform fee and coach payout.
 
     The one place a booking's amounts are decided. A member's discount comes out of the platform
-    fee (`billing.discounts`); the coach's payout never changes.
+    fee (`bookings.pricing`); the coach's payout never changes.
     """
     list_split = split_fee(
         coach_profile.session_price, coach_profile.platform_fee_percentage, coach_profile.currency
     )
-    return discounts.quote(list_split, mentee, coach_profile.currency).split
+    return pricing.quote(list_split, mentee, coach_profile.currency).split
 
 
 # --- holding a slot -----------------------------------------------------------------------
@@ -297,7 +315,7 @@ def booking_discount_metadata(booking: CoachingSession) -> dict[str, str]:
     if profile is None:
         return {}
     list_split = split_fee(profile.session_price, profile.platform_fee_percentage, booking.currency)
-    quote = discounts.quote(list_split, booking.mentee, booking.currency)
+    quote = pricing.quote(list_split, booking.mentee, booking.currency)
     amounts = (booking.price_amount, booking.platform_fee_amount, booking.coach_payout_amount)
     return quote.metadata() if tuple(quote.split) == amounts else {}
 

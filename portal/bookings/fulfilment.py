@@ -32,8 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
-from portal.billing import discounts
-from portal.coaches.booking import booking_for, release_booking
+from portal.bookings import pricing
+from portal.bookings.hold import booking_for, release_booking
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import (
@@ -48,7 +48,7 @@ from portal.money import to_minor_units
 from portal.stripe_gateway import InvalidRequest
 from portal.stripe_gateway import checkout as checkout_gateway
 
-logger = logging.getLogger("portal.coaches.fulfilment")
+logger = logging.getLogger("portal.bookings.fulfilment")
 
 CheckoutSession = dict[str, Any]
 _SETTLED = (PaymentStatus.PAID, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
@@ -87,7 +87,7 @@ def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None
         mark_paid(
             booking,
             _intent_id(intent),
-            discount=discounts.transaction_meta(checkout_session.get("metadata")),
+            discount=pricing.transaction_meta(checkout_session.get("metadata")),
             **_charge_details(intent),
         )
     elif checkout_session.get("status") == "complete" and payment_status == "unpaid":
@@ -107,7 +107,7 @@ def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | N
     mark_paid(
         booking,
         payment_intent["id"],
-        discount=discounts.transaction_meta(payment_intent.get("metadata")),
+        discount=pricing.transaction_meta(payment_intent.get("metadata")),
         **_charge_details(payment_intent),
     )
     db.session.flush()
@@ -131,7 +131,7 @@ def settle_payment_intent(payment_intent: dict[str, Any]) -> bool:
             _record_payment(
                 booking,
                 payment_intent["id"],
-                discount=discounts.transaction_meta(payment_intent.get("metadata")),
+                discount=pricing.transaction_meta(payment_intent.get("metadata")),
                 **_charge_details(payment_intent),
             )
             db.session.flush()
