@@ -87,7 +87,6 @@ def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None
         mark_paid(
             booking,
             _intent_id(intent),
-            discount=pricing.transaction_meta(checkout_session.get("metadata")),
             **_charge_details(intent),
         )
     elif checkout_session.get("status") == "complete" and payment_status == "unpaid":
@@ -107,7 +106,6 @@ def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | N
     mark_paid(
         booking,
         payment_intent["id"],
-        discount=pricing.transaction_meta(payment_intent.get("metadata")),
         **_charge_details(payment_intent),
     )
     db.session.flush()
@@ -131,7 +129,6 @@ def settle_payment_intent(payment_intent: dict[str, Any]) -> bool:
             _record_payment(
                 booking,
                 payment_intent["id"],
-                discount=pricing.transaction_meta(payment_intent.get("metadata")),
                 **_charge_details(payment_intent),
             )
             db.session.flush()
@@ -203,12 +200,10 @@ def mark_paid(
     *,
     transfer_id: str | None = None,
     receipt_url: str | None = None,
-    discount: dict[str, str] | None = None,
 ) -> None:
     """The booking is paid: confirmed, one transaction, one ledger entry; flushed.
 
-    `discount` (the member discount the payment's metadata names) is recorded on the
-    transaction's `meta`.
+    The transaction copies the booking's quote (and its member discount into `meta`).
     """
     if booking.payment_status in _SETTLED:
         transaction = payment_transaction(booking)
@@ -225,7 +220,6 @@ def mark_paid(
         payment_intent_id,
         transfer_id=transfer_id,
         receipt_url=receipt_url,
-        discount=discount,
     )
     db.session.flush()
 
@@ -259,7 +253,6 @@ def _record_payment(
     *,
     transfer_id: str | None,
     receipt_url: str | None,
-    discount: dict[str, str] | None,
 ) -> None:
     """The PaymentIntent's payment transaction, inserted now or found, and its ledger entry.
 
@@ -267,7 +260,8 @@ def _record_payment(
     on (stripe_payment_intent_id, type) decides, so a lost race cannot fail the transaction.
     `booking` is the booking or the row its confirming `UPDATE` returned.
     """
-    meta = {**({"receipt_url": receipt_url} if receipt_url else {}), **(discount or {})}
+    discount = pricing.discount_meta(booking)
+    meta = {**({"receipt_url": receipt_url} if receipt_url else {}), **discount}
     transaction_id = db.session.scalar(
         _insert_payment(),
         {
@@ -394,6 +388,8 @@ _CONFIRM_AWAITING_PAYMENT = (
         _SESSIONS.c.currency,
         _SESSIONS.c.platform_fee_amount,
         _SESSIONS.c.coach_payout_amount,
+        _SESSIONS.c.discount_amount,
+        _SESSIONS.c.discount_percentage,
     )
 )
 

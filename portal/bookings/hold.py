@@ -4,8 +4,9 @@ What this module promises:
 
 - A slot is held by at most one booking at a time. The database's partial unique index
   (`uq_coaching_sessions_slot_held`) is the guard; losing the race is `SlotTaken`.
-- The price, platform fee and coach payout come from one function, `price_booking`, and always
-  add up (`money.split_fee`). A price Stripe cannot charge is refused before anything is made.
+- The booking keeps the quote it was held at (`pricing.quote_for`: list price, member
+  discount, fee, coach's share, currency), which always adds up (`money.split_fee`). A price
+  Stripe cannot charge is refused before anything is made.
 - A coach whose connected account cannot take charges is not bookable (`CoachNotBookable`).
 - When Stripe cannot be reached while starting Checkout, the booking is canceled (its slot free
   again) and `CheckoutUnavailable` carries the message; nothing was charged.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, exists, select
@@ -29,7 +31,6 @@ from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
     CoachingSession,
-    CoachProfile,
     PaymentStatus,
     Role,
     SessionStatus,
@@ -37,7 +38,7 @@ from portal.models import (
     utcnow,
 )
 from portal.models.coaching import HOLDING_STATUSES
-from portal.money import FeeSplit, MoneyError, check_chargeable, split_fee
+from portal.money import MoneyError, check_chargeable
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway import checkout as checkout_gateway
 from portal.stripe_gateway import customers as customers_gateway
@@ -199,18 +200,6 @@ def coach_is_bookable(coach: User) -> bool:
     )
 
 
-def price_booking(coach_profile: CoachProfile, mentee: User) -> FeeSplit:
-    """The price of one session with this coach, cut into platform fee and coach payout.
-
-    The one place a booking's amounts are decided. A member's discount comes out of the platform
-    fee (`bookings.pricing`); the coach's payout never changes.
-    """
-    list_split = split_fee(
-        coach_profile.session_price, coach_profile.platform_fee_percentage, coach_profile.currency
-    )
-    return pricing.quote(list_split, mentee, coach_profile.currency).split
-
-
 # --- holding a slot -----------------------------------------------------------------------
 
 
@@ -228,7 +217,8 @@ def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Coa
         raise CoachNotBookable()
     profile = coach.coach_profile
     assert profile is not None  # coach_is_bookable checked it
-    split = price_booking(profile, mentee)
+    quote = pricing.quote_for(profile, mentee)
+    split = quote.split
     try:
         check_chargeable(split.price, profile.currency)
     except MoneyError as exc:
@@ -247,6 +237,8 @@ def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Coa
         currency=profile.currency,
         platform_fee_amount=split.platform_fee,
         coach_payout_amount=split.coach_share,
+        discount_amount=quote.discount,
+        discount_percentage=quote.percentage.quantize(Decimal("0.01")),
     )
     try:
         with db.session.begin_nested():
@@ -293,7 +285,6 @@ def start_checkout(
             success_url=success_url,
             cancel_url=cancel_url,
             save_card=save_card,
-            metadata=booking_discount_metadata(booking),
         )
     except GatewayError as exc:
         release_booking(booking, PaymentStatus.CANCELED)
@@ -303,21 +294,6 @@ def start_checkout(
     booking.stripe_checkout_session_id = session["id"]
     db.session.flush()
     return session["url"]
-
-
-def booking_discount_metadata(booking: CoachingSession) -> dict[str, str]:
-    """The member discount the booking was priced with, for the payment's Stripe metadata.
-
-    Priced again now (in the request that held the slot); only when that gives the booking's
-    own amounts is the discount named, so the record never claims a discount that was not given.
-    """
-    profile = booking.coach.coach_profile
-    if profile is None:
-        return {}
-    list_split = split_fee(profile.session_price, profile.platform_fee_percentage, booking.currency)
-    quote = pricing.quote(list_split, booking.mentee, booking.currency)
-    amounts = (booking.price_amount, booking.platform_fee_amount, booking.coach_payout_amount)
-    return quote.metadata() if tuple(quote.split) == amounts else {}
 
 
 def release_booking(booking: CoachingSession, payment_status: PaymentStatus) -> None:

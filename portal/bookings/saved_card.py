@@ -21,15 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from portal.billing import cards
-from portal.bookings import fulfilment, pricing
+from portal.bookings import fulfilment
 from portal.bookings.hold import (
     CoachNotBookable,
-    booking_discount_metadata,
     product_name,
     release_booking,
 )
-from portal.models import CoachingSession, CoachProfile, PaymentMethod, PaymentStatus, User
-from portal.money import split_fee
+from portal.models import CoachingSession, PaymentMethod, PaymentStatus, User
 from portal.stripe_gateway import CardDeclined, GatewayError
 from portal.stripe_gateway import billing as gateway
 from portal.stripe_gateway import customers as customers_gateway
@@ -58,14 +56,9 @@ class NoSavedCard(SavedCardError):
         super().__init__("You have no saved card. Pay on the secure payment page instead.")
 
 
-def offer_for(
-    profile: CoachProfile, user: User | Any
-) -> tuple[pricing.Quote, PaymentMethod | None]:
-    """What the coach's page shows a visitor before paying: the quote, and the card on file."""
-    list_split = split_fee(profile.session_price, profile.platform_fee_percentage, profile.currency)
-    quote = pricing.quote(list_split, user, profile.currency)
-    card = cards.default_card(user) if isinstance(user, User) else None
-    return quote, card
+def default_card_of(user: User | Any) -> PaymentMethod | None:
+    """The card a one-click payment would use (none for a visitor)."""
+    return cards.default_card(user) if isinstance(user, User) else None
 
 
 def pay_with_default_card(booking: CoachingSession) -> CoachingSession:
@@ -85,7 +78,6 @@ def pay_with_default_card(booking: CoachingSession) -> CoachingSession:
             payment_method_id=card.stripe_payment_method_id,
             destination_account=account.stripe_account_id,
             description=product_name(booking),
-            metadata=booking_discount_metadata(booking),
         )
     except CardDeclined as exc:
         raise SavedCardFailed(

@@ -13,7 +13,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal import pagination
-from portal.bookings import cancellation, fulfilment, hold, links, saved_card
+from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
 from portal.extensions import db
@@ -78,9 +78,9 @@ def coach_page(coach_id: int) -> Response:
         slots=slots.rows,
         slot_page=slots,
         bookable=hold.coach_is_bookable(profile.user),
-        price=hold.price_booking(profile, current_user),
+        quote=pricing.quote_for(profile, current_user),
+        saved_card=saved_card.default_card_of(current_user),
         form=ActionForm(),
-        offer=saved_card.offer_for(profile, current_user),
     )
 
 

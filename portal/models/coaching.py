@@ -58,6 +58,11 @@ class CoachingSession(TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD", server_default="USD")
     platform_fee_amount: Mapped[Decimal] = money_column()
     coach_payout_amount: Mapped[Decimal] = money_column()
+    # The member discount the price already has off the list price (see `bookings.pricing`).
+    discount_amount: Mapped[Decimal] = money_column(default=Decimal("0.00"), server_default="0")
+    discount_percentage: Mapped[Decimal] = mapped_column(
+        sa.Numeric(5, 2, asdecimal=True), default=Decimal("0.00"), server_default="0"
+    )
     payment_status: Mapped[PaymentStatus] = mapped_column(
         string_enum(PaymentStatus, "payment_status"),
         default=PaymentStatus.PENDING,
@@ -85,6 +90,11 @@ class CoachingSession(TimestampMixin, Base):
         ),
         sa.CheckConstraint("price_amount >= 0", name="price_not_negative"),
     )
+
+    @property
+    def list_price_amount(self) -> Decimal:
+        """The coach's price before the member discount."""
+        return self.price_amount + self.discount_amount
 
     def __repr__(self) -> str:
         return f"<CoachingSession {self.id} {self.status} {self.payment_status}>"

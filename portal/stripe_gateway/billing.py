@@ -165,7 +165,6 @@ def charge_saved_card(
     payment_method_id: str,
     destination_account: str,
     description: str,
-    metadata: dict[str, str] | None = None,
 ) -> Plain:
     """Charge `booking` to a saved card, off-session: a destination charge with the platform fee.
 
@@ -186,7 +185,7 @@ def charge_saved_card(
             "description": description,
             "application_fee_amount": to_minor_units(booking.platform_fee_amount, currency),
             "transfer_data": {"destination": destination_account},
-            "metadata": {"booking_id": str(booking.id), **(metadata or {})},
+            "metadata": {"booking_id": str(booking.id)},
             "expand": ["latest_charge"],
         },
         options={"idempotency_key": idempotency_key("booking-saved-card", booking)},

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.bookings import hold
+from portal.bookings import fulfilment, hold, pricing
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
@@ -18,26 +18,27 @@ from portal.models import (
     PaymentStatus,
     Role,
     SessionStatus,
+    SubscriptionStatus,
     User,
     utcnow,
 )
 from portal.money import FeeSplit
 from portal.stripe_gateway import checkout as checkout_gateway
-from tests.builders import make_connected_account, make_slot, make_user
+from tests.builders import make_connected_account, make_membership, make_slot, make_user
 from tests.coaches.conftest import FakeStripe, book_slot, only_booking, post_form
 from tests.conftest import login
 
 
-def test_price_booking_splits_the_coachs_price_into_fee_and_payout_exactly(
+def test_the_quote_splits_the_coachs_price_into_fee_and_share_exactly(
     app: Flask, bookable_coach: User, mentee: User
 ) -> None:
     profile = bookable_coach.coach_profile
-    assert hold.price_booking(profile, mentee) == FeeSplit(
+    assert pricing.quote_for(profile, mentee).split == FeeSplit(
         Decimal("100.00"), Decimal("20.00"), Decimal("80.00")
     )
     profile.session_price = Decimal("33.33")
     profile.platform_fee_percentage = Decimal("17.50")
-    split = hold.price_booking(profile, mentee)
+    split = pricing.quote_for(profile, mentee).split
     assert split == FeeSplit(Decimal("33.33"), Decimal("5.83"), Decimal("27.50"))
 
 
@@ -253,3 +254,45 @@ def test_refund_deadline_is_24_hours_before_the_start(
 ) -> None:
     booking = hold.hold_slot(mentee, slot.id)
     assert booking.starts_at - hold.refund_deadline(booking) == timedelta(hours=24)
+
+
+def test_a_members_booking_keeps_its_quote_and_stripe_is_told_only_its_id(
+    app: Flask,
+    mentee: User,
+    mentee_client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    make_membership(mentee, SubscriptionStatus.ACTIVE)
+    db.session.commit()
+    assert book_slot(mentee_client, slot.id).status_code in (200, 303)
+    booking = only_booking()
+    assert (
+        booking.list_price_amount,
+        booking.discount_amount,
+        booking.discount_percentage,
+        booking.price_amount,
+        booking.platform_fee_amount,
+        booking.coach_payout_amount,
+    ) == tuple(Decimal(x) for x in ("100.00", "10.00", "10.00", "90.00", "10.00", "80.00"))
+    [params] = stripe_fake.params_of("checkout.sessions.create")
+    assert params["metadata"] == {"booking_id": str(booking.id)}
+    assert params["payment_intent_data"]["metadata"] == {"booking_id": str(booking.id)}
+    # The membership lapses before the payment lands: the booking's quote still decides.
+    mentee.platform_subscription.status = SubscriptionStatus.CANCELED
+    db.session.commit()
+    checkout = stripe_fake.pay(booking.stripe_checkout_session_id)
+    fulfilment.fulfil_checkout(checkout)
+    db.session.commit()
+    transaction = fulfilment.payment_transaction(booking)
+    assert transaction is not None
+    assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
+        Decimal("90.00"),
+        Decimal("10.00"),
+        Decimal("80.00"),
+    )
+    assert {k: transaction.meta[k] for k in ("list_price", "member_discount")} == {
+        "list_price": "100.00",
+        "member_discount": "10.00",
+    }
+    assert transaction.meta["member_discount_percentage"] == "10"
