@@ -4,10 +4,10 @@ What this module promises:
 
 - `fulfil_checkout(checkout_session)` is the one function both the Checkout return page and the
   `checkout.session.*` webhooks call. It locks the booking row first (`SELECT ... FOR UPDATE`),
-  so the two serialise; the second finds the work done. It branches on `mode` (a payment-mode
-  session is a booking; other modes go to the fulfiller registered for them) and on
-  `payment_status` (`paid` fulfils; `unpaid` fulfils nothing, a completed-but-unpaid session
-  is marked processing until `checkout.session.async_payment_succeeded`).
+  so the two serialise; the second finds the work done. A session in another mode is not a
+  booking (None). It branches on `payment_status` (`paid` fulfils; `unpaid` fulfils nothing,
+  a completed-but-unpaid session is marked processing until
+  `checkout.session.async_payment_succeeded`).
 - Fulfilment marks the booking paid and confirmed, records one `Transaction` per PaymentIntent
   (the unique index on (stripe_payment_intent_id, type) is the last guard) and tells the ledger.
 - `settle_payment_intent` is `fulfil_payment_intent` for the webhook, which needs no booking
@@ -24,7 +24,6 @@ Services add and flush; the view or the webhook runner commits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,22 +52,10 @@ logger = logging.getLogger("portal.bookings.fulfilment")
 CheckoutSession = dict[str, Any]
 _SETTLED = (PaymentStatus.PAID, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
 
-# Checkout Sessions in other modes (setup: save a card; subscription: membership) are fulfilled
-# by their own areas, which register here so that one webhook handler serves every mode.
-_mode_fulfillers: dict[str, Callable[[CheckoutSession], Any]] = {}
-
-
-def register_mode_fulfiller(mode: str, fulfil: Callable[[CheckoutSession], Any]) -> None:
-    _mode_fulfillers[mode] = fulfil
-
 
 def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None:
     """Apply what a Checkout Session says to its booking; idempotent. None if not a booking."""
-    mode = checkout_session.get("mode")
-    if mode != "payment":
-        fulfil = _mode_fulfillers.get(str(mode))
-        if fulfil is not None:
-            fulfil(checkout_session)
+    if checkout_session.get("mode") != "payment":
         return None
     booking = _locked_booking(checkout_session)
     if booking is None:

@@ -14,7 +14,7 @@ What `apply_event` promises:
 - A handler that raises rolls back everything it did; then, in a fresh transaction, the event
   is recorded as `failed` with the error and one more attempt, so admins see it, and the caller
   answers 500 so Stripe retries. A failed row is not a duplicate: the next delivery applies it.
-- An event type with no handler, or one whose handler returns `registry.IGNORED`, is recorded
+- An event type with no handler, or one whose handler returns `dispatch.IGNORED`, is recorded
   as `ignored` and acknowledged.
 
 `apply_event` commits (or rolls back) the session itself: call it with no other work pending.
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import EventStatus, StripeEvent, utcnow
-from portal.webhooks import registry
+from portal.webhooks import dispatch
 
 logger = logging.getLogger("portal.webhooks")
 
@@ -62,7 +62,6 @@ class UnknownEvent(LookupError):
 
 def apply_event(event: dict[str, Any]) -> Outcome:
     """Record and apply one verified event, once; commits or rolls back the session."""
-    registry.load_handlers()
     event_id = event["id"]
     try:
         row = _insert_or_lock(event, EventStatus.PROCESSED, processed_at=utcnow())
@@ -112,12 +111,12 @@ def is_settled(stripe_event_id: str) -> bool:
 
 
 def _dispatch(event: dict[str, Any]) -> EventStatus:
-    handler = registry.handler_for(event["type"])
+    handler = dispatch.handler_for(event["type"])
     if handler is None:
         return EventStatus.IGNORED
     result = handler(event)
     db.session.flush()
-    return EventStatus.IGNORED if result == registry.IGNORED else EventStatus.PROCESSED
+    return EventStatus.IGNORED if result == dispatch.IGNORED else EventStatus.PROCESSED
 
 
 def _insert_or_lock(

@@ -37,7 +37,7 @@ from portal.models import (
 )
 from portal.money import from_minor_units, normalise_currency
 from portal.payouts import services as payouts
-from portal.webhooks.registry import IGNORED, Event, handles
+from portal.webhooks import IGNORED, Event
 
 logger = logging.getLogger("portal.webhooks")
 
@@ -54,7 +54,6 @@ def _ignore(event: Event, why: str) -> str:
 # --- balance ----------------------------------------------------------------------------------
 
 
-@handles("balance.available")
 def balance_available(event: Event) -> str | None:
     account = payouts.connected_account_for(event.get("account"), lock=True)
     if account is None:
@@ -102,7 +101,6 @@ def _newer_balance_applied(event: Event) -> bool:
 # --- payouts ----------------------------------------------------------------------------------
 
 
-@handles("payout.created", "payout.updated", "payout.paid", "payout.failed", "payout.canceled")
 def payout_changed(event: Event) -> str | None:
     account = payouts.connected_account_for(event.get("account"), lock=True)
     if account is None:
@@ -115,7 +113,6 @@ def payout_changed(event: Event) -> str | None:
 # --- connected accounts -----------------------------------------------------------------------
 
 
-@handles("account.updated")
 def account_updated(event: Event) -> str | None:
     data = _object(event)
     account = payouts.connected_account_for(data.get("id"), lock=True)
@@ -130,7 +127,6 @@ def account_updated(event: Event) -> str | None:
 # --- disputes ---------------------------------------------------------------------------------
 
 
-@handles("charge.dispute.created", "charge.dispute.closed")
 def dispute_changed(event: Event) -> str | None:
     data = _object(event)
     payment_intent = data.get("payment_intent")
