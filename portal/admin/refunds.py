@@ -17,17 +17,14 @@ import sqlalchemy as sa
 from portal.admin import audit
 from portal.admin.detail import REFUNDABLE
 from portal.bookings import cancellation
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import Refund, RefundStatus, Transaction, TransactionType, User
 from portal.money import MoneyError, format_money, split_refund
 
 
-class AdminRefundError(Exception):
+class AdminRefundError(PortalError):
     """The refund cannot be made; `message` says why and what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

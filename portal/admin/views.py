@@ -36,6 +36,7 @@ from portal.admin.forms import (
     TransactionFilterForm,
     UserSearchForm,
 )
+from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import EventStatus, Refund, Role, TransactionStatus, TransactionType
 from portal.payouts import services as payout_services
@@ -193,6 +194,7 @@ def confirm_refund(transaction_id: int) -> Response:
         amount = Decimal(form.amount.data)
     except ArithmeticError:
         abort(400)
+    on_error_go_to(back)
     try:
         made = refunds.request(
             transaction_id,
@@ -204,10 +206,6 @@ def confirm_refund(transaction_id: int) -> Response:
         db.session.commit()  # the refund row exists before Stripe is asked
     except LookupError:
         abort(404)
-    except refunds.AdminRefundError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(back)
     except IntegrityError:  # the same confirmation, clicked twice at once: use the first
         db.session.rollback()
         made = refunds.refund_for_token(form.token.data)
@@ -356,15 +354,12 @@ def users_list() -> Response:
 def _set_active(user_id: int, active: bool) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
+    on_error_go_to(url_for("admin.users_list"))
     try:
         user = users.set_active(user_id, active, admin=current_user)
         db.session.commit()
     except LookupError:
         abort(404)
-    except users.UserActionError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("admin.users_list"))
     state = "active again" if active else "deactivated; their sessions have ended"
     flash(f"{user.email} is {state}.", "success")
     return htmx_redirect(url_for("admin.users_list", q=user.email))

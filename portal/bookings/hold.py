@@ -27,6 +27,7 @@ from sqlalchemy.orm import joinedload
 
 from portal import pagination
 from portal.bookings import pricing
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
@@ -50,12 +51,8 @@ SESSIONS_PAGE_SIZE = 20
 UPCOMING_PAGE_SIZE = 10
 
 
-class BookingError(Exception):
+class BookingError(PortalError):
     """A booking step that cannot go ahead; `message` tells the person what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class SlotTaken(BookingError):
@@ -69,10 +66,11 @@ class SlotUnavailable(BookingError):
 
 
 class CoachNotBookable(BookingError):
-    def __init__(self) -> None:
+    def __init__(self, *, keeps_changes: bool = False) -> None:
         super().__init__(
             "This coach has not finished setting up payments yet, so they cannot be booked. "
-            "Please check back later."
+            "Please check back later.",
+            keeps_changes=keeps_changes,
         )
 
 
@@ -274,7 +272,7 @@ def start_checkout(
     account = booking.coach.stripe_connected_account
     if account is None or not account.charges_enabled:
         release_booking(booking, PaymentStatus.CANCELED)
-        raise CoachNotBookable()
+        raise CoachNotBookable(keeps_changes=True)
     try:
         customer_id = customers_gateway.ensure_customer(booking.mentee)
         session = checkout_gateway.create_booking_session(
@@ -289,7 +287,8 @@ def start_checkout(
     except GatewayError as exc:
         release_booking(booking, PaymentStatus.CANCELED)
         raise CheckoutUnavailable(
-            f"{exc.message} Your booking was not made and the time is free again."
+            f"{exc.message} Your booking was not made and the time is free again.",
+            keeps_changes=True,
         ) from exc
     booking.stripe_checkout_session_id = session["id"]
     db.session.flush()

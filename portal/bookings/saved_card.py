@@ -27,16 +27,15 @@ from portal.bookings.hold import (
     product_name,
     release_booking,
 )
+from portal.errors import PortalError
 from portal.models import CoachingSession, PaymentMethod, PaymentStatus, User
 from portal.stripe_gateway import CardDeclined, GatewayError
 from portal.stripe_gateway import billing as gateway
 from portal.stripe_gateway import customers as customers_gateway
 
 
-class SavedCardError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class SavedCardError(PortalError):
+    """The saved card was not charged; `message` says what to do instead."""
 
 
 class SavedCardFailed(SavedCardError):
@@ -69,7 +68,7 @@ def pay_with_default_card(booking: CoachingSession) -> CoachingSession:
     account = booking.coach.stripe_connected_account
     if account is None or not account.charges_enabled:
         release_booking(booking, PaymentStatus.CANCELED)
-        raise CoachNotBookable()
+        raise CoachNotBookable(keeps_changes=True)
     try:
         customer_id = customers_gateway.ensure_customer(booking.mentee)
         intent = gateway.charge_saved_card(
@@ -86,7 +85,8 @@ def pay_with_default_card(booking: CoachingSession) -> CoachingSession:
     except GatewayError as exc:
         release_booking(booking, PaymentStatus.CANCELED)
         raise SavedCardUnavailable(
-            f"{exc.message} Your booking was not made and the time is free again."
+            f"{exc.message} Your booking was not made and the time is free again.",
+            keeps_changes=True,
         ) from exc
     if intent.get("status") != "succeeded":
         # Off-session confirmation that still wants the mentee: the same as a decline for us.

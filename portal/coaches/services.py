@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from portal import pagination
 from portal.bookings.hold import slots_soonest_first
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import AvailabilitySlot, CoachingSession, CoachProfile, User, utcnow
 from portal.models.coaching import HOLDING_STATUSES
@@ -70,12 +71,8 @@ def update_profile(
 # --- open times ---------------------------------------------------------------------------
 
 
-class SlotError(Exception):
+class SlotError(PortalError):
     """A slot change that cannot be made; `message` says why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def slots_of(

@@ -16,6 +16,7 @@ from portal import pagination
 from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
+from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import (
     CoachingSession,
@@ -92,23 +93,12 @@ def coach_page(coach_id: int) -> Response:
 def book(slot_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        booking = hold.hold_slot(current_user, slot_id)
-    except hold.BookingError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(links.coach_page_of_slot(slot_id))
+    on_error_go_to(links.coach_page_of_slot(slot_id))
+    booking = hold.hold_slot(current_user, slot_id)
     db.session.commit()  # the hold stands before Stripe is asked
-    try:
-        checkout_url = hold.start_checkout(
-            booking,
-            save_card=request.form.get("save_card") == "y",
-            **links.checkout_urls(booking),
-        )
-    except hold.BookingError as exc:
-        db.session.commit()  # the booking is canceled, its slot free
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("coaches.coach_page", coach_id=booking.coach_id))
+    checkout_url = hold.start_checkout(
+        booking, save_card=request.form.get("save_card") == "y", **links.checkout_urls(booking)
+    )
     db.session.commit()
     return htmx_redirect(checkout_url)
 
@@ -141,12 +131,8 @@ def checkout_canceled(booking_id: int) -> Response:
         abort(404)
     coach_id = booking.coach_id
     if booking.status is SessionStatus.PENDING_PAYMENT:
-        try:
-            booking = fulfilment.abandon_checkout(booking)
-        except GatewayError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for("coaches.booking_page", booking_id=booking_id), 303)
+        on_error_go_to(url_for("coaches.booking_page", booking_id=booking_id))
+        booking = fulfilment.abandon_checkout(booking)
         db.session.commit()
     if booking.status is SessionStatus.CANCELED:
         flash("You left the payment page, so nothing was charged and the time is free.", "info")
@@ -185,14 +171,11 @@ def cancel_booking(booking_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     page = url_for("coaches.booking_page", booking_id=booking_id)
+    on_error_go_to(page)
     try:
         outcome = cancellation.cancel_booking(booking_id, current_user)
     except cancellation.BookingNotFound:
         abort(404)
-    except (cancellation.CancellationError, GatewayError) as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(page)
     db.session.commit()  # the booking is canceled and the refund row exists before Stripe
     if outcome.refund is not None:
         try:
