@@ -129,6 +129,8 @@ def _refundable(transaction_id: int, *, lock: bool = False) -> Transaction:
         raise LookupError(transaction_id)
     if txn.type is not TransactionType.SESSION_PAYMENT or not txn.stripe_payment_intent_id:
         raise AdminRefundError("Only session payments made through Stripe can be refunded here.")
+    if txn.is_disputed:
+        raise AdminRefundError(cancellation.DISPUTED_MESSAGE)
     if txn.status not in REFUNDABLE:
         raise AdminRefundError(
             f"This payment is {txn.status.value.replace('_', ' ')}, so it cannot be refunded."

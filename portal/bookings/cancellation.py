@@ -60,6 +60,19 @@ class CancellationError(BookingError):
     """The booking cannot be canceled (it started, or it is not the person's to cancel)."""
 
 
+class PaymentDisputed(CancellationError):
+    """Stripe refuses to refund a disputed charge (`charge_disputed`); so does the portal."""
+
+    def __init__(self) -> None:
+        super().__init__(DISPUTED_MESSAGE)
+
+
+DISPUTED_MESSAGE = (
+    "This payment is disputed with the card's bank, so it cannot be refunded or canceled here "
+    "(Stripe: charge_disputed). The dispute decides what happens to the money."
+)
+
+
 class BookingNotFound(LookupError):
     """No such booking for this person: the view answers 404."""
 
@@ -93,6 +106,8 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
             return Cancellation(booking, None, "The booking is canceled and the time is free.")
         # It was paid while we asked Stripe: treat it as a paid booking below.
     transaction = payment_transaction(booking)
+    if transaction is not None and transaction.is_disputed:
+        raise PaymentDisputed()
     booking.status = SessionStatus.CANCELED
     db.session.flush()
     if transaction is None:
@@ -103,6 +118,13 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
             None,
             "The booking is canceled. It was less than 24 hours before the start, so it is "
             "not refunded.",
+        )
+    if refunded_or_pending(transaction) >= transaction.amount:
+        return Cancellation(
+            booking,
+            None,
+            "The booking is canceled. Its payment was already refunded in full, so there is "
+            "nothing more to refund.",
         )
     reason = "Canceled by the coach" if by_coach else "Canceled by the mentee"
     refund = request_refund(transaction, requested_by=user, reason=reason)
@@ -126,8 +148,11 @@ def request_refund(
     """A pending `Refund` of `amount` (default: all that is left), split exactly; flushed.
 
     `request_token` (an admin's confirmation form) is unique: a second refund with the same
-    token fails on the index, so the caller can find the first one instead.
+    token fails on the index, so the caller can find the first one instead. A disputed payment
+    is refused (`PaymentDisputed`), as Stripe would refuse it.
     """
+    if transaction.is_disputed:
+        raise PaymentDisputed()
     already = refunded_or_pending(transaction)
     left = transaction.amount - already
     value = left if amount is None else amount

@@ -49,6 +49,8 @@ REFUND_WINDOW = timedelta(hours=24)
 OPEN_SLOTS_PAGE_SIZE = 20
 SESSIONS_PAGE_SIZE = 20
 UPCOMING_PAGE_SIZE = 10
+# Unpaid holds a mentee may have at once, so no one can keep a coach's times from others.
+MAX_UNPAID_HOLDS = 2
 
 
 class BookingError(PortalError):
@@ -76,6 +78,14 @@ class CoachNotBookable(BookingError):
 
 class PriceNotChargeable(BookingError):
     """The coach's price is outside what Stripe can charge."""
+
+
+class TooManyHolds(BookingError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"You already have {MAX_UNPAID_HOLDS} bookings waiting for payment. Pay for one or "
+            "cancel it on My sessions before you hold another time."
+        )
 
 
 class CheckoutUnavailable(BookingError):
@@ -204,9 +214,10 @@ def coach_is_bookable(coach: User) -> bool:
 def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> CoachingSession:
     """Make a `pending_payment` booking holding the slot, priced exactly; flushed.
 
-    Raises `SlotUnavailable`, `CoachNotBookable`, `PriceNotChargeable` (nothing made) or
-    `SlotTaken` (another booking holds it; nothing made).
+    Raises `SlotUnavailable`, `CoachNotBookable`, `PriceNotChargeable`, `TooManyHolds`
+    (nothing made) or `SlotTaken` (another booking holds it; nothing made).
     """
+    _check_unpaid_holds(mentee.id)
     slot = db.session.get(AvailabilitySlot, slot_id, options=[joinedload(AvailabilitySlot.coach)])
     if slot is None or slot.starts_at <= (now or utcnow()):
         raise SlotUnavailable()
@@ -246,6 +257,22 @@ def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Coa
             raise SlotTaken() from exc
         raise
     return booking
+
+
+def _check_unpaid_holds(mentee_id: int) -> None:
+    """At most `MAX_UNPAID_HOLDS` unpaid bookings per mentee: the mentee's row lock makes two
+    concurrent holds take turns, so they cannot both see room for one more."""
+    db.session.execute(select(User.id).where(User.id == mentee_id).with_for_update())
+    unpaid = db.session.scalar(
+        select(sa.func.count())
+        .select_from(CoachingSession)
+        .where(
+            CoachingSession.mentee_id == mentee_id,
+            CoachingSession.status == SessionStatus.PENDING_PAYMENT,
+        )
+    )
+    if unpaid >= MAX_UNPAID_HOLDS:
+        raise TooManyHolds()
 
 
 def _slot_index_hit(exc: IntegrityError) -> bool:

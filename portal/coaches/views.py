@@ -155,9 +155,12 @@ def booking_status(booking_id: int) -> Response:
 
 
 def _booking_context(booking: CoachingSession) -> dict[str, Any]:
+    transaction = fulfilment.payment_transaction(booking)
+    disputed = transaction is not None and transaction.is_disputed
     return {
         "booking": booking,
-        "transaction": fulfilment.payment_transaction(booking),
+        "transaction": transaction,
+        "refusal": cancellation.DISPUTED_MESSAGE if disputed else None,
         "deadline": hold.refund_deadline(booking),
         "form": ActionForm(),
         "confirming": CONFIRMING,

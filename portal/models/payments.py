@@ -70,6 +70,11 @@ class Transaction(TimestampMixin, Base):
         sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
 
+    @property
+    def is_disputed(self) -> bool:
+        """The card's bank has a dispute on this payment: Stripe refuses refunds of it."""
+        return isinstance((self.meta or {}).get("dispute"), dict)
+
     def __repr__(self) -> str:
         return f"<Transaction {self.id} {self.type} {self.status} {self.amount} {self.currency}>"
 

@@ -31,6 +31,9 @@ from portal.stripe_gateway import StripeUnavailable
 from portal.stripe_gateway import refunds as refunds_gateway
 from tests.admin.conftest import day, payment, post_form
 from tests.builders import make_user
+from tests.webhooks import payloads
+from tests.webhooks.payloads import event
+from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
 
 class FakeRefunds:
@@ -307,3 +310,20 @@ def test_refund_pages_are_for_admins_only(app: Flask, paid: Transaction) -> None
             ).status_code
             == 403
         )
+
+
+def test_a_disputed_payment_is_refused_a_refund_with_stripes_reason(
+    admin_client: FlaskClient, client: FlaskClient, paid: Transaction, fake_refunds: FakeRefunds
+) -> None:
+    dispute = event("charge.dispute.created", payloads.dispute("pi_paid", 10000))
+    assert signed_post(client, PLATFORM_PATH, dispute, platform_secret(client)).status_code == 200
+    page = admin_client.get(f"/admin/transactions/{paid.id}").text
+    assert "Refund…" not in page
+    assert "Refunds are refused while this payment is disputed (Stripe: charge_disputed)" in page
+    refused = _review(admin_client, paid, "10.00")
+    assert refused.status_code == 400 and "charge_disputed" in refused.text
+    forged = {"amount": "10.00", "reason": "forged", "token": "d" * 32}
+    response = _confirm(admin_client, paid, forged)
+    assert response.status_code == 303
+    assert "charge_disputed" in admin_client.get(response.headers["Location"]).text
+    assert _refunds(paid) == [] and fake_refunds.calls == 0

@@ -27,6 +27,8 @@ from portal.stripe_gateway import checkout as checkout_gateway
 from tests.builders import make_connected_account, make_membership, make_slot, make_user
 from tests.coaches.conftest import FakeStripe, book_slot, only_booking, post_form
 from tests.conftest import login
+from tests.webhooks.payloads import event
+from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
 
 def test_the_quote_splits_the_coachs_price_into_fee_and_share_exactly(
@@ -296,3 +298,44 @@ def test_a_members_booking_keeps_its_quote_and_stripe_is_told_only_its_id(
         "member_discount": "10.00",
     }
     assert transaction.meta["member_discount_percentage"] == "10"
+
+
+def _unpaid_holds(mentee: User) -> list[CoachingSession]:
+    db.session.expire_all()
+    query = db.select(CoachingSession).where(
+        CoachingSession.mentee_id == mentee.id,
+        CoachingSession.status == SessionStatus.PENDING_PAYMENT,
+    )
+    return list(db.session.scalars(query.order_by(CoachingSession.id)))
+
+
+def test_a_mentee_holds_at_most_two_unpaid_times_until_one_is_left_or_expires(
+    app: Flask,
+    client: FlaskClient,
+    mentee: User,
+    mentee_client: FlaskClient,
+    bookable_coach: User,
+    stripe_fake: FakeStripe,
+) -> None:
+    slots = [make_slot(bookable_coach, hours_from_now=48 + 2 * n) for n in range(4)]
+    for slot in slots[:2]:
+        assert book_slot(mentee_client, slot.id).headers["Location"].startswith("https://")
+    refused = book_slot(mentee_client, slots[2].id)
+    assert refused.headers["Location"] == f"/coaches/{bookable_coach.id}"
+    assert (
+        "You already have 2 bookings waiting for payment"
+        in mentee_client.get(refused.headers["Location"]).text
+    )
+    first, second = _unpaid_holds(mentee)
+    assert [first.slot_id, second.slot_id] == [slots[0].id, slots[1].id]
+    # Leaving the first Checkout (Stripe's cancel link) releases its hold at once.
+    [cancel_url, _] = [p["cancel_url"] for p in stripe_fake.params_of("checkout.sessions.create")]
+    left = urlsplit(cancel_url)
+    assert mentee_client.get(f"{left.path}?{left.query}").status_code == 303
+    assert book_slot(mentee_client, slots[2].id).headers["Location"].startswith("https://")
+    # The second Checkout expires at Stripe: its webhook releases that hold too.
+    expired = {**stripe_fake.event_object(second.stripe_checkout_session_id), "status": "expired"}
+    webhook = event("checkout.session.expired", expired)
+    assert signed_post(client, PLATFORM_PATH, webhook, platform_secret(client)).status_code == 200
+    assert book_slot(mentee_client, slots[3].id).headers["Location"].startswith("https://")
+    assert [b.slot_id for b in _unpaid_holds(mentee)] == [slots[2].id, slots[3].id]

@@ -26,6 +26,7 @@ from portal.models import (
 from tests.builders import make_user
 from tests.coaches.conftest import FakeStripe, post_form
 from tests.conftest import login
+from tests.webhooks import payloads
 from tests.webhooks.payloads import event
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
@@ -264,3 +265,55 @@ def test_a_session_that_has_started_cannot_be_canceled(
         cancellation.cancel_booking(
             paid_booking.id, mentee, now=paid_booking.starts_at + timedelta(minutes=1)
         )
+
+
+def test_cancelling_a_booking_an_admin_refunded_in_full_cancels_it_with_nothing_to_refund(
+    app: Flask,
+    mentee_client: FlaskClient,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    admin = make_user(Role.ADMIN)
+    transaction = db.session.scalar(db.select(Transaction))
+    refund = cancellation.request_refund(transaction, requested_by=admin, reason="Admin refund")
+    db.session.commit()
+    cancellation.submit_refund(refund.id)
+    db.session.commit()
+    response = _cancel(mentee_client, paid_booking)
+    assert response.status_code == 303
+    page = mentee_client.get(response.headers["Location"]).text
+    assert "already refunded in full, so there is nothing more to refund" in page
+    db.session.expire_all()
+    booking = db.session.get(CoachingSession, paid_booking.id)
+    assert (booking.status, booking.payment_status) == (
+        SessionStatus.CANCELED,
+        PaymentStatus.REFUNDED,
+    )
+    assert len(stripe_fake.params_of("refunds.create")) == 1
+    assert [r.amount for r in transaction.refunds] == [Decimal("100.00")]
+    assert ledger.verify() == []
+
+
+def test_a_disputed_booking_cannot_be_canceled_and_its_page_says_why(
+    app: Flask,
+    client: FlaskClient,
+    mentee_client: FlaskClient,
+    paid_booking: CoachingSession,
+    stripe_fake: FakeStripe,
+) -> None:
+    intent = paid_booking.stripe_payment_intent_id
+    dispute = event("charge.dispute.created", payloads.dispute(intent, 10000))
+    assert signed_post(client, PLATFORM_PATH, dispute, platform_secret(client)).status_code == 200
+    page = mentee_client.get(f"/bookings/{paid_booking.id}").text
+    assert "(Stripe: charge_disputed)" in page and "Cancel this booking" not in page
+    response = _cancel(mentee_client, paid_booking)
+    assert response.status_code == 303
+    assert "charge_disputed" in mentee_client.get(response.headers["Location"]).text
+    db.session.expire_all()
+    booking = db.session.get(CoachingSession, paid_booking.id)
+    assert (booking.status, booking.payment_status) == (
+        SessionStatus.CONFIRMED,
+        PaymentStatus.PAID,
+    )
+    assert stripe_fake.params_of("refunds.create") == []
+    assert db.session.scalars(db.select(Refund)).all() == []
