@@ -10,11 +10,8 @@ What this module promises:
   `checkout.session.async_payment_succeeded`).
 - Fulfilment marks the booking paid and confirmed, records one `Transaction` per PaymentIntent
   (the unique index on (stripe_payment_intent_id, type) is the last guard) and tells the ledger.
-- `settle_payment_intent` is `fulfil_payment_intent` for the webhook, which needs no booking
-  back. A booking still awaiting its payment (the usual case) is confirmed by one guarded
-  `UPDATE ... WHERE status = 'pending_payment' ... RETURNING`, which takes the booking's row lock
-  as `SELECT ... FOR UPDATE` would; a booking in any other state goes the same way as
-  `fulfil_payment_intent`. Either way the outcome is the same.
+- `fulfil_payment_intent(payment_intent)` is the same fulfilment for `payment_intent.succeeded`
+  and a saved-card charge: one path, under the same row lock.
 - An expired or abandoned Checkout releases the slot; a failed attempt marks the booking's
   payment failed while the Checkout page stays open for another card.
 
@@ -97,30 +94,6 @@ def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | N
     )
     db.session.flush()
     return booking
-
-
-def settle_payment_intent(payment_intent: dict[str, Any]) -> bool:
-    """`fulfil_payment_intent` without loading the booking when it awaits this payment.
-
-    True when the PaymentIntent is a booking's (as `fulfil_payment_intent` returning one).
-    """
-    booking_id = _booking_id(payment_intent)
-    if booking_id is not None and payment_intent.get("status") == "succeeded":
-        db.session.flush()  # Core statements below do not autoflush
-        booking = db.session.execute(
-            _CONFIRM_AWAITING_PAYMENT,
-            {"booking_id": booking_id, "payment_intent_id": payment_intent["id"]},
-        ).one_or_none()
-        if booking is not None:
-            _expire_loaded_booking(booking_id)
-            _record_payment(
-                booking,
-                payment_intent["id"],
-                **_charge_details(payment_intent),
-            )
-            db.session.flush()
-            return True
-    return fulfil_payment_intent(payment_intent) is not None
 
 
 def record_payment_failure(payment_intent: dict[str, Any]) -> CoachingSession | None:
@@ -235,7 +208,7 @@ def payment_transaction(booking: CoachingSession) -> Transaction | None:
 
 
 def _record_payment(
-    booking: CoachingSession | sa.Row[Any],
+    booking: CoachingSession,
     payment_intent_id: str,
     *,
     transfer_id: str | None,
@@ -245,7 +218,6 @@ def _record_payment(
 
     One `INSERT ... ON CONFLICT DO NOTHING RETURNING` under the booking's lock; the unique index
     on (stripe_payment_intent_id, type) decides, so a lost race cannot fail the transaction.
-    `booking` is the booking or the row its confirming `UPDATE` returned.
     """
     discount = pricing.discount_meta(booking)
     meta = {**({"receipt_url": receipt_url} if receipt_url else {}), **discount}
@@ -305,13 +277,6 @@ def _locked_booking(stripe_object: dict[str, Any]) -> CoachingSession | None:
     return booking
 
 
-def _expire_loaded_booking(booking_id: int) -> None:
-    """After a Core `UPDATE`, a copy of the booking loaded earlier must be read again."""
-    loaded = db.session.identity_map.get(db.session.identity_key(CoachingSession, booking_id))
-    if loaded is not None:
-        db.session.expire(loaded)
-
-
 def _booking_id(stripe_object: dict[str, Any]) -> int | None:
     raw = (stripe_object.get("metadata") or {}).get("booking_id") or stripe_object.get(
         "client_reference_id"
@@ -351,34 +316,8 @@ def _check_amount(booking: CoachingSession, amount_total: int | None) -> None:
         )
 
 
-# The hot path's statements, built once: building one costs more than running it.
-_SESSIONS = CoachingSession.__table__
+# The payment's insert, built once per dialect: building it costs more than running it.
 _TRANSACTIONS = Transaction.__table__
-
-_CONFIRM_AWAITING_PAYMENT = (
-    sa.update(_SESSIONS)
-    .where(
-        _SESSIONS.c.id == sa.bindparam("booking_id"),
-        _SESSIONS.c.status == SessionStatus.PENDING_PAYMENT,
-        _SESSIONS.c.payment_status.not_in(_SETTLED),
-    )
-    .values(
-        status=SessionStatus.CONFIRMED,
-        payment_status=PaymentStatus.PAID,
-        stripe_payment_intent_id=sa.bindparam("payment_intent_id"),
-    )
-    .returning(
-        _SESSIONS.c.id,
-        _SESSIONS.c.coach_id,
-        _SESSIONS.c.mentee_id,
-        _SESSIONS.c.price_amount,
-        _SESSIONS.c.currency,
-        _SESSIONS.c.platform_fee_amount,
-        _SESSIONS.c.coach_payout_amount,
-        _SESSIONS.c.discount_amount,
-        _SESSIONS.c.discount_percentage,
-    )
-)
 
 
 @once_per_dialect

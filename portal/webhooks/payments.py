@@ -39,7 +39,7 @@ def checkout_expired(event: Event) -> str | None:
 
 
 def payment_intent_succeeded(event: Event) -> str | None:
-    return None if fulfilment.settle_payment_intent(_object(event)) else IGNORED
+    return None if fulfilment.fulfil_payment_intent(_object(event)) is not None else IGNORED
 
 
 def payment_intent_failed(event: Event) -> str | None:

@@ -149,10 +149,11 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert (response.status_code, response.text) == (200, "processed")
-    # one statement each: the event's row, the booking confirmed (a guarded UPDATE), its
-    # transaction, the ledger entry (taking the coach's lock) and the coach's balances
+    # one statement each: the event's row, the booking read under its row lock and confirmed,
+    # its transaction, the ledger entry (taking the coach's lock) and the coach's balances
     assert [" ".join(sql.split()[:3]).removesuffix(" SET") for sql in statements] == [
         "INSERT INTO stripe_events",
+        "SELECT coaching_sessions.id, coaching_sessions.coach_id,",
         "UPDATE coaching_sessions",
         "INSERT INTO transactions",
         "INSERT INTO ledger_entries",
