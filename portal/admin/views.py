@@ -23,8 +23,7 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from portal import pagination as keyset
-from portal.admin import attention, audit, detail, reconciliation, refunds, users
-from portal.admin import events as event_log
+from portal.admin import attention, audit, detail, event_log, reconciliation, refunds, users
 from portal.admin import transactions as txns
 from portal.admin.cli import reconcile_command
 from portal.admin.forms import (

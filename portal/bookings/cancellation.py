@@ -31,7 +31,7 @@ from portal.bookings.fulfilment import abandon_checkout, payment_transaction
 from portal.bookings.hold import BookingError, booking_for, refund_deadline
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     PaymentStatus,
     Refund,
     RefundStatus,
@@ -81,7 +81,7 @@ class BookingNotFound(LookupError):
 class Cancellation:
     """What cancelling did: the booking, and the refund to submit to Stripe if there is one."""
 
-    booking: CoachingSession
+    booking: Booking
     refund: Refund | None
     message: str
 
@@ -264,7 +264,7 @@ def _settle_statuses(transaction: Transaction) -> None:
         )
 
 
-def _unsubmitted_refund(booking: CoachingSession) -> Refund | None:
+def _unsubmitted_refund(booking: Booking) -> Refund | None:
     transaction = payment_transaction(booking)
     if transaction is None:
         return None

@@ -33,7 +33,7 @@ from portal.bookings.hold import booking_for, release_booking
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import (
-    CoachingSession,
+    Booking,
     PaymentStatus,
     SessionStatus,
     Transaction,
@@ -50,7 +50,7 @@ CheckoutSession = dict[str, Any]
 _SETTLED = (PaymentStatus.PAID, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
-def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None:
+def fulfil_checkout(checkout_session: CheckoutSession) -> Booking | None:
     """Apply what a Checkout Session says to its booking; idempotent. None if not a booking."""
     if checkout_session.get("mode") != "payment":
         return None
@@ -82,7 +82,7 @@ def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None
     return booking
 
 
-def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | None:
+def fulfil_payment_intent(payment_intent: dict[str, Any]) -> Booking | None:
     """`payment_intent.succeeded` for a booking: the same outcome as a paid Checkout."""
     booking = _locked_booking(payment_intent)
     if booking is None or payment_intent.get("status") != "succeeded":
@@ -96,7 +96,7 @@ def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | N
     return booking
 
 
-def record_payment_failure(payment_intent: dict[str, Any]) -> CoachingSession | None:
+def record_payment_failure(payment_intent: dict[str, Any]) -> Booking | None:
     """A card was declined on the Checkout page: the booking's payment is `failed`.
 
     The slot stays held while the Checkout Session is open, since the mentee may try another
@@ -111,7 +111,7 @@ def record_payment_failure(payment_intent: dict[str, Any]) -> CoachingSession | 
     return booking
 
 
-def record_async_failure(checkout_session: CheckoutSession) -> CoachingSession | None:
+def record_async_failure(checkout_session: CheckoutSession) -> Booking | None:
     """A delayed payment method failed after Checkout completed: the booking is over."""
     booking = _locked_booking(checkout_session)
     if booking is not None and booking.status is SessionStatus.PENDING_PAYMENT:
@@ -119,7 +119,7 @@ def record_async_failure(checkout_session: CheckoutSession) -> CoachingSession |
     return booking
 
 
-def expire_checkout(checkout_session: CheckoutSession) -> CoachingSession | None:
+def expire_checkout(checkout_session: CheckoutSession) -> Booking | None:
     """`checkout.session.expired`: the booking was never paid; its slot is free again."""
     if checkout_session.get("mode") != "payment":
         return None
@@ -129,7 +129,7 @@ def expire_checkout(checkout_session: CheckoutSession) -> CoachingSession | None
     return booking
 
 
-def abandon_checkout(booking: CoachingSession) -> CoachingSession:
+def abandon_checkout(booking: Booking) -> Booking:
     """The mentee left Checkout (or cancels an unpaid booking): expire it, free the slot.
 
     If the session was paid meanwhile, the payment wins: the booking is fulfilled instead.
@@ -147,7 +147,7 @@ def abandon_checkout(booking: CoachingSession) -> CoachingSession:
     return locked
 
 
-def release_unpaid(booking: CoachingSession) -> None:
+def release_unpaid(booking: Booking) -> None:
     if booking.status is not SessionStatus.PENDING_PAYMENT or booking.payment_status in _SETTLED:
         return
     failed = booking.payment_status is PaymentStatus.FAILED
@@ -155,7 +155,7 @@ def release_unpaid(booking: CoachingSession) -> None:
 
 
 def mark_paid(
-    booking: CoachingSession,
+    booking: Booking,
     payment_intent_id: str,
     *,
     transfer_id: str | None = None,
@@ -184,7 +184,7 @@ def mark_paid(
     db.session.flush()
 
 
-def _confirm(booking: CoachingSession) -> None:
+def _confirm(booking: Booking) -> None:
     if booking.status is SessionStatus.PENDING_PAYMENT:
         booking.status = SessionStatus.CONFIRMED
     elif booking.status is SessionStatus.CANCELED:
@@ -200,7 +200,7 @@ def _confirm(booking: CoachingSession) -> None:
             logger.error("Booking %s was paid after its slot was taken; refund it", booking.id)
 
 
-def payment_transaction(booking: CoachingSession) -> Transaction | None:
+def payment_transaction(booking: Booking) -> Transaction | None:
     query = select(Transaction).where(
         Transaction.session_id == booking.id, Transaction.type == TransactionType.SESSION_PAYMENT
     )
@@ -208,7 +208,7 @@ def payment_transaction(booking: CoachingSession) -> Transaction | None:
 
 
 def _record_payment(
-    booking: CoachingSession,
+    booking: Booking,
     payment_intent_id: str,
     *,
     transfer_id: str | None,
@@ -262,7 +262,7 @@ def _transaction_by_intent(payment_intent_id: str) -> Transaction | None:
     return db.session.scalar(query)
 
 
-def _locked_booking(stripe_object: dict[str, Any]) -> CoachingSession | None:
+def _locked_booking(stripe_object: dict[str, Any]) -> Booking | None:
     booking_id = _booking_id(stripe_object)
     if booking_id is None:
         return None
@@ -305,7 +305,7 @@ def _charge_details(intent: str | dict[str, Any] | None) -> dict[str, str | None
     return {"transfer_id": transfer_id, "receipt_url": charge.get("receipt_url")}
 
 
-def _check_amount(booking: CoachingSession, amount_total: int | None) -> None:
+def _check_amount(booking: Booking, amount_total: int | None) -> None:
     expected = to_minor_units(booking.price_amount, booking.currency)
     if amount_total is not None and amount_total != expected:
         logger.error(

@@ -31,7 +31,7 @@ from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
-    CoachingSession,
+    Booking,
     PaymentStatus,
     Role,
     SessionStatus,
@@ -116,22 +116,9 @@ def slots_soonest_first(
 
 def _slot_is_held():  # type: ignore[no-untyped-def]
     return exists().where(
-        CoachingSession.slot_id == AvailabilitySlot.id,
-        CoachingSession.status.in_(HOLDING_STATUSES),
+        Booking.slot_id == AvailabilitySlot.id,
+        Booking.status.in_(HOLDING_STATUSES),
     )
-
-
-def open_slots(
-    coach_id: int, *, limit: int | None = None, now: datetime | None = None
-) -> list[AvailabilitySlot]:
-    """The coach's future slots that no booking holds, soonest first."""
-    query = (
-        select(AvailabilitySlot)
-        .where(*_open_slot_conditions(coach_id, now))
-        .order_by(AvailabilitySlot.starts_at)
-        .limit(limit)
-    )
-    return list(db.session.scalars(query))
 
 
 def _open_slot_conditions(coach_id: int, now: datetime | None) -> tuple:  # type: ignore[type-arg]
@@ -211,7 +198,7 @@ def coach_is_bookable(coach: User) -> bool:
 # --- holding a slot -----------------------------------------------------------------------
 
 
-def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> CoachingSession:
+def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Booking:
     """Make a `pending_payment` booking holding the slot, priced exactly; flushed.
 
     Raises `SlotUnavailable`, `CoachNotBookable`, `PriceNotChargeable`, `TooManyHolds`
@@ -234,7 +221,7 @@ def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Coa
         raise PriceNotChargeable(
             f"This session cannot be paid online: {exc} Please ask the coach to update their price."
         ) from exc
-    booking = CoachingSession(
+    booking = Booking(
         coach_id=coach.id,
         mentee_id=mentee.id,
         slot_id=slot.id,
@@ -265,10 +252,10 @@ def _check_unpaid_holds(mentee_id: int) -> None:
     db.session.execute(select(User.id).where(User.id == mentee_id).with_for_update())
     unpaid = db.session.scalar(
         select(sa.func.count())
-        .select_from(CoachingSession)
+        .select_from(Booking)
         .where(
-            CoachingSession.mentee_id == mentee_id,
-            CoachingSession.status == SessionStatus.PENDING_PAYMENT,
+            Booking.mentee_id == mentee_id,
+            Booking.status == SessionStatus.PENDING_PAYMENT,
         )
     )
     if unpaid >= MAX_UNPAID_HOLDS:
@@ -283,12 +270,12 @@ def _slot_index_hit(exc: IntegrityError) -> bool:
 # --- Checkout -----------------------------------------------------------------------------
 
 
-def product_name(booking: CoachingSession) -> str:
+def product_name(booking: Booking) -> str:
     return f"Session with {booking.coach.name} on {booking.starts_at:%a %d %b %Y, %H:%M} UTC"
 
 
 def start_checkout(
-    booking: CoachingSession, *, success_url: str, cancel_url: str, save_card: bool = False
+    booking: Booking, *, success_url: str, cancel_url: str, save_card: bool = False
 ) -> str:
     """Create the booking's Checkout Session and return the URL to send the mentee to.
 
@@ -322,7 +309,7 @@ def start_checkout(
     return session["url"]
 
 
-def release_booking(booking: CoachingSession, payment_status: PaymentStatus) -> None:
+def release_booking(booking: Booking, payment_status: PaymentStatus) -> None:
     """Cancel an unpaid booking: its slot is free again for anyone; flushed."""
     booking.status = SessionStatus.CANCELED
     booking.payment_status = payment_status
@@ -332,8 +319,8 @@ def release_booking(booking: CoachingSession, payment_status: PaymentStatus) -> 
 # --- reading bookings ---------------------------------------------------------------------
 
 
-def booking_for(booking_id: int, *, lock: bool = False) -> CoachingSession | None:
-    query = select(CoachingSession).where(CoachingSession.id == booking_id)
+def booking_for(booking_id: int, *, lock: bool = False) -> Booking | None:
+    query = select(Booking).where(Booking.id == booking_id)
     if lock:
         query = query.with_for_update()
         return db.session.execute(
@@ -342,8 +329,8 @@ def booking_for(booking_id: int, *, lock: bool = False) -> CoachingSession | Non
     return db.session.scalar(query)
 
 
-def booking_for_checkout(session_id: str) -> CoachingSession | None:
-    query = select(CoachingSession).where(CoachingSession.stripe_checkout_session_id == session_id)
+def booking_for_checkout(session_id: str) -> Booking | None:
+    query = select(Booking).where(Booking.stripe_checkout_session_id == session_id)
     return db.session.scalar(query)
 
 
@@ -364,23 +351,21 @@ def sessions_page(
     `pagination.BadCursor` for a page link that does not parse.
     """
     moment = now or utcnow()
-    query = select(CoachingSession)
+    query = select(Booking)
     if mentee_id is not None:
-        query = query.where(CoachingSession.mentee_id == mentee_id).options(
-            joinedload(CoachingSession.coach)
-        )
+        query = query.where(Booking.mentee_id == mentee_id).options(joinedload(Booking.coach))
     elif coach_id is not None:
         query = query.where(
-            CoachingSession.coach_id == coach_id,
-            CoachingSession.status != SessionStatus.PENDING_PAYMENT,
-        ).options(joinedload(CoachingSession.mentee))
+            Booking.coach_id == coach_id,
+            Booking.status != SessionStatus.PENDING_PAYMENT,
+        ).options(joinedload(Booking.mentee))
     else:
         raise ValueError("sessions_page needs a mentee_id or a coach_id")
-    when = CoachingSession.starts_at > moment if upcoming else CoachingSession.starts_at <= moment
+    when = Booking.starts_at > moment if upcoming else Booking.starts_at <= moment
     return pagination.fetch_page(
         query.where(when),
-        key=CoachingSession.starts_at,
-        row_id=CoachingSession.id,
+        key=Booking.starts_at,
+        row_id=Booking.id,
         kind="datetime",
         descending=not upcoming,
         after=after,
@@ -389,6 +374,6 @@ def sessions_page(
     )
 
 
-def refund_deadline(booking: CoachingSession) -> datetime:
+def refund_deadline(booking: Booking) -> datetime:
     """The last moment a mentee may cancel and get their money back."""
     return booking.starts_at - REFUND_WINDOW

@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import current_app
 
-from portal.models import CoachingSession, CoachProfile, Subscription, SubscriptionStatus, User
+from portal.models import Booking, CoachProfile, Subscription, SubscriptionStatus, User
 from portal.money import FeeSplit, round_half_up, split_fee, to_decimal
 
 MEMBER_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
@@ -91,7 +91,7 @@ def quote_for(profile: CoachProfile, mentee: User | Any) -> Quote:
     return quote(list_split, mentee, profile.currency)
 
 
-def discount_meta(booking: CoachingSession | Any) -> dict[str, str]:
+def discount_meta(booking: Booking | Any) -> dict[str, str]:
     """The member discount the booking was held at, as its payment's transaction records it.
 
     `booking` is the booking or a row with its amount columns.

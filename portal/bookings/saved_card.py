@@ -28,7 +28,7 @@ from portal.bookings.hold import (
     release_booking,
 )
 from portal.errors import PortalError
-from portal.models import CoachingSession, PaymentMethod, PaymentStatus, User
+from portal.models import Booking, PaymentMethod, PaymentStatus, User
 from portal.stripe_gateway import CardDeclined, GatewayError
 from portal.stripe_gateway import billing as gateway
 from portal.stripe_gateway import customers as customers_gateway
@@ -60,7 +60,7 @@ def default_card_of(user: User | Any) -> PaymentMethod | None:
     return cards.default_card(user) if isinstance(user, User) else None
 
 
-def pay_with_default_card(booking: CoachingSession) -> CoachingSession:
+def pay_with_default_card(booking: Booking) -> Booking:
     """Charge the held `booking` to the mentee's default card and fulfil it."""
     card: PaymentMethod | None = cards.default_card(booking.mentee)
     if card is None:

@@ -14,7 +14,7 @@ from portal import pagination
 from portal.bookings.hold import slots_soonest_first
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.models import AvailabilitySlot, CoachingSession, CoachProfile, User, utcnow
+from portal.models import AvailabilitySlot, Booking, CoachProfile, User, utcnow
 from portal.models.coaching import HOLDING_STATUSES
 
 DIRECTORY_PAGE_SIZE = 24
@@ -94,10 +94,10 @@ def slots_of(
 
 def held_slot_ids(coach_id: int, slot_ids: Iterable[int]) -> set[int]:
     """Which of `slot_ids` a booking holds (pending payment, paid or done)."""
-    query = select(CoachingSession.slot_id).where(
-        CoachingSession.coach_id == coach_id,
-        CoachingSession.status.in_(HOLDING_STATUSES),
-        CoachingSession.slot_id.in_(list(slot_ids)),
+    query = select(Booking.slot_id).where(
+        Booking.coach_id == coach_id,
+        Booking.status.in_(HOLDING_STATUSES),
+        Booking.slot_id.in_(list(slot_ids)),
     )
     return {slot_id for slot_id in db.session.scalars(query) if slot_id is not None}
 

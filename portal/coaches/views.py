@@ -19,7 +19,7 @@ from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
 from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     PaymentStatus,
     Role,
     SessionStatus,
@@ -154,7 +154,7 @@ def booking_status(booking_id: int) -> Response:
     return render("coaches/booking.html", "coaches/_booking_status.html", **context)
 
 
-def _booking_context(booking: CoachingSession) -> dict[str, Any]:
+def _booking_context(booking: Booking) -> dict[str, Any]:
     transaction = fulfilment.payment_transaction(booking)
     disputed = transaction is not None and transaction.is_disputed
     return {
@@ -195,7 +195,7 @@ def cancel_booking(booking_id: int) -> Response:
     return htmx_redirect(page)
 
 
-def _own_booking(booking_id: int, *, mentee_only: bool = False) -> CoachingSession:
+def _own_booking(booking_id: int, *, mentee_only: bool = False) -> Booking:
     booking = hold.booking_for(booking_id)
     if booking is None:
         abort(404)

@@ -19,7 +19,7 @@ from portal.models.base import (
     string_enum,
     utcnow,
 )
-from portal.models.coaching import CoachingSession
+from portal.models.coaching import Booking
 from portal.models.connect import Payout
 from portal.models.enums import LedgerEntryKind, RefundStatus, TransactionStatus, TransactionType
 
@@ -49,7 +49,7 @@ class Transaction(TimestampMixin, Base):
 
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
 
-    session: Mapped[CoachingSession | None] = relationship()
+    session: Mapped[Booking | None] = relationship()
     payer: Mapped[User] = relationship(foreign_keys=[payer_id])
     coach: Mapped[User | None] = relationship(foreign_keys=[coach_id])
     refunds: Mapped[list[Refund]] = relationship(back_populates="transaction", order_by="Refund.id")

@@ -19,7 +19,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from portal.models import CoachingSession, User
+from portal.models import Booking, User
 from portal.money import to_minor_units
 from portal.stripe_gateway import call, client, idempotency_key, to_plain
 
@@ -159,7 +159,7 @@ def set_default_payment_method(customer_id: str, payment_method_id: str | None) 
 
 
 def charge_saved_card(
-    booking: CoachingSession,
+    booking: Booking,
     *,
     customer_id: str,
     payment_method_id: str,

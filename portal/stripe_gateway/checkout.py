@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from portal.models import CoachingSession
+from portal.models import Booking
 from portal.money import to_minor_units
 from portal.stripe_gateway import call, client, idempotency_key, to_plain
 
@@ -20,7 +20,7 @@ CHECKOUT_LIFETIME = timedelta(minutes=31)
 
 
 def booking_session_params(
-    booking: CoachingSession,
+    booking: Booking,
     *,
     customer_id: str,
     destination_account: str,
@@ -65,7 +65,7 @@ def booking_session_params(
     return params
 
 
-def create_booking_session(booking: CoachingSession, **details: Any) -> dict[str, Any]:
+def create_booking_session(booking: Booking, **details: Any) -> dict[str, Any]:
     """Create the Checkout Session for `booking` (see `booking_session_params` for details)."""
     session = call(
         "checkout.sessions.create",

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from portal.extensions import db
 from portal.models import StripeConnectedAccount
 from portal.stripe_gateway import GatewayError
-from portal.stripe_gateway import events as stripe_events
+from portal.stripe_gateway import event_log as stripe_events
 from portal.webhooks.runner import apply_event, is_settled
 
 stripe_cli = AppGroup("stripe", help="Work with the Stripe account behind the portal.")

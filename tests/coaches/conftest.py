@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.extensions import db
-from portal.models import AvailabilitySlot, CoachingSession, Refund, Role, User
+from portal.models import AvailabilitySlot, Booking, Refund, Role, User
 from portal.money import to_minor_units
 from portal.stripe_gateway import InvalidRequest, StripeUnavailable, idempotency_key
 from portal.stripe_gateway import checkout as checkout_gateway
@@ -56,7 +56,7 @@ class FakeStripe:
             return self.by_key.setdefault(key, {"id": f"cus_test{user.id}", "object": "customer"})
 
     # checkout
-    def create_booking_session(self, booking: CoachingSession, **details: str) -> dict[str, Any]:
+    def create_booking_session(self, booking: Booking, **details: str) -> dict[str, Any]:
         self._unavailable()
         params = checkout_gateway.booking_session_params(booking, **details)
         key = idempotency_key("booking-checkout", booking)
@@ -220,9 +220,9 @@ def book_slot(client: FlaskClient, slot_id: int) -> Any:
     return post_form(client, f"/slots/{slot_id}/book")
 
 
-def only_booking() -> CoachingSession:
+def only_booking() -> Booking:
     db.session.expire_all()
-    bookings = db.session.scalars(db.select(CoachingSession)).all()
+    bookings = db.session.scalars(db.select(Booking)).all()
     assert len(bookings) == 1, bookings
     return bookings[0]
 
@@ -230,7 +230,7 @@ def only_booking() -> CoachingSession:
 @pytest.fixture
 def paid_booking(
     app: Flask, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
-) -> Iterator[CoachingSession]:
+) -> Iterator[Booking]:
     """A booking paid through the return page, as a mentee would do it."""
     assert book_slot(mentee_client, slot.id).status_code == 303
     booking = only_booking()

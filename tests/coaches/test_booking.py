@@ -14,7 +14,7 @@ from portal.bookings import fulfilment, hold, pricing
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
-    CoachingSession,
+    Booking,
     PaymentStatus,
     Role,
     SessionStatus,
@@ -70,7 +70,7 @@ def test_a_held_slot_cannot_be_held_by_a_second_booking(
         hold.hold_slot(other, slot.id)
     assert caught.value.message == "That time was just taken — pick another."
     db.session.rollback()
-    assert db.session.query(CoachingSession).count() == 1
+    assert db.session.query(Booking).count() == 1
 
 
 def test_a_released_booking_frees_its_slot_for_the_next_mentee(
@@ -82,7 +82,7 @@ def test_a_released_booking_frees_its_slot_for_the_next_mentee(
     second = hold.hold_slot(make_user(Role.MENTEE), slot.id)
     db.session.commit()
     assert second.status is SessionStatus.PENDING_PAYMENT
-    assert hold.open_slots(slot.coach_id) == []
+    assert hold.open_slots_page(slot.coach_id).rows == []
 
 
 @pytest.mark.parametrize("charges_enabled", [False, None], ids=["not-enabled", "no-account"])
@@ -95,7 +95,7 @@ def test_a_coach_who_cannot_take_charges_is_not_bookable(
     slot = make_slot(coach)
     with pytest.raises(hold.CoachNotBookable):
         hold.hold_slot(mentee, slot.id)
-    assert db.session.query(CoachingSession).count() == 0
+    assert db.session.query(Booking).count() == 0
 
 
 def test_a_price_below_stripes_minimum_is_refused_and_nothing_is_made(
@@ -107,7 +107,7 @@ def test_a_price_below_stripes_minimum_is_refused_and_nothing_is_made(
         hold.hold_slot(mentee, slot.id)
     assert "minimum charge of $0.50" in caught.value.message
     db.session.rollback()
-    assert db.session.query(CoachingSession).count() == 0
+    assert db.session.query(Booking).count() == 0
 
 
 def test_a_slot_in_the_past_cannot_be_booked(
@@ -126,8 +126,8 @@ def test_open_slots_leave_out_held_and_past_times(
     free = make_slot(bookable_coach, hours_from_now=40)
     hold.hold_slot(mentee, held.id)
     db.session.commit()
-    assert [s.id for s in hold.open_slots(bookable_coach.id)] == [free.id]
-    assert past.id not in [s.id for s in hold.open_slots(bookable_coach.id)]
+    assert [s.id for s in hold.open_slots_page(bookable_coach.id).rows] == [free.id]
+    assert past.id not in [s.id for s in hold.open_slots_page(bookable_coach.id).rows]
 
 
 # --- starting Checkout through the view ----------------------------------------------------
@@ -216,7 +216,7 @@ def test_stripe_down_cancels_the_booking_frees_the_slot_and_says_so(
     booking = only_booking()
     assert booking.status is SessionStatus.CANCELED
     assert booking.stripe_checkout_session_id is None
-    assert hold.open_slots(slot.coach_id)[0].id == slot.id
+    assert hold.open_slots_page(slot.coach_id).rows[0].id == slot.id
     page = mentee_client.get(response.headers["Location"])
     assert "Nothing was charged" in page.text
     assert "the time is free again" in page.text
@@ -243,7 +243,7 @@ def test_booking_an_unbookable_coach_through_the_view_explains_why(
     response = book_slot(mentee_client, slot.id)
     page = mentee_client.get(response.headers["Location"])
     assert "has not finished setting up payments" in page.text
-    assert db.session.query(CoachingSession).count() == 0
+    assert db.session.query(Booking).count() == 0
 
 
 def test_only_mentees_can_book(app: Flask, client: FlaskClient, coach: User, slot) -> None:
@@ -300,13 +300,13 @@ def test_a_members_booking_keeps_its_quote_and_stripe_is_told_only_its_id(
     assert transaction.meta["member_discount_percentage"] == "10"
 
 
-def _unpaid_holds(mentee: User) -> list[CoachingSession]:
+def _unpaid_holds(mentee: User) -> list[Booking]:
     db.session.expire_all()
-    query = db.select(CoachingSession).where(
-        CoachingSession.mentee_id == mentee.id,
-        CoachingSession.status == SessionStatus.PENDING_PAYMENT,
+    query = db.select(Booking).where(
+        Booking.mentee_id == mentee.id,
+        Booking.status == SessionStatus.PENDING_PAYMENT,
     )
-    return list(db.session.scalars(query.order_by(CoachingSession.id)))
+    return list(db.session.scalars(query.order_by(Booking.id)))
 
 
 def test_a_mentee_holds_at_most_two_unpaid_times_until_one_is_left_or_expires(

@@ -18,7 +18,7 @@ from portal.coaches import services
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
-    CoachingSession,
+    Booking,
     PaymentStatus,
     Role,
     SessionStatus,
@@ -37,10 +37,10 @@ def _booking_ids(page: str) -> list[int]:
     return [int(i) for i in re.findall(r'href="/bookings/(\d+)"', page)]
 
 
-def _sessions(mentee: User, coach: User, hours: list[int]) -> list[CoachingSession]:
+def _sessions(mentee: User, coach: User, hours: list[int]) -> list[Booking]:
     now = datetime.now(UTC).replace(microsecond=0)
     made = [
-        CoachingSession(
+        Booking(
             coach_id=coach.id,
             mentee_id=mentee.id,
             starts_at=now + timedelta(hours=h),

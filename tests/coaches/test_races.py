@@ -14,7 +14,7 @@ from portal import ledger
 from portal.bookings import hold
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     CoachProfile,
     LedgerEntry,
     PaymentStatus,
@@ -83,7 +83,7 @@ def test_return_page_and_webhook_together_fulfil_each_booking_once(
         )
         assert (returned.status_code, webhook.status_code) == (303, 200), webhook.text
         db.session.expire_all()
-        paid = db.session.get(CoachingSession, booking.id)
+        paid = db.session.get(Booking, booking.id)
         assert (paid.status, paid.payment_status) == (SessionStatus.CONFIRMED, PaymentStatus.PAID)
         transactions = db.session.scalars(
             db.select(Transaction).where(Transaction.session_id == booking.id)
@@ -121,9 +121,7 @@ def test_two_mentees_checking_out_one_slot_at_once_leave_exactly_one_holder(
         )
         assert "That time was just taken — pick another." in loser.get(locations[0]).text
         db.session.expire_all()
-        holders = db.session.scalars(
-            db.select(CoachingSession).where(CoachingSession.slot_id == slot_id)
-        ).all()
+        holders = db.session.scalars(db.select(Booking).where(Booking.slot_id == slot_id)).all()
         assert len(holders) == 1
         assert holders[0].status is SessionStatus.PENDING_PAYMENT
         hold.release_booking(holders[0], PaymentStatus.CANCELED)  # unpaid holds are limited
@@ -150,7 +148,7 @@ def test_one_payment_in_two_events_from_eight_workers_pays_the_booking_once(
     results = _together(*(lambda evt=evt: deliver(evt) for evt in [first, second] * 4))
     assert sorted(results) == [(200, "duplicate")] * 6 + [(200, "processed")] * 2
     db.session.expire_all()
-    paid = db.session.get(CoachingSession, booking.id)
+    paid = db.session.get(Booking, booking.id)
     assert (paid.status, paid.payment_status) == (SessionStatus.CONFIRMED, PaymentStatus.PAID)
     [transaction] = db.session.scalars(
         db.select(Transaction).where(Transaction.session_id == booking.id)
