@@ -1,6 +1,6 @@
 """Reconciliation finds each kind of mismatch (missing either side, amount, status) in
 payments, refunds and payouts, on the page and from `flask reconcile`, with the ledger's
-verification beside it. Stripe is faked at `portal.stripe_gateway.reconciliation`."""
+verification beside it. Stripe is the one fake at the gateway seam."""
 
 from __future__ import annotations
 
@@ -23,55 +23,11 @@ from portal.models import (
     TransactionStatus,
     User,
 )
-from portal.stripe_gateway import InvalidRequest, StripeUnavailable
-from portal.stripe_gateway import reconciliation as gateway
 from tests.admin.conftest import day, payment
 from tests.builders import make_connected_account
+from tests.stripe_fake import FakeStripe
 
 IN_PERIOD = 1_772_798_400  # 2026-03-06 12:00 UTC, inside 2026-03-01..2026-03-10
-
-
-class FakeStripe:
-    def __init__(self) -> None:
-        self.charges: list[dict[str, Any]] = []
-        self.refunds: list[dict[str, Any]] = []
-        self.payouts: dict[str, list[dict[str, Any]]] = {}
-        self.intents: dict[str, dict[str, Any]] = {}
-        self.balance: list[dict[str, Any]] = []
-        self.down = False
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(gateway, "list_charges", self._listing(lambda: self.charges))
-        monkeypatch.setattr(gateway, "list_refunds", self._listing(lambda: self.refunds))
-        monkeypatch.setattr(
-            gateway, "list_balance_transactions", self._listing(lambda: self.balance)
-        )
-        monkeypatch.setattr(
-            gateway,
-            "list_payouts",
-            lambda account, since, until: iter(self._check(self.payouts.get(account, []))),
-        )
-        monkeypatch.setattr(gateway, "retrieve_payment_intent", self._retrieve(self.intents))
-        monkeypatch.setattr(gateway, "retrieve_refund", self._retrieve({}))
-        monkeypatch.setattr(
-            gateway, "retrieve_payout", lambda account, pid: self._retrieve({})(pid)
-        )
-
-    def _check(self, items: list) -> list:
-        if self.down:
-            raise StripeUnavailable("We could not reach our payment provider.")
-        return items
-
-    def _listing(self, items: Any) -> Any:
-        return lambda since, until: iter(self._check(items()))
-
-    def _retrieve(self, store: dict) -> Any:
-        def retrieve(object_id: str) -> dict:
-            if object_id not in store:
-                raise InvalidRequest(f"No such object: '{object_id}'", code="resource_missing")
-            return store[object_id]
-
-        return retrieve
 
 
 def _charge(intent: str, amount: int, *, refunded: int = 0, status: str = "succeeded") -> dict:
@@ -88,14 +44,7 @@ def _charge(intent: str, amount: int, *, refunded: int = 0, status: str = "succe
 
 
 @pytest.fixture
-def stripe(monkeypatch: pytest.MonkeyPatch) -> FakeStripe:
-    fake = FakeStripe()
-    fake.install(monkeypatch)
-    return fake
-
-
-@pytest.fixture
-def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str, Any]:
+def world(app: Flask, coach: User, mentee: User, stripe_fake: FakeStripe) -> dict[str, Any]:
     """Agreeing rows and one of each disagreement; the comments say which."""
     account = make_connected_account(coach)
     ok = payment(mentee, coach, "100.00", at=day(3), intent="pi_ok")
@@ -162,7 +111,7 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
         ledger.record_payout(p)
     db.session.commit()
 
-    stripe.charges = [
+    stripe_fake.charges = [
         _charge("pi_ok", 10000),
         _charge("pi_amount", 5100),  # amount differs
         _charge("pi_status", 3000, refunded=3000),  # refunded at Stripe, completed here
@@ -172,8 +121,8 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
         {**_charge("pi_membership", 1900), "transfer_data": None},  # not a session payment
     ]
     # pi_edge's charge was made just after the period at Stripe: found by a direct look-up
-    stripe.intents["pi_edge"] = {"id": "pi_edge", "latest_charge": _charge("pi_edge", 1000)}
-    stripe.refunds = [
+    stripe_fake.intents["pi_edge"] = {"id": "pi_edge", "latest_charge": _charge("pi_edge", 1000)}
+    refunds = [
         {
             "id": "re_ok",
             "amount": 1500,
@@ -196,7 +145,8 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
             "created": IN_PERIOD,
         },
     ]
-    stripe.payouts[account.stripe_account_id] = [
+    stripe_fake.refunds = {refund["id"]: refund for refund in refunds}
+    stripe_fake.payouts[account.stripe_account_id] = [
         {"id": "po_ok", "amount": 4000, "currency": "usd", "status": "paid", "created": IN_PERIOD},
         {
             "id": "po_status",
@@ -213,7 +163,7 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
             "created": IN_PERIOD,
         },
     ]
-    stripe.balance = [
+    stripe_fake.balance = [
         {"currency": "usd", "type": "charge", "amount": 10000, "fee": 320},
         {"currency": "usd", "type": "transfer", "amount": -8000, "fee": 0},
     ]
@@ -256,19 +206,19 @@ def test_reconcile_finds_every_kind_of_mismatch_and_nothing_else(
 
 
 def test_an_amount_difference_on_a_payout_is_reported(
-    app: Flask, world: dict[str, Any], stripe: FakeStripe, coach: User
+    app: Flask, world: dict[str, Any], stripe_fake: FakeStripe, coach: User
 ) -> None:
     account = f"acct_test{coach.id:06d}"
-    stripe.payouts[account][0] = {**stripe.payouts[account][0], "amount": 4001}
+    stripe_fake.payouts[account][0] = {**stripe_fake.payouts[account][0], "amount": 4001}
     report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
     assert ("payout", "amount differs", "po_ok", "40.00 USD", "40.01 USD") in _found(report)
 
 
 def test_agreement_and_ledger_drift_are_both_reported(
-    app: Flask, coach: User, mentee: User, stripe: FakeStripe
+    app: Flask, coach: User, mentee: User, stripe_fake: FakeStripe
 ) -> None:
     paid = payment(mentee, coach, "100.00", at=day(3), intent="pi_ok")  # no ledger entry: drift
-    stripe.charges = [_charge("pi_ok", 10000)]
+    stripe_fake.charges = [_charge("pi_ok", 10000)]
     report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
     assert report.mismatches == []
     assert [str(d) for d in report.drift] == [
@@ -296,9 +246,9 @@ def test_reconciliation_page_lists_mismatches_and_the_ledger_result(
 
 
 def test_reconciliation_page_says_so_when_stripe_cannot_be_read(
-    admin_client: FlaskClient, stripe: FakeStripe
+    admin_client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
-    stripe.down = True
+    stripe_fake.down = True
     page = admin_client.get("/admin/reconciliation?since=2026-03-01&until=2026-03-10")
     assert page.status_code == 200 and "nothing was compared" in page.text
 
@@ -315,7 +265,7 @@ def test_flask_reconcile_prints_each_mismatch_and_exits_1(
     assert "9 mismatch(es), 0 ledger problem(s)." in result.output
 
 
-def test_flask_reconcile_agrees_with_exit_0(app: Flask, stripe: FakeStripe) -> None:
+def test_flask_reconcile_agrees_with_exit_0(app: Flask, stripe_fake: FakeStripe) -> None:
     result = app.test_cli_runner().invoke(
         args=["reconcile", "--since", "2026-03-01", "--until", "2026-03-10"]
     )

@@ -25,8 +25,9 @@ from portal.models import (
 from portal.money import FeeSplit
 from portal.stripe_gateway import checkout as checkout_gateway
 from tests.builders import make_connected_account, make_membership, make_slot, make_user
-from tests.coaches.conftest import FakeStripe, book_slot, only_booking, post_form
+from tests.coaches.conftest import book_slot, only_booking, post_form
 from tests.conftest import login
+from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import event
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 

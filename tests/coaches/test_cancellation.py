@@ -24,8 +24,9 @@ from portal.models import (
     User,
 )
 from tests.builders import make_user
-from tests.coaches.conftest import FakeStripe, post_form
+from tests.coaches.conftest import post_form
 from tests.conftest import login
+from tests.stripe_fake import FakeStripe
 from tests.webhooks import payloads
 from tests.webhooks.payloads import event
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post

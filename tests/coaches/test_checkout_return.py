@@ -26,8 +26,9 @@ from portal.models import (
     User,
 )
 from tests.builders import make_user
-from tests.coaches.conftest import FakeStripe, book_slot, only_booking
+from tests.coaches.conftest import book_slot, only_booking
 from tests.conftest import login
+from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import event
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 

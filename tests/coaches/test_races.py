@@ -23,8 +23,9 @@ from portal.models import (
     Transaction,
 )
 from tests.builders import make_slot, make_user
-from tests.coaches.conftest import FakeStripe, book_slot
+from tests.coaches.conftest import book_slot
 from tests.conftest import PASSWORD, is_postgres, login
+from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import event
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
