@@ -125,7 +125,7 @@ def _replay_missed(day: date) -> str:
 
 
 def _release_holds(day: date) -> str:
-    from portal.coaches.holds import release_expired_holds
+    from portal.bookings.expired_holds import release_expired_holds
 
     outcome = release_expired_holds()
     if outcome.failed:

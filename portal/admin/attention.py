@@ -13,7 +13,7 @@ from portal import jobs
 from portal.admin import reconciliation_runs
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     EventStatus,
     JobRun,
     PaymentStatus,
@@ -38,7 +38,7 @@ class Attention:
     disputes: list[Transaction]
     failed_payouts: list[Payout]
     failed_transactions: list[Transaction]
-    failed_bookings: list[CoachingSession]
+    failed_bookings: list[Booking]
     failed_events: list[StripeEvent]
     stuck_refunds: list[Refund]
     failed_jobs: list[JobRun]
@@ -81,10 +81,10 @@ def needs_attention() -> Attention:
             .order_by(Transaction.id.desc())
         ),
         failed_bookings=_all(
-            sa.select(CoachingSession)
-            .options(joinedload(CoachingSession.mentee), joinedload(CoachingSession.coach))
-            .where(CoachingSession.payment_status == PaymentStatus.FAILED)
-            .order_by(CoachingSession.id.desc())
+            sa.select(Booking)
+            .options(joinedload(Booking.mentee), joinedload(Booking.coach))
+            .where(Booking.payment_status == PaymentStatus.FAILED)
+            .order_by(Booking.id.desc())
         ),
         failed_events=_all(
             sa.select(StripeEvent)

@@ -34,7 +34,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from portal import pagination as keyset
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     Payout,
     Refund,
     RefundStatus,
@@ -154,7 +154,7 @@ def search_condition(text: str) -> sa.ColumnElement[bool]:
         return Transaction.stripe_transfer_id == text
     if text.startswith("cs_"):
         return Transaction.session_id.in_(
-            sa.select(CoachingSession.id).where(CoachingSession.stripe_checkout_session_id == text)
+            sa.select(Booking.id).where(Booking.stripe_checkout_session_id == text)
         )
     if text.startswith("re_") or text.startswith("pyr_"):
         return Transaction.id.in_(
@@ -169,8 +169,8 @@ def search_condition(text: str) -> sa.ColumnElement[bool]:
         return sa.or_(
             Transaction.stripe_payment_intent_id.in_(sa.select(event.c.payment_intent_id)),
             Transaction.session_id.in_(
-                sa.select(CoachingSession.id).where(
-                    CoachingSession.stripe_checkout_session_id.in_(sa.select(event.c.object_id))
+                sa.select(Booking.id).where(
+                    Booking.stripe_checkout_session_id.in_(sa.select(event.c.object_id))
                 )
             ),
             Transaction.id.in_(

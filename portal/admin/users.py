@@ -13,14 +13,13 @@ from portal import pagination as keyset
 from portal.accounts.services import new_session_token
 from portal.admin import audit
 from portal.admin.transactions import escape_like
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import Role, User
 
 
-class UserActionError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class UserActionError(PortalError):
+    """An admin's action on an account that cannot be taken; `message` says why."""
 
 
 def user_page(

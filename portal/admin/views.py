@@ -25,8 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
 from portal import pagination as keyset
-from portal.admin import attention, audit, detail, reconciliation_runs, refunds, users
-from portal.admin import events as event_log
+from portal.admin import attention, audit, detail, event_log, reconciliation_runs, refunds, users
 from portal.admin import jobs as admin_jobs
 from portal.admin import transactions as txns
 from portal.admin.cli import reconcile_command
@@ -39,6 +38,7 @@ from portal.admin.forms import (
     TransactionFilterForm,
     UserSearchForm,
 )
+from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import EventStatus, Refund, Role, TransactionStatus, TransactionType
 from portal.payouts import services as payout_services
@@ -197,6 +197,7 @@ def confirm_refund(transaction_id: int) -> Response:
         amount = Decimal(form.amount.data)
     except ArithmeticError:
         abort(400)
+    on_error_go_to(back)
     try:
         made = refunds.request(
             transaction_id,
@@ -208,10 +209,6 @@ def confirm_refund(transaction_id: int) -> Response:
         db.session.commit()  # the refund row exists before Stripe is asked
     except LookupError:
         abort(404)
-    except refunds.AdminRefundError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(back)
     except IntegrityError:  # the same confirmation, clicked twice at once: use the first
         db.session.rollback()
         made = refunds.refund_for_token(form.token.data)
@@ -431,15 +428,12 @@ def users_list() -> Response:
 def _set_active(user_id: int, active: bool) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
+    on_error_go_to(url_for("admin.users_list"))
     try:
         user = users.set_active(user_id, active, admin=current_user)
         db.session.commit()
     except LookupError:
         abort(404)
-    except users.UserActionError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("admin.users_list"))
     state = "active again" if active else "deactivated; their sessions have ended"
     flash(f"{user.email} is {state}.", "success")
     return htmx_redirect(url_for("admin.users_list", q=user.email))

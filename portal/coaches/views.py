@@ -13,13 +13,13 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal import pagination
-from portal.billing import saved_card
-from portal.coaches import booking as booking_service
-from portal.coaches import cancellation, fulfilment, links, services
+from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
+from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
+from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     PaymentStatus,
     Role,
     SessionStatus,
@@ -55,7 +55,7 @@ def directory() -> Response:
         page = services.published_coaches(**_page_args())
     except pagination.BadCursor:
         _bad_cursor()
-    slots = booking_service.open_slots_by_coach([p.user_id for p in page.rows])
+    slots = hold.open_slots_by_coach([p.user_id for p in page.rows])
     return render("coaches/directory.html", coaches=page.rows, listing=page, slots=slots)
 
 
@@ -70,7 +70,7 @@ def coach_page(coach_id: int) -> Response:
     ):
         abort(404)
     try:
-        slots = booking_service.open_slots_page(coach_id, **_page_args())
+        slots = hold.open_slots_page(coach_id, **_page_args())
     except pagination.BadCursor:
         _bad_cursor()
     return render(
@@ -78,10 +78,10 @@ def coach_page(coach_id: int) -> Response:
         profile=profile,
         slots=slots.rows,
         slot_page=slots,
-        bookable=booking_service.coach_is_bookable(profile.user),
-        price=booking_service.price_booking(profile, current_user),
+        bookable=hold.coach_is_bookable(profile.user),
+        quote=pricing.quote_for(profile, current_user),
+        saved_card=saved_card.default_card_of(current_user),
         form=ActionForm(),
-        offer=saved_card.offer_for(profile, current_user),
     )
 
 
@@ -93,23 +93,12 @@ def coach_page(coach_id: int) -> Response:
 def book(slot_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        booking = booking_service.hold_slot(current_user, slot_id)
-    except booking_service.BookingError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(links.coach_page_of_slot(slot_id))
+    on_error_go_to(links.coach_page_of_slot(slot_id))
+    booking = hold.hold_slot(current_user, slot_id)
     db.session.commit()  # the hold stands before Stripe is asked
-    try:
-        checkout_url = booking_service.start_checkout(
-            booking,
-            save_card=request.form.get("save_card") == "y",
-            **links.checkout_urls(booking),
-        )
-    except booking_service.BookingError as exc:
-        db.session.commit()  # the booking is canceled, its slot free
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("coaches.coach_page", coach_id=booking.coach_id))
+    checkout_url = hold.start_checkout(
+        booking, save_card=request.form.get("save_card") == "y", **links.checkout_urls(booking)
+    )
     db.session.commit()
     return htmx_redirect(checkout_url)
 
@@ -119,7 +108,7 @@ def book(slot_id: int) -> Response:
 def checkout_return() -> Response:
     """Stripe's success_url: look at the Checkout Session ourselves and fulfil from it."""
     session_id = request.args.get("session_id", "")
-    booking = booking_service.booking_for_checkout(session_id) if session_id else None
+    booking = hold.booking_for_checkout(session_id) if session_id else None
     if booking is None or booking.mentee_id != current_user.id:
         abort(404)
     try:
@@ -142,12 +131,8 @@ def checkout_canceled(booking_id: int) -> Response:
         abort(404)
     coach_id = booking.coach_id
     if booking.status is SessionStatus.PENDING_PAYMENT:
-        try:
-            booking = fulfilment.abandon_checkout(booking)
-        except GatewayError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for("coaches.booking_page", booking_id=booking_id), 303)
+        on_error_go_to(url_for("coaches.booking_page", booking_id=booking_id))
+        booking = fulfilment.abandon_checkout(booking)
         db.session.commit()
     if booking.status is SessionStatus.CANCELED:
         flash("You left the payment page, so nothing was charged and the time is free.", "info")
@@ -169,11 +154,14 @@ def booking_status(booking_id: int) -> Response:
     return render("coaches/booking.html", "coaches/_booking_status.html", **context)
 
 
-def _booking_context(booking: CoachingSession) -> dict[str, Any]:
+def _booking_context(booking: Booking) -> dict[str, Any]:
+    transaction = fulfilment.payment_transaction(booking)
+    disputed = transaction is not None and transaction.is_disputed
     return {
         "booking": booking,
-        "transaction": fulfilment.payment_transaction(booking),
-        "deadline": booking_service.refund_deadline(booking),
+        "transaction": transaction,
+        "refusal": cancellation.DISPUTED_MESSAGE if disputed else None,
+        "deadline": hold.refund_deadline(booking),
         "form": ActionForm(),
         "confirming": CONFIRMING,
         "now": utcnow(),
@@ -186,14 +174,11 @@ def cancel_booking(booking_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     page = url_for("coaches.booking_page", booking_id=booking_id)
+    on_error_go_to(page)
     try:
         outcome = cancellation.cancel_booking(booking_id, current_user)
     except cancellation.BookingNotFound:
         abort(404)
-    except (cancellation.CancellationError, GatewayError) as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(page)
     db.session.commit()  # the booking is canceled and the refund row exists before Stripe
     if outcome.refund is not None:
         try:
@@ -210,8 +195,8 @@ def cancel_booking(booking_id: int) -> Response:
     return htmx_redirect(page)
 
 
-def _own_booking(booking_id: int, *, mentee_only: bool = False) -> CoachingSession:
-    booking = booking_service.booking_for(booking_id)
+def _own_booking(booking_id: int, *, mentee_only: bool = False) -> Booking:
+    booking = hold.booking_for(booking_id)
     if booking is None:
         abort(404)
     allowed = {booking.mentee_id} if mentee_only else {booking.mentee_id, booking.coach_id}
@@ -228,14 +213,14 @@ def _sessions_context(**whose: int) -> dict:
     (`upcoming_after`/`upcoming_before`, and `after`/`before`)."""
     now = utcnow()
     try:
-        upcoming = booking_service.sessions_page(
+        upcoming = hold.sessions_page(
             **whose,
             upcoming=True,
-            size=booking_service.UPCOMING_PAGE_SIZE,
+            size=hold.UPCOMING_PAGE_SIZE,
             now=now,
             **_page_args("upcoming_after", "upcoming_before"),
         )
-        past = booking_service.sessions_page(**whose, upcoming=False, now=now, **_page_args())
+        past = hold.sessions_page(**whose, upcoming=False, now=now, **_page_args())
     except pagination.BadCursor:
         _bad_cursor()
     return {

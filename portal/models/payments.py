@@ -20,7 +20,7 @@ from portal.models.base import (
     string_enum,
     utcnow,
 )
-from portal.models.coaching import CoachingSession
+from portal.models.coaching import Booking
 from portal.models.connect import Payout
 from portal.models.enums import LedgerEntryKind, RefundStatus, TransactionStatus, TransactionType
 
@@ -50,7 +50,7 @@ class Transaction(TimestampMixin, Base):
 
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
 
-    session: Mapped[CoachingSession | None] = relationship()
+    session: Mapped[Booking | None] = relationship()
     payer: Mapped[User] = relationship(foreign_keys=[payer_id])
     coach: Mapped[User | None] = relationship(foreign_keys=[coach_id])
     refunds: Mapped[list[Refund]] = relationship(back_populates="transaction", order_by="Refund.id")
@@ -72,6 +72,11 @@ class Transaction(TimestampMixin, Base):
         ),
         sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
+
+    @property
+    def is_disputed(self) -> bool:
+        """The card's bank has a dispute on this payment: Stripe refuses refunds of it."""
+        return isinstance((self.meta or {}).get("dispute"), dict)
 
     def __repr__(self) -> str:
         return f"<Transaction {self.id} {self.type} {self.status} {self.amount} {self.currency}>"

@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import (
     AuditLog,
@@ -60,12 +61,8 @@ ZERO = Decimal("0.00")
 CENTS = Decimal("0.01")
 
 
-class PayoutError(Exception):
+class PayoutError(PortalError):
     """A payout or settings change the portal refuses; `message` says what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class NotPayable(PayoutError):

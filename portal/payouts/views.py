@@ -16,6 +16,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal import pagination
+from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
@@ -105,15 +106,10 @@ def get_paid() -> Response:
     if request.method == "GET":
         form.country.data = current_app.config["PLATFORM_COUNTRY"]
     if form.validate_on_submit():
-        try:
-            account = services.start_onboarding(current_user.id, form.country.data)
-            db.session.commit()
-            url = _onboarding_link(account)
-        except GatewayError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return htmx_redirect(url_for("payouts.get_paid"))
-        return htmx_redirect(url)
+        on_error_go_to(url_for("payouts.get_paid"))
+        account = services.start_onboarding(current_user.id, form.country.data)
+        db.session.commit()
+        return htmx_redirect(_onboarding_link(account))
     status = 400 if form.errors else 200
     return render(
         "payouts/get_paid.html",
@@ -182,12 +178,8 @@ def express_dashboard() -> Response:
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        url = services.express_dashboard_link(current_user.id)
-    except (services.PayoutError, GatewayError) as exc:
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("payouts.dashboard"))
-    return htmx_redirect(url)
+    on_error_go_to(url_for("payouts.dashboard"))
+    return htmx_redirect(services.express_dashboard_link(current_user.id))
 
 
 # --- payout settings and paying out -----------------------------------------------------------
@@ -238,15 +230,11 @@ def pay_out() -> Response:
         amount = form.confirmed_amount()
         if amount is None:
             abort(400)
-        try:
-            payout = services.pay_out_now(
-                current_user.id, confirmed_amount=amount, attempt=form.attempt.data
-            )
-            db.session.commit()
-        except (services.PayoutError, GatewayError) as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return htmx_redirect(url_for("payouts.pay_out"))
+        on_error_go_to(url_for("payouts.pay_out"))
+        payout = services.pay_out_now(
+            current_user.id, confirmed_amount=amount, attempt=form.attempt.data
+        )
+        db.session.commit()
         amount = format_money(payout.amount, payout.currency)
         flash(f"Your payout of {amount} is on its way to your bank.", "success")
         return htmx_redirect(url_for("payouts.dashboard"))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import StripeConnectedAccount
-from portal.stripe_gateway import events as stripe_events
+from portal.stripe_gateway import event_log as stripe_events
 from portal.webhooks.runner import Outcome, apply_event, is_settled
 
 

@@ -14,9 +14,9 @@ What `apply_event` promises:
 - A handler that raises rolls back everything it did; then, in a fresh transaction, the event
   is recorded as `failed` with the error and one more attempt, so admins see it, and the caller
   answers 500 so Stripe retries. A failed row is not a duplicate: the next delivery applies it.
-- An event type with no handler, or one whose handler returns `registry.IGNORED`, is recorded
+- An event type with no handler, or one whose handler returns `dispatch.IGNORED`, is recorded
   as `ignored` and acknowledged.
-- Nothing is dropped for arriving early: an event whose handler returns `registry.wait_for(id)`
+- Nothing is dropped for arriving early: an event whose handler returns `wait_for(id)`
   (a dispute or a refund of a payment the portal has not recorded yet) is recorded as
   `deferred`, waiting for that object, and acknowledged. It is not a duplicate: its
   redelivery applies it again. Once an event about that object has been applied, each event
@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import EventStatus, StripeEvent, utcnow
-from portal.webhooks import registry
+from portal.webhooks import WaitFor, dispatch
 
 logger = logging.getLogger("portal.webhooks")
 
@@ -70,7 +70,6 @@ class UnknownEvent(LookupError):
 
 def apply_event(event: dict[str, Any]) -> Outcome:
     """Record and apply one verified event, once; commits or rolls back the session."""
-    registry.load_handlers()
     event_id = event["id"]
     try:
         row = _insert_or_lock(event, EventStatus.PROCESSED, processed_at=utcnow())
@@ -179,14 +178,14 @@ def is_settled(stripe_event_id: str) -> bool:
 
 def _dispatch(event: dict[str, Any]) -> tuple[EventStatus, str | None]:
     """Run the event's handler: its status, and the object it waits for if it is deferred."""
-    handler = registry.handler_for(event["type"])
+    handler = dispatch.handler_for(event["type"])
     if handler is None:
         return EventStatus.IGNORED, None
     result = handler(event)
     db.session.flush()
-    if isinstance(result, registry.WaitFor):
+    if isinstance(result, WaitFor):
         return EventStatus.DEFERRED, result.object_id
-    return (EventStatus.IGNORED if result == registry.IGNORED else EventStatus.PROCESSED), None
+    return (EventStatus.IGNORED if result == dispatch.IGNORED else EventStatus.PROCESSED), None
 
 
 def _insert_or_lock(

@@ -1,6 +1,6 @@
 """Reconciliation finds each kind of mismatch (missing either side, amount, status) in
 payments, refunds and payouts, on the page and from `flask reconcile`, with the ledger's
-verification beside it. Stripe is faked at `portal.stripe_gateway.reconciliation`."""
+verification beside it. Stripe is the one fake at the gateway seam."""
 
 from __future__ import annotations
 
@@ -27,12 +27,11 @@ from portal.models import (
     TransactionStatus,
     User,
 )
-from portal.stripe_gateway import InvalidRequest, StripeUnavailable
-from portal.stripe_gateway import reconciliation as gateway
-from portal.stripe_gateway import refunds as refunds_gateway
+from portal.stripe_gateway import StripeUnavailable
 from tests.admin.conftest import day, payment
 from tests.builders import make_connected_account
 from tests.conftest import csrf_token
+from tests.stripe_fake import FakeStripe
 
 
 def audit_actions() -> list[str]:
@@ -40,61 +39,6 @@ def audit_actions() -> list[str]:
 
 
 IN_PERIOD = 1_772_798_400  # 2026-03-06 12:00 UTC, inside 2026-03-01..2026-03-10
-
-
-class FakeStripe:
-    def __init__(self) -> None:
-        self.charges: list[dict[str, Any]] = []
-        self.refunds: list[dict[str, Any]] = []
-        self.payouts: dict[str, list[dict[str, Any]]] = {}
-        self.intents: dict[str, dict[str, Any]] = {}
-        self.balance: list[dict[str, Any]] = []
-        self.disputes: list[dict[str, Any]] = []
-        self.application_fees: list[dict[str, Any]] = []
-        self.expanded_refunds: dict[str, dict[str, Any]] = {}
-        self.balances: dict[str, dict[str, Any]] = {}
-        self.down = False
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(gateway, "list_charges", self._listing(lambda: self.charges))
-        monkeypatch.setattr(gateway, "list_refunds", self._listing(lambda: self.refunds))
-        monkeypatch.setattr(
-            gateway, "list_balance_transactions", self._listing(lambda: self.balance)
-        )
-        monkeypatch.setattr(
-            gateway,
-            "list_payouts",
-            lambda account, since, until: iter(self._check(self.payouts.get(account, []))),
-        )
-        monkeypatch.setattr(gateway, "retrieve_payment_intent", self._retrieve(self.intents))
-        monkeypatch.setattr(gateway, "retrieve_refund", self._retrieve({}))
-        monkeypatch.setattr(
-            gateway, "retrieve_payout", lambda account, pid: self._retrieve({})(pid)
-        )
-        monkeypatch.setattr(gateway, "list_disputes", self._listing(lambda: self.disputes))
-        monkeypatch.setattr(
-            gateway, "list_application_fees", self._listing(lambda: self.application_fees)
-        )
-        monkeypatch.setattr(gateway, "retrieve_balance", self._retrieve(self.balances))
-        monkeypatch.setattr(
-            refunds_gateway, "retrieve_refund", self._retrieve(self.expanded_refunds)
-        )
-
-    def _check(self, items: list) -> list:
-        if self.down:
-            raise StripeUnavailable("We could not reach our payment provider.")
-        return items
-
-    def _listing(self, items: Any) -> Any:
-        return lambda since, until: iter(self._check(items()))
-
-    def _retrieve(self, store: dict) -> Any:
-        def retrieve(object_id: str) -> dict:
-            if object_id not in store:
-                raise InvalidRequest(f"No such object: '{object_id}'", code="resource_missing")
-            return store[object_id]
-
-        return retrieve
 
 
 def _charge(intent: str, amount: int, *, refunded: int = 0, status: str = "succeeded") -> dict:
@@ -111,14 +55,7 @@ def _charge(intent: str, amount: int, *, refunded: int = 0, status: str = "succe
 
 
 @pytest.fixture
-def stripe(monkeypatch: pytest.MonkeyPatch) -> FakeStripe:
-    fake = FakeStripe()
-    fake.install(monkeypatch)
-    return fake
-
-
-@pytest.fixture
-def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str, Any]:
+def world(app: Flask, coach: User, mentee: User, stripe_fake: FakeStripe) -> dict[str, Any]:
     """Agreeing rows and one of each disagreement; the comments say which."""
     account = make_connected_account(coach)
     ok = payment(mentee, coach, "100.00", at=day(3), intent="pi_ok")
@@ -186,7 +123,7 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
         ledger.record_payout(p)
     db.session.commit()
 
-    stripe.charges = [
+    stripe_fake.charges = [
         _charge("pi_ok", 10000),
         _charge("pi_amount", 5100),  # amount differs
         _charge("pi_status", 3000, refunded=3000),  # refunded at Stripe, completed here
@@ -196,8 +133,8 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
         {**_charge("pi_membership", 1900), "transfer_data": None},  # not a session payment
     ]
     # pi_edge's charge was made just after the period at Stripe: found by a direct look-up
-    stripe.intents["pi_edge"] = {"id": "pi_edge", "latest_charge": _charge("pi_edge", 1000)}
-    stripe.refunds = [
+    stripe_fake.intents["pi_edge"] = {"id": "pi_edge", "latest_charge": _charge("pi_edge", 1000)}
+    refunds = [
         {
             "id": "re_ok",
             "amount": 1500,
@@ -220,7 +157,8 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
             "created": IN_PERIOD,
         },
     ]
-    stripe.payouts[account.stripe_account_id] = [
+    stripe_fake.refunds = {refund["id"]: refund for refund in refunds}
+    stripe_fake.payouts[account.stripe_account_id] = [
         {"id": "po_ok", "amount": 4000, "currency": "usd", "status": "paid", "created": IN_PERIOD},
         {
             "id": "po_status",
@@ -237,14 +175,14 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
             "created": IN_PERIOD,
         },
     ]
-    stripe.balance = [
+    stripe_fake.balance = [
         {"currency": "usd", "type": "charge", "amount": 10000, "fee": 320},
         {"currency": "usd", "type": "transfer", "amount": -8000, "fee": 0},
     ]
     # What Stripe computed, agreeing with the portal: re_ok reversed 12.00 of pi_refunded's
     # transfer and refunded 3.00 of its fee; the fees of the period net of that refund; the
     # coach's balance.
-    stripe.expanded_refunds["re_ok"] = {
+    stripe_fake.expanded_refunds["re_ok"] = {
         "id": "re_ok",
         "transfer_reversal": {"amount": 1200},
         "charge": {
@@ -253,11 +191,11 @@ def world(app: Flask, coach: User, mentee: User, stripe: FakeStripe) -> dict[str
             "transfer": {"amount": 4800},
         },
     }
-    stripe.application_fees = [
+    stripe_fake.application_fees = [
         {"id": "fee_all", "amount": 5400, "amount_refunded": 300, "currency": "usd"}
     ]
     held = ledger.balances_of(coach.id)
-    stripe.balances[account.stripe_account_id] = {
+    stripe_fake.balances[account.stripe_account_id] = {
         "pending": [{"amount": int(held.pending * 100), "currency": "usd"}],
         "available": [{"amount": int(held.available * 100), "currency": "usd"}],
     }
@@ -307,10 +245,10 @@ def test_reconcile_finds_every_kind_of_mismatch_and_nothing_else(
 
 
 def test_an_amount_difference_on_a_payout_is_reported(
-    app: Flask, world: dict[str, Any], stripe: FakeStripe, coach: User
+    app: Flask, world: dict[str, Any], stripe_fake: FakeStripe, coach: User
 ) -> None:
     account = f"acct_test{coach.id:06d}"
-    stripe.payouts[account][0] = {**stripe.payouts[account][0], "amount": 4001}
+    stripe_fake.payouts[account][0] = {**stripe_fake.payouts[account][0], "amount": 4001}
     report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
     assert ("payout", "amount differs", "po_ok", "40.00 USD", "40.01 USD") in _found(report)
 
@@ -348,9 +286,9 @@ def _flag(intent: str, **flag: str) -> None:
 
 
 def test_a_flagged_dispute_that_agrees_with_stripe_is_no_mismatch(
-    app: Flask, world: dict[str, Any], stripe: FakeStripe
+    app: Flask, world: dict[str, Any], stripe_fake: FakeStripe
 ) -> None:
-    stripe.disputes = [_dispute("pi_ok")]
+    stripe_fake.disputes = [_dispute("pi_ok")]
     _flag("pi_ok")
     report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
     assert not {m for m in _found(report) if m[0] == "dispute"}
@@ -379,26 +317,31 @@ def test_a_flagged_dispute_that_agrees_with_stripe_is_no_mismatch(
     ],
 )
 def test_each_way_the_portal_and_stripe_split_money_differently_is_a_mismatch(
-    app: Flask, world: dict[str, Any], stripe: FakeStripe, coach: User, drift: str, found: tuple
+    app: Flask,
+    world: dict[str, Any],
+    stripe_fake: FakeStripe,
+    coach: User,
+    drift: str,
+    found: tuple,
 ) -> None:
     account = f"acct_test{coach.id:06d}"
     if drift == "reversal":
-        stripe.expanded_refunds["re_ok"]["transfer_reversal"] = {"amount": 1201}
+        stripe_fake.expanded_refunds["re_ok"]["transfer_reversal"] = {"amount": 1201}
     elif drift == "fee refund":
-        stripe.expanded_refunds["re_ok"]["charge"]["application_fee"]["amount_refunded"] = 301
+        stripe_fake.expanded_refunds["re_ok"]["charge"]["application_fee"]["amount_refunded"] = 301
     elif drift == "platform fees":
-        stripe.application_fees[0]["amount_refunded"] = 301
+        stripe_fake.application_fees[0]["amount_refunded"] = 301
     elif drift == "pending":
-        stripe.balances[account]["pending"] = [{"amount": 1, "currency": "usd"}]
+        stripe_fake.balances[account]["pending"] = [{"amount": 1, "currency": "usd"}]
         pending = ledger.balances_of(coach.id).pending
         found = (*found[:2], account, f"{pending} USD", found[4])
     elif drift == "unflagged dispute":
-        stripe.disputes = [_dispute("pi_ok")]
+        stripe_fake.disputes = [_dispute("pi_ok")]
     elif drift == "dispute status":
-        stripe.disputes = [_dispute("pi_ok", status="lost")]
+        stripe_fake.disputes = [_dispute("pi_ok", status="lost")]
         _flag("pi_ok")
     elif drift == "dispute fee":
-        stripe.disputes = [_dispute("pi_ok", fee=2000)]
+        stripe_fake.disputes = [_dispute("pi_ok", fee=2000)]
         _flag("pi_ok")
     report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
     assert found in _found(report), _found(report) - EXPECTED
@@ -406,11 +349,11 @@ def test_each_way_the_portal_and_stripe_split_money_differently_is_a_mismatch(
 
 
 def test_agreement_and_ledger_drift_are_both_reported(
-    app: Flask, coach: User, mentee: User, stripe: FakeStripe
+    app: Flask, coach: User, mentee: User, stripe_fake: FakeStripe
 ) -> None:
     paid = payment(mentee, coach, "100.00", at=day(3), intent="pi_ok")  # no ledger entry: drift
-    stripe.charges = [_charge("pi_ok", 10000)]
-    stripe.application_fees = [{"id": "fee_ok", "amount": 2000, "amount_refunded": 0}]
+    stripe_fake.charges = [_charge("pi_ok", 10000)]
+    stripe_fake.application_fees = [{"id": "fee_ok", "amount": 2000, "amount_refunded": 0}]
     report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
     assert report.mismatches == []
     assert [str(d) for d in report.drift] == [
@@ -468,9 +411,9 @@ def test_a_run_in_progress_polls_and_shows_its_step(admin_client: FlaskClient) -
 
 
 def test_a_run_says_so_when_stripe_cannot_be_read(
-    admin_client: FlaskClient, stripe: FakeStripe
+    admin_client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
-    stripe.down = True
+    stripe_fake.down = True
     started = _start_run(admin_client, "2026-03-01", "2026-03-10")
     page = admin_client.get(started.headers["Location"])
     assert page.status_code == 200 and "nothing was compared" in page.text
@@ -479,16 +422,16 @@ def test_a_run_says_so_when_stripe_cannot_be_read(
 
 
 def test_a_failed_run_needs_attention_until_a_later_run_of_its_period_agrees(
-    app: Flask, stripe: FakeStripe
+    app: Flask, stripe_fake: FakeStripe
 ) -> None:
     period = (date(2026, 3, 1), date(2026, 3, 10))
-    stripe.down = True
+    stripe_fake.down = True
     failed = reconciliation_runs.request_run(*period, requested_by_id=None)
     db.session.commit()
     with pytest.raises(StripeUnavailable):
         reconciliation_runs.perform(failed.id)
     assert [r.id for r in reconciliation_runs.runs_needing_attention()] == [failed.id]
-    stripe.down = False
+    stripe_fake.down = False
     other = reconciliation_runs.request_run(
         date(2026, 3, 2), date(2026, 3, 2), requested_by_id=None
     )
@@ -513,7 +456,7 @@ def test_flask_reconcile_prints_each_mismatch_and_exits_1(
     assert "9 mismatch(es), 0 ledger problem(s)." in result.output
 
 
-def test_flask_reconcile_agrees_with_exit_0(app: Flask, stripe: FakeStripe) -> None:
+def test_flask_reconcile_agrees_with_exit_0(app: Flask, stripe_fake: FakeStripe) -> None:
     result = app.test_cli_runner().invoke(
         args=["reconcile", "--since", "2026-03-01", "--until", "2026-03-10"]
     )

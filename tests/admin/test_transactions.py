@@ -19,7 +19,7 @@ from flask_login import login_user
 from portal.admin import transactions as txns
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     EventStatus,
     Payout,
     PayoutStatus,
@@ -224,7 +224,7 @@ def test_htmx_filtering_gets_the_results_fragment_and_the_form_pushes_its_url(
 def searchable(
     app: Flask, people: dict[str, User], ledger_rows: dict[str, Transaction]
 ) -> dict[str, Transaction]:
-    booking = CoachingSession(
+    booking = Booking(
         coach_id=people["a"].id,
         mentee_id=people["m2"].id,
         starts_at=day(20),

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.coaches import booking as booking_service
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import AuditLog, CoachProfile, Role, User
 from tests.admin.conftest import post_form, signed_in
@@ -86,7 +86,7 @@ def test_admin_changes_a_coach_fee_for_new_bookings_only(
 ) -> None:
     make_connected_account(coach)
     mentee = make_user(Role.MENTEE)
-    old = booking_service.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
+    old = hold.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
     db.session.commit()
     assert old.platform_fee_amount == Decimal("20.00")
 
@@ -109,7 +109,7 @@ def test_admin_changes_a_coach_fee_for_new_bookings_only(
 
     db.session.expire_all()
     assert db.session.get(type(old), old.id).platform_fee_amount == Decimal("20.00")
-    new = booking_service.hold_slot(mentee, make_slot(coach, hours_from_now=72).id)
+    new = hold.hold_slot(mentee, make_slot(coach, hours_from_now=72).id)
     db.session.commit()
     assert (new.platform_fee_amount, new.coach_payout_amount) == (
         Decimal("12.50"),

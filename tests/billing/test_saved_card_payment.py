@@ -10,7 +10,7 @@ from flask import Flask
 from portal import ledger
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     CoachProfile,
     PaymentStatus,
     SessionStatus,
@@ -37,9 +37,9 @@ def _pay_with_saved_card(live_portal: LivePortal, browser, coach, slot):  # type
     )
 
 
-def _booking() -> CoachingSession:
+def _booking() -> Booking:
     db.session.expire_all()
-    return db.session.scalars(db.select(CoachingSession)).one()
+    return db.session.scalars(db.select(Booking)).one()
 
 
 def test_paying_with_the_saved_card_confirms_the_booking_once_with_the_checkout_split(

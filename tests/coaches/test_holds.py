@@ -9,7 +9,7 @@ from datetime import timedelta
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.coaches.holds import release_expired_holds
+from portal.bookings.expired_holds import release_expired_holds
 from portal.extensions import db
 from portal.models import AvailabilitySlot, PaymentStatus, SessionStatus, utcnow
 from portal.stripe_gateway.checkout import CHECKOUT_LIFETIME

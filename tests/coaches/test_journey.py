@@ -8,10 +8,10 @@ from decimal import Decimal
 from flask import Flask
 
 from portal import ledger
-from portal.coaches import booking as booking_service
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     CoachProfile,
     PaymentStatus,
     RefundStatus,
@@ -71,7 +71,7 @@ def test_a_mentee_books_pays_comes_back_confirmed_and_cancels_for_a_refund(
     live_sandbox.flush()
 
     db.session.expire_all()
-    booking = db.session.scalars(db.select(CoachingSession)).one()
+    booking = db.session.scalars(db.select(Booking)).one()
     assert (booking.status, booking.payment_status) == (SessionStatus.CONFIRMED, PaymentStatus.PAID)
     transaction = db.session.scalars(db.select(Transaction)).one()
     assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
@@ -105,7 +105,7 @@ def test_a_mentee_books_pays_comes_back_confirmed_and_cancels_for_a_refund(
     live_sandbox.flush()
 
     db.session.expire_all()
-    booking = db.session.get(CoachingSession, booking.id)
+    booking = db.session.get(Booking, booking.id)
     assert (booking.status, booking.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.REFUNDED,
@@ -144,7 +144,7 @@ def test_a_declined_card_holds_the_slot_until_checkout_expires_then_frees_it(
     assert "declined" in declined.text
     live_sandbox.flush()
     db.session.expire_all()
-    booking = db.session.scalars(db.select(CoachingSession)).one()
+    booking = db.session.scalars(db.select(Booking)).one()
     assert booking.payment_status is PaymentStatus.FAILED
     assert (
         "Your card was declined"
@@ -154,12 +154,12 @@ def test_a_declined_card_holds_the_slot_until_checkout_expires_then_frees_it(
     live_sandbox.advance(31 * 60)
     live_sandbox.flush()
     db.session.expire_all()
-    booking = db.session.get(CoachingSession, booking.id)
+    booking = db.session.get(Booking, booking.id)
     assert (booking.status, booking.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.FAILED,
     )
-    assert [s.id for s in booking_service.open_slots(coach.id)] == [slot.id]
+    assert [s.id for s in hold.open_slots_page(coach.id).rows] == [slot.id]
     assert db.session.query(Transaction).count() == 0
 
 
@@ -173,5 +173,5 @@ def test_leaving_the_checkout_page_frees_the_slot(
     back = browser.get(checkout_url + "/cancel", allow_redirects=True, timeout=10)
     assert "nothing was charged and the time is free" in back.text
     live_sandbox.flush()
-    assert [s.id for s in booking_service.open_slots(coach.id)] == [slot.id]
+    assert [s.id for s in hold.open_slots_page(coach.id).rows] == [slot.id]
     assert browser.get(checkout_url, timeout=10).status_code == 410  # expired at Stripe

@@ -20,14 +20,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from portal.coaches.booking import booking_for
-from portal.coaches.fulfilment import abandon_checkout
+from portal.bookings.fulfilment import abandon_checkout
+from portal.bookings.hold import booking_for
 from portal.extensions import db
-from portal.models import CoachingSession, PaymentStatus, SessionStatus, utcnow
+from portal.models import Booking, PaymentStatus, SessionStatus, utcnow
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway.checkout import CHECKOUT_LIFETIME
 
-logger = logging.getLogger("portal.coaches.holds")
+logger = logging.getLogger("portal.bookings.expired_holds")
 
 _UNPAID = (PaymentStatus.PENDING, PaymentStatus.FAILED)
 
@@ -46,13 +46,13 @@ def release_expired_holds(now: datetime | None = None) -> ReleasedHolds:
     """Settle every unpaid hold whose Checkout has expired; commits each one."""
     cutoff = (now or utcnow()) - CHECKOUT_LIFETIME
     expired = db.session.scalars(
-        sa.select(CoachingSession.id)
+        sa.select(Booking.id)
         .where(
-            CoachingSession.status == SessionStatus.PENDING_PAYMENT,
-            CoachingSession.payment_status.in_(_UNPAID),
-            CoachingSession.created_at <= cutoff,
+            Booking.status == SessionStatus.PENDING_PAYMENT,
+            Booking.payment_status.in_(_UNPAID),
+            Booking.created_at <= cutoff,
         )
-        .order_by(CoachingSession.id)
+        .order_by(Booking.id)
     ).all()
     db.session.rollback()
     outcome = ReleasedHolds()

@@ -17,7 +17,7 @@
 
 An event about an account the portal does not know is ignored with a log line, not failed:
 retrying it would never succeed. A dispute of a payment the portal has not recorded yet waits
-for it (`registry.wait_for`): the runner applies it once the payment's own event is applied.
+for it (`wait_for`): the runner applies it once the payment's own event is applied.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from portal.models import (
 )
 from portal.money import from_minor_units, normalise_currency
 from portal.payouts import services as payouts
-from portal.webhooks.registry import IGNORED, Event, WaitFor, handles, wait_for
+from portal.webhooks import IGNORED, Event, WaitFor, wait_for
 
 logger = logging.getLogger("portal.webhooks")
 
@@ -55,7 +55,6 @@ def _ignore(event: Event, why: str) -> str:
 # --- balance ----------------------------------------------------------------------------------
 
 
-@handles("balance.available")
 def balance_available(event: Event) -> str | None:
     account = payouts.connected_account_for(event.get("account"), lock=True)
     if account is None:
@@ -103,7 +102,6 @@ def _newer_balance_applied(event: Event) -> bool:
 # --- payouts ----------------------------------------------------------------------------------
 
 
-@handles("payout.created", "payout.updated", "payout.paid", "payout.failed", "payout.canceled")
 def payout_changed(event: Event) -> str | None:
     account = payouts.connected_account_for(event.get("account"), lock=True)
     if account is None:
@@ -116,7 +114,6 @@ def payout_changed(event: Event) -> str | None:
 # --- connected accounts -----------------------------------------------------------------------
 
 
-@handles("account.updated")
 def account_updated(event: Event) -> str | None:
     data = _object(event)
     account = payouts.connected_account_for(data.get("id"), lock=True)
@@ -131,7 +128,6 @@ def account_updated(event: Event) -> str | None:
 # --- disputes ---------------------------------------------------------------------------------
 
 
-@handles("charge.dispute.created", "charge.dispute.closed")
 def dispute_changed(event: Event) -> str | WaitFor | None:
     data = _object(event)
     payment_intent = data.get("payment_intent")

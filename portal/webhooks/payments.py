@@ -1,50 +1,51 @@
-"""Webhook handlers for bookings: Checkout, the PaymentIntent behind it, and its refunds.
+"""Webhook handlers for payments: Checkout in every mode, a booking's PaymentIntent, refunds.
 
-Each handler takes the verified event, works through the booking services (flush, never
-commit) and raises to fail; the webhook runner commits. Events about objects that are not
-bookings are acknowledged as ignored.
+A Checkout Session in `payment` mode is a booking's (`bookings.fulfilment`); in `setup` mode it
+saved a card and in `subscription` mode it started a membership (billing's services). Events
+about objects that are not the portal's are acknowledged as ignored.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from portal.coaches import cancellation, fulfilment
-from portal.webhooks.registry import IGNORED, Event, WaitFor, handles, wait_for
+from portal.billing import services as billing
+from portal.bookings import cancellation, fulfilment
+from portal.webhooks import IGNORED, Event, WaitFor, wait_for
 
 
 def _object(event: Event) -> dict[str, Any]:
     return event["data"]["object"]
 
 
-@handles("checkout.session.completed", "checkout.session.async_payment_succeeded")
 def checkout_completed(event: Event) -> str | None:
     session = _object(event)
-    booking = fulfilment.fulfil_checkout(session)  # other modes go to their own fulfillers
-    return None if booking is not None or session.get("mode") != "payment" else IGNORED
+    mode = session.get("mode")
+    if mode == "setup":
+        billing.on_setup_checkout_completed(session)
+        return None
+    if mode == "subscription":
+        billing.on_subscription_checkout_completed(session)
+        return None
+    return None if fulfilment.fulfil_checkout(session) is not None else IGNORED
 
 
-@handles("checkout.session.async_payment_failed")
 def checkout_async_failed(event: Event) -> str | None:
     return None if fulfilment.record_async_failure(_object(event)) is not None else IGNORED
 
 
-@handles("checkout.session.expired")
 def checkout_expired(event: Event) -> str | None:
     return None if fulfilment.expire_checkout(_object(event)) is not None else IGNORED
 
 
-@handles("payment_intent.succeeded")
 def payment_intent_succeeded(event: Event) -> str | None:
-    return None if fulfilment.settle_payment_intent(_object(event)) else IGNORED
+    return None if fulfilment.fulfil_payment_intent(_object(event)) is not None else IGNORED
 
 
-@handles("payment_intent.payment_failed")
 def payment_intent_failed(event: Event) -> str | None:
     return None if fulfilment.record_payment_failure(_object(event)) is not None else IGNORED
 
 
-@handles("charge.refunded")
 def charge_refunded(event: Event) -> str | WaitFor | None:
     charge = _object(event)
     if cancellation.sync_charge_refunds(charge) is not None:
