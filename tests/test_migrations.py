@@ -54,7 +54,7 @@ def test_the_booking_quote_migration_goes_down_and_up_keeping_the_held_slot_inde
 ) -> None:
     quote_columns = {"discount_amount", "discount_percentage"}
     assert quote_columns <= _columns("coaching_sessions")
-    downgrade(revision="0006")
+    downgrade(revision="0010")
     db.engine.dispose()
     assert not quote_columns & _columns("coaching_sessions")
     assert "uq_coaching_sessions_slot_held" in _indexes("coaching_sessions")

@@ -26,13 +26,13 @@ from portal.models import (
     Role,
 )
 from portal.stripe_gateway import StripeUnavailable
-from portal.stripe_gateway import events as events_gateway
+from portal.stripe_gateway import event_log as events_gateway
 from portal.stripe_gateway import reconciliation as reconciliation_gateway
 from portal.tasks import Tasks, init_tasks
 from tests.builders import make_connected_account, make_user
 from tests.conftest import csrf_token, login
-from tests.payouts.conftest import FakeConnect, earn, release
-from tests.payouts.conftest import fake_connect as fake_connect  # the fixture
+from tests.payouts.conftest import earn, release
+from tests.stripe_fake import FakeStripe
 
 # 05:59 and 06:00 in Paris on Monday 30 November 2026.
 BEFORE_SIX_PARIS = datetime(2026, 11, 30, 4, 59, 10, tzinfo=UTC)
@@ -115,7 +115,7 @@ def test_each_job_runs_once_per_period_in_the_platform_time_zone(app: Flask) -> 
 
 
 def test_a_scheduled_payout_is_made_once_however_often_the_day_is_ticked(
-    app: Flask, fake_connect: FakeConnect
+    app: Flask, stripe_fake: FakeStripe
 ) -> None:
     coach = make_user(
         Role.COACH,
@@ -132,7 +132,7 @@ def test_a_scheduled_payout_is_made_once_however_often_the_day_is_ticked(
     queue.queue_run(_run(queue, "scheduled-payouts", "manual:again").id)  # a repeated delivery
     db.session.expire_all()
     [payout] = db.session.scalars(sa.select(Payout).where(Payout.user_id == coach.id)).all()
-    assert payout.amount == Decimal("80.00") and fake_connect.count("payouts.create") == 1
+    assert payout.amount == Decimal("80.00") and stripe_fake.count("payouts.create") == 1
     first, again = _runs()
     assert first.result == "Scheduled payouts for 2026-11-30: 1 created, 0 failed."
     assert again.result.endswith("0 created, 0 failed.") and again.attempts == 1

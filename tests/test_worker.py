@@ -28,12 +28,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.coaches.booking import hold_slot, open_slots, start_checkout
+from portal.bookings.hold import hold_slot, open_slots_page, start_checkout
 from portal.config import PROJECT_ROOT
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
-    CoachingSession,
+    Booking,
     JobRun,
     Payout,
     SessionStatus,
@@ -121,7 +121,7 @@ def _payable_coach(live: Live, coach: User, coach_client: FlaskClient) -> None:
     assert balances(coach).available == Decimal("80.00")
 
 
-def _hold_left_unpaid(live: Live, mentee: User, slot: AvailabilitySlot) -> CoachingSession:
+def _hold_left_unpaid(live: Live, mentee: User, slot: AvailabilitySlot) -> Booking:
     """A booking held with its Checkout open at the stand-in, which the mentee left long ago.
 
     The stand-in's clock is days ahead (the coach's funds became available), so the Checkout is
@@ -158,7 +158,7 @@ def test_a_worker_releases_an_unpaid_hold_and_pays_a_daily_coach_with_no_command
 
     with worker(app, live, tmp_path) as output:
         wait_for(
-            lambda: db.session.get(CoachingSession, hold.id).status is SessionStatus.CANCELED,
+            lambda: db.session.get(Booking, hold.id).status is SessionStatus.CANCELED,
             "the hold to be released",
         )
         wait_for(lambda: _payouts_of(coach), "the scheduled payout")
@@ -168,7 +168,7 @@ def test_a_worker_releases_an_unpaid_hold_and_pays_a_daily_coach_with_no_command
     assert payout.amount == Decimal("80.00") and _stripe_payouts(live, coach) == 1
     session = live.stripe.v1.checkout.sessions.retrieve(hold.stripe_checkout_session_id)
     assert session.status == "expired"
-    assert [s.id for s in open_slots(coach.id)] == [slot.id]  # offered again
+    assert [s.id for s in open_slots_page(coach.id).rows] == [slot.id]  # offered again
     again = hold_slot(db.session.get(User, mentee.id), slot.id)  # and held again
     db.session.commit()
     assert again.id != hold.id and again.status is SessionStatus.PENDING_PAYMENT

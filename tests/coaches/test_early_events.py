@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal import ledger
-from portal.coaches import booking as booking_service
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import EventStatus, StripeEvent, Transaction, TransactionStatus, User
 from tests.builders import make_slot
@@ -20,9 +20,9 @@ from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
 def _paid_at_stripe(mentee: User, coach: User, stripe_fake: FakeStripe) -> dict:
     """A booking paid at Stripe whose payment the portal has not heard of yet."""
-    booking = booking_service.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
+    booking = hold.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
     db.session.commit()
-    booking_service.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
+    hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
     db.session.commit()
     return stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
 

@@ -8,15 +8,15 @@ copies it from the booking. Bookings made before have no discount recorded: 0.
 Plain ADD/DROP COLUMN (no table copy) on both databases, so the partial unique index on held
 slots is left as it is.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0011
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
