@@ -222,7 +222,7 @@ class FakeStripe:
     def retrieve_refund(self, refund_id: str) -> dict[str, Any]:
         self._unavailable()
         with self.lock:
-            found = self.refunds.get(refund_id) or self.expanded_refunds.get(refund_id)
+            found = self.expanded_refunds.get(refund_id) or self.refunds.get(refund_id)
         if found is None:
             raise InvalidRequest(f"No such refund: '{refund_id}'", code="resource_missing")
         return copy.deepcopy(found)
