@@ -281,7 +281,28 @@ def submit_bank_account(sb: Sandbox, account: Obj, routing: str, number: str) ->
         account["payouts_enabled"] = True
         account["capabilities"] = {name: "active" for name in account["capabilities"]}
     emit_account_updated(sb, account, before)
+    sb.emit("account.external_account.created", bank, account["id"])
+    for name, status in account["capabilities"].items():
+        if before["capabilities"].get(name) != status:
+            previous = {"status": before["capabilities"].get(name)}
+            sb.emit("capability.updated", capability(sb, account, name), account["id"], previous)
     return []
+
+
+def capability(sb: Sandbox, account: Obj, name: str) -> Obj:
+    """The `capability` object for one of the account's capabilities, as Stripe shows it."""
+    status = account["capabilities"][name]
+    due = [] if status == "active" else account["requirements"]["currently_due"]
+    return {
+        "id": name,
+        "object": "capability",
+        "account": account["id"],
+        "future_requirements": _requirements([], None),
+        "requested": True,
+        "requested_at": account["created"],
+        "requirements": _requirements(due, None if status == "active" else "requirements.past_due"),
+        "status": status,
+    }
 
 
 def _set_due(account: Obj, due: list[str]) -> None:
@@ -399,6 +420,7 @@ def cancel_payout(sb: Sandbox, payout: Obj, account: str | None) -> Obj:
         type_="payout_cancel",
         source=payout["id"],
     )
+    sb.emit("payout.updated", payout, account, previous)
     sb.emit("payout.canceled", payout, account, previous)
     return payout
 
@@ -431,7 +453,9 @@ def _settle(sb: Sandbox, payout: Obj, account: str | None) -> None:
             type_="payout_failure",
             source=payout["id"],
         )["id"]
+        sb.emit("payout.updated", payout, account, previous)
         sb.emit("payout.failed", payout, account, previous)
     else:
         payout["status"] = "paid"
+        sb.emit("payout.updated", payout, account, previous)
         sb.emit("payout.paid", payout, account, previous)

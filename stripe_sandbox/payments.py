@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from . import cards, ledger
+from . import cards, events, ledger
 from .cards import Behaviour
 from .errors import StripeError, invalid_request, missing_param
 from .events import previous_of
@@ -614,6 +614,8 @@ def _new_charge(
         "transfer_data": pi["transfer_data"],
         "transfer_group": pi["transfer_group"],
     }
+    if ok:
+        charge["receipt_url"] = sb.page_url(f"/receipts/{charge['id']}")
     return sb.store.add(charge, account)
 
 
@@ -630,10 +632,11 @@ def succeed_payment(sb: Sandbox, pi: Obj, pm: Obj, account: str | None) -> Obj:
         pending=True,
     )
     charge["balance_transaction"] = txn["id"]
-    if pi["transfer_data"]:
-        _pay_destination(sb, pi, charge)
-    elif pi["application_fee_amount"] and account is not None:
-        charge["application_fee"] = _application_fee(sb, charge, account, pi)["id"]
+    with events.collected() as money_events:  # Stripe sends the charge's events first
+        if pi["transfer_data"]:
+            _pay_destination(sb, pi, charge)
+        elif pi["application_fee_amount"] and account is not None:
+            charge["application_fee"] = _application_fee(sb, charge, account, pi)["id"]
     previous = previous_of(pi, "status", "amount_received", "latest_charge")
     pi.update(
         status="succeeded",
@@ -645,8 +648,11 @@ def succeed_payment(sb: Sandbox, pi: Obj, pm: Obj, account: str | None) -> Obj:
     )
     if pi["setup_future_usage"] and pi["customer"] and pm["customer"] is None:
         attach_payment_method(sb, pm, pi["customer"], account, check=False)
-    sb.emit("charge.succeeded", charge, account)
+    # Stripe attaches the balance transaction a moment after the charge succeeds.
+    sb.emit("charge.succeeded", {**charge, "balance_transaction": None}, account)
     sb.emit("payment_intent.succeeded", pi, account, previous)
+    events.send(sb, money_events)
+    sb.emit("charge.updated", charge, account, {"balance_transaction": None})
     if pm["_behaviour"] == Behaviour.DISPUTE.value:
         _open_dispute(sb, charge, account)
     return pi
@@ -709,7 +715,7 @@ def _pay_destination(sb: Sandbox, pi: Obj, charge: Obj) -> None:
     if fee_amount:
         charge["application_fee"] = _application_fee(sb, charge, acct["id"], pi)["id"]
     sb.emit("transfer.created", transfer)
-    sb.emit("payment.created", payment, destination)
+    sb.emit("charge.succeeded", payment, destination)  # the connected account's payment
 
 
 def _application_fee(sb: Sandbox, charge: Obj, account_id: str, pi: Obj) -> Obj:
