@@ -31,6 +31,17 @@ def main(argv: list[str] | None = None) -> None:
         default=base.webhook_chaos,
         help="deliver events shuffled, some twice",
     )
+    parser.add_argument(
+        "--state-file",
+        default=base.state_file,
+        help="keep the state in this SQLite file across restarts",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        default=base.fresh,
+        help="start empty, forgetting what the state file holds",
+    )
     args = parser.parse_args(argv)
     config = dataclasses.replace(
         base,
@@ -42,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         available_after=args.available_after,
         payout_arrival=args.payout_arrival,
         webhook_chaos=args.webhook_chaos,
+        state_file=args.state_file,
+        fresh=args.fresh,
     )
     server = SandboxServer(config, host=args.host, port=args.port, quiet=False)
     print(f"Stripe sandbox on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
