@@ -112,6 +112,31 @@ def create_price(sb: Sandbox, p: dict[str, Any], param_prefix: str = "") -> Obj:
     return price
 
 
+def _plan(price: Obj) -> Obj:
+    """The legacy `plan` Stripe still shows beside a recurring price on subscription items."""
+    return {
+        "id": price["id"],
+        "object": "plan",
+        "active": price["active"],
+        "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"],
+        "billing_scheme": price["billing_scheme"],
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": price["recurring"]["interval"],
+        "interval_count": price["recurring"]["interval_count"],
+        "livemode": False,
+        "metadata": dict(price["metadata"]),
+        "meter": None,
+        "nickname": price["nickname"],
+        "product": price["product"],
+        "tiers_mode": None,
+        "transform_usage": None,
+        "trial_period_days": None,
+        "usage_type": price["recurring"]["usage_type"],
+    }
+
+
 def add_interval(ts: int, interval: str, count: int) -> int:
     d = dt.datetime.fromtimestamp(ts, dt.UTC)
     if interval == "day":
@@ -153,6 +178,7 @@ def create_subscription(
             "current_period_start": now,
             "discounts": [],
             "metadata": {},
+            "plan": _plan(price),
             "price": render(price),
             "quantity": quantity,
             "subscription": sub_id,
@@ -169,6 +195,7 @@ def create_subscription(
         "billing_cycle_anchor": now,
         "billing_cycle_anchor_config": None,
         "billing_mode": {"flexible": None, "type": "classic", "updated_at": None},
+        "billing_schedules": [],
         "billing_thresholds": None,
         "cancel_at": None,
         "cancel_at_period_end": False,
@@ -354,6 +381,7 @@ def _new_invoice(sb: Sandbox, sub: Obj, customer: Obj, reason: str) -> Obj:
         "customer_email": customer["email"],
         "customer_name": customer["name"],
         "default_payment_method": None,
+        "default_tax_rates": [],
         "description": None,
         "discounts": [],
         "due_date": None,
@@ -373,9 +401,16 @@ def _new_invoice(sb: Sandbox, sub: Obj, customer: Obj, reason: str) -> Obj:
             "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
             "type": "subscription_details",
         },
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
         "payments": list_object(f"/v1/invoice_payments?invoice={inv_id}", []),
         "period_end": sub["items"]["data"][0]["current_period_end"],
         "period_start": sub["items"]["data"][0]["current_period_start"],
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
         "receipt_number": None,
         "starting_balance": 0,
         "status": "draft",

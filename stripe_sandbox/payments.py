@@ -742,6 +742,19 @@ def _application_fee(sb: Sandbox, charge: Obj, account_id: str, pi: Obj) -> Obj:
     return fee
 
 
+EVIDENCE_FIELDS = (
+    "access_activity_log", "billing_address", "cancellation_policy",
+    "cancellation_policy_disclosure", "cancellation_rebuttal", "customer_communication",
+    "customer_email_address", "customer_name", "customer_purchase_ip", "customer_signature",
+    "duplicate_charge_documentation", "duplicate_charge_explanation", "duplicate_charge_id",
+    "product_description", "receipt", "refund_policy", "refund_policy_disclosure",
+    "refund_refusal_explanation", "service_date", "service_documentation", "shipping_address",
+    "shipping_carrier", "shipping_date", "shipping_documentation", "shipping_tracking_number",
+    "uncategorized_file", "uncategorized_text",
+)  # fmt: skip
+"""A dispute's evidence fields, null until the platform submits them."""
+
+
 def _open_dispute(sb: Sandbox, charge: Obj, account: str | None) -> Obj:
     dispute_id = sb.store.new_id("du")
     txn = ledger.record(
@@ -762,12 +775,15 @@ def _open_dispute(sb: Sandbox, charge: Obj, account: str | None) -> Obj:
         "charge": charge["id"],
         "created": sb.store.now(),
         "currency": charge["currency"],
-        "evidence": {},
+        "enhanced_eligibility_types": [],
+        "evidence": {**dict.fromkeys(EVIDENCE_FIELDS), "enhanced_evidence": {}},
         "evidence_details": {
             "due_by": sb.store.now() + 7 * 86400,
+            "enhanced_eligibility": {},
             "has_evidence": False,
             "past_due": False,
             "submission_count": 0,
+            "submission_method": "not_submitted",
         },
         "is_charge_refundable": False,
         "livemode": False,
