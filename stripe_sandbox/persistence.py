@@ -52,11 +52,15 @@ class StateFile:
         return True
 
     def save(self, store: Store) -> None:
-        """Write the store's state if it changed since the last write."""
-        with store.lock:
-            text = json.dumps(snapshot(store), separators=(",", ":"))
-        digest = _digest(text)
+        """Write the store's state if it changed since the last write.
+
+        One save at a time, each taking its snapshot inside the turn, so an older snapshot is
+        never written over a newer one.
+        """
         with self._lock:
+            with store.lock:
+                text = json.dumps(snapshot(store), separators=(",", ":"))
+            digest = _digest(text)
             if digest == self._written:
                 return
             connection = self._connect()
