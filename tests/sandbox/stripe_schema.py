@@ -1,8 +1,9 @@
 """Checks a JSON object the sandbox returns against Stripe's published schema for it.
 
-Two sources, as `../shared/stripe-openapi/README.md` says: the `stripe` library's types for the
-pinned API version (2026-10-28), and Stripe's OpenAPI spec (2023-08-16, the newest complete one
-available offline). Where they disagree, the library wins.
+Two sources: the `stripe` library's types for the pinned API version (2026-10-28), and Stripe's
+OpenAPI spec (2023-08-16, the newest complete one available offline; the schemas this check
+reads are kept beside it, made by `python tests/sandbox/stripe_schema.py SPEC3.json.gz`). Where
+they disagree, the library wins: its types follow the newer API.
 
 - Present: every field the library types as always there (not `Optional`), and every field the
   spec marks `required` that the library still declares (a required field may be null).
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import sys
 import types
 import typing
 from functools import cache
@@ -28,14 +31,58 @@ import stripe
 from stripe._list_object import ListObject
 from stripe._stripe_object import StripeObject
 
-SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "stripe-openapi"
-SPEC = SPEC_DIR / "spec3_2023-08-16.json.gz"
+SPEC = Path(__file__).with_name("stripe_spec_2023-08-16.json")
+"""The spec's schemas for the objects the sandbox returns, trimmed to what the check reads."""
+ROOTS = (
+    "account", "account_link", "application_fee", "balance", "balance_transaction",
+    "bank_account", "billing_portal.session", "capability", "charge", "checkout.session",
+    "customer", "dispute", "event", "fee_refund", "invoice", "item", "line_item", "login_link",
+    "payment_intent", "payment_method", "payout", "plan", "price", "product", "refund",
+    "setup_intent", "subscription", "subscription_item", "transfer", "transfer_reversal",
+)  # fmt: skip
+KEPT = ("$ref", "anyOf", "enum", "items", "properties", "required", "type")
+"""What the check reads; a property is kept only if it names an enum or another schema."""
 
 
 @cache
 def _spec_schemas() -> dict[str, Any]:
-    with gzip.open(SPEC) as handle:
-        return json.load(handle)["components"]["schemas"]
+    return json.loads(SPEC.read_text())
+
+
+def trim_spec(full_spec: Path) -> None:
+    """Rewrite SPEC from Stripe's full OpenAPI spec (gzipped JSON): the schemas ROOTS reach."""
+    with gzip.open(full_spec) as handle:
+        schemas = json.load(handle)["components"]["schemas"]
+    kept: dict[str, Any] = {}
+    waiting = list(ROOTS)
+    while waiting:
+        name = waiting.pop()
+        if name in kept or name not in schemas:
+            continue
+        kept[name] = _trimmed(schemas[name])
+        waiting += re.findall(r"#/components/schemas/([\w.]+)", json.dumps(kept[name]))
+    lines = [f"{json.dumps(n)}: {json.dumps(kept[n], sort_keys=True)}" for n in sorted(kept)]
+    SPEC.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+
+
+def _trimmed(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {
+            k: (
+                {
+                    name: _trimmed(v)
+                    for name, v in schema[k].items()
+                    if any(mark in json.dumps(v) for mark in ('"$ref"', '"enum"'))
+                }
+                if k == "properties"
+                else _trimmed(schema[k])
+            )
+            for k in schema
+            if k in KEPT
+        }
+    if isinstance(schema, list):
+        return [_trimmed(item) for item in schema]
+    return schema
 
 
 @cache
@@ -212,3 +259,7 @@ def _check_object(
         if unknown and child not in _library_enum(declared[key]):
             found.append(f"{path}.{key} is {child!r}, not one of {enum}")
     return found
+
+
+if __name__ == "__main__":
+    trim_spec(Path(sys.argv[1]))
