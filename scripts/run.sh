@@ -4,7 +4,9 @@
 # With no STRIPE_SECRET_KEY, the offline Stripe stand-in (stripe_sandbox) starts beside the
 # portal on SANDBOX_PORT, and the portal talks to it as it would to Stripe: hosted Checkout and
 # onboarding pages, signed webhooks back to the portal. With a real test-mode key, nothing of the
-# stand-in runs and the portal talks to Stripe.
+# stand-in runs and the portal talks to Stripe. The stand-in keeps its state in
+# instance/stripe_sandbox.sqlite3 (SANDBOX_STATE_FILE), so stopping and running again keeps the
+# demo coaches' accounts; SANDBOX_FRESH=1 starts it empty.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLASK_APP=wsgi
@@ -26,6 +28,7 @@ if [[ -z "${STRIPE_SECRET_KEY:-}" ]]; then
   SANDBOX_CONNECT_WEBHOOK_SECRET="$STRIPE_CONNECT_WEBHOOK_SECRET" \
   SANDBOX_AVAILABLE_AFTER="${SANDBOX_AVAILABLE_AFTER:-120}" \
   SANDBOX_PAYOUT_ARRIVAL="${SANDBOX_PAYOUT_ARRIVAL:-60}" \
+  SANDBOX_STATE_FILE="${SANDBOX_STATE_FILE:-instance/stripe_sandbox.sqlite3}" \
     .venv/bin/python -m stripe_sandbox --host 127.0.0.1 --port "$sandbox_port" &
   sandbox_pid=$!
   trap 'kill "$sandbox_pid" 2>/dev/null || true' EXIT INT TERM

@@ -37,6 +37,14 @@ class SandboxConfig:
     """Seconds to wait for the receiver to answer one delivery."""
     tick_interval: float = 1.0
     """Seconds between background clock checks (0 disables the ticker)."""
+    webhook_chaos: bool = False
+    """Deliver events in a shuffled order, some of them twice (Stripe promises neither)."""
+    webhook_chaos_window: float = 0.3
+    """Under chaos, each delivery waits a random time up to this many seconds."""
+    state_file: str | None = None
+    """A SQLite file that keeps the sandbox's state across restarts (None: memory only)."""
+    fresh: bool = False
+    """Start empty even if `state_file` holds a saved state (which the next save replaces)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SandboxConfig:

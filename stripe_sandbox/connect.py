@@ -109,6 +109,26 @@ def create_account(sb: Sandbox, p: dict[str, Any]) -> Obj:
             "requirements.past_due",
         ),
         "settings": {
+            "branding": {
+                "icon": None,
+                "logo": None,
+                "primary_color": None,
+                "secondary_color": None,
+            },
+            "card_payments": {
+                "decline_on": {"avs_failure": False, "cvc_failure": False},
+                "statement_descriptor_prefix": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
+            "dashboard": {"display_name": None, "timezone": "Etc/UTC"},
+            "payments": {
+                "statement_descriptor": None,
+                "statement_descriptor_kana": None,
+                "statement_descriptor_kanji": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
             "payouts": {
                 "debit_negative_balances": True,
                 "schedule": {"delay_days": 2, "interval": "daily"},
@@ -305,6 +325,11 @@ def submit_bank_account(
         account["payouts_enabled"] = True
         account["capabilities"] = {name: "active" for name in account["capabilities"]}
     emit_account_updated(sb, account, before)
+    sb.emit("account.external_account.created", bank, account["id"])
+    for name, status in account["capabilities"].items():
+        if before["capabilities"].get(name) != status:
+            previous = {"status": before["capabilities"].get(name)}
+            sb.emit("capability.updated", capability(sb, account, name), account["id"], previous)
     return []
 
 
@@ -361,6 +386,22 @@ def create_external_account(sb: Sandbox, account: Obj, p: dict[str, Any]) -> Obj
     card = _add_debit_card(sb, account, number)
     emit_account_updated(sb, account, before)
     return card
+
+
+def capability(sb: Sandbox, account: Obj, name: str) -> Obj:
+    """The `capability` object for one of the account's capabilities, as Stripe shows it."""
+    status = account["capabilities"][name]
+    due = [] if status == "active" else account["requirements"]["currently_due"]
+    return {
+        "id": name,
+        "object": "capability",
+        "account": account["id"],
+        "future_requirements": _requirements([], None),
+        "requested": True,
+        "requested_at": account["created"],
+        "requirements": _requirements(due, None if status == "active" else "requirements.past_due"),
+        "status": status,
+    }
 
 
 def _set_due(account: Obj, due: list[str]) -> None:
@@ -618,8 +659,8 @@ def cancel_payout(sb: Sandbox, payout: Obj, account: str | None) -> Obj:
         type_="payout_cancel",
         source=payout["id"],
     )
-    sb.emit("payout.canceled", payout, account, previous)
     sb.emit("payout.updated", payout, account, previous)
+    sb.emit("payout.canceled", payout, account, previous)
     return payout
 
 
@@ -651,10 +692,11 @@ def _settle(sb: Sandbox, payout: Obj, account: str | None) -> None:
             type_="payout_failure",
             source=payout["id"],
         )["id"]
+        sb.emit("payout.updated", payout, account, previous)
         sb.emit("payout.failed", payout, account, previous)
     else:
         payout["status"] = "paid"
         if payout["automatic"]:
             payout["reconciliation_status"] = "completed"
+        sb.emit("payout.updated", payout, account, previous)
         sb.emit("payout.paid", payout, account, previous)
-    sb.emit("payout.updated", payout, account, previous)

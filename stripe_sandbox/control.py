@@ -1,8 +1,9 @@
 """Control endpoints under `/_sandbox/` for tests and demos (no API key needed).
 
-Promises: move the clock, pause/resume/force/flush webhook deliveries, redeliver an event, make
-the next payout fail, close a dispute as won or lost, reconfigure webhook endpoints, reset
-everything, and show every delivery attempt. Bodies may be JSON or form-encoded; answers are JSON.
+Promises: move the clock, pause/resume/force/flush webhook deliveries, shuffle and double them
+(chaos), redeliver an event, make the next payout fail, close a dispute as won or lost,
+reconfigure webhook endpoints, reset everything, and show every delivery attempt. Bodies may be
+JSON or form-encoded; answers are JSON.
 """
 
 from __future__ import annotations
@@ -100,6 +101,19 @@ def configure_webhooks() -> Response:
         if key in body:
             setattr(config, key, body[key] or None if key.endswith("url") else body[key])
     return jsonify(webhook_url=config.webhook_url, connect_webhook_url=config.connect_webhook_url)
+
+
+@bp.post("/webhooks/chaos")
+def webhook_chaos() -> Response:
+    """`on`: true to shuffle and double deliveries from now on, false for Stripe's usual order."""
+    on = _body().get("on")
+    if isinstance(on, str):
+        on = {"true": True, "1": True, "false": False, "0": False}.get(on.lower())
+    if not isinstance(on, bool):
+        raise invalid_request("on must be true or false", "on")
+    config = sandbox().config
+    config.webhook_chaos = on
+    return jsonify(webhook_chaos=config.webhook_chaos)
 
 
 @bp.get("/deliveries")

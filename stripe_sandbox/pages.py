@@ -1,5 +1,5 @@
 """Hosted pages: Checkout, 3-D Secure, billing portal, Connect onboarding, Express dashboard,
-invoices.
+invoices and receipts.
 
 Promises: each page is small, plain HTML with a label on every input; every successful POST
 redirects with 303 (to the next step, the caller's return URL, or Checkout's success URL with
@@ -308,6 +308,14 @@ def express_dashboard(token: str) -> Any:
 def invoice_page(iid: str) -> Any:
     invoice = _object("invoice", iid)
     return render_template("invoice.html", invoice=invoice)
+
+
+@bp.route("/receipts/<cid>")
+def receipt_page(cid: str) -> Any:
+    charge = _object("charge", cid)
+    if charge["receipt_url"] is None:
+        abort(404)
+    return render_template("receipt.html", charge=charge)
 
 
 @bp.route("/invoices/<iid>/pdf")

@@ -609,6 +609,8 @@ def _new_charge(
         "transfer_data": pi["transfer_data"],
         "transfer_group": pi["transfer_group"],
     }
+    if ok:
+        charge["receipt_url"] = sb.page_url(f"/receipts/{charge['id']}")
     return sb.store.add(charge, account)
 
 
@@ -649,10 +651,17 @@ def succeed_payment(sb: Sandbox, pi: Obj, pm: Obj, account: str | None) -> Obj:
     )
     if pi["setup_future_usage"] and pi["customer"] and pm["customer"] is None:
         attach_payment_method(sb, pm, pi["customer"], account, check=False)
-    sb.emit("charge.succeeded", charge, account)
+    # Stripe attaches the balance transaction a moment after the charge succeeds.
+    sb.emit("charge.succeeded", {**charge, "balance_transaction": None}, account)
     sb.emit("payment_intent.succeeded", pi, account, previous)
     for obj in announce:
         sb.emit(f"{obj['object']}.created", obj)
+        if obj["object"] == "transfer":  # the connected account's own payment, on its endpoint
+            payment = sb.store.get(
+                obj["destination_payment"], "charge", obj["destination"], "destination_payment"
+            )
+            sb.emit("charge.succeeded", payment, obj["destination"])
+    sb.emit("charge.updated", charge, account, {"balance_transaction": None})
     if pm["_behaviour"] == Behaviour.DISPUTE.value:
         disputes.open_dispute(sb, charge, account)
     return pi

@@ -14,11 +14,16 @@ Use from a test module with `from tests.live import live_portal, live_sandbox  #
   redirects followed unless asked), `.login(browser, user)`, `.csrf(browser, path)`.
 - `onboard_coach(live_sandbox, coach)` walks a coach through the sandbox's hosted Express
   onboarding and records the connected account in the portal as `account.updated` would.
+
+With `SANDBOX_WEBHOOK_CHAOS=1` in the environment, the sandbox delivers every event after a
+random wait and one in three twice (scripts/test.sh runs the end-to-end tests once that way):
+the portal must end up right whatever order Stripe's events come in.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -123,6 +128,7 @@ def _sandbox_server() -> SandboxServer:
                 connect_webhook_secret=CONNECT_SECRET,
                 webhook_retry_delay=0.05,
                 tick_interval=0,
+                webhook_chaos=os.environ.get("SANDBOX_WEBHOOK_CHAOS") == "1",
             )
             _server = SandboxServer(config).start()
             atexit.register(_server.stop)

@@ -8,8 +8,10 @@
   amount leaves the available balance on first sight and comes back when it fails or is
   canceled.
 - `account.updated`: mirrors the connected account's state into `stripe_connected_accounts`,
-  for that account only; an event older than one already applied changes nothing. Returning
-  from onboarding is not completion; this event is.
+  for that account only; an event older than one already applied changes nothing. Stripe's
+  `created` has whole seconds, so when another update of the same second was applied already,
+  which one is newer is unknowable from the events: the account is read from Stripe instead.
+  Returning from onboarding is not completion; this event is.
 - `charge.dispute.created` / `.closed`: flags the transaction for admins in its metadata. A
   dispute on a destination charge is the platform's: the coach's balance does not move. If the
   platform recovers the money from the coach (a transfer reversal, an admin decision), that
@@ -38,6 +40,7 @@ from portal.models import (
 )
 from portal.money import from_minor_units, normalise_currency
 from portal.payouts import services as payouts
+from portal.stripe_gateway import connect as connect_gateway
 from portal.webhooks import IGNORED, Event, WaitFor, wait_for
 
 logger = logging.getLogger("portal.webhooks")
@@ -121,8 +124,28 @@ def account_updated(event: Event) -> str | None:
         return _ignore(event, f"no coach has connected account {data.get('id')}")
     if payouts.newer_account_update_applied(account.stripe_account_id, event.get("created")):
         return _ignore(event, "a newer account.updated for this account was applied already")
+    if _account_update_of_the_same_second_applied(event, account.stripe_account_id):
+        data = connect_gateway.retrieve_account(account.stripe_account_id)
     payouts.mirror_account(account, data)
     return None
+
+
+def _account_update_of_the_same_second_applied(event: Event, stripe_account_id: str) -> bool:
+    created = event.get("created")
+    if not isinstance(created, int):
+        return False
+    applied = db.session.scalar(
+        sa.select(StripeEvent.id)
+        .where(
+            StripeEvent.type == "account.updated",
+            StripeEvent.account == stripe_account_id,
+            StripeEvent.status == EventStatus.PROCESSED,
+            StripeEvent.stripe_created_at == datetime.fromtimestamp(created, UTC),
+            StripeEvent.stripe_event_id != event["id"],
+        )
+        .limit(1)
+    )
+    return applied is not None
 
 
 # --- disputes ---------------------------------------------------------------------------------

@@ -133,6 +133,7 @@ def test_a_member_pays_less_by_the_discount_out_of_the_fee_and_it_is_recorded(
     coach, slot = bookable_coach(live_sandbox)
     _, browser = signed_in_mentee(live_portal)
     subscribe(live_portal, browser)
+    live_sandbox.flush()  # the membership's card reaches the portal by payment_method.attached
     page = browser.get(f"{live_portal.url}/coaches/{coach.id}", timeout=10).text
     assert "$90.00" in page  # shown before paying
     assert _pay_with_saved_card(live_portal, browser, coach, slot).status_code == 303
