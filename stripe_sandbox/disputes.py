@@ -77,7 +77,7 @@ def open_dispute(sb: Sandbox, charge: Obj, account: str | None) -> Obj:
             "has_evidence": False,
             "past_due": False,
             "submission_count": 0,
-            "submission_method": None,
+            "submission_method": "not_submitted",
         },
         "is_charge_refundable": False,
         "livemode": False,
@@ -85,7 +85,12 @@ def open_dispute(sb: Sandbox, charge: Obj, account: str | None) -> Obj:
         "network_reason_code": "10.4",
         "payment_intent": charge["payment_intent"],
         "payment_method_details": {
-            "card": {"brand": "visa", "case_type": "chargeback", "network_reason_code": "10.4"},
+            "card": {
+                "brand": "visa",
+                "case_type": "chargeback",
+                "network": "visa",
+                "network_reason_code": "10.4",
+            },
             "type": "card",
         },
         "reason": "fraudulent",
@@ -123,7 +128,7 @@ def update(sb: Sandbox, dispute: Obj, p: dict[str, Any], account: str | None) ->
         now = sb.store.now()
         details["submission_count"] += 1
         details["past_due"] = details["due_by"] is not None and now > details["due_by"]
-        details["submission_method"] = "api"
+        details["submission_method"] = "manual"  # by the platform, through the API
         dispute["status"] = "under_review"
     after = render(dispute)
     previous = {k: v for k, v in before.items() if after.get(k) != v}

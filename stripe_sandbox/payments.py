@@ -655,12 +655,15 @@ def succeed_payment(sb: Sandbox, pi: Obj, pm: Obj, account: str | None) -> Obj:
     sb.emit("charge.succeeded", {**charge, "balance_transaction": None}, account)
     sb.emit("payment_intent.succeeded", pi, account, previous)
     for obj in announce:
-        sb.emit(f"{obj['object']}.created", obj)
-        if obj["object"] == "transfer":  # the connected account's own payment, on its endpoint
+        if obj["object"] == "transfer":
+            sb.emit("transfer.created", obj)
+            # The connected account's own payment, on its endpoint.
             payment = sb.store.get(
                 obj["destination_payment"], "charge", obj["destination"], "destination_payment"
             )
             sb.emit("charge.succeeded", payment, obj["destination"])
+        else:
+            sb.emit("application_fee.created", obj)
     sb.emit("charge.updated", charge, account, {"balance_transaction": None})
     if pm["_behaviour"] == Behaviour.DISPUTE.value:
         disputes.open_dispute(sb, charge, account)

@@ -142,6 +142,9 @@ def drive_every_flow(client, sandbox_tools) -> list[Any]:
     )
     charge = session.payment_intent.latest_charge
     [dispute] = client.v1.disputes.list(params={"charge": charge.id}).data
+    answered = client.v1.disputes.update(
+        dispute.id, params={"evidence": {"uncategorized_text": "The session took place."}}
+    )
     sandbox_tools.control(f"disputes/{dispute.id}/close", outcome="won")  # refundable again
     refund = client.v1.refunds.create(
         params={
@@ -248,6 +251,7 @@ def drive_every_flow(client, sandbox_tools) -> list[Any]:
         client.v1.transfers.retrieve(charge.transfer),
         client.v1.application_fees.retrieve(charge.application_fee),
         client.v1.disputes.list(),
+        answered,
         client.v1.accounts.retrieve(coach),
         client.v1.account_links.create(
             params={
