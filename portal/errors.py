@@ -6,6 +6,8 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from portal.parsing import BadRequestInput
+
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Check the form and try again."),
     401: ("Please sign in", "Your session has ended. Sign in again to continue."),
@@ -36,6 +38,13 @@ def init_error_pages(app: Flask) -> None:
             400,
             "This form has expired or was not sent from the portal. Reload the page and try again.",
         )
+
+    @app.errorhandler(BadRequestInput)
+    def bad_input(error: BadRequestInput) -> tuple[str, int]:
+        from portal.extensions import db
+
+        db.session.rollback()
+        return render_error(400, error.message)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:

@@ -7,8 +7,7 @@ that writes an audit entry and answers with a redirect (303, or HX-Redirect for 
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -22,7 +21,6 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from portal import pagination as keyset
 from portal.admin import attention, audit, detail, reconciliation, refunds, users
 from portal.admin import events as event_log
 from portal.admin import transactions as txns
@@ -38,6 +36,7 @@ from portal.admin.forms import (
 )
 from portal.extensions import db
 from portal.models import EventStatus, Refund, Role, TransactionStatus, TransactionType
+from portal.parsing import BadRequestInput, form_error_message
 from portal.payouts import services as payout_services
 from portal.payouts.forms import PlatformFeeForm
 from portal.rendering import htmx_redirect, is_htmx, render
@@ -59,10 +58,6 @@ def _cursors() -> dict[str, str | None]:
         "after": request.args.get("after") or None,
         "before": request.args.get("before") or None,
     }
-
-
-def _bad_cursor() -> NoReturn:
-    abort(400, keyset.BAD_CURSOR_MESSAGE)
 
 
 def _filter_status() -> int:
@@ -108,10 +103,7 @@ def transactions() -> Response:
             _filter_status(),
             **context,
         )
-    try:
-        context["listing"] = txns.list_page(_transaction_filter(form), **_cursors())
-    except keyset.BadCursor:
-        _bad_cursor()
+    context["listing"] = txns.list_page(_transaction_filter(form), **_cursors())
     return render("admin/transactions.html", "admin/_transactions_results.html", **context)
 
 
@@ -121,7 +113,7 @@ def transaction_totals() -> Response:
     """The count and totals of the filtered set, asked for once by the list, not per page."""
     form = TransactionFilterForm(request.args)
     if not form.validate():
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
     return render(
         "admin/transaction_totals.html",
         "admin/_transactions_totals.html",
@@ -135,7 +127,7 @@ def transaction_totals() -> Response:
 def export_transactions() -> Response:
     form = TransactionFilterForm(request.args)
     if not form.validate():
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
     wanted = _transaction_filter(form)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
@@ -188,11 +180,8 @@ def confirm_refund(transaction_id: int) -> Response:
     form = RefundConfirmForm()
     back = url_for("admin.transaction", transaction_id=transaction_id)
     if not form.validate_on_submit():
-        abort(400)
-    try:
-        amount = Decimal(form.amount.data)
-    except ArithmeticError:
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
+    amount = form.confirmed_amount()
     try:
         made = refunds.request(
             transaction_id,
@@ -263,10 +252,7 @@ def events() -> Response:
     page = None
     if form.validate():
         status = EventStatus(form.status.data) if form.status.data else None
-        try:
-            page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
-        except keyset.BadCursor:
-            _bad_cursor()
+        page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
     return render(
         "admin/events.html",
         "admin/_events_results.html",
@@ -338,10 +324,7 @@ def users_list() -> Response:
     page = None
     if form.validate():
         role = Role(form.role.data) if form.role.data else None
-        try:
-            page = users.user_page(q=form.q.data or "", role=role, **_cursors())
-        except keyset.BadCursor:
-            _bad_cursor()
+        page = users.user_page(q=form.q.data or "", role=role, **_cursors())
     return render(
         "admin/users.html",
         "admin/_users_results.html",
@@ -408,10 +391,7 @@ def coach_fee(coach_id: int) -> Response:
 @allow(Role.ADMIN)
 def audit_log() -> Response:
     action = request.args.get("action", "")
-    try:
-        page = audit.audit_page(action=action, **_cursors())
-    except keyset.BadCursor:
-        _bad_cursor()
+    page = audit.audit_page(action=action, **_cursors())
     return render(
         "admin/audit.html",
         entries=page,
