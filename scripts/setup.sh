@@ -36,3 +36,13 @@ if [[ -n "$dev" ]] && ! command -v chromium >/dev/null 2>&1; then
     echo "Chromium is not installed: the browser tests will be skipped (apt-get install chromium)."
   fi
 fi
+
+# The throttle test runs gunicorn workers that share their counters in a throwaway Redis.
+if [[ -n "$dev" ]] && ! command -v redis-server >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Redis for the throttle test..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "Redis is not installed: the throttle test will be skipped (apt-get install redis-server)."
+  fi
+fi

@@ -35,6 +35,7 @@ from portal.admin.forms import (
     UserSearchForm,
 )
 from portal.extensions import db
+from portal.health import system_checks
 from portal.models import EventStatus, Refund, Role, TransactionStatus, TransactionType
 from portal.parsing import BadRequestInput, form_error_message
 from portal.payouts import services as payout_services
@@ -240,6 +241,13 @@ def needs_attention() -> Response:
     return render(
         "admin/attention.html", attention=attention.needs_attention(), action_form=ActionForm()
     )
+
+
+@bp.get("/system")
+@allow(Role.ADMIN)
+def system() -> Response:
+    """What the portal depends on, as `/readyz` sees it, with Stripe's state beside it."""
+    return render("admin/system.html", checks=system_checks())
 
 
 # --- webhook events ---------------------------------------------------------------------------
