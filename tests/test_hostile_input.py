@@ -106,7 +106,10 @@ class _Forms(HTMLParser):
             if kind in ("checkbox", "radio") and "checked" not in a:
                 self._form.fields.setdefault(a["name"], "")
             elif kind not in ("submit", "button", "image", "reset"):
-                self._form.fields[a["name"]] = a.get("value", "" if kind != "checkbox" else "y")
+                value = a.get("value", "" if kind != "checkbox" else "y")
+                if not value and self._form.method == "POST":
+                    value = _valid_sample(kind)
+                self._form.fields[a["name"]] = value
         elif tag == "select":
             self._select = a["name"]
             self._form.fields.setdefault(a["name"], "")
@@ -118,15 +121,31 @@ class _Forms(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._form is not None and self._textarea:
-            self._form.fields[self._textarea] += data
+            self._form.fields[self._textarea] += data.strip()
 
     def handle_endtag(self, tag: str) -> None:
+        form, textarea = self._form, self._textarea
+        if tag == "textarea" and form is not None and textarea and not form.fields[textarea]:
+            form.fields[textarea] = _valid_sample("text") if form.method == "POST" else ""
         if tag == "form":
             self._form = None
         elif tag == "select":
             self._select = None
         elif tag == "textarea":
             self._textarea = None
+
+
+def _valid_sample(kind: str) -> str:
+    """A value a person might type into an empty field of this type, so that a POST gets past
+    its other fields and the hostile value in the one under test reaches the code behind it."""
+    soon = datetime.now(UTC) + timedelta(days=10)
+    return {
+        "email": "guard.sample@example.com",
+        "password": "a fairly long passphrase",
+        "number": "30",
+        "date": soon.date().isoformat(),
+        "datetime-local": soon.strftime("%Y-%m-%dT%H:00"),
+    }.get(kind, "Sample text" if kind in ("text", "search") else "")
 
 
 @dataclass
