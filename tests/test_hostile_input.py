@@ -39,7 +39,7 @@ from tests.builders import (
     make_slot,
     make_user,
 )
-from tests.conftest import PASSWORD, login, make_app
+from tests.conftest import PASSWORD, _empty_all_tables, csrf_token, login, make_app
 
 MISSING = object()
 HOSTILE: list[object] = [
@@ -67,6 +67,7 @@ CURSOR_PARAMETERS = ("after", "before")
 SKIPPED_ENDPOINTS = {"static", "accounts.logout"}
 SKIPPED_PREFIXES = ("/webhooks/",)
 GENERIC_400 = MESSAGES[400][1]
+EXPIRED_FORM = "This form has expired"
 
 
 @dataclass
@@ -156,13 +157,20 @@ class World:
 
 @pytest.fixture
 def guard_app(migrated_database: str) -> Iterator[Flask]:
-    # Throttles would answer 429 before the fields are read; Stripe is a closed port.
-    app = make_app(migrated_database, RATELIMIT_ENABLED=False, STRIPE_API_BASE="http://127.0.0.1:9")
+    # Throttles would answer 429 before the fields are read, so their limits are out of reach
+    # (RATELIMIT_ENABLED would switch off the one shared limiter for every later app too).
+    # Stripe is a closed port.
+    unlimited = "100000 per minute"
+    app = make_app(
+        migrated_database,
+        LOGIN_RATE_LIMIT=unlimited,
+        SIGNUP_RATE_LIMIT=unlimited,
+        PASSWORD_CHANGE_RATE_LIMIT=unlimited,
+        STRIPE_API_BASE="http://127.0.0.1:9",
+    )
     with app.app_context():
         yield app
         db.session.remove()
-        from tests.conftest import _empty_all_tables
-
         _empty_all_tables()
         db.engine.dispose()
 
@@ -267,8 +275,11 @@ def _targets(client: FlaskClient, pages: list[str]) -> list[Target]:
     return list(found.values())
 
 
-def _send(client: FlaskClient, target: Target, name: str, value: object) -> object:
+def _send(client: FlaskClient, target: Target, name: str, value: object, token: str) -> object:
     data: dict[str, object] = {k: v for k, v in target.fields.items() if v != "" or k == name}
+    for key in data:
+        if key.endswith("csrf_token"):
+            data[key] = token  # the session's current token, whatever the page said then
     if value is MISSING:
         data.pop(name, None)
     else:
@@ -288,21 +299,27 @@ def _says_what_was_wrong(text: str) -> bool:
     )
 
 
-def _walk(app: Flask, world: World, visitor: str | Role) -> list[str]:
+def _visit(app: Flask, world: World, visitor: str | Role) -> tuple[FlaskClient, str]:
+    """A fresh browser for the visitor, signed in, and its session's CSRF token."""
     client = app.test_client()
     if visitor != "anonymous":
         login(client, world.users[visitor])  # type: ignore[arg-type]
+    return client, csrf_token(client)
+
+
+def _walk(app: Flask, world: World, visitor: str | Role) -> list[str]:
+    client, token = _visit(app, world, visitor)
     failures: list[str] = []
     targets = _targets(client, _pages(app, world))
     assert targets, "the walk found nothing to send"
     before = _row_counts()  # read again only after an answer that may have written
     for target in targets:
         for name in target.fields:
-            if name == "csrf_token":
+            if name.endswith("csrf_token"):  # a bad token is the CSRF check's business
                 continue
             values = HOSTILE + (BAD_CURSORS if "after" in name or "before" in name else [])
             for value in values:
-                response = _send(client, target, name, value)
+                response = _send(client, target, name, value, token)
                 status = response.status_code
                 shown = "missing" if value is MISSING else repr(value)[:40]
                 where = f"{visitor} {target.method} {target.path} {name}={shown}"
@@ -315,8 +332,12 @@ def _walk(app: Flask, world: World, visitor: str | Role) -> list[str]:
                         before = after
                     if status == 400 and not _says_what_was_wrong(response.text):
                         failures.append(f"{where}: 400 without saying what was wrong")
+                    if EXPIRED_FORM in response.text:
+                        failures.append(f"{where}: the walk's session was lost")
                 else:
                     before = _row_counts()
+                    if target.method == "POST":  # it may have signed someone in or out
+                        client, token = _visit(app, world, visitor)
     return failures
 
 
