@@ -49,6 +49,7 @@ def _init_extensions(app: Flask) -> None:
         login_manager,
         migrate,
     )
+    from portal.parsing import init_input_checks
     from portal.security import init_security
     from portal.templating import init_templating
 
@@ -57,6 +58,7 @@ def _init_extensions(app: Flask) -> None:
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     init_security(app)  # the audience check runs before every other request hook
+    init_input_checks(app)
     csrf.init_app(app)
     limiter.init_app(app)
     htmx.init_app(app)

@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal.accounts import services as accounts
+from portal.accounts.passwords import password_problem
 from portal.extensions import db
 from portal.models import AvailabilitySlot, Role, User
 
@@ -78,8 +79,9 @@ def create_admin(email: str, name: str, password: str | None) -> None:
         return
     if not password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 10:
-        raise click.BadParameter("Use at least 10 characters.", param_hint="password")
+    problem = password_problem(password, email=email, name=name)
+    if problem:
+        raise click.BadParameter(problem, param_hint="password")
     user = accounts.create_user(email, password, name, Role.ADMIN)
     db.session.commit()
     click.echo(f"Admin {user.email} created.")

@@ -20,6 +20,11 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def web_workers() -> int:
+    """How many gunicorn workers serve the portal (gunicorn.conf.py reads it from here)."""
+    return int(os.environ.get("GUNICORN_WORKERS", (os.cpu_count() or 1) * 2 + 1))
+
+
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None:
@@ -48,7 +53,9 @@ class Config:
 
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_RATE_LIMIT = "10 per minute"
+    LOGIN_RATE_LIMIT = "10 per minute"  # failed sign-ins only
+    SIGNUP_RATE_LIMIT = "5 per minute;30 per hour"
+    PASSWORD_CHANGE_RATE_LIMIT = "5 per minute"  # noqa: S105 - a rate; wrong current passwords only
 
     STRIPE_SECRET_KEY = ""
     STRIPE_PUBLISHABLE_KEY = ""
@@ -101,6 +108,8 @@ class Config:
             "STRIPE_HOSTED_ORIGINS",
             "RATELIMIT_STORAGE_URI",
             "LOGIN_RATE_LIMIT",
+            "SIGNUP_RATE_LIMIT",
+            "PASSWORD_CHANGE_RATE_LIMIT",
             "PLATFORM_COUNTRY",
             "MEMBERSHIP_DISCOUNT_PERCENTAGE",
             "MEMBERSHIP_PRODUCT_NAME",
@@ -132,6 +141,7 @@ class Config:
         for key in ("JOB_RETRIES", "JOB_RETRY_DELAY"):
             if key in os.environ:
                 settings[key] = int(os.environ[key])
+        settings["WEB_WORKERS"] = web_workers()
         if "STRIPE_MAX_NETWORK_RETRIES" in os.environ:
             settings["STRIPE_MAX_NETWORK_RETRIES"] = int(os.environ["STRIPE_MAX_NETWORK_RETRIES"])
         return settings
@@ -200,5 +210,11 @@ def check_production_settings(settings: dict) -> None:
         problems.append("DATABASE_URL must point at PostgreSQL, not SQLite")
     if settings.get("DEBUG"):
         problems.append("debug must be off")
+    if settings["RATELIMIT_STORAGE_URI"].startswith("memory://") and settings["WEB_WORKERS"] > 1:
+        # Each worker would count on its own: N workers allow N times the sign-in attempts.
+        problems.append(
+            f"RATELIMIT_STORAGE_URI must be a store all {settings['WEB_WORKERS']} workers share "
+            "(redis://host:6379), not memory://"
+        )
     if problems:
         raise UnsafeConfiguration("Refusing to start in production: " + "; ".join(problems) + ".")

@@ -59,12 +59,21 @@ def render_error(code: int, detail: str | None = None) -> tuple[str, int]:
 
 
 def init_error_pages(app: Flask) -> None:
+    from portal.parsing import BadRequestInput
+
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError) -> tuple[str, int]:
         return render_error(
             400,
             "This form has expired or was not sent from the portal. Reload the page and try again.",
         )
+
+    @app.errorhandler(BadRequestInput)
+    def bad_input(error: BadRequestInput) -> tuple[str, int]:
+        from portal.extensions import db
+
+        db.session.rollback()
+        return render_error(400, error.message)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:

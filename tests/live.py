@@ -153,6 +153,7 @@ def live_portal(
         STRIPE_WEBHOOK_SECRET=PLATFORM_SECRET,
         STRIPE_CONNECT_WEBHOOK_SECRET=CONNECT_SECRET,
         STRIPE_SANDBOX_PUBLIC_URL=live_sandbox.url,
+        SIGNUP_RATE_LIMIT="100 per minute",  # the journeys sign up people quickly, one address
     )
     server: BaseWSGIServer = make_server(
         "127.0.0.1", 0, portal_app, threaded=True, request_handler=_QuietHandler

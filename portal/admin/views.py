@@ -8,8 +8,7 @@ that writes an audit entry and answers with a redirect (303, or HX-Redirect for 
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -24,7 +23,6 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
-from portal import pagination as keyset
 from portal.admin import attention, audit, detail, event_log, reconciliation_runs, refunds, users
 from portal.admin import jobs as admin_jobs
 from portal.admin import transactions as txns
@@ -40,7 +38,9 @@ from portal.admin.forms import (
 )
 from portal.errors import on_error_go_to
 from portal.extensions import db
+from portal.health import system_checks
 from portal.models import EventStatus, Refund, Role, TransactionStatus, TransactionType
+from portal.parsing import BadRequestInput, form_error_message
 from portal.payouts import services as payout_services
 from portal.payouts.forms import PlatformFeeForm
 from portal.rendering import htmx_redirect, is_htmx, render
@@ -63,10 +63,6 @@ def _cursors() -> dict[str, str | None]:
         "after": request.args.get("after") or None,
         "before": request.args.get("before") or None,
     }
-
-
-def _bad_cursor() -> NoReturn:
-    abort(400, keyset.BAD_CURSOR_MESSAGE)
 
 
 def _filter_status() -> int:
@@ -112,10 +108,7 @@ def transactions() -> Response:
             _filter_status(),
             **context,
         )
-    try:
-        context["listing"] = txns.list_page(_transaction_filter(form), **_cursors())
-    except keyset.BadCursor:
-        _bad_cursor()
+    context["listing"] = txns.list_page(_transaction_filter(form), **_cursors())
     return render("admin/transactions.html", "admin/_transactions_results.html", **context)
 
 
@@ -125,7 +118,7 @@ def transaction_totals() -> Response:
     """The count and totals of the filtered set, asked for once by the list, not per page."""
     form = TransactionFilterForm(request.args)
     if not form.validate():
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
     return render(
         "admin/transaction_totals.html",
         "admin/_transactions_totals.html",
@@ -139,7 +132,7 @@ def transaction_totals() -> Response:
 def export_transactions() -> Response:
     form = TransactionFilterForm(request.args)
     if not form.validate():
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
     wanted = _transaction_filter(form)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
@@ -192,11 +185,8 @@ def confirm_refund(transaction_id: int) -> Response:
     form = RefundConfirmForm()
     back = url_for("admin.transaction", transaction_id=transaction_id)
     if not form.validate_on_submit():
-        abort(400)
-    try:
-        amount = Decimal(form.amount.data)
-    except ArithmeticError:
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
+    amount = form.confirmed_amount()
     on_error_go_to(back)
     try:
         made = refunds.request(
@@ -254,6 +244,13 @@ def needs_attention() -> Response:
     )
 
 
+@bp.get("/system")
+@allow(Role.ADMIN)
+def system() -> Response:
+    """What the portal depends on, as `/readyz` sees it, with Stripe's state beside it."""
+    return render("admin/system.html", checks=system_checks())
+
+
 # --- webhook events ---------------------------------------------------------------------------
 
 
@@ -264,10 +261,7 @@ def events() -> Response:
     page = None
     if form.validate():
         status = EventStatus(form.status.data) if form.status.data else None
-        try:
-            page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
-        except keyset.BadCursor:
-            _bad_cursor()
+        page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
     return render(
         "admin/events.html",
         "admin/_events_results.html",
@@ -333,10 +327,7 @@ def reconcile() -> Response:
         db.session.commit()
         current_tasks().queue_reconciliation(run.id)
         return htmx_redirect(url_for("admin.reconciliation_run", run_id=run.id))
-    try:
-        runs = reconciliation_runs.runs_page(**_cursors())
-    except keyset.BadCursor:
-        _bad_cursor()
+    runs = reconciliation_runs.runs_page(**_cursors())
     status = 400 if form.errors else 200
     return render("admin/reconciliation.html", status=status, form=form, runs=runs)
 
@@ -410,10 +401,7 @@ def users_list() -> Response:
     page = None
     if form.validate():
         role = Role(form.role.data) if form.role.data else None
-        try:
-            page = users.user_page(q=form.q.data or "", role=role, **_cursors())
-        except keyset.BadCursor:
-            _bad_cursor()
+        page = users.user_page(q=form.q.data or "", role=role, **_cursors())
     return render(
         "admin/users.html",
         "admin/_users_results.html",
@@ -477,10 +465,7 @@ def coach_fee(coach_id: int) -> Response:
 @allow(Role.ADMIN)
 def audit_log() -> Response:
     action = request.args.get("action", "")
-    try:
-        page = audit.audit_page(action=action, **_cursors())
-    except keyset.BadCursor:
-        _bad_cursor()
+    page = audit.audit_page(action=action, **_cursors())
     return render(
         "admin/audit.html",
         entries=page,

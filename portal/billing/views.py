@@ -9,7 +9,6 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from portal import pagination
 from portal.billing import cards, membership, services
 from portal.billing.forms import ActionForm, AttemptForm, SubscribeForm
 from portal.bookings import hold, pricing, saved_card
@@ -62,13 +61,8 @@ def _page_args() -> dict[str, str | None]:
 
 
 def _cards_response(error: str | None = None, status: int = 200) -> Response:
-    try:
-        # After a change (a POST) the first page is shown again, with the new default first.
-        page = cards.cards_page(
-            current_user.id, **(_page_args() if request.method == "GET" else {})
-        )
-    except pagination.BadCursor:
-        abort(400, pagination.BAD_CURSOR_MESSAGE)
+    # After a change (a POST) the first page is shown again, with the new default first.
+    page = cards.cards_page(current_user.id, **(_page_args() if request.method == "GET" else {}))
     return render(
         "billing/cards.html",
         "billing/_cards.html",
@@ -347,10 +341,7 @@ def membership_returned() -> Response:
 @bp.get("/invoices", endpoint="invoices")
 @allow(Role.MENTEE)
 def invoices_page() -> Response:
-    try:
-        page = membership.invoices_of(current_user.id, **_page_args())
-    except pagination.BadCursor:
-        abort(400, pagination.BAD_CURSOR_MESSAGE)
+    page = membership.invoices_of(current_user.id, **_page_args())
     return render("billing/invoices.html", invoices=page.rows, invoice_page=page)
 
 

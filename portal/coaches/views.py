@@ -6,13 +6,12 @@ its mentee and its coach (anyone else gets 404).
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from portal import pagination
 from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
@@ -44,17 +43,10 @@ def _page_args(after: str = "after", before: str = "before") -> dict[str, str | 
     return {"after": request.args.get(after) or None, "before": request.args.get(before) or None}
 
 
-def _bad_cursor() -> NoReturn:
-    abort(400, pagination.BAD_CURSOR_MESSAGE)
-
-
 @bp.get("/")
 @allow(PUBLIC)
 def directory() -> Response:
-    try:
-        page = services.published_coaches(**_page_args())
-    except pagination.BadCursor:
-        _bad_cursor()
+    page = services.published_coaches(**_page_args())
     slots = hold.open_slots_by_coach([p.user_id for p in page.rows])
     return render("coaches/directory.html", coaches=page.rows, listing=page, slots=slots)
 
@@ -69,10 +61,7 @@ def coach_page(coach_id: int) -> Response:
         current_user.is_authenticated and current_user.id == coach_id
     ):
         abort(404)
-    try:
-        slots = hold.open_slots_page(coach_id, **_page_args())
-    except pagination.BadCursor:
-        _bad_cursor()
+    slots = hold.open_slots_page(coach_id, **_page_args())
     return render(
         "coaches/coach.html",
         profile=profile,
@@ -212,17 +201,14 @@ def _sessions_context(**whose: int) -> dict:
     """The next upcoming sessions and one page of past ones, each paged by its own cursors
     (`upcoming_after`/`upcoming_before`, and `after`/`before`)."""
     now = utcnow()
-    try:
-        upcoming = hold.sessions_page(
-            **whose,
-            upcoming=True,
-            size=hold.UPCOMING_PAGE_SIZE,
-            now=now,
-            **_page_args("upcoming_after", "upcoming_before"),
-        )
-        past = hold.sessions_page(**whose, upcoming=False, now=now, **_page_args())
-    except pagination.BadCursor:
-        _bad_cursor()
+    upcoming = hold.sessions_page(
+        **whose,
+        upcoming=True,
+        size=hold.UPCOMING_PAGE_SIZE,
+        now=now,
+        **_page_args("upcoming_after", "upcoming_before"),
+    )
+    past = hold.sessions_page(**whose, upcoming=False, now=now, **_page_args())
     return {
         "upcoming": upcoming.rows,
         "past": past.rows,
@@ -325,10 +311,7 @@ def _slots_context(
     after: str | None = None,
     before: str | None = None,
 ) -> dict:
-    try:
-        page = services.slots_of(current_user.id, after=after, before=before)
-    except pagination.BadCursor:
-        _bad_cursor()
+    page = services.slots_of(current_user.id, after=after, before=before)
     return {
         "slots": page.rows,
         "slot_page": page,

@@ -20,6 +20,7 @@ from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
+from portal.parsing import BadRequestInput, form_error_message, parse_int
 from portal.payouts import cli, earnings, sections, services
 from portal.payouts.forms import (
     ActionForm,
@@ -90,9 +91,10 @@ def _cursor() -> int | None:
     raw = request.args.get("after") or None
     if raw is None:
         return None
-    if not (raw.isdigit() and int(raw) <= pagination.MAX_INT32):
-        abort(400, pagination.BAD_CURSOR_MESSAGE)
-    return int(raw)
+    try:
+        return parse_int(raw)
+    except BadRequestInput as exc:
+        raise pagination.BadCursor(raw) from exc
 
 
 # --- onboarding -------------------------------------------------------------------------------
@@ -228,8 +230,6 @@ def pay_out() -> Response:
     form = PayOutNowForm()
     if form.validate_on_submit():
         amount = form.confirmed_amount()
-        if amount is None:
-            abort(400)
         on_error_go_to(url_for("payouts.pay_out"))
         payout = services.pay_out_now(
             current_user.id, confirmed_amount=amount, attempt=form.attempt.data
@@ -239,7 +239,7 @@ def pay_out() -> Response:
         flash(f"Your payout of {amount} is on its way to your bank.", "success")
         return htmx_redirect(url_for("payouts.dashboard"))
     if request.method == "POST":
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
     account = services.account_of(current_user.id)
     form.amount.data = str(profile.available_balance)
     form.attempt.data = secrets.token_urlsafe(16)

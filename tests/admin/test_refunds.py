@@ -140,9 +140,15 @@ def test_over_refund_is_refused_with_a_message_and_changes_nothing(
     ("amount", "reason", "message"),
     [
         ("0", "x", "above zero"),
-        ("abc", "x", "Not a valid decimal"),
+        ("abc", "x", "plain digits"),
         ("10", "", "Say why"),
         ("10.001", "x", "decimal places"),
+        ("sNaN", "x", "plain digits"),
+        ("Infinity", "x", "plain digits"),
+        ("1e30", "x", "plain digits"),
+        ("1" * 25, "x", "below 100,000,000"),
+        ("\u00b2", "x", "plain digits"),
+        ("10", "late\x00", "control character"),
     ],
 )
 def test_bad_refund_input_is_refused(
@@ -155,6 +161,15 @@ def test_bad_refund_input_is_refused(
 ) -> None:
     response = _review(admin_client, paid, amount, reason)
     assert response.status_code == 400 and message in response.text
+    assert _refunds(paid) == [] and stripe_fake.count("refunds.create") == 0
+
+
+def test_a_refund_of_one_cent_is_offered_for_confirmation(
+    admin_client: FlaskClient, paid: Transaction, stripe_fake: FakeStripe
+) -> None:
+    response = _review(admin_client, paid, "0.01")
+    assert response.status_code == 200, response.text
+    assert 'name="amount" type="hidden" value="0.01"' in response.text
     assert _refunds(paid) == [] and stripe_fake.count("refunds.create") == 0
 
 
