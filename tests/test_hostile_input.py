@@ -30,7 +30,7 @@ from flask.testing import FlaskClient
 
 from portal.errors import MESSAGES
 from portal.extensions import db
-from portal.models import Base, CoachingSession, Role, SessionStatus, StripeEvent
+from portal.models import Base, Booking, Role, SessionStatus, StripeEvent
 from portal.models.enums import EventStatus
 from tests.builders import (
     make_connected_account,
@@ -193,7 +193,7 @@ def world(guard_app: Flask) -> World:
     make_slot(coach, hours_from_now=96)
     payment = make_payment(coach, mentee)
     refund = make_refund(payment, "10.00")
-    booking = CoachingSession(
+    booking = Booking(
         coach_id=coach.id,
         mentee_id=mentee.id,
         starts_at=datetime.now(UTC) + timedelta(days=5),
