@@ -16,10 +16,27 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from . import billing, checkout, connect, disputes, ledger, payments, transfers
 from .errors import StripeError, invalid_request
 from .events import set_request
 from .params import check_names, decode_form, expand_list, get_str, merge_metadata, params_class
+from .resources import (
+    accounts,
+    balance,
+    billing_portal,
+    checkout,
+    customers,
+    disputes,
+    invoices,
+    payment_intents,
+    payment_methods,
+    payouts,
+    prices,
+    products,
+    refunds,
+    setup_intents,
+    subscriptions,
+    transfers,
+)
 from .sandbox import Sandbox
 from .store import Obj, paginate, render
 
@@ -235,7 +252,7 @@ def _platform_only(account: str | None) -> None:
 # -- customers -----------------------------------------------------------------------------------
 @route("/customers", "POST", "CustomerCreateParams")
 def create_customer(sb: Sandbox, p: dict, account: str | None) -> Obj:
-    return payments.create_customer(sb, p, account)
+    return customers.create_customer(sb, p, account)
 
 
 @route("/customers", "GET", "CustomerListParams")
@@ -250,7 +267,7 @@ def retrieve_customer(sb: Sandbox, p: dict, account: str | None, cid: str) -> Ob
 
 @route("/customers/<cid>", "POST", "CustomerUpdateParams")
 def update_customer(sb: Sandbox, p: dict, account: str | None, cid: str) -> Obj:
-    return payments.update_customer(sb, sb.store.get(cid, "customer", account), p, account)
+    return customers.update_customer(sb, sb.store.get(cid, "customer", account), p, account)
 
 
 @route("/customers/<cid>/payment_methods", "GET", "CustomerPaymentMethodListParams")
@@ -264,7 +281,7 @@ def list_customer_payment_methods(sb: Sandbox, p: dict, account: str | None, cid
 # -- payment methods -----------------------------------------------------------------------------
 @route("/payment_methods", "POST", "PaymentMethodCreateParams")
 def create_payment_method(sb: Sandbox, p: dict, account: str | None) -> Obj:
-    return payments.create_payment_method(sb, p, account)
+    return payment_methods.create_payment_method(sb, p, account)
 
 
 @route("/payment_methods", "GET", "PaymentMethodListParams")
@@ -282,19 +299,21 @@ def retrieve_payment_method(sb: Sandbox, p: dict, account: str | None, pm: str) 
 @route("/payment_methods/<pm>/attach", "POST", "PaymentMethodAttachParams")
 def attach_payment_method(sb: Sandbox, p: dict, account: str | None, pm: str) -> Obj:
     customer = get_str(p, "customer", required=True) or ""
-    method = payments.resolve_payment_method(sb, pm, account, "id")
-    return payments.attach_payment_method(sb, method, customer, account)
+    method = payment_methods.resolve_payment_method(sb, pm, account, "id")
+    return payment_methods.attach_payment_method(sb, method, customer, account)
 
 
 @route("/payment_methods/<pm>/detach", "POST", "PaymentMethodDetachParams")
 def detach_payment_method(sb: Sandbox, p: dict, account: str | None, pm: str) -> Obj:
-    return payments.detach_payment_method(sb, sb.store.get(pm, "payment_method", account), account)
+    return payment_methods.detach_payment_method(
+        sb, sb.store.get(pm, "payment_method", account), account
+    )
 
 
 # -- setup intents -------------------------------------------------------------------------------
 @route("/setup_intents", "POST", "SetupIntentCreateParams")
 def create_setup_intent(sb: Sandbox, p: dict, account: str | None) -> Obj:
-    return payments.create_setup_intent(sb, p, account)
+    return setup_intents.create_setup_intent(sb, p, account)
 
 
 @route("/setup_intents", "GET", "SetupIntentListParams")
@@ -311,13 +330,15 @@ def retrieve_setup_intent(sb: Sandbox, p: dict, account: str | None, sid: str) -
 
 @route("/setup_intents/<sid>/confirm", "POST", "SetupIntentConfirmParams")
 def confirm_setup_intent(sb: Sandbox, p: dict, account: str | None, sid: str) -> Obj:
-    return payments.confirm_setup_intent(sb, sb.store.get(sid, "setup_intent", account), p, account)
+    return setup_intents.confirm_setup_intent(
+        sb, sb.store.get(sid, "setup_intent", account), p, account
+    )
 
 
 # -- payment intents, charges, refunds -----------------------------------------------------------
 @route("/payment_intents", "POST", "PaymentIntentCreateParams")
 def create_payment_intent(sb: Sandbox, p: dict, account: str | None) -> Obj:
-    return payments.create_payment_intent(sb, p, account)
+    return payment_intents.create_payment_intent(sb, p, account)
 
 
 @route("/payment_intents", "GET", "PaymentIntentListParams")
@@ -352,7 +373,7 @@ def update_payment_intent(sb: Sandbox, p: dict, account: str | None, pid: str) -
 @route("/payment_intents/<pid>/confirm", "POST", "PaymentIntentConfirmParams")
 def confirm_payment_intent(sb: Sandbox, p: dict, account: str | None, pid: str) -> Obj:
     off = p.get("off_session")
-    return payments.confirm_payment_intent(
+    return payment_intents.confirm_payment_intent(
         sb,
         sb.store.get(pid, "payment_intent", account),
         account,
@@ -364,7 +385,7 @@ def confirm_payment_intent(sb: Sandbox, p: dict, account: str | None, pid: str) 
 
 @route("/payment_intents/<pid>/cancel", "POST", "PaymentIntentCancelParams")
 def cancel_payment_intent(sb: Sandbox, p: dict, account: str | None, pid: str) -> Obj:
-    return payments.cancel_payment_intent(
+    return payment_intents.cancel_payment_intent(
         sb, sb.store.get(pid, "payment_intent", account), p, account
     )
 
@@ -389,7 +410,7 @@ def retrieve_charge(sb: Sandbox, p: dict, account: str | None, cid: str) -> Obj:
 
 @route("/refunds", "POST", "RefundCreateParams")
 def create_refund(sb: Sandbox, p: dict, account: str | None) -> Obj:
-    return payments.create_refund(sb, p, account)
+    return refunds.create_refund(sb, p, account)
 
 
 @route("/refunds", "GET", "RefundListParams")
@@ -524,7 +545,7 @@ def list_checkout_line_items(sb: Sandbox, p: dict, account: str | None, sid: str
 @route("/products", "POST", "ProductCreateParams")
 def create_product(sb: Sandbox, p: dict, account: str | None) -> Obj:
     _platform_only(account)
-    return billing.create_product(sb, p)
+    return products.create_product(sb, p)
 
 
 @route("/products", "GET", "ProductListParams")
@@ -540,12 +561,12 @@ def retrieve_product(sb: Sandbox, p: dict, account: str | None, pid: str) -> Obj
 @route("/prices", "POST", "PriceCreateParams")
 def create_price(sb: Sandbox, p: dict, account: str | None) -> Obj:
     _platform_only(account)
-    return billing.create_price(sb, p)
+    return prices.create_price(sb, p)
 
 
 @route("/prices", "GET", "PriceListParams")
 def list_prices(sb: Sandbox, p: dict, account: str | None) -> Obj:
-    return billing.list_prices(sb, p, account)
+    return prices.list_prices(sb, p, account)
 
 
 @route("/prices/<pid>", "GET", "PriceRetrieveParams")
@@ -578,12 +599,12 @@ def retrieve_subscription(sb: Sandbox, p: dict, account: str | None, sid: str) -
 
 @route("/subscriptions/<sid>", "POST", "SubscriptionUpdateParams")
 def update_subscription(sb: Sandbox, p: dict, account: str | None, sid: str) -> Obj:
-    return billing.update_subscription(sb, sb.store.get(sid, "subscription", account), p)
+    return subscriptions.update_subscription(sb, sb.store.get(sid, "subscription", account), p)
 
 
 @route("/subscriptions/<sid>", "DELETE", "SubscriptionCancelParams")
 def cancel_subscription(sb: Sandbox, p: dict, account: str | None, sid: str) -> Obj:
-    return billing.cancel_subscription(sb, sb.store.get(sid, "subscription", account))
+    return subscriptions.cancel_subscription(sb, sb.store.get(sid, "subscription", account))
 
 
 @route("/invoices", "GET", "InvoiceListParams")
@@ -607,7 +628,7 @@ def retrieve_invoice(sb: Sandbox, p: dict, account: str | None, iid: str) -> Obj
 
 @route("/invoices/<iid>/pay", "POST", "InvoicePayParams")
 def pay_invoice(sb: Sandbox, p: dict, account: str | None, iid: str) -> Obj:
-    return billing.pay_invoice(
+    return invoices.pay_invoice(
         sb, sb.store.get(iid, "invoice", account), get_str(p, "payment_method")
     )
 
@@ -615,14 +636,14 @@ def pay_invoice(sb: Sandbox, p: dict, account: str | None, iid: str) -> Obj:
 @route("/billing_portal/sessions", "POST", "billing_portal.SessionCreateParams")
 def create_portal_session(sb: Sandbox, p: dict, account: str | None) -> Obj:
     _platform_only(account)
-    return billing.create_portal_session(sb, p)
+    return billing_portal.create_portal_session(sb, p)
 
 
 # -- connect -------------------------------------------------------------------------------------
 @route("/accounts", "POST", "AccountCreateParams")
 def create_account(sb: Sandbox, p: dict, account: str | None) -> Obj:
     _platform_only(account)
-    return connect.create_account(sb, p)
+    return accounts.create_account(sb, p)
 
 
 @route("/accounts", "GET", "AccountListParams")
@@ -648,19 +669,19 @@ def retrieve_current_account(sb: Sandbox, p: dict, account: str | None) -> Obj:
 @route("/accounts/<aid>", "POST", "AccountUpdateParams")
 def update_account(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
     _platform_only(account)
-    return connect.update_account(sb, sb.store.get(aid, "account", None), p)
+    return accounts.update_account(sb, sb.store.get(aid, "account", None), p)
 
 
 @route("/accounts/<aid>", "DELETE", "AccountDeleteParams")
 def delete_account(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
     _platform_only(account)
-    return connect.delete_account(sb, sb.store.get(aid, "account", None))
+    return accounts.delete_account(sb, sb.store.get(aid, "account", None))
 
 
 @route("/accounts/<aid>/external_accounts", "POST", "AccountExternalAccountCreateParams")
 def create_external_account(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
     _platform_only(account)
-    return connect.create_external_account(sb, sb.store.get(aid, "account", None), p)
+    return accounts.create_external_account(sb, sb.store.get(aid, "account", None), p)
 
 
 @route("/accounts/<aid>/external_accounts", "GET", "AccountExternalAccountListParams")
@@ -676,19 +697,19 @@ def list_external_accounts(sb: Sandbox, p: dict, account: str | None, aid: str) 
 @route("/accounts/<aid>/login_links", "POST", "AccountLoginLinkCreateParams")
 def create_login_link(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
     _platform_only(account)
-    return connect.create_login_link(sb, sb.store.get(aid, "account", None))
+    return accounts.create_login_link(sb, sb.store.get(aid, "account", None))
 
 
 @route("/account_links", "POST", "AccountLinkCreateParams")
 def create_account_link(sb: Sandbox, p: dict, account: str | None) -> Obj:
     _platform_only(account)
-    return connect.create_account_link(sb, p)
+    return accounts.create_account_link(sb, p)
 
 
 @route("/balance", "GET", "BalanceRetrieveParams")
 def retrieve_balance(sb: Sandbox, p: dict, account: str | None) -> Obj:
     currency = sb.store.find(account)["default_currency"] if account else "usd"  # type: ignore[index]
-    return ledger.balance(sb, account, currency)
+    return balance.retrieve(sb, account, currency)
 
 
 @route("/balance_transactions", "GET", "BalanceTransactionListParams")
@@ -716,7 +737,7 @@ def retrieve_balance_transaction(sb: Sandbox, p: dict, account: str | None, tid:
 
 @route("/payouts", "POST", "PayoutCreateParams")
 def create_payout(sb: Sandbox, p: dict, account: str | None) -> Obj:
-    return connect.create_payout(sb, p, account)
+    return payouts.create_payout(sb, p, account)
 
 
 @route("/payouts", "GET", "PayoutListParams")
@@ -731,7 +752,7 @@ def retrieve_payout(sb: Sandbox, p: dict, account: str | None, pid: str) -> Obj:
 
 @route("/payouts/<pid>/cancel", "POST", "PayoutCancelParams")
 def cancel_payout(sb: Sandbox, p: dict, account: str | None, pid: str) -> Obj:
-    return connect.cancel_payout(sb, sb.store.get(pid, "payout", account), account)
+    return payouts.cancel_payout(sb, sb.store.get(pid, "payout", account), account)
 
 
 # -- events --------------------------------------------------------------------------------------

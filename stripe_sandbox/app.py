@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from . import api, control, pages
+from . import api, control, pages, resources
 from .config import SandboxConfig
 from .errors import StripeError, resource_missing
 from .sandbox import Sandbox
@@ -18,7 +18,7 @@ from .sandbox import Sandbox
 
 def create_app(config: SandboxConfig | None = None) -> Flask:
     app = Flask(__name__)
-    sandbox = Sandbox(config or SandboxConfig())
+    sandbox = Sandbox(config or SandboxConfig(), due=resources.CLOCK)
     app.extensions["stripe_sandbox"] = sandbox
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

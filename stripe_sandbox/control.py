@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import disputes
 from .errors import StripeError, invalid_request
+from .resources import disputes
 from .sandbox import Sandbox
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")

@@ -4,24 +4,18 @@ Promises: `emit` stores an event (`evt_`, `object: event`, `api_version`, `creat
 `data.object` as it is now, `data.previous_attributes` when given, `type`, `livemode`,
 `pending_webhooks`, `request`, and `account` for connected-account events), owned by the account
 it belongs to, and hands it to the webhook dispatcher. It emits only the types in `EVENT_TYPES`,
-every one of which Stripe has. Events emitted inside `collected()` are built as things happen
-but stored and sent only by `send`, so a flow can send them in the order Stripe does (the
-charge before its transfer and fee) whatever order it does the work in.
+every one of which Stripe has.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import stripe
 
-from .store import Obj, render
-
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
+from .store import Obj, Store, render
+from .webhooks import WebhookDispatcher
 
 API_VERSION: str = stripe.api_version
 
@@ -79,7 +73,6 @@ EVENT_TYPES: frozenset[str] = frozenset(
 """Every event type the sandbox can emit: `emit` refuses any other."""
 
 _request = threading.local()
-_held = threading.local()
 
 
 def set_request(request_id: str | None, idempotency_key: str | None) -> None:
@@ -92,7 +85,8 @@ def current_request() -> dict[str, Any]:
 
 
 def emit(
-    sb: Sandbox,
+    store: Store,
+    webhooks: WebhookDispatcher,
     type_: str,
     obj: Obj,
     account: str | None = None,
@@ -101,13 +95,13 @@ def emit(
     if type_ not in EVENT_TYPES:
         raise ValueError(f"The sandbox does not emit {type_!r}: Stripe has no such event.")
     event: Obj = {
-        "id": sb.store.new_id("evt"),
+        "id": store.new_id("evt"),
         "object": "event",
         "api_version": API_VERSION,
-        "created": sb.store.now(),
+        "created": store.now(),
         "data": {"object": render(obj)},
         "livemode": False,
-        "pending_webhooks": 1 if sb.webhooks.endpoint_for(account) else 0,
+        "pending_webhooks": 1 if webhooks.endpoint_for(account) else 0,
         "request": current_request(),
         "type": type_,
     }
@@ -115,39 +109,18 @@ def emit(
         event["data"]["previous_attributes"] = render(previous)
     if account is not None:
         event["account"] = account
-    waiting = getattr(_held, "events", None)
-    if waiting is not None:
-        waiting.append(event)
-    else:
-        _send(sb, event)
+    store.add(event, account)
+    webhooks.enqueue(event)
     return event
-
-
-def _send(sb: Sandbox, event: Obj) -> None:
-    sb.store.add(event, event.get("account"))
-    sb.webhooks.enqueue(event)
-
-
-@contextlib.contextmanager
-def collected() -> Iterator[list[Obj]]:
-    """Keep the events emitted in this block in the list it yields, unsent, for `send`."""
-    outer = getattr(_held, "events", None)
-    _held.events = []
-    try:
-        yield _held.events
-    finally:
-        _held.events = outer
-
-
-def send(sb: Sandbox, held: list[Obj]) -> None:
-    """Send events kept by `collected`, now: after whatever was emitted since."""
-    for event in held:
-        if getattr(_held, "events", None) is not None:
-            _held.events.append(event)
-        else:
-            _send(sb, event)
 
 
 def previous_of(obj: Obj, *keys: str) -> dict[str, Any]:
     """The current values of `keys`, to pass as previous_attributes before changing them."""
     return {k: render(obj.get(k)) for k in keys}
+
+
+def changed_fields(before: Obj, obj: Obj) -> dict[str, Any]:
+    """The top-level fields of `obj` that differ from `before` (a `render` of it), with their
+    old values: an `*.updated` event's previous_attributes. Empty when nothing changed."""
+    after = render(obj)
+    return {k: v for k, v in before.items() if after.get(k) != v}

@@ -14,9 +14,18 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 
-from . import billing, checkout, connect, ledger, payments
 from .errors import StripeError
-from .ledger import ZERO_DECIMAL
+from .resources import (
+    accounts,
+    balance,
+    checkout,
+    customers,
+    invoices,
+    payment_intents,
+    payment_methods,
+    subscriptions,
+)
+from .resources.balance import ZERO_DECIMAL
 from .sandbox import Sandbox
 from .store import Obj
 
@@ -103,7 +112,9 @@ def authenticate_page(pid: str) -> Any:
         pi = _object("payment_intent", pid)
         account = sb.store.owner[pid]
         if request.method == "POST" and pi["status"] == "requires_action":
-            payments.finish_authentication(sb, pi, account, request.form.get("answer") == "approve")
+            payment_intents.finish_authentication(
+                sb, pi, account, request.form.get("answer") == "approve"
+            )
             return _see_other(pi.get("_return_url") or f"/authenticate/{pid}")
         return render_template("authenticate.html", pi=pi)
 
@@ -148,11 +159,11 @@ def _portal_action(sb: Sandbox, customer: Obj, form: dict[str, str]) -> None:
         sub = sb.store.get(form.get("subscription", ""), "subscription", None)
         if sub["customer"] != customer["id"]:
             abort(404)
-        billing.update_subscription(
+        subscriptions.update_subscription(
             sb, sub, {"cancel_at_period_end": "true" if action == "cancel" else "false"}
         )
     elif action == "default":
-        payments.update_customer(
+        customers.update_customer(
             sb,
             customer,
             {"invoice_settings": {"default_payment_method": form.get("payment_method")}},
@@ -161,7 +172,7 @@ def _portal_action(sb: Sandbox, customer: Obj, form: dict[str, str]) -> None:
         _retry_open_invoices(sb, customer)
     elif action == "add_card":
         exp_month, exp_year = checkout._expiry(form.get("expiry", ""))
-        pm = payments.card_payment_method(
+        pm = payment_methods.card_payment_method(
             sb,
             None,
             number=form.get("number", ""),
@@ -170,8 +181,8 @@ def _portal_action(sb: Sandbox, customer: Obj, form: dict[str, str]) -> None:
             cvc=form.get("cvc"),
             name=form.get("name") or None,
         )
-        payments.attach_payment_method(sb, pm, customer["id"], None)
-        payments.update_customer(
+        payment_methods.attach_payment_method(sb, pm, customer["id"], None)
+        customers.update_customer(
             sb, customer, {"invoice_settings": {"default_payment_method": pm["id"]}}, None
         )
         _retry_open_invoices(sb, customer)
@@ -189,7 +200,7 @@ def _retry_open_invoices(sb: Sandbox, customer: Obj) -> None:
         "invoice", None, lambda i: i["customer"] == customer["id"] and i["status"] == "open"
     ):
         with contextlib.suppress(StripeError):  # recorded on the invoice and in events
-            billing.pay_invoice(sb, invoice, default)
+            invoices.pay_invoice(sb, invoice, default)
 
 
 @bp.route("/billing/portal/<sid>/return")
@@ -218,7 +229,7 @@ def onboarding_start(link_id: str) -> Any:
         }
         account = sb.store.get(link["account"], "account", None)
         personal_done = not any(
-            r in account["requirements"]["currently_due"] for r in connect.PERSONAL_REQUIREMENTS
+            r in account["requirements"]["currently_due"] for r in accounts.PERSONAL_REQUIREMENTS
         )
         step = "bank" if personal_done else "personal"
         return _see_other(f"/connect/onboarding/run/{token}/{step}")
@@ -239,7 +250,7 @@ def onboarding_personal(token: str) -> Any:
         run, account = _onboarding(token)
         problems: list[str] = []
         if request.method == "POST":
-            problems = connect.submit_personal_details(sb, account, request.form.to_dict())
+            problems = accounts.submit_personal_details(sb, account, request.form.to_dict())
             if not problems:
                 if request.form.get("later"):
                     return _see_other(run["return_url"])
@@ -262,7 +273,7 @@ def onboarding_bank(token: str) -> Any:
         if request.method == "POST":
             if request.form.get("later"):
                 return _see_other(run["return_url"])
-            problems = connect.submit_bank_account(
+            problems = accounts.submit_bank_account(
                 sb,
                 account,
                 request.form.get("routing_number", ""),
@@ -278,10 +289,10 @@ def onboarding_bank(token: str) -> Any:
             problems=problems,
             form=request.form,
             token=token,
-            routing=connect.TEST_ROUTING_NUMBER,
-            good=connect.GOOD_ACCOUNT_NUMBER,
-            failing=connect.FAILING_ACCOUNT_NUMBER,
-            debit=next(iter(connect.DEBIT_CARDS)),
+            routing=accounts.TEST_ROUTING_NUMBER,
+            good=accounts.GOOD_ACCOUNT_NUMBER,
+            failing=accounts.FAILING_ACCOUNT_NUMBER,
+            debit=next(iter(accounts.DEBIT_CARDS)),
         ), (400 if problems else 200)
 
 
@@ -297,7 +308,7 @@ def express_dashboard(token: str) -> Any:
         return render_template(
             "express.html",
             account=account,
-            balance=ledger.balance(sb, account["id"], account["default_currency"]),
+            balance=balance.retrieve(sb, account["id"], account["default_currency"]),
             payouts=sb.store.select("payout", account["id"]),
             payments=sb.store.select("charge", account["id"]),
         )

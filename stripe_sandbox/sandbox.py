@@ -1,8 +1,9 @@
 """The sandbox as one object: configuration, state, event emission, webhooks and the clock.
 
 Promises: `Sandbox` is what every route and hosted page works on; `tick()` applies everything
-that is due at the sandbox clock's current time (funds released, automatic payouts made,
-payouts arrived, disputes decided, subscriptions renewed, checkout sessions expired);
+that is due at the sandbox clock's current time, as the `due` functions it is given say
+(`resources.CLOCK`: funds released, automatic payouts made, payouts arrived, disputes decided,
+subscriptions renewed, checkout sessions expired);
 `start()`/`stop()` run the webhook worker and a ticker. With `config.state_file`, the state
 saved there is loaded when the sandbox is made (unless `config.fresh`), `persist()` writes it
 (the app calls it after each request, the ticker after each tick), and `start()` queues again
@@ -12,6 +13,7 @@ every event not yet delivered.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import events
@@ -22,10 +24,13 @@ from .webhooks import WebhookDispatcher
 
 
 class Sandbox:
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(
+        self, config: SandboxConfig, due: Sequence[Callable[[Sandbox], None]] = ()
+    ) -> None:
         self.config = config
+        self.due = tuple(due)
         self.store = Store()
-        self.webhooks = WebhookDispatcher(self)
+        self.webhooks = WebhookDispatcher(config, self.store)
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
         self.state = StateFile(config.state_file) if config.state_file else None
@@ -49,22 +54,17 @@ class Sandbox:
         account: str | None = None,
         previous: dict[str, Any] | None = None,
     ) -> Obj:
-        return events.emit(self, type_, obj, account, previous)
+        return events.emit(self.store, self.webhooks, type_, obj, account, previous)
 
     def page_url(self, path: str) -> str:
         return self.config.public_url.rstrip("/") + path
 
     # -- time ------------------------------------------------------------------------------------
     def tick(self) -> None:
-        from . import billing, checkout, connect, disputes, ledger
-
+        """Apply, in order, each of `due` (what the clock makes happen) at the current time."""
         with self.store.lock:
-            ledger.release_due(self)
-            connect.pay_out_scheduled(self)
-            connect.settle_payouts(self)
-            disputes.decide_due(self)
-            billing.renew_subscriptions(self)
-            checkout.expire_sessions(self)
+            for apply_due in self.due:
+                apply_due(self)
 
     def advance(self, seconds: int) -> None:
         with self.store.lock:

@@ -21,14 +21,12 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
-from .store import Obj
-
-if TYPE_CHECKING:
-    from .sandbox import Sandbox
+from .config import SandboxConfig
+from .store import Obj, Store
 
 
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
@@ -47,8 +45,9 @@ class Endpoint:
 class WebhookDispatcher:
     """A worker thread with a queue of due deliveries, pausable, drainable."""
 
-    def __init__(self, sb: Sandbox) -> None:
-        self.sb = sb
+    def __init__(self, config: SandboxConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
         self._cond = threading.Condition()
         self._queue: list[tuple[float, int, str, int]] = []  # (due, seq, event id, attempt)
         self._seq = itertools.count()
@@ -63,7 +62,7 @@ class WebhookDispatcher:
 
     # -- configuration ---------------------------------------------------------------------------
     def endpoint_for(self, account: str | None) -> Endpoint | None:
-        config = self.sb.config
+        config = self.config
         if account is None:
             url, secret = config.webhook_url, config.webhook_secret
         else:
@@ -98,9 +97,9 @@ class WebhookDispatcher:
         if self.endpoint_for(event.get("account")) is None:
             return
         delays = [0.0]
-        if self.sb.config.webhook_chaos:
+        if self.config.webhook_chaos:
             copies = 2 if self._random.random() < 1 / 3 else 1
-            window = self.sb.config.webhook_chaos_window
+            window = self.config.webhook_chaos_window
             delays = [self._random.uniform(0, window) for _ in range(copies)]
         now = time.monotonic()
         with self._cond:
@@ -165,8 +164,8 @@ class WebhookDispatcher:
                 self._busy += 1
             try:
                 record = self._attempt(event_id, attempt)
-                if not record["delivered"] and attempt < self.sb.config.webhook_max_attempts:
-                    delay = self.sb.config.webhook_retry_delay * (2 ** (attempt - 1))
+                if not record["delivered"] and attempt < self.config.webhook_max_attempts:
+                    delay = self.config.webhook_retry_delay * (2 ** (attempt - 1))
                     with self._cond:
                         heapq.heappush(
                             self._queue,
@@ -178,7 +177,7 @@ class WebhookDispatcher:
                     self._cond.notify_all()
 
     def _attempt(self, event_id: str, attempt: int) -> dict[str, Any]:
-        event = self.sb.store.find(event_id)
+        event = self.store.find(event_id)
         record: dict[str, Any] = {
             "event": event_id,
             "type": event["type"] if event else None,
@@ -206,14 +205,14 @@ class WebhookDispatcher:
                     endpoint.url,
                     data=payload.encode(),
                     headers=headers,
-                    timeout=self.sb.config.webhook_timeout,
+                    timeout=self.config.webhook_timeout,
                 )
                 record["status"] = response.status_code
                 record["delivered"] = 200 <= response.status_code < 300
             except requests.RequestException as exc:
                 record["error"] = f"{type(exc).__name__}: {exc}"
             if record["delivered"]:
-                with self.sb.store.lock:
+                with self.store.lock:
                     event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
         with self._cond:
             self.deliveries.append(record)

@@ -9,7 +9,7 @@ import pytest
 import requests
 import stripe
 
-from stripe_sandbox.connect import WEEKDAYS
+from stripe_sandbox.resources.accounts import WEEKDAYS
 
 DAY = 86400
 

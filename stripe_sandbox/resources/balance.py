@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .store import Obj
-
-PLATFORM_APPLICATION = "ca_sandboxplatform"
+from ..store import Obj
 
 if TYPE_CHECKING:
-    from .sandbox import Sandbox
+    from ..sandbox import Sandbox
+
+PLATFORM_APPLICATION = "ca_sandboxplatform"
 
 ZERO_DECIMAL = {
     "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
@@ -101,7 +101,7 @@ def record(
     return sb.store.add(txn, account)
 
 
-def balance(sb: Sandbox, account: str | None, default_currency: str = "usd") -> Obj:
+def retrieve(sb: Sandbox, account: str | None, default_currency: str = "usd") -> Obj:
     sums: dict[str, dict[str, int]] = {}
     for txn in sb.store.select("balance_transaction", account):
         per = sums.setdefault(txn["currency"], {"available": 0, "pending": 0})
@@ -150,4 +150,4 @@ def release_due(sb: Sandbox) -> None:
             if account is not None:
                 acct = sb.store.find(account)
                 currency = acct["default_currency"] if acct else "usd"
-            sb.emit("balance.available", balance(sb, account, currency), account=account)
+            sb.emit("balance.available", retrieve(sb, account, currency), account=account)

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import stripe
 
-from . import ledger
-from .errors import invalid_request
-from .events import previous_of
-from .params import get_bool, get_dict, merge_metadata
-from .store import Obj, render
+from ..errors import invalid_request
+from ..events import previous_of
+from ..params import get_bool, get_dict, merge_metadata
+from ..store import Obj, render
+from . import balance
 
 if TYPE_CHECKING:
-    from .sandbox import Sandbox
+    from ..sandbox import Sandbox
 
 DISPUTE_FEE = 1500
 """Stripe's dispute fee in a two-decimal currency's minor units (zero-decimal: not charged)."""
@@ -47,15 +47,15 @@ def open_dispute(sb: Sandbox, charge: Obj, account: str | None) -> Obj:
     now = sb.store.now()
     dispute_id = sb.store.new_id("du")
     currency = charge["currency"]
-    fee = 0 if currency in ledger.ZERO_DECIMAL else DISPUTE_FEE
-    txn = ledger.record(
+    fee = 0 if currency in balance.ZERO_DECIMAL else DISPUTE_FEE
+    txn = balance.record(
         sb,
         account,
         amount=-charge["amount"],
         currency=currency,
         type_="adjustment",
         source=dispute_id,
-        fee_details=[ledger.fee_detail(fee, currency, "stripe_fee", "Dispute fee")] if fee else [],
+        fee_details=[balance.fee_detail(fee, currency, "stripe_fee", "Dispute fee")] if fee else [],
         description=f"Chargeback withdrawal for {charge['id']}",
         reporting_category="dispute",
     )
@@ -147,7 +147,7 @@ def close(sb: Sandbox, dispute: Obj, outcome: str) -> Obj:
     previous = previous_of(dispute, "status", "balance_transactions")
     dispute["status"] = outcome
     if outcome == "won":
-        txn = ledger.record(
+        txn = balance.record(
             sb,
             account,
             amount=dispute["amount"],

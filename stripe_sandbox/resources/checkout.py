@@ -11,15 +11,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import billing, cards, payments
-from .cards import Behaviour
-from .errors import StripeError, invalid_request, missing_param
-from .events import previous_of
-from .params import get_choice, get_dict, get_int, get_str, merge_metadata
-from .store import Obj, list_object, render
+from .. import cards
+from ..cards import Behaviour
+from ..errors import StripeError, invalid_request, missing_param
+from ..events import previous_of
+from ..params import get_choice, get_dict, get_int, get_str, merge_metadata
+from ..store import Obj, list_object, render
+from . import (
+    customers,
+    invoices,
+    payment_intents,
+    payment_methods,
+    prices,
+    setup_intents,
+    subscriptions,
+)
 
 if TYPE_CHECKING:
-    from .sandbox import Sandbox
+    from ..sandbox import Sandbox
 
 DEFAULT_LIFETIME = 24 * 3600
 
@@ -58,7 +67,7 @@ def create_session(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
             "You can only specify `payment_intent_data` in `payment` mode.", "payment_intent_data"
         )
     if mode == "payment":
-        payments.check_amount(amount, currency, "line_items")
+        payment_intents.check_amount(amount, currency, "line_items")
         _check_intent_data(sb, intent_data, amount)
     session_id = sb.store.new_id("cs_test", 58)
     session: Obj = {
@@ -123,7 +132,7 @@ def create_session(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
         "_account": account,
     }
     if mode == "setup":
-        seti = payments.create_setup_intent(
+        seti = setup_intents.create_setup_intent(
             sb,
             {"customer": customer_id, "metadata": get_dict(p, "setup_intent_data").get("metadata")},
             account,
@@ -136,7 +145,7 @@ def _check_intent_data(sb: Sandbox, data: dict[str, Any], amount: int) -> None:
     fee = get_int(data, "application_fee_amount")
     destination = get_str(get_dict(data, "transfer_data"), "destination")
     if destination:
-        payments.check_destination(
+        payment_intents.check_destination(
             sb, destination, "payment_intent_data[transfer_data][destination]"
         )
     if fee is not None and not 0 <= fee <= amount:
@@ -159,7 +168,7 @@ def _line_items(sb: Sandbox, p: dict[str, Any], mode: str) -> list[Obj]:
         if get_str(entry, "price"):
             price = sb.store.get(entry["price"], "price", None, f"{param}[price]")
         elif entry.get("price_data"):
-            price = billing.create_price(sb, get_dict(entry, "price_data"), f"{param}[price_data]")
+            price = prices.create_price(sb, get_dict(entry, "price_data"), f"{param}[price_data]")
         else:
             raise missing_param(f"{param}[price]")
         if mode == "payment" and price["recurring"]:
@@ -232,7 +241,7 @@ def complete_session(sb: Sandbox, session: Obj, form: dict[str, str]) -> str:
     exp_month, exp_year = _expiry(form.get("expiry", ""))
     email = form.get("email", "").strip() or session["customer_email"]
     name = form.get("name", "").strip() or None
-    pm = payments.card_payment_method(
+    pm = payment_methods.card_payment_method(
         sb,
         account,
         number=form.get("number", ""),
@@ -292,7 +301,7 @@ def _customer_for(
         return sb.store.get(session["customer"], "customer", account)
     if not create:
         return None
-    customer = payments.create_customer(sb, {"email": email, "name": name}, account)
+    customer = customers.create_customer(sb, {"email": email, "name": name}, account)
     session["customer"] = customer["id"]
     return customer
 
@@ -323,11 +332,13 @@ def _complete_payment(
             "transfer_data": data.get("transfer_data"),
             "receipt_email": data.get("receipt_email"),
         }
-        pi = payments.create_payment_intent(
+        pi = payment_intents.create_payment_intent(
             sb, {k: v for k, v in params.items() if v is not None}, account
         )
         session["payment_intent"] = pi["id"]
-    payments.confirm_payment_intent(sb, pi, account, payment_method=pm["id"], authenticated=True)
+    payment_intents.confirm_payment_intent(
+        sb, pi, account, payment_method=pm["id"], authenticated=True
+    )
 
 
 def _complete_setup(
@@ -336,7 +347,7 @@ def _complete_setup(
     seti = sb.store.get(session["setup_intent"], "setup_intent", account)
     if customer is not None and not seti["customer"]:
         seti["customer"] = customer["id"]
-    payments.confirm_setup_intent(sb, seti, {"payment_method": pm["id"]}, account)
+    setup_intents.confirm_setup_intent(sb, seti, {"payment_method": pm["id"]}, account)
 
 
 def _complete_subscription(
@@ -347,7 +358,7 @@ def _complete_subscription(
     outcome = cards.charge_outcome(behaviour, off_session=False, authenticated=True)
     if isinstance(outcome, StripeError):
         # Stripe refuses the subscription; the failed first payment is still recorded.
-        payments.create_payment_intent(
+        payment_intents.create_payment_intent(
             sb,
             {
                 "amount": session["amount_total"],
@@ -359,13 +370,14 @@ def _complete_subscription(
             },
             account,
         )
-    payments.attach_payment_method(sb, pm, customer["id"], account)
+    payment_methods.attach_payment_method(sb, pm, customer["id"], account)
     prices = [
         (sb.store.get(item["price"]["id"], "price", None), item["quantity"])
         for item in session["_line_items"]
     ]
-    sub, invoice = billing.create_subscription(
+    sub = subscriptions.create_subscription(
         sb, customer, prices, pm, dict(session["_subscription_metadata"])
     )
+    invoice = invoices.bill_first_period(sb, sub, customer, pm)
     session["subscription"] = sub["id"]
     session["invoice"] = invoice["id"]

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import ledger
-from .errors import invalid_request
-from .events import previous_of
-from .params import get_bool, get_int, merge_metadata
-from .store import Obj, list_object, render
+from ..errors import invalid_request
+from ..events import previous_of
+from ..params import get_bool, get_int, merge_metadata
+from ..store import Obj, list_object, render
+from . import application_fees, balance
 
 if TYPE_CHECKING:
-    from .sandbox import Sandbox
+    from ..sandbox import Sandbox
 
 
 def proportional(total: int, part: int, whole: int) -> int:
@@ -62,7 +62,7 @@ def pay_destination(sb: Sandbox, pi: Obj, charge: Obj, available_on: int) -> lis
         "object": "transfer",
         "amount": amount,
         "amount_reversed": 0,
-        "balance_transaction": ledger.record(
+        "balance_transaction": balance.record(
             sb,
             None,
             amount=-amount,
@@ -88,7 +88,7 @@ def pay_destination(sb: Sandbox, pi: Obj, charge: Obj, available_on: int) -> lis
     charge["transfer"] = transfer_id
     announce = [transfer]
     if fee_amount:
-        fee = application_fee(sb, charge, destination, fee_amount, available_on)
+        fee = application_fees.collect(sb, charge, destination, fee_amount, available_on)
         charge["application_fee"] = fee["id"]
         announce.append(fee)
     return announce
@@ -114,11 +114,11 @@ def _destination_payment(
         "transfer_group": None,
     }
     fees = (
-        [ledger.fee_detail(fee_amount, currency, "application_fee", "Application fee")]
+        [balance.fee_detail(fee_amount, currency, "application_fee", "Application fee")]
         if fee_amount
         else []
     )
-    payment["balance_transaction"] = ledger.record(
+    payment["balance_transaction"] = balance.record(
         sb,
         destination,
         amount=amount,
@@ -138,39 +138,6 @@ def funds_available_on(sb: Sandbox, acct: Obj) -> int:
     if schedule["interval"] == "manual":
         return sb.store.now() + sb.config.available_after
     return sb.store.now() + int(schedule.get("delay_days") or 0) * 86400
-
-
-def application_fee(
-    sb: Sandbox, charge: Obj, account_id: str, amount: int, available_on: int
-) -> Obj:
-    """The fee collected from `account_id` on `charge`, with its platform balance transaction."""
-    fee_id = sb.store.new_id("fee")
-    fee: Obj = {
-        "id": fee_id,
-        "object": "application_fee",
-        "account": account_id,
-        "amount": amount,
-        "amount_refunded": 0,
-        "application": ledger.PLATFORM_APPLICATION,
-        "balance_transaction": ledger.record(
-            sb,
-            None,
-            amount=amount,
-            currency=charge["currency"],
-            type_="application_fee",
-            source=fee_id,
-            available_on=available_on,
-        )["id"],
-        "charge": charge["id"],
-        "created": sb.store.now(),
-        "currency": charge["currency"],
-        "fee_source": {"charge": charge["id"], "type": "charge"},
-        "livemode": False,
-        "originating_transaction": charge["id"],
-        "refunded": False,
-        "refunds": list_object(f"/v1/application_fees/{fee_id}/refunds", []),
-    }
-    return sb.store.add(fee, None)
 
 
 # -- giving it back ------------------------------------------------------------------------------
@@ -201,7 +168,7 @@ def reverse(
         "id": reversal_id,
         "object": "transfer_reversal",
         "amount": amount,
-        "balance_transaction": ledger.record(
+        "balance_transaction": balance.record(
             sb,
             None,
             amount=amount,
@@ -233,7 +200,7 @@ def _payment_refund(sb: Sandbox, transfer: Obj, amount: int) -> Obj:
         "id": refund_id,
         "object": "refund",
         "amount": amount,
-        "balance_transaction": ledger.record(
+        "balance_transaction": balance.record(
             sb,
             destination,
             amount=-amount,
@@ -258,44 +225,6 @@ def _payment_refund(sb: Sandbox, transfer: Obj, amount: int) -> Obj:
         payment["amount_refunded"] += amount
         payment["refunded"] = payment["amount_refunded"] == payment["amount"]
     return refund
-
-
-def refund_fee(sb: Sandbox, fee: Obj, amount: int, metadata: dict[str, Any] | None = None) -> Obj:
-    """Give `amount` of an application fee back to the account it was taken from: a `fr_`."""
-    refund_id = sb.store.new_id("fr")
-    currency = fee["currency"]
-    ledger.record(
-        sb,
-        fee["account"],
-        amount=amount,
-        currency=currency,
-        type_="application_fee_refund",
-        source=refund_id,
-    )
-    fee_refund: Obj = {
-        "id": refund_id,
-        "object": "fee_refund",
-        "amount": amount,
-        "balance_transaction": ledger.record(
-            sb,
-            None,
-            amount=-amount,
-            currency=currency,
-            type_="application_fee_refund",
-            source=refund_id,
-        )["id"],
-        "created": sb.store.now(),
-        "currency": currency,
-        "fee": fee["id"],
-        "metadata": metadata or {},
-    }
-    sb.store.add(fee_refund, None)
-    previous = previous_of(fee, "amount_refunded", "refunded")
-    fee["refunds"]["data"].insert(0, fee_refund)
-    fee["amount_refunded"] += amount
-    fee["refunded"] = fee["amount_refunded"] == fee["amount"]
-    sb.emit("application_fee.refunded", fee, None, previous)
-    return fee_refund
 
 
 def create_reversal(sb: Sandbox, transfer: Obj, p: dict[str, Any]) -> Obj:
@@ -327,5 +256,5 @@ def create_reversal(sb: Sandbox, transfer: Obj, p: dict[str, Any]) -> Obj:
             else min(fee_left, proportional(fee["amount"], amount, transfer["amount"]))
         )
         if fee_part > 0:
-            refund_fee(sb, fee, fee_part)
+            application_fees.refund(sb, fee, fee_part)
     return reversal

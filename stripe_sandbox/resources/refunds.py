@@ -1,0 +1,116 @@
+"""Refunds: money back to the card, in full or in part.
+
+Promises: a refund takes all that is left of its charge by default, never more; on a destination
+charge it reverses the transfer and refunds the application fee in proportion when asked (see
+transfers.py and application_fees.py); a disputed charge cannot be refunded (`charge_disputed`);
+`refund.created` then `charge.refunded`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import invalid_request, missing_param
+from ..events import previous_of
+from ..params import get_bool, get_choice, get_int, get_str, merge_metadata
+from ..store import Obj
+from . import application_fees, balance, disputes, transfers
+
+if TYPE_CHECKING:
+    from ..sandbox import Sandbox
+
+
+def create_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
+    """Refund a charge (all that is left by default); on a destination charge, reverse the
+    transfer and refund the application fee in proportion when asked (see transfers.py)."""
+    charge = _charge_to_refund(sb, p, account)
+    remaining = charge["amount"] - charge["amount_refunded"]
+    amount = get_int(p, "amount", remaining) or 0
+    if amount <= 0:
+        raise invalid_request("Invalid positive integer", "amount")
+    if amount > remaining:
+        raise invalid_request(
+            f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+            "amount",
+            "amount_too_large",
+        )
+    reverse_transfer = get_bool(p, "reverse_transfer")
+    refund_application_fee = get_bool(p, "refund_application_fee")
+    reason = get_choice(p, "reason", ["duplicate", "fraudulent", "requested_by_customer"])
+    refund_id = sb.store.new_id("re")
+    refund: Obj = {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": balance.record(
+            sb,
+            account,
+            amount=-amount,
+            currency=charge["currency"],
+            type_="refund",
+            source=refund_id,
+        )["id"],
+        "charge": charge["id"],
+        "created": sb.store.now(),
+        "currency": charge["currency"],
+        "destination_details": {
+            "card": {"reference_status": "pending", "type": "refund"},
+            "type": "card",
+        },
+        "metadata": merge_metadata({}, p.get("metadata")),
+        "payment_intent": charge["payment_intent"],
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+    sb.store.add(refund, account)
+    if reverse_transfer and charge["transfer"]:
+        transfer = sb.store.get(charge["transfer"], "transfer", None)
+        part = transfers.share_of_refund(
+            transfer["amount"], transfer["amount_reversed"], amount, charge
+        )
+        if part > 0:
+            reversal = transfers.reverse(sb, transfer, part, source_refund=refund_id)
+            refund["transfer_reversal"] = reversal["id"]
+    if refund_application_fee and charge["application_fee"]:
+        fee = sb.store.get(charge["application_fee"], "application_fee", None)
+        part = transfers.share_of_refund(fee["amount"], fee["amount_refunded"], amount, charge)
+        if part > 0:
+            application_fees.refund(sb, fee, part)
+    previous = previous_of(charge, "amount_refunded", "refunded")
+    charge["amount_refunded"] += amount
+    charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+    sb.emit("refund.created", refund, account)
+    sb.emit("charge.refunded", charge, account, previous)
+    return refund
+
+
+def _charge_to_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
+    """The charge a refund names (directly or through its PaymentIntent), if it can be refunded."""
+    charge_id = get_str(p, "charge")
+    pi_id = get_str(p, "payment_intent")
+    if not charge_id and not pi_id:
+        raise missing_param("charge")
+    if pi_id:
+        pi = sb.store.get(pi_id, "payment_intent", account, "payment_intent")
+        if pi["status"] != "succeeded" or not pi["latest_charge"]:
+            raise invalid_request(
+                f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
+                "payment_intent",
+                "charge_already_refunded" if pi["status"] == "succeeded" else None,
+            )
+        charge_id = pi["latest_charge"]
+    charge = sb.store.get(charge_id or "", "charge", account, "charge")
+    if disputes.blocks_refund(sb, charge):
+        raise invalid_request(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+            None,
+            "charge_disputed",
+        )
+    if charge["amount_refunded"] >= charge["amount"]:
+        raise invalid_request(
+            f"Charge {charge['id']} has already been refunded.", None, "charge_already_refunded"
+        )
+    return charge
