@@ -1,14 +1,10 @@
-"""Connect: Express accounts, onboarding and login links, balances and payouts.
+"""Connect accounts: Express accounts, their onboarding, login links and external accounts.
 
 Promises: a new account owes its onboarding requirements with charges and payouts disabled;
 finishing the hosted onboarding clears them, enables both, and emits `account.updated` (with
-`account` set); payouts leave the available balance at once (400 `balance_insufficient` when it
-is short), then reach `paid` or `failed` (money back) when the clock passes `arrival_date`, with
-`payout.updated` beside each status event. Accounts on a daily, weekly or monthly schedule are
-paid out automatically by the clock (`manual` stays manual). Instant payouts need a debit card
-external account (test 4000056655665556, or token tok_visa_debit), carry Stripe's 1% fee
-(at least 0.50) on their balance transaction and are paid at once; without such a card they get
-`instant_payouts_unsupported`. Bank account 000111111116 makes every payout fail.
+`account` set), `account.external_account.created` for the bank account and `capability.updated`
+for each capability turned active. A debit card external account (test 4000056655665556, or
+token tok_visa_debit) makes instant payouts possible (payouts.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
-"""Products, prices, subscriptions, invoices and billing portal sessions.
+"""Invoices: what a subscription bills each period, and the clock that bills and retries them.
 
 Promises: a subscription bills its first invoice when created (from Checkout) and each period
 after that when the sandbox clock passes the item's `current_period_end`: `invoice.finalized`
 then `invoice.paid`, or `invoice.payment_failed` with the subscription `past_due` when the card
-declines (retried every 3 days, canceled after 4 failed attempts). Periods live on the
-subscription item, and an invoice names its subscription under
-`parent.subscription_details.subscription`, as in the current API.
+declines (retried every 3 days, canceled after 4 failed attempts). An invoice names its
+subscription under `parent.subscription_details.subscription`, as in the current API.
 """
 
 from __future__ import annotations

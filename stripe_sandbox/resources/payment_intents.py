@@ -1,11 +1,11 @@
-"""Customers, payment methods, setup and payment intents, charges, refunds and disputes.
+"""PaymentIntents: taking a card payment, on the API, the hosted Checkout page or an invoice.
 
 Promises: cards behave as Stripe's test cards (see cards.py); a successful payment creates a
-Charge with a balance transaction (Stripe's fee in `fee_details`); a destination charge
-(`transfer_data[destination]`) also transfers the whole amount to the connected account and
-collects the application fee back (transfers.py); refunds reverse the transfer and refund the
-fee in proportion when asked, and a disputed charge cannot be refunded (`charge_disputed`);
-every change emits its event.
+Charge (charges.py) with a balance transaction (Stripe's fee in `fee_details`); a destination
+charge (`transfer_data[destination]`) also transfers the whole amount to the connected account
+and collects the application fee back (transfers.py); a card that needs authentication waits in
+`requires_action` for the sandbox's 3-D Secure page; a decline records a failed charge and
+raises the card error; every change emits its event.
 """
 
 from __future__ import annotations

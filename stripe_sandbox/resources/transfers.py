@@ -1,12 +1,11 @@
-"""Destination charges' money: the transfer, the application fee, their reversals and refunds.
+"""Transfers: a destination charge's money sent to the connected account, and its reversals.
 
 Promises, as Stripe's Connect docs ("Collect fees", "Issue refunds") describe them:
 
 - A destination charge transfers the WHOLE charge amount to the connected account (a `payment`
   `py_` there, pending until its `available_on`), and the application fee is then collected
-  back: an `application_fee` (`fee_`) with its own `application_fee` balance transaction on the
-  platform, and on the connected account the payment's balance transaction carries the fee in
-  `fee_details` (type `application_fee`), so the account nets charge - fee.
+  back (application_fees.py); on the connected account the payment's balance transaction
+  carries the fee in `fee_details` (type `application_fee`), so the account nets charge - fee.
 - A refund with `reverse_transfer` reverses the transfer in proportion to the share of the
   charge refunded, and `refund_application_fee` refunds the fee in proportion: each part is
   `round_half_up(total * refunded / charge)` (Stripe rounds to the nearest minor unit, halves
@@ -14,8 +13,7 @@ Promises, as Stripe's Connect docs ("Collect fees", "Issue refunds") describe th
   exactly what is left, so several partial refunds add up to the transfer and the fee.
 - A reversal debits the connected account's AVAILABLE balance (which may go below zero; the
   pending balance is untouched) with a `payment_refund` of its payment, and credits the platform
-  with a `transfer_refund`; a fee refund debits the platform (`application_fee_refund`) and
-  credits the connected account (`application_fee_refund`).
+  with a `transfer_refund`.
 """
 
 from __future__ import annotations
