@@ -9,6 +9,7 @@ leaves the session open, records the failed PaymentIntent and emits
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from .. import cards
@@ -33,34 +34,55 @@ if TYPE_CHECKING:
 DEFAULT_LIFETIME = 24 * 3600
 
 
+SESSION_DEFAULTS: Obj = {
+    "after_expiration": None,
+    "allow_promotion_codes": None,
+    "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
+    "billing_address_collection": None,
+    "client_secret": None,
+    "consent": None,
+    "consent_collection": None,
+    "custom_fields": [],
+    "custom_text": {
+        "after_submit": None,
+        "shipping_address": None,
+        "submit": None,
+        "terms_of_service_acceptance": None,
+    },
+    "customer_details": None,
+    "invoice": None,
+    "invoice_creation": None,
+    "livemode": False,
+    "payment_intent": None,
+    "payment_link": None,
+    "payment_method_collection": "always",
+    "payment_method_options": {},
+    "payment_method_types": ["card"],
+    "phone_number_collection": {"enabled": False},
+    "recovered_from": None,
+    "saved_payment_method_options": None,
+    "setup_intent": None,
+    "shipping_address_collection": None,
+    "shipping_cost": None,
+    "shipping_options": [],
+    "status": "open",
+    "subscription": None,
+    "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+    "ui_mode": "hosted_page",
+}
+"""A new session's fields that the request does not decide: Stripe's values for an open one."""
+
+
 def create_session(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
     mode = get_choice(p, "mode", ["payment", "setup", "subscription"])
     if mode is None:
         raise missing_param("mode")
-    now = sb.store.now()
-    expires_at = get_int(p, "expires_at", now + DEFAULT_LIFETIME) or 0
-    if not now + 1800 <= expires_at <= now + DEFAULT_LIFETIME:
-        raise invalid_request(
-            "The `expires_at` timestamp must be between 30 minutes and 24 hours from now.",
-            "expires_at",
-        )
+    expires_at = _expires_at(sb, p)
     if not get_str(p, "success_url"):
         raise missing_param("success_url")
-    customer_id = get_str(p, "customer")
-    if customer_id:
-        sb.store.get(customer_id, "customer", account, "customer")
-    if customer_id and get_str(p, "customer_email"):
-        raise invalid_request(
-            "You may only specify one of these parameters: customer, customer_email.",
-            "customer_email",
-        )
+    customer_id = _customer_id(sb, p, account)
     line_items = _line_items(sb, p, mode)
-    amount = sum(item["amount_total"] for item in line_items)
-    currency = line_items[0]["currency"] if line_items else (get_str(p, "currency") or "").lower()
-    if mode == "setup" and line_items:
-        raise invalid_request("You cannot pass `line_items` in `setup` mode.", "line_items")
-    if mode != "setup" and any(item["currency"] != currency for item in line_items):
-        raise invalid_request("All line items must share one currency.", "line_items")
+    amount, currency = _amount_and_currency(p, mode, line_items)
     intent_data = get_dict(p, "payment_intent_data")
     if intent_data and mode != "payment":
         raise invalid_request(
@@ -73,56 +95,23 @@ def create_session(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
     session: Obj = {
         "id": session_id,
         "object": "checkout.session",
-        "after_expiration": None,
-        "allow_promotion_codes": None,
+        **copy.deepcopy(SESSION_DEFAULTS),
         "amount_subtotal": amount if mode != "setup" else None,
         "amount_total": amount if mode != "setup" else None,
-        "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
-        "billing_address_collection": None,
         "cancel_url": get_str(p, "cancel_url"),
         "client_reference_id": get_str(p, "client_reference_id"),
-        "client_secret": None,
-        "consent": None,
-        "consent_collection": None,
-        "created": now,
+        "created": sb.store.now(),
         "currency": currency or None,
-        "custom_fields": [],
-        "custom_text": {
-            "after_submit": None,
-            "shipping_address": None,
-            "submit": None,
-            "terms_of_service_acceptance": None,
-        },
         "customer": customer_id,
         "customer_creation": None if customer_id else "if_required",
-        "customer_details": None,
         "customer_email": get_str(p, "customer_email"),
         "expires_at": expires_at,
-        "invoice": None,
-        "invoice_creation": None,
-        "livemode": False,
         "locale": get_str(p, "locale"),
         "metadata": merge_metadata({}, p.get("metadata")),
         "mode": mode,
-        "payment_intent": None,
-        "payment_link": None,
-        "payment_method_collection": "always",
-        "payment_method_options": {},
-        "payment_method_types": ["card"],
         "payment_status": "no_payment_required" if mode == "setup" else "unpaid",
-        "phone_number_collection": {"enabled": False},
-        "recovered_from": None,
-        "saved_payment_method_options": None,
-        "setup_intent": None,
-        "shipping_address_collection": None,
-        "shipping_cost": None,
-        "shipping_options": [],
-        "status": "open",
         "submit_type": get_str(p, "submit_type"),
-        "subscription": None,
         "success_url": get_str(p, "success_url"),
-        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted_page",
         "url": sb.page_url(f"/checkout/pay/{session_id}"),
         "_line_items": line_items,
         "_intent_data": intent_data,
@@ -139,6 +128,40 @@ def create_session(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
         )
         session["setup_intent"] = seti["id"]
     return sb.store.add(session, account)
+
+
+def _expires_at(sb: Sandbox, p: dict[str, Any]) -> int:
+    now = sb.store.now()
+    expires_at = get_int(p, "expires_at", now + DEFAULT_LIFETIME) or 0
+    if not now + 1800 <= expires_at <= now + DEFAULT_LIFETIME:
+        raise invalid_request(
+            "The `expires_at` timestamp must be between 30 minutes and 24 hours from now.",
+            "expires_at",
+        )
+    return expires_at
+
+
+def _customer_id(sb: Sandbox, p: dict[str, Any], account: str | None) -> str | None:
+    """The existing customer the session is for, if it names one (and no email beside it)."""
+    customer_id = get_str(p, "customer")
+    if customer_id:
+        sb.store.get(customer_id, "customer", account, "customer")
+    if customer_id and get_str(p, "customer_email"):
+        raise invalid_request(
+            "You may only specify one of these parameters: customer, customer_email.",
+            "customer_email",
+        )
+    return customer_id
+
+
+def _amount_and_currency(p: dict[str, Any], mode: str, line_items: list[Obj]) -> tuple[int, str]:
+    amount = sum(item["amount_total"] for item in line_items)
+    currency = line_items[0]["currency"] if line_items else (get_str(p, "currency") or "").lower()
+    if mode == "setup" and line_items:
+        raise invalid_request("You cannot pass `line_items` in `setup` mode.", "line_items")
+    if mode != "setup" and any(item["currency"] != currency for item in line_items):
+        raise invalid_request("All line items must share one currency.", "line_items")
+    return amount, currency
 
 
 def _check_intent_data(sb: Sandbox, data: dict[str, Any], amount: int) -> None:

@@ -10,6 +10,7 @@ subscription under `parent.subscription_details.subscription`, as in the current
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import TYPE_CHECKING
 
 from ..errors import StripeError, invalid_request
@@ -23,136 +24,146 @@ RETRY_EVERY = 3 * 86400
 MAX_ATTEMPTS = 4
 
 
+INVOICE_DEFAULTS: Obj = {
+    "account_country": "US",
+    "account_name": "Sandbox platform",
+    "amount_overpaid": 0,
+    "amount_paid": 0,
+    "amount_shipping": 0,
+    "application": None,
+    "attempt_count": 0,
+    "attempted": False,
+    "auto_advance": True,
+    "automatic_tax": {
+        "disabled_reason": None,
+        "enabled": False,
+        "liability": None,
+        "provider": None,
+        "status": None,
+    },
+    "collection_method": "charge_automatically",
+    "default_payment_method": None,
+    "default_tax_rates": [],
+    "description": None,
+    "discounts": [],
+    "due_date": None,
+    "effective_at": None,
+    "ending_balance": None,
+    "issuer": {"type": "self"},
+    "last_finalization_error": None,
+    "livemode": False,
+    "metadata": {},
+    "next_payment_attempt": None,
+    "payment_settings": {
+        "default_mandate": None,
+        "payment_method_options": None,
+        "payment_method_types": None,
+    },
+    "post_payment_credit_notes_amount": 0,
+    "pre_payment_credit_notes_amount": 0,
+    "receipt_number": None,
+    "starting_balance": 0,
+    "status": "draft",
+    "status_transitions": {
+        "finalized_at": None,
+        "marked_uncollectible_at": None,
+        "paid_at": None,
+        "voided_at": None,
+    },
+    "total_discount_amounts": [],
+    "total_taxes": [],
+}
+"""A new invoice's fields that do not depend on what it bills: Stripe's values for a draft."""
+
+LINE_DEFAULTS: Obj = {
+    "discount_amounts": [],
+    "discountable": True,
+    "discounts": [],
+    "livemode": False,
+    "metadata": {},
+    "pretax_credit_amounts": [],
+    "taxes": [],
+}
+"""An invoice line's fields that do not depend on what it bills."""
+
+
 def _new_invoice(sb: Sandbox, sub: Obj, customer: Obj, reason: str) -> Obj:
+    """A draft invoice for the subscription's current period (`invoice.created`)."""
     now = sb.store.now()
     inv_id = sb.store.new_id("in")
-    lines = []
-    total = 0
-    for item in sub["items"]["data"]:
-        price = item["price"]
-        amount = price["unit_amount"] * item["quantity"]
-        total += amount
-        product = sb.store.find(price["product"]) or {"name": "Subscription"}
-        lines.append(
-            {
-                "id": sb.store.new_id("il"),
-                "object": "line_item",
-                "amount": amount,
-                "currency": price["currency"],
-                "description": f"{item['quantity']} × {product['name']}",
-                "discount_amounts": [],
-                "discountable": True,
-                "discounts": [],
-                "invoice": inv_id,
-                "livemode": False,
-                "metadata": {},
-                "parent": {
-                    "invoice_item_details": None,
-                    "subscription_item_details": {
-                        "invoice_item": None,
-                        "proration": False,
-                        "proration_details": {"credited_items": None},
-                        "subscription": sub["id"],
-                        "subscription_item": item["id"],
-                    },
-                    "type": "subscription_item_details",
-                },
-                "period": {
-                    "end": item["current_period_end"],
-                    "start": item["current_period_start"],
-                },
-                "pretax_credit_amounts": [],
-                "pricing": {
-                    "price_details": {"price": price["id"], "product": price["product"]},
-                    "type": "price_details",
-                    "unit_amount_decimal": str(price["unit_amount"]),
-                },
-                "quantity": item["quantity"],
-                "subtotal": amount,
-                "taxes": [],
-            }
-        )
+    lines = [_line(sb, inv_id, sub, item) for item in sub["items"]["data"]]
+    total = sum(line["amount"] for line in lines)
+    period = sub["items"]["data"][0]
     number = sb.store.next_number("invoice")
     invoice: Obj = {
         "id": inv_id,
         "object": "invoice",
-        "account_country": "US",
-        "account_name": "Sandbox platform",
+        **copy.deepcopy(INVOICE_DEFAULTS),
         "amount_due": total,
-        "amount_overpaid": 0,
-        "amount_paid": 0,
         "amount_remaining": total,
-        "amount_shipping": 0,
-        "application": None,
-        "attempt_count": 0,
-        "attempted": False,
-        "auto_advance": True,
-        "automatic_tax": {
-            "disabled_reason": None,
-            "enabled": False,
-            "liability": None,
-            "provider": None,
-            "status": None,
-        },
         "billing_reason": reason,
-        "collection_method": "charge_automatically",
         "created": now,
         "currency": sub["currency"],
         "customer": customer["id"],
         "customer_email": customer["email"],
         "customer_name": customer["name"],
-        "default_payment_method": None,
-        "default_tax_rates": [],
-        "description": None,
-        "discounts": [],
-        "due_date": None,
-        "effective_at": None,
-        "ending_balance": None,
         "hosted_invoice_url": sb.page_url(f"/invoices/{inv_id}"),
         "invoice_pdf": sb.page_url(f"/invoices/{inv_id}/pdf"),
-        "issuer": {"type": "self"},
-        "last_finalization_error": None,
         "lines": list_object(f"/v1/invoices/{inv_id}/lines", lines),
-        "livemode": False,
-        "metadata": {},
-        "next_payment_attempt": None,
         "number": f"{customer['invoice_prefix']}-{number:04d}",
         "parent": {
             "quote_details": None,
             "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
             "type": "subscription_details",
         },
-        "payment_settings": {
-            "default_mandate": None,
-            "payment_method_options": None,
-            "payment_method_types": None,
-        },
         "payments": list_object(f"/v1/invoice_payments?invoice={inv_id}", []),
-        "period_end": sub["items"]["data"][0]["current_period_end"],
-        "period_start": sub["items"]["data"][0]["current_period_start"],
-        "post_payment_credit_notes_amount": 0,
-        "pre_payment_credit_notes_amount": 0,
-        "receipt_number": None,
-        "starting_balance": 0,
-        "status": "draft",
-        "status_transitions": {
-            "finalized_at": None,
-            "marked_uncollectible_at": None,
-            "paid_at": None,
-            "voided_at": None,
-        },
+        "period_end": period["current_period_end"],
+        "period_start": period["current_period_start"],
         "subtotal": total,
         "subtotal_excluding_tax": total,
         "total": total,
-        "total_discount_amounts": [],
         "total_excluding_tax": total,
-        "total_taxes": [],
         "webhooks_delivered_at": now,
     }
     sb.store.add(invoice)
     sub["latest_invoice"] = inv_id
     sb.emit("invoice.created", invoice)
     return invoice
+
+
+def _line(sb: Sandbox, inv_id: str, sub: Obj, item: Obj) -> Obj:
+    """The invoice line billing one subscription item for its current period."""
+    price = item["price"]
+    amount = price["unit_amount"] * item["quantity"]
+    product = sb.store.find(price["product"]) or {"name": "Subscription"}
+    return {
+        "id": sb.store.new_id("il"),
+        "object": "line_item",
+        **copy.deepcopy(LINE_DEFAULTS),
+        "amount": amount,
+        "currency": price["currency"],
+        "description": f"{item['quantity']} × {product['name']}",
+        "invoice": inv_id,
+        "parent": {
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": sub["id"],
+                "subscription_item": item["id"],
+            },
+            "type": "subscription_item_details",
+        },
+        "period": {"end": item["current_period_end"], "start": item["current_period_start"]},
+        "pricing": {
+            "price_details": {"price": price["id"], "product": price["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": str(price["unit_amount"]),
+        },
+        "quantity": item["quantity"],
+        "subtotal": amount,
+    }
 
 
 def bill_first_period(sb: Sandbox, sub: Obj, customer: Obj, payment_method: Obj) -> Obj:
