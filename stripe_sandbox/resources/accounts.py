@@ -9,6 +9,7 @@ token tok_visa_debit) makes instant payouts possible (payouts.py).
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from .. import cards
@@ -47,6 +48,64 @@ LINK_LIFETIME = 300
 
 
 # -- accounts ------------------------------------------------------------------------------------
+BUSINESS_PROFILE: Obj = {
+    "annual_revenue": None,
+    "estimated_worker_count": None,
+    "mcc": None,
+    "name": None,
+    "product_description": None,
+    "support_address": None,
+    "support_email": None,
+    "support_phone": None,
+    "support_url": None,
+    "url": None,
+}
+CONTROLLER: Obj = {
+    "fees": {"payer": "application"},
+    "is_controller": True,
+    "losses": {"payments": "application"},
+    "requirement_collection": "stripe",
+    "type": "application",
+}
+ACCOUNT_DEFAULTS: Obj = {
+    "charges_enabled": False,
+    "details_submitted": False,
+    "payouts_enabled": False,
+    "settings": {
+        "branding": {
+            "icon": None,
+            "logo": None,
+            "primary_color": None,
+            "secondary_color": None,
+        },
+        "card_payments": {
+            "decline_on": {"avs_failure": False, "cvc_failure": False},
+            "statement_descriptor_prefix": None,
+            "statement_descriptor_prefix_kana": None,
+            "statement_descriptor_prefix_kanji": None,
+        },
+        "dashboard": {"display_name": None, "timezone": "Etc/UTC"},
+        "payments": {
+            "statement_descriptor": None,
+            "statement_descriptor_kana": None,
+            "statement_descriptor_kanji": None,
+            "statement_descriptor_prefix_kana": None,
+            "statement_descriptor_prefix_kanji": None,
+        },
+        "payouts": {
+            "debit_negative_balances": True,
+            "schedule": {"delay_days": 2, "interval": "daily"},
+            "statement_descriptor": None,
+        },
+    },
+    "tos_acceptance": {"date": None, "ip": None, "user_agent": None},
+    "_bank_fails": False,
+    "_individual": {},
+}
+"""A new account's fields that the request does not decide: Stripe's values before onboarding
+(a daily payout schedule with 2 days' delay, as for a new US account)."""
+
+
 def create_account(sb: Sandbox, p: dict[str, Any]) -> Obj:
     account_type = get_choice(p, "type", ["express", "standard", "custom"], "express")
     country = (get_str(p, "country") or "US").upper()
@@ -60,77 +119,32 @@ def create_account(sb: Sandbox, p: dict[str, Any]) -> Obj:
     account: Obj = {
         "id": acct_id,
         "object": "account",
+        **copy.deepcopy(ACCOUNT_DEFAULTS),
         "business_profile": {
-            "annual_revenue": None,
-            "estimated_worker_count": None,
-            "mcc": None,
-            "name": None,
-            "product_description": None,
-            "support_address": None,
-            "support_email": None,
-            "support_phone": None,
-            "support_url": None,
-            "url": None,
+            **BUSINESS_PROFILE,
             **{k: v for k, v in get_dict(p, "business_profile").items() if isinstance(v, str)},
         },
         "business_type": get_choice(
             p, "business_type", ["individual", "company", "non_profit", "government_entity"]
         ),
         "capabilities": capabilities,
-        "charges_enabled": False,
         "controller": {
-            "fees": {"payer": "application"},
-            "is_controller": True,
-            "losses": {"payments": "application"},
-            "requirement_collection": "stripe",
+            **copy.deepcopy(CONTROLLER),
             "stripe_dashboard": {"type": account_type if account_type != "custom" else "none"},
-            "type": "application",
         },
         "country": country,
         "created": sb.store.now(),
         "default_currency": COUNTRY_CURRENCY.get(country, "usd"),
-        "details_submitted": False,
         "email": get_str(p, "email"),
         "external_accounts": list_object(f"/v1/accounts/{acct_id}/external_accounts", []),
         "future_requirements": _requirements([], None),
         "metadata": merge_metadata({}, p.get("metadata")),
-        "payouts_enabled": False,
         "requirements": _requirements(
             [r for r in PERSONAL_REQUIREMENTS if r != "business_type" or not p.get("business_type")]
             + BANK_REQUIREMENTS,
             "requirements.past_due",
         ),
-        "settings": {
-            "branding": {
-                "icon": None,
-                "logo": None,
-                "primary_color": None,
-                "secondary_color": None,
-            },
-            "card_payments": {
-                "decline_on": {"avs_failure": False, "cvc_failure": False},
-                "statement_descriptor_prefix": None,
-                "statement_descriptor_prefix_kana": None,
-                "statement_descriptor_prefix_kanji": None,
-            },
-            "dashboard": {"display_name": None, "timezone": "Etc/UTC"},
-            "payments": {
-                "statement_descriptor": None,
-                "statement_descriptor_kana": None,
-                "statement_descriptor_kanji": None,
-                "statement_descriptor_prefix_kana": None,
-                "statement_descriptor_prefix_kanji": None,
-            },
-            "payouts": {
-                "debit_negative_balances": True,
-                "schedule": {"delay_days": 2, "interval": "daily"},
-                "statement_descriptor": None,
-            },
-        },
-        "tos_acceptance": {"date": None, "ip": None, "user_agent": None},
         "type": account_type,
-        "_bank_fails": False,
-        "_individual": {},
     }
     if schedule := get_dict(get_dict(get_dict(p, "settings"), "payouts"), "schedule"):
         _apply_schedule(account, schedule)
@@ -286,23 +300,7 @@ def submit_bank_account(
             f"(test: {next(iter(DEBIT_CARDS))}); leave the card empty to skip it."
         ]
     before = render(account)
-    bank: Obj = {
-        "id": sb.store.new_id("ba"),
-        "object": "bank_account",
-        "account": account["id"],
-        "account_holder_name": None,
-        "account_holder_type": "individual",
-        "available_payout_methods": ["standard"],
-        "bank_name": "STRIPE TEST BANK",
-        "country": account["country"],
-        "currency": account["default_currency"],
-        "default_for_currency": True,
-        "fingerprint": sb.store.new_id("fp", 12)[3:],
-        "last4": number[-4:],
-        "metadata": {},
-        "routing_number": routing,
-        "status": "new",
-    }
+    bank = _bank_account(sb, account, routing, number)
     account["external_accounts"]["data"] = [bank]
     if debit_card:
         _add_debit_card(sb, account, debit_card)
@@ -321,6 +319,27 @@ def submit_bank_account(
             previous = {"status": before["capabilities"].get(name)}
             sb.emit("capability.updated", capability(sb, account, name), account["id"], previous)
     return []
+
+
+def _bank_account(sb: Sandbox, account: Obj, routing: str, number: str) -> Obj:
+    """The account's bank account for standard payouts (the default for its currency)."""
+    return {
+        "id": sb.store.new_id("ba"),
+        "object": "bank_account",
+        "account": account["id"],
+        "account_holder_name": None,
+        "account_holder_type": "individual",
+        "available_payout_methods": ["standard"],
+        "bank_name": "STRIPE TEST BANK",
+        "country": account["country"],
+        "currency": account["default_currency"],
+        "default_for_currency": True,
+        "fingerprint": sb.store.new_id("fp", 12)[3:],
+        "last4": number[-4:],
+        "metadata": {},
+        "routing_number": routing,
+        "status": "new",
+    }
 
 
 def _add_debit_card(sb: Sandbox, account: Obj, number: str) -> Obj:
