@@ -22,6 +22,7 @@ Promises, as Stripe's dispute docs describe them:
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -43,31 +44,40 @@ OPEN = ("needs_response", "under_review", "warning_needs_response", "warning_und
 EVIDENCE_FIELDS = list(stripe.Dispute.Evidence.__annotations__)
 
 
+DISPUTE_DEFAULTS: Obj = {
+    "enhanced_eligibility_types": [],
+    "is_charge_refundable": False,
+    "livemode": False,
+    "metadata": {},
+    "network_reason_code": "10.4",
+    "payment_method_details": {
+        "card": {
+            "brand": "visa",
+            "case_type": "chargeback",
+            "network": "visa",
+            "network_reason_code": "10.4",
+        },
+        "type": "card",
+    },
+    "reason": "fraudulent",
+    "status": "needs_response",
+}
+"""A new dispute's fields that its charge does not decide: the test card's fraud chargeback."""
+
+
 def open_dispute(sb: Sandbox, charge: Obj, account: str | None) -> Obj:
     now = sb.store.now()
     dispute_id = sb.store.new_id("du")
-    currency = charge["currency"]
-    fee = 0 if currency in balance.ZERO_DECIMAL else DISPUTE_FEE
-    txn = balance.record(
-        sb,
-        account,
-        amount=-charge["amount"],
-        currency=currency,
-        type_="adjustment",
-        source=dispute_id,
-        fee_details=[balance.fee_detail(fee, currency, "stripe_fee", "Dispute fee")] if fee else [],
-        description=f"Chargeback withdrawal for {charge['id']}",
-        reporting_category="dispute",
-    )
+    txn = _withdraw(sb, charge, account, dispute_id)
     dispute: Obj = {
         "id": dispute_id,
         "object": "dispute",
+        **copy.deepcopy(DISPUTE_DEFAULTS),
         "amount": charge["amount"],
         "balance_transactions": [render(txn)],
         "charge": charge["id"],
         "created": now,
-        "currency": currency,
-        "enhanced_eligibility_types": [],
+        "currency": charge["currency"],
         "evidence": {
             name: ({} if name == "enhanced_evidence" else None) for name in EVIDENCE_FIELDS
         },
@@ -79,22 +89,7 @@ def open_dispute(sb: Sandbox, charge: Obj, account: str | None) -> Obj:
             "submission_count": 0,
             "submission_method": "not_submitted",
         },
-        "is_charge_refundable": False,
-        "livemode": False,
-        "metadata": {},
-        "network_reason_code": "10.4",
         "payment_intent": charge["payment_intent"],
-        "payment_method_details": {
-            "card": {
-                "brand": "visa",
-                "case_type": "chargeback",
-                "network": "visa",
-                "network_reason_code": "10.4",
-            },
-            "type": "card",
-        },
-        "reason": "fraudulent",
-        "status": "needs_response",
         "_decide_at": now + sb.config.dispute_decision_after,
     }
     sb.store.add(dispute, account)
@@ -102,6 +97,23 @@ def open_dispute(sb: Sandbox, charge: Obj, account: str | None) -> Obj:
     sb.emit("charge.dispute.created", dispute, account)
     sb.emit("charge.dispute.funds_withdrawn", dispute, account)
     return dispute
+
+
+def _withdraw(sb: Sandbox, charge: Obj, account: str | None, dispute_id: str) -> Obj:
+    """The disputed amount and the dispute fee, taken from the charge's owner in one adjustment."""
+    currency = charge["currency"]
+    fee = 0 if currency in balance.ZERO_DECIMAL else DISPUTE_FEE
+    return balance.record(
+        sb,
+        account,
+        amount=-charge["amount"],
+        currency=currency,
+        type_="adjustment",
+        source=dispute_id,
+        fee_details=[balance.fee_detail(fee, currency, "stripe_fee", "Dispute fee")] if fee else [],
+        description=f"Chargeback withdrawal for {charge['id']}",
+        reporting_category="dispute",
+    )
 
 
 def update(sb: Sandbox, dispute: Obj, p: dict[str, Any], account: str | None) -> Obj:

@@ -107,6 +107,22 @@ def _payout_destination(acct: Obj, requested: str | None, method: str) -> Obj:
     return chosen
 
 
+PAYOUT_DEFAULTS: Obj = {
+    "application_fee": None,
+    "application_fee_amount": None,
+    "failure_balance_transaction": None,
+    "failure_code": None,
+    "failure_message": None,
+    "livemode": False,
+    "original_payout": None,
+    "reversed_by": None,
+    "source_type": "card",
+    "status": "pending",
+    "trace_id": None,
+}
+"""A new payout's fields that do not depend on what it pays: Stripe's values while pending."""
+
+
 def _new_payout(
     sb: Sandbox,
     acct: Obj,
@@ -125,6 +141,7 @@ def _new_payout(
     now = sb.store.now()
     payout_id = sb.store.new_id("po")
     instant = method == "instant"
+    fees = [balance.fee_detail(fee, currency, "stripe_fee", "Instant Payout fee")] if fee else []
     txn = balance.record(
         sb,
         account,
@@ -132,18 +149,15 @@ def _new_payout(
         currency=currency,
         type_="payout",
         source=payout_id,
-        fee_details=(
-            [balance.fee_detail(fee, currency, "stripe_fee", "Instant Payout fee")] if fee else []
-        ),
+        fee_details=fees,
         description="STRIPE PAYOUT",
     )
     txn["_payout"] = payout_id
     payout: Obj = {
         "id": payout_id,
         "object": "payout",
+        **PAYOUT_DEFAULTS,
         "amount": amount,
-        "application_fee": None,
-        "application_fee_amount": None,
         "arrival_date": now if instant else now + sb.config.payout_arrival,
         "automatic": automatic,
         "balance_transaction": txn["id"],
@@ -151,19 +165,10 @@ def _new_payout(
         "currency": currency,
         "description": description,
         "destination": destination["id"],
-        "failure_balance_transaction": None,
-        "failure_code": None,
-        "failure_message": None,
-        "livemode": False,
         "metadata": metadata or {},
         "method": method,
-        "original_payout": None,
         "reconciliation_status": "in_progress" if automatic else "not_applicable",
-        "reversed_by": None,
-        "source_type": "card",
         "statement_descriptor": statement_descriptor,
-        "status": "pending",
-        "trace_id": None,
         "type": "card" if destination["object"] == "card" else "bank_account",
         "_fails": acct["_bank_fails"] or _take_fail_next(sb, account),
     }

@@ -23,17 +23,11 @@ def create_price(sb: Sandbox, p: dict[str, Any], param_prefix: str = "") -> Obj:
     announce = not param_prefix
     currency = (get_str(p, "currency") or "").lower()
     if not currency:
-        raise missing_param(param_prefix + ("[currency]" if param_prefix else "currency"))
-    product_id = get_str(p, "product")
-    if product_id:
-        product = sb.store.get(product_id, "product", None, "product")
-    elif p.get("product_data"):
-        product = products.create_product(sb, get_dict(p, "product_data"), announce)
-    else:
-        raise missing_param(param_prefix + ("[product]" if param_prefix else "product"))
+        raise missing_param(_name(param_prefix, "currency"))
+    product = _product(sb, p, param_prefix)
     unit_amount = get_int(p, "unit_amount")
     if unit_amount is None or unit_amount < 0:
-        raise missing_param(param_prefix + ("[unit_amount]" if param_prefix else "unit_amount"))
+        raise missing_param(_name(param_prefix, "unit_amount"))
     recurring = get_dict(p, "recurring")
     price: Obj = {
         "id": sb.store.new_id("price"),
@@ -57,18 +51,37 @@ def create_price(sb: Sandbox, p: dict[str, Any], param_prefix: str = "") -> Obj:
         "unit_amount_decimal": str(unit_amount),
     }
     if recurring:
-        price["recurring"] = {
-            "interval": get_choice(recurring, "interval", ["day", "week", "month", "year"]),
-            "interval_count": get_int(recurring, "interval_count", 1),
-            "meter": None,
-            "usage_type": "licensed",
-        }
-        if not price["recurring"]["interval"]:
-            raise missing_param("recurring[interval]")
+        price["recurring"] = _recurring(recurring)
     sb.store.add(price)
     if announce:
         sb.emit("price.created", price)
     return price
+
+
+def _name(param_prefix: str, name: str) -> str:
+    """A parameter's name as the request spelled it (`line_items[0][price_data][currency]`)."""
+    return f"{param_prefix}[{name}]" if param_prefix else name
+
+
+def _product(sb: Sandbox, p: dict[str, Any], param_prefix: str) -> Obj:
+    """The product a price names, or the one its `product_data` makes (announced by API only)."""
+    if product_id := get_str(p, "product"):
+        return sb.store.get(product_id, "product", None, "product")
+    if p.get("product_data"):
+        return products.create_product(sb, get_dict(p, "product_data"), not param_prefix)
+    raise missing_param(_name(param_prefix, "product"))
+
+
+def _recurring(recurring: dict[str, Any]) -> Obj:
+    interval = get_choice(recurring, "interval", ["day", "week", "month", "year"])
+    if not interval:
+        raise missing_param("recurring[interval]")
+    return {
+        "interval": interval,
+        "interval_count": get_int(recurring, "interval_count", 1),
+        "meter": None,
+        "usage_type": "licensed",
+    }
 
 
 def legacy_plan(price: Obj) -> Obj:
