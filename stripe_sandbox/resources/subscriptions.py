@@ -8,6 +8,7 @@ period does; every change emits `customer.subscription.updated` with what change
 from __future__ import annotations
 
 import calendar
+import copy
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,50 @@ def add_interval(ts: int, interval: str, count: int) -> int:
     return int(d.replace(year=year, month=month, day=day).timestamp())
 
 
+SUBSCRIPTION_DEFAULTS: Obj = {
+    "application": None,
+    "application_fee_percent": None,
+    "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+    "billing_cycle_anchor_config": None,
+    "billing_mode": {"flexible": None, "type": "classic", "updated_at": None},
+    "billing_schedules": [],
+    "billing_thresholds": None,
+    "cancel_at": None,
+    "cancel_at_period_end": False,
+    "canceled_at": None,
+    "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+    "collection_method": "charge_automatically",
+    "days_until_due": None,
+    "default_source": None,
+    "default_tax_rates": [],
+    "description": None,
+    "discounts": [],
+    "ended_at": None,
+    "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+    "latest_invoice": None,
+    "livemode": False,
+    "next_pending_invoice_item_invoice": None,
+    "on_behalf_of": None,
+    "pause_collection": None,
+    "payment_settings": {
+        "payment_method_options": None,
+        "payment_method_types": None,
+        "save_default_payment_method": "off",
+    },
+    "pending_invoice_item_interval": None,
+    "pending_setup_intent": None,
+    "pending_update": None,
+    "schedule": None,
+    "status": "incomplete",
+    "test_clock": None,
+    "transfer_data": None,
+    "trial_end": None,
+    "trial_start": None,
+}
+"""A new subscription's fields that Checkout does not decide: Stripe's values while it is
+`incomplete` (`status` and `latest_invoice` change as its first invoice is paid)."""
+
+
 def create_subscription(
     sb: Sandbox,
     customer: Obj,
@@ -48,76 +93,41 @@ def create_subscription(
     end = add_interval(
         now, first_price["recurring"]["interval"], first_price["recurring"]["interval_count"]
     )
-    sub_items = [
-        {
-            "id": sb.store.new_id("si", 14),
-            "object": "subscription_item",
-            "created": now,
-            "current_period_end": end,
-            "current_period_start": now,
-            "discounts": [],
-            "metadata": {},
-            "plan": prices.legacy_plan(price),
-            "price": render(price),
-            "quantity": quantity,
-            "subscription": sub_id,
-            "tax_rates": [],
-        }
-        for price, quantity in items
-    ]
+    sub_items = [_item(sb, sub_id, price, quantity, now, end) for price, quantity in items]
     sub: Obj = {
         "id": sub_id,
         "object": "subscription",
-        "application": None,
-        "application_fee_percent": None,
-        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        **copy.deepcopy(SUBSCRIPTION_DEFAULTS),
         "billing_cycle_anchor": now,
-        "billing_cycle_anchor_config": None,
-        "billing_mode": {"flexible": None, "type": "classic", "updated_at": None},
-        "billing_schedules": [],
-        "billing_thresholds": None,
-        "cancel_at": None,
-        "cancel_at_period_end": False,
-        "canceled_at": None,
-        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
-        "collection_method": "charge_automatically",
         "created": now,
         "currency": first_price["currency"],
         "customer": customer["id"],
-        "days_until_due": None,
         "default_payment_method": payment_method["id"],
-        "default_source": None,
-        "default_tax_rates": [],
-        "description": None,
-        "discounts": [],
-        "ended_at": None,
-        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
         "items": list_object(f"/v1/subscription_items?subscription={sub_id}", sub_items),
-        "latest_invoice": None,
-        "livemode": False,
         "metadata": metadata,
-        "next_pending_invoice_item_invoice": None,
-        "on_behalf_of": None,
-        "pause_collection": None,
-        "payment_settings": {
-            "payment_method_options": None,
-            "payment_method_types": None,
-            "save_default_payment_method": "off",
-        },
-        "pending_invoice_item_interval": None,
-        "pending_setup_intent": None,
-        "pending_update": None,
-        "schedule": None,
         "start_date": now,
-        "status": "incomplete",
-        "test_clock": None,
-        "transfer_data": None,
-        "trial_end": None,
-        "trial_start": None,
     }
     sb.store.add(sub)
     sb.emit("customer.subscription.created", sub)
     return sub
+
+
+def _item(sb: Sandbox, sub_id: str, price: Obj, quantity: int, start: int, end: int) -> Obj:
+    """A subscription item for `quantity` of `price`, in its first period."""
+    return {
+        "id": sb.store.new_id("si", 14),
+        "object": "subscription_item",
+        "created": start,
+        "current_period_end": end,
+        "current_period_start": start,
+        "discounts": [],
+        "metadata": {},
+        "plan": prices.legacy_plan(price),
+        "price": render(price),
+        "quantity": quantity,
+        "subscription": sub_id,
+        "tax_rates": [],
+    }
 
 
 def update_subscription(sb: Sandbox, sub: Obj, p: dict[str, Any]) -> Obj:
