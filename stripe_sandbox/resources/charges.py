@@ -6,6 +6,7 @@ receipt URL on the sandbox; a declined one carries the failure code and message.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 from ..errors import StripeError
@@ -16,6 +17,30 @@ if TYPE_CHECKING:
     from ..sandbox import Sandbox
 
 
+CHARGE_DEFAULTS: Obj = {
+    "amount_refunded": 0,
+    "application": None,
+    "application_fee": None,
+    "balance_transaction": None,
+    "calculated_statement_descriptor": "SANDBOX",
+    "disputed": False,
+    "failure_balance_transaction": None,
+    "fraud_details": {},
+    "livemode": False,
+    "on_behalf_of": None,
+    "receipt_number": None,
+    "receipt_url": None,
+    "refunded": False,
+    "review": None,
+    "shipping": None,
+    "source_transfer": None,
+    "statement_descriptor": None,
+    "statement_descriptor_suffix": None,
+    "transfer": None,
+}
+"""A new charge's fields that neither its PaymentIntent nor its outcome decide."""
+
+
 def new_charge(
     sb: Sandbox, pi: Obj, pm: Obj, account: str | None, failed_with: StripeError | None = None
 ) -> Obj:
@@ -24,28 +49,19 @@ def new_charge(
     charge: Obj = {
         "id": sb.store.new_id("ch"),
         "object": "charge",
+        **copy.deepcopy(CHARGE_DEFAULTS),
         "amount": pi["amount"],
         "amount_captured": pi["amount"] if ok else 0,
-        "amount_refunded": 0,
-        "application": None,
-        "application_fee": None,
         "application_fee_amount": pi["application_fee_amount"],
-        "balance_transaction": None,
         "billing_details": pm["billing_details"],
-        "calculated_statement_descriptor": "SANDBOX",
         "captured": ok,
         "created": sb.store.now(),
         "currency": pi["currency"],
         "customer": pi["customer"],
         "description": pi["description"],
-        "disputed": False,
-        "failure_balance_transaction": None,
         "failure_code": body.get("code"),
         "failure_message": body.get("message"),
-        "fraud_details": {},
-        "livemode": False,
         "metadata": dict(pi["metadata"]),
-        "on_behalf_of": None,
         "outcome": {
             "network_status": "approved_by_network" if ok else "declined_by_network",
             "reason": None if ok else body.get("decline_code"),
@@ -58,16 +74,7 @@ def new_charge(
         "payment_method": pm["id"],
         "payment_method_details": {"card": payment_methods.card_summary(pm), "type": "card"},
         "receipt_email": pi["receipt_email"],
-        "receipt_number": None,
-        "receipt_url": None,
-        "refunded": False,
-        "review": None,
-        "shipping": None,
-        "source_transfer": None,
-        "statement_descriptor": None,
-        "statement_descriptor_suffix": None,
         "status": "succeeded" if ok else "failed",
-        "transfer": None,
         "transfer_data": pi["transfer_data"],
         "transfer_group": pi["transfer_group"],
     }

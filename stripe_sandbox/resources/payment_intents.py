@@ -11,6 +11,7 @@ raises the card error; every change emits its event.
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import TYPE_CHECKING, Any
 
 from .. import cards
@@ -60,16 +61,21 @@ def check_destination(sb: Sandbox, destination: str, param: str) -> Obj:
     return acct
 
 
-def create_payment_intent(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
-    currency = (get_str(p, "currency", required=True) or "").lower()
-    amount = check_amount(get_int(p, "amount"), currency)
-    fee = get_int(p, "application_fee_amount")
+def _destination(sb: Sandbox, p: dict[str, Any]) -> str | None:
+    """The connected account a destination charge pays (`transfer_data[destination]`), if any."""
     transfer = get_dict(p, "transfer_data")
     destination = get_str(transfer, "destination") if transfer else None
     if transfer and not destination:
         raise missing_param("transfer_data[destination]")
     if destination:
         check_destination(sb, destination, "transfer_data[destination]")
+    return destination
+
+
+def _application_fee_amount(
+    p: dict[str, Any], amount: int, destination: str | None, account: str | None
+) -> int | None:
+    fee = get_int(p, "application_fee_amount")
     if fee is not None and (fee < 0 or fee > amount):
         raise invalid_request(
             "The application fee amount cannot be greater than the amount.",
@@ -82,6 +88,40 @@ def create_payment_intent(sb: Sandbox, p: dict[str, Any], account: str | None) -
             "(using `transfer_data[destination]`).",
             "application_fee_amount",
         )
+    return fee
+
+
+PAYMENT_INTENT_DEFAULTS: Obj = {
+    "amount_capturable": 0,
+    "amount_details": {"tip": {}},
+    "amount_received": 0,
+    "application": None,
+    "automatic_payment_methods": None,
+    "canceled_at": None,
+    "cancellation_reason": None,
+    "capture_method": "automatic",
+    "confirmation_method": "automatic",
+    "last_payment_error": None,
+    "latest_charge": None,
+    "livemode": False,
+    "next_action": None,
+    "on_behalf_of": None,
+    "payment_method_configuration_details": None,
+    "payment_method_options": {},
+    "payment_method_types": ["card"],
+    "processing": None,
+    "review": None,
+    "shipping": None,
+}
+"""A new PaymentIntent's fields that the request does not decide: Stripe's values before it is
+confirmed (automatic capture and confirmation, cards only)."""
+
+
+def create_payment_intent(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
+    currency = (get_str(p, "currency", required=True) or "").lower()
+    amount = check_amount(get_int(p, "amount"), currency)
+    destination = _destination(sb, p)
+    fee = _application_fee_amount(p, amount, destination, account)
     customer = get_str(p, "customer")
     if customer:
         sb.store.get(customer, "customer", account, "customer")
@@ -97,37 +137,18 @@ def create_payment_intent(sb: Sandbox, p: dict[str, Any], account: str | None) -
     pi: Obj = {
         "id": pi_id,
         "object": "payment_intent",
+        **copy.deepcopy(PAYMENT_INTENT_DEFAULTS),
         "amount": amount,
-        "amount_capturable": 0,
-        "amount_details": {"tip": {}},
-        "amount_received": 0,
-        "application": None,
         "application_fee_amount": fee,
-        "automatic_payment_methods": None,
-        "canceled_at": None,
-        "cancellation_reason": None,
-        "capture_method": "automatic",
         "client_secret": f"{pi_id}_secret_{sb.store.new_id('x')[2:]}",
-        "confirmation_method": "automatic",
         "created": sb.store.now(),
         "currency": currency,
         "customer": customer,
         "description": get_str(p, "description"),
-        "last_payment_error": None,
-        "latest_charge": None,
-        "livemode": False,
         "metadata": merge_metadata({}, p.get("metadata")),
-        "next_action": None,
-        "on_behalf_of": None,
         "payment_method": pm["id"] if pm else None,
-        "payment_method_configuration_details": None,
-        "payment_method_options": {},
-        "payment_method_types": ["card"],
-        "processing": None,
         "receipt_email": get_str(p, "receipt_email"),
-        "review": None,
         "setup_future_usage": get_choice(p, "setup_future_usage", ["off_session", "on_session"]),
-        "shipping": None,
         "statement_descriptor": get_str(p, "statement_descriptor"),
         "statement_descriptor_suffix": get_str(p, "statement_descriptor_suffix"),
         "status": "requires_confirmation" if pm else "requires_payment_method",

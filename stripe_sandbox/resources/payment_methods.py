@@ -22,6 +22,15 @@ if TYPE_CHECKING:
     from ..sandbox import Sandbox
 
 
+CARD_DEFAULTS: Obj = {
+    "allow_redisplay": "unspecified",
+    "customer": None,
+    "livemode": False,
+    "type": "card",
+}
+"""A new card PaymentMethod's fields that the card's details do not decide."""
+
+
 def card_payment_method(
     sb: Sandbox,
     account: str | None,
@@ -52,7 +61,7 @@ def card_payment_method(
     pm: Obj = {
         "id": sb.store.new_id("pm"),
         "object": "payment_method",
-        "allow_redisplay": "unspecified",
+        **CARD_DEFAULTS,
         "billing_details": {
             "address": {
                 "city": None,
@@ -88,10 +97,7 @@ def card_payment_method(
             "wallet": None,
         },
         "created": sb.store.now(),
-        "customer": None,
-        "livemode": False,
         "metadata": metadata or {},
-        "type": "card",
         "_behaviour": details.behaviour.value,
     }
     return sb.store.add(pm, account)
