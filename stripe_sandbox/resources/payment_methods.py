@@ -45,6 +45,30 @@ def card_payment_method(
 ) -> Obj:
     """A new PaymentMethod from card details; the number itself is not kept."""
     details = cards.inspect(number)
+    exp_year = _check_expiry(sb, exp_month, exp_year)
+    if cvc is not None and cvc != "" and not (cvc.isdigit() and 3 <= len(cvc) <= 4):
+        raise cards.card_error("invalid_cvc", "Your card's security code is invalid.", param="cvc")
+    pm: Obj = {
+        "id": sb.store.new_id("pm"),
+        "object": "payment_method",
+        **CARD_DEFAULTS,
+        "billing_details": {
+            "address": dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state")),
+            "email": email,
+            "name": name,
+            "phone": None,
+            "tax_id": None,
+        },
+        "card": _card(details, exp_month, exp_year, cvc),
+        "created": sb.store.now(),
+        "metadata": metadata or {},
+        "_behaviour": details.behaviour.value,
+    }
+    return sb.store.add(pm, account)
+
+
+def _check_expiry(sb: Sandbox, exp_month: int, exp_year: int) -> int:
+    """The four-digit expiry year, or Stripe's card error if the card has expired."""
     if not 1 <= exp_month <= 12:
         raise cards.card_error(
             "invalid_expiry_month", "Your card's expiration month is invalid.", param="exp_month"
@@ -56,51 +80,31 @@ def card_payment_method(
         raise cards.card_error(
             "invalid_expiry_year", "Your card's expiration year is invalid.", param="exp_year"
         )
-    if cvc is not None and cvc != "" and not (cvc.isdigit() and 3 <= len(cvc) <= 4):
-        raise cards.card_error("invalid_cvc", "Your card's security code is invalid.", param="cvc")
-    pm: Obj = {
-        "id": sb.store.new_id("pm"),
-        "object": "payment_method",
-        **CARD_DEFAULTS,
-        "billing_details": {
-            "address": {
-                "city": None,
-                "country": None,
-                "line1": None,
-                "line2": None,
-                "postal_code": None,
-                "state": None,
-            },
-            "email": email,
-            "name": name,
-            "phone": None,
-            "tax_id": None,
+    return exp_year
+
+
+def _card(details: cards.CardDetails, exp_month: int, exp_year: int, cvc: str | None) -> Obj:
+    """A PaymentMethod's `card`: what Stripe shows of a card, never its number."""
+    return {
+        "brand": details.brand,
+        "checks": {
+            "address_line1_check": None,
+            "address_postal_code_check": None,
+            "cvc_check": "pass" if cvc else None,
         },
-        "card": {
-            "brand": details.brand,
-            "checks": {
-                "address_line1_check": None,
-                "address_postal_code_check": None,
-                "cvc_check": "pass" if cvc else None,
-            },
-            "country": "US",
-            "display_brand": details.brand,
-            "exp_month": exp_month,
-            "exp_year": exp_year,
-            "fingerprint": details.fingerprint,
-            "funding": "credit",
-            "generated_from": None,
-            "last4": details.last4,
-            "networks": {"available": [details.brand], "preferred": None},
-            "regulated_status": "unregulated",
-            "three_d_secure_usage": {"supported": True},
-            "wallet": None,
-        },
-        "created": sb.store.now(),
-        "metadata": metadata or {},
-        "_behaviour": details.behaviour.value,
+        "country": "US",
+        "display_brand": details.brand,
+        "exp_month": exp_month,
+        "exp_year": exp_year,
+        "fingerprint": details.fingerprint,
+        "funding": "credit",
+        "generated_from": None,
+        "last4": details.last4,
+        "networks": {"available": [details.brand], "preferred": None},
+        "regulated_status": "unregulated",
+        "three_d_secure_usage": {"supported": True},
+        "wallet": None,
     }
-    return sb.store.add(pm, account)
 
 
 def _year_month(ts: int) -> tuple[int, int]:

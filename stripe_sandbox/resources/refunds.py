@@ -24,16 +24,7 @@ def create_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
     """Refund a charge (all that is left by default); on a destination charge, reverse the
     transfer and refund the application fee in proportion when asked (see transfers.py)."""
     charge = _charge_to_refund(sb, p, account)
-    remaining = charge["amount"] - charge["amount_refunded"]
-    amount = get_int(p, "amount", remaining) or 0
-    if amount <= 0:
-        raise invalid_request("Invalid positive integer", "amount")
-    if amount > remaining:
-        raise invalid_request(
-            f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
-            "amount",
-            "amount_too_large",
-        )
+    amount = _amount(p, charge)
     reverse_transfer = get_bool(p, "reverse_transfer")
     refund_application_fee = get_bool(p, "refund_application_fee")
     reason = get_choice(p, "reason", ["duplicate", "fraudulent", "requested_by_customer"])
@@ -67,24 +58,49 @@ def create_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
     }
     sb.store.add(refund, account)
     if reverse_transfer and charge["transfer"]:
-        transfer = sb.store.get(charge["transfer"], "transfer", None)
-        part = transfers.share_of_refund(
-            transfer["amount"], transfer["amount_reversed"], amount, charge
-        )
-        if part > 0:
-            reversal = transfers.reverse(sb, transfer, part, source_refund=refund_id)
-            refund["transfer_reversal"] = reversal["id"]
+        _reverse_transfer(sb, charge, refund)
     if refund_application_fee and charge["application_fee"]:
-        fee = sb.store.get(charge["application_fee"], "application_fee", None)
-        part = transfers.share_of_refund(fee["amount"], fee["amount_refunded"], amount, charge)
-        if part > 0:
-            application_fees.refund(sb, fee, part)
+        _refund_application_fee(sb, charge, amount)
     previous = previous_of(charge, "amount_refunded", "refunded")
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] == charge["amount"]
     sb.emit("refund.created", refund, account)
     sb.emit("charge.refunded", charge, account, previous)
     return refund
+
+
+def _amount(p: dict[str, Any], charge: Obj) -> int:
+    """The amount to refund: all that is left of the charge unless the request asks for less."""
+    remaining = charge["amount"] - charge["amount_refunded"]
+    amount = get_int(p, "amount", remaining) or 0
+    if amount <= 0:
+        raise invalid_request("Invalid positive integer", "amount")
+    if amount > remaining:
+        raise invalid_request(
+            f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+            "amount",
+            "amount_too_large",
+        )
+    return amount
+
+
+def _reverse_transfer(sb: Sandbox, charge: Obj, refund: Obj) -> None:
+    """Take back the refund's share of the charge's transfer from the connected account."""
+    transfer = sb.store.get(charge["transfer"], "transfer", None)
+    part = transfers.share_of_refund(
+        transfer["amount"], transfer["amount_reversed"], refund["amount"], charge
+    )
+    if part > 0:
+        reversal = transfers.reverse(sb, transfer, part, source_refund=refund["id"])
+        refund["transfer_reversal"] = reversal["id"]
+
+
+def _refund_application_fee(sb: Sandbox, charge: Obj, amount: int) -> None:
+    """Give the connected account back the refund's share of the platform's fee."""
+    fee = sb.store.get(charge["application_fee"], "application_fee", None)
+    part = transfers.share_of_refund(fee["amount"], fee["amount_refunded"], amount, charge)
+    if part > 0:
+        application_fees.refund(sb, fee, part)
 
 
 def _charge_to_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
