@@ -181,11 +181,23 @@ def confirm_payment_intent(
             "payment_intent_unexpected_state",
         )
     if payment_method:
-        pi["payment_method"] = payment_methods.resolve_payment_method(sb, payment_method, account)[
-            "id"
-        ]
+        pm = payment_methods.resolve_payment_method(sb, payment_method, account)
+        pi["payment_method"] = pm["id"]
     if return_url:
         pi["_return_url"] = return_url
+    pm = _card_to_charge(sb, pi, account, off_session)
+    outcome = cards.charge_outcome(
+        Behaviour(pm["_behaviour"]), off_session=off_session, authenticated=authenticated
+    )
+    if isinstance(outcome, StripeError):
+        _fail_payment(sb, pi, pm, outcome, account)
+    if outcome == "requires_action":
+        return _require_authentication(sb, pi, account)
+    return succeed_payment(sb, pi, pm, account)
+
+
+def _card_to_charge(sb: Sandbox, pi: Obj, account: str | None, off_session: bool) -> Obj:
+    """The intent's PaymentMethod, if the intent may charge it now."""
     if not pi["payment_method"]:
         raise invalid_request(
             "You cannot confirm this PaymentIntent because it's missing a payment method. "
@@ -204,23 +216,21 @@ def confirm_payment_intent(
         raise invalid_request(
             "off_session payments need a customer with a saved payment method.", "customer"
         )
-    outcome = cards.charge_outcome(
-        Behaviour(pm["_behaviour"]), off_session=off_session, authenticated=authenticated
-    )
-    if isinstance(outcome, StripeError):
-        _fail_payment(sb, pi, pm, outcome, account)
-    if outcome == "requires_action":
-        pi["status"] = "requires_action"
-        pi["next_action"] = {
-            "type": "redirect_to_url",
-            "redirect_to_url": {
-                "return_url": pi.get("_return_url"),
-                "url": sb.page_url(f"/authenticate/{pi['id']}"),
-            },
-        }
-        sb.emit("payment_intent.requires_action", pi, account)
-        return pi
-    return succeed_payment(sb, pi, pm, account)
+    return pm
+
+
+def _require_authentication(sb: Sandbox, pi: Obj, account: str | None) -> Obj:
+    """Send the customer to the sandbox's 3-D Secure page (`requires_action`)."""
+    pi["status"] = "requires_action"
+    pi["next_action"] = {
+        "type": "redirect_to_url",
+        "redirect_to_url": {
+            "return_url": pi.get("_return_url"),
+            "url": sb.page_url(f"/authenticate/{pi['id']}"),
+        },
+    }
+    sb.emit("payment_intent.requires_action", pi, account)
+    return pi
 
 
 def _fail_payment(sb: Sandbox, pi: Obj, pm: Obj, error: StripeError, account: str | None) -> None:
@@ -239,22 +249,11 @@ def _fail_payment(sb: Sandbox, pi: Obj, pm: Obj, error: StripeError, account: st
 
 def succeed_payment(sb: Sandbox, pi: Obj, pm: Obj, account: str | None) -> Obj:
     charge = charges.new_charge(sb, pi, pm, account)
-    currency, fee_amount = pi["currency"], pi["application_fee_amount"] or 0
+    fee_amount = pi["application_fee_amount"] or 0
     available_on = sb.store.now() + sb.config.available_after
-    stripe_fee = balance.stripe_fee(pi["amount"], currency)
-    fees = [balance.fee_detail(stripe_fee, currency, "stripe_fee", "Stripe processing fees")]
     direct_fee = bool(fee_amount and account is not None and not pi["transfer_data"])
-    if direct_fee:
-        fees.append(balance.fee_detail(fee_amount, currency, "application_fee", "Application fee"))
-    charge["balance_transaction"] = balance.record(
-        sb,
-        account,
-        amount=pi["amount"],
-        currency=currency,
-        type_="charge",
-        source=charge["id"],
-        fee_details=fees,
-        available_on=available_on,
+    charge["balance_transaction"] = _record_charge(
+        sb, pi, charge, account, available_on, fee_amount if direct_fee else 0
     )["id"]
     announce: list[Obj] = []
     if pi["transfer_data"]:
@@ -277,20 +276,46 @@ def succeed_payment(sb: Sandbox, pi: Obj, pm: Obj, account: str | None) -> Obj:
     # Stripe attaches the balance transaction a moment after the charge succeeds.
     sb.emit("charge.succeeded", {**charge, "balance_transaction": None}, account)
     sb.emit("payment_intent.succeeded", pi, account, previous)
-    for obj in announce:
+    _announce(sb, announce)
+    sb.emit("charge.updated", charge, account, {"balance_transaction": None})
+    if pm["_behaviour"] == Behaviour.DISPUTE.value:
+        disputes.open_dispute(sb, charge, account)
+    return pi
+
+
+def _record_charge(
+    sb: Sandbox, pi: Obj, charge: Obj, account: str | None, available_on: int, direct_fee: int
+) -> Obj:
+    """The charge's balance transaction: Stripe's fee, and a direct charge's application fee."""
+    currency = pi["currency"]
+    stripe_fee = balance.stripe_fee(pi["amount"], currency)
+    fees = [balance.fee_detail(stripe_fee, currency, "stripe_fee", "Stripe processing fees")]
+    if direct_fee:
+        fees.append(balance.fee_detail(direct_fee, currency, "application_fee", "Application fee"))
+    return balance.record(
+        sb,
+        account,
+        amount=pi["amount"],
+        currency=currency,
+        type_="charge",
+        source=charge["id"],
+        fee_details=fees,
+        available_on=available_on,
+    )
+
+
+def _announce(sb: Sandbox, objects: list[Obj]) -> None:
+    """Send a payment's transfer (with the connected account's own payment, on its endpoint)
+    and application fee events, after the charge's own, as Stripe usually does."""
+    for obj in objects:
         if obj["object"] == "transfer":
             sb.emit("transfer.created", obj)
-            # The connected account's own payment, on its endpoint.
             payment = sb.store.get(
                 obj["destination_payment"], "charge", obj["destination"], "destination_payment"
             )
             sb.emit("charge.succeeded", payment, obj["destination"])
         else:
             sb.emit("application_fee.created", obj)
-    sb.emit("charge.updated", charge, account, {"balance_transaction": None})
-    if pm["_behaviour"] == Behaviour.DISPUTE.value:
-        disputes.open_dispute(sb, charge, account)
-    return pi
 
 
 def cancel_payment_intent(sb: Sandbox, pi: Obj, p: dict[str, Any], account: str | None) -> Obj:
