@@ -140,26 +140,17 @@ def _handle(handler: Handler, params_name: str | None, url_args: dict[str, Any])
             json.dumps([request.path, p], sort_keys=True).encode()
         ).hexdigest()
         with sb.store.lock:
-            if idem_key:
-                stored = sb.store.idempotency.get((account, idem_key))
-                if stored is not None:
-                    if stored["fingerprint"] != fingerprint:
-                        raise StripeError(
-                            400,
-                            "idempotency_error",
-                            "Keys for idempotent requests can only be used with the same "
-                            "parameters they were first used with. Try using a key other than "
-                            f"'{idem_key}' if you meant to execute a different request.",
-                        )
-                    return _json(
-                        stored["body"],
-                        stored["status"],
-                        {
-                            "Idempotent-Replayed": "true",
-                            "Idempotency-Key": idem_key,
-                            "Request-Id": request_id,
-                        },
-                    )
+            stored = _answered_before(sb, account, idem_key, fingerprint)
+            if stored is not None:
+                return _json(
+                    stored["body"],
+                    stored["status"],
+                    {
+                        "Idempotent-Replayed": "true",
+                        "Idempotency-Key": idem_key or "",
+                        "Request-Id": request_id,
+                    },
+                )
             sb.tick()
             try:
                 result = handler(sb, p, account, **url_args)
@@ -181,6 +172,23 @@ def _handle(handler: Handler, params_name: str | None, url_args: dict[str, Any])
         return _json(exc.body(), exc.status, {"Request-Id": request_id})
     finally:
         set_request(None, None)
+
+
+def _answered_before(
+    sb: Sandbox, account: str | None, idem_key: str | None, fingerprint: str
+) -> dict[str, Any] | None:
+    """The stored answer to an earlier request with this idempotency key, if there is one; a
+    key reused with other parameters is Stripe's `idempotency_error`."""
+    stored = sb.store.idempotency.get((account, idem_key)) if idem_key else None
+    if stored is not None and stored["fingerprint"] != fingerprint:
+        raise StripeError(
+            400,
+            "idempotency_error",
+            "Keys for idempotent requests can only be used with the same "
+            "parameters they were first used with. Try using a key other than "
+            f"'{idem_key}' if you meant to execute a different request.",
+        )
+    return stored
 
 
 def _expand(sb: Sandbox, body: Any, paths: list[str]) -> Any:

@@ -83,14 +83,7 @@ def create_session(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
     customer_id = _customer_id(sb, p, account)
     line_items = _line_items(sb, p, mode)
     amount, currency = _amount_and_currency(p, mode, line_items)
-    intent_data = get_dict(p, "payment_intent_data")
-    if intent_data and mode != "payment":
-        raise invalid_request(
-            "You can only specify `payment_intent_data` in `payment` mode.", "payment_intent_data"
-        )
-    if mode == "payment":
-        payment_intents.check_amount(amount, currency, "line_items")
-        _check_intent_data(sb, intent_data, amount)
+    intent_data = _intent_data(sb, p, mode, amount, currency)
     session_id = sb.store.new_id("cs_test", 58)
     session: Obj = {
         "id": session_id,
@@ -121,13 +114,33 @@ def create_session(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
         "_account": account,
     }
     if mode == "setup":
-        seti = setup_intents.create_setup_intent(
-            sb,
-            {"customer": customer_id, "metadata": get_dict(p, "setup_intent_data").get("metadata")},
-            account,
-        )
-        session["setup_intent"] = seti["id"]
+        session["setup_intent"] = _setup_intent(sb, p, customer_id, account)["id"]
     return sb.store.add(session, account)
+
+
+def _intent_data(
+    sb: Sandbox, p: dict[str, Any], mode: str, amount: int, currency: str
+) -> dict[str, Any]:
+    """`payment_intent_data` (payment mode only), checked with the amount it will charge."""
+    intent_data = get_dict(p, "payment_intent_data")
+    if intent_data and mode != "payment":
+        raise invalid_request(
+            "You can only specify `payment_intent_data` in `payment` mode.", "payment_intent_data"
+        )
+    if mode == "payment":
+        payment_intents.check_amount(amount, currency, "line_items")
+        _check_intent_data(sb, intent_data, amount)
+    return intent_data
+
+
+def _setup_intent(
+    sb: Sandbox, p: dict[str, Any], customer_id: str | None, account: str | None
+) -> Obj:
+    """A setup-mode session's SetupIntent, made with the session as Stripe does."""
+    metadata = get_dict(p, "setup_intent_data").get("metadata")
+    return setup_intents.create_setup_intent(
+        sb, {"customer": customer_id, "metadata": metadata}, account
+    )
 
 
 def _expires_at(sb: Sandbox, p: dict[str, Any]) -> int:

@@ -141,18 +141,7 @@ def _new_payout(
     now = sb.store.now()
     payout_id = sb.store.new_id("po")
     instant = method == "instant"
-    fees = [balance.fee_detail(fee, currency, "stripe_fee", "Instant Payout fee")] if fee else []
-    txn = balance.record(
-        sb,
-        account,
-        amount=-amount,
-        currency=currency,
-        type_="payout",
-        source=payout_id,
-        fee_details=fees,
-        description="STRIPE PAYOUT",
-    )
-    txn["_payout"] = payout_id
+    txn = _withdraw(sb, account, payout_id, amount, currency, fee)
     payout: Obj = {
         "id": payout_id,
         "object": "payout",
@@ -177,6 +166,25 @@ def _new_payout(
     if instant:
         _settle(sb, payout, account)
     return payout
+
+
+def _withdraw(
+    sb: Sandbox, account: str, payout_id: str, amount: int, currency: str, fee: int
+) -> Obj:
+    """The payout's balance transaction: the amount leaves the available balance, with the fee."""
+    fees = [balance.fee_detail(fee, currency, "stripe_fee", "Instant Payout fee")] if fee else []
+    txn = balance.record(
+        sb,
+        account,
+        amount=-amount,
+        currency=currency,
+        type_="payout",
+        source=payout_id,
+        fee_details=fees,
+        description="STRIPE PAYOUT",
+    )
+    txn["_payout"] = payout_id
+    return txn
 
 
 def pay_out_scheduled(sb: Sandbox) -> None:
