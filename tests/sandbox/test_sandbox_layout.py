@@ -1,4 +1,5 @@
-"""The stand-in's floor plan: its modules import one another in one direction only."""
+"""The stand-in's floor plan: its modules import one another in one direction only, and each
+function fits on a screen."""
 
 from __future__ import annotations
 
@@ -73,3 +74,19 @@ def test_a_cycle_is_found_when_there_is_one():
 
 def test_no_module_of_the_sandbox_imports_itself_through_others():
     assert _a_cycle(_import_graph()) == []
+
+
+LONGEST_FUNCTION = 50
+"""Lines: a function a reader takes in without scrolling (object literals go to module-level
+defaults, checks to helpers named for what they check)."""
+
+
+def test_no_function_of_the_sandbox_is_longer_than_a_screen():
+    too_long = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({length} lines)"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (length := node.end_lineno - node.lineno + 1) > LONGEST_FUNCTION
+    ]
+    assert too_long == []
