@@ -23,10 +23,7 @@ from . import accounts, balance
 if TYPE_CHECKING:
     from ..sandbox import Sandbox
 
-
 INSTANT_FEE_PERCENT = 1
-
-
 INSTANT_FEE_MINIMUM = 50
 """Stripe's Instant Payout fee: 1% of the amount, at least 0.50 (two-decimal currencies)."""
 
