@@ -4,11 +4,12 @@ Every value can be overridden from the environment (GUNICORN_WORKERS, PORT...).
 """
 
 import gc
-import multiprocessing
 import os
 
+from portal.config import web_workers
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+workers = web_workers()  # the portal's production check reads the same number
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,7 +53,16 @@ def start_gunicorn(
     log: IO[bytes] | int | None = subprocess.DEVNULL,
     wait_seconds: float = 20,
 ) -> subprocess.Popen[bytes]:
-    """gunicorn with the project's `gunicorn.conf.py` on 127.0.0.1:`port`, once it answers."""
+    """gunicorn with the project's `gunicorn.conf.py` on 127.0.0.1:`port`, once it answers.
+
+    Production refuses per-process rate-limit counters with more than one worker, so unless
+    `env` names a store, a throwaway Redis is started for the run and stopped with gunicorn.
+    """
+    redis = None
+    if workers > 1 and not env.get("RATELIMIT_STORAGE_URI", "").startswith("redis"):
+        redis_port = free_port()
+        redis = start_redis(redis_port)
+        env = {**env, "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{redis_port}"}
     process = subprocess.Popen(  # noqa: S603
         [
             str(ROOT / ".venv/bin/gunicorn"),
@@ -69,8 +79,50 @@ def start_gunicorn(
         stdout=log,
         stderr=log,
     )
+    if redis is not None:
+        _companions[process.pid] = redis
     wait_until_up(f"http://127.0.0.1:{port}/healthz", process, wait_seconds, "gunicorn")
     return process
+
+
+# Processes started for another one (a Redis for a gunicorn), stopped with it.
+_companions: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def start_redis(port: int, wait_seconds: float = 10) -> subprocess.Popen[bytes]:
+    """A throwaway Redis on 127.0.0.1:`port`, keeping nothing on disk, once it answers."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("redis-server is not installed (Debian: apt-get install redis-server)")
+    process = subprocess.Popen(  # noqa: S603
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"redis-server exited with status {process.returncode} while starting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return process
+        except OSError:
+            pass
+        time.sleep(0.05)
+    stop(process)
+    raise SystemExit(f"redis-server did not answer on port {port} within {wait_seconds:.0f} s")
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float, name: str) -> None:
@@ -94,7 +146,16 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float, na
 
 def stop(process: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
     """Ask a process we started to stop (SIGTERM), then kill it if it does not."""
-    if process is None or process.poll() is not None:
+    if process is None:
+        return
+    companion = _companions.pop(process.pid, None)
+    if companion is not None:
+        try:
+            stop(process, timeout)
+        finally:
+            stop(companion, timeout)
+        return
+    if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
     try:

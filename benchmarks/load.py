@@ -172,7 +172,11 @@ class Browser:
             "/account/signup",
             {"name": name, "email": email, "password": PASSWORD, "role": role},
         )
-        return self.expect(response, 303)
+        self.expect(response, 303)  # sign-up signs nobody in: sign in as a person would
+        signed_in = self.form(
+            "/account/login", "/account/login", {"email": email, "password": PASSWORD}
+        )
+        return self.expect(signed_in, 303)
 
 
 def _text_of(response: requests.Response) -> str:
@@ -592,6 +596,7 @@ def main() -> None:
             "STRIPE_WEBHOOK_SECRET": PLATFORM_SECRET,
             "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_SECRET,
             "LOGIN_RATE_LIMIT": "100000 per minute",
+            "SIGNUP_RATE_LIMIT": "100000 per minute",
         },
     )
     gunicorn = stand_in = None

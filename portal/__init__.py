@@ -27,6 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None, env_name: str | None = N
     _init_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
+    _init_tasks(app)
     return app
 
 
@@ -38,9 +39,9 @@ def _form_action_origins(config: dict[str, Any]) -> list[str]:
 
 
 def _init_extensions(app: Flask) -> None:
+    from portal.database import configure_engine
     from portal.errors import init_error_pages
     from portal.extensions import (
-        configure_engine,
         csrf,
         db,
         htmx,
@@ -48,6 +49,7 @@ def _init_extensions(app: Flask) -> None:
         login_manager,
         migrate,
     )
+    from portal.parsing import init_input_checks
     from portal.security import init_security
     from portal.templating import init_templating
 
@@ -56,6 +58,7 @@ def _init_extensions(app: Flask) -> None:
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     init_security(app)  # the audience check runs before every other request hook
+    init_input_checks(app)
     csrf.init_app(app)
     limiter.init_app(app)
     htmx.init_app(app)
@@ -84,6 +87,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(payouts_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
+
+
+def _init_tasks(app: Flask) -> None:
+    from portal.tasks import init_tasks
+
+    init_tasks(app)
 
 
 def _register_cli(app: Flask) -> None:

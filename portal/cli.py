@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal.accounts import services as accounts
+from portal.accounts.passwords import password_problem
 from portal.extensions import db
 from portal.models import AvailabilitySlot, Role, User
 
@@ -49,12 +50,14 @@ DEMO_MENTEES = [("Sam Mentee", "sam@mentee.example"), ("Riley Learner", "riley@m
 def register_commands(app: Flask) -> None:
     from portal.ledger import ledger_cli
     from portal.operations import register_operations
+    from portal.tasks import jobs_cli
     from portal.webhooks.cli import stripe_cli
 
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(stripe_cli)
+    app.cli.add_command(jobs_cli)
     register_operations(app)
 
 
@@ -76,8 +79,9 @@ def create_admin(email: str, name: str, password: str | None) -> None:
         return
     if not password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 10:
-        raise click.BadParameter("Use at least 10 characters.", param_hint="password")
+    problem = password_problem(password, email=email, name=name)
+    if problem:
+        raise click.BadParameter(problem, param_hint="password")
     user = accounts.create_user(email, password, name, Role.ADMIN)
     db.session.commit()
     click.echo(f"Admin {user.email} created.")

@@ -20,6 +20,11 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def web_workers() -> int:
+    """How many gunicorn workers serve the portal (gunicorn.conf.py reads it from here)."""
+    return int(os.environ.get("GUNICORN_WORKERS", (os.cpu_count() or 1) * 2 + 1))
+
+
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None:
@@ -34,7 +39,7 @@ class Config:
 
     SECRET_KEY = DEFAULT_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = f"sqlite:///{PROJECT_ROOT / 'instance' / 'portal.db'}"
-    # No pool_pre_ping: extensions.replace_closed_connections checks with fewer round trips.
+    # No pool_pre_ping: database.replace_closed_connections checks with fewer round trips.
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
 
     SESSION_COOKIE_HTTPONLY = True
@@ -48,7 +53,9 @@ class Config:
 
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_RATE_LIMIT = "10 per minute"
+    LOGIN_RATE_LIMIT = "10 per minute"  # failed sign-ins only
+    SIGNUP_RATE_LIMIT = "5 per minute;30 per hour"
+    PASSWORD_CHANGE_RATE_LIMIT = "5 per minute"  # noqa: S105 - a rate; wrong current passwords only
 
     STRIPE_SECRET_KEY = ""
     STRIPE_PUBLISHABLE_KEY = ""
@@ -73,6 +80,20 @@ class Config:
     MEMBERSHIP_MONTHLY_PRICE_ID = ""
     MEMBERSHIP_YEARLY_PRICE_ID = ""
 
+    # The task queue (Huey): Redis when REDIS_URL is set (consumers on many machines share it),
+    # else a SQLite file here. Scheduled times are in PLATFORM_TIMEZONE.
+    REDIS_URL = ""
+    TASKS_SQLITE_FILE = str(PROJECT_ROOT / "instance" / "tasks.db")
+    TASKS_IMMEDIATE = False  # run a queued task at once, in the caller's thread (tests)
+    PLATFORM_TIMEZONE = "UTC"
+    JOB_PAYOUTS_AT = "06:00"
+    JOB_RECONCILE_AT = "02:00"
+    JOB_LEDGER_VERIFY_AT = "03:00"
+    JOB_REPLAY_MISSED_EVERY = "15"  # minutes
+    JOB_RELEASE_HOLDS_EVERY = "1"  # minutes
+    JOB_RETRIES = 3
+    JOB_RETRY_DELAY = 60  # seconds before the first retry; doubles for each next one
+
     @classmethod
     def from_environment(cls) -> dict:
         """The settings this class names, each overridden by its environment variable."""
@@ -87,6 +108,8 @@ class Config:
             "STRIPE_HOSTED_ORIGINS",
             "RATELIMIT_STORAGE_URI",
             "LOGIN_RATE_LIMIT",
+            "SIGNUP_RATE_LIMIT",
+            "PASSWORD_CHANGE_RATE_LIMIT",
             "PLATFORM_COUNTRY",
             "MEMBERSHIP_DISCOUNT_PERCENTAGE",
             "MEMBERSHIP_PRODUCT_NAME",
@@ -96,6 +119,14 @@ class Config:
             "MEMBERSHIP_MONTHLY_PRICE_ID",
             "MEMBERSHIP_YEARLY_PRICE_ID",
             "STRIPE_SANDBOX_PUBLIC_URL",
+            "REDIS_URL",
+            "TASKS_SQLITE_FILE",
+            "PLATFORM_TIMEZONE",
+            "JOB_PAYOUTS_AT",
+            "JOB_RECONCILE_AT",
+            "JOB_LEDGER_VERIFY_AT",
+            "JOB_REPLAY_MISSED_EVERY",
+            "JOB_RELEASE_HOLDS_EVERY",
         ):
             if key in os.environ:
                 settings[key] = os.environ[key]
@@ -107,6 +138,10 @@ class Config:
             "SESSION_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"]
         )
         settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
+        for key in ("JOB_RETRIES", "JOB_RETRY_DELAY"):
+            if key in os.environ:
+                settings[key] = int(os.environ[key])
+        settings["WEB_WORKERS"] = web_workers()
         if "STRIPE_MAX_NETWORK_RETRIES" in os.environ:
             settings["STRIPE_MAX_NETWORK_RETRIES"] = int(os.environ["STRIPE_MAX_NETWORK_RETRIES"])
         return settings
@@ -123,6 +158,7 @@ class TestingConfig(Config):
     STRIPE_WEBHOOK_SECRET = "whsec_test_platform"  # noqa: S105
     STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_test_connect"  # noqa: S105
     STRIPE_MAX_NETWORK_RETRIES = 0
+    TASKS_IMMEDIATE = True
 
 
 class ProductionConfig(Config):
@@ -174,5 +210,11 @@ def check_production_settings(settings: dict) -> None:
         problems.append("DATABASE_URL must point at PostgreSQL, not SQLite")
     if settings.get("DEBUG"):
         problems.append("debug must be off")
+    if settings["RATELIMIT_STORAGE_URI"].startswith("memory://") and settings["WEB_WORKERS"] > 1:
+        # Each worker would count on its own: N workers allow N times the sign-in attempts.
+        problems.append(
+            f"RATELIMIT_STORAGE_URI must be a store all {settings['WEB_WORKERS']} workers share "
+            "(redis://host:6379), not memory://"
+        )
     if problems:
         raise UnsafeConfiguration("Refusing to start in production: " + "; ".join(problems) + ".")

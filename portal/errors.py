@@ -1,13 +1,42 @@
-"""Error pages in the portal's look, and plain answers for HTMX and webhook callers."""
+"""The portal's one error path: `PortalError` for what a person can act on, and the pages.
+
+A service raises a `PortalError` (or one of its kinds: `BookingError`, `GatewayError`, ...)
+whose `message` tells the person what went wrong and what to do. The view does not catch it:
+the app-level handler rolls the request's work back, shows the message and answers. A view that
+knows where the person should land says so first with `on_error_go_to(url)`; the answer is then
+a 303 there (HX-Redirect for HTMX) with the message flashed. Otherwise the message is shown as a
+page, or as a fragment for HTMX.
+
+An error raised after the service has already put things right (a held slot released when
+Stripe could not start Checkout) says `keeps_changes=True`: that repair is committed, since the
+view commits nothing else before it.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, flash, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
+
+
+class PortalError(Exception):
+    """Something asked of the portal that cannot be done; `message` is for the person."""
+
+    def __init__(self, message: str, *, keeps_changes: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.keeps_changes = keeps_changes
+
+
+def on_error_go_to(location: str) -> None:
+    """Where a `PortalError` raised later in this request sends the person, message flashed."""
+    g.portal_error_location = location
+
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Check the form and try again."),
+    409: ("That could not be done", "Nothing was changed. Reload the page and try again."),
     401: ("Please sign in", "Your session has ended. Sign in again to continue."),
     403: ("Not allowed", "Your account does not have access to this page."),
     404: ("Not found", "There is nothing here. The link may be old, or the page was removed."),
@@ -30,12 +59,21 @@ def render_error(code: int, detail: str | None = None) -> tuple[str, int]:
 
 
 def init_error_pages(app: Flask) -> None:
+    from portal.parsing import BadRequestInput
+
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError) -> tuple[str, int]:
         return render_error(
             400,
             "This form has expired or was not sent from the portal. Reload the page and try again.",
         )
+
+    @app.errorhandler(BadRequestInput)
+    def bad_input(error: BadRequestInput) -> tuple[str, int]:
+        from portal.extensions import db
+
+        db.session.rollback()
+        return render_error(400, error.message)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
@@ -45,6 +83,21 @@ def init_error_pages(app: Flask) -> None:
         custom = error.description != type(error).description
         detail = error.description if custom else None
         return render_error(error.code, detail)
+
+    @app.errorhandler(PortalError)
+    def portal_error(error: PortalError) -> Response | tuple[str, int]:
+        from portal.extensions import db
+        from portal.rendering import htmx_redirect
+
+        if error.keeps_changes:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        location = g.get("portal_error_location")
+        if location is None:
+            return render_error(409, error.message)
+        flash(error.message, "error")
+        return htmx_redirect(location)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[str, int]:

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import select
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -15,8 +9,6 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
-from psycopg.pq import TransactionStatus
-from sqlalchemy import Engine, event, exc
 
 from portal.models.base import Base
 
@@ -26,121 +18,3 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 htmx = Htmx()
-
-_IDLE = TransactionStatus.IDLE
-
-
-def configure_engine(engine: Engine) -> None:
-    configure_sqlite(engine)
-    keep_tcp_connections_alive(engine)
-    replace_closed_connections(engine)
-
-
-# libpq's TCP keepalives for PostgreSQL connections: firewalls and NAT keep an idle connection
-# open, and a peer gone silent is noticed within about a minute of idleness; the checkout poll
-# then sees the socket's error. Connections over a local socket ignore them.
-POSTGRES_KEEPALIVES = {
-    "keepalives": 1,
-    "keepalives_idle": 30,
-    "keepalives_interval": 10,
-    "keepalives_count": 3,
-}
-
-# A connection back in use within this many seconds is not pinged (see below).
-IDLE_PING_SECONDS = 10.0
-
-
-def keep_tcp_connections_alive(engine: Engine) -> None:
-    """Every new PostgreSQL connection asks for POSTGRES_KEEPALIVES, unless its URL says else."""
-    if engine.dialect.name != "postgresql":
-        return
-
-    @event.listens_for(engine, "do_connect")
-    def _on_connect(_dialect: object, _record: object, _args: object, params: dict) -> None:
-        for name, value in POSTGRES_KEEPALIVES.items():
-            params.setdefault(name, value)
-
-
-def replace_closed_connections(engine: Engine) -> None:
-    """A pooled PostgreSQL connection that no longer works is replaced before anyone uses it.
-
-    `pool_pre_ping` spends a round trip to the server on every checkout; two checks spend it
-    only when it can tell something new:
-    - A server that restarts or ends a session sends a last error message and closes its end,
-      so the socket of such a connection has something to read, or has hung up, and the socket
-      of a good idle one has neither. One poll tells them apart, on every checkout. Anything
-      else a server might send an idle connection only costs a new connection.
-    - A connection can also die without a word reaching this host: a failover, a host that
-      lost power, a firewall that forgot it. It polls like a good one, so a connection that sat
-      in the pool for more than IDLE_PING_SECONDS is also pinged, as `pool_pre_ping` would
-      have. Under load every connection is back in use within milliseconds and skips it.
-    """
-    if engine.dialect.name != "postgresql":
-        return
-    dialect = engine.dialect
-
-    @event.listens_for(engine, "checkin")
-    def _on_checkin(_dbapi_connection: object, record: Any) -> None:
-        if record is not None:
-            record.info["checked_in_at"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: object) -> None:
-        if dbapi_connection.closed or dbapi_connection.broken:
-            raise exc.DisconnectionError("the connection is closed")
-        poller = select.poll()
-        poller.register(dbapi_connection.fileno(), select.POLLIN)
-        if poller.poll(0):  # readable, hung up or in error: never true of a good idle connection
-            raise exc.DisconnectionError("the database server closed the connection")
-        checked_in_at = record.info.get("checked_in_at")
-        if checked_in_at is not None and time.monotonic() - checked_in_at > IDLE_PING_SECONDS:
-            try:
-                dialect.do_ping(dbapi_connection)
-            except dialect.loaded_dbapi.Error as error:
-                raise exc.DisconnectionError("the connection did not answer a ping") from error
-
-
-@contextmanager
-def read_before_transaction() -> Iterator[None]:
-    """Send the session's next read on its own, before the request's transaction begins.
-
-    On PostgreSQL, when the session's connection has no transaction open yet, the read runs in
-    autocommit: a request that reads nothing else sends no BEGIN and no ROLLBACK, and its
-    connection keeps its prepared statements (psycopg forgets them at every ROLLBACK). Under
-    READ COMMITTED, PostgreSQL's default and the portal's, each statement reads its own snapshot
-    in a transaction too, so the read sees the same rows. Anything the request does next begins
-    a transaction as usual. Nothing is flushed meanwhile: a pending change never commits here.
-    """
-    connection = db.session.connection()
-    driver = connection.connection.driver_connection
-    if (
-        connection.dialect.name != "postgresql"
-        or driver.autocommit
-        or driver.info.transaction_status != _IDLE
-    ):
-        yield
-        return
-    driver.autocommit = True
-    try:
-        with db.session.no_autoflush:
-            yield
-    finally:
-        if driver.closed:
-            pass  # invalidated: the pool never hands it out again
-        elif driver.info.transaction_status == _IDLE:
-            driver.autocommit = False
-        else:  # a result still streaming: never let the connection back into the pool like this
-            connection.invalidate()
-
-
-def configure_sqlite(engine: Engine) -> None:
-    """SQLite enforces foreign keys (and so cascades) only when asked, per connection."""
-    if engine.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: object, _record: object) -> None:
-        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.close()

@@ -19,12 +19,20 @@ What it promises:
   of cause) decide in the same statement, and a duplicate inserts nothing and raises nothing, so
   it cannot poison the caller's transaction; the balances move only when the entry was inserted.
 - `verify()` recomputes every balance from the entries and checks that every row that should
-  have moved money has exactly its entry.
+  have moved money has exactly its entry, and that each refund's entry took what the refund
+  records from available (`flask reconcile` compares those records with Stripe).
 
-The rules: a paid session adds the coach's share to total and pending; `balance.available`
-moves pending to available; a refund (and a recorded dispute reversal) takes the coach's share
-from total, and from pending first, then available; a payout takes its amount from available,
-and a failed or canceled payout gives it back.
+The rules are Stripe's for the coach's connected account, so that after any money-moving event
+the coach's pending and available equal that account's balance (DESIGN rule 7):
+
+- a paid session adds the coach's share to total and pending;
+- `balance.available` moves pending to available, as far as Stripe's available amount says;
+- a refund takes back what Stripe took from the coach's account for it, as Stripe reports it
+  (`record_stripe_refund`: the transfer reversal, less the application fee refund when the fee
+  was collected from the account), never a split computed here. Stripe debits a transfer
+  reversal from the AVAILABLE balance, which may go below zero; pending is untouched. A
+  recorded dispute reversal is taken the same way;
+- a payout takes its amount from available, and a failed or canceled payout gives it back.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import click
 import sqlalchemy as sa
@@ -53,6 +62,10 @@ from portal.models import (
     TransactionType,
     utcnow,
 )
+from portal.money import from_minor_units, to_minor_units
+
+if TYPE_CHECKING:
+    from portal.stripe_gateway.refunds import StripeSplit
 
 logger = logging.getLogger("portal.ledger")
 ZERO = Decimal("0.00")
@@ -123,8 +136,34 @@ def record_session_payment(
     )
 
 
+def record_stripe_refund(refund: Refund, split: StripeSplit) -> int | None:
+    """A succeeded refund as Stripe split it: its amounts are written on the refund, then moved.
+
+    The application fee refund of this refund is the fee's refunded amount to date less what the
+    transaction's other succeeded refunds recorded (the caller holds the refund's lock, and a
+    transaction's refunds are applied one at a time, oldest first).
+    """
+    transaction = refund.transaction
+    currency = refund.currency
+    others = db.session.scalars(
+        sa.select(Refund.platform_fee_refunded).where(
+            Refund.transaction_id == transaction.id,
+            Refund.status == RefundStatus.SUCCEEDED,
+            Refund.id != refund.id,
+        )
+    ).all()
+    recorded = to_minor_units(sum(others, ZERO), currency)
+    fee_refunded = max(split.fee_refunded_to_date - recorded, 0)
+    taken = split.transfer_reversed - (fee_refunded if split.fee_from_account else 0)
+    refund.transfer_reversed = from_minor_units(split.transfer_reversed, currency)
+    refund.platform_fee_refunded = from_minor_units(fee_refunded, currency)
+    refund.coach_share_reversed = from_minor_units(taken, currency)
+    db.session.flush()
+    return record_refund(refund)
+
+
 def record_refund(refund: Refund) -> int | None:
-    """A succeeded refund: the coach's share reversed, from pending first, then available."""
+    """A succeeded refund: what it records as taken from the coach leaves total and available."""
     transaction = refund.transaction
     if transaction.coach_id is None or refund.coach_share_reversed == ZERO:
         return None
@@ -132,7 +171,7 @@ def record_refund(refund: Refund) -> int | None:
         transaction.coach_id,
         LedgerEntryKind.REFUND,
         currency=refund.currency,
-        deltas=lambda current: _take_back(refund.coach_share_reversed, current),
+        deltas=_taken_from_available(refund.coach_share_reversed),
         transaction_id=transaction.id,
         refund_id=refund.id,
     )
@@ -198,7 +237,7 @@ def record_dispute_reversal(
         transaction.coach_id,
         LedgerEntryKind.DISPUTE,
         currency=transaction.currency,
-        deltas=lambda current: _take_back(amount, current),
+        deltas=_taken_from_available(amount),
         transaction_id=transaction.id,
         stripe_event_id=stripe_event_id,
     )
@@ -219,9 +258,9 @@ def balances_of(coach_id: int) -> Balances:
 # --- how every rule is applied ---------------------------------------------------------------
 
 
-def _take_back(amount: Decimal, current: Balances) -> Balances:
-    from_pending = min(amount, max(current.pending, ZERO))
-    return Balances(total=-amount, pending=-from_pending, available=-(amount - from_pending))
+def _taken_from_available(amount: Decimal) -> Balances:
+    """Stripe debits a transfer reversal from the available balance, even below zero."""
+    return Balances(total=-amount, pending=ZERO, available=-amount)
 
 
 def _record(
@@ -324,9 +363,13 @@ _MOVE_BALANCES = (
     sa.update(_PROFILES)
     .where(_PROFILES.c.user_id == sa.bindparam("coach_id"))
     .values(
-        total_earnings=_PROFILES.c.total_earnings + sa.bindparam("total"),
-        pending_balance=_PROFILES.c.pending_balance + sa.bindparam("pending"),
-        available_balance=_PROFILES.c.available_balance + sa.bindparam("available"),
+        # Rounded to the cent: SQLite adds NUMERIC values as floats, and a balance kept exact
+        # compares exactly (`available_balance >= minimum_payout`) on both databases.
+        total_earnings=sa.func.round(_PROFILES.c.total_earnings + sa.bindparam("total"), 2),
+        pending_balance=sa.func.round(_PROFILES.c.pending_balance + sa.bindparam("pending"), 2),
+        available_balance=sa.func.round(
+            _PROFILES.c.available_balance + sa.bindparam("available"), 2
+        ),
         ledger_entry_count=_PROFILES.c.ledger_entry_count + 1,
     )
 )
@@ -476,14 +519,36 @@ def _refund_drift() -> list[Drift]:
         .join(Transaction, Transaction.id == Refund.transaction_id)
         .where(
             Refund.status == RefundStatus.SUCCEEDED,
-            Refund.coach_share_reversed > 0,
+            Refund.coach_share_reversed != 0,
             Transaction.coach_id.is_not(None),
             ~sa.exists().where(
                 LedgerEntry.refund_id == Refund.id, LedgerEntry.kind == LedgerEntryKind.REFUND
             ),
         )
     ).all()
-    return [Drift(c, f"succeeded refund {r} ({share}) has no refund entry") for r, share, c in rows]
+    drift = [
+        Drift(c, f"succeeded refund {r} ({share}) has no refund entry") for r, share, c in rows
+    ]
+    entries = db.session.execute(
+        sa.select(
+            Refund.id,
+            Refund.coach_share_reversed,
+            LedgerEntry.coach_id,
+            LedgerEntry.total_delta,
+            LedgerEntry.pending_delta,
+            LedgerEntry.available_delta,
+        ).join(Refund, Refund.id == LedgerEntry.refund_id)
+    ).all()
+    for refund_id, share, coach_id, total, pending, available in entries:
+        if (total, pending, available) != (-share, ZERO, -share):
+            drift.append(
+                Drift(
+                    coach_id,
+                    f"refund {refund_id} took {share} from the coach, but its entry moved "
+                    f"total {total}, pending {pending}, available {available}",
+                )
+            )
+    return drift
 
 
 def _payout_drift() -> list[Drift]:

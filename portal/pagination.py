@@ -13,17 +13,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from portal.extensions import db
+from portal.parsing import BadRequestInput, parse_int, parse_money
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# What a person sees for a page link that does not parse (a view answers 400 with it).
+# What a person sees for a page link that does not parse (the app answers 400 with it).
 BAD_CURSOR_MESSAGE = (
     "That page link is not valid (it may have been cut short or edited). "
     "Go back to the first page and follow the Next and Previous links from there."
@@ -35,8 +36,12 @@ MAX_INT64 = 2**63 - 1
 MAX_NUMBER = Decimal(10) ** 15
 
 
-class BadCursor(ValueError):
-    """A page link that does not parse or is out of range; the view says so."""
+class BadCursor(BadRequestInput):
+    """A page link that does not parse or is out of range; answered as a 400 that says so."""
+
+    def __init__(self, cursor: str = "") -> None:
+        super().__init__(BAD_CURSOR_MESSAGE)
+        self.cursor = cursor
 
 
 @dataclass(frozen=True)
@@ -62,14 +67,15 @@ def decode(cursor: str, kind: str) -> tuple[datetime | Decimal, int]:
     """`kind` is "datetime" or "number"; raises BadCursor for anything else."""
     value, _, raw_id = cursor.rpartition("_")
     try:
-        row_id = int(raw_id)
+        row_id = parse_int(raw_id, maximum=MAX_INT64)
         if kind == "datetime":
-            return EPOCH + timedelta(microseconds=int(value)), row_id
-        number = Decimal(value)
-        if not number.is_finite() or abs(number) >= MAX_NUMBER:
+            micros = parse_int(value, minimum=-MAX_INT64, maximum=MAX_INT64)
+            return EPOCH + timedelta(microseconds=micros), row_id
+        number = parse_money(value, places=2, digits=17, negative=True)
+        if abs(number) >= MAX_NUMBER:
             raise BadCursor(cursor)
         return number, row_id
-    except (ValueError, InvalidOperation, OverflowError) as exc:
+    except (BadRequestInput, OverflowError) as exc:
         raise BadCursor(cursor) from exc
 
 

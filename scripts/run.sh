@@ -4,7 +4,9 @@
 # With no STRIPE_SECRET_KEY, the offline Stripe stand-in (stripe_sandbox) starts beside the
 # portal on SANDBOX_PORT, and the portal talks to it as it would to Stripe: hosted Checkout and
 # onboarding pages, signed webhooks back to the portal. With a real test-mode key, nothing of the
-# stand-in runs and the portal talks to Stripe.
+# stand-in runs and the portal talks to Stripe. The stand-in keeps its state in
+# instance/stripe_sandbox.sqlite3 (SANDBOX_STATE_FILE), so stopping and running again keeps the
+# demo coaches' accounts; SANDBOX_FRESH=1 starts it empty.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLASK_APP=wsgi
@@ -26,6 +28,7 @@ if [[ -z "${STRIPE_SECRET_KEY:-}" ]]; then
   SANDBOX_CONNECT_WEBHOOK_SECRET="$STRIPE_CONNECT_WEBHOOK_SECRET" \
   SANDBOX_AVAILABLE_AFTER="${SANDBOX_AVAILABLE_AFTER:-120}" \
   SANDBOX_PAYOUT_ARRIVAL="${SANDBOX_PAYOUT_ARRIVAL:-60}" \
+  SANDBOX_STATE_FILE="${SANDBOX_STATE_FILE:-instance/stripe_sandbox.sqlite3}" \
     .venv/bin/python -m stripe_sandbox --host 127.0.0.1 --port "$sandbox_port" &
   sandbox_pid=$!
   trap 'kill "$sandbox_pid" 2>/dev/null || true' EXIT INT TERM
@@ -37,7 +40,9 @@ fi
 echo "Portal: http://${host}:${port}"
 .venv/bin/flask run --host "$host" --port "$port" &
 portal_pid=$!
-trap 'kill "$portal_pid" ${sandbox_pid:-} 2>/dev/null || true' EXIT INT TERM
+.venv/bin/flask jobs worker &  # the schedule and queued tasks (payouts, holds, reconciliation)
+worker_pid=$!
+trap 'kill "$portal_pid" "$worker_pid" ${sandbox_pid:-} 2>/dev/null || true' EXIT INT TERM
 if [[ -n "${sandbox_pid:-}" ]]; then
   # With the stand-in, the demo coaches finish onboarding at once, so they can be booked.
   .venv/bin/python scripts/onboard_demo_coaches.py "http://${host}:${port}" || true

@@ -36,3 +36,14 @@ if [[ -n "$dev" ]] && ! command -v chromium >/dev/null 2>&1; then
     echo "Chromium is not installed: the browser tests will be skipped (apt-get install chromium)."
   fi
 fi
+
+# The shared task queue's test and the throttle test (gunicorn workers sharing their counters)
+# start a throwaway redis-server (Debian's), as they do PostgreSQL.
+if [[ -n "$dev" ]] && ! command -v redis-server >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing redis-server for the shared task queue's and the throttle's tests..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server is not installed: the tests that need it will be skipped (apt-get install redis-server)."
+  fi
+fi

@@ -25,6 +25,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connect-webhook-secret", default=base.connect_webhook_secret)
     parser.add_argument("--available-after", type=int, default=base.available_after)
     parser.add_argument("--payout-arrival", type=int, default=base.payout_arrival)
+    parser.add_argument(
+        "--webhook-chaos",
+        action="store_true",
+        default=base.webhook_chaos,
+        help="deliver events shuffled, some twice",
+    )
+    parser.add_argument(
+        "--state-file",
+        default=base.state_file,
+        help="keep the state in this SQLite file across restarts",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        default=base.fresh,
+        help="start empty, forgetting what the state file holds",
+    )
     args = parser.parse_args(argv)
     config = dataclasses.replace(
         base,
@@ -35,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
         connect_webhook_secret=args.connect_webhook_secret,
         available_after=args.available_after,
         payout_arrival=args.payout_arrival,
+        webhook_chaos=args.webhook_chaos,
+        state_file=args.state_file,
+        fresh=args.fresh,
     )
     server = SandboxServer(config, host=args.host, port=args.port, quiet=False)
     print(f"Stripe sandbox on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)

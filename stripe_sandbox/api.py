@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from . import billing, checkout, connect, ledger, payments
+from . import billing, checkout, connect, disputes, ledger, payments, transfers
 from .errors import StripeError, invalid_request
 from .events import set_request
 from .params import check_names, decode_form, expand_list, get_str, merge_metadata, params_class
@@ -428,6 +428,11 @@ def retrieve_dispute(sb: Sandbox, p: dict, account: str | None, did: str) -> Obj
     return sb.store.get(did, "dispute", account)
 
 
+@route("/disputes/<did>", "POST", "DisputeUpdateParams")
+def update_dispute(sb: Sandbox, p: dict, account: str | None, did: str) -> Obj:
+    return disputes.update(sb, sb.store.get(did, "dispute", account), p, account)
+
+
 @route("/transfers", "GET", "TransferListParams")
 def list_transfers(sb: Sandbox, p: dict, account: str | None) -> Obj:
     return _listing(
@@ -446,6 +451,18 @@ def retrieve_transfer(sb: Sandbox, p: dict, account: str | None, tid: str) -> Ob
     return sb.store.get(tid, "transfer", account)
 
 
+@route("/transfers/<tid>/reversals", "POST", "TransferReversalCreateParams")
+def create_transfer_reversal(sb: Sandbox, p: dict, account: str | None, tid: str) -> Obj:
+    _platform_only(account)
+    return transfers.create_reversal(sb, sb.store.get(tid, "transfer", None), p)
+
+
+@route("/transfers/<tid>/reversals", "GET", "TransferReversalListParams")
+def list_transfer_reversals(sb: Sandbox, p: dict, account: str | None, tid: str) -> Obj:
+    transfer = sb.store.get(tid, "transfer", account)
+    return paginate(transfer["reversals"]["data"], p, f"/v1/transfers/{tid}/reversals")
+
+
 @route("/application_fees", "GET", "ApplicationFeeListParams")
 def list_application_fees(sb: Sandbox, p: dict, account: str | None) -> Obj:
     return _listing(
@@ -456,6 +473,12 @@ def list_application_fees(sb: Sandbox, p: dict, account: str | None) -> Obj:
 @route("/application_fees/<fid>", "GET", "ApplicationFeeRetrieveParams")
 def retrieve_application_fee(sb: Sandbox, p: dict, account: str | None, fid: str) -> Obj:
     return sb.store.get(fid, "application_fee", account)
+
+
+@route("/application_fees/<fid>/refunds", "GET", "ApplicationFeeRefundListParams")
+def list_application_fee_refunds(sb: Sandbox, p: dict, account: str | None, fid: str) -> Obj:
+    fee = sb.store.get(fid, "application_fee", account)
+    return paginate(fee["refunds"]["data"], p, f"/v1/application_fees/{fid}/refunds")
 
 
 # -- checkout ------------------------------------------------------------------------------------
@@ -522,7 +545,7 @@ def create_price(sb: Sandbox, p: dict, account: str | None) -> Obj:
 
 @route("/prices", "GET", "PriceListParams")
 def list_prices(sb: Sandbox, p: dict, account: str | None) -> Obj:
-    return _listing(sb, "price", account, p, "/v1/prices", product=get_str(p, "product"))
+    return billing.list_prices(sb, p, account)
 
 
 @route("/prices/<pid>", "GET", "PriceRetrieveParams")
@@ -634,6 +657,22 @@ def delete_account(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
     return connect.delete_account(sb, sb.store.get(aid, "account", None))
 
 
+@route("/accounts/<aid>/external_accounts", "POST", "AccountExternalAccountCreateParams")
+def create_external_account(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
+    _platform_only(account)
+    return connect.create_external_account(sb, sb.store.get(aid, "account", None), p)
+
+
+@route("/accounts/<aid>/external_accounts", "GET", "AccountExternalAccountListParams")
+def list_external_accounts(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
+    if account is not None and aid != account:
+        raise invalid_request("An account can only read its own external accounts.", "account")
+    externals = sb.store.get(aid, "account", None)["external_accounts"]["data"]
+    wanted = get_str(p, "object")
+    items = [e for e in externals if wanted is None or e["object"] == wanted]
+    return paginate(items, p, f"/v1/accounts/{aid}/external_accounts")
+
+
 @route("/accounts/<aid>/login_links", "POST", "AccountLoginLinkCreateParams")
 def create_login_link(sb: Sandbox, p: dict, account: str | None, aid: str) -> Obj:
     _platform_only(account)
@@ -654,6 +693,9 @@ def retrieve_balance(sb: Sandbox, p: dict, account: str | None) -> Obj:
 
 @route("/balance_transactions", "GET", "BalanceTransactionListParams")
 def list_balance_transactions(sb: Sandbox, p: dict, account: str | None) -> Obj:
+    payout = get_str(p, "payout")
+    if payout:
+        sb.store.get(payout, "payout", account, "payout")
     return _listing(
         sb,
         "balance_transaction",
@@ -663,6 +705,7 @@ def list_balance_transactions(sb: Sandbox, p: dict, account: str | None) -> Obj:
         type=get_str(p, "type"),
         source=get_str(p, "source"),
         currency=get_str(p, "currency"),
+        _payout=payout,
     )
 
 

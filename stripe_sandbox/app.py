@@ -1,13 +1,14 @@
 """The sandbox's WSGI application.
 
 Promises: `create_app(config)` builds a Flask app serving the `/v1` API, the hosted pages and
-the `/_sandbox` controls over one `Sandbox` (at `app.extensions["stripe_sandbox"]`). Nothing
-runs at import time; background threads start only with `Sandbox.start()` (the server does it).
+the `/_sandbox` controls over one `Sandbox` (at `app.extensions["stripe_sandbox"]`), and saves
+its state after each request when it has a state file. Nothing runs at import time; background
+threads start only with `Sandbox.start()` (the server does it).
 """
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
 
 from . import api, control, pages
 from .config import SandboxConfig
@@ -44,6 +45,11 @@ def create_app(config: SandboxConfig | None = None) -> Flask:
         if request.path.startswith("/v1/"):
             return api.error_response(resource_missing("URL", request.path, None))
         return exc
+
+    @app.after_request
+    def persist(response: Response) -> Response:
+        sandbox.persist()
+        return response
 
     @app.get("/")
     def index() -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import payments
 from .errors import StripeError, invalid_request, missing_param
 from .params import get_bool, get_choice, get_dict, get_int, get_str, merge_metadata
-from .store import Obj, list_object, render
+from .store import Obj, list_object, paginate, render
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -28,7 +28,8 @@ MAX_ATTEMPTS = 4
 
 
 # -- products and prices -------------------------------------------------------------------------
-def create_product(sb: Sandbox, p: dict[str, Any]) -> Obj:
+def create_product(sb: Sandbox, p: dict[str, Any], announce: bool = True) -> Obj:
+    """A product; `announce=False` for Checkout's inline `product_data`, which has no event."""
     now = sb.store.now()
     product: Obj = {
         "id": sb.store.new_id("prod", 14),
@@ -51,11 +52,16 @@ def create_product(sb: Sandbox, p: dict[str, Any]) -> Obj:
         "updated": now,
         "url": None,
     }
-    return sb.store.add(product)
+    sb.store.add(product)
+    if announce:
+        sb.emit("product.created", product)
+    return product
 
 
 def create_price(sb: Sandbox, p: dict[str, Any], param_prefix: str = "") -> Obj:
-    """A price from `price` create params or a Checkout line item's `price_data`."""
+    """A price from `price` create params or a Checkout line item's `price_data` (under
+    `param_prefix`, without events: Stripe announces only the prices made by the API)."""
+    announce = not param_prefix
     currency = (get_str(p, "currency") or "").lower()
     if not currency:
         raise missing_param(param_prefix + ("[currency]" if param_prefix else "currency"))
@@ -63,7 +69,7 @@ def create_price(sb: Sandbox, p: dict[str, Any], param_prefix: str = "") -> Obj:
     if product_id:
         product = sb.store.get(product_id, "product", None, "product")
     elif p.get("product_data"):
-        product = create_product(sb, get_dict(p, "product_data"))
+        product = create_product(sb, get_dict(p, "product_data"), announce)
     else:
         raise missing_param(param_prefix + ("[product]" if param_prefix else "product"))
     unit_amount = get_int(p, "unit_amount")
@@ -100,7 +106,60 @@ def create_price(sb: Sandbox, p: dict[str, Any], param_prefix: str = "") -> Obj:
         }
         if not price["recurring"]["interval"]:
             raise missing_param("recurring[interval]")
-    return sb.store.add(price)
+    sb.store.add(price)
+    if announce:
+        sb.emit("price.created", price)
+    return price
+
+
+def _plan(price: Obj) -> Obj:
+    """The legacy `plan` Stripe still shows beside a recurring price on subscription items."""
+    return {
+        "id": price["id"],
+        "object": "plan",
+        "active": price["active"],
+        "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"],
+        "billing_scheme": price["billing_scheme"],
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": price["recurring"]["interval"],
+        "interval_count": price["recurring"]["interval_count"],
+        "livemode": False,
+        "metadata": dict(price["metadata"]),
+        "meter": None,
+        "nickname": price["nickname"],
+        "product": price["product"],
+        "tiers_mode": None,
+        "transform_usage": None,
+        "trial_period_days": None,
+        "usage_type": price["recurring"]["usage_type"],
+    }
+
+
+def list_prices(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
+    """`GET /v1/prices` with Stripe's filters: `lookup_keys` (up to 10), `active`, `product`,
+    `currency`, `type`, and cursor pagination, newest first."""
+    keys = p.get("lookup_keys")
+    if keys is not None and not isinstance(keys, list):
+        keys = [keys]
+    if keys is not None and (len(keys) > 10 or not all(isinstance(k, str) for k in keys)):
+        raise invalid_request("lookup_keys takes up to 10 lookup keys.", "lookup_keys")
+    active = get_bool(p, "active") if "active" in p else None
+    product = get_str(p, "product")
+    currency = (get_str(p, "currency") or "").lower() or None
+    type_ = get_choice(p, "type", ["one_time", "recurring"])
+
+    def wanted(price: Obj) -> bool:
+        return (
+            (keys is None or price["lookup_key"] in keys)
+            and (active is None or price["active"] == active)
+            and (product is None or price["product"] == product)
+            and (currency is None or price["currency"] == currency)
+            and (type_ is None or price["type"] == type_)
+        )
+
+    return paginate(sb.store.select("price", account, wanted), p, "/v1/prices")
 
 
 def add_interval(ts: int, interval: str, count: int) -> int:
@@ -124,7 +183,11 @@ def create_subscription(
     payment_method: Obj,
     metadata: dict[str, str],
 ) -> tuple[Obj, Obj]:
-    """A subscription and its paid first invoice (Checkout already took an authenticated card)."""
+    """A subscription and its paid first invoice (Checkout already took an authenticated card).
+
+    As with Stripe, it starts `incomplete` and becomes `active` once the first invoice is paid,
+    and its events say so in that order.
+    """
     now = sb.store.now()
     sub_id = sb.store.new_id("sub")
     first_price = items[0][0]
@@ -140,6 +203,7 @@ def create_subscription(
             "current_period_start": now,
             "discounts": [],
             "metadata": {},
+            "plan": _plan(price),
             "price": render(price),
             "quantity": quantity,
             "subscription": sub_id,
@@ -156,6 +220,7 @@ def create_subscription(
         "billing_cycle_anchor": now,
         "billing_cycle_anchor_config": None,
         "billing_mode": {"flexible": None, "type": "classic", "updated_at": None},
+        "billing_schedules": [],
         "billing_thresholds": None,
         "cancel_at": None,
         "cancel_at_period_end": False,
@@ -190,19 +255,22 @@ def create_subscription(
         "pending_update": None,
         "schedule": None,
         "start_date": now,
-        "status": "active",
+        "status": "incomplete",
         "test_clock": None,
         "transfer_data": None,
         "trial_end": None,
         "trial_start": None,
     }
     sb.store.add(sub)
+    sb.emit("customer.subscription.created", sub)
     invoice = _new_invoice(sb, sub, customer, "subscription_create")
     _finalize(sb, invoice)
     pi = _invoice_payment_intent(sb, invoice, customer, payment_method)
     payments.confirm_payment_intent(sb, pi, None, authenticated=True)
     _mark_paid(sb, invoice, pi)
-    sb.emit("customer.subscription.created", sub)
+    before = render(sub)
+    sub["status"] = "active"
+    _emit_updated(sb, sub, before)
     return sub, invoice
 
 
@@ -338,6 +406,7 @@ def _new_invoice(sb: Sandbox, sub: Obj, customer: Obj, reason: str) -> Obj:
         "customer_email": customer["email"],
         "customer_name": customer["name"],
         "default_payment_method": None,
+        "default_tax_rates": [],
         "description": None,
         "discounts": [],
         "due_date": None,
@@ -357,9 +426,16 @@ def _new_invoice(sb: Sandbox, sub: Obj, customer: Obj, reason: str) -> Obj:
             "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
             "type": "subscription_details",
         },
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
         "payments": list_object(f"/v1/invoice_payments?invoice={inv_id}", []),
         "period_end": sub["items"]["data"][0]["current_period_end"],
         "period_start": sub["items"]["data"][0]["current_period_start"],
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
         "receipt_number": None,
         "starting_balance": 0,
         "status": "draft",
@@ -379,6 +455,7 @@ def _new_invoice(sb: Sandbox, sub: Obj, customer: Obj, reason: str) -> Obj:
     }
     sb.store.add(invoice)
     sub["latest_invoice"] = inv_id
+    sb.emit("invoice.created", invoice)
     return invoice
 
 

@@ -27,6 +27,8 @@ class SandboxConfig:
     """Seconds before a payment's funds move from pending to available."""
     payout_arrival: int = 2 * 24 * 3600
     """Seconds before a standard payout arrives (paid or failed)."""
+    dispute_decision_after: int = 14 * 24 * 3600
+    """Seconds after a dispute opens when the bank decides it: won if evidence was submitted."""
     webhook_max_attempts: int = 4
     """Delivery attempts per event before giving up."""
     webhook_retry_delay: float = 0.2
@@ -35,6 +37,14 @@ class SandboxConfig:
     """Seconds to wait for the receiver to answer one delivery."""
     tick_interval: float = 1.0
     """Seconds between background clock checks (0 disables the ticker)."""
+    webhook_chaos: bool = False
+    """Deliver events in a shuffled order, some of them twice (Stripe promises neither)."""
+    webhook_chaos_window: float = 0.3
+    """Under chaos, each delivery waits a random time up to this many seconds."""
+    state_file: str | None = None
+    """A SQLite file that keeps the sandbox's state across restarts (None: memory only)."""
+    fresh: bool = False
+    """Start empty even if `state_file` holds a saved state (which the next save replaces)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SandboxConfig:

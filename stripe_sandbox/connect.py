@@ -3,15 +3,21 @@
 Promises: a new account owes its onboarding requirements with charges and payouts disabled;
 finishing the hosted onboarding clears them, enables both, and emits `account.updated` (with
 `account` set); payouts leave the available balance at once (400 `balance_insufficient` when it
-is short), then reach `paid` or `failed` (money back) when the clock passes `arrival_date`;
-instant payouts are paid at once. Bank account 000111111116 makes every payout fail.
+is short), then reach `paid` or `failed` (money back) when the clock passes `arrival_date`, with
+`payout.updated` beside each status event. Accounts on a daily, weekly or monthly schedule are
+paid out automatically by the clock (`manual` stays manual). Instant payouts need a debit card
+external account (test 4000056655665556, or token tok_visa_debit), carry Stripe's 1% fee
+(at least 0.50) on their balance transaction and are paid at once; without such a card they get
+`instant_payouts_unsupported`. Bank account 000111111116 makes every payout fail.
 """
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from . import ledger
+from . import cards, ledger
 from .errors import invalid_request, missing_param
 from .params import get_bool, get_choice, get_dict, get_int, get_str, merge_metadata
 from .store import Obj, list_object, render
@@ -38,6 +44,12 @@ BANK_REQUIREMENTS = ["external_account"]
 TEST_ROUTING_NUMBER = "110000000"
 GOOD_ACCOUNT_NUMBER = "000123456789"
 FAILING_ACCOUNT_NUMBER = "000111111116"
+DEBIT_CARDS = {"4000056655665556": "Visa", "5200828282828210": "MasterCard"}
+"""Stripe's test debit cards: the external accounts that can receive instant payouts."""
+DEBIT_TOKENS = {"tok_visa_debit": "4000056655665556", "tok_mastercard_debit": "5200828282828210"}
+INSTANT_FEE_PERCENT = 1
+INSTANT_FEE_MINIMUM = 50
+"""Stripe's Instant Payout fee: 1% of the amount, at least 0.50 (two-decimal currencies)."""
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 LINK_LIFETIME = 300
 
@@ -97,6 +109,26 @@ def create_account(sb: Sandbox, p: dict[str, Any]) -> Obj:
             "requirements.past_due",
         ),
         "settings": {
+            "branding": {
+                "icon": None,
+                "logo": None,
+                "primary_color": None,
+                "secondary_color": None,
+            },
+            "card_payments": {
+                "decline_on": {"avs_failure": False, "cvc_failure": False},
+                "statement_descriptor_prefix": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
+            "dashboard": {"display_name": None, "timezone": "Etc/UTC"},
+            "payments": {
+                "statement_descriptor": None,
+                "statement_descriptor_kana": None,
+                "statement_descriptor_kanji": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
             "payouts": {
                 "debit_negative_balances": True,
                 "schedule": {"delay_days": 2, "interval": "daily"},
@@ -247,13 +279,22 @@ def submit_personal_details(sb: Sandbox, account: Obj, form: dict[str, str]) -> 
     return []
 
 
-def submit_bank_account(sb: Sandbox, account: Obj, routing: str, number: str) -> list[str]:
-    """Store step two (the bank account) and finish onboarding; returns problems if any."""
+def submit_bank_account(
+    sb: Sandbox, account: Obj, routing: str, number: str, debit_card: str = ""
+) -> list[str]:
+    """Store step two (the bank account, and a debit card for instant payouts if given) and
+    finish onboarding; returns problems if any."""
     routing, number = routing.strip(), number.strip()
+    debit_card = debit_card.replace(" ", "").strip()
     if not (routing.isdigit() and len(routing) == 9):
         return [f"Routing number must be 9 digits (test: {TEST_ROUTING_NUMBER})."]
     if not (number.isdigit() and 4 <= len(number) <= 17):
         return [f"Account number must be 4 to 17 digits (test: {GOOD_ACCOUNT_NUMBER})."]
+    if debit_card and debit_card not in DEBIT_CARDS:
+        return [
+            "Only a debit card can receive instant payouts "
+            f"(test: {next(iter(DEBIT_CARDS))}); leave the card empty to skip it."
+        ]
     before = render(account)
     bank: Obj = {
         "id": sb.store.new_id("ba"),
@@ -261,6 +302,7 @@ def submit_bank_account(sb: Sandbox, account: Obj, routing: str, number: str) ->
         "account": account["id"],
         "account_holder_name": None,
         "account_holder_type": "individual",
+        "available_payout_methods": ["standard"],
         "bank_name": "STRIPE TEST BANK",
         "country": account["country"],
         "currency": account["default_currency"],
@@ -272,6 +314,8 @@ def submit_bank_account(sb: Sandbox, account: Obj, routing: str, number: str) ->
         "status": "new",
     }
     account["external_accounts"]["data"] = [bank]
+    if debit_card:
+        _add_debit_card(sb, account, debit_card)
     account["_bank_fails"] = number == FAILING_ACCOUNT_NUMBER
     remaining = [r for r in account["requirements"]["currently_due"] if r not in BANK_REQUIREMENTS]
     _set_due(account, remaining)
@@ -281,7 +325,83 @@ def submit_bank_account(sb: Sandbox, account: Obj, routing: str, number: str) ->
         account["payouts_enabled"] = True
         account["capabilities"] = {name: "active" for name in account["capabilities"]}
     emit_account_updated(sb, account, before)
+    sb.emit("account.external_account.created", bank, account["id"])
+    for name, status in account["capabilities"].items():
+        if before["capabilities"].get(name) != status:
+            previous = {"status": before["capabilities"].get(name)}
+            sb.emit("capability.updated", capability(sb, account, name), account["id"], previous)
     return []
+
+
+def _add_debit_card(sb: Sandbox, account: Obj, number: str) -> Obj:
+    """A debit card external account (never the default for standard payouts)."""
+    brand = DEBIT_CARDS[number]
+    card: Obj = {
+        "id": sb.store.new_id("card"),
+        "object": "card",
+        "account": account["id"],
+        "address_city": None,
+        "address_country": None,
+        "address_line1": None,
+        "address_line1_check": None,
+        "address_line2": None,
+        "address_state": None,
+        "address_zip": None,
+        "address_zip_check": None,
+        "available_payout_methods": ["standard", "instant"],
+        "brand": brand,
+        "country": account["country"],
+        "currency": account["default_currency"],
+        "cvc_check": "pass",
+        "default_for_currency": False,
+        "dynamic_last4": None,
+        "exp_month": 12,
+        "exp_year": 2034,
+        "fingerprint": cards.inspect(number).fingerprint,
+        "funding": "debit",
+        "last4": number[-4:],
+        "metadata": {},
+        "name": None,
+        "status": None,
+        "tokenization_method": None,
+    }
+    account["external_accounts"]["data"].append(card)
+    sb.emit("account.external_account.created", card, account["id"])
+    return card
+
+
+def create_external_account(sb: Sandbox, account: Obj, p: dict[str, Any]) -> Obj:
+    """`POST /v1/accounts/{id}/external_accounts` with a debit card token (tok_visa_debit)."""
+    token = get_str(p, "external_account", required=True) or ""
+    number = DEBIT_TOKENS.get(token)
+    if number is None:
+        raise invalid_request(
+            "The sandbox adds debit cards by token: "
+            + ", ".join(DEBIT_TOKENS)
+            + " (a credit card cannot receive payouts).",
+            "external_account",
+            "invalid_card_type",
+        )
+    before = render(account)
+    card = _add_debit_card(sb, account, number)
+    emit_account_updated(sb, account, before)
+    return card
+
+
+def capability(sb: Sandbox, account: Obj, name: str) -> Obj:
+    """The `capability` object for one of the account's capabilities, as Stripe shows it."""
+    status = account["capabilities"][name]
+    due = [] if status == "active" else account["requirements"]["currently_due"]
+    return {
+        "id": name,
+        "object": "capability",
+        "account": account["id"],
+        "future_requirements": _requirements([], None),
+        "requested": True,
+        "requested_at": account["created"],
+        "requirements": _requirements(due, None if status == "active" else "requirements.past_due"),
+        "status": status,
+    }
 
 
 def _set_due(account: Obj, due: list[str]) -> None:
@@ -318,25 +438,101 @@ def create_payout(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
     if amount <= 0:
         raise invalid_request("Invalid positive integer", "amount")
     currency = (get_str(p, "currency", required=True) or "").lower()
-    method = get_choice(p, "method", ["standard", "instant"], "standard")
-    banks = acct["external_accounts"]["data"]
-    if not banks or not acct["payouts_enabled"]:
+    method = get_choice(p, "method", ["standard", "instant"], "standard") or "standard"
+    if not acct["external_accounts"]["data"] or not acct["payouts_enabled"]:
         raise invalid_request(
             "Payouts are not enabled for this account: it has no external account yet. "
             "Finish onboarding first.",
             None,
             "payouts_not_allowed",
         )
-    if ledger.available(sb, account, currency) < amount:
+    destination = _payout_destination(acct, get_str(p, "destination"), method)
+    fee = instant_fee(amount, currency) if method == "instant" else 0
+    if ledger.available(sb, account, currency) < amount + fee:
         raise invalid_request(
             "You have insufficient funds in your Stripe account for this transfer. Your card "
             "balance is too low.",
             "amount",
             "balance_insufficient",
         )
+    return _new_payout(
+        sb,
+        acct,
+        amount=amount,
+        currency=currency,
+        method=method,
+        destination=destination,
+        fee=fee,
+        automatic=False,
+        description=get_str(p, "description"),
+        metadata=merge_metadata({}, p.get("metadata")),
+        statement_descriptor=get_str(p, "statement_descriptor"),
+    )
+
+
+def instant_fee(amount: int, currency: str) -> int:
+    """Stripe's Instant Payout fee on `amount`, rounded half up."""
+    minimum = 0 if currency in ledger.ZERO_DECIMAL else INSTANT_FEE_MINIMUM
+    return max((2 * amount * INSTANT_FEE_PERCENT + 100) // 200, minimum)
+
+
+def _payout_destination(acct: Obj, requested: str | None, method: str) -> Obj:
+    """The external account a payout goes to: the one named, or the default (standard) / the
+    first instant-eligible one (instant)."""
+    externals = acct["external_accounts"]["data"]
+    if requested:
+        found = [e for e in externals if e["id"] == requested]
+        if not found:
+            raise invalid_request(
+                f"No such external account: '{requested}'", "destination", "resource_missing"
+            )
+        chosen = found[0]
+    elif method == "instant":
+        eligible = [e for e in externals if "instant" in e["available_payout_methods"]]
+        chosen = eligible[0] if eligible else externals[0]
+    else:
+        chosen = next((e for e in externals if e["default_for_currency"]), externals[0])
+    if method not in chosen["available_payout_methods"]:
+        raise invalid_request(
+            "This account has no external account eligible for Instant Payouts: add a debit card "
+            f"(test: {next(iter(DEBIT_CARDS))}) first, or pay out with method=standard.",
+            "destination" if requested else "method",
+            "instant_payouts_unsupported",
+        )
+    return chosen
+
+
+def _new_payout(
+    sb: Sandbox,
+    acct: Obj,
+    *,
+    amount: int,
+    currency: str,
+    method: str,
+    destination: Obj,
+    fee: int,
+    automatic: bool,
+    description: str | None = None,
+    metadata: dict[str, str] | None = None,
+    statement_descriptor: str | None = None,
+) -> Obj:
+    account = acct["id"]
     now = sb.store.now()
     payout_id = sb.store.new_id("po")
     instant = method == "instant"
+    txn = ledger.record(
+        sb,
+        account,
+        amount=-amount,
+        currency=currency,
+        type_="payout",
+        source=payout_id,
+        fee_details=(
+            [ledger.fee_detail(fee, currency, "stripe_fee", "Instant Payout fee")] if fee else []
+        ),
+        description="STRIPE PAYOUT",
+    )
+    txn["_payout"] = payout_id
     payout: Obj = {
         "id": payout_id,
         "object": "payout",
@@ -344,34 +540,98 @@ def create_payout(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
         "application_fee": None,
         "application_fee_amount": None,
         "arrival_date": now if instant else now + sb.config.payout_arrival,
-        "automatic": False,
-        "balance_transaction": ledger.record(
-            sb, account, amount=-amount, currency=currency, type_="payout", source=payout_id
-        )["id"],
+        "automatic": automatic,
+        "balance_transaction": txn["id"],
         "created": now,
         "currency": currency,
-        "description": get_str(p, "description"),
-        "destination": banks[0]["id"],
+        "description": description,
+        "destination": destination["id"],
         "failure_balance_transaction": None,
         "failure_code": None,
         "failure_message": None,
         "livemode": False,
-        "metadata": merge_metadata({}, p.get("metadata")),
+        "metadata": metadata or {},
         "method": method,
         "original_payout": None,
-        "reconciliation_status": "not_applicable",
+        "reconciliation_status": "in_progress" if automatic else "not_applicable",
         "reversed_by": None,
         "source_type": "card",
-        "statement_descriptor": get_str(p, "statement_descriptor"),
+        "statement_descriptor": statement_descriptor,
         "status": "pending",
         "trace_id": None,
-        "type": "bank_account",
+        "type": "card" if destination["object"] == "card" else "bank_account",
         "_fails": acct["_bank_fails"] or _take_fail_next(sb, account),
     }
     sb.store.add(payout, account)
     sb.emit("payout.created", payout, account)
     if instant:
         _settle(sb, payout, account)
+    return payout
+
+
+def pay_out_scheduled(sb: Sandbox) -> None:
+    """Automatic payouts: on each payout day of an account's daily, weekly or monthly schedule
+    (UTC), pay out its whole available balance per currency, sweeping the balance transactions
+    it pays out (`balance_transactions.list(payout=...)`). Manual schedules are left alone."""
+    now = sb.store.now()
+    day = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    with sb.store.lock:
+        for acct in sb.store.select("account", None):
+            schedule = acct["settings"]["payouts"]["schedule"]
+            if (
+                schedule["interval"] == "manual"
+                or not acct["payouts_enabled"]
+                or not acct["external_accounts"]["data"]
+                or acct.get("_last_payout_day") == day.isoformat()
+                or not is_payout_day(schedule, day)
+            ):
+                continue
+            acct["_last_payout_day"] = day.isoformat()
+            for currency, amount in _available_by_currency(sb, acct["id"]).items():
+                if amount > 0:
+                    _automatic_payout(sb, acct, currency, amount)
+
+
+def is_payout_day(schedule: dict[str, Any], day: dt.date) -> bool:
+    interval = schedule["interval"]
+    if interval == "daily":
+        return True
+    if interval == "weekly":
+        return WEEKDAYS[day.weekday()] == schedule["weekly_anchor"]
+    if interval == "monthly":
+        last = calendar.monthrange(day.year, day.month)[1]
+        return day.day == min(int(schedule["monthly_anchor"]), last)
+    return False
+
+
+def _available_by_currency(sb: Sandbox, account: str) -> dict[str, int]:
+    sums: dict[str, int] = {}
+    for txn in sb.store.select("balance_transaction", account):
+        if txn["status"] == "available":
+            sums[txn["currency"]] = sums.get(txn["currency"], 0) + txn["net"]
+    return sums
+
+
+def _automatic_payout(sb: Sandbox, acct: Obj, currency: str, amount: int) -> Obj:
+    swept = [
+        t
+        for t in sb.store.select("balance_transaction", acct["id"])
+        if t["status"] == "available" and t["currency"] == currency and t["_payout"] is None
+    ]
+    externals = acct["external_accounts"]["data"]
+    bank = next((e for e in externals if e["default_for_currency"]), externals[0])
+    payout = _new_payout(
+        sb,
+        acct,
+        amount=amount,
+        currency=currency,
+        method="standard",
+        destination=bank,
+        fee=0,
+        automatic=True,
+    )
+    for txn in swept:
+        txn["_payout"] = payout["id"]
     return payout
 
 
@@ -399,6 +659,7 @@ def cancel_payout(sb: Sandbox, payout: Obj, account: str | None) -> Obj:
         type_="payout_cancel",
         source=payout["id"],
     )
+    sb.emit("payout.updated", payout, account, previous)
     sb.emit("payout.canceled", payout, account, previous)
     return payout
 
@@ -431,7 +692,11 @@ def _settle(sb: Sandbox, payout: Obj, account: str | None) -> None:
             type_="payout_failure",
             source=payout["id"],
         )["id"]
+        sb.emit("payout.updated", payout, account, previous)
         sb.emit("payout.failed", payout, account, previous)
     else:
         payout["status"] = "paid"
+        if payout["automatic"]:
+            payout["reconciliation_status"] = "completed"
+        sb.emit("payout.updated", payout, account, previous)
         sb.emit("payout.paid", payout, account, previous)

@@ -1,8 +1,9 @@
 """Control endpoints under `/_sandbox/` for tests and demos (no API key needed).
 
-Promises: move the clock, pause/resume/force/flush webhook deliveries, redeliver an event, make
-the next payout fail, reconfigure webhook endpoints, reset everything, and show every delivery
-attempt. Bodies may be JSON or form-encoded; answers are JSON.
+Promises: move the clock, pause/resume/force/flush webhook deliveries, shuffle and double them
+(chaos), redeliver an event, make the next payout fail, close a dispute as won or lost,
+reconfigure webhook endpoints, reset everything, and show every delivery attempt. Bodies may be
+JSON or form-encoded; answers are JSON.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from . import disputes
 from .errors import StripeError, invalid_request
 from .sandbox import Sandbox
 
@@ -101,6 +103,19 @@ def configure_webhooks() -> Response:
     return jsonify(webhook_url=config.webhook_url, connect_webhook_url=config.connect_webhook_url)
 
 
+@bp.post("/webhooks/chaos")
+def webhook_chaos() -> Response:
+    """`on`: true to shuffle and double deliveries from now on, false for Stripe's usual order."""
+    on = _body().get("on")
+    if isinstance(on, str):
+        on = {"true": True, "1": True, "false": False, "0": False}.get(on.lower())
+    if not isinstance(on, bool):
+        raise invalid_request("on must be true or false", "on")
+    config = sandbox().config
+    config.webhook_chaos = on
+    return jsonify(webhook_chaos=config.webhook_chaos)
+
+
 @bp.get("/deliveries")
 def deliveries() -> Response:
     webhooks = sandbox().webhooks
@@ -116,6 +131,18 @@ def fail_next_payout() -> Response:
     with sb.store.lock:
         sb.store.fail_next_payout.add(account)
     return jsonify(fail_next=account or "any account")
+
+
+@bp.post("/disputes/<did>/close")
+def close_dispute(did: str) -> Response:
+    outcome = str(_body().get("outcome") or "")
+    sb = sandbox()
+    with sb.store.lock:
+        dispute = sb.store.find(did)
+        if dispute is None or dispute.get("object") != "dispute":
+            raise invalid_request(f"No such dispute: '{did}'", "id")
+        disputes.close(sb, dispute, outcome)
+        return jsonify(id=did, status=dispute["status"])
 
 
 @bp.post("/reset")

@@ -3,12 +3,17 @@
 Promises: `emit` stores an event (`evt_`, `object: event`, `api_version`, `created`,
 `data.object` as it is now, `data.previous_attributes` when given, `type`, `livemode`,
 `pending_webhooks`, `request`, and `account` for connected-account events), owned by the account
-it belongs to, and hands it to the webhook dispatcher.
+it belongs to, and hands it to the webhook dispatcher. It emits only the types in `EVENT_TYPES`,
+every one of which Stripe has. Events emitted inside `collected()` are built as things happen
+but stored and sent only by `send`, so a flow can send them in the order Stripe does (the
+charge before its transfer and fee) whatever order it does the work in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -20,7 +25,61 @@ if TYPE_CHECKING:
 
 API_VERSION: str = stripe.api_version
 
+EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "account.external_account.created",
+        "account.updated",
+        "application_fee.created",
+        "application_fee.refunded",
+        "balance.available",
+        "capability.updated",
+        "charge.dispute.closed",
+        "charge.dispute.created",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.updated",
+        "charge.failed",
+        "charge.refunded",
+        "charge.succeeded",
+        "charge.updated",
+        "checkout.session.completed",
+        "checkout.session.expired",
+        "customer.created",
+        "customer.subscription.created",
+        "customer.subscription.deleted",
+        "customer.subscription.updated",
+        "customer.updated",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "invoice.payment_succeeded",
+        "payment_intent.canceled",
+        "payment_intent.created",
+        "payment_intent.payment_failed",
+        "payment_intent.requires_action",
+        "payment_intent.succeeded",
+        "payment_method.attached",
+        "payment_method.detached",
+        "payout.canceled",
+        "payout.created",
+        "payout.failed",
+        "payout.paid",
+        "payout.updated",
+        "price.created",
+        "product.created",
+        "refund.created",
+        "setup_intent.created",
+        "setup_intent.setup_failed",
+        "setup_intent.succeeded",
+        "transfer.created",
+        "transfer.reversed",
+    }
+)
+"""Every event type the sandbox can emit: `emit` refuses any other."""
+
 _request = threading.local()
+_held = threading.local()
 
 
 def set_request(request_id: str | None, idempotency_key: str | None) -> None:
@@ -39,6 +98,8 @@ def emit(
     account: str | None = None,
     previous: dict[str, Any] | None = None,
 ) -> Obj:
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"The sandbox does not emit {type_!r}: Stripe has no such event.")
     event: Obj = {
         "id": sb.store.new_id("evt"),
         "object": "event",
@@ -54,9 +115,37 @@ def emit(
         event["data"]["previous_attributes"] = render(previous)
     if account is not None:
         event["account"] = account
-    sb.store.add(event, account)
-    sb.webhooks.enqueue(event)
+    waiting = getattr(_held, "events", None)
+    if waiting is not None:
+        waiting.append(event)
+    else:
+        _send(sb, event)
     return event
+
+
+def _send(sb: Sandbox, event: Obj) -> None:
+    sb.store.add(event, event.get("account"))
+    sb.webhooks.enqueue(event)
+
+
+@contextlib.contextmanager
+def collected() -> Iterator[list[Obj]]:
+    """Keep the events emitted in this block in the list it yields, unsent, for `send`."""
+    outer = getattr(_held, "events", None)
+    _held.events = []
+    try:
+        yield _held.events
+    finally:
+        _held.events = outer
+
+
+def send(sb: Sandbox, held: list[Obj]) -> None:
+    """Send events kept by `collected`, now: after whatever was emitted since."""
+    for event in held:
+        if getattr(_held, "events", None) is not None:
+            _held.events.append(event)
+        else:
+            _send(sb, event)
 
 
 def previous_of(obj: Obj, *keys: str) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from .store import Obj
 
+PLATFORM_APPLICATION = "ca_sandboxplatform"
+
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
@@ -26,20 +28,33 @@ CATEGORIES = {
     "refund": "refund",
     "payment_refund": "refund",
     "transfer": "transfer",
+    "transfer_refund": "transfer_reversal",
     "transfer_cancel": "transfer_reversal",
     "payout": "payout",
     "payout_failure": "payout_reversal",
     "payout_cancel": "payout_reversal",
-    "adjustment": "dispute",
+    "adjustment": "other_adjustment",
     "application_fee": "platform_earning",
     "application_fee_refund": "platform_earning_refund",
 }
+"""Stripe's reporting category of each balance transaction type the sandbox writes."""
 
 
 def stripe_fee(amount: int, currency: str) -> int:
     """Stripe's processing fee on a card payment: 2.9% plus a fixed 30 minor units."""
     fixed = 0 if currency in ZERO_DECIMAL else 30
     return (amount * 29 + 500) // 1000 + fixed
+
+
+def fee_detail(amount: int, currency: str, type_: str, description: str) -> Obj:
+    """One entry of a balance transaction's `fee_details` (`stripe_fee` or `application_fee`)."""
+    return {
+        "amount": amount,
+        "application": PLATFORM_APPLICATION if type_ == "application_fee" else None,
+        "currency": currency,
+        "description": description,
+        "type": type_,
+    }
 
 
 def record(
@@ -50,39 +65,38 @@ def record(
     currency: str,
     type_: str,
     source: str | None,
-    fee: int = 0,
-    pending: bool = False,
+    fee_details: list[Obj] | None = None,
+    available_on: int | None = None,
     description: str | None = None,
+    reporting_category: str | None = None,
 ) -> Obj:
+    """A balance transaction: `net` is `amount` minus its fees; pending until `available_on`.
+
+    Without `available_on` the money is available at once: refunds, reversals, payouts and
+    fees touch the available balance, which may go below zero, as on Stripe.
+    """
     now = sb.store.now()
-    available_on = now + sb.config.available_after if pending else now
+    details = fee_details or []
+    fee = sum(d["amount"] for d in details)
+    due = now if available_on is None else available_on
     txn: Obj = {
         "id": sb.store.new_id("txn"),
         "object": "balance_transaction",
         "amount": amount,
-        "available_on": available_on,
+        "available_on": due,
         "balance_type": "payments",
         "created": now,
         "currency": currency,
         "description": description,
         "exchange_rate": None,
         "fee": fee,
-        "fee_details": [
-            {
-                "amount": fee,
-                "application": None,
-                "currency": currency,
-                "description": "Stripe processing fees",
-                "type": "stripe_fee",
-            }
-        ]
-        if fee
-        else [],
+        "fee_details": details,
         "net": amount - fee,
-        "reporting_category": CATEGORIES.get(type_, "other_adjustment"),
+        "reporting_category": reporting_category or CATEGORIES.get(type_, "other_adjustment"),
         "source": source,
-        "status": "pending" if pending else "available",
+        "status": "pending" if due > now else "available",
         "type": type_,
+        "_payout": None,
     }
     return sb.store.add(txn, account)
 

@@ -1,5 +1,5 @@
 """Hosted pages: Checkout, 3-D Secure, billing portal, Connect onboarding, Express dashboard,
-invoices.
+invoices and receipts.
 
 Promises: each page is small, plain HTML with a label on every input; every successful POST
 redirects with 303 (to the next step, the caller's return URL, or Checkout's success URL with
@@ -267,6 +267,7 @@ def onboarding_bank(token: str) -> Any:
                 account,
                 request.form.get("routing_number", ""),
                 request.form.get("account_number", ""),
+                request.form.get("debit_card", ""),
             )
             if not problems:
                 sb.store.links.pop(token, None)
@@ -280,6 +281,7 @@ def onboarding_bank(token: str) -> Any:
             routing=connect.TEST_ROUTING_NUMBER,
             good=connect.GOOD_ACCOUNT_NUMBER,
             failing=connect.FAILING_ACCOUNT_NUMBER,
+            debit=next(iter(connect.DEBIT_CARDS)),
         ), (400 if problems else 200)
 
 
@@ -306,6 +308,14 @@ def express_dashboard(token: str) -> Any:
 def invoice_page(iid: str) -> Any:
     invoice = _object("invoice", iid)
     return render_template("invoice.html", invoice=invoice)
+
+
+@bp.route("/receipts/<cid>")
+def receipt_page(cid: str) -> Any:
+    charge = _object("charge", cid)
+    if charge["receipt_url"] is None:
+        abort(404)
+    return render_template("receipt.html", charge=charge)
 
 
 @bp.route("/invoices/<iid>/pdf")

@@ -101,7 +101,7 @@ def check_names(params: Mapping[str, Any], schema: type | None, prefix: str = ""
     for key, value in params.items():
         name = f"{prefix}[{key}]" if prefix else key
         if key not in hints:
-            raise invalid_request(f"Received unknown parameter: {name}", name)
+            raise invalid_request(f"Received unknown parameter: {name}", name, "parameter_unknown")
         _check_value(value, hints[key], name)
 
 

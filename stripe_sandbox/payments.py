@@ -1,10 +1,11 @@
 """Customers, payment methods, setup and payment intents, charges, refunds and disputes.
 
 Promises: cards behave as Stripe's test cards (see cards.py); a successful payment creates a
-Charge with a balance transaction; a destination charge (`transfer_data[destination]`) also
-creates a Transfer of `amount - application_fee_amount` to the connected account, the payment
-(`py_`) and pending funds there, and an ApplicationFee; refunds reverse the transfer and refund
-the fee in proportion when asked; every change emits its event.
+Charge with a balance transaction (Stripe's fee in `fee_details`); a destination charge
+(`transfer_data[destination]`) also transfers the whole amount to the connected account and
+collects the application fee back (transfers.py); refunds reverse the transfer and refund the
+fee in proportion when asked, and a disputed charge cannot be refunded (`charge_disputed`);
+every change emits its event.
 """
 
 from __future__ import annotations
@@ -12,24 +13,18 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from . import cards, ledger
+from . import cards, disputes, ledger, transfers
 from .cards import Behaviour
 from .errors import StripeError, invalid_request, missing_param
 from .events import previous_of
 from .params import get_bool, get_choice, get_dict, get_int, get_str, merge_metadata
-from .store import Obj, list_object, render
+from .store import Obj, render
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
 MINIMUM_CHARGE = {"usd": 50, "eur": 50, "gbp": 30, "cad": 50, "aud": 50, "chf": 50, "jpy": 50}
 MAXIMUM_CHARGE = 99_999_999
-PLATFORM_APPLICATION = "ca_sandboxplatform"
-
-
-def share(total: int, part: int, whole: int) -> int:
-    """round_half_up(total * part / whole) in integers."""
-    return (2 * total * part + whole) // (2 * whole) if whole else 0
 
 
 # -- customers -----------------------------------------------------------------------------------
@@ -614,26 +609,37 @@ def _new_charge(
         "transfer_data": pi["transfer_data"],
         "transfer_group": pi["transfer_group"],
     }
+    if ok:
+        charge["receipt_url"] = sb.page_url(f"/receipts/{charge['id']}")
     return sb.store.add(charge, account)
 
 
 def succeed_payment(sb: Sandbox, pi: Obj, pm: Obj, account: str | None) -> Obj:
     charge = _new_charge(sb, pi, pm, account)
-    txn = ledger.record(
+    currency, fee_amount = pi["currency"], pi["application_fee_amount"] or 0
+    available_on = sb.store.now() + sb.config.available_after
+    stripe_fee = ledger.stripe_fee(pi["amount"], currency)
+    fees = [ledger.fee_detail(stripe_fee, currency, "stripe_fee", "Stripe processing fees")]
+    direct_fee = bool(fee_amount and account is not None and not pi["transfer_data"])
+    if direct_fee:
+        fees.append(ledger.fee_detail(fee_amount, currency, "application_fee", "Application fee"))
+    charge["balance_transaction"] = ledger.record(
         sb,
         account,
         amount=pi["amount"],
-        currency=pi["currency"],
+        currency=currency,
         type_="charge",
         source=charge["id"],
-        fee=ledger.stripe_fee(pi["amount"], pi["currency"]),
-        pending=True,
-    )
-    charge["balance_transaction"] = txn["id"]
+        fee_details=fees,
+        available_on=available_on,
+    )["id"]
+    announce: list[Obj] = []
     if pi["transfer_data"]:
-        _pay_destination(sb, pi, charge)
-    elif pi["application_fee_amount"] and account is not None:
-        charge["application_fee"] = _application_fee(sb, charge, account, pi)["id"]
+        announce = transfers.pay_destination(sb, pi, charge, available_on)
+    elif direct_fee and account is not None:
+        fee = transfers.application_fee(sb, charge, account, fee_amount, available_on)
+        charge["application_fee"] = fee["id"]
+        announce = [fee]
     previous = previous_of(pi, "status", "amount_received", "latest_charge")
     pi.update(
         status="succeeded",
@@ -645,135 +651,23 @@ def succeed_payment(sb: Sandbox, pi: Obj, pm: Obj, account: str | None) -> Obj:
     )
     if pi["setup_future_usage"] and pi["customer"] and pm["customer"] is None:
         attach_payment_method(sb, pm, pi["customer"], account, check=False)
-    sb.emit("charge.succeeded", charge, account)
+    # Stripe attaches the balance transaction a moment after the charge succeeds.
+    sb.emit("charge.succeeded", {**charge, "balance_transaction": None}, account)
     sb.emit("payment_intent.succeeded", pi, account, previous)
+    for obj in announce:
+        if obj["object"] == "transfer":
+            sb.emit("transfer.created", obj)
+            # The connected account's own payment, on its endpoint.
+            payment = sb.store.get(
+                obj["destination_payment"], "charge", obj["destination"], "destination_payment"
+            )
+            sb.emit("charge.succeeded", payment, obj["destination"])
+        else:
+            sb.emit("application_fee.created", obj)
+    sb.emit("charge.updated", charge, account, {"balance_transaction": None})
     if pm["_behaviour"] == Behaviour.DISPUTE.value:
-        _open_dispute(sb, charge, account)
+        disputes.open_dispute(sb, charge, account)
     return pi
-
-
-def _pay_destination(sb: Sandbox, pi: Obj, charge: Obj) -> None:
-    destination = pi["transfer_data"]["destination"]
-    acct = sb.store.get(destination, "account", None, "transfer_data[destination]")
-    fee_amount = pi["application_fee_amount"] or 0
-    amount = pi["amount"] - fee_amount
-    transfer_id = sb.store.new_id("tr")
-    payment: Obj = {
-        **render(charge),
-        "id": sb.store.new_id("py"),
-        "amount": amount,
-        "amount_captured": amount,
-        "application_fee": None,
-        "application_fee_amount": None,
-        "customer": None,
-        "payment_intent": None,
-        "payment_method": None,
-        "payment_method_details": {"stripe_account": {}, "type": "stripe_account"},
-        "source_transfer": transfer_id,
-        "transfer_data": None,
-        "transfer_group": None,
-    }
-    payment["balance_transaction"] = ledger.record(
-        sb,
-        destination,
-        amount=amount,
-        currency=pi["currency"],
-        type_="payment",
-        source=payment["id"],
-        pending=True,
-    )["id"]
-    sb.store.add(payment, destination)
-    transfer: Obj = {
-        "id": transfer_id,
-        "object": "transfer",
-        "amount": amount,
-        "amount_reversed": 0,
-        "balance_transaction": ledger.record(
-            sb, None, amount=-amount, currency=pi["currency"], type_="transfer", source=transfer_id
-        )["id"],
-        "created": sb.store.now(),
-        "currency": pi["currency"],
-        "description": None,
-        "destination": destination,
-        "destination_payment": payment["id"],
-        "livemode": False,
-        "metadata": {},
-        "reversals": list_object(f"/v1/transfers/{transfer_id}/reversals", []),
-        "reversed": False,
-        "source_transaction": charge["id"],
-        "source_type": "card",
-        "transfer_group": pi["transfer_group"],
-    }
-    sb.store.add(transfer, None)
-    charge["transfer"] = transfer_id
-    if fee_amount:
-        charge["application_fee"] = _application_fee(sb, charge, acct["id"], pi)["id"]
-    sb.emit("transfer.created", transfer)
-    sb.emit("payment.created", payment, destination)
-
-
-def _application_fee(sb: Sandbox, charge: Obj, account_id: str, pi: Obj) -> Obj:
-    fee_id = sb.store.new_id("fee")
-    fee: Obj = {
-        "id": fee_id,
-        "object": "application_fee",
-        "account": account_id,
-        "amount": pi["application_fee_amount"],
-        "amount_refunded": 0,
-        "application": PLATFORM_APPLICATION,
-        "balance_transaction": None,
-        "charge": charge["id"],
-        "created": sb.store.now(),
-        "currency": pi["currency"],
-        "fee_source": {"charge": charge["id"], "type": "charge"},
-        "livemode": False,
-        "originating_transaction": charge["id"],
-        "refunded": False,
-        "refunds": list_object(f"/v1/application_fees/{fee_id}/refunds", []),
-    }
-    sb.store.add(fee, None)
-    sb.emit("application_fee.created", fee)
-    return fee
-
-
-def _open_dispute(sb: Sandbox, charge: Obj, account: str | None) -> Obj:
-    dispute_id = sb.store.new_id("du")
-    txn = ledger.record(
-        sb,
-        account,
-        amount=-charge["amount"],
-        currency=charge["currency"],
-        type_="adjustment",
-        source=dispute_id,
-        fee=1500 if charge["currency"] not in ledger.ZERO_DECIMAL else 0,
-        description=f"Chargeback withdrawal for {charge['id']}",
-    )
-    dispute: Obj = {
-        "id": dispute_id,
-        "object": "dispute",
-        "amount": charge["amount"],
-        "balance_transactions": [render(txn)],
-        "charge": charge["id"],
-        "created": sb.store.now(),
-        "currency": charge["currency"],
-        "evidence": {},
-        "evidence_details": {
-            "due_by": sb.store.now() + 7 * 86400,
-            "has_evidence": False,
-            "past_due": False,
-            "submission_count": 0,
-        },
-        "is_charge_refundable": False,
-        "livemode": False,
-        "metadata": {},
-        "payment_intent": charge["payment_intent"],
-        "reason": "fraudulent",
-        "status": "needs_response",
-    }
-    sb.store.add(dispute, account)
-    charge["disputed"] = True
-    sb.emit("charge.dispute.created", dispute, account)
-    return dispute
 
 
 def cancel_payment_intent(sb: Sandbox, pi: Obj, p: dict[str, Any], account: str | None) -> Obj:
@@ -811,25 +705,10 @@ def finish_authentication(sb: Sandbox, pi: Obj, account: str | None, approve: bo
 
 # -- refunds -------------------------------------------------------------------------------------
 def create_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
-    charge_id = get_str(p, "charge")
-    pi_id = get_str(p, "payment_intent")
-    if not charge_id and not pi_id:
-        raise missing_param("charge")
-    if pi_id:
-        pi = sb.store.get(pi_id, "payment_intent", account, "payment_intent")
-        if pi["status"] != "succeeded" or not pi["latest_charge"]:
-            raise invalid_request(
-                f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
-                "payment_intent",
-                "charge_already_refunded" if pi["status"] == "succeeded" else None,
-            )
-        charge_id = pi["latest_charge"]
-    charge = sb.store.get(charge_id or "", "charge", account, "charge")
+    """Refund a charge (all that is left by default); on a destination charge, reverse the
+    transfer and refund the application fee in proportion when asked (see transfers.py)."""
+    charge = _charge_to_refund(sb, p, account)
     remaining = charge["amount"] - charge["amount_refunded"]
-    if remaining <= 0:
-        raise invalid_request(
-            f"Charge {charge['id']} has already been refunded.", None, "charge_already_refunded"
-        )
     amount = get_int(p, "amount", remaining) or 0
     if amount <= 0:
         raise invalid_request("Invalid positive integer", "amount")
@@ -839,6 +718,9 @@ def create_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
             "amount",
             "amount_too_large",
         )
+    reverse_transfer = get_bool(p, "reverse_transfer")
+    refund_application_fee = get_bool(p, "refund_application_fee")
+    reason = get_choice(p, "reason", ["duplicate", "fraudulent", "requested_by_customer"])
     refund_id = sb.store.new_id("re")
     refund: Obj = {
         "id": refund_id,
@@ -861,17 +743,26 @@ def create_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
         },
         "metadata": merge_metadata({}, p.get("metadata")),
         "payment_intent": charge["payment_intent"],
-        "reason": get_choice(p, "reason", ["duplicate", "fraudulent", "requested_by_customer"]),
+        "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
         "status": "succeeded",
         "transfer_reversal": None,
     }
     sb.store.add(refund, account)
-    if get_bool(p, "reverse_transfer") and charge["transfer"]:
-        refund["transfer_reversal"] = _reverse_transfer(sb, charge, amount, refund_id)
-    if get_bool(p, "refund_application_fee") and charge["application_fee"]:
-        _refund_application_fee(sb, charge, amount)
+    if reverse_transfer and charge["transfer"]:
+        transfer = sb.store.get(charge["transfer"], "transfer", None)
+        part = transfers.share_of_refund(
+            transfer["amount"], transfer["amount_reversed"], amount, charge
+        )
+        if part > 0:
+            reversal = transfers.reverse(sb, transfer, part, source_refund=refund_id)
+            refund["transfer_reversal"] = reversal["id"]
+    if refund_application_fee and charge["application_fee"]:
+        fee = sb.store.get(charge["application_fee"], "application_fee", None)
+        part = transfers.share_of_refund(fee["amount"], fee["amount_refunded"], amount, charge)
+        if part > 0:
+            transfers.refund_fee(sb, fee, part)
     previous = previous_of(charge, "amount_refunded", "refunded")
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] == charge["amount"]
@@ -880,77 +771,30 @@ def create_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
     return refund
 
 
-def _reverse_transfer(sb: Sandbox, charge: Obj, refunded: int, refund_id: str) -> str | None:
-    transfer = sb.store.get(charge["transfer"], "transfer", None)
-    amount = min(
-        share(transfer["amount"], refunded, charge["amount"]),
-        transfer["amount"] - transfer["amount_reversed"],
-    )
-    if amount <= 0:
-        return None
-    destination = transfer["destination"]
-    payment = sb.store.find(transfer["destination_payment"])
-    reversal_id = sb.store.new_id("trr")
-    payment_refund_id = sb.store.new_id("pyr")
-    ledger.record(
-        sb,
-        destination,
-        amount=-amount,
-        currency=transfer["currency"],
-        type_="payment_refund",
-        source=payment_refund_id,
-    )
-    reversal: Obj = {
-        "id": reversal_id,
-        "object": "transfer_reversal",
-        "amount": amount,
-        "balance_transaction": ledger.record(
-            sb,
+def _charge_to_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Obj:
+    """The charge a refund names (directly or through its PaymentIntent), if it can be refunded."""
+    charge_id = get_str(p, "charge")
+    pi_id = get_str(p, "payment_intent")
+    if not charge_id and not pi_id:
+        raise missing_param("charge")
+    if pi_id:
+        pi = sb.store.get(pi_id, "payment_intent", account, "payment_intent")
+        if pi["status"] != "succeeded" or not pi["latest_charge"]:
+            raise invalid_request(
+                f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
+                "payment_intent",
+                "charge_already_refunded" if pi["status"] == "succeeded" else None,
+            )
+        charge_id = pi["latest_charge"]
+    charge = sb.store.get(charge_id or "", "charge", account, "charge")
+    if disputes.blocks_refund(sb, charge):
+        raise invalid_request(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
             None,
-            amount=amount,
-            currency=transfer["currency"],
-            type_="transfer_cancel",
-            source=reversal_id,
-        )["id"],
-        "created": sb.store.now(),
-        "currency": transfer["currency"],
-        "destination_payment_refund": payment_refund_id,
-        "metadata": {},
-        "source_refund": refund_id,
-        "transfer": transfer["id"],
-    }
-    previous = previous_of(transfer, "amount_reversed", "reversed")
-    transfer["amount_reversed"] += amount
-    transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
-    transfer["reversals"]["data"].insert(0, reversal)
-    if payment is not None:
-        payment["amount_refunded"] += amount
-        payment["refunded"] = payment["amount_refunded"] == payment["amount"]
-    sb.emit("transfer.reversed", transfer, None, previous)
-    return reversal_id
-
-
-def _refund_application_fee(sb: Sandbox, charge: Obj, refunded: int) -> None:
-    fee = sb.store.get(charge["application_fee"], "application_fee", None)
-    amount = min(
-        share(fee["amount"], refunded, charge["amount"]), fee["amount"] - fee["amount_refunded"]
-    )
-    if amount <= 0:
-        return
-    previous = previous_of(fee, "amount_refunded", "refunded")
-    fee["refunds"]["data"].insert(
-        0,
-        {
-            "id": sb.store.new_id("fr"),
-            "object": "fee_refund",
-            "amount": amount,
-            "balance_transaction": None,
-            "created": sb.store.now(),
-            "currency": fee["currency"],
-            "fee": fee["id"],
-            "metadata": {},
-        },
-    )
-    fee["amount_refunded"] += amount
-    fee["refunded"] = fee["amount_refunded"] == fee["amount"]
-    sb.emit("application_fee.refunded", fee, None, previous)
+            "charge_disputed",
+        )
+    if charge["amount_refunded"] >= charge["amount"]:
+        raise invalid_request(
+            f"Charge {charge['id']} has already been refunded.", None, "charge_already_refunded"
+        )
+    return charge

@@ -44,6 +44,10 @@ class Store:
             self.fail_next_payout: set[str | None] = set()
             self.counters: dict[str, int] = {}
 
+    def resume_order(self, start: int) -> None:
+        """Number objects added from now on after `start` (for a store loaded from disk)."""
+        self._seq = itertools.count(start)
+
     # -- clock ---------------------------------------------------------------------------------
     def now(self) -> int:
         return int(time.time()) + self.offset

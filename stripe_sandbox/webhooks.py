@@ -4,7 +4,10 @@ Promises: each event is POSTed as JSON to the platform URL, or to the Connect UR
 to a connected account, with a `Stripe-Signature: t=...,v1=...` header that
 `stripe.Webhook.construct_event` accepts; a non-2xx answer or a connection error is retried with
 a doubling delay up to `webhook_max_attempts`; every attempt is recorded. Deliveries can be
-paused, resumed, forced in a given order (duplicates included), and waited for.
+paused, resumed, forced in a given order (duplicates included), and waited for. Under chaos
+(`webhook_chaos`), each event waits a random time up to `webhook_chaos_window` before it is
+sent, so events close in time arrive shuffled, and one in three is sent a second time: Stripe
+promises neither order nor a single delivery.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import heapq
 import hmac
 import itertools
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -55,6 +59,7 @@ class WebhookDispatcher:
         self.deliveries: list[dict[str, Any]] = []
         self._http = requests.Session()
         self._http.trust_env = False  # loopback only: never through a proxy
+        self._random = random.Random()  # noqa: S311 (shuffles test deliveries, no secret)
 
     # -- configuration ---------------------------------------------------------------------------
     def endpoint_for(self, account: str | None) -> Endpoint | None:
@@ -92,8 +97,15 @@ class WebhookDispatcher:
     def enqueue(self, event: Obj) -> None:
         if self.endpoint_for(event.get("account")) is None:
             return
+        delays = [0.0]
+        if self.sb.config.webhook_chaos:
+            copies = 2 if self._random.random() < 1 / 3 else 1
+            window = self.sb.config.webhook_chaos_window
+            delays = [self._random.uniform(0, window) for _ in range(copies)]
+        now = time.monotonic()
         with self._cond:
-            heapq.heappush(self._queue, (time.monotonic(), next(self._seq), event["id"], 1))
+            for delay in delays:
+                heapq.heappush(self._queue, (now + delay, next(self._seq), event["id"], 1))
             self._cond.notify_all()
 
     def pause(self) -> None:

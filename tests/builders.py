@@ -10,10 +10,13 @@ from portal.accounts import services as accounts
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
+    BillingInterval,
     Refund,
     RefundStatus,
     Role,
     StripeConnectedAccount,
+    Subscription,
+    SubscriptionStatus,
     Transaction,
     TransactionStatus,
     TransactionType,
@@ -121,3 +124,22 @@ def make_refund(transaction: Transaction, amount: str, *, status: str = "succeed
     db.session.add(refund)
     db.session.commit()
     return refund
+
+
+def make_membership(user: User, status: SubscriptionStatus) -> None:
+    """A platform membership in `status` (active and trialing give the member discount)."""
+    now = datetime.now(UTC)
+    db.session.add(
+        Subscription(
+            user_id=user.id,
+            stripe_subscription_id=f"sub_test_{user.id}",
+            stripe_price_id="price_test",
+            status=status,
+            current_period_start=now,
+            current_period_end=now + timedelta(days=30),
+            amount=Decimal("19.00"),
+            currency="USD",
+            interval=BillingInterval.MONTH,
+        )
+    )
+    db.session.commit()

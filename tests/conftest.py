@@ -30,6 +30,8 @@ from portal.extensions import db
 from portal.models import Base, Role, User
 from tests.builders import make_user
 
+pytest_plugins = ["tests.stripe_fake"]  # the one Stripe fake at the gateway seam: `stripe_fake`
+
 PASSWORD = "correct horse battery"  # noqa: S105
 
 

@@ -14,11 +14,16 @@ Use from a test module with `from tests.live import live_portal, live_sandbox  #
   redirects followed unless asked), `.login(browser, user)`, `.csrf(browser, path)`.
 - `onboard_coach(live_sandbox, coach)` walks a coach through the sandbox's hosted Express
   onboarding and records the connected account in the portal as `account.updated` would.
+
+With `SANDBOX_WEBHOOK_CHAOS=1` in the environment, the sandbox delivers every event after a
+random wait and one in three twice (scripts/test.sh runs the end-to-end tests once that way):
+the portal must end up right whatever order Stripe's events come in.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -123,6 +128,7 @@ def _sandbox_server() -> SandboxServer:
                 connect_webhook_secret=CONNECT_SECRET,
                 webhook_retry_delay=0.05,
                 tick_interval=0,
+                webhook_chaos=os.environ.get("SANDBOX_WEBHOOK_CHAOS") == "1",
             )
             _server = SandboxServer(config).start()
             atexit.register(_server.stop)
@@ -147,6 +153,7 @@ def live_portal(
         STRIPE_WEBHOOK_SECRET=PLATFORM_SECRET,
         STRIPE_CONNECT_WEBHOOK_SECRET=CONNECT_SECRET,
         STRIPE_SANDBOX_PUBLIC_URL=live_sandbox.url,
+        SIGNUP_RATE_LIMIT="100 per minute",  # the journeys sign up people quickly, one address
     )
     server: BaseWSGIServer = make_server(
         "127.0.0.1", 0, portal_app, threaded=True, request_handler=_QuietHandler
@@ -176,7 +183,11 @@ def live_portal(
 
 
 def onboard_coach(sandbox: LiveSandbox, coach: User) -> StripeConnectedAccount:
-    """An Express account for `coach`, onboarded on the sandbox's hosted pages."""
+    """An Express account for `coach`, onboarded on the sandbox's hosted pages.
+
+    Like the portal's own accounts it is on Stripe's `manual` payout schedule, so the sandbox's
+    clock never pays it out behind the portal's back.
+    """
     client = sandbox.client()
     account = client.v1.accounts.create(
         params={
@@ -187,6 +198,7 @@ def onboard_coach(sandbox: LiveSandbox, coach: User) -> StripeConnectedAccount:
                 "card_payments": {"requested": True},
                 "transfers": {"requested": True},
             },
+            "settings": {"payouts": {"schedule": {"interval": "manual"}}},
         }
     )
     link = client.v1.account_links.create(

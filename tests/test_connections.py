@@ -17,7 +17,7 @@ from flask import Flask
 from flask_login import current_user
 from psycopg.pq import Trace
 
-from portal import extensions
+from portal import database
 from portal.extensions import db
 from portal.models import Role, User
 from portal.security import allow
@@ -76,7 +76,7 @@ def test_a_connection_idle_in_the_pool_for_long_is_pinged_before_use(
         assert client.get("/account/profile").status_code == 200
     assert sent[0].startswith('Parse\t "" "SELECT users.id'), sent  # the user's read comes first
 
-    monkeypatch.setattr(extensions, "IDLE_PING_SECONDS", 0.0)  # as if each had waited long
+    monkeypatch.setattr(database, "IDLE_PING_SECONDS", 0.0)  # as if each had waited long
     with _messages_sent(db.engine) as sent:
         assert client.get("/account/profile").status_code == 200
     ping, read = sent[0], sent[1]  # the ping (an empty statement), then the user's read
@@ -87,7 +87,7 @@ def test_connections_ask_for_tcp_keepalives(postgres: Flask) -> None:
     with db.engine.connect() as conn:
         pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
         asked = {option.keyword.decode(): option.val for option in pgconn.info}
-    for name, value in extensions.POSTGRES_KEEPALIVES.items():
+    for name, value in database.POSTGRES_KEEPALIVES.items():
         assert asked[name] == str(value).encode()
 
 

@@ -48,6 +48,7 @@ def test_gunicorn_accepts_its_config_and_loads_the_app_in_production(tmp_path: P
         "STRIPE_SECRET_KEY": "sk_test_x",
         "STRIPE_WEBHOOK_SECRET": "whsec_x",
         "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_y",
+        "RATELIMIT_STORAGE_URI": "redis://redis.invalid:6379",
     }
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "--check-config", "-c", "gunicorn.conf.py", "wsgi:app"],
@@ -59,6 +60,34 @@ def test_gunicorn_accepts_its_config_and_loads_the_app_in_production(tmp_path: P
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("workers", "refused"), [("2", True), ("1", False)])
+def test_production_refuses_per_process_rate_limit_counters_with_more_than_one_worker(
+    workers: str, refused: bool
+) -> None:
+    env = {
+        **os.environ,
+        "PORTAL_ENV": "production",
+        "SECRET_KEY": "x" * 40,
+        "DATABASE_URL": "postgresql://db.invalid/portal",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_y",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "GUNICORN_WORKERS": workers,
+    }
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "gunicorn", "--check-config", "-c", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode != 0) is refused, result.stderr
+    assert ("RATELIMIT_STORAGE_URI must be a store all 2 workers share" in result.stderr) is refused
 
 
 def test_production_image_refuses_to_start_with_unsafe_settings() -> None:

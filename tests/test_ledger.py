@@ -13,6 +13,7 @@ from portal import ledger
 from portal.extensions import db
 from portal.ledger import Balances
 from portal.models import (
+    CoachProfile,
     LedgerEntry,
     LedgerEntryKind,
     Payout,
@@ -24,7 +25,7 @@ from portal.models import (
 )
 from portal.money import split_fee
 from tests.builders import make_connected_account, make_payment, make_refund, make_user
-from tests.conftest import is_postgres, make_app
+from tests.conftest import make_app
 
 D = Decimal
 
@@ -121,7 +122,7 @@ def test_the_same_balance_event_moves_funds_once(coach, mentee):
     assert balances(coach) == Balances(D("160.00"), D("120.00"), D("40.00"))
 
 
-def test_a_refund_comes_from_pending_first_then_available(coach, mentee):
+def test_a_refund_is_taken_from_available_as_stripe_does_and_leaves_pending(coach, mentee):
     first = make_payment(coach, mentee, "100.00")
     ledger.record_payment(first)
     ledger.record_funds_available(coach.id, "USD", D("80.00"), stripe_event_id="evt_1")
@@ -130,9 +131,36 @@ def test_a_refund_comes_from_pending_first_then_available(coach, mentee):
     entry = db.session.get(LedgerEntry, ledger.record_refund(refund))
     db.session.commit()
     assert refund.coach_share_reversed == D("40.00")
-    assert (entry.pending_delta, entry.available_delta) == (D("-20.00"), D("-20.00"))
-    assert balances(coach) == Balances(D("60.00"), D("0.00"), D("60.00"))
+    assert (entry.pending_delta, entry.available_delta) == (D("0.00"), D("-40.00"))
+    assert balances(coach) == Balances(D("60.00"), D("20.00"), D("40.00"))
     assert ledger.record_refund(refund) is None
+
+
+def test_a_refund_of_a_payment_still_pending_takes_available_below_zero(coach, mentee):
+    first = make_payment(coach, mentee, "100.00")
+    ledger.record_payment(first)
+    ledger.record_refund(make_refund(first, "100.00"))
+    db.session.commit()
+    assert balances(coach) == Balances(D("0.00"), D("80.00"), D("-80.00"))
+    assert ledger.verify() == []
+
+
+def test_verify_finds_a_refund_entry_taken_from_pending(coach, mentee):
+    first = make_payment(coach, mentee, "100.00")
+    ledger.record_payment(first)
+    refund = make_refund(first, "50.00")
+    entry = db.session.get(LedgerEntry, ledger.record_refund(refund))
+    entry.pending_delta, entry.available_delta = D("-40.00"), D("0.00")
+    db.session.execute(
+        sa.update(CoachProfile)
+        .where(CoachProfile.user_id == coach.id)
+        .values(pending_balance=D("40.00"), available_balance=D("0.00"))
+    )
+    db.session.commit()
+    assert [d.problem for d in ledger.verify()] == [
+        f"refund {refund.id} took 40.00 from the coach, but its entry moved total -40.00, "
+        "pending -40.00, available 0.00"
+    ]
 
 
 def test_a_payout_leaves_available_and_a_failed_one_comes_back(coach, mentee):
@@ -157,7 +185,7 @@ def test_a_recorded_dispute_reversal_takes_the_amount_back_once(coach, mentee):
     ledger.record_dispute_reversal(txn, D("80.00"), stripe_event_id="evt_d")
     assert ledger.record_dispute_reversal(txn, D("80.00"), stripe_event_id="evt_d2") is None
     db.session.commit()
-    assert balances(coach) == Balances(D("0.00"), D("0.00"), D("0.00"))
+    assert balances(coach) == Balances(D("0.00"), D("80.00"), D("-80.00"))
 
 
 def test_payment_without_a_coach_moves_no_balance(coach, mentee):
@@ -292,12 +320,10 @@ def test_verify_finds_a_payment_entry_for_an_unpaid_transaction(coach, mentee):
     ]
 
 
-# --- concurrency (PostgreSQL) ------------------------------------------------------------------
+# --- concurrency (both databases) ---------------------------------------------------------------
 
 
 def test_fifty_payments_recorded_concurrently_add_up_exactly(app, migrated_database, mentee):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: SQLite runs one writer at a time")
     coach = make_user(Role.COACH)
     prices = [D("10.00") + D(n) + D("0.37") for n in range(50)]
     txn_ids = [make_payment(coach, mentee, str(p)).id for p in prices]

@@ -39,3 +39,26 @@ def test_models_and_head_migration_agree(app: Flask) -> None:
 def test_every_table_has_a_named_primary_key(app: Flask, table: str) -> None:
     pk = sa.inspect(db.engine).get_pk_constraint(table)
     assert pk["constrained_columns"] == ["id"]
+
+
+def _columns(table: str) -> set[str]:
+    return {column["name"] for column in sa.inspect(db.engine).get_columns(table)}
+
+
+def _indexes(table: str) -> set[str]:
+    return {index["name"] for index in sa.inspect(db.engine).get_indexes(table)}
+
+
+def test_the_booking_quote_migration_goes_down_and_up_keeping_the_held_slot_index(
+    app: Flask,
+) -> None:
+    quote_columns = {"discount_amount", "discount_percentage"}
+    assert quote_columns <= _columns("coaching_sessions")
+    downgrade(revision="0010")
+    db.engine.dispose()
+    assert not quote_columns & _columns("coaching_sessions")
+    assert "uq_coaching_sessions_slot_held" in _indexes("coaching_sessions")
+    upgrade()
+    db.engine.dispose()
+    assert quote_columns <= _columns("coaching_sessions")
+    assert "uq_coaching_sessions_slot_held" in _indexes("coaching_sessions")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from flask_migrate import downgrade
 
 from portal import stripe_gateway
 from portal.extensions import db
+from portal.models import Role
 from portal.observability import JsonFormatter, redact
-from tests.conftest import is_postgres
+from tests.builders import make_user
+from tests.conftest import PASSWORD, is_postgres, login
 
 
 def test_healthz_answers_ok(client: FlaskClient) -> None:
@@ -37,17 +40,31 @@ def test_readyz_is_ready_when_database_migrations_and_stripe_answer(
     }
 
 
-def test_readyz_says_which_part_fails_when_stripe_does_not_answer(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+def test_a_stripe_outage_leaves_readyz_ready_and_shows_on_the_admins_system_page(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def unreachable() -> None:
         raise stripe_gateway.StripeUnavailable("down")
 
     monkeypatch.setattr(stripe_gateway, "ping", unreachable)
     response = client.get("/readyz")
-    assert response.status_code == 503
-    assert response.json["stripe"] == "failing"
-    assert response.json["database"] == "ok"
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ready",
+        "database": "ok",
+        "migrations": "ok",
+        "stripe": "failing",
+    }
+    admin = app.test_client()
+    login(admin, make_user(Role.ADMIN, password=PASSWORD))
+    page = admin.get("/admin/system")
+    assert page.status_code == 200
+    assert re.search(
+        r'id="check-stripe">Stripe: <span class="badge badge-bad">does not answer', page.text
+    )
+    assert re.search(
+        r'id="check-database">Database: <span class="badge badge-ok">answers', page.text
+    )
 
 
 def test_readyz_reports_migrations_behind(

@@ -30,7 +30,7 @@ from portal.models import (
     AuditLog,
     AvailabilitySlot,
     BillingInterval,
-    CoachingSession,
+    Booking,
     CoachProfile,
     EventStatus,
     Invoice,
@@ -282,7 +282,7 @@ def _sessions_grow(world: World, start: int, stop: int) -> None:
         rows = session_rows(start, stop, coach=lambda i: others[i % PEOPLE], mentee=lambda i: me)
     else:
         rows = session_rows(start, stop, coach=lambda i: me, mentee=lambda i: others[i % PEOPLE])
-    bulk(CoachingSession, rows)
+    bulk(Booking, rows)
 
 
 # the earnings dashboard and its activity: payments, their sessions, refunds, payouts
@@ -295,7 +295,7 @@ def _earnings_grow(world: World, start: int, stop: int) -> None:
     assert world.reader is not None
     coach, mentees = world.reader.id, world.others
     sessions = bulk(
-        CoachingSession,
+        Booking,
         session_rows(start, stop, coach=lambda i: coach, mentee=lambda i: mentees[i % PEOPLE]),
         ids=True,
     )

@@ -224,5 +224,6 @@ def test_production_starts_with_safe_settings(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_123")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_1")
     monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_2")
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "redis://redis.internal:6379")
     app = create_app(env_name="production")
     assert app.config["SESSION_COOKIE_SECURE"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
@@ -11,18 +12,26 @@ from wtforms import (
     StringField,
     SubmitField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
-# Long passphrases are welcome; the upper bound only stops absurd inputs from costing CPU.
-PASSWORD_RULES = [DataRequired(), Length(min=10, max=256)]
+from portal.accounts.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+
+PASSWORD_HINT = (
+    f"At least {MIN_LENGTH} characters. A few unrelated words work well; "
+    "common passwords and your own name or email are refused."
+)
+
+
+def _check_password(password: str | None, *, email: str, name: str) -> None:
+    problem = password_problem(password or "", email=email or "", name=name or "")
+    if problem:
+        raise ValidationError(problem)
 
 
 class SignupForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField(
-        "Password", validators=PASSWORD_RULES, description="At least 10 characters."
-    )
+    password = PasswordField("Password", validators=[DataRequired()], description=PASSWORD_HINT)
     role = RadioField(
         "I want to",
         choices=[
@@ -33,6 +42,9 @@ class SignupForm(FlaskForm):
         validators=[DataRequired()],
     )
     submit = SubmitField("Create account")
+
+    def validate_password(self, field: PasswordField) -> None:
+        _check_password(field.data, email=self.email.data, name=self.name.data)
 
 
 class LoginForm(FlaskForm):
@@ -47,10 +59,17 @@ class ProfileForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired()])
-    new_password = PasswordField("New password", validators=PASSWORD_RULES)
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=MAX_LENGTH)]
+    )
+    new_password = PasswordField(
+        "New password", validators=[DataRequired()], description=PASSWORD_HINT
+    )
     confirm = PasswordField(
         "Repeat the new password",
         validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
     )
     submit = SubmitField("Change password")
+
+    def validate_new_password(self, field: PasswordField) -> None:
+        _check_password(field.data, email=current_user.email, name=current_user.name)

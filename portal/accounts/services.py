@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from portal.extensions import db, login_manager, read_before_transaction
+from portal.database import read_before_transaction
+from portal.extensions import db, login_manager
 from portal.models import CoachProfile, Role, User
 
 _hasher = PasswordHasher()
@@ -78,8 +79,13 @@ def change_password(user: User, current: str, new: str) -> bool:
     except (VerificationError, InvalidHashError):
         return False
     user.password_hash = hash_password(new)
-    user.session_token = new_session_token()  # every other login session ends
+    end_sessions(user)
     return True
+
+
+def end_sessions(user: User) -> None:
+    """End every login session of `user`: the token each session carries no longer matches."""
+    user.session_token = new_session_token()
 
 
 _WITH_COACH_ROWS = (joinedload(User.coach_profile), joinedload(User.stripe_connected_account))

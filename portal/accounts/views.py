@@ -20,8 +20,25 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def _signup_limit() -> str:
+    return current_app.config["SIGNUP_RATE_LIMIT"]
+
+
+def _password_change_limit() -> str:
+    return current_app.config["PASSWORD_CHANGE_RATE_LIMIT"]
+
+
 def _login_email_key() -> str:
     return "login-email:" + services.normalise_email(request.form.get("email", ""))
+
+
+def _password_change_key() -> str:
+    return f"password-change:{current_user.id}"
+
+
+def _failed(response: Response) -> bool:
+    """A sign-in or password change that did not succeed (success answers with a redirect)."""
+    return response.status_code >= 400
 
 
 def _home_for(role: Role) -> str:
@@ -39,29 +56,34 @@ def _start_session(user: User) -> None:
 
 @bp.route("/signup", methods=["GET", "POST"])
 @allow(PUBLIC)
+@limiter.limit(_signup_limit, methods=["POST"])
 def signup() -> Response | str:
     if current_user.is_authenticated:
         return redirect(_home_for(current_user.role))
     form = SignupForm()
     if form.validate_on_submit():
+        # Whether or not the address had an account, the answer is the same and nobody is signed
+        # in, so the form does not tell a stranger who has an account here.
         try:
-            user = services.create_user(
+            services.create_user(
                 form.email.data, form.password.data, form.name.data, Role(form.role.data)
             )
-        except services.EmailTaken:
-            form.email.errors.append("An account with this email exists already. Sign in?")
-        else:
             db.session.commit()
-            _start_session(user)
-            flash(f"Welcome, {user.name}! Your account is ready.", "success")
-            return redirect(_home_for(user.role), 303)
+        except services.EmailTaken:
+            pass
+        flash(
+            "Thank you. Sign in with your email and the password you chose. "
+            "If the address had an account already, use that account's password.",
+            "success",
+        )
+        return redirect(url_for("accounts.login"), 303)
     return render("accounts/signup.html", form=form, status=400 if form.errors else 200)
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @allow(PUBLIC)
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key)
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key, deduct_when=_failed)
 def login() -> Response | str:
     target = request.args.get("next")
     if current_user.is_authenticated:
@@ -80,6 +102,9 @@ def login() -> Response | str:
 @bp.post("/logout")
 @allow(SIGNED_IN)
 def logout() -> Response:
+    # A new token ends every copy of this login session, including a cookie copied from here.
+    services.end_sessions(current_user)
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
@@ -102,6 +127,9 @@ def profile() -> Response | str:
 
 @bp.post("/password")
 @allow(SIGNED_IN)
+@limiter.limit(
+    _password_change_limit, key_func=_password_change_key, deduct_when=_failed, methods=["POST"]
+)
 def change_password() -> Response | str:
     password_form = PasswordForm(prefix="pw")
     if password_form.validate_on_submit():

@@ -1,4 +1,5 @@
-"""What needs an admin: disputes, failed payouts and payments, failed events, stuck refunds."""
+"""What needs an admin: disputes, failed payouts and payments, failed events, stuck refunds,
+jobs failed after their last try and reconciliations that found something."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
+from portal import jobs
+from portal.admin import reconciliation_runs
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     EventStatus,
+    JobRun,
     PaymentStatus,
     Payout,
     PayoutStatus,
+    ReconciliationRun,
     Refund,
     RefundStatus,
     StripeEvent,
@@ -33,9 +38,11 @@ class Attention:
     disputes: list[Transaction]
     failed_payouts: list[Payout]
     failed_transactions: list[Transaction]
-    failed_bookings: list[CoachingSession]
+    failed_bookings: list[Booking]
     failed_events: list[StripeEvent]
     stuck_refunds: list[Refund]
+    failed_jobs: list[JobRun]
+    reconciliations: list[ReconciliationRun]
 
     @property
     def total(self) -> int:
@@ -48,6 +55,8 @@ class Attention:
                 self.failed_bookings,
                 self.failed_events,
                 self.stuck_refunds,
+                self.failed_jobs,
+                self.reconciliations,
             )
         )
 
@@ -72,10 +81,10 @@ def needs_attention() -> Attention:
             .order_by(Transaction.id.desc())
         ),
         failed_bookings=_all(
-            sa.select(CoachingSession)
-            .options(joinedload(CoachingSession.mentee), joinedload(CoachingSession.coach))
-            .where(CoachingSession.payment_status == PaymentStatus.FAILED)
-            .order_by(CoachingSession.id.desc())
+            sa.select(Booking)
+            .options(joinedload(Booking.mentee), joinedload(Booking.coach))
+            .where(Booking.payment_status == PaymentStatus.FAILED)
+            .order_by(Booking.id.desc())
         ),
         failed_events=_all(
             sa.select(StripeEvent)
@@ -90,6 +99,8 @@ def needs_attention() -> Attention:
             )
             .order_by(Refund.id.desc())
         ),
+        failed_jobs=jobs.failed_runs(LIMIT),
+        reconciliations=reconciliation_runs.runs_needing_attention(LIMIT),
     )
 
 

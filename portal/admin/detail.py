@@ -65,6 +65,7 @@ class TransactionDetail:
             txn.type is TransactionType.SESSION_PAYMENT
             and txn.status in REFUNDABLE
             and bool(txn.stripe_payment_intent_id)
+            and not txn.is_disputed
             and self.refundable_left > ZERO
         )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
-    DecimalField,
     HiddenField,
     SearchField,
     SelectChoice,
@@ -25,6 +26,7 @@ from wtforms.validators import (
 )
 
 from portal.models import EventStatus, Role, TransactionStatus, TransactionType
+from portal.parsing import MoneyField, parse_money, plain_number_or_text
 
 
 def _choices(enum_cls: type, everything: str) -> list[SelectChoice]:
@@ -41,13 +43,13 @@ class FilterForm(FlaskForm):
 class TransactionFilterForm(FilterForm):
     q = SearchField(
         "Search",
-        validators=[Optional(), Length(max=255)],
+        validators=[Optional(), Length(max=255), plain_number_or_text],
         description="A Stripe id (pi_, ch_, tr_, cs_, re_, po_, evt_...), an email, or a number.",
     )
     type = SelectField("Type", choices=_choices(TransactionType, "Any type"), default="")
     status = SelectField("Status", choices=_choices(TransactionStatus, "Any status"), default="")
-    coach = StringField("Coach", validators=[Optional(), Length(max=254)])
-    mentee = StringField("Mentee", validators=[Optional(), Length(max=254)])
+    coach = StringField("Coach", validators=[Optional(), Length(max=254), plain_number_or_text])
+    mentee = StringField("Mentee", validators=[Optional(), Length(max=254), plain_number_or_text])
     currency = StringField(
         "Currency",
         validators=[
@@ -57,11 +59,11 @@ class TransactionFilterForm(FilterForm):
     )
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
-    amount_min = DecimalField(
+    amount_min = MoneyField(
         "Amount from",
         validators=[Optional(), NumberRange(min=0, message="Enter an amount of 0 or more.")],
     )
-    amount_max = DecimalField(
+    amount_max = MoneyField(
         "Amount to",
         validators=[Optional(), NumberRange(min=0, message="Enter an amount of 0 or more.")],
     )
@@ -80,7 +82,7 @@ class TransactionFilterForm(FilterForm):
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError("The end date is before the start date.")
 
-    def validate_amount_max(self, field: DecimalField) -> None:
+    def validate_amount_max(self, field: MoneyField) -> None:
         low = self.amount_min.data
         if field.data is not None and low is not None and field.data < low:
             raise ValidationError("The upper amount is below the lower one.")
@@ -96,7 +98,9 @@ class UserSearchForm(FilterForm):
     role = SelectField("Role", choices=_choices(Role, "Any role"), default="")
 
 
-class ReconcileForm(FilterForm):
+class ReconcileForm(FlaskForm):
+    """The period of a reconciliation run to start."""
+
     since = DateField("From", validators=[InputRequired("Enter the first day of the period.")])
     until = DateField("To", validators=[InputRequired("Enter the last day of the period.")])
 
@@ -106,9 +110,13 @@ class ReconcileForm(FilterForm):
 
 
 class RefundForm(FlaskForm):
-    amount = DecimalField(
+    amount = MoneyField(
         "Amount to refund",
-        validators=[Optional(), NumberRange(min=0.01, message="Enter an amount above zero.")],
+        # A Decimal bound: the float 0.01 is a hair above 0.01, so it refused a refund of 0.01.
+        validators=[
+            Optional(),
+            NumberRange(min=Decimal("0.01"), message="Enter an amount above zero."),
+        ],
         description="Leave empty to refund everything not yet refunded.",
     )
     reason = TextAreaField(
@@ -119,10 +127,19 @@ class RefundForm(FlaskForm):
 
 
 class RefundConfirmForm(FlaskForm):
-    amount = HiddenField(validators=[InputRequired()])
-    reason = HiddenField(validators=[InputRequired(), Length(max=255)])
+    amount = HiddenField(validators=[InputRequired("The amount to refund is missing.")])
+    reason = HiddenField(validators=[InputRequired("The reason is missing."), Length(max=255)])
     token = HiddenField(validators=[InputRequired(), Length(min=16, max=64)])
     submit = SubmitField("Refund now")
+
+    def validate_amount(self, field: HiddenField) -> None:
+        self.confirmed_amount()
+
+    def confirmed_amount(self) -> Decimal:
+        try:
+            return parse_money(self.amount.data, what="the amount to refund")
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
 
 
 class ActionForm(FlaskForm):

@@ -9,6 +9,11 @@ What `reconcile(since, until)` promises (`until` inclusive, whole UTC days):
 - An object near the period's edge may sit on one side of midnight in the portal and the other
   at Stripe, so before calling something missing it is looked up directly on the other side.
 - Charges that are not session payments (the membership's invoices) are counted, not compared.
+- What Stripe computed is compared with what the portal recorded (DESIGN rule 7): the transfer
+  reversal of each succeeded refund, and each payment's application fee refunds in total;
+  each dispute's status, amount and fee against the transaction's dispute flag; the platform's
+  fees net of fee refunds, per currency; and, now, each coach's pending and available against
+  the balance of their connected account.
 - Each mismatch says what differs; `ledger.verify()`'s drift is reported alongside, and the
   platform's balance transactions are summed by type for a look at the money itself.
 """
@@ -28,8 +33,10 @@ import sqlalchemy as sa
 from portal import ledger
 from portal.extensions import db
 from portal.models import (
+    CoachProfile,
     Payout,
     Refund,
+    RefundStatus,
     StripeConnectedAccount,
     Transaction,
     TransactionType,
@@ -37,6 +44,7 @@ from portal.models import (
 from portal.money import from_minor_units, normalise_currency, to_minor_units
 from portal.stripe_gateway import InvalidRequest
 from portal.stripe_gateway import reconciliation as gateway
+from portal.stripe_gateway import refunds as refunds_gateway
 
 logger = logging.getLogger("portal.admin.reconciliation")
 
@@ -44,13 +52,16 @@ MISSING_IN_PORTAL = "missing in portal"
 MISSING_AT_STRIPE = "missing at Stripe"
 AMOUNT_DIFFERS = "amount differs"
 STATUS_DIFFERS = "status differs"
+REVERSAL_DIFFERS = "transfer reversal differs"
+FEE_REFUNDS_DIFFER = "application fee refunds differ"
+DISPUTE_FEE_DIFFERS = "dispute fee differs"
 
 _REFUND_STATUSES = {"requires_action": "pending"}
 
 
 @dataclass(frozen=True)
 class Mismatch:
-    kind: str  # payment, refund, payout
+    kind: str  # payment, refund, payout, dispute, platform fees, balance
     problem: str
     stripe_id: str
     portal_id: int | None = None
@@ -85,17 +96,35 @@ def period_bounds(since: date, until: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(until + timedelta(days=1), time(0), tzinfo=UTC)
 
 
-def reconcile(since: date, until: date) -> Report:
-    """Compare the period; raises GatewayError when Stripe cannot be read."""
+STEPS = ("payments", "refunds", "payouts", "disputes", "fees", "balance", "ledger")
+
+
+def reconcile(since: date, until: date, *, on_step: Callable[[str], None] | None = None) -> Report:
+    """Compare the period; raises GatewayError when Stripe cannot be read.
+
+    `on_step(name)` is told as each of STEPS begins, for a stored run's progress.
+    """
     if until < since:
         raise ValueError("The period ends before it starts; swap the dates.")
+    step = on_step or (lambda name: None)
     report = Report(since, until)
     start, end = period_bounds(since, until)
     window = (int(start.timestamp()), int(end.timestamp()))
+    step("payments")
     _payments(report, start, end, window)
+    step("refunds")
     _refunds(report, start, end, window)
+    _refund_splits(report, start, end)
+    step("payouts")
     _payouts(report, start, end, window)
+    step("disputes")
+    _disputes(report, window)
+    step("fees")
+    _platform_fees(report, start, end, window)
+    step("balance")
+    _coach_balances(report)
     _balance(report, window)
+    step("ledger")
     report.drift = ledger.verify()
     db.session.rollback()  # read-only: release what the reads hold
     return report
@@ -347,6 +376,181 @@ def _compare_amount_and_status(
         )
 
 
+def _refund_splits(report: Report, start: datetime, end: datetime) -> None:
+    """Each succeeded refund's transfer reversal, and each payment's fee refunds, as Stripe's."""
+    refunds = db.session.scalars(
+        sa.select(Refund)
+        .where(
+            Refund.created_at >= start,
+            Refund.created_at < end,
+            Refund.status == RefundStatus.SUCCEEDED,
+            Refund.stripe_refund_id.is_not(None),
+        )
+        .order_by(Refund.id)
+    ).all()
+    fee_refunded_at_stripe: dict[int, int] = {}
+    for refund in refunds:
+        stripe_refund = _retrieve(refunds_gateway.retrieve_refund, refund.stripe_refund_id)
+        if stripe_refund is None:
+            continue  # reported missing by _refunds
+        split = refunds_gateway.split_of(stripe_refund)
+        report.compared["refund splits"] += 1
+        currency = refund.currency
+        recorded = refund.transfer_reversed
+        if recorded is None or to_minor_units(recorded, currency) != split.transfer_reversed:
+            report.mismatches.append(
+                Mismatch(
+                    "refund",
+                    REVERSAL_DIFFERS,
+                    refund.stripe_refund_id or "",
+                    refund.id,
+                    portal_value=f"{recorded if recorded is not None else '-'} {currency}",
+                    stripe_value=_money(split.transfer_reversed, currency),
+                )
+            )
+        fee_refunded_at_stripe[refund.transaction_id] = split.fee_refunded_to_date
+    for transaction_id, units in fee_refunded_at_stripe.items():
+        txn = db.session.get(Transaction, transaction_id)
+        ours = sum(
+            (r.platform_fee_refunded for r in txn.refunds if r.status is RefundStatus.SUCCEEDED),
+            Decimal("0"),
+        )
+        if to_minor_units(ours, txn.currency) != units:
+            report.mismatches.append(
+                Mismatch(
+                    "payment",
+                    FEE_REFUNDS_DIFFER,
+                    txn.stripe_payment_intent_id or "",
+                    txn.id,
+                    portal_value=f"{ours} {txn.currency}",
+                    stripe_value=f"{from_minor_units(units, txn.currency)} {txn.currency}",
+                )
+            )
+
+
+# --- disputes ---------------------------------------------------------------------------------
+
+
+def _disputes(report: Report, window: tuple[int, int]) -> None:
+    """Each dispute Stripe opened against the transaction's flag: status, amount and fee."""
+    for dispute in gateway.list_disputes(*window):
+        report.compared["disputes"] += 1
+        intent = _id(dispute.get("payment_intent")) or ""
+        txn = _transaction_by_intent(intent)
+        flag = ((txn.meta or {}).get("dispute") or {}) if txn is not None else {}
+        if flag.get("id") != dispute["id"]:
+            report.mismatches.append(
+                Mismatch(
+                    "dispute",
+                    MISSING_IN_PORTAL,
+                    dispute["id"],
+                    txn.id if txn is not None else None,
+                    stripe_value=f"{_charge_money(dispute)}, {dispute.get('status')}",
+                )
+            )
+            continue
+        currency = normalise_currency(dispute.get("currency") or txn.currency)
+        stripe_fee = sum(
+            int(bt.get("fee") or 0) for bt in dispute.get("balance_transactions") or []
+        )
+        for problem, ours, theirs in (
+            (STATUS_DIFFERS, flag.get("status"), dispute.get("status")),
+            (
+                AMOUNT_DIFFERS,
+                flag.get("amount"),
+                str(from_minor_units(dispute["amount"], currency)),
+            ),
+            (DISPUTE_FEE_DIFFERS, flag.get("fee"), str(from_minor_units(stripe_fee, currency))),
+        ):
+            if ours != theirs:
+                report.mismatches.append(
+                    Mismatch(
+                        "dispute",
+                        problem,
+                        dispute["id"],
+                        txn.id,
+                        portal_value=str(ours or "-"),
+                        stripe_value=str(theirs),
+                    )
+                )
+
+
+# --- platform fees and coaches' balances -------------------------------------------------------
+
+
+def _platform_fees(report: Report, start: datetime, end: datetime, window: tuple[int, int]) -> None:
+    """The platform's fees of the period net of fee refunds, per currency, against Stripe's."""
+    ours: dict[str, int] = defaultdict(int)
+    paid = db.session.scalars(
+        sa.select(Transaction).where(
+            Transaction.type == TransactionType.SESSION_PAYMENT,
+            Transaction.stripe_payment_intent_id.is_not(None),
+            Transaction.status.in_(ledger.PAID_TRANSACTION_STATUSES),
+            Transaction.created_at >= start,
+            Transaction.created_at < end,
+        )
+    ).all()
+    for txn in paid:
+        refunded = sum(
+            (r.platform_fee_refunded for r in txn.refunds if r.status is RefundStatus.SUCCEEDED),
+            Decimal("0"),
+        )
+        ours[txn.currency] += to_minor_units(txn.platform_fee - refunded, txn.currency)
+    theirs: dict[str, int] = defaultdict(int)
+    for fee in gateway.list_application_fees(*window):
+        currency = normalise_currency(fee.get("currency") or "usd")
+        theirs[currency] += int(fee["amount"]) - int(fee.get("amount_refunded") or 0)
+    for currency in sorted(set(ours) | set(theirs)):
+        report.compared["platform fees"] += 1
+        if ours.get(currency, 0) != theirs.get(currency, 0):
+            report.mismatches.append(
+                Mismatch(
+                    "platform fees",
+                    AMOUNT_DIFFERS,
+                    currency,
+                    portal_value=f"{from_minor_units(ours.get(currency, 0), currency)} {currency}",
+                    stripe_value=(
+                        f"{from_minor_units(theirs.get(currency, 0), currency)} {currency}"
+                    ),
+                )
+            )
+
+
+def _coach_balances(report: Report) -> None:
+    """Each coach's pending and available now, against their connected account's balance."""
+    rows = db.session.execute(
+        sa.select(
+            CoachProfile.user_id,
+            CoachProfile.currency,
+            CoachProfile.pending_balance,
+            CoachProfile.available_balance,
+            StripeConnectedAccount.stripe_account_id,
+        )
+        .join(StripeConnectedAccount, StripeConnectedAccount.user_id == CoachProfile.user_id)
+        .order_by(CoachProfile.user_id)
+    ).all()
+    for coach_id, currency, pending, available, account in rows:
+        balance = gateway.retrieve_balance(account)
+        report.compared["balances"] += 1
+        for name, held in (("pending", pending), ("available", available)):
+            units = sum(
+                int(part["amount"])
+                for part in balance.get(name) or []
+                if normalise_currency(part.get("currency") or "") == currency
+            )
+            if to_minor_units(held, currency) != units:
+                report.mismatches.append(
+                    Mismatch(
+                        "balance",
+                        f"{name} differs",
+                        account,
+                        coach_id,
+                        portal_value=f"{held} {currency}",
+                        stripe_value=f"{from_minor_units(units, currency)} {currency}",
+                    )
+                )
+
+
 # --- payouts ----------------------------------------------------------------------------------
 
 
@@ -416,6 +620,10 @@ def _balance(report: Report, window: tuple[int, int]) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _money(units: int, currency: str) -> str:
+    return f"{from_minor_units(units, currency)} {currency}"
 
 
 def _id(value: Any) -> str | None:

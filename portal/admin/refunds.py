@@ -1,6 +1,6 @@
 """An admin refunds a transaction, in full or in part, through the one refund path.
 
-The refund itself is `portal.coaches.cancellation`'s: a local `Refund` first (split exactly by
+The refund itself is `portal.bookings.cancellation`'s: a local `Refund` first (split exactly by
 `money.split_refund`, cumulative partial refunds included), committed before Stripe is asked,
 with that row's id as the Stripe idempotency key. This module adds what an admin needs around
 it: a preview for the confirmation step, a refusal a person can act on, the confirmation
@@ -16,20 +16,15 @@ import sqlalchemy as sa
 
 from portal.admin import audit
 from portal.admin.detail import REFUNDABLE
-from portal.coaches import cancellation
+from portal.bookings import cancellation
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import Refund, RefundStatus, Transaction, TransactionType, User
-from portal.money import FeeSplit, MoneyError, format_money, split_refund
-
-ZERO = Decimal("0.00")
+from portal.money import MoneyError, format_money, split_refund
 
 
-class AdminRefundError(Exception):
+class AdminRefundError(PortalError):
     """The refund cannot be made; `message` says why and what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -44,10 +39,10 @@ class RefundPreview:
 def preview(transaction_id: int, amount: Decimal | None) -> RefundPreview:
     """What refunding `amount` (None: all that is left) would do; raises AdminRefundError."""
     txn = _refundable(transaction_id)
-    already = _refunded_or_pending(txn)
+    already = cancellation.refunded_or_pending(txn)
     value = txn.amount - already if amount is None else amount
     try:
-        split = split_refund(value, _original(txn), txn.currency, already)
+        split = split_refund(value, cancellation.original_split(txn), txn.currency, already)
     except MoneyError as exc:
         raise AdminRefundError(str(exc)) from exc
     return RefundPreview(
@@ -75,7 +70,7 @@ def request(
     if existing is not None:
         return existing
     txn = _refundable(transaction_id, lock=True)
-    already = _refunded_or_pending(txn)
+    already = cancellation.refunded_or_pending(txn)
     try:
         refund = cancellation.request_refund(
             txn, requested_by=admin, reason=reason, amount=amount, request_token=request_token
@@ -134,17 +129,10 @@ def _refundable(transaction_id: int, *, lock: bool = False) -> Transaction:
         raise LookupError(transaction_id)
     if txn.type is not TransactionType.SESSION_PAYMENT or not txn.stripe_payment_intent_id:
         raise AdminRefundError("Only session payments made through Stripe can be refunded here.")
+    if txn.is_disputed:
+        raise AdminRefundError(cancellation.DISPUTED_MESSAGE)
     if txn.status not in REFUNDABLE:
         raise AdminRefundError(
             f"This payment is {txn.status.value.replace('_', ' ')}, so it cannot be refunded."
         )
     return txn
-
-
-def _refunded_or_pending(txn: Transaction) -> Decimal:
-    counted = (RefundStatus.SUCCEEDED, RefundStatus.PENDING)
-    return sum((r.amount for r in txn.refunds if r.status in counted), ZERO)
-
-
-def _original(txn: Transaction) -> FeeSplit:
-    return FeeSplit(txn.amount, txn.platform_fee, txn.coach_payout)

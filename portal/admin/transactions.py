@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -34,7 +35,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from portal import pagination as keyset
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     Payout,
     Refund,
     RefundStatus,
@@ -44,6 +45,9 @@ from portal.models import (
     TransactionType,
     User,
 )
+from portal.parsing import parse_int
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 _STRIPE_ID = re.compile(r"^[a-z]{1,8}_[A-Za-z0-9_]+$")
@@ -132,7 +136,7 @@ def _day_start(day: date) -> datetime:
 def _user_ids(who: str) -> sa.Select:
     who = who.strip()
     if who.isdigit():
-        return sa.select(sa.literal(int(who)))
+        return sa.select(sa.literal(parse_int(who, what="a user id")))
     return sa.select(User.id).where(User.email == who.lower())
 
 
@@ -144,7 +148,7 @@ def search_condition(text: str) -> sa.ColumnElement[bool]:
     payout, which points at its coach's transactions; evt_ through the event's recorded
     objects; any other object id (ch_, du_, py_...) through the events that named it.
     """
-    if not _STRIPE_ID.match(text) and not text.isdigit():
+    if not _STRIPE_ID.match(text) and not text.isdigit():  # isdigit: `²` is refused below
         pattern = f"%{escape_like(text.lower())}%"
         people = sa.select(User.id).where(User.email.like(pattern, escape="\\"))
         return sa.or_(Transaction.payer_id.in_(people), Transaction.coach_id.in_(people))
@@ -154,7 +158,7 @@ def search_condition(text: str) -> sa.ColumnElement[bool]:
         return Transaction.stripe_transfer_id == text
     if text.startswith("cs_"):
         return Transaction.session_id.in_(
-            sa.select(CoachingSession.id).where(CoachingSession.stripe_checkout_session_id == text)
+            sa.select(Booking.id).where(Booking.stripe_checkout_session_id == text)
         )
     if text.startswith("re_") or text.startswith("pyr_"):
         return Transaction.id.in_(
@@ -169,8 +173,8 @@ def search_condition(text: str) -> sa.ColumnElement[bool]:
         return sa.or_(
             Transaction.stripe_payment_intent_id.in_(sa.select(event.c.payment_intent_id)),
             Transaction.session_id.in_(
-                sa.select(CoachingSession.id).where(
-                    CoachingSession.stripe_checkout_session_id.in_(sa.select(event.c.object_id))
+                sa.select(Booking.id).where(
+                    Booking.stripe_checkout_session_id.in_(sa.select(event.c.object_id))
                 )
             ),
             Transaction.id.in_(
@@ -180,7 +184,7 @@ def search_condition(text: str) -> sa.ColumnElement[bool]:
             ),
         )
     if text.isdigit():
-        return Transaction.id == int(text)
+        return Transaction.id == parse_int(text, what="a transaction number")
     return Transaction.stripe_payment_intent_id.in_(
         sa.select(StripeEvent.payment_intent_id).where(StripeEvent.object_id == text)
     )
@@ -326,6 +330,8 @@ def _cents(value: object) -> Decimal:
 
 # --- CSV --------------------------------------------------------------------------------------
 
+# The last line of an export that broke off: no complete file ends with it.
+EXPORT_FAILED = "EXPORT FAILED: this file is incomplete. Export again."
 CSV_HEADER = [
     "id",
     "created_at",
@@ -367,15 +373,30 @@ def export_rows(
 ) -> Iterator[str]:
     """The filtered set as CSV text: the header, then one keyset batch of rows per chunk.
 
-    Each batch runs inside `scope()` (the view passes `app.app_context`, so a stream sent after
-    the view returned has a database session), and nothing is held between chunks.
+    The filter is checked here, before anything is sent: a filter that cannot run raises
+    `BadRequestInput` now rather than cutting the file short after its header. Each batch runs
+    inside `scope()` (the view passes `app.app_context`, so a stream sent after the view
+    returned has a database session), and nothing is held between chunks. Should a batch fail
+    once the file has begun, its last line says the export failed, and the error is raised
+    again so the server breaks the response off: the file never looks complete.
     """
-    size = batch or EXPORT_BATCH
+    conditions(f)  # raises on a filter that cannot run, before the first byte
+    return _export_stream(f, batch or EXPORT_BATCH, scope)
+
+
+def _export_stream(
+    f: TransactionFilter, size: int, scope: Callable[[], AbstractContextManager[Any]]
+) -> Iterator[str]:
     yield _csv_line(CSV_HEADER)
     cursor: tuple[object, int] | None = None
     while True:
-        with scope():
-            text, count, cursor = _export_batch(f, cursor, size)
+        try:
+            with scope():
+                text, count, cursor = _export_batch(f, cursor, size)
+        except Exception:
+            logger.exception("The transactions export failed after it had begun")
+            yield _csv_line([EXPORT_FAILED])
+            raise
         if count:
             yield text
         if count < size or cursor is None:

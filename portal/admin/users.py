@@ -10,17 +10,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from portal import pagination as keyset
-from portal.accounts.services import new_session_token
+from portal.accounts.services import end_sessions
 from portal.admin import audit
 from portal.admin.transactions import escape_like
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import Role, User
 
 
-class UserActionError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class UserActionError(PortalError):
+    """An admin's action on an account that cannot be taken; `message` says why."""
 
 
 def user_page(
@@ -65,7 +64,7 @@ def set_active(user_id: int, active: bool, *, admin: User) -> User:
         return user
     user.is_active = active
     if not active:
-        user.session_token = new_session_token()
+        end_sessions(user)
     audit.record(
         admin.id,
         "user.reactivated" if active else "user.deactivated",

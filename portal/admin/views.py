@@ -1,4 +1,5 @@
-"""The admin area: transactions, refunds, what needs attention, events, reconciliation, users.
+"""The admin area: transactions, refunds, what needs attention, events, reconciliation, jobs,
+users.
 
 Views parse the request, call one service, and render; every action is a CSRF-protected POST
 that writes an audit entry and answers with a redirect (303, or HX-Redirect for HTMX).
@@ -7,8 +8,7 @@ that writes an audit entry and answers with a redirect (303, or HX-Redirect for 
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -22,9 +22,9 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from portal import pagination as keyset
-from portal.admin import attention, audit, detail, reconciliation, refunds, users
-from portal.admin import events as event_log
+from portal import jobs
+from portal.admin import attention, audit, detail, event_log, reconciliation_runs, refunds, users
+from portal.admin import jobs as admin_jobs
 from portal.admin import transactions as txns
 from portal.admin.cli import reconcile_command
 from portal.admin.forms import (
@@ -36,13 +36,17 @@ from portal.admin.forms import (
     TransactionFilterForm,
     UserSearchForm,
 )
+from portal.errors import on_error_go_to
 from portal.extensions import db
+from portal.health import system_checks
 from portal.models import EventStatus, Refund, Role, TransactionStatus, TransactionType
+from portal.parsing import BadRequestInput, form_error_message
 from portal.payouts import services as payout_services
 from portal.payouts.forms import PlatformFeeForm
 from portal.rendering import htmx_redirect, is_htmx, render
 from portal.security import allow
 from portal.stripe_gateway import STRIPE_API_VERSION, GatewayError
+from portal.tasks import current_tasks
 from portal.webhooks.runner import UnknownEvent
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group=None)
@@ -59,10 +63,6 @@ def _cursors() -> dict[str, str | None]:
         "after": request.args.get("after") or None,
         "before": request.args.get("before") or None,
     }
-
-
-def _bad_cursor() -> NoReturn:
-    abort(400, keyset.BAD_CURSOR_MESSAGE)
 
 
 def _filter_status() -> int:
@@ -108,10 +108,7 @@ def transactions() -> Response:
             _filter_status(),
             **context,
         )
-    try:
-        context["listing"] = txns.list_page(_transaction_filter(form), **_cursors())
-    except keyset.BadCursor:
-        _bad_cursor()
+    context["listing"] = txns.list_page(_transaction_filter(form), **_cursors())
     return render("admin/transactions.html", "admin/_transactions_results.html", **context)
 
 
@@ -121,7 +118,7 @@ def transaction_totals() -> Response:
     """The count and totals of the filtered set, asked for once by the list, not per page."""
     form = TransactionFilterForm(request.args)
     if not form.validate():
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
     return render(
         "admin/transaction_totals.html",
         "admin/_transactions_totals.html",
@@ -135,7 +132,7 @@ def transaction_totals() -> Response:
 def export_transactions() -> Response:
     form = TransactionFilterForm(request.args)
     if not form.validate():
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
     wanted = _transaction_filter(form)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
@@ -188,11 +185,9 @@ def confirm_refund(transaction_id: int) -> Response:
     form = RefundConfirmForm()
     back = url_for("admin.transaction", transaction_id=transaction_id)
     if not form.validate_on_submit():
-        abort(400)
-    try:
-        amount = Decimal(form.amount.data)
-    except ArithmeticError:
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
+    amount = form.confirmed_amount()
+    on_error_go_to(back)
     try:
         made = refunds.request(
             transaction_id,
@@ -204,10 +199,6 @@ def confirm_refund(transaction_id: int) -> Response:
         db.session.commit()  # the refund row exists before Stripe is asked
     except LookupError:
         abort(404)
-    except refunds.AdminRefundError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(back)
     except IntegrityError:  # the same confirmation, clicked twice at once: use the first
         db.session.rollback()
         made = refunds.refund_for_token(form.token.data)
@@ -253,6 +244,13 @@ def needs_attention() -> Response:
     )
 
 
+@bp.get("/system")
+@allow(Role.ADMIN)
+def system() -> Response:
+    """What the portal depends on, as `/readyz` sees it, with Stripe's state beside it."""
+    return render("admin/system.html", checks=system_checks())
+
+
 # --- webhook events ---------------------------------------------------------------------------
 
 
@@ -263,10 +261,7 @@ def events() -> Response:
     page = None
     if form.validate():
         status = EventStatus(form.status.data) if form.status.data else None
-        try:
-            page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
-        except keyset.BadCursor:
-            _bad_cursor()
+        page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
     return render(
         "admin/events.html",
         "admin/_events_results.html",
@@ -314,18 +309,86 @@ def reprocess(stripe_event_id: str) -> Response:
 # --- reconciliation ---------------------------------------------------------------------------
 
 
-@bp.get("/reconciliation")
+@bp.route("/reconciliation", methods=["GET", "POST"])
 @allow(Role.ADMIN)
 def reconcile() -> Response:
-    form = ReconcileForm(request.args)
-    report = error = None
-    if request.args and form.validate():
-        try:
-            report = reconciliation.reconcile(form.since.data, form.until.data)
-        except GatewayError as exc:
-            error = f"Stripe could not be read, so nothing was compared: {exc.message}"
-    status = 400 if form.errors and request.args else 200
-    return render("admin/reconciliation.html", status=status, form=form, report=report, error=error)
+    form = ReconcileForm()
+    if form.validate_on_submit():
+        run = reconciliation_runs.request_run(
+            form.since.data, form.until.data, requested_by_id=current_user.id
+        )
+        audit.record(
+            current_user.id,
+            "reconciliation.start",
+            "reconciliation_run",
+            run.id,
+            after={"since": run.since.isoformat(), "until": run.until.isoformat()},
+        )
+        db.session.commit()
+        current_tasks().queue_reconciliation(run.id)
+        return htmx_redirect(url_for("admin.reconciliation_run", run_id=run.id))
+    runs = reconciliation_runs.runs_page(**_cursors())
+    status = 400 if form.errors else 200
+    return render("admin/reconciliation.html", status=status, form=form, runs=runs)
+
+
+@bp.get("/reconciliation/runs/<int:run_id>")
+@allow(Role.ADMIN)
+def reconciliation_run(run_id: int) -> Response:
+    run = reconciliation_runs.run_of(run_id)
+    if run is None:
+        abort(404)
+    return render(
+        "admin/reconciliation_run.html",
+        "admin/_reconciliation_run.html",
+        run=run,
+        steps=reconciliation_runs.STEPS,
+    )
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+@bp.get("/jobs")
+@allow(Role.ADMIN)
+def jobs_board() -> Response:
+    return render(
+        "admin/jobs.html",
+        board=admin_jobs.board(),
+        failed=jobs.failed_runs(),
+        zone=current_tasks().zone,
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/jobs/<name>/run")
+@allow(Role.ADMIN)
+def run_job_now(name: str) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        run_id = admin_jobs.run_now(name, admin_id=current_user.id)
+    except admin_jobs.UnknownJob:
+        abort(404)
+    db.session.commit()
+    current_tasks().queue_run(run_id)
+    flash(f"{current_tasks().jobs[name].title} is queued (run {run_id}).", "success")
+    return htmx_redirect(url_for("admin.jobs_board"))
+
+
+@bp.post("/jobs/runs/<int:run_id>/retry")
+@allow(Role.ADMIN)
+def retry_job_run(run_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        admin_jobs.retry(run_id, admin_id=current_user.id)
+    except admin_jobs.UnknownJob:
+        abort(404)
+    db.session.commit()
+    current_tasks().queue_run(run_id)
+    flash(f"Run {run_id} is queued again.", "success")
+    return htmx_redirect(url_for("admin.jobs_board"))
 
 
 # --- users and the audit log ------------------------------------------------------------------
@@ -338,10 +401,7 @@ def users_list() -> Response:
     page = None
     if form.validate():
         role = Role(form.role.data) if form.role.data else None
-        try:
-            page = users.user_page(q=form.q.data or "", role=role, **_cursors())
-        except keyset.BadCursor:
-            _bad_cursor()
+        page = users.user_page(q=form.q.data or "", role=role, **_cursors())
     return render(
         "admin/users.html",
         "admin/_users_results.html",
@@ -356,15 +416,12 @@ def users_list() -> Response:
 def _set_active(user_id: int, active: bool) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
+    on_error_go_to(url_for("admin.users_list"))
     try:
         user = users.set_active(user_id, active, admin=current_user)
         db.session.commit()
     except LookupError:
         abort(404)
-    except users.UserActionError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("admin.users_list"))
     state = "active again" if active else "deactivated; their sessions have ended"
     flash(f"{user.email} is {state}.", "success")
     return htmx_redirect(url_for("admin.users_list", q=user.email))
@@ -408,10 +465,7 @@ def coach_fee(coach_id: int) -> Response:
 @allow(Role.ADMIN)
 def audit_log() -> Response:
     action = request.args.get("action", "")
-    try:
-        page = audit.audit_page(action=action, **_cursors())
-    except keyset.BadCursor:
-        _bad_cursor()
+    page = audit.audit_page(action=action, **_cursors())
     return render(
         "admin/audit.html",
         entries=page,

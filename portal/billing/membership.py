@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import pagination
 from portal.billing.cards import user_for_customer
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import (
     BillingInterval,
@@ -65,12 +66,8 @@ _INVOICE_RANK = {
 }
 
 
-class MembershipError(Exception):
+class MembershipError(PortalError):
     """A membership step that cannot go ahead; `message` says what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from portal import pagination
-from portal.billing import cards, discounts, membership, saved_card, services
+from portal.billing import cards, membership, services
 from portal.billing.forms import ActionForm, AttemptForm, SubscribeForm
-from portal.coaches import booking as booking_service
-from portal.coaches.links import checkout_urls, coach_page_of_slot
+from portal.bookings import hold, pricing, saved_card
+from portal.bookings.links import checkout_urls, coach_page_of_slot
+from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import Role, SessionStatus
 from portal.rendering import htmx_redirect, render
@@ -61,13 +61,8 @@ def _page_args() -> dict[str, str | None]:
 
 
 def _cards_response(error: str | None = None, status: int = 200) -> Response:
-    try:
-        # After a change (a POST) the first page is shown again, with the new default first.
-        page = cards.cards_page(
-            current_user.id, **(_page_args() if request.method == "GET" else {})
-        )
-    except pagination.BadCursor:
-        abort(400, pagination.BAD_CURSOR_MESSAGE)
+    # After a change (a POST) the first page is shown again, with the new default first.
+    page = cards.cards_page(current_user.id, **(_page_args() if request.method == "GET" else {}))
     return render(
         "billing/cards.html",
         "billing/_cards.html",
@@ -88,18 +83,14 @@ def add_card() -> Response:
     if not form.validate_on_submit():
         flash("That request was out of date. Please press “Add a card” again.", "error")
         return htmx_redirect(url_for("billing.cards"))
-    try:
-        url = services.start_card_setup(
-            current_user,
-            attempt=form.attempt.data,
-            success_url=url_for("billing.card_saved", _external=True)
-            + "?session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=url_for("billing.cards", _external=True),
-        )
-    except GatewayError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("billing.cards"))
+    on_error_go_to(url_for("billing.cards"))
+    url = services.start_card_setup(
+        current_user,
+        attempt=form.attempt.data,
+        success_url=url_for("billing.card_saved", _external=True)
+        + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=url_for("billing.cards", _external=True),
+    )
     db.session.commit()
     return htmx_redirect(url)
 
@@ -194,23 +185,15 @@ def pay_with_saved_card(slot_id: int) -> Response:
     """Hold the slot and charge the default card; on a decline, Checkout takes over."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        booking = booking_service.hold_slot(current_user, slot_id)
-    except booking_service.BookingError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(coach_page_of_slot(slot_id))
+    on_error_go_to(coach_page_of_slot(slot_id))
+    booking = hold.hold_slot(current_user, slot_id)
     db.session.commit()  # the hold stands before Stripe is asked
     try:
         paid = saved_card.pay_with_default_card(booking)
-    except saved_card.SavedCardFailed as exc:
+    except saved_card.SavedCardFailed as exc:  # still held: Checkout takes over
         db.session.commit()
         flash(exc.message, "warning")
         return htmx_redirect(url_for("billing.continue_to_checkout", booking_id=booking.id))
-    except (saved_card.SavedCardError, booking_service.BookingError) as exc:
-        db.session.commit()  # the booking was released
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("coaches.coach_page", coach_id=booking.coach_id))
     db.session.commit()
     flash("Paid. Your session is booked.", "success")
     return htmx_redirect(url_for("coaches.booking_page", booking_id=paid.id))
@@ -220,7 +203,7 @@ def pay_with_saved_card(slot_id: int) -> Response:
 @allow(Role.MENTEE)
 def continue_to_checkout(booking_id: int) -> Response:
     """After a saved card failed: the message, and the way on to the secure payment page."""
-    booking = booking_service.booking_for(booking_id)
+    booking = hold.booking_for(booking_id)
     if booking is None or booking.mentee_id != current_user.id:
         abort(404)
     if booking.status is not SessionStatus.PENDING_PAYMENT:
@@ -233,23 +216,16 @@ def continue_to_checkout(booking_id: int) -> Response:
 def start_booking_checkout(booking_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    booking = booking_service.booking_for(booking_id)
+    booking = hold.booking_for(booking_id)
     if booking is None or booking.mentee_id != current_user.id:
         abort(404)
     if booking.status is not SessionStatus.PENDING_PAYMENT:
         return htmx_redirect(url_for("coaches.booking_page", booking_id=booking.id))
-    try:
-        if booking.stripe_checkout_session_id:
-            url = checkout_gateway.retrieve_session(booking.stripe_checkout_session_id)["url"]
-        else:
-            url = booking_service.start_checkout(
-                booking,
-                **checkout_urls(booking),
-            )
-    except (GatewayError, booking_service.BookingError) as exc:
-        db.session.commit()
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("coaches.coach_page", coach_id=booking.coach_id))
+    on_error_go_to(url_for("coaches.coach_page", coach_id=booking.coach_id))
+    if booking.stripe_checkout_session_id:
+        url = checkout_gateway.retrieve_session(booking.stripe_checkout_session_id)["url"]
+    else:
+        url = hold.start_checkout(booking, **checkout_urls(booking))
     db.session.commit()
     if not url:
         return htmx_redirect(url_for("coaches.booking_page", booking_id=booking.id))
@@ -267,8 +243,8 @@ def membership_page() -> Response:
         subscription=membership.membership_of(current_user),
         amounts=membership.configured_amounts(),
         currency=membership.plan_currency(),
-        discount=discounts.discount_percentage(),
-        is_member=discounts.is_member(current_user),
+        discount=pricing.discount_percentage(),
+        is_member=pricing.is_member(current_user),
         subscribe_form=SubscribeForm(formdata=None),
         attempt_form=AttemptForm(formdata=None),
         live=membership.LIVE,
@@ -282,19 +258,15 @@ def subscribe() -> Response:
     if not form.validate_on_submit():
         flash("Choose monthly or yearly, then press Subscribe again.", "error")
         return htmx_redirect(url_for("billing.membership"))
-    try:
-        url = membership.start_checkout(
-            current_user,
-            form.interval.data,
-            attempt=form.attempt.data,
-            success_url=url_for("billing.membership_started", _external=True)
-            + "?session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=url_for("billing.membership", _external=True),
-        )
-    except (GatewayError, membership.MembershipError) as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("billing.membership"))
+    on_error_go_to(url_for("billing.membership"))
+    url = membership.start_checkout(
+        current_user,
+        form.interval.data,
+        attempt=form.attempt.data,
+        success_url=url_for("billing.membership_started", _external=True)
+        + "?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url=url_for("billing.membership", _external=True),
+    )
     db.session.commit()
     return htmx_redirect(url)
 
@@ -329,12 +301,8 @@ def _set_cancel(cancel: bool, done: str) -> Response:
     form = AttemptForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        membership.set_cancel_at_period_end(current_user, cancel, request_token=form.attempt.data)
-    except (GatewayError, membership.MembershipError) as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("billing.membership"))
+    on_error_go_to(url_for("billing.membership"))
+    membership.set_cancel_at_period_end(current_user, cancel, request_token=form.attempt.data)
     db.session.commit()
     flash(done, "success")
     return htmx_redirect(url_for("billing.membership"))
@@ -346,14 +314,10 @@ def manage_membership() -> Response:
     """Open Stripe's customer portal for the mentee."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        url = membership.portal_url(
-            current_user, return_url=url_for("billing.membership_returned", _external=True)
-        )
-    except GatewayError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("billing.membership"))
+    on_error_go_to(url_for("billing.membership"))
+    url = membership.portal_url(
+        current_user, return_url=url_for("billing.membership_returned", _external=True)
+    )
     db.session.commit()
     return htmx_redirect(url)
 
@@ -362,16 +326,12 @@ def manage_membership() -> Response:
 @allow(Role.MENTEE)
 def membership_returned() -> Response:
     """Back from the customer portal: read the membership and cards as Stripe has them now."""
+    on_error_go_to(url_for("billing.membership"))
     subscription = membership.membership_of(current_user)
-    try:
-        if subscription is not None:
-            membership.refresh_subscription(subscription.stripe_subscription_id)
-        cards.sync_cards(current_user)
-    except GatewayError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
+    if subscription is not None:
+        membership.refresh_subscription(subscription.stripe_subscription_id)
+    cards.sync_cards(current_user)
+    db.session.commit()
     return redirect(url_for("billing.membership"), 303)
 
 
@@ -381,10 +341,7 @@ def membership_returned() -> Response:
 @bp.get("/invoices", endpoint="invoices")
 @allow(Role.MENTEE)
 def invoices_page() -> Response:
-    try:
-        page = membership.invoices_of(current_user.id, **_page_args())
-    except pagination.BadCursor:
-        abort(400, pagination.BAD_CURSOR_MESSAGE)
+    page = membership.invoices_of(current_user.id, **_page_args())
     return render("billing/invoices.html", invoices=page.rows, invoice_page=page)
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
-    DecimalField,
-    IntegerField,
     SelectChoice,
     SelectField,
     StringField,
@@ -20,6 +17,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
 
 from portal.money import MoneyError, check_chargeable
+from portal.parsing import MoneyField, WholeNumberField
 
 CURRENCIES = [
     SelectChoice("USD", "US dollar"),
@@ -38,22 +36,20 @@ class CoachProfileForm(FlaskForm):
         description="One line mentees see in the directory.",
     )
     bio = TextAreaField("About you", validators=[Length(max=5000)])
-    session_price = DecimalField(
-        "Price of one session", places=2, validators=[DataRequired(), NumberRange(min=0)]
+    session_price = MoneyField(
+        "Price of one session", validators=[DataRequired(), NumberRange(min=0)]
     )
     currency = SelectField("Currency", choices=CURRENCIES, default="USD")
-    session_minutes = IntegerField(
+    session_minutes = WholeNumberField(
         "Session length (minutes)", default=60, validators=[DataRequired(), NumberRange(15, 240)]
     )
     is_published = BooleanField("Show me in the coaches directory")
     submit = SubmitField("Save profile")
 
-    def validate_session_price(self, field: DecimalField) -> None:
+    def validate_session_price(self, field: MoneyField) -> None:
         price = field.data
         if price is None:
             return
-        if price != price.quantize(Decimal("0.01")):
-            raise ValidationError("Use at most two decimal places.")
         try:
             check_chargeable(price, self.currency.data)
         except MoneyError as exc:
@@ -66,7 +62,7 @@ class SlotForm(FlaskForm):
         format="%Y-%m-%dT%H:%M",
         validators=[DataRequired(message="Pick a date and time.")],
     )
-    duration_minutes = IntegerField(
+    duration_minutes = WholeNumberField(
         "Length (minutes)", default=60, validators=[DataRequired(), NumberRange(15, 240)]
     )
     submit = SubmitField("Add open time")

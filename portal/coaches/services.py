@@ -6,13 +6,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal import pagination
+from portal.bookings.hold import slots_soonest_first
+from portal.errors import PortalError
 from portal.extensions import db
-from portal.models import AvailabilitySlot, CoachingSession, CoachProfile, User, utcnow
+from portal.models import AvailabilitySlot, Booking, CoachProfile, User, utcnow
 from portal.models.coaching import HOLDING_STATUSES
 
 DIRECTORY_PAGE_SIZE = 24
@@ -69,12 +71,8 @@ def update_profile(
 # --- open times ---------------------------------------------------------------------------
 
 
-class SlotError(Exception):
+class SlotError(PortalError):
     """A slot change that cannot be made; `message` says why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def slots_of(
@@ -94,31 +92,12 @@ def slots_of(
     )
 
 
-def slots_soonest_first(
-    *conditions: ColumnElement[bool], after: str | None, before: str | None, size: int
-) -> pagination.Page:
-    """One page of the slots meeting `conditions`, soonest first (keyset on (starts_at, id)).
-
-    Raises `pagination.BadCursor` for a page link that does not parse.
-    """
-    return pagination.fetch_page(
-        select(AvailabilitySlot).where(*conditions),
-        key=AvailabilitySlot.starts_at,
-        row_id=AvailabilitySlot.id,
-        kind="datetime",
-        descending=False,
-        after=after,
-        before=before,
-        size=size,
-    )
-
-
 def held_slot_ids(coach_id: int, slot_ids: Iterable[int]) -> set[int]:
     """Which of `slot_ids` a booking holds (pending payment, paid or done)."""
-    query = select(CoachingSession.slot_id).where(
-        CoachingSession.coach_id == coach_id,
-        CoachingSession.status.in_(HOLDING_STATUSES),
-        CoachingSession.slot_id.in_(list(slot_ids)),
+    query = select(Booking.slot_id).where(
+        Booking.coach_id == coach_id,
+        Booking.status.in_(HOLDING_STATUSES),
+        Booking.slot_id.in_(list(slot_ids)),
     )
     return {slot_id for slot_id in db.session.scalars(query) if slot_id is not None}
 

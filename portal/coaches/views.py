@@ -6,20 +6,19 @@ its mentee and its coach (anyone else gets 404).
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from portal import pagination
-from portal.billing import saved_card
-from portal.coaches import booking as booking_service
-from portal.coaches import cancellation, fulfilment, links, services
+from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
+from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
+from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     PaymentStatus,
     Role,
     SessionStatus,
@@ -44,18 +43,11 @@ def _page_args(after: str = "after", before: str = "before") -> dict[str, str | 
     return {"after": request.args.get(after) or None, "before": request.args.get(before) or None}
 
 
-def _bad_cursor() -> NoReturn:
-    abort(400, pagination.BAD_CURSOR_MESSAGE)
-
-
 @bp.get("/")
 @allow(PUBLIC)
 def directory() -> Response:
-    try:
-        page = services.published_coaches(**_page_args())
-    except pagination.BadCursor:
-        _bad_cursor()
-    slots = booking_service.open_slots_by_coach([p.user_id for p in page.rows])
+    page = services.published_coaches(**_page_args())
+    slots = hold.open_slots_by_coach([p.user_id for p in page.rows])
     return render("coaches/directory.html", coaches=page.rows, listing=page, slots=slots)
 
 
@@ -69,19 +61,16 @@ def coach_page(coach_id: int) -> Response:
         current_user.is_authenticated and current_user.id == coach_id
     ):
         abort(404)
-    try:
-        slots = booking_service.open_slots_page(coach_id, **_page_args())
-    except pagination.BadCursor:
-        _bad_cursor()
+    slots = hold.open_slots_page(coach_id, **_page_args())
     return render(
         "coaches/coach.html",
         profile=profile,
         slots=slots.rows,
         slot_page=slots,
-        bookable=booking_service.coach_is_bookable(profile.user),
-        price=booking_service.price_booking(profile, current_user),
+        bookable=hold.coach_is_bookable(profile.user),
+        quote=pricing.quote_for(profile, current_user),
+        saved_card=saved_card.default_card_of(current_user),
         form=ActionForm(),
-        offer=saved_card.offer_for(profile, current_user),
     )
 
 
@@ -93,23 +82,12 @@ def coach_page(coach_id: int) -> Response:
 def book(slot_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        booking = booking_service.hold_slot(current_user, slot_id)
-    except booking_service.BookingError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(links.coach_page_of_slot(slot_id))
+    on_error_go_to(links.coach_page_of_slot(slot_id))
+    booking = hold.hold_slot(current_user, slot_id)
     db.session.commit()  # the hold stands before Stripe is asked
-    try:
-        checkout_url = booking_service.start_checkout(
-            booking,
-            save_card=request.form.get("save_card") == "y",
-            **links.checkout_urls(booking),
-        )
-    except booking_service.BookingError as exc:
-        db.session.commit()  # the booking is canceled, its slot free
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("coaches.coach_page", coach_id=booking.coach_id))
+    checkout_url = hold.start_checkout(
+        booking, save_card=request.form.get("save_card") == "y", **links.checkout_urls(booking)
+    )
     db.session.commit()
     return htmx_redirect(checkout_url)
 
@@ -119,7 +97,7 @@ def book(slot_id: int) -> Response:
 def checkout_return() -> Response:
     """Stripe's success_url: look at the Checkout Session ourselves and fulfil from it."""
     session_id = request.args.get("session_id", "")
-    booking = booking_service.booking_for_checkout(session_id) if session_id else None
+    booking = hold.booking_for_checkout(session_id) if session_id else None
     if booking is None or booking.mentee_id != current_user.id:
         abort(404)
     try:
@@ -142,12 +120,8 @@ def checkout_canceled(booking_id: int) -> Response:
         abort(404)
     coach_id = booking.coach_id
     if booking.status is SessionStatus.PENDING_PAYMENT:
-        try:
-            booking = fulfilment.abandon_checkout(booking)
-        except GatewayError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for("coaches.booking_page", booking_id=booking_id), 303)
+        on_error_go_to(url_for("coaches.booking_page", booking_id=booking_id))
+        booking = fulfilment.abandon_checkout(booking)
         db.session.commit()
     if booking.status is SessionStatus.CANCELED:
         flash("You left the payment page, so nothing was charged and the time is free.", "info")
@@ -169,11 +143,14 @@ def booking_status(booking_id: int) -> Response:
     return render("coaches/booking.html", "coaches/_booking_status.html", **context)
 
 
-def _booking_context(booking: CoachingSession) -> dict[str, Any]:
+def _booking_context(booking: Booking) -> dict[str, Any]:
+    transaction = fulfilment.payment_transaction(booking)
+    disputed = transaction is not None and transaction.is_disputed
     return {
         "booking": booking,
-        "transaction": fulfilment.payment_transaction(booking),
-        "deadline": booking_service.refund_deadline(booking),
+        "transaction": transaction,
+        "refusal": cancellation.DISPUTED_MESSAGE if disputed else None,
+        "deadline": hold.refund_deadline(booking),
         "form": ActionForm(),
         "confirming": CONFIRMING,
         "now": utcnow(),
@@ -186,14 +163,11 @@ def cancel_booking(booking_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     page = url_for("coaches.booking_page", booking_id=booking_id)
+    on_error_go_to(page)
     try:
         outcome = cancellation.cancel_booking(booking_id, current_user)
     except cancellation.BookingNotFound:
         abort(404)
-    except (cancellation.CancellationError, GatewayError) as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return htmx_redirect(page)
     db.session.commit()  # the booking is canceled and the refund row exists before Stripe
     if outcome.refund is not None:
         try:
@@ -210,8 +184,8 @@ def cancel_booking(booking_id: int) -> Response:
     return htmx_redirect(page)
 
 
-def _own_booking(booking_id: int, *, mentee_only: bool = False) -> CoachingSession:
-    booking = booking_service.booking_for(booking_id)
+def _own_booking(booking_id: int, *, mentee_only: bool = False) -> Booking:
+    booking = hold.booking_for(booking_id)
     if booking is None:
         abort(404)
     allowed = {booking.mentee_id} if mentee_only else {booking.mentee_id, booking.coach_id}
@@ -227,17 +201,14 @@ def _sessions_context(**whose: int) -> dict:
     """The next upcoming sessions and one page of past ones, each paged by its own cursors
     (`upcoming_after`/`upcoming_before`, and `after`/`before`)."""
     now = utcnow()
-    try:
-        upcoming = booking_service.sessions_page(
-            **whose,
-            upcoming=True,
-            size=booking_service.UPCOMING_PAGE_SIZE,
-            now=now,
-            **_page_args("upcoming_after", "upcoming_before"),
-        )
-        past = booking_service.sessions_page(**whose, upcoming=False, now=now, **_page_args())
-    except pagination.BadCursor:
-        _bad_cursor()
+    upcoming = hold.sessions_page(
+        **whose,
+        upcoming=True,
+        size=hold.UPCOMING_PAGE_SIZE,
+        now=now,
+        **_page_args("upcoming_after", "upcoming_before"),
+    )
+    past = hold.sessions_page(**whose, upcoming=False, now=now, **_page_args())
     return {
         "upcoming": upcoming.rows,
         "past": past.rows,
@@ -340,10 +311,7 @@ def _slots_context(
     after: str | None = None,
     before: str | None = None,
 ) -> dict:
-    try:
-        page = services.slots_of(current_user.id, after=after, before=before)
-    except pagination.BadCursor:
-        _bad_cursor()
+    page = services.slots_of(current_user.id, after=after, before=before)
     return {
         "slots": page.rows,
         "slot_page": page,

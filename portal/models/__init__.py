@@ -3,7 +3,7 @@
 from portal.models.accounts import CoachProfile, User
 from portal.models.base import Base, utcnow
 from portal.models.billing import Invoice, PaymentMethod, Subscription
-from portal.models.coaching import AvailabilitySlot, CoachingSession
+from portal.models.coaching import AvailabilitySlot, Booking
 from portal.models.connect import Payout, StripeConnectedAccount
 from portal.models.enums import (
     BillingInterval,
@@ -20,8 +20,9 @@ from portal.models.enums import (
     TransactionStatus,
     TransactionType,
 )
-from portal.models.events import AuditLog, StripeEvent
+from portal.models.jobs import JobRun, ReconciliationRun
 from portal.models.payments import LedgerEntry, Refund, Transaction
+from portal.models.records import AuditLog, StripeEvent
 
 __all__ = [
     "AuditLog",
@@ -29,9 +30,10 @@ __all__ = [
     "Base",
     "BillingInterval",
     "CoachProfile",
-    "CoachingSession",
+    "Booking",
     "EventStatus",
     "Invoice",
+    "JobRun",
     "InvoiceStatus",
     "LedgerEntry",
     "LedgerEntryKind",
@@ -40,6 +42,7 @@ __all__ = [
     "Payout",
     "PayoutSchedule",
     "PayoutStatus",
+    "ReconciliationRun",
     "Refund",
     "RefundStatus",
     "Role",

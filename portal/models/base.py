@@ -57,6 +57,15 @@ def money_column(**kwargs: Any) -> Mapped[Decimal]:
     return mapped_column(sa.Numeric(10, 2, asdecimal=True), **kwargs)
 
 
+def adds_up(parts: str, whole: str) -> str:
+    """A CHECK that `parts` (a SQL sum of money columns) equals `whole`, to the cent, exactly.
+
+    SQLite keeps NUMERIC values as floating point and adds them as floats (4.00 + 15.99 is not
+    19.99 there); the difference in cents, rounded, is exact on both databases.
+    """
+    return f"ROUND(({parts} - {whole}) * 100) = 0"
+
+
 def string_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
     """A VARCHAR with a CHECK constraint listing the enum's values (same on both databases)."""
     return sa.Enum(

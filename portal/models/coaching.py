@@ -1,4 +1,4 @@
-"""Coaching: the open times a coach offers and the sessions mentees book into them."""
+"""Coaching: the open times a coach offers and the bookings mentees make of them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.accounts import User
-from portal.models.base import Base, TimestampMixin, UTCDateTime, money_column, string_enum
+from portal.models.base import (
+    Base,
+    TimestampMixin,
+    UTCDateTime,
+    adds_up,
+    money_column,
+    string_enum,
+)
 from portal.models.enums import PaymentStatus, SessionStatus
 
 # A booking in one of these states holds its slot; the partial unique index below enforces it.
@@ -36,8 +43,9 @@ class AvailabilitySlot(TimestampMixin, Base):
         return f"<AvailabilitySlot {self.id} coach={self.coach_id} {self.starts_at:%Y-%m-%d %H:%M}>"
 
 
-class CoachingSession(TimestampMixin, Base):
-    """The seed's `Session`: one booked hour (or so) between a coach and a mentee."""
+class Booking(TimestampMixin, Base):
+    """One booked hour (or so) between a coach and a mentee (the seed's `Session`; its table
+    keeps the seed's name)."""
 
     __tablename__ = "coaching_sessions"
 
@@ -58,6 +66,11 @@ class CoachingSession(TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD", server_default="USD")
     platform_fee_amount: Mapped[Decimal] = money_column()
     coach_payout_amount: Mapped[Decimal] = money_column()
+    # The member discount the price already has off the list price (see `bookings.pricing`).
+    discount_amount: Mapped[Decimal] = money_column(default=Decimal("0.00"), server_default="0")
+    discount_percentage: Mapped[Decimal] = mapped_column(
+        sa.Numeric(5, 2, asdecimal=True), default=Decimal("0.00"), server_default="0"
+    )
     payment_status: Mapped[PaymentStatus] = mapped_column(
         string_enum(PaymentStatus, "payment_status"),
         default=PaymentStatus.PENDING,
@@ -81,10 +94,61 @@ class CoachingSession(TimestampMixin, Base):
         sa.Index("ix_coaching_sessions_coach_starts", "coach_id", "starts_at"),
         sa.Index("ix_coaching_sessions_stripe_payment_intent_id", "stripe_payment_intent_id"),
         sa.CheckConstraint(
-            "platform_fee_amount + coach_payout_amount = price_amount", name="fee_split_adds_up"
+            adds_up("platform_fee_amount + coach_payout_amount", "price_amount"),
+            name="fee_split_adds_up",
         ),
         sa.CheckConstraint("price_amount >= 0", name="price_not_negative"),
     )
 
+    @property
+    def awaiting_payment(self) -> bool:
+        """Held for a mentee who has not paid yet."""
+        return self.status is SessionStatus.PENDING_PAYMENT
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.status is SessionStatus.CONFIRMED
+
+    @property
+    def is_canceled(self) -> bool:
+        return self.status is SessionStatus.CANCELED
+
+    @property
+    def holds_slot(self) -> bool:
+        """Still to take place: awaiting payment or confirmed (cancelable while so)."""
+        return self.status in (SessionStatus.PENDING_PAYMENT, SessionStatus.CONFIRMED)
+
+    @property
+    def is_paid(self) -> bool:
+        return self.payment_status is PaymentStatus.PAID
+
+    @property
+    def payment_processing(self) -> bool:
+        """The bank has still to confirm a payment that was made."""
+        return self.payment_status is PaymentStatus.PROCESSING
+
+    @property
+    def payment_failed(self) -> bool:
+        return self.payment_status is PaymentStatus.FAILED
+
+    @property
+    def payment_canceled(self) -> bool:
+        """Released unpaid: nothing was charged."""
+        return self.payment_status is PaymentStatus.CANCELED
+
+    @property
+    def was_paid(self) -> bool:
+        """Its payment went through (it may have been refunded since)."""
+        return self.payment_status in (
+            PaymentStatus.PAID,
+            PaymentStatus.REFUNDED,
+            PaymentStatus.PARTIALLY_REFUNDED,
+        )
+
+    @property
+    def list_price_amount(self) -> Decimal:
+        """The coach's price before the member discount."""
+        return self.price_amount + self.discount_amount
+
     def __repr__(self) -> str:
-        return f"<CoachingSession {self.id} {self.status} {self.payment_status}>"
+        return f"<Booking {self.id} {self.status} {self.payment_status}>"

@@ -93,6 +93,8 @@ class EventStatus(enum.StrEnum):
     PROCESSED = "processed"
     IGNORED = "ignored"
     FAILED = "failed"
+    # About an object the portal has not recorded yet (`waiting_for`): applied when it appears.
+    DEFERRED = "deferred"
 
 
 class LedgerEntryKind(enum.StrEnum):

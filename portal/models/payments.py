@@ -15,11 +15,12 @@ from portal.models.base import (
     JSONType,
     TimestampMixin,
     UTCDateTime,
+    adds_up,
     money_column,
     string_enum,
     utcnow,
 )
-from portal.models.coaching import CoachingSession
+from portal.models.coaching import Booking
 from portal.models.connect import Payout
 from portal.models.enums import LedgerEntryKind, RefundStatus, TransactionStatus, TransactionType
 
@@ -49,7 +50,7 @@ class Transaction(TimestampMixin, Base):
 
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
 
-    session: Mapped[CoachingSession | None] = relationship()
+    session: Mapped[Booking | None] = relationship()
     payer: Mapped[User] = relationship(foreign_keys=[payer_id])
     coach: Mapped[User | None] = relationship(foreign_keys=[coach_id])
     refunds: Mapped[list[Refund]] = relationship(back_populates="transaction", order_by="Refund.id")
@@ -66,16 +67,31 @@ class Transaction(TimestampMixin, Base):
         sa.Index("ix_transactions_coach_created", "coach_id", "created_at", "id"),
         sa.Index("ix_transactions_amount_id", "amount", "id"),
         sa.Index("ix_transactions_stripe_transfer_id", "stripe_transfer_id"),
-        sa.CheckConstraint("platform_fee + coach_payout = amount", name="fee_split_adds_up"),
+        sa.CheckConstraint(
+            adds_up("platform_fee + coach_payout", "amount"), name="fee_split_adds_up"
+        ),
         sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
+
+    @property
+    def is_disputed(self) -> bool:
+        """The card's bank has a dispute on this payment: Stripe refuses refunds of it."""
+        return isinstance((self.meta or {}).get("dispute"), dict)
 
     def __repr__(self) -> str:
         return f"<Transaction {self.id} {self.type} {self.status} {self.amount} {self.currency}>"
 
 
 class Refund(TimestampMixin, Base):
-    """A refund of part or all of a transaction, split between platform fee and coach share."""
+    """A refund of part or all of a transaction, and what Stripe moved for it.
+
+    While the refund is pending, `platform_fee_refunded` and `coach_share_reversed` hold a
+    preview (`money.split_refund`). Once Stripe has made it, they hold Stripe's figures, as the
+    ledger recorded them (`ledger.record_stripe_refund`): the application fee refund, and what
+    was taken from the coach's connected account; `transfer_reversed` is the transfer
+    reversal's amount (NULL until Stripe reports it). Stripe rounds each on its own, so the two
+    need not add up to the amount.
+    """
 
     __tablename__ = "refunds"
 
@@ -89,6 +105,7 @@ class Refund(TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD", server_default="USD")
     platform_fee_refunded: Mapped[Decimal] = money_column()
     coach_share_reversed: Mapped[Decimal] = money_column()
+    transfer_reversed: Mapped[Decimal | None] = money_column(nullable=True)
     reason: Mapped[str] = mapped_column(sa.String(255), default="")
     requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     # The confirmation form's one-time token when an admin asked for the refund: a double
@@ -101,9 +118,7 @@ class Refund(TimestampMixin, Base):
     __table_args__ = (
         sa.Index("uq_refunds_request_token", "request_token", unique=True),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
-        sa.CheckConstraint(
-            "platform_fee_refunded + coach_share_reversed = amount", name="split_adds_up"
-        ),
+        sa.CheckConstraint("platform_fee_refunded >= 0", name="fee_refunded_not_negative"),
     )
 
     def __repr__(self) -> str:

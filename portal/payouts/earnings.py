@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     CoachProfile,
     LedgerEntry,
     LedgerEntryKind,
@@ -173,10 +173,10 @@ def activity_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE
             Transaction.currency,
             Refund.amount,
             Refund.currency,
-            CoachingSession.starts_at,
+            Booking.starts_at,
         )
         .outerjoin(Transaction, Transaction.id == LedgerEntry.transaction_id)
-        .outerjoin(CoachingSession, CoachingSession.id == Transaction.session_id)
+        .outerjoin(Booking, Booking.id == Transaction.session_id)
         .outerjoin(Refund, Refund.id == LedgerEntry.refund_id)
     )
     mine = sa.and_(LedgerEntry.coach_id == coach_id, LedgerEntry.kind.in_(EARNING_KINDS))

@@ -6,16 +6,16 @@ from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import (
-    DecimalField,
     HiddenField,
     RadioField,
     SelectChoice,
     SelectField,
     SubmitField,
 )
-from wtforms.validators import InputRequired, NumberRange, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
 
 from portal.models import PayoutSchedule
+from portal.parsing import MoneyField, parse_money
 
 # Countries where Stripe offers Express accounts that the portal is set up for.
 COUNTRIES = [
@@ -47,11 +47,6 @@ SCHEDULES = [
 MAXIMUM_MINIMUM_PAYOUT = Decimal("1000000.00")
 
 
-def _two_places(field: DecimalField) -> None:
-    if field.data is not None and field.data != field.data.quantize(Decimal("0.01")):
-        raise ValidationError("Use at most two decimal places.")
-
-
 class GetPaidForm(FlaskForm):
     country = SelectField(
         "Country you live and are paid in",
@@ -63,9 +58,8 @@ class GetPaidForm(FlaskForm):
 
 class PayoutSettingsForm(FlaskForm):
     payout_schedule = RadioField("How often you are paid", choices=SCHEDULES)
-    minimum_payout = DecimalField(
+    minimum_payout = MoneyField(
         "Minimum payout",
-        places=2,
         validators=[
             InputRequired("Enter a minimum payout, such as 100.00 (0 pays out any amount)."),
             NumberRange(
@@ -78,20 +72,23 @@ class PayoutSettingsForm(FlaskForm):
     )
     submit = SubmitField("Save payout settings")
 
-    def validate_minimum_payout(self, field: DecimalField) -> None:
-        _two_places(field)
-
 
 class PayOutNowForm(FlaskForm):
     # The amount the coach saw and confirmed; refused if the balance moved since.
-    amount = HiddenField(validators=[InputRequired()])
+    amount = HiddenField(validators=[InputRequired("The amount to pay out is missing.")])
+    # This confirmation, one attempt: sent again (a double click, a retry) it names the same
+    # Stripe payout; a new confirmation is a new attempt, even after Stripe refused one.
+    attempt = HiddenField(validators=[InputRequired(), Length(min=16, max=64)])
     submit = SubmitField("Yes, pay out now")
 
-    def confirmed_amount(self) -> Decimal | None:
+    def validate_amount(self, field: HiddenField) -> None:
+        self.confirmed_amount()
+
+    def confirmed_amount(self) -> Decimal:
         try:
-            return Decimal(self.amount.data or "")
-        except ArithmeticError:
-            return None
+            return parse_money(self.amount.data, what="the amount to pay out")
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
 
 
 class ActionForm(FlaskForm):
@@ -99,9 +96,8 @@ class ActionForm(FlaskForm):
 
 
 class PlatformFeeForm(FlaskForm):
-    platform_fee_percentage = DecimalField(
+    platform_fee_percentage = MoneyField(
         "Platform fee (%)",
-        places=2,
         validators=[
             InputRequired("Enter a percentage from 0 to 100."),
             NumberRange(min=0, max=100, message="Enter a percentage from 0 to 100."),
@@ -109,6 +105,3 @@ class PlatformFeeForm(FlaskForm):
         description="Applies to bookings made from now on; earlier bookings keep their fee.",
     )
     submit = SubmitField("Save fee")
-
-    def validate_platform_fee_percentage(self, field: DecimalField) -> None:
-        _two_places(field)

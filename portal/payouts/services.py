@@ -19,9 +19,11 @@ What it promises:
   amount); daily/weekly/monthly coaches are paid by `flask payouts run` on their day (daily:
   every day; weekly: Mondays; monthly: the 1st; UTC) when available >= their minimum.
 - A payout creation locks the coach's connected-account row first (the same row the webhook
-  handlers lock), reads the available balance under that lock, and names the balance state
-  (the coach's latest ledger entry) in its idempotency key: a double click or a retried run
-  makes one Stripe payout, and the payout is recorded in the same transaction.
+  handlers lock), reads the available balance under that lock, and names the attempt in its
+  idempotency key: the coach's confirmation (its one-time `attempt` token) or the schedule's
+  day. A double click or a retry of the same attempt makes one Stripe payout, recorded in the
+  same transaction; a new attempt gets a new key, so a payout Stripe refused (its funds not
+  yet available) is not replayed as refused once the money is there.
 - Services add and flush; the caller commits.
 """
 
@@ -36,12 +38,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import (
     AuditLog,
     CoachProfile,
     EventStatus,
-    LedgerEntry,
     Payout,
     PayoutSchedule,
     PayoutStatus,
@@ -59,12 +61,8 @@ ZERO = Decimal("0.00")
 CENTS = Decimal("0.01")
 
 
-class PayoutError(Exception):
+class PayoutError(PortalError):
     """A payout or settings change the portal refuses; `message` says what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class NotPayable(PayoutError):
@@ -399,8 +397,11 @@ def next_payout_day(schedule: PayoutSchedule, today: date) -> date | None:
 # --- payouts ----------------------------------------------------------------------------------
 
 
-def pay_out_now(coach_id: int, *, confirmed_amount: Decimal) -> Payout:
-    """An on-demand payout of the whole available balance, which the coach has just confirmed."""
+def pay_out_now(coach_id: int, *, confirmed_amount: Decimal, attempt: str) -> Payout:
+    """An on-demand payout of the whole available balance, which the coach has just confirmed.
+
+    `attempt` names the confirmation: the same one again is a retry and pays out at most once.
+    """
     profile = _profile_of(coach_id)
     account = _payable_account(coach_id)
     if profile.payout_schedule is not PayoutSchedule.INSTANT:
@@ -417,7 +418,9 @@ def pay_out_now(coach_id: int, *, confirmed_amount: Decimal) -> Payout:
             "Your available balance changed while you were confirming. Check the new amount "
             "and confirm again."
         )
-    return _create_payout(coach_id, account, available, profile.currency, kind="payout-now")
+    return _create_payout(
+        coach_id, account, available, profile.currency, kind="payout-now", attempt=attempt
+    )
 
 
 def coaches_due(day: date) -> list[int]:
@@ -447,7 +450,14 @@ def pay_out_scheduled(coach_id: int, day: date) -> Payout | None:
     available = ledger.balances_of(coach_id).available
     if available <= ZERO or available < profile.minimum_payout:
         return None
-    return _create_payout(coach_id, account, available, profile.currency, kind="scheduled-payout")
+    return _create_payout(
+        coach_id,
+        account,
+        available,
+        profile.currency,
+        kind="scheduled-payout",
+        attempt=day.isoformat(),  # a rerun of the day's schedule retries; the next day is new
+    )
 
 
 def lock_account(account: StripeConnectedAccount) -> None:
@@ -456,19 +466,21 @@ def lock_account(account: StripeConnectedAccount) -> None:
 
 
 def _create_payout(
-    coach_id: int, account: StripeConnectedAccount, amount: Decimal, currency: str, *, kind: str
+    coach_id: int,
+    account: StripeConnectedAccount,
+    amount: Decimal,
+    currency: str,
+    *,
+    kind: str,
+    attempt: str,
 ) -> Payout:
     coach = db.session.get(User, coach_id)
     units = to_minor_units(amount, currency)
-    # The latest ledger entry names the balance state: the same state pays out once.
-    state = db.session.scalar(
-        sa.select(sa.func.max(LedgerEntry.id)).where(LedgerEntry.coach_id == coach_id)
-    )
     data = gateway.create_payout(
         account.stripe_account_id,
         amount=units,
         currency=currency,
-        idempotency_key=idempotency_key(kind, coach, currency, units, state or 0),
+        idempotency_key=idempotency_key(kind, coach, currency, units, attempt),
         metadata={"coach_id": str(coach_id), "requested_by": kind},
     )
     payout = record_stripe_payout(account, data)

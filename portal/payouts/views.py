@@ -8,6 +8,7 @@ coach can never ask for another's money.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
@@ -15,9 +16,11 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal import pagination
+from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
+from portal.parsing import BadRequestInput, form_error_message, parse_int
 from portal.payouts import cli, earnings, sections, services
 from portal.payouts.forms import (
     ActionForm,
@@ -88,9 +91,10 @@ def _cursor() -> int | None:
     raw = request.args.get("after") or None
     if raw is None:
         return None
-    if not (raw.isdigit() and int(raw) <= pagination.MAX_INT32):
-        abort(400, pagination.BAD_CURSOR_MESSAGE)
-    return int(raw)
+    try:
+        return parse_int(raw)
+    except BadRequestInput as exc:
+        raise pagination.BadCursor(raw) from exc
 
 
 # --- onboarding -------------------------------------------------------------------------------
@@ -104,15 +108,10 @@ def get_paid() -> Response:
     if request.method == "GET":
         form.country.data = current_app.config["PLATFORM_COUNTRY"]
     if form.validate_on_submit():
-        try:
-            account = services.start_onboarding(current_user.id, form.country.data)
-            db.session.commit()
-            url = _onboarding_link(account)
-        except GatewayError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return htmx_redirect(url_for("payouts.get_paid"))
-        return htmx_redirect(url)
+        on_error_go_to(url_for("payouts.get_paid"))
+        account = services.start_onboarding(current_user.id, form.country.data)
+        db.session.commit()
+        return htmx_redirect(_onboarding_link(account))
     status = 400 if form.errors else 200
     return render(
         "payouts/get_paid.html",
@@ -181,12 +180,8 @@ def express_dashboard() -> Response:
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        url = services.express_dashboard_link(current_user.id)
-    except (services.PayoutError, GatewayError) as exc:
-        flash(exc.message, "error")
-        return htmx_redirect(url_for("payouts.dashboard"))
-    return htmx_redirect(url)
+    on_error_go_to(url_for("payouts.dashboard"))
+    return htmx_redirect(services.express_dashboard_link(current_user.id))
 
 
 # --- payout settings and paying out -----------------------------------------------------------
@@ -235,20 +230,17 @@ def pay_out() -> Response:
     form = PayOutNowForm()
     if form.validate_on_submit():
         amount = form.confirmed_amount()
-        if amount is None:
-            abort(400)
-        try:
-            payout = services.pay_out_now(current_user.id, confirmed_amount=amount)
-            db.session.commit()
-        except (services.PayoutError, GatewayError) as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return htmx_redirect(url_for("payouts.pay_out"))
+        on_error_go_to(url_for("payouts.pay_out"))
+        payout = services.pay_out_now(
+            current_user.id, confirmed_amount=amount, attempt=form.attempt.data
+        )
+        db.session.commit()
         amount = format_money(payout.amount, payout.currency)
         flash(f"Your payout of {amount} is on its way to your bank.", "success")
         return htmx_redirect(url_for("payouts.dashboard"))
     if request.method == "POST":
-        abort(400)
+        raise BadRequestInput(form_error_message(form))
     account = services.account_of(current_user.id)
     form.amount.data = str(profile.available_balance)
+    form.attempt.data = secrets.token_urlsafe(16)
     return render("payouts/pay_out.html", form=form, profile=profile, account=account)

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 import stripe
 from flask import current_app
 
+from portal.errors import PortalError
+
 # The Stripe API version the portal is written against. stripe-python fixes the version its typed
 # objects are generated for; the portal pins the same one explicitly and shows it to admins.
 STRIPE_API_VERSION = "2026-10-28.endive"
@@ -28,12 +30,11 @@ logger = logging.getLogger("portal.stripe")
 T = TypeVar("T")
 
 
-class GatewayError(Exception):
+class GatewayError(PortalError):
     """Stripe could not do what was asked. `message` is fit to show to the person."""
 
     def __init__(self, message: str, *, code: str | None = None, request_id: str | None = None):
         super().__init__(message)
-        self.message = message
         self.code = code
         self.request_id = request_id
 

@@ -19,7 +19,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from portal.models import CoachingSession, User
+from portal.models import Booking, User
 from portal.money import to_minor_units
 from portal.stripe_gateway import call, client, idempotency_key, to_plain
 
@@ -159,13 +159,12 @@ def set_default_payment_method(customer_id: str, payment_method_id: str | None) 
 
 
 def charge_saved_card(
-    booking: CoachingSession,
+    booking: Booking,
     *,
     customer_id: str,
     payment_method_id: str,
     destination_account: str,
     description: str,
-    metadata: dict[str, str] | None = None,
 ) -> Plain:
     """Charge `booking` to a saved card, off-session: a destination charge with the platform fee.
 
@@ -186,7 +185,7 @@ def charge_saved_card(
             "description": description,
             "application_fee_amount": to_minor_units(booking.platform_fee_amount, currency),
             "transfer_data": {"destination": destination_account},
-            "metadata": {"booking_id": str(booking.id), **(metadata or {})},
+            "metadata": {"booking_id": str(booking.id)},
             "expand": ["latest_charge"],
         },
         options={"idempotency_key": idempotency_key("booking-saved-card", booking)},

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from portal.models import CoachingSession
+from portal.models import Booking
 from portal.money import to_minor_units
 from portal.stripe_gateway import call, client, idempotency_key, to_plain
 
@@ -20,7 +20,7 @@ CHECKOUT_LIFETIME = timedelta(minutes=31)
 
 
 def booking_session_params(
-    booking: CoachingSession,
+    booking: Booking,
     *,
     customer_id: str,
     destination_account: str,
@@ -28,12 +28,11 @@ def booking_session_params(
     success_url: str,
     cancel_url: str,
     save_card: bool = False,
-    metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Checkout Session request for `booking`: a destination charge to the coach.
 
-    `save_card` keeps the card on the customer for off-session use later; `metadata` (the
-    member discount) goes on the session and its PaymentIntent beside the booking id.
+    `save_card` keeps the card on the customer for off-session use later. The metadata names
+    the booking only: its amounts are the booking's, never read back from Stripe.
     """
     currency = booking.currency
     booking_ref = str(booking.id)
@@ -41,7 +40,7 @@ def booking_session_params(
         "mode": "payment",
         "customer": customer_id,
         "client_reference_id": booking_ref,
-        "metadata": {"booking_id": booking_ref, **(metadata or {})},
+        "metadata": {"booking_id": booking_ref},
         "line_items": [
             {
                 "quantity": 1,
@@ -55,7 +54,7 @@ def booking_session_params(
         "payment_intent_data": {
             "application_fee_amount": to_minor_units(booking.platform_fee_amount, currency),
             "transfer_data": {"destination": destination_account},
-            "metadata": {"booking_id": booking_ref, **(metadata or {})},
+            "metadata": {"booking_id": booking_ref},
         },
         "success_url": success_url,
         "cancel_url": cancel_url,
@@ -66,7 +65,7 @@ def booking_session_params(
     return params
 
 
-def create_booking_session(booking: CoachingSession, **details: Any) -> dict[str, Any]:
+def create_booking_session(booking: Booking, **details: Any) -> dict[str, Any]:
     """Create the Checkout Session for `booking` (see `booking_session_params` for details)."""
     session = call(
         "checkout.sessions.create",

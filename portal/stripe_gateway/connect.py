@@ -4,7 +4,7 @@ What it promises:
 
 - Every function returns plain dicts (`to_plain`) and raises the gateway's own errors.
 - Creating the account and creating a payout carry an idempotency key the caller derives from
-  the local record (the coach for the account; the coach and the balance state for a payout), so
+  the local record (the coach for the account; the coach and the attempt for a payout), so
   a double click or a retry makes one Stripe object.
 - Account links, login links and schedule updates carry no key of ours: a link is single-use
   and short-lived, so replaying an old one would hand the coach a dead link, and setting the

@@ -37,6 +37,24 @@ def list_balance_transactions(since: int, until: int) -> Iterator[dict[str, Any]
     )
 
 
+def list_disputes(since: int, until: int) -> Iterator[dict[str, Any]]:
+    """The platform's disputes created in the period."""
+    return _every_page("disputes.list", client().v1.disputes.list, since, until)
+
+
+def list_application_fees(since: int, until: int) -> Iterator[dict[str, Any]]:
+    """The platform's application fees collected in the period, with what was refunded."""
+    return _every_page("application_fees.list", client().v1.application_fees.list, since, until)
+
+
+def retrieve_balance(account: str) -> dict[str, Any]:
+    """A connected account's balance now: `pending` and `available`, by currency."""
+    result = call(
+        "balance.retrieve", client().v1.balance.retrieve, options={"stripe_account": account}
+    )
+    return to_plain(result)
+
+
 def retrieve_payment_intent(payment_intent_id: str) -> dict[str, Any]:
     """One PaymentIntent with its latest charge, for an object just outside a listed period."""
     result = call(

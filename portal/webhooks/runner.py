@@ -14,8 +14,13 @@ What `apply_event` promises:
 - A handler that raises rolls back everything it did; then, in a fresh transaction, the event
   is recorded as `failed` with the error and one more attempt, so admins see it, and the caller
   answers 500 so Stripe retries. A failed row is not a duplicate: the next delivery applies it.
-- An event type with no handler, or one whose handler returns `registry.IGNORED`, is recorded
+- An event type with no handler, or one whose handler returns `dispatch.IGNORED`, is recorded
   as `ignored` and acknowledged.
+- Nothing is dropped for arriving early: an event whose handler returns `wait_for(id)`
+  (a dispute or a refund of a payment the portal has not recorded yet) is recorded as
+  `deferred`, waiting for that object, and acknowledged. It is not a duplicate: its
+  redelivery applies it again. Once an event about that object has been applied, each event
+  waiting for it is applied by the same rules, in its own transaction, oldest first.
 
 `apply_event` commits (or rolls back) the session itself: call it with no other work pending.
 """
@@ -32,7 +37,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import EventStatus, StripeEvent, utcnow
-from portal.webhooks import registry
+from portal.webhooks import WaitFor, dispatch
 
 logger = logging.getLogger("portal.webhooks")
 
@@ -41,6 +46,9 @@ IGNORED = "ignored"
 DUPLICATE = "duplicate"
 FAILED = "failed"
 ERROR_LIMIT = 2000
+# An event in one of these states is a duplicate when it comes again; a failed or deferred one
+# is applied again.
+SETTLED = (EventStatus.PROCESSED, EventStatus.IGNORED)
 
 
 @dataclass(frozen=True)
@@ -62,23 +70,23 @@ class UnknownEvent(LookupError):
 
 def apply_event(event: dict[str, Any]) -> Outcome:
     """Record and apply one verified event, once; commits or rolls back the session."""
-    registry.load_handlers()
     event_id = event["id"]
     try:
         row = _insert_or_lock(event, EventStatus.PROCESSED, processed_at=utcnow())
-        if row is not None and row.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
+        if row is not None and row.status in SETTLED:
             db.session.rollback()
             return Outcome(DUPLICATE, event_id, f"already {row.status.value}")
-        status = _dispatch(event)
+        status, waiting_for = _dispatch(event)
         if row is None:  # inserted by us, as processed
             if status is not EventStatus.PROCESSED:
                 db.session.execute(
                     sa.update(StripeEvent)
                     .where(StripeEvent.stripe_event_id == event_id)
-                    .values(status=status)
+                    .values(status=status, waiting_for=waiting_for)
                 )
-        else:  # a failed delivery, applied now
+        else:  # a failed or deferred delivery, applied now
             row.status = status
+            row.waiting_for = waiting_for
             row.error = None
             row.attempts = (row.attempts or 0) + 1
             row.processed_at = utcnow()
@@ -89,7 +97,64 @@ def apply_event(event: dict[str, Any]) -> Outcome:
         _record_failure(event, exc)
         return Outcome(FAILED, event_id, _describe(exc))
     logger.info("Stripe event %s (%s) %s", event_id, event.get("type"), status.value)
+    if status is EventStatus.DEFERRED and waiting_for is not None:
+        if _object_was_applied(waiting_for, besides=event_id):
+            _reapply_once(event)  # its object was recorded while this event was being deferred
+    elif status is EventStatus.PROCESSED:
+        for object_id in sorted(set(StripeEvent.related_ids(event).values()) - {None}):
+            _apply_waiting(object_id, after=event_id)
     return Outcome(status.value, event_id)
+
+
+def _apply_waiting(object_id: str, *, after: str) -> None:
+    """Apply the events deferred until `object_id` appeared, oldest first, each on its own."""
+    waiting = db.session.scalars(
+        sa.select(StripeEvent.payload)
+        .where(
+            StripeEvent.status == EventStatus.DEFERRED,
+            StripeEvent.waiting_for == object_id,
+            StripeEvent.stripe_event_id != after,
+        )
+        .order_by(StripeEvent.stripe_created_at, StripeEvent.id)
+    ).all()
+    db.session.rollback()
+    for payload in waiting:
+        outcome = apply_event(payload)
+        logger.info(
+            "Deferred Stripe event %s, waiting for %s: %s", payload["id"], object_id, outcome.status
+        )
+
+
+def _reapply_once(payload: dict[str, Any]) -> None:
+    """Dispatch a deferred event once more; still deferred, it stays so (no further retry)."""
+    row = _insert_or_lock(payload, EventStatus.PROCESSED, processed_at=utcnow())
+    try:
+        if row is None or row.status is not EventStatus.DEFERRED:
+            db.session.rollback()
+            return
+        status, waiting_for = _dispatch(payload)
+        row.status, row.waiting_for = status, waiting_for
+        row.processed_at = utcnow()
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        logger.exception("Deferred Stripe event %s failed", payload.get("id"))
+        _record_failure(payload, exc)
+
+
+def _object_was_applied(object_id: str, *, besides: str) -> bool:
+    about = sa.or_(StripeEvent.object_id == object_id, StripeEvent.payment_intent_id == object_id)
+    found = db.session.scalar(
+        sa.select(StripeEvent.id)
+        .where(
+            about,
+            StripeEvent.status == EventStatus.PROCESSED,
+            StripeEvent.stripe_event_id != besides,
+        )
+        .limit(1)
+    )
+    db.session.rollback()
+    return found is not None
 
 
 def reprocess_event(stripe_event_id: str) -> Outcome:
@@ -108,16 +173,19 @@ def is_settled(stripe_event_id: str) -> bool:
     status = db.session.scalar(
         sa.select(StripeEvent.status).where(StripeEvent.stripe_event_id == stripe_event_id)
     )
-    return status in (EventStatus.PROCESSED, EventStatus.IGNORED)
+    return status in SETTLED
 
 
-def _dispatch(event: dict[str, Any]) -> EventStatus:
-    handler = registry.handler_for(event["type"])
+def _dispatch(event: dict[str, Any]) -> tuple[EventStatus, str | None]:
+    """Run the event's handler: its status, and the object it waits for if it is deferred."""
+    handler = dispatch.handler_for(event["type"])
     if handler is None:
-        return EventStatus.IGNORED
+        return EventStatus.IGNORED, None
     result = handler(event)
     db.session.flush()
-    return EventStatus.IGNORED if result == registry.IGNORED else EventStatus.PROCESSED
+    if isinstance(result, WaitFor):
+        return EventStatus.DEFERRED, result.object_id
+    return (EventStatus.IGNORED if result == dispatch.IGNORED else EventStatus.PROCESSED), None
 
 
 def _insert_or_lock(
@@ -169,7 +237,7 @@ def _record_failure(event: dict[str, Any], exc: BaseException) -> None:
     error = _describe(exc)[:ERROR_LIMIT]
     try:
         row = _insert_or_lock(event, EventStatus.FAILED, error=error)
-        if row is not None and row.status not in (EventStatus.PROCESSED, EventStatus.IGNORED):
+        if row is not None and row.status not in SETTLED:
             row.status = EventStatus.FAILED
             row.error = error
             row.attempts = (row.attempts or 0) + 1

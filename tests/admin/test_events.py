@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from portal.extensions import db
 from portal.models import (
     AuditLog,
-    CoachingSession,
+    Booking,
     EventStatus,
     PaymentStatus,
     Payout,
@@ -157,7 +157,7 @@ def test_needs_attention_lists_disputes_failures_and_failed_events(
         )
     )
     db.session.add(
-        CoachingSession(
+        Booking(
             coach_id=coach.id,
             mentee_id=mentee.id,
             starts_at=day(20),

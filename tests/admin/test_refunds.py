@@ -27,36 +27,12 @@ from portal.models import (
     TransactionStatus,
     User,
 )
-from portal.stripe_gateway import StripeUnavailable
-from portal.stripe_gateway import refunds as refunds_gateway
 from tests.admin.conftest import day, payment, post_form
 from tests.builders import make_user
-
-
-class FakeRefunds:
-    """Stripe's refunds endpoint at the gateway seam: one refund per idempotency key."""
-
-    def __init__(self) -> None:
-        self.by_key: dict[str, dict[str, Any]] = {}
-        self.calls = 0
-        self.fail_next = False
-
-    def create_refund(self, refund: Refund, *, payment_intent_id: str) -> dict[str, Any]:
-        self.calls += 1
-        if self.fail_next:
-            self.fail_next = False
-            raise StripeUnavailable("We could not reach our payment provider.")
-        key = f"refund:{refund.id}"
-        return self.by_key.setdefault(
-            key, {"id": f"re_fake_{refund.id}", "status": "succeeded", "amount": refund.amount}
-        )
-
-
-@pytest.fixture
-def fake_refunds(monkeypatch: pytest.MonkeyPatch) -> FakeRefunds:
-    fake = FakeRefunds()
-    monkeypatch.setattr(refunds_gateway, "create_refund", fake.create_refund)
-    return fake
+from tests.stripe_fake import FakeStripe
+from tests.webhooks import payloads
+from tests.webhooks.payloads import event
+from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
 
 @pytest.fixture
@@ -100,7 +76,7 @@ def _refunds(txn: Transaction) -> list[Refund]:
 
 
 def test_partial_then_full_refund_splits_fee_and_share_and_moves_the_ledger(
-    admin_client: FlaskClient, paid: Transaction, fake_refunds: FakeRefunds, admin: User
+    admin_client: FlaskClient, paid: Transaction, stripe_fake: FakeStripe, admin: User
 ) -> None:
     review = _review(admin_client, paid, "30.00")
     assert review.status_code == 200
@@ -141,11 +117,11 @@ def test_partial_then_full_refund_splits_fee_and_share_and_moves_the_ledger(
     assert audits[0].before == {"status": "completed", "refunded_or_pending": "0.00"}
     page = admin_client.get(f"/admin/transactions/{paid.id}")
     assert "Refund…" not in page.text  # nothing left to refund
-    assert "re_fake_" in page.text and "Coach no-show" in page.text
+    assert "re_test_" in page.text and "Coach no-show" in page.text
 
 
 def test_over_refund_is_refused_with_a_message_and_changes_nothing(
-    admin_client: FlaskClient, paid: Transaction, fake_refunds: FakeRefunds
+    admin_client: FlaskClient, paid: Transaction, stripe_fake: FakeStripe
 ) -> None:
     _confirm(admin_client, paid, _confirm_fields(_review(admin_client, paid, "40.00").text))
     refused = _review(admin_client, paid, "60.01")
@@ -157,33 +133,48 @@ def test_over_refund_is_refused_with_a_message_and_changes_nothing(
     assert response.status_code == 303
     assert "refund at most" in admin_client.get(response.headers["Location"]).text
     assert [r.amount for r in _refunds(paid)] == [Decimal("40.00")]
-    assert fake_refunds.calls == 1
+    assert stripe_fake.count("refunds.create") == 1
 
 
 @pytest.mark.parametrize(
     ("amount", "reason", "message"),
     [
         ("0", "x", "above zero"),
-        ("abc", "x", "Not a valid decimal"),
+        ("abc", "x", "plain digits"),
         ("10", "", "Say why"),
         ("10.001", "x", "decimal places"),
+        ("sNaN", "x", "plain digits"),
+        ("Infinity", "x", "plain digits"),
+        ("1e30", "x", "plain digits"),
+        ("1" * 25, "x", "below 100,000,000"),
+        ("\u00b2", "x", "plain digits"),
+        ("10", "late\x00", "control character"),
     ],
 )
 def test_bad_refund_input_is_refused(
     admin_client: FlaskClient,
     paid: Transaction,
-    fake_refunds: FakeRefunds,
+    stripe_fake: FakeStripe,
     amount: str,
     reason: str,
     message: str,
 ) -> None:
     response = _review(admin_client, paid, amount, reason)
     assert response.status_code == 400 and message in response.text
-    assert _refunds(paid) == [] and fake_refunds.calls == 0
+    assert _refunds(paid) == [] and stripe_fake.count("refunds.create") == 0
+
+
+def test_a_refund_of_one_cent_is_offered_for_confirmation(
+    admin_client: FlaskClient, paid: Transaction, stripe_fake: FakeStripe
+) -> None:
+    response = _review(admin_client, paid, "0.01")
+    assert response.status_code == 200, response.text
+    assert 'name="amount" type="hidden" value="0.01"' in response.text
+    assert _refunds(paid) == [] and stripe_fake.count("refunds.create") == 0
 
 
 def test_a_double_clicked_confirmation_makes_one_refund_at_stripe(
-    admin_client: FlaskClient, paid: Transaction, fake_refunds: FakeRefunds
+    admin_client: FlaskClient, paid: Transaction, stripe_fake: FakeStripe
 ) -> None:
     fields = _confirm_fields(_review(admin_client, paid, "25.00").text)
     first = _confirm(admin_client, paid, fields)
@@ -191,14 +182,14 @@ def test_a_double_clicked_confirmation_makes_one_refund_at_stripe(
     assert first.status_code == second.status_code == 303
     [refund] = _refunds(paid)
     assert refund.amount == Decimal("25.00") and refund.status is RefundStatus.SUCCEEDED
-    assert fake_refunds.calls == 1
-    assert len(fake_refunds.by_key) == 1
+    assert stripe_fake.count("refunds.create") == 1
+    assert len(stripe_fake.refunds) == 1
 
 
 def test_stripe_down_leaves_the_refund_pending_and_a_retry_uses_the_same_refund(
-    admin_client: FlaskClient, paid: Transaction, fake_refunds: FakeRefunds
+    admin_client: FlaskClient, paid: Transaction, stripe_fake: FakeStripe
 ) -> None:
-    fake_refunds.fail_next = True
+    stripe_fake.fail_next = True
     fields = _confirm_fields(_review(admin_client, paid, "").text)
     response = _confirm(admin_client, paid, fields)
     page = admin_client.get(response.headers["Location"])
@@ -208,11 +199,12 @@ def test_stripe_down_leaves_the_refund_pending_and_a_retry_uses_the_same_refund(
     _confirm(admin_client, paid, fields)  # the same confirmation again: the same refund
     [refund] = _refunds(paid)
     assert refund.status is RefundStatus.SUCCEEDED
-    assert list(fake_refunds.by_key) == [f"refund:{refund.id}"]
+    assert list(stripe_fake.refunds) == [refund.stripe_refund_id]
+    assert len(set(stripe_fake.keys_of("refunds.create"))) == 1
 
 
 def test_a_failed_payment_offers_no_refund_and_refuses_one(
-    admin_client: FlaskClient, coach: User, mentee: User, fake_refunds: FakeRefunds
+    admin_client: FlaskClient, coach: User, mentee: User, stripe_fake: FakeStripe
 ) -> None:
     failed = payment(mentee, coach, "10.00", intent="pi_failed", status=TransactionStatus.FAILED)
     assert "Refund…" not in admin_client.get(f"/admin/transactions/{failed.id}").text
@@ -307,3 +299,38 @@ def test_refund_pages_are_for_admins_only(app: Flask, paid: Transaction) -> None
             ).status_code
             == 403
         )
+
+
+def test_a_six_cent_refund_of_120_and_then_the_rest_are_exact_on_either_database(
+    admin_client: FlaskClient, coach: User, mentee: User, stripe_fake: FakeStripe
+) -> None:
+    # 0.01 + 0.05 is not 0.06 in floating point, which is how SQLite adds NUMERIC values.
+    txn = payment(mentee, coach, "120.00", at=day(1), intent="pi_120", stripe_transfer_id="tr_120")
+    ledger.record_payment(txn)
+    db.session.commit()
+    for amount in ("0.06", "0.07", ""):  # "": all that is left
+        review = _review(admin_client, txn, amount)
+        assert review.status_code == 200, review.text
+        assert _confirm(admin_client, txn, _confirm_fields(review.text)).status_code == 303
+    refunds = _refunds(txn)
+    assert [r.amount for r in refunds] == [Decimal("0.06"), Decimal("0.07"), Decimal("119.87")]
+    assert all(r.status is RefundStatus.SUCCEEDED for r in refunds)
+    assert db.session.get(Transaction, txn.id).status is TransactionStatus.REFUNDED
+    assert ledger.verify() == []
+
+
+def test_a_disputed_payment_is_refused_a_refund_with_stripes_reason(
+    admin_client: FlaskClient, client: FlaskClient, paid: Transaction, stripe_fake: FakeStripe
+) -> None:
+    dispute = event("charge.dispute.created", payloads.dispute("pi_paid", 10000))
+    assert signed_post(client, PLATFORM_PATH, dispute, platform_secret(client)).status_code == 200
+    page = admin_client.get(f"/admin/transactions/{paid.id}").text
+    assert "Refund…" not in page
+    assert "Refunds are refused while this payment is disputed (Stripe: charge_disputed)" in page
+    refused = _review(admin_client, paid, "10.00")
+    assert refused.status_code == 400 and "charge_disputed" in refused.text
+    forged = {"amount": "10.00", "reason": "forged", "token": "d" * 32}
+    response = _confirm(admin_client, paid, forged)
+    assert response.status_code == 303
+    assert "charge_disputed" in admin_client.get(response.headers["Location"]).text
+    assert _refunds(paid) == [] and stripe_fake.count("refunds.create") == 0

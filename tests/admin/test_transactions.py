@@ -19,7 +19,7 @@ from flask_login import login_user
 from portal.admin import transactions as txns
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     EventStatus,
     Payout,
     PayoutStatus,
@@ -185,7 +185,14 @@ def test_mentee_filter_by_id(
     ("query", "message"),
     [
         ({"currency": "dollars"}, "three-letter currency"),
-        ({"amount_min": "abc"}, "Not a valid decimal"),
+        ({"amount_min": "abc"}, "plain digits"),
+        ({"amount_min": "sNaN"}, "plain digits"),
+        ({"amount_max": "1e999999"}, "plain digits"),
+        ({"amount_min": "1" * 25}, "below 100,000,000"),
+        ({"q": "\u00b2"}, "plain digits"),
+        ({"q": "1" * 25}, "from 0 to 2,147,483,647"),
+        ({"coach": "\u00b2"}, "plain digits"),
+        ({"mentee": "12345678901234567890"}, "from 0 to 2,147,483,647"),
         ({"amount_min": "10", "amount_max": "5"}, "upper amount is below"),
         ({"date_from": "2026-03-05", "date_to": "2026-03-01"}, "end date is before"),
         ({"date_from": "yesterday"}, "Not a valid date"),
@@ -224,7 +231,7 @@ def test_htmx_filtering_gets_the_results_fragment_and_the_form_pushes_its_url(
 def searchable(
     app: Flask, people: dict[str, User], ledger_rows: dict[str, Transaction]
 ) -> dict[str, Transaction]:
-    booking = CoachingSession(
+    booking = Booking(
         coach_id=people["a"].id,
         mentee_id=people["m2"].id,
         starts_at=day(20),
@@ -475,6 +482,54 @@ def test_csv_is_streamed_in_keyset_batches(
     body = "".join(c.decode() if isinstance(c, bytes) else c for c in chunks)
     ids = [int(r["id"]) for r in csv.DictReader(io.StringIO(body))]
     assert len(ids) == 35 and len(set(ids)) == 35 and ids == sorted(ids, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"amount_min": "sNaN"},
+        {"q": "\u00b2"},
+        {"coach": "\u00b2"},
+        {"amount_max": "Infinity"},
+        {"q": "x\x00"},
+    ],
+)
+@pytest.mark.parametrize("path", ["/admin/transactions/export.csv", "/admin/transactions/totals"])
+def test_a_bad_filter_on_the_export_or_totals_is_refused_before_the_first_byte(
+    admin_client: FlaskClient, ledger_rows: dict[str, Transaction], path: str, query: dict
+) -> None:
+    response = admin_client.get(path, query_string=query)
+    assert response.status_code == 400
+    assert response.mimetype == "text/html" and "id," not in response.text
+    assert any(word in response.text for word in ("plain digits", "control character"))
+
+
+def test_an_export_that_fails_mid_stream_never_looks_complete(
+    app: Flask, admin: User, people: dict[str, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _bulk(people, 25)
+    monkeypatch.setattr(txns, "EXPORT_BATCH", 10)
+    real_batch = txns._export_batch
+    calls = []
+
+    def database_gone_after_one_batch(*args: object) -> object:
+        calls.append(args)
+        if len(calls) > 1:
+            raise sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real_batch(*args)
+
+    monkeypatch.setattr(txns, "_export_batch", database_gone_after_one_batch)
+    with app.test_request_context("/admin/transactions/export.csv"):
+        login_user(db.session.get(User, admin.id))
+        response = app.full_dispatch_request()
+        assert response.status_code == 200 and response.is_streamed
+        chunks: list[str] = []
+        with pytest.raises(sa.exc.OperationalError):  # the server breaks the response off
+            for chunk in response.response:
+                chunks.append(chunk.decode() if isinstance(chunk, bytes) else chunk)
+    lines = "".join(chunks).splitlines()
+    assert len(lines) == 1 + 10 + 1  # the header, one batch, and the line that says it failed
+    assert lines[-1] == txns.EXPORT_FAILED
 
 
 # --- totals of a set longer than a page -----------------------------------------------------------

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.coaches import booking as booking_service
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import AuditLog, CoachProfile, Role, User
 from tests.admin.conftest import post_form, signed_in
@@ -86,7 +86,7 @@ def test_admin_changes_a_coach_fee_for_new_bookings_only(
 ) -> None:
     make_connected_account(coach)
     mentee = make_user(Role.MENTEE)
-    old = booking_service.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
+    old = hold.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
     db.session.commit()
     assert old.platform_fee_amount == Decimal("20.00")
 
@@ -109,7 +109,7 @@ def test_admin_changes_a_coach_fee_for_new_bookings_only(
 
     db.session.expire_all()
     assert db.session.get(type(old), old.id).platform_fee_amount == Decimal("20.00")
-    new = booking_service.hold_slot(mentee, make_slot(coach, hours_from_now=72).id)
+    new = hold.hold_slot(mentee, make_slot(coach, hours_from_now=72).id)
     db.session.commit()
     assert (new.platform_fee_amount, new.coach_payout_amount) == (
         Decimal("12.50"),
@@ -158,6 +158,11 @@ ADMIN_PAGES = [
     ("GET", "/admin/events/evt_1"),
     ("POST", "/admin/events/evt_1/reprocess"),
     ("GET", "/admin/reconciliation"),
+    ("POST", "/admin/reconciliation"),
+    ("GET", "/admin/reconciliation/runs/1"),
+    ("GET", "/admin/jobs"),
+    ("POST", "/admin/jobs/release-holds/run"),
+    ("POST", "/admin/jobs/runs/1/retry"),
     ("GET", "/admin/users"),
     ("POST", "/admin/users/1/deactivate"),
     ("POST", "/admin/users/1/reactivate"),
@@ -190,6 +195,6 @@ def test_every_admin_route_is_declared_for_admins_only(app: Flask) -> None:
     from portal.security import audience_of
 
     rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/admin")]
-    assert len(rules) == 17
+    assert len(rules) == 22
     for rule in rules:
         assert audience_of(app.view_functions[rule.endpoint]) == frozenset({"admin"}), rule.rule

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from flask import Flask
 
-from portal.billing import discounts
-from portal.coaches.booking import price_booking
-from portal.extensions import db
-from portal.models import BillingInterval, Role, Subscription, SubscriptionStatus, User
+from portal.bookings import pricing
+from portal.models import Role, SubscriptionStatus
 from portal.money import FeeSplit, split_fee
-from tests.builders import make_user
+from tests.builders import make_membership, make_user
 
 D = Decimal
 
@@ -34,29 +31,11 @@ def test_the_discount_comes_out_of_the_fee_to_the_cent(
     price: str, fee_pct: str, discount_pct: str, currency: str, expected: tuple[str, str, str]
 ) -> None:
     listed = split_fee(D(price), D(fee_pct), currency)
-    split = discounts.apply_discount(listed, D(discount_pct), currency)
+    split = pricing.apply_discount(listed, D(discount_pct), currency)
     assert split == FeeSplit(*(D(x) for x in expected))
     assert split.coach_share == listed.coach_share
     assert split.platform_fee >= 0
     assert split.price == split.platform_fee + split.coach_share
-
-
-def _member(user: User, status: SubscriptionStatus) -> None:
-    now = datetime.now(UTC)
-    db.session.add(
-        Subscription(
-            user_id=user.id,
-            stripe_subscription_id=f"sub_test_{user.id}",
-            stripe_price_id="price_test",
-            status=status,
-            current_period_start=now,
-            current_period_end=now + timedelta(days=30),
-            amount=D("19.00"),
-            currency="USD",
-            interval=BillingInterval.MONTH,
-        )
-    )
-    db.session.commit()
 
 
 @pytest.mark.parametrize(
@@ -68,13 +47,13 @@ def _member(user: User, status: SubscriptionStatus) -> None:
         (SubscriptionStatus.CANCELED, "100.00"),
     ],
 )
-def test_only_active_or_trialing_members_get_the_discount_in_price_booking(
+def test_only_active_or_trialing_members_get_the_discount_in_the_quote(
     app: Flask, status: SubscriptionStatus, price: str
 ) -> None:
     coach = make_user(Role.COACH, session_price=D("100.00"))
     mentee = make_user(Role.MENTEE)
-    _member(mentee, status)
-    split = price_booking(coach.coach_profile, mentee)
+    make_membership(mentee, status)
+    split = pricing.quote_for(coach.coach_profile, mentee).split
     assert split.price == D(price)
     assert split.coach_share == D("80.00")
 
@@ -83,16 +62,11 @@ def test_the_discount_percentage_comes_from_config(app: Flask) -> None:
     app.config["MEMBERSHIP_DISCOUNT_PERCENTAGE"] = "25"
     coach = make_user(Role.COACH, session_price=D("100.00"), platform_fee_percentage=D("30"))
     mentee = make_user(Role.MENTEE)
-    _member(mentee, SubscriptionStatus.ACTIVE)
-    quote = discounts.quote(split_fee(D("100.00"), D("30"), "USD"), mentee, "USD")
+    make_membership(mentee, SubscriptionStatus.ACTIVE)
+    quote = pricing.quote(split_fee(D("100.00"), D("30"), "USD"), mentee, "USD")
     assert (quote.price, quote.discount, quote.split.platform_fee) == (
         D("75.00"),
         D("25.00"),
         D("5.00"),
     )
-    assert quote.metadata() == {
-        "list_price": "100.00",
-        "member_discount": "25.00",
-        "member_discount_percentage": "25",
-    }
-    assert price_booking(coach.coach_profile, mentee).price == D("75.00")
+    assert pricing.quote_for(coach.coach_profile, mentee).price == D("75.00")

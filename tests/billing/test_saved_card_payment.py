@@ -10,7 +10,7 @@ from flask import Flask
 from portal import ledger
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     CoachProfile,
     PaymentStatus,
     SessionStatus,
@@ -37,9 +37,9 @@ def _pay_with_saved_card(live_portal: LivePortal, browser, coach, slot):  # type
     )
 
 
-def _booking() -> CoachingSession:
+def _booking() -> Booking:
     db.session.expire_all()
-    return db.session.scalars(db.select(CoachingSession)).one()
+    return db.session.scalars(db.select(Booking)).one()
 
 
 def test_paying_with_the_saved_card_confirms_the_booking_once_with_the_checkout_split(
@@ -133,6 +133,7 @@ def test_a_member_pays_less_by_the_discount_out_of_the_fee_and_it_is_recorded(
     coach, slot = bookable_coach(live_sandbox)
     _, browser = signed_in_mentee(live_portal)
     subscribe(live_portal, browser)
+    live_sandbox.flush()  # the membership's card reaches the portal by payment_method.attached
     page = browser.get(f"{live_portal.url}/coaches/{coach.id}", timeout=10).text
     assert "$90.00" in page  # shown before paying
     assert _pay_with_saved_card(live_portal, browser, coach, slot).status_code == 303

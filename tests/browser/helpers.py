@@ -40,7 +40,11 @@ def sign_up(
         "Book sessions with coaches" if role == "mentee" else "Coach and get paid"
     ).check()
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_text(f"Welcome, {name}!")).to_be_visible()
+    expect(page.get_by_text("Sign in with your email and the password you chose")).to_be_visible()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def sign_in(page: Page, portal: LivePortal, user: User, audit=None) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     EventStatus,
     PaymentStatus,
     Role,
@@ -129,15 +129,16 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     audit(page)
     page.get_by_role("button", name="Reprocess").click()
     expect(page.get_by_role("heading", name="checkout.session.completed processed")).to_be_visible()
-    booking = db.session.scalar(
-        select(CoachingSession).where(CoachingSession.stripe_checkout_session_id == second)
-    )
+    booking = db.session.scalar(select(Booking).where(Booking.stripe_checkout_session_id == second))
     assert booking.payment_status is PaymentStatus.PAID
 
     live_sandbox.control("webhooks/resume")
     live_sandbox.flush()  # the late deliveries find everything applied already
     today = datetime.now(UTC).date().isoformat()
-    page.goto(f"{live_portal.url}/admin/reconciliation?since={today}&until={today}")
+    page.goto(f"{live_portal.url}/admin/reconciliation")
+    page.get_by_label("From").fill(today)
+    page.get_by_label("To").fill(today)
+    page.get_by_role("button", name="Start a reconciliation").click()
     expect(page.get_by_text("The portal and Stripe agree")).to_be_visible()
     expect(page.locator("#ledger-result")).to_contain_text("balances equal their ledger entries")
     audit(page)

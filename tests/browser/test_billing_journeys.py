@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     PaymentMethod,
     RefundStatus,
     SessionStatus,
@@ -72,7 +72,7 @@ def test_mentee_saves_cards_pays_in_one_click_and_cancels_for_a_refund(
     expect(page.get_by_text("$100.00 (succeeded)")).to_be_visible()
     audit(page)
 
-    booking = db.session.scalar(select(CoachingSession))
+    booking = db.session.scalar(select(Booking))
     assert booking.status is SessionStatus.CANCELED
     transaction = db.session.scalar(select(Transaction))
     assert transaction.status is TransactionStatus.REFUNDED

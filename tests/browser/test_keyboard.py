@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import CoachingSession, PaymentStatus
+from portal.models import Booking, PaymentStatus
 from tests.browser.helpers import bookable_coach, sign_up
 from tests.live import LivePortal, LiveSandbox
 
@@ -50,7 +50,7 @@ def test_a_mentee_books_and_pays_with_the_keyboard_alone(
     page.keyboard.press("Enter")
 
     expect(page.get_by_text("Your session is booked and paid.")).to_be_visible(timeout=20_000)
-    booking = db.session.scalar(select(CoachingSession))
+    booking = db.session.scalar(select(Booking))
     assert booking.payment_status is PaymentStatus.PAID
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
-    CoachingSession,
+    Booking,
     PaymentStatus,
     SessionStatus,
     Transaction,
@@ -48,7 +48,7 @@ def test_new_mentee_books_pays_with_4242_and_sees_the_booking_confirmed(
     audit(page)
     shoot(page, "booking-confirmed")
 
-    booking = db.session.scalar(select(CoachingSession))
+    booking = db.session.scalar(select(Booking))
     assert booking.status is SessionStatus.CONFIRMED
     assert booking.payment_status is PaymentStatus.PAID
     assert (booking.price_amount, booking.platform_fee_amount, booking.coach_payout_amount) == (
@@ -79,7 +79,7 @@ def test_declined_card_shows_the_error_and_the_slot_is_free_again(
     page.get_by_role("link", name="Cancel").click()
     expect(page.get_by_text("Nothing was charged", exact=False).first).to_be_visible()
     audit(page)
-    booking = db.session.scalar(select(CoachingSession))
+    booking = db.session.scalar(select(Booking))
     assert booking.status is SessionStatus.CANCELED
     assert db.session.scalar(select(Transaction)) is None
     page.goto(f"{live_portal.url}/coaches/{coach.id}")

@@ -9,11 +9,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import ledger
-from portal.coaches import booking as booking_service
-from portal.coaches import cancellation
+from portal.bookings import cancellation, hold
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     CoachProfile,
     PaymentStatus,
     Refund,
@@ -25,8 +24,10 @@ from portal.models import (
     User,
 )
 from tests.builders import make_user
-from tests.coaches.conftest import FakeStripe, post_form
+from tests.coaches.conftest import post_form
 from tests.conftest import login
+from tests.stripe_fake import FakeStripe
+from tests.webhooks import payloads
 from tests.webhooks.payloads import event
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
@@ -36,13 +37,13 @@ def _profile(coach_id: int) -> CoachProfile:
     return db.session.scalar(db.select(CoachProfile).where(CoachProfile.user_id == coach_id))
 
 
-def _cancel(client: FlaskClient, booking: CoachingSession):  # type: ignore[no-untyped-def]
+def _cancel(client: FlaskClient, booking: Booking):  # type: ignore[no-untyped-def]
     return post_form(client, f"/bookings/{booking.id}/cancel")
 
 
-def _assert_fully_refunded(booking: CoachingSession) -> Refund:
+def _assert_fully_refunded(booking: Booking) -> Refund:
     db.session.expire_all()
-    refreshed = db.session.get(CoachingSession, booking.id)
+    refreshed = db.session.get(Booking, booking.id)
     assert refreshed.status is SessionStatus.CANCELED
     assert refreshed.payment_status is PaymentStatus.REFUNDED
     [transaction] = db.session.scalars(db.select(Transaction)).all()
@@ -55,7 +56,13 @@ def _assert_fully_refunded(booking: CoachingSession) -> Refund:
         Decimal("80.00"),
     )
     profile = _profile(booking.coach_id)
-    assert (profile.total_earnings, profile.pending_balance) == (Decimal("0.00"), Decimal("0.00"))
+    # As on the coach's Stripe account: the reversal leaves available (below zero), and the
+    # payment stays pending until Stripe makes it available.
+    assert (profile.total_earnings, profile.pending_balance, profile.available_balance) == (
+        Decimal("0.00"),
+        Decimal("80.00"),
+        Decimal("-80.00"),
+    )
     assert ledger.verify() == []
     return refund
 
@@ -63,7 +70,7 @@ def _assert_fully_refunded(booking: CoachingSession) -> Refund:
 def test_a_mentee_cancelling_a_day_ahead_gets_a_full_refund(
     app: Flask,
     mentee_client: FlaskClient,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
     stripe_fake: FakeStripe,
 ) -> None:
     response = _cancel(mentee_client, paid_booking)
@@ -78,7 +85,7 @@ def test_a_mentee_cancelling_a_day_ahead_gets_a_full_refund(
         f"refund:{refund.id}:{int(refund.created_at.timestamp())}"
     ]
     assert refund.stripe_refund_id.startswith("re_test_")
-    assert [s.id for s in booking_service.open_slots(paid_booking.coach_id)] == [
+    assert [s.id for s in hold.open_slots_page(paid_booking.coach_id).rows] == [
         paid_booking.slot_id
     ]
 
@@ -86,7 +93,7 @@ def test_a_mentee_cancelling_a_day_ahead_gets_a_full_refund(
 def test_a_mentee_cancelling_within_24_hours_is_not_refunded(
     app: Flask,
     mentee: User,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
     stripe_fake: FakeStripe,
 ) -> None:
     later = paid_booking.starts_at - timedelta(hours=23)
@@ -95,7 +102,7 @@ def test_a_mentee_cancelling_within_24_hours_is_not_refunded(
     assert outcome.refund is None
     assert "not refunded" in outcome.message
     db.session.expire_all()
-    booking = db.session.get(CoachingSession, paid_booking.id)
+    booking = db.session.get(Booking, paid_booking.id)
     assert (booking.status, booking.payment_status) == (SessionStatus.CANCELED, PaymentStatus.PAID)
     assert stripe_fake.count("refunds.create") == 0
     assert _profile(booking.coach_id).total_earnings == Decimal("80.00")
@@ -104,7 +111,7 @@ def test_a_mentee_cancelling_within_24_hours_is_not_refunded(
 def test_the_policy_is_shown_before_paying_and_on_the_booking(
     app: Flask,
     mentee_client: FlaskClient,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
 ) -> None:
     coach_page = mentee_client.get(f"/coaches/{paid_booking.coach_id}")
     assert "at least 24 hours before the start for a full refund" in coach_page.text
@@ -115,7 +122,7 @@ def test_the_policy_is_shown_before_paying_and_on_the_booking(
 def test_a_coach_cancelling_refunds_the_mentee_in_full_even_at_the_last_minute(
     app: Flask,
     bookable_coach: User,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
     stripe_fake: FakeStripe,
 ) -> None:
     last_minute = paid_booking.starts_at - timedelta(minutes=5)
@@ -130,7 +137,7 @@ def test_a_coach_cancelling_refunds_the_mentee_in_full_even_at_the_last_minute(
 def test_a_coach_cancels_from_the_booking_page(
     app: Flask,
     bookable_coach: User,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
     stripe_fake: FakeStripe,
 ) -> None:
     client = app.test_client()
@@ -143,7 +150,7 @@ def test_a_coach_cancels_from_the_booking_page(
 def test_double_clicking_cancel_makes_one_stripe_refund(
     app: Flask,
     mentee_client: FlaskClient,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
     stripe_fake: FakeStripe,
 ) -> None:
     assert _cancel(mentee_client, paid_booking).status_code == 303
@@ -155,7 +162,7 @@ def test_double_clicking_cancel_makes_one_stripe_refund(
 def test_a_refund_stripe_could_not_take_stays_pending_and_the_retry_reuses_its_key(
     app: Flask,
     mentee_client: FlaskClient,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
     stripe_fake: FakeStripe,
 ) -> None:
     stripe_fake.down = True
@@ -176,7 +183,7 @@ def test_charge_refunded_webhook_changes_nothing_when_the_refund_is_already_appl
     app: Flask,
     mentee_client: FlaskClient,
     client: FlaskClient,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
     stripe_fake: FakeStripe,
 ) -> None:
     _cancel(mentee_client, paid_booking)
@@ -201,7 +208,7 @@ def test_charge_refunded_webhook_applies_a_refund_the_portal_had_not_finished(
     app: Flask,
     mentee: User,
     client: FlaskClient,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
     stripe_fake: FakeStripe,
 ) -> None:
     outcome = cancellation.cancel_booking(paid_booking.id, mentee)
@@ -237,14 +244,14 @@ def test_an_unpaid_booking_is_released_when_canceled(
     booking = only_booking()
     assert _cancel(mentee_client, booking).status_code == 303
     db.session.expire_all()
-    assert db.session.get(CoachingSession, booking.id).status is SessionStatus.CANCELED
+    assert db.session.get(Booking, booking.id).status is SessionStatus.CANCELED
     assert stripe_fake.count("checkout.sessions.expire") == 1
     assert stripe_fake.count("refunds.create") == 0
 
 
 def test_nobody_else_can_cancel_a_booking(
     app: Flask,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
     stripe_fake: FakeStripe,
 ) -> None:
     for role in (Role.MENTEE, Role.COACH):
@@ -253,13 +260,13 @@ def test_nobody_else_can_cancel_a_booking(
         assert _cancel(client, paid_booking).status_code == 404
         assert client.get(f"/bookings/{paid_booking.id}").status_code == 404
     db.session.expire_all()
-    assert db.session.get(CoachingSession, paid_booking.id).status is SessionStatus.CONFIRMED
+    assert db.session.get(Booking, paid_booking.id).status is SessionStatus.CONFIRMED
 
 
 def test_a_session_that_has_started_cannot_be_canceled(
     app: Flask,
     mentee: User,
-    paid_booking: CoachingSession,
+    paid_booking: Booking,
 ) -> None:
     import pytest
 
@@ -267,3 +274,55 @@ def test_a_session_that_has_started_cannot_be_canceled(
         cancellation.cancel_booking(
             paid_booking.id, mentee, now=paid_booking.starts_at + timedelta(minutes=1)
         )
+
+
+def test_cancelling_a_booking_an_admin_refunded_in_full_cancels_it_with_nothing_to_refund(
+    app: Flask,
+    mentee_client: FlaskClient,
+    paid_booking: Booking,
+    stripe_fake: FakeStripe,
+) -> None:
+    admin = make_user(Role.ADMIN)
+    transaction = db.session.scalar(db.select(Transaction))
+    refund = cancellation.request_refund(transaction, requested_by=admin, reason="Admin refund")
+    db.session.commit()
+    cancellation.submit_refund(refund.id)
+    db.session.commit()
+    response = _cancel(mentee_client, paid_booking)
+    assert response.status_code == 303
+    page = mentee_client.get(response.headers["Location"]).text
+    assert "already refunded in full, so there is nothing more to refund" in page
+    db.session.expire_all()
+    booking = db.session.get(Booking, paid_booking.id)
+    assert (booking.status, booking.payment_status) == (
+        SessionStatus.CANCELED,
+        PaymentStatus.REFUNDED,
+    )
+    assert len(stripe_fake.params_of("refunds.create")) == 1
+    assert [r.amount for r in transaction.refunds] == [Decimal("100.00")]
+    assert ledger.verify() == []
+
+
+def test_a_disputed_booking_cannot_be_canceled_and_its_page_says_why(
+    app: Flask,
+    client: FlaskClient,
+    mentee_client: FlaskClient,
+    paid_booking: Booking,
+    stripe_fake: FakeStripe,
+) -> None:
+    intent = paid_booking.stripe_payment_intent_id
+    dispute = event("charge.dispute.created", payloads.dispute(intent, 10000))
+    assert signed_post(client, PLATFORM_PATH, dispute, platform_secret(client)).status_code == 200
+    page = mentee_client.get(f"/bookings/{paid_booking.id}").text
+    assert "(Stripe: charge_disputed)" in page and "Cancel this booking" not in page
+    response = _cancel(mentee_client, paid_booking)
+    assert response.status_code == 303
+    assert "charge_disputed" in mentee_client.get(response.headers["Location"]).text
+    db.session.expire_all()
+    booking = db.session.get(Booking, paid_booking.id)
+    assert (booking.status, booking.payment_status) == (
+        SessionStatus.CONFIRMED,
+        PaymentStatus.PAID,
+    )
+    assert stripe_fake.params_of("refunds.create") == []
+    assert db.session.scalars(db.select(Refund)).all() == []

@@ -10,12 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import ledger
-from portal.coaches import booking as booking_service
-from portal.coaches import fulfilment
+from portal.bookings import fulfilment, hold
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
-    CoachingSession,
+    Booking,
     CoachProfile,
     LedgerEntry,
     PaymentStatus,
@@ -27,24 +26,25 @@ from portal.models import (
     User,
 )
 from tests.builders import make_user
-from tests.coaches.conftest import FakeStripe, book_slot, only_booking
+from tests.coaches.conftest import book_slot, only_booking
 from tests.conftest import login
+from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import event
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
 
-def _start(client: FlaskClient, slot: AvailabilitySlot) -> CoachingSession:
+def _start(client: FlaskClient, slot: AvailabilitySlot) -> Booking:
     assert book_slot(client, slot.id).status_code == 303
     return only_booking()
 
 
-def _return(client: FlaskClient, booking: CoachingSession):  # type: ignore[no-untyped-def]
+def _return(client: FlaskClient, booking: Booking):  # type: ignore[no-untyped-def]
     return client.get(f"/bookings/return?session_id={booking.stripe_checkout_session_id}")
 
 
 def _assert_paid_once(booking_id: int, coach_id: int) -> Transaction:
     db.session.expire_all()
-    booking = db.session.get(CoachingSession, booking_id)
+    booking = db.session.get(Booking, booking_id)
     assert booking.status is SessionStatus.CONFIRMED
     assert booking.payment_status is PaymentStatus.PAID
     [transaction] = db.session.scalars(db.select(Transaction)).all()
@@ -83,7 +83,7 @@ def test_return_page_fulfils_a_paid_checkout_and_shows_the_confirmed_booking(
     assert transaction.stripe_payment_intent_id.startswith("pi_test_")
     assert transaction.stripe_transfer_id.startswith("tr_test_")
     db.session.expire_all()
-    assert db.session.get(CoachingSession, booking.id).stripe_payment_intent_id == (
+    assert db.session.get(Booking, booking.id).stripe_payment_intent_id == (
         transaction.stripe_payment_intent_id
     )
 
@@ -150,14 +150,17 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert (response.status_code, response.text) == (200, "processed")
-    # one statement each: the event's row, the booking confirmed (a guarded UPDATE), its
-    # transaction, the ledger entry (taking the coach's lock) and the coach's balances
+    # one statement each: the event's row, the booking read under its row lock and confirmed,
+    # its transaction, the ledger entry (taking the coach's lock) and the coach's balances; after
+    # the commit, one look for events that were waiting for this payment
     assert [" ".join(sql.split()[:3]).removesuffix(" SET") for sql in statements] == [
         "INSERT INTO stripe_events",
+        "SELECT coaching_sessions.id, coaching_sessions.coach_id,",
         "UPDATE coaching_sessions",
         "INSERT INTO transactions",
         "INSERT INTO ledger_entries",
         "UPDATE coach_profiles",
+        "SELECT stripe_events.payload FROM",
     ]
     transaction = _assert_paid_once(booking.id, slot.coach_id)
     assert (transaction.stripe_payment_intent_id, transaction.stripe_transfer_id) == (
@@ -191,7 +194,7 @@ def test_an_unpaid_completed_checkout_fulfils_nothing_until_the_async_payment_su
     assert 'hx-trigger="every 2s"' in page.text
     assert "being confirmed" in page.text
     db.session.expire_all()
-    held = db.session.get(CoachingSession, booking.id)
+    held = db.session.get(Booking, booking.id)
     assert held.payment_status is PaymentStatus.PROCESSING
     assert held.status is SessionStatus.PENDING_PAYMENT
     assert db.session.query(Transaction).count() == 0
@@ -239,12 +242,12 @@ def test_expired_checkout_releases_the_slot(
     )
     assert signed_post(client, PLATFORM_PATH, expired, platform_secret(client)).status_code == 200
     db.session.expire_all()
-    released = db.session.get(CoachingSession, booking.id)
+    released = db.session.get(Booking, booking.id)
     assert (released.status, released.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.CANCELED,
     )
-    assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
+    assert [s.id for s in hold.open_slots_page(slot.coach_id).rows] == [slot.id]
 
 
 def test_a_declined_card_marks_the_payment_failed_and_expiry_then_frees_the_slot(
@@ -268,20 +271,20 @@ def test_a_declined_card_marks_the_payment_failed_and_expiry_then_frees_the_slot
     assert signed_post(client, PLATFORM_PATH, failed, platform_secret(client)).status_code == 200
     page = mentee_client.get(f"/bookings/{booking.id}")
     assert "Your card was declined" in page.text
-    assert booking_service.open_slots(slot.coach_id) == []  # still open at Stripe: still held
+    assert hold.open_slots_page(slot.coach_id).rows == []  # still open at Stripe: still held
     stripe_fake.expire_session(booking.stripe_checkout_session_id)
     expired = event(
         "checkout.session.expired", stripe_fake.event_object(booking.stripe_checkout_session_id)
     )
     assert signed_post(client, PLATFORM_PATH, expired, platform_secret(client)).status_code == 200
     db.session.expire_all()
-    released = db.session.get(CoachingSession, booking.id)
+    released = db.session.get(Booking, booking.id)
     assert (released.status, released.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.FAILED,
     )
     assert "The payment failed" in mentee_client.get(f"/bookings/{booking.id}").text
-    assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
+    assert [s.id for s in hold.open_slots_page(slot.coach_id).rows] == [slot.id]
 
 
 def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
@@ -298,8 +301,8 @@ def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
     assert "nothing was charged and the time is free" in page.text
     assert stripe_fake.sessions[booking.stripe_checkout_session_id]["status"] == "expired"
     db.session.expire_all()
-    assert db.session.get(CoachingSession, booking.id).status is SessionStatus.CANCELED
-    assert [s.id for s in booking_service.open_slots(slot.coach_id)] == [slot.id]
+    assert db.session.get(Booking, booking.id).status is SessionStatus.CANCELED
+    assert [s.id for s in hold.open_slots_page(slot.coach_id).rows] == [slot.id]
     # coming back twice changes nothing more
     assert mentee_client.get(cancel_link).status_code == 303
     assert stripe_fake.count("checkout.sessions.expire") == 1
@@ -316,11 +319,11 @@ def test_a_cancel_link_without_the_portals_token_changes_nothing(
     for link in (forged, f"/bookings/{booking.id}/checkout-canceled"):
         assert mentee_client.get(link).status_code == 404
     db.session.expire_all()
-    assert db.session.get(CoachingSession, booking.id).status is SessionStatus.PENDING_PAYMENT
+    assert db.session.get(Booking, booking.id).status is SessionStatus.PENDING_PAYMENT
     assert stripe_fake.count("checkout.sessions.expire") == 0
 
 
-def _cancel_link(stripe_fake: FakeStripe, booking: CoachingSession) -> str:
+def _cancel_link(stripe_fake: FakeStripe, booking: Booking) -> str:
     """The path of the cancel_url the portal gave Stripe for this booking."""
     parts = urlsplit(stripe_fake.sessions[booking.stripe_checkout_session_id]["cancel_url"])
     return f"{parts.path}?{parts.query}"

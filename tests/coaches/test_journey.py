@@ -8,10 +8,10 @@ from decimal import Decimal
 from flask import Flask
 
 from portal import ledger
-from portal.coaches import booking as booking_service
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     CoachProfile,
     PaymentStatus,
     RefundStatus,
@@ -23,6 +23,7 @@ from portal.models import (
 from tests.builders import make_slot, make_user
 from tests.conftest import PASSWORD
 from tests.live import LivePortal, LiveSandbox, live_portal, live_sandbox, onboard_coach
+from tests.stripe_agreement import balance_disagreements
 
 __all__ = ["live_portal", "live_sandbox"]
 
@@ -70,7 +71,7 @@ def test_a_mentee_books_pays_comes_back_confirmed_and_cancels_for_a_refund(
     live_sandbox.flush()
 
     db.session.expire_all()
-    booking = db.session.scalars(db.select(CoachingSession)).one()
+    booking = db.session.scalars(db.select(Booking)).one()
     assert (booking.status, booking.payment_status) == (SessionStatus.CONFIRMED, PaymentStatus.PAID)
     transaction = db.session.scalars(db.select(Transaction)).one()
     assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
@@ -104,7 +105,7 @@ def test_a_mentee_books_pays_comes_back_confirmed_and_cancels_for_a_refund(
     live_sandbox.flush()
 
     db.session.expire_all()
-    booking = db.session.get(CoachingSession, booking.id)
+    booking = db.session.get(Booking, booking.id)
     assert (booking.status, booking.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.REFUNDED,
@@ -116,10 +117,15 @@ def test_a_mentee_books_pays_comes_back_confirmed_and_cancels_for_a_refund(
     refunds = stripe.v1.refunds.list(params={"payment_intent": intent.id}).data
     assert [r.id for r in refunds] == [refund.stripe_refund_id]
     assert refunds[0].transfer_reversal  # the coach's transfer came back
+    # Stripe transferred the whole 100.00 and took the 20.00 fee back: a full refund reverses
+    # the whole transfer and refunds the whole fee, so the coach nets -80.00.
     transfer = stripe.v1.transfers.retrieve(transaction.stripe_transfer_id)
-    assert transfer.amount_reversed == 8000
+    assert (transfer.amount, transfer.amount_reversed) == (10000, 10000)
+    charge = stripe.v1.charges.retrieve(refunds[0].charge)
+    assert stripe.v1.application_fees.retrieve(charge.application_fee).amount_refunded == 2000
     profile = db.session.scalar(db.select(CoachProfile).where(CoachProfile.user_id == coach.id))
-    assert (profile.total_earnings, profile.pending_balance) == (Decimal("0.00"), Decimal("0.00"))
+    assert profile.total_earnings == Decimal("0.00")
+    assert balance_disagreements(stripe) == []  # pending 80.00, available -80.00 at both
     assert ledger.verify() == []
     assert "Refund" in browser.get(live_portal.url + page, timeout=10).text
 
@@ -138,7 +144,7 @@ def test_a_declined_card_holds_the_slot_until_checkout_expires_then_frees_it(
     assert "declined" in declined.text
     live_sandbox.flush()
     db.session.expire_all()
-    booking = db.session.scalars(db.select(CoachingSession)).one()
+    booking = db.session.scalars(db.select(Booking)).one()
     assert booking.payment_status is PaymentStatus.FAILED
     assert (
         "Your card was declined"
@@ -148,12 +154,12 @@ def test_a_declined_card_holds_the_slot_until_checkout_expires_then_frees_it(
     live_sandbox.advance(31 * 60)
     live_sandbox.flush()
     db.session.expire_all()
-    booking = db.session.get(CoachingSession, booking.id)
+    booking = db.session.get(Booking, booking.id)
     assert (booking.status, booking.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.FAILED,
     )
-    assert [s.id for s in booking_service.open_slots(coach.id)] == [slot.id]
+    assert [s.id for s in hold.open_slots_page(coach.id).rows] == [slot.id]
     assert db.session.query(Transaction).count() == 0
 
 
@@ -167,5 +173,5 @@ def test_leaving_the_checkout_page_frees_the_slot(
     back = browser.get(checkout_url + "/cancel", allow_redirects=True, timeout=10)
     assert "nothing was charged and the time is free" in back.text
     live_sandbox.flush()
-    assert [s.id for s in booking_service.open_slots(coach.id)] == [slot.id]
+    assert [s.id for s in hold.open_slots_page(coach.id).rows] == [slot.id]
     assert browser.get(checkout_url, timeout=10).status_code == 410  # expired at Stripe

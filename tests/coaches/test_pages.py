@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.extensions import db
-from portal.models import AvailabilitySlot, CoachingSession, Role, User
+from portal.models import AvailabilitySlot, Booking, Role, User
 from tests.builders import make_slot, make_user
 from tests.coaches.conftest import post_form
 from tests.conftest import csrf_token, login
@@ -48,9 +48,9 @@ def test_a_coach_without_payments_set_up_says_so_and_offers_no_booking(
 
 
 def test_my_sessions_lists_upcoming_and_past_with_payment_status_and_receipt(
-    mentee_client: FlaskClient, paid_booking: CoachingSession, mentee: User, bookable_coach: User
+    mentee_client: FlaskClient, paid_booking: Booking, mentee: User, bookable_coach: User
 ) -> None:
-    past = CoachingSession(
+    past = Booking(
         coach_id=bookable_coach.id,
         mentee_id=mentee.id,
         starts_at=datetime.now(UTC) - timedelta(days=3),
@@ -73,7 +73,7 @@ def test_my_sessions_lists_upcoming_and_past_with_payment_status_and_receipt(
 
 
 def test_a_coach_sees_only_their_own_schedule(
-    app: Flask, paid_booking: CoachingSession, bookable_coach: User
+    app: Flask, paid_booking: Booking, bookable_coach: User
 ) -> None:
     own = app.test_client()
     login(own, bookable_coach)
@@ -116,7 +116,7 @@ def test_a_coach_adds_and_removes_open_times_inline(app: Flask, bookable_coach: 
 
 
 def test_a_booked_open_time_cannot_be_removed(
-    app: Flask, paid_booking: CoachingSession, bookable_coach: User
+    app: Flask, paid_booking: Booking, bookable_coach: User
 ) -> None:
     client = app.test_client()
     login(client, bookable_coach)
@@ -134,7 +134,7 @@ def test_a_coach_cannot_remove_another_coachs_open_time(app: Flask, slot: Availa
 
 
 def test_a_coachs_open_times_come_twenty_to_a_page_with_bookings_marked(
-    app: Flask, paid_booking: CoachingSession, bookable_coach: User
+    app: Flask, paid_booking: Booking, bookable_coach: User
 ) -> None:
     for hours in range(24, 48):  # 24 open times before the booked one (48 hours from now)
         make_slot(bookable_coach, hours_from_now=hours)

@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.coaches import booking as booking_service
+from portal.bookings import hold
 from portal.coaches import services
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
-    CoachingSession,
+    Booking,
     PaymentStatus,
     Role,
     SessionStatus,
@@ -37,10 +37,10 @@ def _booking_ids(page: str) -> list[int]:
     return [int(i) for i in re.findall(r'href="/bookings/(\d+)"', page)]
 
 
-def _sessions(mentee: User, coach: User, hours: list[int]) -> list[CoachingSession]:
+def _sessions(mentee: User, coach: User, hours: list[int]) -> list[Booking]:
     now = datetime.now(UTC).replace(microsecond=0)
     made = [
-        CoachingSession(
+        Booking(
             coach_id=coach.id,
             mentee_id=mentee.id,
             starts_at=now + timedelta(hours=h),
@@ -85,7 +85,7 @@ def test_directory_next_open_times_are_each_coachs_soonest_three_from_one_query(
         for h in hours:
             db.session.add(AvailabilitySlot(coach_id=coach.id, starts_at=now + timedelta(hours=h)))
     db.session.commit()
-    slots = booking_service.open_slots_by_coach([ada.id, bob.id])
+    slots = hold.open_slots_by_coach([ada.id, bob.id])
     assert [s.starts_at for s in slots[ada.id]] == [now + timedelta(hours=h) for h in (10, 20, 30)]
     assert [s.starts_at for s in slots[bob.id]] == [now + timedelta(hours=5)]
 

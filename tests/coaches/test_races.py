@@ -1,4 +1,5 @@
-"""RELIABILITY 10 and 18 on PostgreSQL: real threads, real row locks, real unique indexes."""
+"""RELIABILITY 10, 18 and 37: real threads against real locks and unique indexes, on both
+databases (SQLite serialises writers from their first lock, as PostgreSQL's row locks do)."""
 
 from __future__ import annotations
 
@@ -11,28 +12,27 @@ import pytest
 from flask import Flask
 
 from portal import ledger
-from portal.coaches import booking as booking_service
+from portal.admin import refunds as admin_refunds
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     CoachProfile,
     LedgerEntry,
     PaymentStatus,
+    Refund,
+    RefundStatus,
     Role,
     SessionStatus,
     Transaction,
+    User,
 )
 from tests.builders import make_slot, make_user
-from tests.coaches.conftest import FakeStripe, book_slot
-from tests.conftest import PASSWORD, is_postgres, login
+from tests.coaches.conftest import book_slot, post_form
+from tests.conftest import PASSWORD, login
+from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import event
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(app: Flask) -> None:
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL (row locks and concurrent unique-index inserts)")
 
 
 def _together(*actions: Callable[[], Any]) -> list[Any]:
@@ -67,9 +67,9 @@ def test_return_page_and_webhook_together_fulfil_each_booking_once(
     secret = platform_secret(stripe)
     for round_ in range(50):
         slot = make_slot(bookable_coach, hours_from_now=48 + round_)
-        booking = booking_service.hold_slot(mentee, slot.id)
+        booking = hold.hold_slot(mentee, slot.id)
         db.session.commit()
-        booking_service.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
+        hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
         db.session.commit()
         session_id = booking.stripe_checkout_session_id
         intent = stripe_fake.pay(session_id)["payment_intent"]
@@ -83,7 +83,7 @@ def test_return_page_and_webhook_together_fulfil_each_booking_once(
         )
         assert (returned.status_code, webhook.status_code) == (303, 200), webhook.text
         db.session.expire_all()
-        paid = db.session.get(CoachingSession, booking.id)
+        paid = db.session.get(Booking, booking.id)
         assert (paid.status, paid.payment_status) == (SessionStatus.CONFIRMED, PaymentStatus.PAID)
         transactions = db.session.scalars(
             db.select(Transaction).where(Transaction.session_id == booking.id)
@@ -121,11 +121,11 @@ def test_two_mentees_checking_out_one_slot_at_once_leave_exactly_one_holder(
         )
         assert "That time was just taken — pick another." in loser.get(locations[0]).text
         db.session.expire_all()
-        holders = db.session.scalars(
-            db.select(CoachingSession).where(CoachingSession.slot_id == slot_id)
-        ).all()
+        holders = db.session.scalars(db.select(Booking).where(Booking.slot_id == slot_id)).all()
         assert len(holders) == 1
         assert holders[0].status is SessionStatus.PENDING_PAYMENT
+        hold.release_booking(holders[0], PaymentStatus.CANCELED)  # unpaid holds are limited
+        db.session.commit()
     assert stripe_fake.count("checkout.sessions.create") == 10
 
 
@@ -133,9 +133,9 @@ def test_one_payment_in_two_events_from_eight_workers_pays_the_booking_once(
     app: Flask, mentee, bookable_coach, stripe_fake: FakeStripe
 ) -> None:
     slot = make_slot(bookable_coach, hours_from_now=48)
-    booking = booking_service.hold_slot(mentee, slot.id)
+    booking = hold.hold_slot(mentee, slot.id)
     db.session.commit()
-    booking_service.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
+    hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
     db.session.commit()
     intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
     first, second = (event("payment_intent.succeeded", intent) for _ in range(2))
@@ -148,7 +148,7 @@ def test_one_payment_in_two_events_from_eight_workers_pays_the_booking_once(
     results = _together(*(lambda evt=evt: deliver(evt) for evt in [first, second] * 4))
     assert sorted(results) == [(200, "duplicate")] * 6 + [(200, "processed")] * 2
     db.session.expire_all()
-    paid = db.session.get(CoachingSession, booking.id)
+    paid = db.session.get(Booking, booking.id)
     assert (paid.status, paid.payment_status) == (SessionStatus.CONFIRMED, PaymentStatus.PAID)
     [transaction] = db.session.scalars(
         db.select(Transaction).where(Transaction.session_id == booking.id)
@@ -161,4 +161,65 @@ def test_one_payment_in_two_events_from_eight_workers_pays_the_booking_once(
         db.select(CoachProfile).where(CoachProfile.user_id == bookable_coach.id)
     )
     assert (profile.pending_balance, profile.ledger_entry_count) == (Decimal("80.00"), 1)
+    assert ledger.verify() == []
+
+
+def test_a_double_clicked_cancel_ends_in_one_refund(
+    app: Flask, mentee, paid_booking: Booking, stripe_fake: FakeStripe
+) -> None:
+    clients = []
+    for _ in range(2):  # two tabs of the same mentee, clicking at the same moment
+        client = app.test_client()
+        login(client, mentee)
+        clients.append(client)
+    url = f"/bookings/{paid_booking.id}/cancel"
+    responses = _together(*(lambda c=c: post_form(c, url) for c in clients))
+    assert [r.status_code for r in responses] == [303, 303]
+    assert stripe_fake.count("refunds.create") == 1
+    db.session.expire_all()
+    [transaction] = db.session.scalars(db.select(Transaction)).all()
+    assert [(r.amount, r.status) for r in transaction.refunds] == [
+        (Decimal("100.00"), RefundStatus.SUCCEEDED)
+    ]
+    assert db.session.get(Booking, paid_booking.id).status is SessionStatus.CANCELED
+    assert ledger.verify() == []
+
+
+def test_two_admins_refunding_one_payment_in_full_at_once_make_one_refund(
+    app: Flask, paid_booking: Booking, stripe_fake: FakeStripe
+) -> None:
+    admin_ids = [make_user(Role.ADMIN).id for _ in range(2)]
+    db.session.expire_all()
+    [transaction] = db.session.scalars(db.select(Transaction)).all()
+    txn_id = transaction.id
+    db.session.rollback()
+
+    def refund_in_full(admin_id: int, token: str) -> str:
+        with app.app_context():
+            admin = db.session.get(User, admin_id)
+            try:
+                refund = admin_refunds.request(
+                    txn_id,
+                    admin=admin,
+                    amount=Decimal("100.00"),
+                    reason="Both saw the complaint",
+                    request_token=token,
+                )
+                db.session.commit()
+            except admin_refunds.AdminRefundError as exc:
+                db.session.rollback()
+                return exc.message
+            admin_refunds.submit(refund.id, admin=admin)
+            db.session.commit()
+            return "refunded"
+
+    results = _together(
+        *(lambda a=a, n=n: refund_in_full(a, f"t{n}" * 16) for n, a in enumerate(admin_ids))
+    )
+    assert sorted(results)[1] == "refunded", results
+    assert "refund" in sorted(results)[0].lower(), results
+    assert stripe_fake.count("refunds.create") == 1
+    db.session.expire_all()
+    refunds = db.session.scalars(db.select(Refund)).all()
+    assert [(r.amount, r.status) for r in refunds] == [(Decimal("100.00"), RefundStatus.SUCCEEDED)]
     assert ledger.verify() == []

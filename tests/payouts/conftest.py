@@ -1,8 +1,6 @@
 """Fixtures for getting paid: Connect faked at the gateway, or the offline Stripe for journeys.
 
-- `fake_connect` replaces the functions of `portal.stripe_gateway.connect` (never anything
-  inside the code under test), keeps accounts and payouts by idempotency key as Stripe does, and
-  records every call.
+- `stripe_fake` (`tests.stripe_fake`) stands in for Stripe at the gateway seam.
 - `live` builds on `tests.live` (`live_portal`, `live_sandbox`): the served portal receives the
   sandbox's signed webhooks at its real endpoints, and the test's own app (test client, CLI)
   talks to the same sandbox and database. `onboard_in_browser` walks Stripe's hosted onboarding
@@ -11,10 +9,7 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,8 +33,6 @@ from portal.models import (
     User,
 )
 from portal.money import split_fee
-from portal.stripe_gateway import InvalidRequest
-from portal.stripe_gateway import connect as connect_gateway
 from tests.builders import make_user
 from tests.conftest import PASSWORD, csrf_token, login
 from tests.live import LivePortal, LiveSandbox, live_portal, live_sandbox
@@ -103,123 +96,12 @@ def signed_in(app: Flask, user: User) -> FlaskClient:
     return client
 
 
+# One coach's confirmation of "Pay out now", as the form carries it (one attempt).
+ATTEMPT = "confirmation-0001-of-the-coach"
+
+
 def post_form(client: FlaskClient, url: str, **data: Any) -> Any:
     return client.post(url, data={"csrf_token": csrf_token(client), **data})
-
-
-# --- Connect faked at the gateway -------------------------------------------------------------
-
-
-class FakeConnect:
-    """Stands in for `portal.stripe_gateway.connect` with Stripe's idempotency behaviour."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seq = itertools.count(1)
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.accounts: dict[str, dict[str, Any]] = {}
-        self.by_key: dict[str, dict[str, Any]] = {}
-        self.available: dict[str, int] = {}
-        self.fail_with: Exception | None = None
-
-    def _call(self, name: str, **details: Any) -> None:
-        with self.lock:
-            self.calls.append((name, details))
-        if self.fail_with is not None:
-            raise self.fail_with
-
-    def count(self, name: str) -> int:
-        return sum(1 for call, _ in self.calls if call == name)
-
-    def create_express_account(self, *, email: str, country: str, idempotency_key: str, **kw: Any):
-        self._call("accounts.create", email=email, country=country, key=idempotency_key, **kw)
-        with self.lock:
-            if idempotency_key not in self.by_key:
-                acct_id = f"acct_fake{next(self.seq):08d}"
-                self.accounts[acct_id] = {
-                    "id": acct_id,
-                    "object": "account",
-                    "country": country,
-                    "default_currency": "usd",
-                    "email": email,
-                    "charges_enabled": False,
-                    "payouts_enabled": False,
-                    "details_submitted": False,
-                    "business_type": None,
-                    "business_profile": {"name": None},
-                    "requirements": {
-                        "currently_due": ["individual.first_name", "external_account"],
-                        "past_due": [],
-                        "disabled_reason": "requirements.past_due",
-                    },
-                    "settings": {"payouts": {"schedule": kw.get("schedule")}},
-                    "metadata": kw.get("metadata") or {},
-                }
-                self.by_key[idempotency_key] = self.accounts[acct_id]
-            return copy.deepcopy(self.by_key[idempotency_key])
-
-    def retrieve_account(self, account_id: str) -> dict[str, Any]:
-        self._call("accounts.retrieve", account=account_id)
-        return copy.deepcopy(self.accounts[account_id])
-
-    def create_onboarding_link(self, account_id: str, *, refresh_url: str, return_url: str) -> str:
-        self._call("account_links.create", account=account_id, refresh=refresh_url, ret=return_url)
-        return f"https://connect.stripe.com/setup/e/{account_id}/{next(self.seq)}"
-
-    def create_login_link(self, account_id: str) -> str:
-        self._call("login_links.create", account=account_id)
-        return f"https://connect.stripe.com/express/{account_id}/{next(self.seq)}"
-
-    def update_payout_schedule(self, account_id: str, schedule: dict, *, metadata=None):  # type: ignore[no-untyped-def]
-        self._call("accounts.update", account=account_id, schedule=schedule, metadata=metadata)
-        self.accounts.setdefault(account_id, {"id": account_id})["settings"] = {
-            "payouts": {"schedule": schedule}
-        }
-        return copy.deepcopy(self.accounts[account_id])
-
-    def create_payout(
-        self, account_id: str, *, amount: int, currency: str, idempotency_key: str, metadata=None
-    ):  # type: ignore[no-untyped-def]  # noqa: E501
-        self._call("payouts.create", account=account_id, amount=amount, key=idempotency_key)
-        with self.lock:
-            if idempotency_key in self.by_key:
-                return copy.deepcopy(self.by_key[idempotency_key])
-            if amount > self.available.get(account_id, 10**9):
-                raise InvalidRequest(
-                    "You have insufficient funds in your Stripe account.",
-                    code="balance_insufficient",
-                )
-            now = int(time.time())
-            payout = {
-                "id": f"po_fake{next(self.seq):08d}",
-                "object": "payout",
-                "amount": amount,
-                "currency": currency.lower(),
-                "status": "pending",
-                "arrival_date": now + 2 * 86400,
-                "created": now,
-                "method": "standard",
-                "failure_code": None,
-                "failure_message": None,
-                "metadata": metadata or {},
-            }
-            self.by_key[idempotency_key] = payout
-            return copy.deepcopy(payout)
-
-
-@pytest.fixture
-def fake_connect(monkeypatch: pytest.MonkeyPatch) -> FakeConnect:
-    fake = FakeConnect()
-    for name in (
-        "create_express_account",
-        "retrieve_account",
-        "create_onboarding_link",
-        "create_login_link",
-        "update_payout_schedule",
-        "create_payout",
-    ):
-        monkeypatch.setattr(connect_gateway, name, getattr(fake, name))
-    return fake
 
 
 # --- the offline Stripe, with the portal served for its webhooks ------------------------------

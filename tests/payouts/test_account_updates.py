@@ -3,10 +3,12 @@ account only, and is what makes a coach payable."""
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import Role, StripeConnectedAccount, User
+from portal.stripe_gateway import connect as connect_gateway
 from tests.builders import make_connected_account, make_user
 from tests.webhooks import payloads
 from tests.webhooks.signing import CONNECT_PATH, connect_secret, signed_post
@@ -83,3 +85,28 @@ def test_a_coach_stripe_disables_shows_what_is_needed_on_the_dashboard(
     page = client.get("/coach/earnings")
     assert "Stripe still needs" in page.text and "a photo of your ID document" in page.text
     assert "Pay out now" not in page.text
+
+
+def test_two_updates_of_one_second_end_as_stripe_has_the_account_whatever_their_order(
+    client: FlaskClient, coach: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Onboarding's last steps send several account.updated within one second; the newest may
+    arrive first. Their timestamps cannot order them, so Stripe's current account decides."""
+    account = make_connected_account(coach, charges_enabled=False)
+    acct = account.stripe_account_id
+    newer = payloads.account(acct)
+    older = payloads.account(
+        acct, charges_enabled=False, payouts_enabled=False, currently_due=["external_account"]
+    )
+    asked: list[str] = []
+    monkeypatch.setattr(
+        connect_gateway, "retrieve_account", lambda account_id: asked.append(account_id) or newer
+    )
+    second = 1_800_000_000
+    _post(client, payloads.event("account.updated", newer, account=acct, created=second))
+    assert asked == []  # the first of its second needs no look at Stripe
+    _post(client, payloads.event("account.updated", older, account=acct, created=second))
+    assert asked == [acct]
+    account = _reload(account)
+    assert account.charges_enabled and account.payouts_enabled
+    assert account.requires_onboarding is False

@@ -26,7 +26,8 @@ from portal.models import (
 )
 from portal.payouts import services
 from tests.builders import make_connected_account, make_user
-from tests.payouts.conftest import FakeConnect, earn, post_form, profile_of, release, signed_in
+from tests.payouts.conftest import ATTEMPT, earn, post_form, profile_of, release, signed_in
+from tests.stripe_fake import FakeStripe
 
 
 def _refund(txn: Transaction, amount: str, fee: str) -> Refund:
@@ -57,7 +58,7 @@ def _sum(column: sa.ColumnElement, coach: User) -> Decimal:
 
 
 def test_dashboard_shows_the_ledger_balances_to_the_cent(
-    app: Flask, coach: User, fake_connect: FakeConnect
+    app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     make_connected_account(coach)
     profile = profile_of(coach)
@@ -66,9 +67,9 @@ def test_dashboard_shows_the_ledger_balances_to_the_cent(
     first = earn(coach, "99.99")  # fee 17.50 (17.49825 rounded half up), share 82.49
     earn(coach, "45.55")  # fee 7.97 (7.97125), share 37.58
     earn(coach, "0.50")  # fee 0.09 (0.0875), share 0.41
-    _refund(first, "33.33", "5.83")  # share reversed 27.50, from pending first
-    release(coach, "60.00")
-    services.pay_out_now(coach.id, confirmed_amount=Decimal("60.00"))
+    _refund(first, "33.33", "5.83")  # 27.50 taken from available, as Stripe does: -27.50
+    release(coach, "87.50")  # available 60.00
+    services.pay_out_now(coach.id, confirmed_amount=Decimal("60.00"), attempt=ATTEMPT)
     db.session.commit()
 
     expected_total = Decimal("82.49") + Decimal("37.58") + Decimal("0.41") - Decimal("27.50")
@@ -83,7 +84,7 @@ def test_dashboard_shows_the_ledger_balances_to_the_cent(
 
 
 def test_next_payout_estimate_follows_the_schedule_and_minimum(
-    app: Flask, coach: User, fake_connect: FakeConnect
+    app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     from portal.models import PayoutSchedule
 
@@ -135,13 +136,17 @@ def test_activity_pages_by_keyset_with_htmx_and_without(app: Flask, coach: User)
 
 
 def test_payouts_page_by_keyset_with_htmx_and_without(
-    app: Flask, coach: User, fake_connect: FakeConnect
+    app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     make_connected_account(coach)
     earn(coach, "500.00")
     for n in range(13):
         release(coach, f"{10 + n}.00")
-        services.pay_out_now(coach.id, confirmed_amount=Decimal(f"{10 + n}.00"))
+        services.pay_out_now(
+            coach.id,
+            confirmed_amount=Decimal(f"{10 + n}.00"),
+            attempt=f"attempt-{n:02d}-of-thirteen",
+        )
         db.session.commit()
     failed = db.session.scalar(sa.select(Payout).where(Payout.amount == Decimal("10.00")))
     failed.status = PayoutStatus.FAILED
@@ -214,12 +219,12 @@ def test_dashboard_shows_each_new_entry_at_once_and_rereads_nothing_until_then(
 
 
 def test_a_payout_moving_on_shows_at_once_on_a_dashboard_seen_before(
-    app: Flask, coach: User, fake_connect: FakeConnect
+    app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     account = make_connected_account(coach)
     earn(coach, "100.00")
     release(coach, "80.00")
-    payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"))
+    payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"), attempt=ATTEMPT)
     db.session.commit()
     client = signed_in(app, coach)
     row = re.compile(rf'<tr id="payout-{payout.id}">.*?</tr>', re.S)
@@ -257,14 +262,14 @@ def test_chart_is_an_svg_with_a_table_of_the_same_numbers(app: Flask, coach: Use
     assert "Net earnings by month" in by_month and by_month.count('<rect x="') == 12
 
 
-def test_a_coach_never_sees_another_coach_money(app: Flask, fake_connect: FakeConnect) -> None:
+def test_a_coach_never_sees_another_coach_money(app: Flask, stripe_fake: FakeStripe) -> None:
     carol = make_user(Role.COACH, "carol@example.com")
     dan = make_user(Role.COACH, "dan@example.com")
     for coach, price in ((carol, "123.45"), (dan, "67.89")):
         make_connected_account(coach)
         earn(coach, price)
         release(coach, "10.00")
-        services.pay_out_now(coach.id, confirmed_amount=Decimal("10.00"))
+        services.pay_out_now(coach.id, confirmed_amount=Decimal("10.00"), attempt=ATTEMPT)
         db.session.commit()
     carol_entry = db.session.scalar(
         sa.select(LedgerEntry.id).where(
@@ -301,7 +306,7 @@ ADMIN_ROUTES = [("GET", "/admin/coaches/{coach}/fee"), ("POST", "/admin/coaches/
 
 @pytest.mark.parametrize("visitor", ["anonymous", Role.MENTEE, Role.COACH, Role.ADMIN], ids=str)
 def test_every_payout_route_lets_in_only_its_audience(
-    app: Flask, visitor: str | Role, fake_connect: FakeConnect
+    app: Flask, visitor: str | Role, stripe_fake: FakeStripe
 ) -> None:
     target = make_user(Role.COACH)
     client = app.test_client()
@@ -326,7 +331,7 @@ def test_every_payout_route_lets_in_only_its_audience(
                 assert not location.startswith("/account/login"), (method, url)
             else:
                 assert response.status_code == 403, (method, url, visitor)
-    assert fake_connect.count("accounts.create") == 0
+    assert stripe_fake.count("accounts.create") == 0
 
 
 def test_earnings_by_week_and_month_sum_each_period_net_of_refunds(app: Flask, coach: User) -> None:

@@ -14,7 +14,6 @@ from portal.payouts import services
 from portal.stripe_gateway import StripeUnavailable
 from tests.builders import make_connected_account, make_user
 from tests.payouts.conftest import (
-    FakeConnect,
     Live,
     onboard_in_browser,
     path_of,
@@ -22,6 +21,7 @@ from tests.payouts.conftest import (
     signed_in,
     start_onboarding,
 )
+from tests.stripe_fake import FakeStripe
 
 
 def _account(coach: User) -> StripeConnectedAccount | None:
@@ -116,11 +116,11 @@ def test_returning_before_stripe_enables_anything_is_not_completion(
 
 
 def test_the_return_page_shows_stripe_state_but_only_account_updated_stores_it(
-    coach: User, coach_client: FlaskClient, fake_connect: FakeConnect
+    coach: User, coach_client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
     start_onboarding(coach_client)
     account_id = _account(coach).stripe_account_id
-    fake_connect.accounts[account_id].update(
+    stripe_fake.accounts[account_id].update(
         charges_enabled=True,
         payouts_enabled=True,
         details_submitted=True,
@@ -128,7 +128,7 @@ def test_the_return_page_shows_stripe_state_but_only_account_updated_stores_it(
     )
     page = coach_client.get("/coach/earnings/get-paid/return")
     assert "Payouts are on" in page.text
-    assert fake_connect.count("accounts.retrieve") == 1
+    assert stripe_fake.count("accounts.retrieve") == 1
     account = _account(coach)
     assert not account.payouts_enabled and account.requires_onboarding
 
@@ -158,22 +158,22 @@ def test_an_older_account_update_is_recognised_once_a_newer_one_was_applied(
 
 
 def test_get_paid_form_defaults_to_the_platform_country(
-    app: Flask, coach_client: FlaskClient, fake_connect: FakeConnect
+    app: Flask, coach_client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
     app.config["PLATFORM_COUNTRY"] = "GB"
     page = coach_client.get("/coach/earnings/get-paid")
     assert re.search(r'<option selected value="GB">|<option value="GB" selected>', page.text)
-    assert fake_connect.calls == []
+    assert stripe_fake.calls == []
 
 
 def test_account_is_created_once_however_often_the_coach_presses_get_paid(
-    coach: User, coach_client: FlaskClient, fake_connect: FakeConnect
+    coach: User, coach_client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
     first = start_onboarding(coach_client, country="CA")
     second = start_onboarding(coach_client, country="CA")
     assert first != second  # a fresh single-use link each time
-    assert fake_connect.count("accounts.create") == 1
-    created = fake_connect.calls[0][1]
+    assert stripe_fake.count("accounts.create") == 1
+    created = stripe_fake.calls[0][1]
     assert created["country"] == "CA" and created["email"] == coach.email
     assert created["key"].startswith(f"connect-account:{coach.id}:")
     account = _account(coach)
@@ -182,21 +182,21 @@ def test_account_is_created_once_however_often_the_coach_presses_get_paid(
 
 
 def test_the_same_coach_always_sends_stripe_the_same_account_key(
-    app: Flask, coach: User, fake_connect: FakeConnect
+    app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     # A crash after Stripe made the account but before our commit: the retry gets the same one.
     services.start_onboarding(coach.id, "US")
     db.session.rollback()
     services.start_onboarding(coach.id, "US")
     db.session.commit()
-    keys = {details["key"] for name, details in fake_connect.calls if name == "accounts.create"}
-    assert len(keys) == 1 and len(fake_connect.accounts) == 1
+    keys = {details["key"] for name, details in stripe_fake.calls if name == "accounts.create"}
+    assert len(keys) == 1 and len(stripe_fake.accounts) == 1
 
 
 def test_stripe_outage_during_get_paid_shows_a_message_and_stores_nothing(
-    coach: User, coach_client: FlaskClient, fake_connect: FakeConnect
+    coach: User, coach_client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
-    fake_connect.fail_with = StripeUnavailable("We could not reach our payment provider.")
+    stripe_fake.fail_with = StripeUnavailable("We could not reach our payment provider.")
     response = post_form(coach_client, "/coach/earnings/get-paid", country="US")
     assert response.status_code == 303
     page = coach_client.get(response.headers["Location"])
@@ -205,21 +205,21 @@ def test_stripe_outage_during_get_paid_shows_a_message_and_stores_nothing(
 
 
 def test_unknown_country_is_refused_with_a_message(
-    coach: User, coach_client: FlaskClient, fake_connect: FakeConnect
+    coach: User, coach_client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
     response = post_form(coach_client, "/coach/earnings/get-paid", country="ZZ")
     assert response.status_code == 400
     assert "Not a valid choice" in response.text
-    assert fake_connect.calls == [] and _account(coach) is None
+    assert stripe_fake.calls == [] and _account(coach) is None
 
 
 def test_refresh_without_an_account_goes_back_to_get_paid(
-    coach_client: FlaskClient, fake_connect: FakeConnect
+    coach_client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
     response = coach_client.get("/coach/earnings/get-paid/refresh")
     assert response.status_code == 302
     assert response.headers["Location"] == "/coach/earnings/get-paid"
-    assert fake_connect.calls == []
+    assert stripe_fake.calls == []
 
 
 def test_requirement_codes_become_plain_phrases() -> None:
@@ -248,13 +248,13 @@ def test_requirement_codes_become_plain_phrases() -> None:
 
 
 def test_express_dashboard_opens_through_a_login_link(
-    app: Flask, coach: User, fake_connect: FakeConnect
+    app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     client = signed_in(app, coach)
     start_onboarding(client)
     refused = post_form(client, "/coach/earnings/stripe-dashboard")
     assert refused.status_code == 303 and refused.headers["Location"] == "/coach/earnings"
-    assert fake_connect.count("login_links.create") == 0
+    assert stripe_fake.count("login_links.create") == 0
 
     account = _account(coach)
     account.details_submitted = True
@@ -276,8 +276,8 @@ def test_express_dashboard_through_the_offline_stripe_shows_the_coach_balance(
     assert page.status_code == 200 and "Payouts" in page.text
 
 
-def test_a_mentee_cannot_start_onboarding(app: Flask, fake_connect: FakeConnect) -> None:
+def test_a_mentee_cannot_start_onboarding(app: Flask, stripe_fake: FakeStripe) -> None:
     mentee = make_user(Role.MENTEE)
     client = signed_in(app, mentee)
     assert post_form(client, "/coach/earnings/get-paid", country="US").status_code == 403
-    assert fake_connect.calls == []
+    assert stripe_fake.calls == []

@@ -26,7 +26,7 @@ from portal.models import (
 from portal.payouts import services
 from tests.builders import make_connected_account, make_user
 from tests.payouts.conftest import (
-    FakeConnect,
+    ATTEMPT,
     Live,
     balances,
     earn,
@@ -37,6 +37,7 @@ from tests.payouts.conftest import (
     signed_in,
     start_onboarding,
 )
+from tests.stripe_fake import FakeStripe
 from tests.webhooks import payloads
 from tests.webhooks.signing import CONNECT_PATH, connect_secret, signed_post
 
@@ -98,7 +99,7 @@ def test_next_payout_day_is_the_next_day_the_rule_allows() -> None:
 
 
 def test_run_pays_coaches_over_their_minimum_and_leaves_those_under_it(
-    app: Flask, fake_connect: FakeConnect
+    app: Flask, stripe_fake: FakeStripe
 ) -> None:
     over = _coach_with_available("150.00", schedule=PayoutSchedule.WEEKLY)
     under = _coach_with_available("60.00", schedule=PayoutSchedule.WEEKLY)
@@ -116,33 +117,33 @@ def test_run_pays_coaches_over_their_minimum_and_leaves_those_under_it(
     assert [p.amount for p in _payouts(exact)] == [Decimal("100.00")]
     assert _payouts(under) == [] and balances(under).available == Decimal("60.00")
     assert _payouts(instant) == [] and balances(instant).available == Decimal("500.00")
-    amounts = sorted(d["amount"] for n, d in fake_connect.calls if n == "payouts.create")
+    amounts = sorted(d["amount"] for n, d in stripe_fake.calls if n == "payouts.create")
     assert amounts == [10000, 15000]
     assert ledger.verify() == []
 
 
 def test_run_on_a_day_that_is_not_the_coach_payout_day_pays_nobody(
-    app: Flask, fake_connect: FakeConnect
+    app: Flask, stripe_fake: FakeStripe
 ) -> None:
     coach = _coach_with_available("150.00", schedule=PayoutSchedule.WEEKLY)
     result = _run(app, TUESDAY)
     assert result.exit_code == 0 and "0 created" in result.output
-    assert _payouts(coach) == [] and fake_connect.count("payouts.create") == 0
+    assert _payouts(coach) == [] and stripe_fake.count("payouts.create") == 0
 
 
-def test_running_twice_the_same_day_pays_once(app: Flask, fake_connect: FakeConnect) -> None:
+def test_running_twice_the_same_day_pays_once(app: Flask, stripe_fake: FakeStripe) -> None:
     coach = _coach_with_available("150.00", schedule=PayoutSchedule.DAILY)
     assert _run(app, MONDAY).exit_code == 0
     assert _run(app, MONDAY).exit_code == 0
-    assert len(_payouts(coach)) == 1 and fake_connect.count("payouts.create") == 1
+    assert len(_payouts(coach)) == 1 and stripe_fake.count("payouts.create") == 1
 
 
 def test_a_coach_stripe_refuses_is_reported_and_others_are_still_paid(
-    app: Flask, fake_connect: FakeConnect
+    app: Flask, stripe_fake: FakeStripe
 ) -> None:
     short = _coach_with_available("150.00", schedule=PayoutSchedule.DAILY)
     fine = _coach_with_available("120.00", schedule=PayoutSchedule.DAILY)
-    fake_connect.available[short.stripe_connect_account_id] = 100  # Stripe holds less
+    stripe_fake.available[short.stripe_connect_account_id] = 100  # Stripe holds less
     result = _run(app, MONDAY)
     assert result.exit_code == 1
     assert f"coach {short.id}: not paid: You have insufficient funds" in result.output
@@ -150,9 +151,7 @@ def test_a_coach_stripe_refuses_is_reported_and_others_are_still_paid(
     assert len(_payouts(fine)) == 1
 
 
-def test_coaches_without_payouts_enabled_are_not_paid(
-    app: Flask, fake_connect: FakeConnect
-) -> None:
+def test_coaches_without_payouts_enabled_are_not_paid(app: Flask, stripe_fake: FakeStripe) -> None:
     coach = _coach_with_available("150.00", schedule=PayoutSchedule.DAILY)
     coach.stripe_connected_account.payouts_enabled = False
     db.session.commit()
@@ -205,7 +204,7 @@ def test_instant_coach_confirms_and_is_paid_out_through_the_offline_stripe(
     assert "Pay out now" in dashboard.text
     confirm = coach_client.get("/coach/earnings/pay-out")
     assert "Pay out <strong>$80.00</strong>" in confirm.text
-    response = post_form(coach_client, "/coach/earnings/pay-out", amount="80.00")
+    response = post_form(coach_client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert response.status_code == 303 and response.headers["Location"] == "/coach/earnings"
     page = coach_client.get("/coach/earnings")
     assert "Your payout of $80.00 is on its way" in page.text
@@ -219,39 +218,39 @@ def test_instant_coach_confirms_and_is_paid_out_through_the_offline_stripe(
     assert ledger.verify() == [] and live.deliveries_failed() == []
 
 
-def test_double_clicked_pay_out_now_pays_once(app: Flask, fake_connect: FakeConnect) -> None:
+def test_double_clicked_pay_out_now_pays_once(app: Flask, stripe_fake: FakeStripe) -> None:
     coach = _coach_with_available("80.00", schedule=PayoutSchedule.INSTANT)
     client = signed_in(app, coach)
-    first = post_form(client, "/coach/earnings/pay-out", amount="80.00")
-    second = post_form(client, "/coach/earnings/pay-out", amount="80.00")
+    first = post_form(client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
+    second = post_form(client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert first.status_code == second.status_code == 303
-    assert len(_payouts(coach)) == 1 and fake_connect.count("payouts.create") == 1
+    assert len(_payouts(coach)) == 1 and stripe_fake.count("payouts.create") == 1
     assert balances(coach).available == Decimal("0.00")
     assert "Nothing is available to pay out" in client.get(second.headers["Location"]).text
 
 
 def test_a_retried_payout_reuses_stripe_payout_for_the_same_balance(
-    app: Flask, fake_connect: FakeConnect
+    app: Flask, stripe_fake: FakeStripe
 ) -> None:
     coach = _coach_with_available("80.00", schedule=PayoutSchedule.INSTANT)
-    services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"))
+    services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"), attempt=ATTEMPT)
     db.session.rollback()  # the request died after Stripe answered, before our commit
-    services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"))
+    services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"), attempt=ATTEMPT)
     db.session.commit()
-    keys = {d["key"] for n, d in fake_connect.calls if n == "payouts.create"}
+    keys = {d["key"] for n, d in stripe_fake.calls if n == "payouts.create"}
     assert len(keys) == 1
     assert len(_payouts(coach)) == 1 and balances(coach).available == Decimal("0.00")
 
 
 def test_pay_out_now_refuses_an_amount_the_balance_no_longer_has(
-    app: Flask, fake_connect: FakeConnect
+    app: Flask, stripe_fake: FakeStripe
 ) -> None:
     coach = _coach_with_available("80.00", schedule=PayoutSchedule.INSTANT)
     client = signed_in(app, coach)
-    response = post_form(client, "/coach/earnings/pay-out", amount="95.00")
+    response = post_form(client, "/coach/earnings/pay-out", amount="95.00", attempt=ATTEMPT)
     assert response.status_code == 303
     assert "Your available balance changed" in client.get(response.headers["Location"]).text
-    assert _payouts(coach) == [] and fake_connect.count("payouts.create") == 0
+    assert _payouts(coach) == [] and stripe_fake.count("payouts.create") == 0
 
 
 @pytest.mark.parametrize(
@@ -262,31 +261,31 @@ def test_pay_out_now_refuses_an_amount_the_balance_no_longer_has(
     ],
 )
 def test_pay_out_now_is_only_for_payable_instant_coaches(
-    app: Flask, fake_connect: FakeConnect, schedule: PayoutSchedule, enabled: bool, message: str
+    app: Flask, stripe_fake: FakeStripe, schedule: PayoutSchedule, enabled: bool, message: str
 ) -> None:
     coach = _coach_with_available("80.00", schedule=schedule)
     coach.stripe_connected_account.payouts_enabled = enabled
     db.session.commit()
     client = signed_in(app, coach)
     assert "Pay out now</a>" not in client.get("/coach/earnings").text
-    response = post_form(client, "/coach/earnings/pay-out", amount="80.00")
+    response = post_form(client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert message in client.get(response.headers["Location"]).text
     assert _payouts(coach) == []
 
 
 def test_pay_out_now_with_nothing_available_is_refused(
-    app: Flask, coach: User, fake_connect: FakeConnect
+    app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     make_connected_account(coach)
     client = signed_in(app, coach)
     assert "Nothing is available to pay out" in client.get("/coach/earnings/pay-out").text
-    response = post_form(client, "/coach/earnings/pay-out", amount="0.00")
+    response = post_form(client, "/coach/earnings/pay-out", amount="0.00", attempt=ATTEMPT)
     assert "Nothing is available" in client.get(response.headers["Location"]).text
-    assert fake_connect.count("payouts.create") == 0
+    assert stripe_fake.count("payouts.create") == 0
 
 
 def test_pay_out_now_without_its_amount_is_a_bad_request(
-    app: Flask, fake_connect: FakeConnect
+    app: Flask, stripe_fake: FakeStripe
 ) -> None:
     coach = _coach_with_available("80.00", schedule=PayoutSchedule.INSTANT)
     client = signed_in(app, coach)
@@ -307,10 +306,10 @@ def _event(client: FlaskClient, coach: User, status: str, payout_id: str, amount
 
 
 def test_payout_paid_then_failed_leaves_it_failed_with_the_money_available_again(
-    app: Flask, client: FlaskClient, fake_connect: FakeConnect
+    app: Flask, client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
     coach = _coach_with_available("80.00", schedule=PayoutSchedule.INSTANT)
-    payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"))
+    payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"), attempt=ATTEMPT)
     db.session.commit()
     assert balances(coach).available == Decimal("0.00")
 
@@ -362,7 +361,7 @@ def test_failing_bank_account_through_the_offline_stripe_returns_the_money(
     live.destination_charge(account_id, 10000, 2000)
     earn(coach, "100.00")
     live.advance(2 * 86400 + 1)
-    post_form(coach_client, "/coach/earnings/pay-out", amount="80.00")
+    post_form(coach_client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert balances(coach).available == Decimal("0.00")
 
     live.advance(2 * 86400 + 1)
@@ -378,7 +377,7 @@ def test_failing_bank_account_through_the_offline_stripe_returns_the_money(
 
 
 def test_payout_settings_are_saved_and_stripe_is_kept_on_manual(
-    app: Flask, coach: User, fake_connect: FakeConnect
+    app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     make_connected_account(coach)
     client = signed_in(app, coach)
@@ -391,7 +390,7 @@ def test_payout_settings_are_saved_and_stripe_is_kept_on_manual(
     profile = profile_of(coach)
     assert profile.payout_schedule is PayoutSchedule.MONTHLY
     assert profile.minimum_payout == Decimal("250.50")
-    [(name, details)] = fake_connect.calls
+    [(name, details)] = stripe_fake.calls
     assert name == "accounts.update"
     assert details["schedule"] == {"interval": "manual"}
     assert details["metadata"] == {"payout_schedule": "monthly"}
@@ -407,7 +406,7 @@ def test_payout_settings_are_saved_and_stripe_is_kept_on_manual(
     ],
 )
 def test_bad_payout_settings_are_refused_and_change_nothing(
-    app: Flask, coach: User, fake_connect: FakeConnect, minimum: str, message: str
+    app: Flask, coach: User, stripe_fake: FakeStripe, minimum: str, message: str
 ) -> None:
     make_connected_account(coach)
     client = signed_in(app, coach)
@@ -418,16 +417,16 @@ def test_bad_payout_settings_are_refused_and_change_nothing(
     profile = profile_of(coach)
     assert profile.payout_schedule is PayoutSchedule.INSTANT
     assert profile.minimum_payout == Decimal("100.00")
-    assert fake_connect.calls == []
+    assert stripe_fake.calls == []
 
 
 def test_stripe_refusing_the_schedule_leaves_the_settings_as_they_were(
-    app: Flask, coach: User, fake_connect: FakeConnect
+    app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     from portal.stripe_gateway import StripeUnavailable
 
     make_connected_account(coach)
-    fake_connect.fail_with = StripeUnavailable("We could not reach our payment provider.")
+    stripe_fake.fail_with = StripeUnavailable("We could not reach our payment provider.")
     client = signed_in(app, coach)
     response = post_form(
         client, "/coach/earnings/settings", payout_schedule="weekly", minimum_payout="50"

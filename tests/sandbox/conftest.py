@@ -137,8 +137,14 @@ def sandbox_tools(sandbox: SandboxServer, client: stripe.StripeClient, http: req
         def pay(self, url: str, number: str = "4242424242424242", **extra: str):
             return pay(http, url, number, **extra)
 
-        def onboard(self, account_number: str = "000123456789", finish: bool = True) -> str:
-            return onboard(client, http, account_number, finish)
+        def onboard(
+            self,
+            account_number: str = "000123456789",
+            finish: bool = True,
+            schedule: dict[str, Any] | None = None,
+            debit_card: str = "",
+        ) -> str:
+            return onboard(client, http, account_number, finish, schedule, debit_card)
 
     return Tools()
 
@@ -166,8 +172,13 @@ def onboard(
     http: requests.Session,
     account_number: str = "000123456789",
     finish: bool = True,
+    schedule: dict[str, Any] | None = None,
+    debit_card: str = "",
 ) -> str:
-    """Create an Express account and walk the hosted onboarding; returns the account id."""
+    """Create an Express account and walk the hosted onboarding; returns the account id.
+
+    The account pays out manually unless `schedule` says otherwise, as the portal's accounts do.
+    """
     account = client.v1.accounts.create(
         params={
             "type": "express",
@@ -177,6 +188,7 @@ def onboard(
                 "card_payments": {"requested": True},
                 "transfers": {"requested": True},
             },
+            "settings": {"payouts": {"schedule": schedule or {"interval": "manual"}}},
         }
     )
     link = client.v1.account_links.create(
@@ -209,7 +221,11 @@ def onboard(
         return account.id
     bank = http.post(
         base + step.headers["Location"],
-        data={"routing_number": "110000000", "account_number": account_number},
+        data={
+            "routing_number": "110000000",
+            "account_number": account_number,
+            "debit_card": debit_card,
+        },
         allow_redirects=False,
         timeout=10,
     )

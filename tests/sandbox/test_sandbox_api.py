@@ -85,3 +85,64 @@ def test_metadata_update_and_default_payment_method(client):
     listed = client.v1.payment_methods.list(params={"customer": customer.id, "type": "card"})
     assert [m.id for m in listed.data] == [pm.id]
     assert listed.data[0].card.last4 == "4242"
+
+
+def test_errors_keep_stripes_type_code_param_and_message(client, sandbox_tools):
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.customers.create(params={"email": "m@example.com", "colour": "blue"})  # type: ignore[typeddict-unknown-key]
+    assert (err.value.http_status, err.value.code, err.value.param) == (
+        400,
+        "parameter_unknown",
+        "colour",
+    )
+    assert err.value.user_message == "Received unknown parameter: colour"
+    assert err.value.error.type == "invalid_request_error"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.payment_intents.create(
+            params={"amount": 900, "currency": "usd", "payment_method_data": {"tpye": "card"}}  # type: ignore[typeddict-unknown-key]
+        )
+    assert (err.value.code, err.value.param) == ("parameter_unknown", "payment_method_data[tpye]")
+    assert client.v1.customers.list().data == []  # nothing was made
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.refunds.create(params={"charge": "ch_nope"})
+    assert (err.value.http_status, err.value.code, err.value.param) == (
+        404,
+        "resource_missing",
+        "charge",
+    )
+    assert err.value.user_message == "No such charge: 'ch_nope'"
+
+
+def test_prices_list_honours_lookup_keys_active_product_currency_and_pages(client):
+    product = client.v1.products.create(params={"name": "Membership"})
+    other = client.v1.products.create(params={"name": "Other"})
+
+    def price(key, currency="usd", active=True, product_id=product.id):
+        return client.v1.prices.create(
+            params={
+                "product": product_id,
+                "currency": currency,
+                "unit_amount": 900,
+                "recurring": {"interval": "month"},
+                "lookup_key": key,
+                "active": active,
+            }
+        ).id
+
+    monthly, yearly = price("monthly"), price("yearly")
+    euro, retired = price("monthly_eur", "eur"), price("old", active=False)
+    elsewhere = price("other", product_id=other.id)
+
+    def ids(**params):
+        return [p.id for p in client.v1.prices.list(params={"limit": 100, **params}).data]
+
+    assert ids(lookup_keys=["monthly", "old"]) == [retired, monthly]
+    assert ids(lookup_keys=["nothing"]) == []
+    assert ids(active=False) == [retired]
+    assert ids(active=True) == [elsewhere, euro, yearly, monthly]
+    assert ids(product=other.id) == [elsewhere]
+    assert ids(currency="eur") == [euro]
+    first = client.v1.prices.list(params={"limit": 2})
+    assert [p.id for p in first.data] == [elsewhere, retired] and first.has_more
+    second = client.v1.prices.list(params={"limit": 2, "starting_after": retired})
+    assert [p.id for p in second.data] == [euro, yearly] and second.has_more

@@ -115,59 +115,6 @@ def test_dispute_card_opens_a_dispute(client, customer, sandbox_tools, receiver)
     assert "charge.dispute.created" in receiver.types("/platform")
 
 
-def test_destination_charge_pays_coach_and_keeps_fee(client, customer, sandbox_tools):
-    coach = sandbox_tools.onboard()
-    pi = _charge(
-        client,
-        customer,
-        "pm_card_visa",
-        application_fee_amount=2000,
-        transfer_data={"destination": coach},
-        amount=10000,
-    )
-    charge = client.v1.charges.retrieve(
-        pi.latest_charge, params={"expand": ["balance_transaction"]}
-    )
-    transfer = client.v1.transfers.retrieve(charge.transfer)
-    assert transfer.amount == 8000 and transfer.destination == coach
-    fee = client.v1.application_fees.retrieve(charge.application_fee)
-    assert fee.amount == 2000 and fee.account == coach
-    balance = client.v1.balance.retrieve(options={"stripe_account": coach})
-    assert balance.pending[0].amount == 8000 and balance.available[0].amount == 0
-
-
-def test_refund_reverses_transfer_and_fee_in_proportion(client, customer, sandbox_tools):
-    coach = sandbox_tools.onboard()
-    pi = _charge(
-        client,
-        customer,
-        "pm_card_visa",
-        amount=10000,
-        application_fee_amount=2000,
-        transfer_data={"destination": coach},
-    )
-    refund = client.v1.refunds.create(
-        params={
-            "payment_intent": pi.id,
-            "amount": 5000,
-            "reverse_transfer": True,
-            "refund_application_fee": True,
-            "reason": "requested_by_customer",
-            "metadata": {"booking": "9"},
-        }
-    )
-    assert refund.status == "succeeded" and refund.amount == 5000
-    charge = client.v1.charges.retrieve(pi.latest_charge)
-    assert charge.amount_refunded == 5000 and not charge.refunded
-    assert client.v1.transfers.retrieve(charge.transfer).amount_reversed == 4000
-    assert client.v1.application_fees.retrieve(charge.application_fee).amount_refunded == 1000
-    balance = client.v1.balance.retrieve(options={"stripe_account": coach})
-    assert balance.pending[0].amount + balance.available[0].amount == 4000
-    with pytest.raises(stripe.InvalidRequestError) as err:
-        client.v1.refunds.create(params={"charge": charge.id, "amount": 6000})
-    assert err.value.code == "amount_too_large"
-
-
 def test_destination_must_have_finished_onboarding(client, customer, sandbox_tools):
     half = sandbox_tools.onboard(finish=False)
     with pytest.raises(stripe.InvalidRequestError) as err:

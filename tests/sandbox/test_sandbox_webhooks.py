@@ -68,3 +68,37 @@ def test_redeliver_and_event_filters(client, sandbox_tools, receiver):
     assert [e["id"] for e in receiver.events()] == [event.id, event.id]
     later = client.v1.events.list(params={"created": {"gte": event.created + 3600}})
     assert later.data == []
+
+
+def test_chaos_shuffles_and_doubles_deliveries_until_switched_off(client, sandbox_tools, receiver):
+    assert sandbox_tools.control("webhooks/chaos", on=True) == {"webhook_chaos": True}
+    try:
+        customers = [client.v1.customers.create(params={"name": str(n)}).id for n in range(30)]
+        sandbox_tools.flush()
+        got = [e["data"]["object"]["id"] for e in receiver.events()]
+        assert set(got) == set(customers)
+        assert got != customers  # 30 events each held up to 0.3 s: never in order by chance
+        assert len(got) > len(customers)  # one in three twice: some event came again
+        assert all(got.count(c) <= 2 for c in customers)
+    finally:
+        sandbox_tools.control("webhooks/chaos", on=False)
+    receiver.received.clear()
+    calm = [client.v1.customers.create(params={"name": str(n)}).id for n in range(10)]
+    sandbox_tools.flush()
+    assert [e["data"]["object"]["id"] for e in receiver.events()] == calm
+
+
+def test_chaos_switch_takes_only_true_or_false(sandbox):
+    answer = requests.post(
+        sandbox.url + "/_sandbox/webhooks/chaos", json={"on": "maybe"}, timeout=5
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "on"
+    assert sandbox.sandbox.config.webhook_chaos is False
+
+
+def test_chaos_can_be_set_from_the_environment():
+    from stripe_sandbox import SandboxConfig
+
+    assert SandboxConfig.from_env({"SANDBOX_WEBHOOK_CHAOS": "1"}).webhook_chaos is True
+    assert SandboxConfig.from_env({}).webhook_chaos is False

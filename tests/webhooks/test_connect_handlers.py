@@ -259,10 +259,11 @@ def test_a_dispute_flags_the_transaction_and_leaves_the_coach_balance(client, me
     assert ledger.verify() == []
 
 
-def test_a_dispute_on_an_unknown_payment_is_ignored(client):
+def test_a_dispute_on_a_payment_not_recorded_yet_is_kept_waiting_for_it(client):
     event = payloads.event("charge.dispute.created", payloads.dispute("pi_unknown", 500))
-    assert deliver(client, event, PLATFORM_PATH) == "ignored"
-    status = db.session.scalar(
-        sa.select(StripeEvent.status).where(StripeEvent.stripe_event_id == event["id"])
+    assert deliver(client, event, PLATFORM_PATH) == "deferred"
+    assert deliver(client, event, PLATFORM_PATH) == "deferred"  # a redelivery is no duplicate
+    row = db.session.scalar(
+        sa.select(StripeEvent).where(StripeEvent.stripe_event_id == event["id"])
     )
-    assert status is EventStatus.IGNORED
+    assert (row.status, row.waiting_for) == (EventStatus.DEFERRED, "pi_unknown")

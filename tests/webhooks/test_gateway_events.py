@@ -9,7 +9,7 @@ import pytest
 import stripe
 
 from portal.stripe_gateway import StripeUnavailable
-from portal.stripe_gateway import events as gateway_events
+from portal.stripe_gateway import event_log as gateway_events
 from portal.stripe_gateway.webhooks import InvalidWebhook, verify_event
 from stripe_sandbox import SandboxConfig
 from stripe_sandbox.server import SandboxServer

@@ -11,7 +11,7 @@ from portal import ledger
 from portal.extensions import db
 from portal.models import EventStatus, Role, StripeEvent
 from portal.stripe_gateway import StripeUnavailable
-from portal.stripe_gateway import events as gateway_events
+from portal.stripe_gateway import event_log as gateway_events
 from portal.webhooks.runner import apply_event
 from tests.builders import make_connected_account, make_payment, make_user
 from tests.webhooks import payloads

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from portal import ledger
 from portal.extensions import db
 from portal.models import EventStatus, LedgerEntry, Payout, PayoutStatus, Role, StripeEvent, User
-from portal.webhooks import registry
+from portal.webhooks import dispatch
 from portal.webhooks.runner import UnknownEvent, apply_event, reprocess_event
 from tests.builders import make_connected_account, make_payment, make_user
 from tests.conftest import is_postgres, make_app
@@ -71,8 +71,7 @@ def test_a_connect_event_for_an_unknown_account_is_ignored_not_failed(client):
 
 def test_a_failing_handler_rolls_back_and_the_retry_applies_the_event(client, mentee, monkeypatch):
     coach, account = paid_coach(mentee, "100.00")
-    registry.load_handlers()
-    real = registry.handler_for("balance.available")
+    real = dispatch.handler_for("balance.available")
     calls = []
 
     def flaky(event):
@@ -81,7 +80,7 @@ def test_a_failing_handler_rolls_back_and_the_retry_applies_the_event(client, me
         if len(calls) == 1:
             raise RuntimeError("database hiccup")
 
-    monkeypatch.setitem(registry._handlers, "balance.available", flaky)
+    monkeypatch.setitem(dispatch.HANDLERS, "balance.available", flaky)
     event = payloads.event("balance.available", payloads.balance(8000), account=account)
 
     failed = signed_post(client, CONNECT_PATH, event, CONNECT_SECRET)
@@ -101,12 +100,11 @@ def test_a_failing_handler_rolls_back_and_the_retry_applies_the_event(client, me
 
 
 def test_a_handler_failing_every_time_counts_its_attempts(client, monkeypatch):
-    registry.load_handlers()
 
     def broken(event):
         raise ValueError("no such thing")
 
-    monkeypatch.setitem(registry._handlers, "payout.paid", broken)
+    monkeypatch.setitem(dispatch.HANDLERS, "payout.paid", broken)
     event = payloads.event("payout.paid", payloads.payout("po_1", 100, status="paid"))
     for _ in range(3):
         assert signed_post(client, CONNECT_PATH, event, CONNECT_SECRET).status_code == 500
@@ -116,16 +114,15 @@ def test_a_handler_failing_every_time_counts_its_attempts(client, monkeypatch):
 
 def test_reprocess_applies_a_failed_event_and_refuses_an_unknown_one(app, mentee, monkeypatch):
     coach, account = paid_coach(mentee, "100.00")
-    registry.load_handlers()
-    real = registry.handler_for("balance.available")
+    real = dispatch.handler_for("balance.available")
 
     def broken(event):
         raise RuntimeError("down")
 
     event = payloads.event("balance.available", payloads.balance(8000), account=account)
-    monkeypatch.setitem(registry._handlers, "balance.available", broken)
+    monkeypatch.setitem(dispatch.HANDLERS, "balance.available", broken)
     assert apply_event(event).status == "failed"
-    monkeypatch.setitem(registry._handlers, "balance.available", real)
+    monkeypatch.setitem(dispatch.HANDLERS, "balance.available", real)
     assert reprocess_event(event["id"]).status == "processed"
     assert reprocess_event(event["id"]).status == "duplicate"
     assert balances(coach).available == D("80.00")
@@ -172,8 +169,6 @@ def _deliver_concurrently(database_url: str, deliveries: list[dict], threads: in
 def test_the_same_event_from_eight_workers_twenty_times_is_applied_once(
     app, migrated_database, mentee
 ):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: real concurrent writers")
     coach, account = paid_coach(mentee, "100.00", "50.00")
     event = payloads.event("balance.available", payloads.balance(10000), account=account)
     results = _deliver_concurrently(migrated_database, [event] * 20, threads=8)
@@ -186,8 +181,6 @@ def test_the_same_event_from_eight_workers_twenty_times_is_applied_once(
 def test_an_ignored_event_from_eight_workers_is_ignored_once_and_duplicate_after(
     app, migrated_database
 ):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: real concurrent writers")
     event = payloads.event("issuing_card.created", {"id": "ic_race", "object": "issuing.card"})
     results = _deliver_concurrently(migrated_database, [event] * 12, threads=8)
     assert sorted(results) == [(200, "duplicate")] * 11 + [(200, "ignored")]
@@ -198,8 +191,6 @@ def test_an_ignored_event_from_eight_workers_is_ignored_once_and_duplicate_after
 def test_two_events_about_one_payout_from_many_workers_make_one_payout(
     app, migrated_database, mentee
 ):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: real concurrent writers")
     coach, account = paid_coach(mentee, "100.00")
     ledger.record_funds_available(coach.id, "USD", D("80.00"), stripe_event_id="evt_setup")
     db.session.commit()
@@ -220,8 +211,6 @@ def test_two_events_about_one_payout_from_many_workers_make_one_payout(
 def test_fifty_different_events_at_once_move_the_balance_to_the_exact_sum(
     app, migrated_database, mentee
 ):
-    if not is_postgres(app):
-        pytest.skip("needs PostgreSQL: real concurrent writers")
     coach, account = paid_coach(mentee, "1000.00", "1000.00", "500.00")  # pending 2,000.00
     ledger.record_funds_available(coach.id, "USD", D("2000.00"), stripe_event_id="evt_setup")
     db.session.commit()

@@ -20,25 +20,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.billing import cards, discounts
-from portal.coaches import fulfilment
-from portal.coaches.booking import (
+from portal.billing import cards
+from portal.bookings import fulfilment
+from portal.bookings.hold import (
     CoachNotBookable,
-    booking_discount_metadata,
     product_name,
     release_booking,
 )
-from portal.models import CoachingSession, CoachProfile, PaymentMethod, PaymentStatus, User
-from portal.money import split_fee
+from portal.errors import PortalError
+from portal.models import Booking, PaymentMethod, PaymentStatus, User
 from portal.stripe_gateway import CardDeclined, GatewayError
 from portal.stripe_gateway import billing as gateway
 from portal.stripe_gateway import customers as customers_gateway
 
 
-class SavedCardError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class SavedCardError(PortalError):
+    """The saved card was not charged; `message` says what to do instead."""
 
 
 class SavedCardFailed(SavedCardError):
@@ -58,17 +55,12 @@ class NoSavedCard(SavedCardError):
         super().__init__("You have no saved card. Pay on the secure payment page instead.")
 
 
-def offer_for(
-    profile: CoachProfile, user: User | Any
-) -> tuple[discounts.Quote, PaymentMethod | None]:
-    """What the coach's page shows a visitor before paying: the quote, and the card on file."""
-    list_split = split_fee(profile.session_price, profile.platform_fee_percentage, profile.currency)
-    quote = discounts.quote(list_split, user, profile.currency)
-    card = cards.default_card(user) if isinstance(user, User) else None
-    return quote, card
+def default_card_of(user: User | Any) -> PaymentMethod | None:
+    """The card a one-click payment would use (none for a visitor)."""
+    return cards.default_card(user) if isinstance(user, User) else None
 
 
-def pay_with_default_card(booking: CoachingSession) -> CoachingSession:
+def pay_with_default_card(booking: Booking) -> Booking:
     """Charge the held `booking` to the mentee's default card and fulfil it."""
     card: PaymentMethod | None = cards.default_card(booking.mentee)
     if card is None:
@@ -76,7 +68,7 @@ def pay_with_default_card(booking: CoachingSession) -> CoachingSession:
     account = booking.coach.stripe_connected_account
     if account is None or not account.charges_enabled:
         release_booking(booking, PaymentStatus.CANCELED)
-        raise CoachNotBookable()
+        raise CoachNotBookable(keeps_changes=True)
     try:
         customer_id = customers_gateway.ensure_customer(booking.mentee)
         intent = gateway.charge_saved_card(
@@ -85,7 +77,6 @@ def pay_with_default_card(booking: CoachingSession) -> CoachingSession:
             payment_method_id=card.stripe_payment_method_id,
             destination_account=account.stripe_account_id,
             description=product_name(booking),
-            metadata=booking_discount_metadata(booking),
         )
     except CardDeclined as exc:
         raise SavedCardFailed(
@@ -94,7 +85,8 @@ def pay_with_default_card(booking: CoachingSession) -> CoachingSession:
     except GatewayError as exc:
         release_booking(booking, PaymentStatus.CANCELED)
         raise SavedCardUnavailable(
-            f"{exc.message} Your booking was not made and the time is free again."
+            f"{exc.message} Your booking was not made and the time is free again.",
+            keeps_changes=True,
         ) from exc
     if intent.get("status") != "succeeded":
         # Off-session confirmation that still wants the mentee: the same as a decline for us.

@@ -1,14 +1,16 @@
-"""The member discount on session prices: how much, out of what, and how it is recorded.
+"""A booking's one quote: list price, member discount, platform fee, coach's share, currency.
 
 What this module promises:
+
+- `quote_for(profile, mentee)` is the one place a session's amounts are decided. The coach's
+  page shows it, `hold.hold_slot` stores it on the booking, and the payment's transaction copies
+  it from there. Stripe's metadata carries the booking's id, never an amount to trust.
 
 - A mentee whose membership is `active` or `trialing` gets `MEMBERSHIP_DISCOUNT_PERCENTAGE` off
   a session's list price, rounded half-up to the currency's step.
 - The discount comes out of the platform fee: the coach's share never changes, and the discount
   is capped at the fee, so the fee never goes below zero. Price, fee and share still add up.
-- `Quote` carries the list price, the discount and the resulting split, for showing before
-  paying; `Quote.metadata()` is what goes on the Stripe payment and `transaction_meta` turns it
-  back into what is recorded on the transaction.
+- `discount_meta(booking)` is the discount as the payment's transaction records it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 
 from flask import current_app
 
-from portal.models import Subscription, SubscriptionStatus, User
-from portal.money import FeeSplit, round_half_up, to_decimal
+from portal.models import Booking, CoachProfile, Subscription, SubscriptionStatus, User
+from portal.money import FeeSplit, round_half_up, split_fee, to_decimal
 
 MEMBER_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
 
@@ -42,16 +44,6 @@ class Quote:
     @property
     def discounted(self) -> bool:
         return self.discount > 0
-
-    def metadata(self) -> dict[str, str]:
-        """Stripe metadata naming the discount (empty without one)."""
-        if not self.discounted:
-            return {}
-        return {
-            "list_price": str(self.list_price),
-            "member_discount": str(self.discount),
-            "member_discount_percentage": str(self.percentage),
-        }
 
 
 def is_member(user: User | Any) -> bool:
@@ -93,13 +85,21 @@ def quote(list_split: FeeSplit, mentee: User | None, currency: str) -> Quote:
     )
 
 
-def transaction_meta(stripe_metadata: dict[str, Any] | None) -> dict[str, str]:
-    """The discount as recorded on a transaction's `meta`, from the payment's Stripe metadata."""
-    metadata = stripe_metadata or {}
-    if "member_discount" not in metadata:
+def quote_for(profile: CoachProfile, mentee: User | Any) -> Quote:
+    """What one session with this coach costs `mentee` (anyone: a visitor pays the list price)."""
+    list_split = split_fee(profile.session_price, profile.platform_fee_percentage, profile.currency)
+    return quote(list_split, mentee, profile.currency)
+
+
+def discount_meta(booking: Booking | Any) -> dict[str, str]:
+    """The member discount the booking was held at, as its payment's transaction records it.
+
+    `booking` is the booking or a row with its amount columns.
+    """
+    if not booking.discount_amount:
         return {}
     return {
-        "member_discount": str(metadata["member_discount"]),
-        "member_discount_percentage": str(metadata.get("member_discount_percentage", "")),
-        "list_price": str(metadata.get("list_price", "")),
+        "list_price": str(booking.price_amount + booking.discount_amount),
+        "member_discount": str(booking.discount_amount),
+        "member_discount_percentage": format(booking.discount_percentage.normalize(), "f"),
     }

@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import select
 
 from portal import ledger
-from portal.coaches.booking import BookingError, booking_for, refund_deadline
-from portal.coaches.fulfilment import abandon_checkout, payment_transaction
+from portal.bookings.fulfilment import abandon_checkout, payment_transaction
+from portal.bookings.hold import BookingError, booking_for, refund_deadline
 from portal.extensions import db
 from portal.models import (
-    CoachingSession,
+    Booking,
     PaymentStatus,
     Refund,
     RefundStatus,
@@ -51,13 +51,26 @@ from portal.money import (
 )
 from portal.stripe_gateway import refunds as refunds_gateway
 
-logger = logging.getLogger("portal.coaches.cancellation")
+logger = logging.getLogger("portal.bookings.cancellation")
 
-ZERO = Decimal("0")
+ZERO = Decimal("0.00")
 
 
 class CancellationError(BookingError):
     """The booking cannot be canceled (it started, or it is not the person's to cancel)."""
+
+
+class PaymentDisputed(CancellationError):
+    """Stripe refuses to refund a disputed charge (`charge_disputed`); so does the portal."""
+
+    def __init__(self) -> None:
+        super().__init__(DISPUTED_MESSAGE)
+
+
+DISPUTED_MESSAGE = (
+    "This payment is disputed with the card's bank, so it cannot be refunded or canceled here "
+    "(Stripe: charge_disputed). The dispute decides what happens to the money."
+)
 
 
 class BookingNotFound(LookupError):
@@ -68,7 +81,7 @@ class BookingNotFound(LookupError):
 class Cancellation:
     """What cancelling did: the booking, and the refund to submit to Stripe if there is one."""
 
-    booking: CoachingSession
+    booking: Booking
     refund: Refund | None
     message: str
 
@@ -93,6 +106,8 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
             return Cancellation(booking, None, "The booking is canceled and the time is free.")
         # It was paid while we asked Stripe: treat it as a paid booking below.
     transaction = payment_transaction(booking)
+    if transaction is not None and transaction.is_disputed:
+        raise PaymentDisputed()
     booking.status = SessionStatus.CANCELED
     db.session.flush()
     if transaction is None:
@@ -103,6 +118,13 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
             None,
             "The booking is canceled. It was less than 24 hours before the start, so it is "
             "not refunded.",
+        )
+    if refunded_or_pending(transaction) >= transaction.amount:
+        return Cancellation(
+            booking,
+            None,
+            "The booking is canceled. Its payment was already refunded in full, so there is "
+            "nothing more to refund.",
         )
     reason = "Canceled by the coach" if by_coach else "Canceled by the mentee"
     refund = request_refund(transaction, requested_by=user, reason=reason)
@@ -126,12 +148,15 @@ def request_refund(
     """A pending `Refund` of `amount` (default: all that is left), split exactly; flushed.
 
     `request_token` (an admin's confirmation form) is unique: a second refund with the same
-    token fails on the index, so the caller can find the first one instead.
+    token fails on the index, so the caller can find the first one instead. A disputed payment
+    is refused (`PaymentDisputed`), as Stripe would refuse it.
     """
-    already = _refunded_or_pending(transaction)
+    if transaction.is_disputed:
+        raise PaymentDisputed()
+    already = refunded_or_pending(transaction)
     left = transaction.amount - already
     value = left if amount is None else amount
-    split = split_refund(value, _original(transaction), transaction.currency, already)
+    split = split_refund(value, original_split(transaction), transaction.currency, already)
     refund = Refund(
         transaction_id=transaction.id,
         status=RefundStatus.PENDING,
@@ -173,7 +198,7 @@ def apply_stripe_refund(refund: Refund, stripe_refund: dict[str, Any]) -> None:
     if status == "succeeded" and refund.status is not RefundStatus.SUCCEEDED:
         refund.status = RefundStatus.SUCCEEDED
         db.session.flush()
-        ledger.record_refund(refund)
+        ledger.record_stripe_refund(refund, refunds_gateway.split_of(stripe_refund))
         _settle_statuses(refund.transaction)
     elif status in ("failed", "canceled") and refund.status is RefundStatus.PENDING:
         refund.status = RefundStatus.FAILED if status == "failed" else RefundStatus.CANCELED
@@ -197,7 +222,8 @@ def sync_charge_refunds(charge: dict[str, Any]) -> Transaction | None:
     )
     for stripe_refund in sorted(stripe_refunds, key=lambda r: r.get("created", 0)):
         refund = _local_refund(transaction, stripe_refund)
-        apply_stripe_refund(refund, stripe_refund)
+        if refund.status is RefundStatus.PENDING:  # read with its split, as Stripe made it
+            apply_stripe_refund(refund, refunds_gateway.retrieve_refund(stripe_refund["id"]))
     return transaction
 
 
@@ -221,6 +247,7 @@ def _local_refund(transaction: Transaction, stripe_refund: dict[str, Any]) -> Re
     )
     refund.stripe_refund_id = stripe_refund["id"]
     db.session.flush()
+    db.session.expire(transaction, ["refunds"])  # the new refund counts when statuses settle
     return refund
 
 
@@ -239,7 +266,7 @@ def _settle_statuses(transaction: Transaction) -> None:
         )
 
 
-def _unsubmitted_refund(booking: CoachingSession) -> Refund | None:
+def _unsubmitted_refund(booking: Booking) -> Refund | None:
     transaction = payment_transaction(booking)
     if transaction is None:
         return None
@@ -247,12 +274,12 @@ def _unsubmitted_refund(booking: CoachingSession) -> Refund | None:
     return pending[0] if pending else None
 
 
-def _refunded_or_pending(transaction: Transaction) -> Decimal:
+def refunded_or_pending(transaction: Transaction) -> Decimal:
     counted = (RefundStatus.SUCCEEDED, RefundStatus.PENDING)
     return sum((r.amount for r in transaction.refunds if r.status in counted), ZERO)
 
 
-def _original(transaction: Transaction) -> FeeSplit:
+def original_split(transaction: Transaction) -> FeeSplit:
     return FeeSplit(transaction.amount, transaction.platform_fee, transaction.coach_payout)
 
 

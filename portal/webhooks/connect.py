@@ -8,15 +8,18 @@
   amount leaves the available balance on first sight and comes back when it fails or is
   canceled.
 - `account.updated`: mirrors the connected account's state into `stripe_connected_accounts`,
-  for that account only; an event older than one already applied changes nothing. Returning
-  from onboarding is not completion; this event is.
+  for that account only; an event older than one already applied changes nothing. Stripe's
+  `created` has whole seconds, so when another update of the same second was applied already,
+  which one is newer is unknowable from the events: the account is read from Stripe instead.
+  Returning from onboarding is not completion; this event is.
 - `charge.dispute.created` / `.closed`: flags the transaction for admins in its metadata. A
   dispute on a destination charge is the platform's: the coach's balance does not move. If the
   platform recovers the money from the coach (a transfer reversal, an admin decision), that
   action calls `ledger.record_dispute_reversal`.
 
-An event about an account or payment the portal does not know is ignored with a log line, not
-failed: retrying it would never succeed.
+An event about an account the portal does not know is ignored with a log line, not failed:
+retrying it would never succeed. A dispute of a payment the portal has not recorded yet waits
+for it (`wait_for`): the runner applies it once the payment's own event is applied.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from portal.models import (
 )
 from portal.money import from_minor_units, normalise_currency
 from portal.payouts import services as payouts
-from portal.webhooks.registry import IGNORED, Event, handles
+from portal.stripe_gateway import connect as connect_gateway
+from portal.webhooks import IGNORED, Event, WaitFor, wait_for
 
 logger = logging.getLogger("portal.webhooks")
 
@@ -54,7 +58,6 @@ def _ignore(event: Event, why: str) -> str:
 # --- balance ----------------------------------------------------------------------------------
 
 
-@handles("balance.available")
 def balance_available(event: Event) -> str | None:
     account = payouts.connected_account_for(event.get("account"), lock=True)
     if account is None:
@@ -102,7 +105,6 @@ def _newer_balance_applied(event: Event) -> bool:
 # --- payouts ----------------------------------------------------------------------------------
 
 
-@handles("payout.created", "payout.updated", "payout.paid", "payout.failed", "payout.canceled")
 def payout_changed(event: Event) -> str | None:
     account = payouts.connected_account_for(event.get("account"), lock=True)
     if account is None:
@@ -115,7 +117,6 @@ def payout_changed(event: Event) -> str | None:
 # --- connected accounts -----------------------------------------------------------------------
 
 
-@handles("account.updated")
 def account_updated(event: Event) -> str | None:
     data = _object(event)
     account = payouts.connected_account_for(data.get("id"), lock=True)
@@ -123,15 +124,34 @@ def account_updated(event: Event) -> str | None:
         return _ignore(event, f"no coach has connected account {data.get('id')}")
     if payouts.newer_account_update_applied(account.stripe_account_id, event.get("created")):
         return _ignore(event, "a newer account.updated for this account was applied already")
+    if _account_update_of_the_same_second_applied(event, account.stripe_account_id):
+        data = connect_gateway.retrieve_account(account.stripe_account_id)
     payouts.mirror_account(account, data)
     return None
+
+
+def _account_update_of_the_same_second_applied(event: Event, stripe_account_id: str) -> bool:
+    created = event.get("created")
+    if not isinstance(created, int):
+        return False
+    applied = db.session.scalar(
+        sa.select(StripeEvent.id)
+        .where(
+            StripeEvent.type == "account.updated",
+            StripeEvent.account == stripe_account_id,
+            StripeEvent.status == EventStatus.PROCESSED,
+            StripeEvent.stripe_created_at == datetime.fromtimestamp(created, UTC),
+            StripeEvent.stripe_event_id != event["id"],
+        )
+        .limit(1)
+    )
+    return applied is not None
 
 
 # --- disputes ---------------------------------------------------------------------------------
 
 
-@handles("charge.dispute.created", "charge.dispute.closed")
-def dispute_changed(event: Event) -> str | None:
+def dispute_changed(event: Event) -> str | WaitFor | None:
     data = _object(event)
     payment_intent = data.get("payment_intent")
     transaction = (
@@ -146,7 +166,9 @@ def dispute_changed(event: Event) -> str | None:
         else None
     )
     if transaction is None:
-        return _ignore(event, f"no transaction for payment {payment_intent}")
+        if payment_intent:  # the payment is not recorded yet: keep the dispute until it is
+            return wait_for(payment_intent)
+        return _ignore(event, "the dispute names no payment")
     currency = normalise_currency(data.get("currency") or transaction.currency)
     previous = (transaction.meta or {}).get("dispute") or {}
     if previous.get("closed") and event["type"] == "charge.dispute.created":
@@ -158,6 +180,7 @@ def dispute_changed(event: Event) -> str | None:
             "status": data.get("status"),
             "reason": data.get("reason"),
             "amount": str(from_minor_units(int(data.get("amount") or 0), currency)),
+            "fee": str(from_minor_units(_dispute_fee(data), currency)),
             "currency": currency,
             "closed": event["type"] == "charge.dispute.closed",
             "needs_review": True,
@@ -165,3 +188,8 @@ def dispute_changed(event: Event) -> str | None:
         },
     }
     return None
+
+
+def _dispute_fee(dispute: dict[str, Any]) -> int:
+    """Stripe's dispute fee, in minor units, from the dispute's balance transactions."""
+    return sum(int(bt.get("fee") or 0) for bt in dispute.get("balance_transactions") or [])

@@ -1,11 +1,12 @@
-"""Booking a coach: open slots, holding one, pricing it, sending the mentee to Checkout.
+"""Holding a slot for a mentee: open slots, the hold, pricing it, sending the mentee to Checkout.
 
 What this module promises:
 
 - A slot is held by at most one booking at a time. The database's partial unique index
   (`uq_coaching_sessions_slot_held`) is the guard; losing the race is `SlotTaken`.
-- The price, platform fee and coach payout come from one function, `price_booking`, and always
-  add up (`money.split_fee`). A price Stripe cannot charge is refused before anything is made.
+- The booking keeps the quote it was held at (`pricing.quote_for`: list price, member
+  discount, fee, coach's share, currency), which always adds up (`money.split_fee`). A price
+  Stripe cannot charge is refused before anything is made.
 - A coach whose connected account cannot take charges is not bookable (`CoachNotBookable`).
 - When Stripe cannot be reached while starting Checkout, the booking is canceled (its slot free
   again) and `CheckoutUnavailable` carries the message; nothing was charged.
@@ -17,20 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal import pagination
-from portal.billing import discounts
-from portal.coaches.services import slots_soonest_first
+from portal.bookings import pricing
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
-    CoachingSession,
-    CoachProfile,
+    Booking,
     PaymentStatus,
     Role,
     SessionStatus,
@@ -38,7 +39,7 @@ from portal.models import (
     utcnow,
 )
 from portal.models.coaching import HOLDING_STATUSES
-from portal.money import FeeSplit, MoneyError, check_chargeable, split_fee
+from portal.money import MoneyError, check_chargeable
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway import checkout as checkout_gateway
 from portal.stripe_gateway import customers as customers_gateway
@@ -48,14 +49,12 @@ REFUND_WINDOW = timedelta(hours=24)
 OPEN_SLOTS_PAGE_SIZE = 20
 SESSIONS_PAGE_SIZE = 20
 UPCOMING_PAGE_SIZE = 10
+# Unpaid holds a mentee may have at once, so no one can keep a coach's times from others.
+MAX_UNPAID_HOLDS = 2
 
 
-class BookingError(Exception):
+class BookingError(PortalError):
     """A booking step that cannot go ahead; `message` tells the person what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class SlotTaken(BookingError):
@@ -69,15 +68,24 @@ class SlotUnavailable(BookingError):
 
 
 class CoachNotBookable(BookingError):
-    def __init__(self) -> None:
+    def __init__(self, *, keeps_changes: bool = False) -> None:
         super().__init__(
             "This coach has not finished setting up payments yet, so they cannot be booked. "
-            "Please check back later."
+            "Please check back later.",
+            keeps_changes=keeps_changes,
         )
 
 
 class PriceNotChargeable(BookingError):
     """The coach's price is outside what Stripe can charge."""
+
+
+class TooManyHolds(BookingError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"You already have {MAX_UNPAID_HOLDS} bookings waiting for payment. Pay for one or "
+            "cancel it on My sessions before you hold another time."
+        )
 
 
 class CheckoutUnavailable(BookingError):
@@ -87,24 +95,30 @@ class CheckoutUnavailable(BookingError):
 # --- what can be booked -------------------------------------------------------------------
 
 
+def slots_soonest_first(
+    *conditions: ColumnElement[bool], after: str | None, before: str | None, size: int
+) -> pagination.Page:
+    """One page of the slots meeting `conditions`, soonest first (keyset on (starts_at, id)).
+
+    Raises `pagination.BadCursor` for a page link that does not parse.
+    """
+    return pagination.fetch_page(
+        select(AvailabilitySlot).where(*conditions),
+        key=AvailabilitySlot.starts_at,
+        row_id=AvailabilitySlot.id,
+        kind="datetime",
+        descending=False,
+        after=after,
+        before=before,
+        size=size,
+    )
+
+
 def _slot_is_held():  # type: ignore[no-untyped-def]
     return exists().where(
-        CoachingSession.slot_id == AvailabilitySlot.id,
-        CoachingSession.status.in_(HOLDING_STATUSES),
+        Booking.slot_id == AvailabilitySlot.id,
+        Booking.status.in_(HOLDING_STATUSES),
     )
-
-
-def open_slots(
-    coach_id: int, *, limit: int | None = None, now: datetime | None = None
-) -> list[AvailabilitySlot]:
-    """The coach's future slots that no booking holds, soonest first."""
-    query = (
-        select(AvailabilitySlot)
-        .where(*_open_slot_conditions(coach_id, now))
-        .order_by(AvailabilitySlot.starts_at)
-        .limit(limit)
-    )
-    return list(db.session.scalars(query))
 
 
 def _open_slot_conditions(coach_id: int, now: datetime | None) -> tuple:  # type: ignore[type-arg]
@@ -181,27 +195,16 @@ def coach_is_bookable(coach: User) -> bool:
     )
 
 
-def price_booking(coach_profile: CoachProfile, mentee: User) -> FeeSplit:
-    """The price of one session with this coach, cut into platform fee and coach payout.
-
-    The one place a booking's amounts are decided. A member's discount comes out of the platform
-    fee (`billing.discounts`); the coach's payout never changes.
-    """
-    list_split = split_fee(
-        coach_profile.session_price, coach_profile.platform_fee_percentage, coach_profile.currency
-    )
-    return discounts.quote(list_split, mentee, coach_profile.currency).split
-
-
 # --- holding a slot -----------------------------------------------------------------------
 
 
-def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> CoachingSession:
+def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Booking:
     """Make a `pending_payment` booking holding the slot, priced exactly; flushed.
 
-    Raises `SlotUnavailable`, `CoachNotBookable`, `PriceNotChargeable` (nothing made) or
-    `SlotTaken` (another booking holds it; nothing made).
+    Raises `SlotUnavailable`, `CoachNotBookable`, `PriceNotChargeable`, `TooManyHolds`
+    (nothing made) or `SlotTaken` (another booking holds it; nothing made).
     """
+    _check_unpaid_holds(mentee.id)
     slot = db.session.get(AvailabilitySlot, slot_id, options=[joinedload(AvailabilitySlot.coach)])
     if slot is None or slot.starts_at <= (now or utcnow()):
         raise SlotUnavailable()
@@ -210,14 +213,15 @@ def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Coa
         raise CoachNotBookable()
     profile = coach.coach_profile
     assert profile is not None  # coach_is_bookable checked it
-    split = price_booking(profile, mentee)
+    quote = pricing.quote_for(profile, mentee)
+    split = quote.split
     try:
         check_chargeable(split.price, profile.currency)
     except MoneyError as exc:
         raise PriceNotChargeable(
             f"This session cannot be paid online: {exc} Please ask the coach to update their price."
         ) from exc
-    booking = CoachingSession(
+    booking = Booking(
         coach_id=coach.id,
         mentee_id=mentee.id,
         slot_id=slot.id,
@@ -229,6 +233,8 @@ def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Coa
         currency=profile.currency,
         platform_fee_amount=split.platform_fee,
         coach_payout_amount=split.coach_share,
+        discount_amount=quote.discount,
+        discount_percentage=quote.percentage.quantize(Decimal("0.01")),
     )
     try:
         with db.session.begin_nested():
@@ -240,6 +246,22 @@ def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Coa
     return booking
 
 
+def _check_unpaid_holds(mentee_id: int) -> None:
+    """At most `MAX_UNPAID_HOLDS` unpaid bookings per mentee: the mentee's row lock makes two
+    concurrent holds take turns, so they cannot both see room for one more."""
+    db.session.execute(select(User.id).where(User.id == mentee_id).with_for_update())
+    unpaid = db.session.scalar(
+        select(sa.func.count())
+        .select_from(Booking)
+        .where(
+            Booking.mentee_id == mentee_id,
+            Booking.status == SessionStatus.PENDING_PAYMENT,
+        )
+    )
+    if unpaid >= MAX_UNPAID_HOLDS:
+        raise TooManyHolds()
+
+
 def _slot_index_hit(exc: IntegrityError) -> bool:
     # SQLite names the columns, not the index: "UNIQUE constraint failed: coaching_sessions.slot_id"
     return "coaching_sessions.slot_id" in str(exc.orig)
@@ -248,12 +270,12 @@ def _slot_index_hit(exc: IntegrityError) -> bool:
 # --- Checkout -----------------------------------------------------------------------------
 
 
-def product_name(booking: CoachingSession) -> str:
+def product_name(booking: Booking) -> str:
     return f"Session with {booking.coach.name} on {booking.starts_at:%a %d %b %Y, %H:%M} UTC"
 
 
 def start_checkout(
-    booking: CoachingSession, *, success_url: str, cancel_url: str, save_card: bool = False
+    booking: Booking, *, success_url: str, cancel_url: str, save_card: bool = False
 ) -> str:
     """Create the booking's Checkout Session and return the URL to send the mentee to.
 
@@ -264,7 +286,7 @@ def start_checkout(
     account = booking.coach.stripe_connected_account
     if account is None or not account.charges_enabled:
         release_booking(booking, PaymentStatus.CANCELED)
-        raise CoachNotBookable()
+        raise CoachNotBookable(keeps_changes=True)
     try:
         customer_id = customers_gateway.ensure_customer(booking.mentee)
         session = checkout_gateway.create_booking_session(
@@ -275,34 +297,19 @@ def start_checkout(
             success_url=success_url,
             cancel_url=cancel_url,
             save_card=save_card,
-            metadata=booking_discount_metadata(booking),
         )
     except GatewayError as exc:
         release_booking(booking, PaymentStatus.CANCELED)
         raise CheckoutUnavailable(
-            f"{exc.message} Your booking was not made and the time is free again."
+            f"{exc.message} Your booking was not made and the time is free again.",
+            keeps_changes=True,
         ) from exc
     booking.stripe_checkout_session_id = session["id"]
     db.session.flush()
     return session["url"]
 
 
-def booking_discount_metadata(booking: CoachingSession) -> dict[str, str]:
-    """The member discount the booking was priced with, for the payment's Stripe metadata.
-
-    Priced again now (in the request that held the slot); only when that gives the booking's
-    own amounts is the discount named, so the record never claims a discount that was not given.
-    """
-    profile = booking.coach.coach_profile
-    if profile is None:
-        return {}
-    list_split = split_fee(profile.session_price, profile.platform_fee_percentage, booking.currency)
-    quote = discounts.quote(list_split, booking.mentee, booking.currency)
-    amounts = (booking.price_amount, booking.platform_fee_amount, booking.coach_payout_amount)
-    return quote.metadata() if tuple(quote.split) == amounts else {}
-
-
-def release_booking(booking: CoachingSession, payment_status: PaymentStatus) -> None:
+def release_booking(booking: Booking, payment_status: PaymentStatus) -> None:
     """Cancel an unpaid booking: its slot is free again for anyone; flushed."""
     booking.status = SessionStatus.CANCELED
     booking.payment_status = payment_status
@@ -312,8 +319,8 @@ def release_booking(booking: CoachingSession, payment_status: PaymentStatus) -> 
 # --- reading bookings ---------------------------------------------------------------------
 
 
-def booking_for(booking_id: int, *, lock: bool = False) -> CoachingSession | None:
-    query = select(CoachingSession).where(CoachingSession.id == booking_id)
+def booking_for(booking_id: int, *, lock: bool = False) -> Booking | None:
+    query = select(Booking).where(Booking.id == booking_id)
     if lock:
         query = query.with_for_update()
         return db.session.execute(
@@ -322,8 +329,8 @@ def booking_for(booking_id: int, *, lock: bool = False) -> CoachingSession | Non
     return db.session.scalar(query)
 
 
-def booking_for_checkout(session_id: str) -> CoachingSession | None:
-    query = select(CoachingSession).where(CoachingSession.stripe_checkout_session_id == session_id)
+def booking_for_checkout(session_id: str) -> Booking | None:
+    query = select(Booking).where(Booking.stripe_checkout_session_id == session_id)
     return db.session.scalar(query)
 
 
@@ -344,23 +351,21 @@ def sessions_page(
     `pagination.BadCursor` for a page link that does not parse.
     """
     moment = now or utcnow()
-    query = select(CoachingSession)
+    query = select(Booking)
     if mentee_id is not None:
-        query = query.where(CoachingSession.mentee_id == mentee_id).options(
-            joinedload(CoachingSession.coach)
-        )
+        query = query.where(Booking.mentee_id == mentee_id).options(joinedload(Booking.coach))
     elif coach_id is not None:
         query = query.where(
-            CoachingSession.coach_id == coach_id,
-            CoachingSession.status != SessionStatus.PENDING_PAYMENT,
-        ).options(joinedload(CoachingSession.mentee))
+            Booking.coach_id == coach_id,
+            Booking.status != SessionStatus.PENDING_PAYMENT,
+        ).options(joinedload(Booking.mentee))
     else:
         raise ValueError("sessions_page needs a mentee_id or a coach_id")
-    when = CoachingSession.starts_at > moment if upcoming else CoachingSession.starts_at <= moment
+    when = Booking.starts_at > moment if upcoming else Booking.starts_at <= moment
     return pagination.fetch_page(
         query.where(when),
-        key=CoachingSession.starts_at,
-        row_id=CoachingSession.id,
+        key=Booking.starts_at,
+        row_id=Booking.id,
         kind="datetime",
         descending=not upcoming,
         after=after,
@@ -369,6 +374,6 @@ def sessions_page(
     )
 
 
-def refund_deadline(booking: CoachingSession) -> datetime:
+def refund_deadline(booking: Booking) -> datetime:
     """The last moment a mentee may cancel and get their money back."""
     return booking.starts_at - REFUND_WINDOW

@@ -13,21 +13,21 @@ import hmac
 from flask import current_app, url_for
 
 from portal.extensions import db
-from portal.models import AvailabilitySlot, CoachingSession
+from portal.models import AvailabilitySlot, Booking
 
 
-def cancel_token(booking: CoachingSession) -> str:
+def cancel_token(booking: Booking) -> str:
     """Deterministic for the booking (a retried Checkout call sends the same parameters)."""
     message = f"checkout-cancel:{booking.id}:{int(booking.created_at.timestamp())}"
     key = current_app.config["SECRET_KEY"].encode()
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def is_cancel_token_valid(booking: CoachingSession, token: str | None) -> bool:
+def is_cancel_token_valid(booking: Booking, token: str | None) -> bool:
     return bool(token) and hmac.compare_digest(cancel_token(booking), token)
 
 
-def checkout_urls(booking: CoachingSession) -> dict[str, str]:
+def checkout_urls(booking: Booking) -> dict[str, str]:
     """`success_url` and `cancel_url` for the booking's Checkout Session."""
     return {
         "success_url": url_for("coaches.checkout_return", _external=True)

@@ -4,17 +4,14 @@ What this module promises:
 
 - `fulfil_checkout(checkout_session)` is the one function both the Checkout return page and the
   `checkout.session.*` webhooks call. It locks the booking row first (`SELECT ... FOR UPDATE`),
-  so the two serialise; the second finds the work done. It branches on `mode` (a payment-mode
-  session is a booking; other modes go to the fulfiller registered for them) and on
-  `payment_status` (`paid` fulfils; `unpaid` fulfils nothing, a completed-but-unpaid session
-  is marked processing until `checkout.session.async_payment_succeeded`).
+  so the two serialise; the second finds the work done. A session in another mode is not a
+  booking (None). It branches on `payment_status` (`paid` fulfils; `unpaid` fulfils nothing,
+  a completed-but-unpaid session is marked processing until
+  `checkout.session.async_payment_succeeded`).
 - Fulfilment marks the booking paid and confirmed, records one `Transaction` per PaymentIntent
   (the unique index on (stripe_payment_intent_id, type) is the last guard) and tells the ledger.
-- `settle_payment_intent` is `fulfil_payment_intent` for the webhook, which needs no booking
-  back. A booking still awaiting its payment (the usual case) is confirmed by one guarded
-  `UPDATE ... WHERE status = 'pending_payment' ... RETURNING`, which takes the booking's row lock
-  as `SELECT ... FOR UPDATE` would; a booking in any other state goes the same way as
-  `fulfil_payment_intent`. Either way the outcome is the same.
+- `fulfil_payment_intent(payment_intent)` is the same fulfilment for `payment_intent.succeeded`
+  and a saved-card charge: one path, under the same row lock.
 - An expired or abandoned Checkout releases the slot; a failed attempt marks the booking's
   payment failed while the Checkout page stays open for another card.
 
@@ -24,7 +21,6 @@ Services add and flush; the view or the webhook runner commits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,12 +28,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
-from portal.billing import discounts
-from portal.coaches.booking import booking_for, release_booking
+from portal.bookings import pricing
+from portal.bookings.hold import booking_for, release_booking
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import (
-    CoachingSession,
+    Booking,
     PaymentStatus,
     SessionStatus,
     Transaction,
@@ -48,27 +44,15 @@ from portal.money import to_minor_units
 from portal.stripe_gateway import InvalidRequest
 from portal.stripe_gateway import checkout as checkout_gateway
 
-logger = logging.getLogger("portal.coaches.fulfilment")
+logger = logging.getLogger("portal.bookings.fulfilment")
 
 CheckoutSession = dict[str, Any]
 _SETTLED = (PaymentStatus.PAID, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
 
-# Checkout Sessions in other modes (setup: save a card; subscription: membership) are fulfilled
-# by their own areas, which register here so that one webhook handler serves every mode.
-_mode_fulfillers: dict[str, Callable[[CheckoutSession], Any]] = {}
 
-
-def register_mode_fulfiller(mode: str, fulfil: Callable[[CheckoutSession], Any]) -> None:
-    _mode_fulfillers[mode] = fulfil
-
-
-def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None:
+def fulfil_checkout(checkout_session: CheckoutSession) -> Booking | None:
     """Apply what a Checkout Session says to its booking; idempotent. None if not a booking."""
-    mode = checkout_session.get("mode")
-    if mode != "payment":
-        fulfil = _mode_fulfillers.get(str(mode))
-        if fulfil is not None:
-            fulfil(checkout_session)
+    if checkout_session.get("mode") != "payment":
         return None
     booking = _locked_booking(checkout_session)
     if booking is None:
@@ -87,7 +71,6 @@ def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None
         mark_paid(
             booking,
             _intent_id(intent),
-            discount=discounts.transaction_meta(checkout_session.get("metadata")),
             **_charge_details(intent),
         )
     elif checkout_session.get("status") == "complete" and payment_status == "unpaid":
@@ -99,7 +82,7 @@ def fulfil_checkout(checkout_session: CheckoutSession) -> CoachingSession | None
     return booking
 
 
-def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | None:
+def fulfil_payment_intent(payment_intent: dict[str, Any]) -> Booking | None:
     """`payment_intent.succeeded` for a booking: the same outcome as a paid Checkout."""
     booking = _locked_booking(payment_intent)
     if booking is None or payment_intent.get("status") != "succeeded":
@@ -107,39 +90,13 @@ def fulfil_payment_intent(payment_intent: dict[str, Any]) -> CoachingSession | N
     mark_paid(
         booking,
         payment_intent["id"],
-        discount=discounts.transaction_meta(payment_intent.get("metadata")),
         **_charge_details(payment_intent),
     )
     db.session.flush()
     return booking
 
 
-def settle_payment_intent(payment_intent: dict[str, Any]) -> bool:
-    """`fulfil_payment_intent` without loading the booking when it awaits this payment.
-
-    True when the PaymentIntent is a booking's (as `fulfil_payment_intent` returning one).
-    """
-    booking_id = _booking_id(payment_intent)
-    if booking_id is not None and payment_intent.get("status") == "succeeded":
-        db.session.flush()  # Core statements below do not autoflush
-        booking = db.session.execute(
-            _CONFIRM_AWAITING_PAYMENT,
-            {"booking_id": booking_id, "payment_intent_id": payment_intent["id"]},
-        ).one_or_none()
-        if booking is not None:
-            _expire_loaded_booking(booking_id)
-            _record_payment(
-                booking,
-                payment_intent["id"],
-                discount=discounts.transaction_meta(payment_intent.get("metadata")),
-                **_charge_details(payment_intent),
-            )
-            db.session.flush()
-            return True
-    return fulfil_payment_intent(payment_intent) is not None
-
-
-def record_payment_failure(payment_intent: dict[str, Any]) -> CoachingSession | None:
+def record_payment_failure(payment_intent: dict[str, Any]) -> Booking | None:
     """A card was declined on the Checkout page: the booking's payment is `failed`.
 
     The slot stays held while the Checkout Session is open, since the mentee may try another
@@ -154,7 +111,7 @@ def record_payment_failure(payment_intent: dict[str, Any]) -> CoachingSession | 
     return booking
 
 
-def record_async_failure(checkout_session: CheckoutSession) -> CoachingSession | None:
+def record_async_failure(checkout_session: CheckoutSession) -> Booking | None:
     """A delayed payment method failed after Checkout completed: the booking is over."""
     booking = _locked_booking(checkout_session)
     if booking is not None and booking.status is SessionStatus.PENDING_PAYMENT:
@@ -162,7 +119,7 @@ def record_async_failure(checkout_session: CheckoutSession) -> CoachingSession |
     return booking
 
 
-def expire_checkout(checkout_session: CheckoutSession) -> CoachingSession | None:
+def expire_checkout(checkout_session: CheckoutSession) -> Booking | None:
     """`checkout.session.expired`: the booking was never paid; its slot is free again."""
     if checkout_session.get("mode") != "payment":
         return None
@@ -172,7 +129,7 @@ def expire_checkout(checkout_session: CheckoutSession) -> CoachingSession | None
     return booking
 
 
-def abandon_checkout(booking: CoachingSession) -> CoachingSession:
+def abandon_checkout(booking: Booking) -> Booking:
     """The mentee left Checkout (or cancels an unpaid booking): expire it, free the slot.
 
     If the session was paid meanwhile, the payment wins: the booking is fulfilled instead.
@@ -190,7 +147,7 @@ def abandon_checkout(booking: CoachingSession) -> CoachingSession:
     return locked
 
 
-def release_unpaid(booking: CoachingSession) -> None:
+def release_unpaid(booking: Booking) -> None:
     if booking.status is not SessionStatus.PENDING_PAYMENT or booking.payment_status in _SETTLED:
         return
     failed = booking.payment_status is PaymentStatus.FAILED
@@ -198,17 +155,15 @@ def release_unpaid(booking: CoachingSession) -> None:
 
 
 def mark_paid(
-    booking: CoachingSession,
+    booking: Booking,
     payment_intent_id: str,
     *,
     transfer_id: str | None = None,
     receipt_url: str | None = None,
-    discount: dict[str, str] | None = None,
 ) -> None:
     """The booking is paid: confirmed, one transaction, one ledger entry; flushed.
 
-    `discount` (the member discount the payment's metadata names) is recorded on the
-    transaction's `meta`.
+    The transaction copies the booking's quote (and its member discount into `meta`).
     """
     if booking.payment_status in _SETTLED:
         transaction = payment_transaction(booking)
@@ -225,12 +180,11 @@ def mark_paid(
         payment_intent_id,
         transfer_id=transfer_id,
         receipt_url=receipt_url,
-        discount=discount,
     )
     db.session.flush()
 
 
-def _confirm(booking: CoachingSession) -> None:
+def _confirm(booking: Booking) -> None:
     if booking.status is SessionStatus.PENDING_PAYMENT:
         booking.status = SessionStatus.CONFIRMED
     elif booking.status is SessionStatus.CANCELED:
@@ -246,7 +200,7 @@ def _confirm(booking: CoachingSession) -> None:
             logger.error("Booking %s was paid after its slot was taken; refund it", booking.id)
 
 
-def payment_transaction(booking: CoachingSession) -> Transaction | None:
+def payment_transaction(booking: Booking) -> Transaction | None:
     query = select(Transaction).where(
         Transaction.session_id == booking.id, Transaction.type == TransactionType.SESSION_PAYMENT
     )
@@ -254,20 +208,19 @@ def payment_transaction(booking: CoachingSession) -> Transaction | None:
 
 
 def _record_payment(
-    booking: CoachingSession | sa.Row[Any],
+    booking: Booking,
     payment_intent_id: str,
     *,
     transfer_id: str | None,
     receipt_url: str | None,
-    discount: dict[str, str] | None,
 ) -> None:
     """The PaymentIntent's payment transaction, inserted now or found, and its ledger entry.
 
     One `INSERT ... ON CONFLICT DO NOTHING RETURNING` under the booking's lock; the unique index
     on (stripe_payment_intent_id, type) decides, so a lost race cannot fail the transaction.
-    `booking` is the booking or the row its confirming `UPDATE` returned.
     """
-    meta = {**({"receipt_url": receipt_url} if receipt_url else {}), **(discount or {})}
+    discount = pricing.discount_meta(booking)
+    meta = {**({"receipt_url": receipt_url} if receipt_url else {}), **discount}
     transaction_id = db.session.scalar(
         _insert_payment(),
         {
@@ -298,6 +251,8 @@ def _record_payment(
         raise RuntimeError(f"Transaction for {payment_intent_id} conflicts but cannot be read.")
     if discount and "member_discount" not in (existing.meta or {}):
         existing.meta = {**(existing.meta or {}), **discount}
+    if transfer_id and not existing.stripe_transfer_id:  # recorded first from an event without it
+        existing.stripe_transfer_id = transfer_id
     ledger.record_payment(existing)
 
 
@@ -309,7 +264,7 @@ def _transaction_by_intent(payment_intent_id: str) -> Transaction | None:
     return db.session.scalar(query)
 
 
-def _locked_booking(stripe_object: dict[str, Any]) -> CoachingSession | None:
+def _locked_booking(stripe_object: dict[str, Any]) -> Booking | None:
     booking_id = _booking_id(stripe_object)
     if booking_id is None:
         return None
@@ -322,13 +277,6 @@ def _locked_booking(stripe_object: dict[str, Any]) -> CoachingSession | None:
             booking_id,
         )
     return booking
-
-
-def _expire_loaded_booking(booking_id: int) -> None:
-    """After a Core `UPDATE`, a copy of the booking loaded earlier must be read again."""
-    loaded = db.session.identity_map.get(db.session.identity_key(CoachingSession, booking_id))
-    if loaded is not None:
-        db.session.expire(loaded)
 
 
 def _booking_id(stripe_object: dict[str, Any]) -> int | None:
@@ -359,7 +307,7 @@ def _charge_details(intent: str | dict[str, Any] | None) -> dict[str, str | None
     return {"transfer_id": transfer_id, "receipt_url": charge.get("receipt_url")}
 
 
-def _check_amount(booking: CoachingSession, amount_total: int | None) -> None:
+def _check_amount(booking: Booking, amount_total: int | None) -> None:
     expected = to_minor_units(booking.price_amount, booking.currency)
     if amount_total is not None and amount_total != expected:
         logger.error(
@@ -370,32 +318,8 @@ def _check_amount(booking: CoachingSession, amount_total: int | None) -> None:
         )
 
 
-# The hot path's statements, built once: building one costs more than running it.
-_SESSIONS = CoachingSession.__table__
+# The payment's insert, built once per dialect: building it costs more than running it.
 _TRANSACTIONS = Transaction.__table__
-
-_CONFIRM_AWAITING_PAYMENT = (
-    sa.update(_SESSIONS)
-    .where(
-        _SESSIONS.c.id == sa.bindparam("booking_id"),
-        _SESSIONS.c.status == SessionStatus.PENDING_PAYMENT,
-        _SESSIONS.c.payment_status.not_in(_SETTLED),
-    )
-    .values(
-        status=SessionStatus.CONFIRMED,
-        payment_status=PaymentStatus.PAID,
-        stripe_payment_intent_id=sa.bindparam("payment_intent_id"),
-    )
-    .returning(
-        _SESSIONS.c.id,
-        _SESSIONS.c.coach_id,
-        _SESSIONS.c.mentee_id,
-        _SESSIONS.c.price_amount,
-        _SESSIONS.c.currency,
-        _SESSIONS.c.platform_fee_amount,
-        _SESSIONS.c.coach_payout_amount,
-    )
-)
 
 
 @once_per_dialect

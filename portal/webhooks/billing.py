@@ -3,7 +3,7 @@
 Cards and subscriptions are re-read from Stripe before they are written, so events may arrive
 in any order and the row ends up as Stripe has it now. Invoices move forward only. Checkout
 Sessions in `setup` and `subscription` mode reach billing through the one Checkout handler
-(`portal.coaches.events`), which hands them to the fulfillers registered here.
+(`portal.webhooks.payments`).
 
 An event about a customer the portal does not know is acknowledged as ignored.
 """
@@ -13,24 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 from portal.billing import cards, membership, services
-from portal.coaches import fulfilment
-from portal.webhooks.registry import IGNORED, Event, handles
-
-fulfilment.register_mode_fulfiller("setup", services.on_setup_checkout_completed)
-fulfilment.register_mode_fulfiller("subscription", services.on_subscription_checkout_completed)
+from portal.webhooks import IGNORED, Event
 
 
 def _object(event: Event) -> dict[str, Any]:
     return event["data"]["object"]
 
 
-@handles("setup_intent.succeeded")
 def setup_intent_succeeded(event: Event) -> str | None:
     card = services.on_setup_intent_succeeded(_object(event))
     return None if card is not None else IGNORED
 
 
-@handles("payment_method.attached", "payment_method.updated", "payment_method.detached")
 def payment_method_changed(event: Event) -> str | None:
     data = _object(event)
     customer = data.get("customer") or (
@@ -42,11 +36,6 @@ def payment_method_changed(event: Event) -> str | None:
     return None
 
 
-@handles(
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-)
 def subscription_changed(event: Event) -> str | None:
     data = _object(event)
     if membership.owner_of(data) is None:
@@ -55,7 +44,6 @@ def subscription_changed(event: Event) -> str | None:
     return None
 
 
-@handles("invoice.finalized", "invoice.paid", "invoice.payment_failed")
 def invoice_changed(event: Event) -> str | None:
     data = _object(event)
     row = membership.apply_invoice(data)

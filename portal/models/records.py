@@ -33,6 +33,8 @@ class StripeEvent(Base):
     # payment's events are found by index (admin pages) rather than by scanning JSON.
     object_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    # The Stripe object a deferred event waits for (a PaymentIntent the portal has not recorded).
+    waiting_for: Mapped[str | None] = mapped_column(sa.String(255), index=True)
 
     __table_args__ = (sa.Index("ix_stripe_events_received", "received_at", "id"),)
 

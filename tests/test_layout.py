@@ -1,0 +1,54 @@
+"""The floor plan holds: audience blueprints call the domain, never one another."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PORTAL = Path(__file__).resolve().parent.parent / "portal"
+BLUEPRINTS = ("coaches", "billing", "admin")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, as a dotted name (`from portal import x` gives portal.x)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def other_blueprint_imports(blueprint: str) -> list[str]:
+    others = [f"portal.{name}" for name in BLUEPRINTS if name != blueprint]
+    found = []
+    for path in sorted((PORTAL / blueprint).rglob("*.py")):
+        for module in sorted(imported_modules(path)):
+            if any(module == other or module.startswith(other + ".") for other in others):
+                found.append(f"{path.relative_to(PORTAL.parent)} imports {module}")
+    return found
+
+
+@pytest.mark.parametrize("blueprint", BLUEPRINTS)
+def test_blueprint_imports_no_other_blueprint(blueprint: str) -> None:
+    assert other_blueprint_imports(blueprint) == []
+
+
+def test_the_check_sees_an_import_of_another_blueprint(tmp_path: Path) -> None:
+    module = tmp_path / "views.py"
+    module.write_text("from portal.coaches import views\nimport portal.admin.refunds\n")
+    assert {"portal.coaches.views", "portal.admin.refunds"} <= imported_modules(module)
+
+
+def test_bookings_imports_neither_coaches_nor_admin() -> None:
+    found = [
+        f"{path.name}: {module}"
+        for path in sorted((PORTAL / "bookings").rglob("*.py"))
+        for module in sorted(imported_modules(path))
+        if module.startswith(("portal.coaches", "portal.admin"))
+    ]
+    assert found == []

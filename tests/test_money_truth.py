@@ -1,0 +1,165 @@
+"""The portal records what Stripe did (DESIGN rule 7, RELIABILITY 38 and 40), through the
+portal's pages and the offline stand-in: refunds as Stripe split them, taken from the available
+balance, and a payout Stripe refused paid by the next attempt once the money is there. After
+each step every coach's pending and available equal Stripe's for their account."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import requests
+from flask import Flask
+
+from portal import ledger
+from portal.extensions import db
+from portal.models import Payout, Role, Transaction, User
+from portal.stripe_gateway import checkout as checkout_gateway
+from tests.builders import make_slot, make_user
+from tests.conftest import PASSWORD
+from tests.live import LivePortal, LiveSandbox, live_portal, live_sandbox, onboard_coach
+from tests.stripe_agreement import balance_disagreements
+
+__all__ = ["live_portal", "live_sandbox"]
+
+TWO_DAYS_AND_A_MINUTE = 2 * 24 * 3600 + 60
+
+
+def _coach(live_sandbox: LiveSandbox, price: str, fee: str = "20") -> User:
+    coach = make_user(
+        Role.COACH,
+        password=PASSWORD,
+        session_price=Decimal(price),
+        platform_fee_percentage=Decimal(fee),
+    )
+    onboard_coach(live_sandbox, coach)
+    return coach
+
+
+def _pay(live_portal: LivePortal, live_sandbox: LiveSandbox, coach: User, hours: int) -> int:
+    """A mentee books and pays one of the coach's slots; the paid transaction's id."""
+    slot = make_slot(coach, hours_from_now=hours)
+    browser = live_portal.browser()
+    live_portal.login(browser, make_user(Role.MENTEE, password=PASSWORD))
+    checkout = live_portal.post(browser, f"/slots/{slot.id}/book", f"/coaches/{coach.id}")
+    paid = browser.post(
+        checkout.headers["Location"],
+        data={"number": "4242 4242 4242 4242", "expiry": "12/34", "cvc": "123", "name": "A B"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    browser.get(paid.headers["Location"], timeout=10)
+    live_sandbox.flush()
+    db.session.expire_all()
+    return db.session.scalars(
+        db.select(Transaction.id)
+        .where(Transaction.stripe_payment_intent_id.is_not(None))
+        .order_by(Transaction.id.desc())
+    ).first()
+
+
+def _admin(live_portal: LivePortal) -> requests.Session:
+    browser = live_portal.browser()
+    live_portal.login(browser, make_user(Role.ADMIN, password=PASSWORD))
+    return browser
+
+
+def _refund(live_portal: LivePortal, browser: requests.Session, txn_id: int, amount: str) -> None:
+    page = f"/admin/transactions/{txn_id}/refund"
+    review = live_portal.post(browser, page, page, amount=amount, reason="Agreed with both")
+    assert review.status_code == 200, review.text
+    fields = dict(
+        re.findall(
+            r'name="(amount|reason|token|csrf_token)" type="hidden" value="([^"]*)"', review.text
+        )
+    )
+    confirm = f"{live_portal.url}/admin/transactions/{txn_id}/refund/confirm"
+    assert browser.post(confirm, data=fields, allow_redirects=False, timeout=30).status_code == 303
+
+
+def test_a_refund_records_the_transfer_reversal_and_fee_refund_stripe_made(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    coach = _coach(live_sandbox, "95.00", "17.25")  # fee 16.39, share 78.61
+    txn_id = _pay(live_portal, live_sandbox, coach, 72)
+    _refund(live_portal, _admin(live_portal), txn_id, "47.50")
+    live_sandbox.flush()
+
+    stripe = live_sandbox.client()
+    assert balance_disagreements(stripe) == []
+    txn = db.session.get(Transaction, txn_id)
+    [refund] = txn.refunds
+    transfer = stripe.v1.transfers.retrieve(txn.stripe_transfer_id)
+    fee = stripe.v1.application_fees.list(params={"charge": _charge_of(stripe, txn)}).data[0]
+    # The transfer was the whole charge and the fee was collected from the coach's account, so
+    # the coach gives back the reversal less the fee refunded to that account: 47.50 - 8.20.
+    assert refund.transfer_reversed == Decimal(transfer.amount_reversed) / 100 == Decimal("47.50")
+    assert refund.platform_fee_refunded == Decimal(fee.amount_refunded) / 100 == Decimal("8.20")
+    assert refund.coach_share_reversed == Decimal("39.30")
+    assert balance_disagreements(stripe) == []
+    assert ledger.verify() == []
+
+
+def test_refunding_a_released_payment_takes_it_from_available_and_pending_stays(
+    app: Flask,
+    live_sandbox: LiveSandbox,
+    live_portal: LivePortal,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    coach = _coach(live_sandbox, "150.00")  # share 120.00
+    first = _pay(live_portal, live_sandbox, coach, 96)
+    live_sandbox.advance(TWO_DAYS_AND_A_MINUTE)  # the first payment becomes available
+    live_sandbox.flush()
+    # Stripe's clock is two days ahead of the portal's: its Checkout must still expire in time.
+    monkeypatch.setattr(
+        checkout_gateway, "CHECKOUT_LIFETIME", timedelta(seconds=TWO_DAYS_AND_A_MINUTE + 3600)
+    )
+    _pay(live_portal, live_sandbox, coach, 120)  # the second is pending
+    stripe = live_sandbox.client()
+    assert balance_disagreements(stripe) == []
+
+    _refund(live_portal, _admin(live_portal), first, "150.00")
+    live_sandbox.flush()
+    assert balance_disagreements(stripe) == []  # pending 120.00, available 0.00 at both
+    assert ledger.verify() == []
+
+
+def test_a_payout_stripe_refused_is_paid_by_the_next_attempt_once_the_money_is_there(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    coach = _coach(live_sandbox, "100.00")  # share 80.00
+    coach.coach_profile.payout_schedule = coach.coach_profile.payout_schedule.INSTANT
+    db.session.commit()
+    _pay(live_portal, live_sandbox, coach, 72)
+    # The portal believes the money is available a moment before Stripe makes it so.
+    ledger.record_funds_available(coach.id, "USD", Decimal("80.00"), stripe_event_id="evt_early")
+    db.session.commit()
+    browser = live_portal.browser()
+    live_portal.login(browser, coach)
+    refused = _pay_out_now(live_portal, browser)
+    assert "insufficient" in refused.lower()
+    assert db.session.scalars(db.select(Payout)).all() == []
+
+    live_sandbox.advance(TWO_DAYS_AND_A_MINUTE)  # Stripe's funds arrive
+    live_sandbox.flush()
+    _pay_out_now(live_portal, browser)
+    db.session.expire_all()
+    [payout] = db.session.scalars(db.select(Payout)).all()
+    assert payout.amount == Decimal("80.00") and payout.stripe_payout_id
+    assert balance_disagreements(live_sandbox.client()) == []
+
+
+def _pay_out_now(live_portal: LivePortal, browser: requests.Session) -> str:
+    """Open "Pay out now", confirm, and return the page the coach lands on."""
+    page = browser.get(live_portal.url + "/coach/earnings/pay-out", timeout=10).text
+    fields = dict(re.findall(r'name="([a-z_]+)" type="hidden" value="([^"]*)"', page))
+    done = browser.post(
+        live_portal.url + "/coach/earnings/pay-out", data=fields, allow_redirects=True, timeout=30
+    )
+    return done.text
+
+
+def _charge_of(stripe, txn: Transaction) -> str:  # type: ignore[no-untyped-def]
+    return stripe.v1.payment_intents.retrieve(txn.stripe_payment_intent_id).latest_charge
