@@ -163,3 +163,40 @@ def _pay_out_now(live_portal: LivePortal, browser: requests.Session) -> str:
 
 def _charge_of(stripe, txn: Transaction) -> str:  # type: ignore[no-untyped-def]
     return stripe.v1.payment_intents.retrieve(txn.stripe_payment_intent_id).latest_charge
+
+
+def test_a_refund_stripe_refuses_is_recorded_as_failed_not_left_pending(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    # The dispute's webhook has not reached the portal yet, so the portal asks Stripe to refund
+    # a disputed charge; Stripe refuses (charge_disputed). Found by the random-operations test.
+    coach = _coach(live_sandbox, "37.77")
+    slot = make_slot(coach, hours_from_now=72)
+    mentee = make_user(Role.MENTEE, password=PASSWORD)
+    browser = live_portal.browser()
+    live_portal.login(browser, mentee)
+    checkout = live_portal.post(browser, f"/slots/{slot.id}/book", f"/coaches/{coach.id}")
+    live_sandbox.control("webhooks/pause")
+    paid = browser.post(
+        checkout.headers["Location"],
+        data={"number": "4000 0000 0000 0259", "expiry": "12/34", "cvc": "123", "name": "A B"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    browser.get(paid.headers["Location"], timeout=10)  # the return page records the payment
+    db.session.expire_all()
+    [txn] = db.session.scalars(db.select(Transaction)).all()
+    assert not txn.is_disputed
+    page = f"/bookings/{txn.session_id}"
+    cancelled = live_portal.post(browser, f"{page}/cancel", page)
+    assert cancelled.status_code == 303
+    assert "Stripe refused the refund" in browser.get(live_portal.url + page, timeout=10).text
+    db.session.expire_all()
+    [refund] = db.session.get(Transaction, txn.id).refunds
+    assert refund.status.value == "failed" and refund.stripe_refund_id is None
+    live_sandbox.control("webhooks/resume")
+    live_sandbox.flush()
+    db.session.expire_all()
+    assert db.session.get(Transaction, txn.id).is_disputed
+    assert balance_disagreements(live_sandbox.client()) == []
+    assert ledger.verify() == []
