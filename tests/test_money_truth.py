@@ -200,3 +200,34 @@ def test_a_refund_stripe_refuses_is_recorded_as_failed_not_left_pending(
     assert db.session.get(Transaction, txn.id).is_disputed
     assert balance_disagreements(live_sandbox.client()) == []
     assert ledger.verify() == []
+
+
+def test_a_payment_whose_events_come_after_its_release_is_available_as_at_stripe(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    # Found by the random-operations test: the payment's webhooks were held, Stripe released
+    # the funds, and `balance.available` reached the portal before the payment's own events.
+    coach = _coach(live_sandbox, "95.00", "17.25")
+    slot = make_slot(coach, hours_from_now=72)
+    browser = live_portal.browser()
+    live_portal.login(browser, make_user(Role.MENTEE, password=PASSWORD))
+    checkout = live_portal.post(browser, f"/slots/{slot.id}/book", f"/coaches/{coach.id}")
+    live_sandbox.control("webhooks/pause")
+    browser.post(  # paid, and the mentee never comes back to the return page
+        checkout.headers["Location"],
+        data={"number": "4242 4242 4242 4242", "expiry": "12/34", "cvc": "123", "name": "A B"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    live_sandbox.advance(TWO_DAYS_AND_A_MINUTE)  # Stripe releases the funds
+    held = requests.get(live_sandbox.url + "/_sandbox/deliveries", timeout=10).json()["held"]
+    events = {e["id"]: e["type"] for e in live_sandbox.client().v1.events.list().data}
+    released = [e for e in held if events.get(e) == "balance.available"]
+    assert released
+    live_sandbox.control("webhooks/deliver", ids=released + [e for e in held if e not in released])
+    live_sandbox.control("webhooks/resume")
+    live_sandbox.flush()
+    db.session.expire_all()
+    assert balance_disagreements(live_sandbox.client()) == []
+    assert ledger.balances_of(coach.id).available == Decimal("78.61")
+    assert ledger.verify() == []
