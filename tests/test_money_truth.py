@@ -221,8 +221,11 @@ def test_a_payment_whose_events_come_after_its_release_is_available_as_at_stripe
     )
     live_sandbox.advance(TWO_DAYS_AND_A_MINUTE)  # Stripe releases the funds
     held = requests.get(live_sandbox.url + "/_sandbox/deliveries", timeout=10).json()["held"]
-    events = {e["id"]: e["type"] for e in live_sandbox.client().v1.events.list().data}
-    released = [e for e in held if events.get(e) == "balance.available"]
+    stripe = live_sandbox.client()
+    connect_events = stripe.v1.events.list(
+        params={"limit": 100}, options={"stripe_account": coach.stripe_connect_account_id}
+    ).data
+    released = [e.id for e in connect_events if e.type == "balance.available" and e.id in held]
     assert released
     live_sandbox.control("webhooks/deliver", ids=released + [e for e in held if e not in released])
     live_sandbox.control("webhooks/resume")
