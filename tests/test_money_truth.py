@@ -163,3 +163,74 @@ def _pay_out_now(live_portal: LivePortal, browser: requests.Session) -> str:
 
 def _charge_of(stripe, txn: Transaction) -> str:  # type: ignore[no-untyped-def]
     return stripe.v1.payment_intents.retrieve(txn.stripe_payment_intent_id).latest_charge
+
+
+def test_a_refund_stripe_refuses_is_recorded_as_failed_not_left_pending(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    # The dispute's webhook has not reached the portal yet, so the portal asks Stripe to refund
+    # a disputed charge; Stripe refuses (charge_disputed). Found by the random-operations test.
+    coach = _coach(live_sandbox, "37.77")
+    slot = make_slot(coach, hours_from_now=72)
+    mentee = make_user(Role.MENTEE, password=PASSWORD)
+    browser = live_portal.browser()
+    live_portal.login(browser, mentee)
+    checkout = live_portal.post(browser, f"/slots/{slot.id}/book", f"/coaches/{coach.id}")
+    live_sandbox.control("webhooks/pause")
+    paid = browser.post(
+        checkout.headers["Location"],
+        data={"number": "4000 0000 0000 0259", "expiry": "12/34", "cvc": "123", "name": "A B"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    browser.get(paid.headers["Location"], timeout=10)  # the return page records the payment
+    db.session.expire_all()
+    [txn] = db.session.scalars(db.select(Transaction)).all()
+    assert not txn.is_disputed
+    page = f"/bookings/{txn.session_id}"
+    cancelled = live_portal.post(browser, f"{page}/cancel", page)
+    assert cancelled.status_code == 303
+    assert "Stripe refused the refund" in browser.get(live_portal.url + page, timeout=10).text
+    db.session.expire_all()
+    [refund] = db.session.get(Transaction, txn.id).refunds
+    assert refund.status.value == "failed" and refund.stripe_refund_id is None
+    live_sandbox.control("webhooks/resume")
+    live_sandbox.flush()
+    db.session.expire_all()
+    assert db.session.get(Transaction, txn.id).is_disputed
+    assert balance_disagreements(live_sandbox.client()) == []
+    assert ledger.verify() == []
+
+
+def test_a_payment_whose_events_come_after_its_release_is_available_as_at_stripe(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    # Found by the random-operations test: the payment's webhooks were held, Stripe released
+    # the funds, and `balance.available` reached the portal before the payment's own events.
+    coach = _coach(live_sandbox, "95.00", "17.25")
+    slot = make_slot(coach, hours_from_now=72)
+    browser = live_portal.browser()
+    live_portal.login(browser, make_user(Role.MENTEE, password=PASSWORD))
+    checkout = live_portal.post(browser, f"/slots/{slot.id}/book", f"/coaches/{coach.id}")
+    live_sandbox.control("webhooks/pause")
+    browser.post(  # paid, and the mentee never comes back to the return page
+        checkout.headers["Location"],
+        data={"number": "4242 4242 4242 4242", "expiry": "12/34", "cvc": "123", "name": "A B"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    live_sandbox.advance(TWO_DAYS_AND_A_MINUTE)  # Stripe releases the funds
+    held = requests.get(live_sandbox.url + "/_sandbox/deliveries", timeout=10).json()["held"]
+    stripe = live_sandbox.client()
+    connect_events = stripe.v1.events.list(
+        params={"limit": 100}, options={"stripe_account": coach.stripe_connect_account_id}
+    ).data
+    released = [e.id for e in connect_events if e.type == "balance.available" and e.id in held]
+    assert released
+    live_sandbox.control("webhooks/deliver", ids=released + [e for e in held if e not in released])
+    live_sandbox.control("webhooks/resume")
+    live_sandbox.flush()
+    db.session.expire_all()
+    assert balance_disagreements(live_sandbox.client()) == []
+    assert ledger.balances_of(coach.id).available == Decimal("78.61")
+    assert ledger.verify() == []

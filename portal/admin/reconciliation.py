@@ -293,6 +293,8 @@ def _refunds(report: Report, start: datetime, end: datetime, window: tuple[int, 
         if refund.stripe_refund_id in seen:
             continue
         report.compared["refunds"] += 1
+        if not refund.stripe_refund_id and refund.status is RefundStatus.FAILED:
+            continue  # Stripe refused it when asked: there is nothing at Stripe to compare
         if not refund.stripe_refund_id:
             report.mismatches.append(
                 Mismatch(

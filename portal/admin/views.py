@@ -212,6 +212,10 @@ def _submit_refund(refund_id: int, back: str) -> Response:
         made = refunds.submit(refund_id, admin=current_user)
         db.session.commit()
     except GatewayError as exc:
+        if exc.keeps_changes:  # refused for good: the refund is recorded as failed
+            db.session.commit()
+            flash(exc.message, "error")
+            return htmx_redirect(back)
         db.session.rollback()
         flash(f"The refund is saved but Stripe did not take it yet: {exc.message}", "error")
         return htmx_redirect(back)

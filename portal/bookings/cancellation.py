@@ -49,6 +49,7 @@ from portal.money import (
     split_refund,
     to_minor_units,
 )
+from portal.stripe_gateway import GatewayError, InvalidRequest
 from portal.stripe_gateway import refunds as refunds_gateway
 
 logger = logging.getLogger("portal.bookings.cancellation")
@@ -71,6 +72,19 @@ DISPUTED_MESSAGE = (
     "This payment is disputed with the card's bank, so it cannot be refunded or canceled here "
     "(Stripe: charge_disputed). The dispute decides what happens to the money."
 )
+
+
+class RefundRefused(GatewayError):
+    """Stripe refused the refund as asked (a disputed charge, say): asking again with the same
+    key can never succeed, so the refund is recorded as failed, and that change is kept."""
+
+    def __init__(self, refused: InvalidRequest) -> None:
+        super().__init__(
+            f"Stripe refused the refund: {refused.message}",
+            code=refused.code,
+            request_id=refused.request_id,
+        )
+        self.keeps_changes = True
 
 
 class BookingNotFound(LookupError):
@@ -176,7 +190,9 @@ def request_refund(
 def submit_refund(refund_id: int) -> Refund:
     """Ask Stripe for the refund (once, whoever asks) and apply its answer; flushed.
 
-    A `GatewayError` leaves the refund pending for a retry, which reuses the same key.
+    Stripe unreachable (`GatewayError`) leaves the refund pending for a retry, which reuses the
+    same key; Stripe refusing it (`RefundRefused`) records it as failed: a retry would be
+    refused again, and a refund left pending would be waiting for nothing.
     """
     refund = _locked_refund(select(Refund).where(Refund.id == refund_id))
     if refund is None:
@@ -184,9 +200,14 @@ def submit_refund(refund_id: int) -> Refund:
     if refund.status is not RefundStatus.PENDING:
         return refund
     transaction = refund.transaction
-    stripe_refund = refunds_gateway.create_refund(
-        refund, payment_intent_id=transaction.stripe_payment_intent_id or ""
-    )
+    try:
+        stripe_refund = refunds_gateway.create_refund(
+            refund, payment_intent_id=transaction.stripe_payment_intent_id or ""
+        )
+    except InvalidRequest as refused:
+        refund.status = RefundStatus.FAILED
+        db.session.flush()
+        raise RefundRefused(refused) from refused
     apply_stripe_refund(refund, stripe_refund)
     return refund
 

@@ -173,6 +173,10 @@ def cancel_booking(booking_id: int) -> Response:
         try:
             cancellation.submit_refund(outcome.refund.id)
         except GatewayError as exc:
+            if exc.keeps_changes:  # refused for good: the refund is recorded as failed
+                db.session.commit()
+                flash(f"{exc.message} The booking is canceled.", "error")
+                return htmx_redirect(page)
             db.session.rollback()
             flash(
                 f"{exc.message} The booking is canceled; press Cancel again to retry the refund.",

@@ -43,6 +43,9 @@ class StripeConnectedAccount(TimestampMixin, Base):
     # one with each, under the account's row lock, so the number names one version of the
     # coach's payouts (the earnings dashboard keeps its payouts list under it).
     payout_changes: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When Stripe last released funds on the account (the newest `balance.available` applied):
+    # a payment recorded after it reads the balance from Stripe instead of waiting in pending.
+    balance_released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="stripe_connected_account")
     payouts: Mapped[list[Payout]] = relationship(back_populates="connected_account")

@@ -35,6 +35,7 @@ from portal.extensions import db
 from portal.models import (
     CoachProfile,
     EventStatus,
+    StripeConnectedAccount,
     StripeEvent,
     Transaction,
 )
@@ -75,6 +76,7 @@ def balance_available(event: Event) -> str | None:
         if normalise_currency(entry["currency"]) == currency
     ]
     if not units:
+        _note_release(account, event)
         return _ignore(event, f"the balance has no {currency} funds")
     ledger.record_funds_available(
         account.user_id,
@@ -82,7 +84,16 @@ def balance_available(event: Event) -> str | None:
         from_minor_units(sum(units), currency),
         stripe_event_id=event["id"],
     )
+    _note_release(account, event)
     return None
+
+
+def _note_release(account: StripeConnectedAccount, event: Event) -> None:
+    created = event.get("created")
+    if isinstance(created, int):
+        released = datetime.fromtimestamp(created, UTC)
+        if account.balance_released_at is None or account.balance_released_at < released:
+            account.balance_released_at = released
 
 
 def _newer_balance_applied(event: Event) -> bool:

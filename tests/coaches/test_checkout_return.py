@@ -151,8 +151,9 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert (response.status_code, response.text) == (200, "processed")
     # one statement each: the event's row, the booking read under its row lock and confirmed,
-    # its transaction, the ledger entry (taking the coach's lock) and the coach's balances; after
-    # the commit, one look for events that were waiting for this payment
+    # its transaction, the ledger entry (taking the coach's lock), the coach's balances and when
+    # Stripe last released the coach's funds; after the commit, one look for events that were
+    # waiting for this payment
     assert [" ".join(sql.split()[:3]).removesuffix(" SET") for sql in statements] == [
         "INSERT INTO stripe_events",
         "SELECT coaching_sessions.id, coaching_sessions.coach_id,",
@@ -160,6 +161,8 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
         "INSERT INTO transactions",
         "INSERT INTO ledger_entries",
         "UPDATE coach_profiles",
+        "SELECT stripe_connected_accounts.stripe_account_id,"
+        " stripe_connected_accounts.balance_released_at",
         "SELECT stripe_events.payload FROM",
     ]
     transaction = _assert_paid_once(booking.id, slot.coach_id)
