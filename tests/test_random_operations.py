@@ -351,10 +351,14 @@ class MoneyMachine(RuleBasedStateMachine):
         self.held = True
 
     @precondition(lambda self: self.held)
-    @rule(shuffle=st.randoms(use_true_random=False), twice=st.integers(0, 3))
-    def deliver_held_webhooks(self, shuffle: random.Random, twice: int) -> None:
-        """Everything held, in a random order, some of it twice; then back to normal."""
+    @rule(seed=st.integers(0, 2**32 - 1), twice=st.integers(0, 3))
+    def deliver_held_webhooks(self, seed: int, twice: int) -> None:
+        """Everything held, in a random order, some of it twice; then back to normal.
+
+        How many events are held depends on timing, so the order comes from a seed rather
+        than from draws whose number would vary between runs of the same example."""
         sandbox = self.world.sandbox
+        shuffle = random.Random(seed)  # noqa: S311 - an order to test, not a secret
         held = _held(sandbox)
         order = held + shuffle.sample(held, min(twice, len(held)))
         shuffle.shuffle(order)
