@@ -567,7 +567,7 @@ def test_random_operations_leave_the_portal_agreeing_with_stripe(
     examples = (
         -(-SOAK_OPERATIONS // STEPS)
         if SOAK_OPERATIONS
-        else int(os.environ.get("MONEY_EXAMPLES", "6"))
+        else int(os.environ.get("MONEY_EXAMPLES", "4"))
     )
     run_state_machine_as_test(
         MoneyMachine,
