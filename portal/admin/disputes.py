@@ -6,6 +6,8 @@ What it promises:
   flag, written by the `charge.dispute.*` events), open ones first, soonest deadline first.
 - `evidence_draft` prefills the answer from what the portal knows: the booking's time, coach
   and mentee, whether it took place, the cancellation policy the mentee accepted, the receipt.
+- `recovery_of` says what a lost dispute's recovery would take from the coach (or why there is
+  none) before an admin confirms it; `recover` makes it (`portal.disputes`).
 - `submit_evidence` sends the admin's evidence to Stripe and submits it (once: Stripe refuses a
   second submission, and the key names the dispute), then notes the submission on the flag and
   in the audit log. The outcome comes later, from Stripe's events, never from here.
@@ -22,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal import disputes as recovery
 from portal.admin import audit
 from portal.errors import PortalError
 from portal.extensions import db
@@ -61,6 +64,7 @@ class DisputeRow:
     due_by: datetime | None
     submitted: bool
     closed: bool
+    recovered: Decimal | None
 
     @property
     def takes_evidence(self) -> bool:
@@ -98,6 +102,7 @@ def row_of(transaction: Transaction) -> DisputeRow | None:
         due_by=datetime.fromtimestamp(int(due_by), UTC) if due_by else None,
         submitted=bool(flag.get("submitted")),
         closed=bool(flag.get("closed")),
+        recovered=Decimal(flag["recovered"]) if flag.get("recovered") else None,
     )
 
 
@@ -187,3 +192,33 @@ def submit_evidence(transaction_id: int, evidence: dict[str, str], *, admin_id: 
     )
     db.session.flush()
     return dispute_of(transaction_id)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the dispute page says of the coach's share of a lost dispute."""
+
+    amount: Decimal  # a preview; the recovery records Stripe's reversal
+    refusal: str | None
+
+
+def recovery_of(row: DisputeRow) -> Recovery | None:
+    if row.status != "lost" or row.recovered is not None:
+        return None
+    return Recovery(
+        amount=recovery.recoverable(row.transaction),
+        refusal=recovery.recovery_refusal(row.transaction),
+    )
+
+
+def recover(transaction_id: int, *, admin_id: int) -> Decimal:
+    """The admin's recovery of the coach's share of a lost dispute, in the audit log."""
+    recovered = recovery.recover_coach_share(transaction_id)
+    audit.record(
+        admin_id,
+        "dispute.share_recovered",
+        "transaction",
+        transaction_id,
+        after={"recovered": str(recovered)},
+    )
+    return recovered

@@ -290,7 +290,32 @@ def dispute(transaction_id: int) -> Response:
         )
         return htmx_redirect(url_for("admin.dispute", transaction_id=transaction_id))
     status = 400 if form.errors else 200
-    return render("admin/dispute.html", status=status, row=row, form=form, now=utcnow())
+    return render(
+        "admin/dispute.html",
+        status=status,
+        row=row,
+        form=form,
+        now=utcnow(),
+        recovery=disputes.recovery_of(row),
+        recover_form=ActionForm(),
+    )
+
+
+@bp.post("/disputes/<int:transaction_id>/recover")
+@allow(Role.ADMIN)
+def recover_dispute(transaction_id: int) -> Response:
+    """Take the coach's share of a lost dispute back, the amount having been shown on the page."""
+    back = url_for("admin.dispute", transaction_id=transaction_id)
+    if not ActionForm().validate_on_submit():
+        raise BadRequestInput("The form expired. Reload the page and try again.")
+    on_error_go_to(back)
+    try:
+        recovered = disputes.recover(transaction_id, admin_id=current_user.id)
+    except LookupError:
+        abort(404)
+    db.session.commit()
+    flash(f"Recovered {recovered} from the coach; their balance shows it.", "success")
+    return htmx_redirect(back)
 
 
 @bp.get("/system")

@@ -8,6 +8,8 @@ What it promises:
 - `submit_evidence` stages the evidence and submits it in one `POST /v1/disputes/{id}` (Stripe
   submits unless told `submit=false`); its idempotency key names the transaction and the
   dispute, so a double click sends the evidence once.
+- `reverse_transfer_for_dispute` takes the coach's share of a lost dispute back from the coach's
+  transfer, once per transaction, and answers Stripe's reversal (whose amount is recorded).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portal.models import Transaction
-from portal.stripe_gateway import call, client, idempotency_key, to_plain
+from portal.stripe_gateway import InvalidRequest, call, client, idempotency_key, to_plain
 
 
 @dataclass(frozen=True)
@@ -52,5 +54,27 @@ def submit_evidence(
             "metadata": {"transaction_id": str(transaction.id)},
         },
         options={"idempotency_key": idempotency_key("dispute-evidence", transaction, dispute_id)},
+    )
+    return to_plain(result)
+
+
+def reverse_transfer_for_dispute(transaction: Transaction, amount: int) -> dict[str, Any]:
+    """Take `amount` (minor units) of the coach's transfer back for the lost dispute: Stripe's
+    transfer reversal, as Stripe reports it. One per transaction (the key names it)."""
+    if not transaction.stripe_transfer_id:
+        raise InvalidRequest(
+            "This payment's transfer to the coach is not known yet, so nothing can be recovered. "
+            "Try again once the payment's events have arrived."
+        )
+    result = call(
+        "transfers.reversals.create",
+        client().v1.transfers.reversals.create,
+        transaction.stripe_transfer_id,
+        params={
+            "amount": amount,
+            "description": "Recovery of a lost dispute",
+            "metadata": {"transaction_id": str(transaction.id), "reason": "dispute_lost"},
+        },
+        options={"idempotency_key": idempotency_key("dispute-recovery", transaction)},
     )
     return to_plain(result)

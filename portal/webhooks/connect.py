@@ -14,7 +14,8 @@
   Returning from onboarding is not completion; this event is.
 - `charge.dispute.*`: flags the transaction for admins in its metadata (status, reason, amount,
   Stripe's fee, the funds withdrawn and reinstated, the evidence deadline), moving forward only:
-  an older event about a dispute seen further along changes nothing. A
+  an older event about a dispute seen further along changes nothing. On `lost`, the coach's share
+  is recovered here when `DISPUTE_LOST_COACH_SHARE` is `recover_automatically`. A
   dispute on a destination charge is the platform's: the coach's balance does not move. If the
   platform recovers the money from the coach (a transfer reversal, an admin decision), that
   action calls `ledger.record_dispute_reversal`.
@@ -32,7 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from portal import ledger
+from portal import disputes, ledger
 from portal.extensions import db
 from portal.models import (
     CoachProfile,
@@ -207,4 +208,17 @@ def dispute_changed(event: Event) -> str | WaitFor | None:
             "event": event["id"],
         },
     }
+    if status == "lost" and previous.get("status") != "lost":
+        _recover_if_the_platform_does_so(transaction)
     return None
+
+
+def _recover_if_the_platform_does_so(transaction: Transaction) -> None:
+    """On `lost`, with `DISPUTE_LOST_COACH_SHARE=recover_automatically`, recover the share now."""
+    if disputes.lost_dispute_policy() != disputes.RECOVER_AUTOMATICALLY:
+        return
+    refusal = disputes.recovery_refusal(transaction)
+    if refusal is not None:
+        logger.info("Lost dispute on transaction %s: no recovery (%s)", transaction.id, refusal)
+        return
+    disputes.recover_coach_share(transaction.id)
