@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
 from portal.parsing import BadRequestInput, form_error_message, parse_int
-from portal.payouts import cli, earnings, sections, services
+from portal.payouts import cli, earnings, sections, services, waiting
 from portal.payouts.forms import (
     ActionForm,
     GetPaidForm,
@@ -63,6 +63,7 @@ def dashboard() -> Response:
         requirements=services.describe_requirements(
             (account.requirements or {}).get("currently_due") if account else None
         ),
+        waiting=waiting.reasons(profile, account, today, get_paid_url=url_for("payouts.get_paid")),
     )
 
 

@@ -5,7 +5,9 @@ why; absorbed, nothing is taken; recovered automatically, the `lost` event does 
 
 from __future__ import annotations
 
+import html
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,6 +17,7 @@ from flask import Flask
 from portal import ledger
 from portal.extensions import db
 from portal.models import AuditLog, PayoutSchedule, Role, Transaction, User
+from portal.stripe_gateway import checkout as checkout_gateway
 from tests.builders import make_slot, make_user
 from tests.conftest import PASSWORD
 from tests.live import LivePortal, LiveSandbox, live_portal, live_sandbox, onboard_coach
@@ -39,17 +42,7 @@ def _paid_out_coach_with_a_lost_dispute(
     onboard_coach(live_sandbox, coach)
     coach.coach_profile.payout_schedule = PayoutSchedule.INSTANT
     db.session.commit()
-    slot = make_slot(coach, hours_from_now=96)
-    mentee = live_portal.browser()
-    live_portal.login(mentee, make_user(Role.MENTEE, password=PASSWORD))
-    checkout = live_portal.post(mentee, f"/slots/{slot.id}/book", f"/coaches/{coach.id}")
-    paid = mentee.post(
-        checkout.headers["Location"],
-        data={"number": DISPUTED_CARD, "expiry": "12/34", "cvc": "123", "name": "A B"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    mentee.get(paid.headers["Location"], timeout=10)
+    _pay(live_portal, coach, DISPUTED_CARD, hours=96)
     live_sandbox.advance(TWO_DAYS_AND_A_MINUTE)
     live_sandbox.flush()
     browser = live_portal.browser()
@@ -60,11 +53,25 @@ def _paid_out_coach_with_a_lost_dispute(
     live_sandbox.flush()
     db.session.expire_all()
     assert ledger.balances_of(coach.id).available == Decimal("0.00")
-    txn = db.session.scalars(db.select(Transaction)).one()
+    [txn] = db.session.scalars(db.select(Transaction)).all()
     live_sandbox.control(f"disputes/{txn.meta['dispute']['id']}/close", outcome="lost")
     live_sandbox.flush()
     db.session.expire_all()
     return coach, db.session.get(Transaction, txn.id)
+
+
+def _pay(live_portal: LivePortal, coach: User, card: str, *, hours: int) -> None:
+    slot = make_slot(coach, hours_from_now=hours)
+    mentee = live_portal.browser()
+    live_portal.login(mentee, make_user(Role.MENTEE, password=PASSWORD))
+    checkout = live_portal.post(mentee, f"/slots/{slot.id}/book", f"/coaches/{coach.id}")
+    paid = mentee.post(
+        checkout.headers["Location"],
+        data={"number": card, "expiry": "12/34", "cvc": "123", "name": "A B"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    mentee.get(paid.headers["Location"], timeout=10)
 
 
 def _admin(live_portal: LivePortal) -> requests.Session:
@@ -151,3 +158,55 @@ def test_a_platform_that_recovers_automatically_does_so_on_the_lost_event(
     assert ledger.balances_of(coach.id).available == Decimal("-80.00")
     assert balance_disagreements(live_sandbox.client()) == []
     assert ledger.verify() == []
+
+
+def test_the_coach_sees_why_the_balance_is_negative_and_the_next_earning_repays_it_first(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coach, txn = _paid_out_coach_with_a_lost_dispute(live_portal, live_sandbox)
+    admin = _admin(live_portal)
+    _recover(live_portal, admin, txn.id, live_portal.csrf(admin, f"/admin/disputes/{txn.id}"))
+    live_sandbox.flush()
+    browser = live_portal.browser()
+    live_portal.login(browser, coach)
+    page = html.unescape(browser.get(f"{live_portal.url}/coach/earnings", timeout=10).text)
+    negative = re.search(r'data-reason="negative">([^<]*)<', page)
+    assert negative, page
+    assert re.fullmatch(
+        r"-\$80\.00: a \$80\.00 recovery for a lost dispute on \w{3} \d+ \w{3} came after your "
+        r"payout of \w{3} \d+ \w{3}\. It will be taken from your next earnings before anything "
+        r"is paid out; no payout is made while your balance is below zero\.",
+        negative.group(1),
+    )
+    assert "owed: repaid from your next earnings" in page and "Pay out now" not in page
+
+    # The next booking's 80.00 share repays the 80.00 first: nothing is left to pay out.
+    monkeypatch.setattr(
+        checkout_gateway, "CHECKOUT_LIFETIME", timedelta(seconds=TWO_DAYS_AND_A_MINUTE + 3600)
+    )
+    _pay(live_portal, coach, "4242 4242 4242 4242", hours=120)
+    live_sandbox.flush()
+    page = html.unescape(browser.get(f"{live_portal.url}/coach/earnings", timeout=10).text)
+    released = datetime.fromtimestamp(
+        live_sandbox.client()
+        .v1.balance_transactions.list(
+            options={"stripe_account": coach.stripe_connected_account.stripe_account_id}
+        )
+        .data[0]
+        .available_on,
+        UTC,
+    )
+    assert (
+        f"$80.00 is still on its way from Stripe and becomes available: $80.00 on "
+        f"{released:%a} {released.day} {released:%b}." in page
+    )
+    live_sandbox.advance(TWO_DAYS_AND_A_MINUTE)
+    live_sandbox.flush()
+    db.session.expire_all()
+    assert ledger.balances_of(coach.id) == ledger.Balances(
+        Decimal("80.00"), Decimal("0.00"), Decimal("0.00")
+    )
+    assert balance_disagreements(live_sandbox.client()) == []
+    assert ledger.verify() == []
+    page = browser.get(f"{live_portal.url}/coach/earnings", timeout=10).text
+    assert 'data-reason="negative"' not in page and "Pay out now" not in page
