@@ -229,8 +229,9 @@ def record_dispute_reversal(
 ) -> int | None:
     """The platform recovered `amount` of a disputed payment from the coach (a transfer reversal).
 
-    Only called when such a reversal is recorded; a dispute by itself never moves the coach's
-    balance (destination charges make disputes the platform's). One per transaction.
+    Only called when such a reversal is recorded (`portal.disputes`, which passes Stripe's
+    reversal amount and its `trr_` id as `stripe_event_id`); a dispute by itself never moves the
+    coach's balance (destination charges make disputes the platform's). One per transaction.
     """
     if transaction.coach_id is None or amount <= ZERO:
         return None
