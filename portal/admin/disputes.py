@@ -180,8 +180,8 @@ def submit_evidence(transaction_id: int, evidence: dict[str, str], *, admin_id: 
     details: dict[str, Any] = answer.get("evidence_details") or {}
     txn = row.transaction
     flag = dict((txn.meta or {})["dispute"])
-    flag.update(status=answer.get("status") or flag.get("status"))
-    flag.update(submitted=int(details.get("submission_count") or 1) > 0)
+    flag["status"] = answer.get("status") or flag.get("status")
+    flag["submitted"] = int(details.get("submission_count") or 0) > 0
     txn.meta = {**(txn.meta or {}), "dispute": flag}
     audit.record(
         admin_id,
