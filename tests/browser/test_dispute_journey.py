@@ -36,7 +36,8 @@ def test_admin_submits_evidence_and_the_dispute_is_won(
     live_sandbox.flush()
 
     sign_in(page, live_portal, admin, audit=audit)
-    page.get_by_role("link", name="Disputes").first.click()
+    page.get_by_role("link", name="Transactions").first.click()  # the admin area's own nav
+    page.get_by_role("navigation", name="Admin").get_by_role("link", name="Disputes").click()
     expect(page.locator("#disputes").get_by_text("fraudulent")).to_be_visible()
     expect(page.locator("#disputes .countdown")).to_contain_text("left")
     audit(page)
@@ -44,11 +45,12 @@ def test_admin_submits_evidence_and_the_dispute_is_won(
     page.locator("#disputes").get_by_role("link").first.click()
     expect(page.get_by_label("Mentee's name")).to_have_value("Mia Mentee")
     audit(page)
-    page.get_by_label("Whether it took place, and the receipt").press("End")
-    page.get_by_label("Whether it took place, and the receipt").type(" The mentee joined the call.")
+    took_place = page.get_by_label("Whether it took place, and the receipt")
+    expect(took_place).to_contain_text("Receipt: 100.00 USD")
+    took_place.fill(took_place.input_value() + " The mentee joined the call.")
     page.get_by_role("button", name="Submit evidence to Stripe").click()
     expect(page.locator(".flash-success")).to_contain_text("submitted to Stripe")
-    expect(page.locator("#dispute-status")).to_contain_text("under_review")
+    expect(page.locator("#dispute-status")).to_contain_text("under review")
 
     txn = db.session.scalar(select(Transaction))
     dispute_id = txn.meta["dispute"]["id"]
