@@ -71,6 +71,9 @@ class Config:
     STRIPE_SANDBOX_PUBLIC_URL = ""
     PLATFORM_COUNTRY = "US"
     MEMBERSHIP_DISCOUNT_PERCENTAGE = "10"
+    # What a lost dispute does to the coach's share (portal/disputes.py): absorb (the platform
+    # bears it), recover (an admin confirms, seeing the amount) or recover_automatically.
+    DISPUTE_LOST_COACH_SHARE = "recover"
     # The membership plan: amounts in config, prices made at Stripe on first need (found again by
     # lookup key), unless the ids of prices made elsewhere are given.
     MEMBERSHIP_PRODUCT_NAME = "Coaching portal membership"
@@ -112,6 +115,7 @@ class Config:
             "PASSWORD_CHANGE_RATE_LIMIT",
             "PLATFORM_COUNTRY",
             "MEMBERSHIP_DISCOUNT_PERCENTAGE",
+            "DISPUTE_LOST_COACH_SHARE",
             "MEMBERSHIP_PRODUCT_NAME",
             "MEMBERSHIP_CURRENCY",
             "MEMBERSHIP_MONTHLY_AMOUNT",

@@ -19,8 +19,9 @@ What it promises:
   of cause) decide in the same statement, and a duplicate inserts nothing and raises nothing, so
   it cannot poison the caller's transaction; the balances move only when the entry was inserted.
 - `verify()` recomputes every balance from the entries and checks that every row that should
-  have moved money has exactly its entry, and that each refund's entry took what the refund
-  records from available (`flask reconcile` compares those records with Stripe).
+  have moved money has exactly its entry, that each refund's entry took what the refund
+  records from available, and each lost dispute's entry what its recovery records (`flask
+  reconcile` compares those records with Stripe).
 
 The rules are Stripe's for the coach's connected account, so that after any money-moving event
 the coach's pending and available equal that account's balance (DESIGN rule 7):
@@ -228,8 +229,9 @@ def record_dispute_reversal(
 ) -> int | None:
     """The platform recovered `amount` of a disputed payment from the coach (a transfer reversal).
 
-    Only called when such a reversal is recorded; a dispute by itself never moves the coach's
-    balance (destination charges make disputes the platform's). One per transaction.
+    Only called when such a reversal is recorded (`portal.disputes`, which passes Stripe's
+    reversal amount and its `trr_` id as `stripe_event_id`); a dispute by itself never moves the
+    coach's balance (destination charges make disputes the platform's). One per transaction.
     """
     if transaction.coach_id is None or amount <= ZERO:
         return None
@@ -412,6 +414,7 @@ def verify() -> list[Drift]:
         *_balance_drift(),
         *_payment_drift(),
         *_refund_drift(),
+        *_dispute_drift(),
         *_payout_drift(),
     ]
 
@@ -548,6 +551,39 @@ def _refund_drift() -> list[Drift]:
                     f"total {total}, pending {pending}, available {available}",
                 )
             )
+    return drift
+
+
+def _dispute_drift() -> list[Drift]:
+    """Each lost dispute's recovery (Stripe's reversal, noted on the transaction's dispute flag)
+    has exactly its entry, and each dispute entry took what the flag says from available."""
+    entries = dict(
+        db.session.execute(
+            sa.select(LedgerEntry.transaction_id, LedgerEntry.available_delta).where(
+                LedgerEntry.kind == LedgerEntryKind.DISPUTE
+            )
+        ).all()
+    )
+    drift = []
+    disputed = db.session.execute(
+        sa.select(Transaction.id, Transaction.coach_id, Transaction.meta).where(
+            Transaction.meta["dispute"].as_string().is_not(None)
+        )
+    ).all()
+    for txn_id, coach_id, meta in disputed:
+        recovered = ((meta or {}).get("dispute") or {}).get("recovered")
+        taken = entries.pop(txn_id, None)
+        if recovered is None and taken is None:
+            continue
+        if taken is None or recovered is None or -taken != Decimal(recovered):
+            drift.append(
+                Drift(
+                    coach_id,
+                    f"transaction {txn_id}'s dispute recovered {recovered or 'nothing'}, but "
+                    f"its dispute entry took {'nothing' if taken is None else -taken}",
+                )
+            )
+    drift.extend(Drift(None, f"dispute entry of transaction {t} has no dispute") for t in entries)
     return drift
 
 

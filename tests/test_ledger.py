@@ -188,6 +188,21 @@ def test_a_recorded_dispute_reversal_takes_the_amount_back_once(coach, mentee):
     assert balances(coach) == Balances(D("0.00"), D("80.00"), D("-80.00"))
 
 
+def test_verify_finds_a_dispute_recovery_its_entry_disagrees_with(coach, mentee):
+    txn = make_payment(coach, mentee, "100.00")
+    ledger.record_payment(txn)
+    ledger.record_dispute_reversal(txn, D("80.00"), stripe_event_id="trr_1")
+    txn.meta = {"dispute": {"id": "du_1", "status": "lost", "recovered": "80.00"}}
+    db.session.commit()
+    assert ledger.verify() == []
+    txn.meta = {"dispute": {"id": "du_1", "status": "lost", "recovered": "79.99"}}
+    db.session.commit()
+    assert [str(d) for d in ledger.verify()] == [
+        f"coach {coach.id}: transaction {txn.id}'s dispute recovered 79.99, but its dispute "
+        "entry took 80.00"
+    ]
+
+
 def test_payment_without_a_coach_moves_no_balance(coach, mentee):
     txn = make_payment(coach, mentee, "100.00")
     txn.coach_id = None

@@ -25,6 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from portal.admin.disputes import EVIDENCE_FIELDS
 from portal.models import EventStatus, Role, TransactionStatus, TransactionType
 from portal.parsing import MoneyField, parse_money, plain_number_or_text
 
@@ -144,3 +145,30 @@ class RefundConfirmForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button: only the CSRF token."""
+
+
+class DisputeEvidenceForm(FlaskForm):
+    """Stripe's text evidence fields; Stripe allows 150,000 characters in all."""
+
+    product_description = TextAreaField("What was sold", validators=[Optional(), Length(max=20000)])
+    customer_name = StringField("Mentee's name", validators=[Optional(), Length(max=5000)])
+    customer_email_address = StringField(
+        "Mentee's email address", validators=[Optional(), Length(max=5000)]
+    )
+    service_date = StringField(
+        "Date of the session",
+        validators=[
+            Optional(),
+            Regexp(r"^\d{4}-\d{2}-\d{2}$", message="Enter the date as YYYY-MM-DD."),
+        ],
+    )
+    cancellation_policy_disclosure = TextAreaField(
+        "Cancellation policy the mentee accepted", validators=[Optional(), Length(max=20000)]
+    )
+    uncategorized_text = TextAreaField(
+        "Whether it took place, and the receipt", validators=[Optional(), Length(max=20000)]
+    )
+    submit = SubmitField("Submit evidence to Stripe")
+
+    def evidence(self) -> dict[str, str]:
+        return {name: (getattr(self, name).data or "").strip() for name in EVIDENCE_FIELDS}

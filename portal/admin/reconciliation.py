@@ -11,9 +11,9 @@ What `reconcile(since, until)` promises (`until` inclusive, whole UTC days):
 - Charges that are not session payments (the membership's invoices) are counted, not compared.
 - What Stripe computed is compared with what the portal recorded (DESIGN rule 7): the transfer
   reversal of each succeeded refund, and each payment's application fee refunds in total;
-  each dispute's status, amount and fee against the transaction's dispute flag; the platform's
-  fees net of fee refunds, per currency; and, now, each coach's pending and available against
-  the balance of their connected account.
+  each dispute's status, amount, fee and funds withdrawn and reinstated against the
+  transaction's dispute flag; the platform's fees net of fee refunds, per currency; and, now,
+  each coach's pending and available against the balance of their connected account.
 - Each mismatch says what differs; `ledger.verify()`'s drift is reported alongside, and the
   platform's balance transactions are summed by type for a look at the money itself.
 """
@@ -43,6 +43,7 @@ from portal.models import (
 )
 from portal.money import from_minor_units, normalise_currency, to_minor_units
 from portal.stripe_gateway import InvalidRequest
+from portal.stripe_gateway import disputes as disputes_gateway
 from portal.stripe_gateway import reconciliation as gateway
 from portal.stripe_gateway import refunds as refunds_gateway
 
@@ -55,6 +56,7 @@ STATUS_DIFFERS = "status differs"
 REVERSAL_DIFFERS = "transfer reversal differs"
 FEE_REFUNDS_DIFFER = "application fee refunds differ"
 DISPUTE_FEE_DIFFERS = "dispute fee differs"
+DISPUTE_FUNDS_DIFFER = "dispute funds withdrawn or reinstated differ"
 
 _REFUND_STATUSES = {"requires_action": "pending"}
 
@@ -452,9 +454,9 @@ def _disputes(report: Report, window: tuple[int, int]) -> None:
             )
             continue
         currency = normalise_currency(dispute.get("currency") or txn.currency)
-        stripe_fee = sum(
-            int(bt.get("fee") or 0) for bt in dispute.get("balance_transactions") or []
-        )
+        funds = disputes_gateway.funds_of(dispute)
+        withdrawn = from_minor_units(funds.withdrawn, currency)
+        reinstated = from_minor_units(funds.reinstated, currency)
         for problem, ours, theirs in (
             (STATUS_DIFFERS, flag.get("status"), dispute.get("status")),
             (
@@ -462,7 +464,12 @@ def _disputes(report: Report, window: tuple[int, int]) -> None:
                 flag.get("amount"),
                 str(from_minor_units(dispute["amount"], currency)),
             ),
-            (DISPUTE_FEE_DIFFERS, flag.get("fee"), str(from_minor_units(stripe_fee, currency))),
+            (DISPUTE_FEE_DIFFERS, flag.get("fee"), str(from_minor_units(funds.fee, currency))),
+            (
+                DISPUTE_FUNDS_DIFFER,
+                f"withdrawn {flag.get('withdrawn', '-')}, reinstated {flag.get('reinstated', '-')}",
+                f"withdrawn {withdrawn}, reinstated {reinstated}",
+            ),
         ):
             if ours != theirs:
                 report.mismatches.append(

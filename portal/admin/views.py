@@ -23,12 +23,22 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from portal import jobs
-from portal.admin import attention, audit, detail, event_log, reconciliation_runs, refunds, users
+from portal.admin import (
+    attention,
+    audit,
+    detail,
+    disputes,
+    event_log,
+    reconciliation_runs,
+    refunds,
+    users,
+)
 from portal.admin import jobs as admin_jobs
 from portal.admin import transactions as txns
 from portal.admin.cli import reconcile_command
 from portal.admin.forms import (
     ActionForm,
+    DisputeEvidenceForm,
     EventFilterForm,
     ReconcileForm,
     RefundConfirmForm,
@@ -39,7 +49,14 @@ from portal.admin.forms import (
 from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.health import system_checks
-from portal.models import EventStatus, Refund, Role, TransactionStatus, TransactionType
+from portal.models import (
+    EventStatus,
+    Refund,
+    Role,
+    TransactionStatus,
+    TransactionType,
+    utcnow,
+)
 from portal.parsing import BadRequestInput, form_error_message
 from portal.payouts import services as payout_services
 from portal.payouts.forms import PlatformFeeForm
@@ -246,6 +263,63 @@ def needs_attention() -> Response:
     return render(
         "admin/attention.html", attention=attention.needs_attention(), action_form=ActionForm()
     )
+
+
+# --- disputes ---------------------------------------------------------------------------------
+
+
+@bp.get("/disputes")
+@allow(Role.ADMIN)
+def disputes_list() -> Response:
+    return render("admin/disputes.html", rows=disputes.disputes_on_record(), now=utcnow())
+
+
+@bp.route("/disputes/<int:transaction_id>", methods=["GET", "POST"])
+@allow(Role.ADMIN)
+def dispute(transaction_id: int) -> Response:
+    """GET: the dispute and its evidence form, prefilled. POST: send the evidence to Stripe."""
+    try:
+        row = disputes.dispute_of(transaction_id)
+    except LookupError:
+        abort(404)
+    form = DisputeEvidenceForm(
+        data=disputes.evidence_draft(row) if request.method == "GET" else None
+    )
+    if form.validate_on_submit():
+        on_error_go_to(url_for("admin.dispute", transaction_id=transaction_id))
+        disputes.submit_evidence(transaction_id, form.evidence(), admin_id=current_user.id)
+        db.session.commit()
+        flash(
+            "The evidence was submitted to Stripe. The bank's decision will show here.", "success"
+        )
+        return htmx_redirect(url_for("admin.dispute", transaction_id=transaction_id))
+    status = 400 if form.errors else 200
+    return render(
+        "admin/dispute.html",
+        status=status,
+        row=row,
+        form=form,
+        now=utcnow(),
+        recovery=disputes.recovery_of(row),
+        recover_form=ActionForm(),
+    )
+
+
+@bp.post("/disputes/<int:transaction_id>/recover")
+@allow(Role.ADMIN)
+def recover_dispute(transaction_id: int) -> Response:
+    """Take the coach's share of a lost dispute back, the amount having been shown on the page."""
+    back = url_for("admin.dispute", transaction_id=transaction_id)
+    if not ActionForm().validate_on_submit():
+        raise BadRequestInput("The form expired. Reload the page and try again.")
+    on_error_go_to(back)
+    try:
+        recovered = disputes.recover(transaction_id, admin_id=current_user.id)
+    except LookupError:
+        abort(404)
+    db.session.commit()
+    flash(f"Recovered {recovered} from the coach; their balance shows it.", "success")
+    return htmx_redirect(back)
 
 
 @bp.get("/system")

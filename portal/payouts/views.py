@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
 from portal.parsing import BadRequestInput, form_error_message, parse_int
-from portal.payouts import cli, earnings, sections, services
+from portal.payouts import cli, earnings, sections, services, statement, waiting
 from portal.payouts.forms import (
     ActionForm,
     GetPaidForm,
@@ -63,7 +63,31 @@ def dashboard() -> Response:
         requirements=services.describe_requirements(
             (account.requirements or {}).get("currently_due") if account else None
         ),
+        now_year=today.year,
+        waiting=waiting.reasons(profile, account, today, get_paid_url=url_for("payouts.get_paid")),
     )
+
+
+def _statement(year: int) -> statement.Statement:
+    profile = current_user.coach_profile
+    if profile is None or not 2000 <= year <= _today().year:
+        abort(404)
+    return statement.statement_for(current_user.id, year, profile.currency)
+
+
+@bp.get("/coach/earnings/statement/<int:year>")
+@allow(Role.COACH)
+def yearly_statement(year: int) -> Response:
+    """The year's statement as a printable page."""
+    return render("payouts/statement.html", statement=_statement(year), columns=statement.COLUMNS)
+
+
+@bp.get("/coach/earnings/statement/<int:year>.csv")
+@allow(Role.COACH)
+def yearly_statement_csv(year: int) -> Response:
+    response = Response(statement.as_csv(_statement(year)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="statement-{year}.csv"'
+    return response
 
 
 @bp.get("/coach/earnings/activity")

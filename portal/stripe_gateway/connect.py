@@ -124,3 +124,15 @@ def retrieve_payout(account_id: str, payout_id: str) -> dict[str, Any]:
         options={"stripe_account": account_id},
     )
     return to_plain(result)
+
+
+def pending_funds(account_id: str, currency: str) -> list[tuple[int, int]]:
+    """The connected account's funds not yet available: (`available_on`, net) per balance
+    transaction still pending, from Stripe's newest 100 (older ones are available by now)."""
+    result = call(
+        "balance_transactions.list",
+        client().v1.balance_transactions.list,
+        params={"currency": currency.lower(), "limit": 100},
+        options={"stripe_account": account_id},
+    )
+    return [(int(txn.available_on), int(txn.net)) for txn in result.data if txn.status == "pending"]

@@ -12,7 +12,10 @@
   `created` has whole seconds, so when another update of the same second was applied already,
   which one is newer is unknowable from the events: the account is read from Stripe instead.
   Returning from onboarding is not completion; this event is.
-- `charge.dispute.created` / `.closed`: flags the transaction for admins in its metadata. A
+- `charge.dispute.*`: flags the transaction for admins in its metadata (status, reason, amount,
+  Stripe's fee, the funds withdrawn and reinstated, the evidence deadline), moving forward only:
+  an older event about a dispute seen further along changes nothing. On `lost`, the coach's share
+  is recovered here when `DISPUTE_LOST_COACH_SHARE` is `recover_automatically`. A
   dispute on a destination charge is the platform's: the coach's balance does not move. If the
   platform recovers the money from the coach (a transfer reversal, an admin decision), that
   action calls `ledger.record_dispute_reversal`.
@@ -30,7 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from portal import ledger
+from portal import disputes, ledger
 from portal.extensions import db
 from portal.models import (
     CoachProfile,
@@ -42,6 +45,7 @@ from portal.models import (
 from portal.money import from_minor_units, normalise_currency
 from portal.payouts import services as payouts
 from portal.stripe_gateway import connect as connect_gateway
+from portal.stripe_gateway import disputes as dispute_gateway
 from portal.webhooks import IGNORED, Event, WaitFor, wait_for
 
 logger = logging.getLogger("portal.webhooks")
@@ -162,7 +166,13 @@ def _account_update_of_the_same_second_applied(event: Event, stripe_account_id: 
 # --- disputes ---------------------------------------------------------------------------------
 
 
+DISPUTE_CLOSED = ("won", "lost", "warning_closed", "prevented")
+_DISPUTE_STAGE = {"warning_needs_response": 0, "needs_response": 0, "warning_under_review": 1}
+_DISPUTE_STAGE |= {"under_review": 1} | dict.fromkeys(DISPUTE_CLOSED, 2)
+
+
 def dispute_changed(event: Event) -> str | WaitFor | None:
+    """Every dispute event: the transaction's flag follows the dispute forward, never back."""
     data = _object(event)
     payment_intent = data.get("payment_intent")
     transaction = (
@@ -182,25 +192,44 @@ def dispute_changed(event: Event) -> str | WaitFor | None:
         return _ignore(event, "the dispute names no payment")
     currency = normalise_currency(data.get("currency") or transaction.currency)
     previous = (transaction.meta or {}).get("dispute") or {}
-    if previous.get("closed") and event["type"] == "charge.dispute.created":
-        return None  # the dispute's outcome is already known; an old event changes nothing
+    status = str(data.get("status") or "")
+    moves = len(data.get("balance_transactions") or [])
+    stage = (_DISPUTE_STAGE.get(status, 0), moves)
+    if stage < (_DISPUTE_STAGE.get(previous.get("status"), 0), previous.get("moves", 0)):
+        return None  # an older event about a dispute the portal has seen further along
+    details = data.get("evidence_details") or {}
+    funds = dispute_gateway.funds_of(data)
     transaction.meta = {
         **(transaction.meta or {}),
         "dispute": {
+            **previous,
             "id": data.get("id"),
-            "status": data.get("status"),
+            "status": status,
             "reason": data.get("reason"),
             "amount": str(from_minor_units(int(data.get("amount") or 0), currency)),
-            "fee": str(from_minor_units(_dispute_fee(data), currency)),
+            "fee": str(from_minor_units(funds.fee, currency)),
+            "withdrawn": str(from_minor_units(funds.withdrawn, currency)),
+            "reinstated": str(from_minor_units(funds.reinstated, currency)),
+            "moves": moves,
             "currency": currency,
-            "closed": event["type"] == "charge.dispute.closed",
+            "due_by": details.get("due_by"),
+            "submitted": int(details.get("submission_count") or 0) > 0,
+            "closed": status in DISPUTE_CLOSED,
             "needs_review": True,
             "event": event["id"],
         },
     }
+    if status == "lost" and previous.get("status") != "lost":
+        _recover_if_the_platform_does_so(transaction)
     return None
 
 
-def _dispute_fee(dispute: dict[str, Any]) -> int:
-    """Stripe's dispute fee, in minor units, from the dispute's balance transactions."""
-    return sum(int(bt.get("fee") or 0) for bt in dispute.get("balance_transactions") or [])
+def _recover_if_the_platform_does_so(transaction: Transaction) -> None:
+    """On `lost`, with `DISPUTE_LOST_COACH_SHARE=recover_automatically`, recover the share now."""
+    if disputes.lost_dispute_policy() != disputes.RECOVER_AUTOMATICALLY:
+        return
+    refusal = disputes.recovery_refusal(transaction)
+    if refusal is not None:
+        logger.info("Lost dispute on transaction %s: no recovery (%s)", transaction.id, refusal)
+        return
+    disputes.recover_coach_share(transaction.id)

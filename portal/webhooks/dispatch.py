@@ -22,6 +22,9 @@ HANDLERS: dict[str, Handler] = {
     "charge.refunded": payments.charge_refunded,
     # disputes on a booking's payment
     "charge.dispute.created": connect.dispute_changed,
+    "charge.dispute.updated": connect.dispute_changed,
+    "charge.dispute.funds_withdrawn": connect.dispute_changed,
+    "charge.dispute.funds_reinstated": connect.dispute_changed,
     "charge.dispute.closed": connect.dispute_changed,
     # saved cards, the membership and its invoices
     "setup_intent.succeeded": billing.setup_intent_succeeded,

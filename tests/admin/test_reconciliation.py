@@ -259,14 +259,19 @@ def _transaction(intent: str) -> Transaction:
     )
 
 
-def _dispute(intent: str, *, status: str = "needs_response", fee: int = 1500) -> dict[str, Any]:
+def _dispute(
+    intent: str, *, status: str = "needs_response", fee: int = 1500, reinstated: int = 0
+) -> dict[str, Any]:
+    moved = [{"amount": -10000, "fee": fee}] + (
+        [{"amount": reinstated, "fee": 0}] * bool(reinstated)
+    )
     return {
         "id": f"du_{intent}",
         "payment_intent": intent,
         "amount": 10000,
         "currency": "usd",
         "status": status,
-        "balance_transactions": [{"amount": -10000, "fee": fee}],
+        "balance_transactions": moved,
         "created": IN_PERIOD,
     }
 
@@ -279,6 +284,8 @@ def _flag(intent: str, **flag: str) -> None:
             "status": "needs_response",
             "amount": "100.00",
             "fee": "15.00",
+            "withdrawn": "100.00",
+            "reinstated": "0.00",
             **flag,
         }
     }
@@ -314,6 +321,16 @@ def test_a_flagged_dispute_that_agrees_with_stripe_is_no_mismatch(
         ),
         ("dispute status", ("dispute", "status differs", "du_pi_ok", "needs_response", "lost")),
         ("dispute fee", ("dispute", "dispute fee differs", "du_pi_ok", "15.00", "20.00")),
+        (
+            "dispute funds",
+            (
+                "dispute",
+                "dispute funds withdrawn or reinstated differ",
+                "du_pi_ok",
+                "withdrawn 100.00, reinstated 0.00",
+                "withdrawn 100.00, reinstated 100.00",
+            ),
+        ),
     ],
 )
 def test_each_way_the_portal_and_stripe_split_money_differently_is_a_mismatch(
@@ -343,6 +360,9 @@ def test_each_way_the_portal_and_stripe_split_money_differently_is_a_mismatch(
     elif drift == "dispute fee":
         stripe_fake.disputes = [_dispute("pi_ok", fee=2000)]
         _flag("pi_ok")
+    elif drift == "dispute funds":
+        stripe_fake.disputes = [_dispute("pi_ok", status="won", reinstated=10000)]
+        _flag("pi_ok", status="won")
     report = reconciliation.reconcile(date(2026, 3, 1), date(2026, 3, 10))
     assert found in _found(report), _found(report) - EXPECTED
     assert not report.agrees

@@ -195,6 +195,6 @@ def test_every_admin_route_is_declared_for_admins_only(app: Flask) -> None:
     from portal.security import audience_of
 
     rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/admin")]
-    assert len(rules) == 22
+    assert len(rules) == 25
     for rule in rules:
         assert audience_of(app.view_functions[rule.endpoint]) == frozenset({"admin"}), rule.rule

@@ -259,6 +259,34 @@ def test_a_dispute_flags_the_transaction_and_leaves_the_coach_balance(client, me
     assert ledger.verify() == []
 
 
+def test_the_dispute_events_record_stripes_funds_and_fee_and_never_move_back(client, mentee, coach):
+    txn = make_payment(coach, mentee, "100.00", payment_intent="pi_won")
+    db.session.commit()
+    opened = payloads.dispute("pi_won", 10000)
+    withdrawal = {"id": "txn_w", "amount": -10000, "fee": 1500, "currency": "usd"}
+    reinstatement = {"id": "txn_r", "amount": 10000, "fee": 0, "currency": "usd"}
+    withdrawn = {**opened, "balance_transactions": [withdrawal]}
+    submitted = {
+        **withdrawn,
+        "status": "under_review",
+        "evidence_details": {**opened["evidence_details"], "submission_count": 1},
+    }
+    won = {**submitted, "status": "won", "balance_transactions": [withdrawal, reinstatement]}
+    # Stripe's order was withdrawn, updated, reinstated, closed; they arrive shuffled.
+    for kind, obj in (
+        ("charge.dispute.funds_reinstated", won),
+        ("charge.dispute.updated", submitted),
+        ("charge.dispute.funds_withdrawn", withdrawn),
+        ("charge.dispute.closed", won),
+    ):
+        assert deliver(client, payloads.event(kind, obj), PLATFORM_PATH) == "processed"
+    db.session.expire_all()
+    flag = db.session.get(Transaction, txn.id).meta["dispute"]
+    assert (flag["status"], flag["closed"], flag["submitted"]) == ("won", True, True)
+    assert (flag["withdrawn"], flag["reinstated"], flag["fee"]) == ("100.00", "100.00", "15.00")
+    assert flag["due_by"] == opened["evidence_details"]["due_by"]
+
+
 def test_a_dispute_on_a_payment_not_recorded_yet_is_kept_waiting_for_it(client):
     event = payloads.event("charge.dispute.created", payloads.dispute("pi_unknown", 500))
     assert deliver(client, event, PLATFORM_PATH) == "deferred"
