@@ -285,6 +285,18 @@ def membership_started() -> Response:
     return redirect(url_for("billing.membership"), 303)
 
 
+@bp.get("/membership/cancel")
+@allow(Role.MENTEE)
+def cancel_membership_preview() -> Response:
+    """What cancelling at period end means (no refund, the date it ends), then confirm."""
+    on_error_go_to(url_for("billing.membership"))
+    return render(
+        "billing/cancel_membership.html",
+        message=membership.cancel_preview(current_user),
+        attempt_form=AttemptForm(formdata=None),
+    )
+
+
 @bp.post("/membership/cancel")
 @allow(Role.MENTEE)
 def cancel_membership() -> Response:

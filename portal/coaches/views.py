@@ -157,6 +157,16 @@ def _booking_context(booking: Booking) -> dict[str, Any]:
     }
 
 
+@bp.get("/bookings/<int:booking_id>/cancel")
+@allow(SIGNED_IN)
+def cancel_preview(booking_id: int) -> Response:
+    """What cancelling now gives back and which rule applies, with the button that confirms."""
+    booking = _own_booking(booking_id)
+    on_error_go_to(url_for("coaches.booking_page", booking_id=booking_id))
+    preview = cancellation.preview_cancellation(booking, current_user)
+    return render("coaches/cancel.html", booking=booking, preview=preview, form=ActionForm())
+
+
 @bp.post("/bookings/<int:booking_id>/cancel")
 @allow(SIGNED_IN)
 def cancel_booking(booking_id: int) -> Response:

@@ -65,7 +65,12 @@ def test_mentee_saves_cards_pays_in_one_click_and_cancels_for_a_refund(
     audit(page)
 
     # More than 24 hours ahead: cancelling refunds in full.
-    page.get_by_role("button", name="Cancel this booking").click()
+    page.get_by_role("link", name="Cancel this booking").click()
+    expect(
+        page.get_by_text("You get $100.00 back: more than 24 hours before the start.")
+    ).to_be_visible()
+    audit(page)
+    page.get_by_role("button", name="Confirm: cancel the booking").click()
     expect(page.locator(".flash-success")).to_be_visible()  # canceled, the refund on its way
     live_sandbox.flush()
     page.reload()
@@ -107,7 +112,10 @@ def test_mentee_becomes_a_member_sees_the_discount_reads_invoices_and_cancels(
     audit(page)
 
     page.get_by_role("link", name="Membership").click()
-    page.get_by_role("button", name="Cancel at period end").click()
+    page.get_by_role("link", name="Cancel at period end").click()
+    expect(page.get_by_text("Nothing is refunded", exact=False)).to_be_visible()
+    audit(page)
+    page.get_by_role("button", name="Confirm: cancel at period end").click()
     expect(page.get_by_text("Ends ", exact=False).first).to_be_visible()
     expect(page.get_by_role("button", name="Resume membership")).to_be_visible()
     audit(page)

@@ -100,12 +100,52 @@ def test_a_mentee_cancelling_within_24_hours_is_not_refunded(
     outcome = cancellation.cancel_booking(paid_booking.id, mentee, now=later)
     db.session.commit()
     assert outcome.refund is None
-    assert "not refunded" in outcome.message
+    assert outcome.message == (
+        "The booking is canceled. Nothing is refunded: the session starts in 23 hours."
+    )
     db.session.expire_all()
     booking = db.session.get(Booking, paid_booking.id)
     assert (booking.status, booking.payment_status) == (SessionStatus.CANCELED, PaymentStatus.PAID)
     assert stripe_fake.count("refunds.create") == 0
     assert _profile(booking.coach_id).total_earnings == Decimal("80.00")
+
+
+def test_cancelling_shows_what_comes_back_and_why_before_anything_changes(
+    app: Flask,
+    mentee_client: FlaskClient,
+    paid_booking: Booking,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking_page = mentee_client.get(f"/bookings/{paid_booking.id}").text
+    assert f'href="/bookings/{paid_booking.id}/cancel">Cancel this booking</a>' in booking_page
+    preview = mentee_client.get(f"/bookings/{paid_booking.id}/cancel")
+    assert preview.status_code == 200
+    assert "You get $100.00 back: more than 24 hours before the start." in preview.text
+    assert "Confirm: cancel the booking" in preview.text
+    db.session.expire_all()
+    assert db.session.get(Booking, paid_booking.id).status is SessionStatus.CONFIRMED
+    assert stripe_fake.count("refunds.create") == 0
+    assert _cancel(mentee_client, paid_booking).status_code == 303
+    _assert_fully_refunded(paid_booking)
+
+
+def test_the_preview_inside_24_hours_says_nothing_is_refunded(
+    app: Flask,
+    mentee: User,
+    bookable_coach: User,
+    paid_booking: Booking,
+) -> None:
+    later = paid_booking.starts_at - timedelta(hours=20, minutes=30)
+    preview = cancellation.preview_cancellation(paid_booking, mentee, now=later)
+    assert (preview.amount, preview.message) == (
+        Decimal("0.00"),
+        "Nothing is refunded: the session starts in 20 hours.",
+    )
+    by_coach = cancellation.preview_cancellation(paid_booking, bookable_coach, now=later)
+    assert (by_coach.amount, by_coach.message) == (
+        Decimal("100.00"),
+        "The mentee gets $100.00 back: a coach's cancellation is always refunded in full.",
+    )
 
 
 def test_the_policy_is_shown_before_paying_and_on_the_booking(
@@ -291,7 +331,7 @@ def test_cancelling_a_booking_an_admin_refunded_in_full_cancels_it_with_nothing_
     response = _cancel(mentee_client, paid_booking)
     assert response.status_code == 303
     page = mentee_client.get(response.headers["Location"]).text
-    assert "already refunded in full, so there is nothing more to refund" in page
+    assert "Nothing is refunded: the payment was already refunded in full." in page
     db.session.expire_all()
     booking = db.session.get(Booking, paid_booking.id)
     assert (booking.status, booking.payment_status) == (
