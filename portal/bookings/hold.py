@@ -374,6 +374,11 @@ def sessions_page(
     )
 
 
+def is_refundable_if_booked(slot: AvailabilitySlot, *, now: datetime | None = None) -> bool:
+    """Booked now, could the mentee still cancel for a refund? Not within 24 hours of the start."""
+    return slot.starts_at - REFUND_WINDOW > (now or utcnow())
+
+
 def refund_deadline(booking: Booking) -> datetime:
     """The last moment a mentee may cancel and get their money back."""
     return booking.starts_at - REFUND_WINDOW

@@ -48,7 +48,13 @@ def _page_args(after: str = "after", before: str = "before") -> dict[str, str | 
 def directory() -> Response:
     page = services.published_coaches(**_page_args())
     slots = hold.open_slots_by_coach([p.user_id for p in page.rows])
-    return render("coaches/directory.html", coaches=page.rows, listing=page, slots=slots)
+    return render(
+        "coaches/directory.html",
+        coaches=page.rows,
+        listing=page,
+        slots=slots,
+        refundable=hold.is_refundable_if_booked,
+    )
 
 
 @bp.get("/coaches/<int:coach_id>")
@@ -68,6 +74,7 @@ def coach_page(coach_id: int) -> Response:
         slots=slots.rows,
         slot_page=slots,
         bookable=hold.coach_is_bookable(profile.user),
+        refundable=hold.is_refundable_if_booked,
         quote=pricing.quote_for(profile, current_user),
         saved_card=saved_card.default_card_of(current_user),
         form=ActionForm(),

@@ -12,6 +12,7 @@ from portal import ledger
 from portal.bookings import cancellation, hold
 from portal.extensions import db
 from portal.models import (
+    AvailabilitySlot,
     Booking,
     CoachProfile,
     PaymentStatus,
@@ -23,7 +24,7 @@ from portal.models import (
     TransactionStatus,
     User,
 )
-from tests.builders import make_user
+from tests.builders import make_slot, make_user
 from tests.coaches.conftest import post_form
 from tests.conftest import login
 from tests.stripe_fake import FakeStripe
@@ -366,3 +367,20 @@ def test_a_disputed_booking_cannot_be_canceled_and_its_page_says_why(
     )
     assert stripe_fake.params_of("refunds.create") == []
     assert db.session.scalars(db.select(Refund)).all() == []
+
+
+def test_a_time_less_than_24_hours_away_is_marked_not_refundable_beside_its_pay_button(
+    app: Flask,
+    mentee_client: FlaskClient,
+    bookable_coach: User,
+    slot: AvailabilitySlot,
+) -> None:
+    soon = make_slot(bookable_coach, hours_from_now=20)
+    page = mentee_client.get(f"/coaches/{bookable_coach.id}").text
+    warning = f'id="non-refundable-{soon.id}">Not refundable: starts within 24 hours'
+    assert warning in page
+    assert f'aria-describedby="non-refundable-{soon.id} refund-policy"' in page
+    assert f"non-refundable-{slot.id}" not in page  # three days away: refundable as usual
+    assert page.count("Not refundable:") == 1
+    directory = mentee_client.get("/").text
+    assert directory.count('<span class="badge badge-warn">Not refundable</span>') == 1
