@@ -53,6 +53,7 @@ def directory() -> Response:
         coaches=page.rows,
         listing=page,
         slots=slots,
+        quotes={p.user_id: pricing.quote_for(p, current_user) for p in page.rows},
         refundable=hold.is_refundable_if_booked,
     )
 
