@@ -239,7 +239,15 @@ def _sessions_context(**whose: int) -> dict:
 @bp.get("/my/sessions")
 @allow(Role.MENTEE)
 def my_sessions() -> Response:
-    return render("coaches/my_sessions.html", **_sessions_context(mentee_id=current_user.id))
+    not_completed = hold.not_completed_page(
+        current_user.id, **_page_args("not_completed_after", "not_completed_before")
+    )
+    return render(
+        "coaches/my_sessions.html",
+        not_completed=not_completed.rows,
+        not_completed_page=not_completed,
+        **_sessions_context(mentee_id=current_user.id),
+    )
 
 
 @bp.get("/coach/schedule")

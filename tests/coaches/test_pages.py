@@ -72,6 +72,44 @@ def test_my_sessions_lists_upcoming_and_past_with_payment_status_and_receipt(
     assert "https://pay.stripe.com/receipts/" in receipt
 
 
+def test_failed_and_abandoned_attempts_are_shown_apart_and_never_in_the_coachs_schedule(
+    app: Flask, mentee_client: FlaskClient, mentee: User, bookable_coach: User
+) -> None:
+    tomorrow = datetime.now(UTC) + timedelta(days=2)
+
+    def attempt(hours: int, payment_status: str) -> Booking:
+        booking = Booking(
+            coach_id=bookable_coach.id,
+            mentee_id=mentee.id,
+            starts_at=tomorrow + timedelta(hours=hours),
+            status="canceled",
+            payment_status=payment_status,
+            price_amount=100,
+            platform_fee_amount=20,
+            coach_payout_amount=80,
+        )
+        db.session.add(booking)
+        return booking
+
+    declined, abandoned = attempt(1, "failed"), attempt(2, "canceled")
+    refunded = attempt(3, "refunded")  # paid, then canceled: a session, not an attempt
+    db.session.commit()
+    page = mentee_client.get("/my/sessions").text
+    sessions, not_completed = page.split("<h2>Not completed</h2>")
+    for booking in (declined, abandoned):
+        assert f"/bookings/{booking.id}" in not_completed
+        assert f"/bookings/{booking.id}" not in sessions
+    assert f"/bookings/{refunded.id}" in sessions.split("<h2>Past</h2>")[0]
+    assert "Nothing was charged" in not_completed
+    coach = app.test_client()
+    login(coach, bookable_coach)
+    schedule = coach.get("/coach/schedule").text
+    assert f"/bookings/{refunded.id}" in schedule
+    assert f"/bookings/{declined.id}" not in schedule
+    assert f"/bookings/{abandoned.id}" not in schedule
+    assert schedule.count(mentee.name) == 1  # the refunded session's row only
+
+
 def test_a_coach_sees_only_their_own_schedule(
     app: Flask, paid_booking: Booking, bookable_coach: User
 ) -> None:
