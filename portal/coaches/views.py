@@ -301,6 +301,7 @@ def add_slot() -> Response:
         except services.SlotError as exc:
             db.session.rollback()
             error = exc.message
+            form.starts_at.errors = [*form.starts_at.errors, exc.message]  # beside the field
         else:
             db.session.commit()
             return _slots_response(

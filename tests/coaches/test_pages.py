@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -188,3 +190,33 @@ def test_a_coachs_open_times_come_twenty_to_a_page_with_bookings_marked(
     assert f"/coach/slots/{paid_booking.slot_id}/delete" not in second  # booked: no Remove
     assert 'rel="prev"' in second and 'rel="next"' not in second
     assert client.get("/coach/profile?after=garbage").status_code == 400
+
+
+def test_htmx_swaps_a_4xx_answer_so_every_form_shows_its_errors(client: FlaskClient) -> None:
+    page = client.get("/").text
+    config = json.loads(
+        html.unescape(re.search(r'name="htmx-config" content=\'([^\']+)\'', page)[1])
+    )
+    rules = config["responseHandling"]
+    first_for_400 = next(rule for rule in rules if re.fullmatch(rule["code"], "400"))
+    assert first_for_400["swap"] is True
+    first_for_500 = next(rule for rule in rules if re.fullmatch(rule["code"], "500"))
+    assert first_for_500["swap"] is False
+
+
+def test_an_open_time_in_the_past_is_refused_beside_its_field(
+    app: Flask, bookable_coach: User
+) -> None:
+    client = app.test_client()
+    login(client, bookable_coach)
+    headers = {"HX-Request": "true", "X-CSRFToken": csrf_token(client)}
+    past = client.post(
+        "/coach/slots",
+        headers=headers,
+        data={"starts_at": "2001-01-01T10:00", "duration_minutes": "45"},
+    )
+    assert past.status_code == 400
+    starts_field = past.text.split('for="starts_at"')[0].rsplit('<div class="field', 1)[1]
+    assert starts_field.startswith(" field-error")
+    assert past.text.count("That time has passed. Offer a time in the future.") == 1
+    assert db.session.query(AvailabilitySlot).count() == 0
