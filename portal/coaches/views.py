@@ -284,6 +284,7 @@ def my_profile() -> Response:
         status,
         form=form,
         profile=profile,
+        checklist=services.setup_checklist(current_user),
         **_slots_context(
             SlotForm(duration_minutes=profile.session_minutes, formdata=None), **_page_args()
         ),

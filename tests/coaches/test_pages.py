@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import AvailabilitySlot, Booking, Role, User
-from tests.builders import make_slot, make_user
+from tests.builders import make_connected_account, make_slot, make_user
 from tests.coaches.conftest import post_form
 from tests.conftest import csrf_token, login
 
@@ -22,6 +22,7 @@ def test_directory_lists_published_coaches_with_price_and_next_open_times(
 ) -> None:
     make_user(Role.COACH, name="Hidden Coach", is_published=False)
     yen = make_user(Role.COACH, name="Yen Coach", currency="JPY", session_price=5000)
+    make_connected_account(yen)
     page = client.get("/").text
     assert "Grace Hopper" in page and "Compilers and careers" in page
     assert "$100.00" in page and "¥5,000" in page
@@ -220,3 +221,27 @@ def test_an_open_time_in_the_past_is_refused_beside_its_field(
     assert starts_field.startswith(" field-error")
     assert past.text.count("That time has passed. Offer a time in the future.") == 1
     assert db.session.query(AvailabilitySlot).count() == 0
+
+
+def test_a_new_coach_is_steered_to_payouts_and_not_listed_until_they_can_take_bookings(
+    app: Flask, client: FlaskClient
+) -> None:
+    coach = make_user(Role.COACH, name="New Coach", password="correct horse battery")
+    make_slot(coach, hours_from_now=48)
+    assert "New Coach" not in client.get("/").text  # published, with times, but no payouts
+    own = app.test_client()
+    login(own, coach, "correct horse battery")
+    page = own.get("/coach/profile").text
+    checklist = page.split('id="setup-checklist"')[1].split("</section>")[0]
+    assert "Mentees cannot book you until payouts are set up" in checklist
+    assert '<span class="badge badge-ok">Done</span> Offer open times' in checklist
+    assert (
+        '<span class="badge badge-warn">To do</span> <a href="/coach/earnings/get-paid">'
+        "Set up payouts with Stripe</a>"
+    ) in checklist
+
+    make_connected_account(coach)
+    assert "New Coach" in client.get("/").text
+    page = own.get("/coach/profile").text
+    assert '<span class="badge badge-ok">Done</span> Set up payouts with Stripe' in page
+    assert "Mentees cannot book you" not in page
