@@ -21,7 +21,13 @@ from portal.models import (
     TransactionStatus,
     User,
 )
-from tests.browser.helpers import bookable_coach, ledger_is_clean, pay_on_checkout, sign_up
+from tests.browser.helpers import (
+    bookable_coach,
+    ledger_is_clean,
+    pay_on_checkout,
+    sign_up,
+    table_fits_a_phone,
+)
 from tests.live import LivePortal, LiveSandbox
 
 
@@ -76,6 +82,8 @@ def test_mentee_saves_cards_pays_in_one_click_and_cancels_for_a_refund(
     page.reload()
     expect(page.get_by_text("$100.00 (succeeded)")).to_be_visible()
     audit(page)
+    page.goto(f"{live_portal.url}/my/sessions")
+    table_fits_a_phone(page, "table.stack", "Payment")
 
     booking = db.session.scalar(select(Booking))
     assert booking.status is SessionStatus.CANCELED
