@@ -14,6 +14,7 @@ from portal.accounts.passwords import password_problem
 from portal.extensions import db
 from portal.models import AvailabilitySlot, Role, User
 
+DEMO_ADMIN = "admin@portal.example"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for the demo on purpose
 
 DEMO_COACHES = [
@@ -55,6 +56,7 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(demo_logins)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(stripe_cli)
     app.cli.add_command(jobs_cli)
@@ -93,7 +95,7 @@ def seed_demo() -> None:
     if db.session.scalar(select(User.id).limit(1)) is not None:
         click.echo("The database has users already; demo data not added.")
         return
-    accounts.create_user("admin@portal.example", DEMO_PASSWORD, "Portal Admin", Role.ADMIN)
+    accounts.create_user(DEMO_ADMIN, DEMO_PASSWORD, "Portal Admin", Role.ADMIN)
     tomorrow = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     for name, email, headline, bio, price, currency in DEMO_COACHES:
         coach = accounts.create_user(email, DEMO_PASSWORD, name, Role.COACH)
@@ -108,9 +110,34 @@ def seed_demo() -> None:
     for name, email in DEMO_MENTEES:
         accounts.create_user(email, DEMO_PASSWORD, name, Role.MENTEE)
     db.session.commit()
-    click.echo("Demo data added. Sign in with any of these (password: " + DEMO_PASSWORD + "):")
-    click.echo("  admin   admin@portal.example")
-    for _, email, *_ in DEMO_COACHES:
-        click.echo(f"  coach   {email}")
-    for _, email in DEMO_MENTEES:
-        click.echo(f"  mentee  {email}")
+    click.echo("Demo data added.")
+    _echo_demo_logins()
+
+
+@click.command("demo-logins")
+def demo_logins() -> None:
+    """Print the demo logins in a box (once the portal is up), if the demo data is there."""
+    if db.session.scalar(select(User.id).where(User.email == DEMO_ADMIN)) is None:
+        click.echo("No demo data here: run `flask seed-demo` on an empty database.")
+        return
+    lines = _demo_login_lines()
+    width = max(len(line) for line in lines)
+    click.echo("+" + "-" * (width + 2) + "+")
+    for line in lines:
+        click.echo(f"| {line.ljust(width)} |")
+    click.echo("+" + "-" * (width + 2) + "+")
+
+
+def _echo_demo_logins() -> None:
+    for line in _demo_login_lines()[1:]:
+        click.echo(line)
+
+
+def _demo_login_lines() -> list[str]:
+    return [
+        "The portal is up at the address above. Demo logins:",
+        f"Sign in with any of these (password: {DEMO_PASSWORD}):",
+        f"  admin   {DEMO_ADMIN}",
+        *(f"  coach   {email}" for _, email, *_ in DEMO_COACHES),
+        *(f"  mentee  {email}" for _, email in DEMO_MENTEES),
+    ]

@@ -42,9 +42,25 @@ echo "Portal: http://${host}:${port}"
 portal_pid=$!
 .venv/bin/flask jobs worker &  # the schedule and queued tasks (payouts, holds, reconciliation)
 worker_pid=$!
-trap 'kill "$portal_pid" "$worker_pid" ${sandbox_pid:-} 2>/dev/null || true' EXIT INT TERM
+stop() {
+  kill "$portal_pid" "$worker_pid" ${sandbox_pid:-} 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+# Ctrl-C (or make's TERM) is how the demo ends: stop everything and end cleanly, so make does
+# not report the interrupted wait as an error.
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 if [[ -n "${sandbox_pid:-}" ]]; then
   # With the stand-in, the demo coaches finish onboarding at once, so they can be booked.
   .venv/bin/python scripts/onboard_demo_coaches.py "http://${host}:${port}" || true
 fi
+for _ in $(seq 50); do  # the logins again once the portal answers, below its start-up lines
+  if .venv/bin/python -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+      "http://${host}:${port}/healthz" 2>/dev/null; then
+    break
+  fi
+  sleep 0.2
+done
+echo "Portal: http://${host}:${port}"
+.venv/bin/flask demo-logins
 wait "$portal_pid"

@@ -224,6 +224,14 @@ def _directory_setup(world: World) -> None:
 
 def _directory_grow(world: World, start: int, stop: int) -> None:
     coaches = people(Role.COACH, stop - start, profiles=True)
+    bulk(  # the directory lists coaches who can take bookings
+        StripeConnectedAccount,
+        [
+            {"user_id": c, "stripe_account_id": f"acct_dir{c:08d}", "country": "US"}
+            | {"charges_enabled": True, "payouts_enabled": True, "requires_onboarding": False}
+            for c in coaches
+        ],
+    )
     bulk(
         AvailabilitySlot,
         [

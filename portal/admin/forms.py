@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
@@ -102,8 +103,17 @@ class UserSearchForm(FilterForm):
 class ReconcileForm(FlaskForm):
     """The period of a reconciliation run to start."""
 
-    since = DateField("From", validators=[InputRequired("Enter the first day of the period.")])
-    until = DateField("To", validators=[InputRequired("Enter the last day of the period.")])
+    # The form opens on the last 7 days, today included (UTC).
+    since = DateField(
+        "From",
+        validators=[InputRequired("Enter the first day of the period.")],
+        default=lambda: datetime.now(UTC).date() - timedelta(days=6),
+    )
+    until = DateField(
+        "To",
+        validators=[InputRequired("Enter the last day of the period.")],
+        default=lambda: datetime.now(UTC).date(),
+    )
 
     def validate_until(self, field: DateField) -> None:
         if field.data and self.since.data and field.data < self.since.data:

@@ -6,7 +6,11 @@ What this module promises:
   setup Checkout's return page, `setup_intent.succeeded`, `payment_method.attached` or
   `.updated`. Writing the same card twice leaves one row; a card Stripe says is detached is
   deleted here.
-- Only the id, brand, last four digits and expiry are kept; never a number.
+- One row per card: a card saved again (the same `card.fingerprint`) keeps the row on file,
+  and the new PaymentMethod is detached at Stripe (`sync_card` says which card was kept).
+- A card is offered for one-click payment only if the mentee chose to keep it (`chosen`): from
+  the card page, or with "Save my card" when paying. The membership's card is not, until then.
+- Only the id, brand, last four digits, expiry and Stripe's fingerprint are kept; never a number.
 - A mentee with cards has exactly one default, kept in three places that agree: the card's
   `is_default`, `users.default_payment_method_id` and the Stripe customer's
   `invoice_settings.default_payment_method` (and the membership's renewal card).
@@ -116,10 +120,13 @@ def user_for_customer(customer_id: str | None) -> User | None:
     return db.session.scalar(select(User).where(User.stripe_customer_id == customer_id))
 
 
-def sync_card(payment_method: dict[str, Any]) -> PaymentMethod | None:
+def sync_card(payment_method: dict[str, Any], *, chosen: bool = False) -> PaymentMethod | None:
     """Mirror one Stripe PaymentMethod: upsert it for its customer's user, or delete it if detached.
 
-    Returns the row (None when the card belongs to nobody the portal knows, or was removed).
+    A card already on file under another PaymentMethod (same fingerprint) is not added twice:
+    the new one is detached at Stripe and the row on file is returned. `chosen` records that
+    the mentee asked to keep the card. Returns the row (None when the card belongs to nobody
+    the portal knows, or was removed).
     """
     if payment_method.get("type") != "card" or not payment_method.get("card"):
         return None
@@ -129,16 +136,67 @@ def sync_card(payment_method: dict[str, Any]) -> PaymentMethod | None:
         _forget_card(pm_id)
         return None
     _lock_cards_of(user)
-    card = _upsert_card(user, payment_method)
+    card = _twin_on_file(user, payment_method)
+    if card is not None:
+        _detach_twin(pm_id)
+        _forget_card(pm_id)
+    else:
+        card = _upsert_card(user, payment_method)
+    card.chosen = card.chosen or chosen
     if default_card(user) is None:
         make_default(user, card)
     db.session.flush()
     return card
 
 
-def refresh_card(payment_method_id: str) -> PaymentMethod | None:
+def refresh_card(payment_method_id: str, *, chosen: bool = False) -> PaymentMethod | None:
     """Re-read a PaymentMethod from Stripe and mirror it (events may arrive in any order)."""
-    return sync_card(gateway.retrieve_payment_method(payment_method_id))
+    return sync_card(gateway.retrieve_payment_method(payment_method_id), chosen=chosen)
+
+
+def keep_chosen_card(payment_method_id: str, customer_id: str | None) -> PaymentMethod | None:
+    """The mentee saved a card on purpose: mirror it as chosen, and return the row that holds it.
+
+    When that card was already on file, its new PaymentMethod was (or is now) detached, and the
+    card on file is returned, found by the fingerprint Stripe still reports for it.
+    """
+    payment_method = gateway.retrieve_payment_method(payment_method_id)
+    card = sync_card(payment_method, chosen=True)
+    if card is not None:
+        return card
+    user = user_for_customer(customer_id)
+    fingerprint = (payment_method.get("card") or {}).get("fingerprint")
+    if user is None or not fingerprint:
+        return None
+    card = _card_by_fingerprint(user.id, fingerprint)
+    if card is not None:
+        card.chosen = True
+        db.session.flush()
+    return card
+
+
+def _twin_on_file(user: User, payment_method: dict[str, Any]) -> PaymentMethod | None:
+    """The user's row for the same card under another PaymentMethod id, if any."""
+    fingerprint = (payment_method.get("card") or {}).get("fingerprint")
+    if not fingerprint or _card_by_stripe_id(user.id, payment_method["id"]) is not None:
+        return None
+    return _card_by_fingerprint(user.id, fingerprint)
+
+
+def _card_by_fingerprint(user_id: int, fingerprint: str) -> PaymentMethod | None:
+    return db.session.scalar(
+        select(PaymentMethod)
+        .where(PaymentMethod.user_id == user_id, PaymentMethod.fingerprint == fingerprint)
+        .order_by(PaymentMethod.id)
+        .limit(1)
+    )
+
+
+def _detach_twin(pm_id: str) -> None:
+    try:
+        gateway.detach_payment_method(pm_id)
+    except InvalidRequest:
+        logger.info("The twin card %s was already detached at Stripe", pm_id)
 
 
 def sync_cards(user: User) -> list[PaymentMethod]:
@@ -167,6 +225,7 @@ def _upsert_card(user: User, payment_method: dict[str, Any]) -> PaymentMethod:
         "last4": str(details.get("last4") or "0000")[-4:],
         "expiry_month": details.get("exp_month"),
         "expiry_year": details.get("exp_year"),
+        "fingerprint": details.get("fingerprint") or None,
     }
     card = _card_by_stripe_id(user.id, payment_method["id"])
     if card is None:
@@ -174,6 +233,7 @@ def _upsert_card(user: User, payment_method: dict[str, Any]) -> PaymentMethod:
             user_id=user.id,
             stripe_payment_method_id=payment_method["id"],
             is_default=False,
+            chosen=False,
             **values,
         )
         try:

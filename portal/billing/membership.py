@@ -191,6 +191,20 @@ def start_checkout(
     return session["url"]
 
 
+def cancel_preview(user: User) -> str:
+    """What "Cancel at period end" means for this membership, in words; changes nothing."""
+    subscription = user.platform_subscription
+    if subscription is None or subscription.status not in LIVE:
+        raise MembershipError("You have no membership to change.")
+    if subscription.cancel_at_period_end:
+        raise MembershipError("Your membership already ends at the end of this period.")
+    ends = f"{subscription.current_period_end:%d %b %Y}" if subscription.current_period_end else ""
+    return (
+        f"Nothing is refunded: you paid for this period, so your membership and its discount "
+        f"stay until {ends}. After that you are not charged again."
+    )
+
+
 def set_cancel_at_period_end(user: User, cancel: bool, *, request_token: str) -> Subscription:
     """Cancel at the end of the period (True) or resume (False); the row follows Stripe's answer."""
     subscription = user.platform_subscription

@@ -15,6 +15,7 @@ Services add and flush; the view or the webhook runner commits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from portal.billing import cards, membership
@@ -38,7 +39,15 @@ def start_card_setup(user: User, *, attempt: str, success_url: str, cancel_url: 
     return session["url"]
 
 
-def on_setup_checkout_completed(checkout_session: CheckoutSession) -> PaymentMethod | None:
+@dataclass(frozen=True)
+class SavedCard:
+    """The card a setup saved, and whether it was already on file (the new copy detached)."""
+
+    card: PaymentMethod
+    already_on_file: bool
+
+
+def on_setup_checkout_completed(checkout_session: CheckoutSession) -> SavedCard | None:
     """Save the card a setup-mode Checkout collected (idempotent); None if there is none yet."""
     if checkout_session.get("mode") != "setup" or checkout_session.get("status") != "complete":
         return None
@@ -50,14 +59,21 @@ def on_setup_checkout_completed(checkout_session: CheckoutSession) -> PaymentMet
     return on_setup_intent_succeeded(setup_intent)
 
 
-def on_setup_intent_succeeded(setup_intent: dict[str, Any]) -> PaymentMethod | None:
-    """A SetupIntent saved a card: mirror that card as Stripe has it now."""
+def on_setup_intent_succeeded(setup_intent: dict[str, Any]) -> SavedCard | None:
+    """A SetupIntent saved a card the mentee chose to keep: mirror it as Stripe has it now.
+
+    A card already on file keeps its row; the new PaymentMethod is detached at Stripe.
+    """
     payment_method = setup_intent.get("payment_method")
     if isinstance(payment_method, dict):
         payment_method = payment_method.get("id")
     if not payment_method:
         return None
-    return cards.refresh_card(payment_method)
+    customer = setup_intent.get("customer")
+    card = cards.keep_chosen_card(payment_method, customer if isinstance(customer, str) else None)
+    if card is None:
+        return None
+    return SavedCard(card, already_on_file=card.stripe_payment_method_id != payment_method)
 
 
 def on_subscription_checkout_completed(checkout_session: CheckoutSession) -> Subscription | None:

@@ -87,26 +87,49 @@ def add_card() -> Response:
     url = services.start_card_setup(
         current_user,
         attempt=form.attempt.data,
-        success_url=url_for("billing.card_saved", _external=True)
-        + "?session_id={CHECKOUT_SESSION_ID}",
+        success_url=_card_saved_url(make_default=request.form.get("make_default") == "y"),
         cancel_url=url_for("billing.cards", _external=True),
     )
     db.session.commit()
     return htmx_redirect(url)
 
 
+def _card_saved_url(*, make_default: bool) -> str:
+    """Checkout's success_url for a card, carrying the mentee's "make it my default" choice."""
+    choice = {"default": "y"} if make_default else {}
+    url = url_for("billing.card_saved", _external=True, **choice)
+    return url + ("&" if choice else "?") + "session_id={CHECKOUT_SESSION_ID}"
+
+
 @bp.get("/cards/saved")
 @allow(Role.MENTEE)
 def card_saved() -> Response:
-    """Checkout's success_url: read the session ourselves and save the card it collected."""
-    card = _complete_checkout(
+    """Checkout's success_url: read the session ourselves and save the card it collected.
+
+    `default=y` (the mentee ticked "Make it my default card") makes the saved card the default.
+    """
+    saved = _complete_checkout(
         "setup",
         services.on_setup_checkout_completed,
         still_confirming="We are still confirming your new card with Stripe; it will appear "
         "shortly.",
     )
-    if card is not None:
-        flash(f"{card.brand.title()} ending {card.last4} is saved.", "success")
+    if saved is None:
+        return redirect(url_for("billing.cards"), 303)
+    card = saved.card
+    name = f"{card.brand.title()} ending {card.last4}"
+    made_default = ""
+    if request.args.get("default") == "y" and not card.is_default:
+        on_error_go_to(url_for("billing.cards"))
+        cards.make_default(current_user, card)
+        db.session.commit()
+        made_default = " It is now your default card."
+    elif request.args.get("default") == "y":
+        made_default = " It is your default card."
+    if saved.already_on_file:
+        flash(f"{name} is already on file, so we kept that one.{made_default}", "success")
+    else:
+        flash(f"{name} is saved.{made_default}", "success")
     return redirect(url_for("billing.cards"), 303)
 
 
@@ -283,6 +306,18 @@ def membership_started() -> Response:
     if subscription is not None:
         flash("Welcome! Your membership is active.", "success")
     return redirect(url_for("billing.membership"), 303)
+
+
+@bp.get("/membership/cancel")
+@allow(Role.MENTEE)
+def cancel_membership_preview() -> Response:
+    """What cancelling at period end means (no refund, the date it ends), then confirm."""
+    on_error_go_to(url_for("billing.membership"))
+    return render(
+        "billing/cancel_membership.html",
+        message=membership.cancel_preview(current_user),
+        attempt_form=AttemptForm(formdata=None),
+    )
 
 
 @bp.post("/membership/cancel")

@@ -5,6 +5,9 @@ What this module promises:
 - The policy: a mentee who cancels at least 24 hours before the start gets a full refund; later
   the booking is canceled without a refund. A coach who cancels always refunds in full. An
   unpaid booking is simply released (its Checkout expired at Stripe first).
+- `preview_cancellation` says, before anything changes, what cancelling now would give back
+  and which rule decides it; `cancel_booking` applies the same rule (`_refund_rule`). The
+  preview computes; the ledger records what Stripe reports when the refund is made.
 - A refund is a local `Refund` row first (amounts from `money.split_refund`), committed by the
   caller before Stripe is asked; the Stripe call's idempotency key names that row, so a double
   click, a retry after a timeout, or two workers make one Stripe refund. Applying a refund
@@ -100,6 +103,71 @@ class Cancellation:
     message: str
 
 
+@dataclass(frozen=True)
+class CancellationPreview:
+    """What cancelling now would give back, and the rule that decides it, in words."""
+
+    amount: Decimal
+    currency: str
+    message: str
+
+
+def preview_cancellation(
+    booking: Booking, user: User, *, now: datetime | None = None
+) -> CancellationPreview:
+    """What `cancel_booking` would refund if `user` cancelled at `now`; changes nothing.
+
+    Raises `CancellationError` when the booking cannot be canceled at all.
+    """
+    if user.id not in (booking.mentee_id, booking.coach_id):
+        raise BookingNotFound(booking.id)
+    moment = now or utcnow()
+    currency = booking.currency
+    if not booking.holds_slot or booking.starts_at <= moment:
+        raise CancellationError(
+            "This session has already started or ended, so it cannot be canceled."
+        )
+    transaction = payment_transaction(booking)
+    if transaction is None:
+        return CancellationPreview(
+            ZERO,
+            currency,
+            "Nothing was paid, so nothing is charged or refunded: the time is freed.",
+        )
+    if transaction.is_disputed:
+        raise PaymentDisputed()
+    by_coach = user.id == booking.coach_id
+    amount, rule = _refund_rule(booking, transaction, by_coach=by_coach, moment=moment)
+    if amount == ZERO:
+        return CancellationPreview(ZERO, currency, f"Nothing is refunded: {rule}.")
+    who = "The mentee gets" if by_coach else "You get"
+    return CancellationPreview(
+        amount, currency, f"{who} {format_money(amount, currency)} back: {rule}."
+    )
+
+
+def _refund_rule(
+    booking: Booking, transaction: Transaction, *, by_coach: bool, moment: datetime
+) -> tuple[Decimal, str]:
+    """The policy: what cancelling at `moment` refunds (all that is left, or nothing) and why."""
+    if not by_coach and moment > refund_deadline(booking):
+        return ZERO, f"the session starts in {_time_until(booking.starts_at, moment)}"
+    left = transaction.amount - refunded_or_pending(transaction)
+    if left <= ZERO:
+        return ZERO, "the payment was already refunded in full"
+    if by_coach:
+        return left, "a coach's cancellation is always refunded in full"
+    return left, "more than 24 hours before the start"
+
+
+def _time_until(start: datetime, moment: datetime) -> str:
+    minutes = int((start - moment).total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = minutes // 60
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
 def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) -> Cancellation:
     """Cancel a booking for its mentee or its coach, under the booking's row lock; flushed.
 
@@ -126,20 +194,9 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
     db.session.flush()
     if transaction is None:
         return Cancellation(booking, None, "The booking is canceled.")
-    if not by_coach and moment > refund_deadline(booking):
-        return Cancellation(
-            booking,
-            None,
-            "The booking is canceled. It was less than 24 hours before the start, so it is "
-            "not refunded.",
-        )
-    if refunded_or_pending(transaction) >= transaction.amount:
-        return Cancellation(
-            booking,
-            None,
-            "The booking is canceled. Its payment was already refunded in full, so there is "
-            "nothing more to refund.",
-        )
+    amount, rule = _refund_rule(booking, transaction, by_coach=by_coach, moment=moment)
+    if amount == ZERO:
+        return Cancellation(booking, None, f"The booking is canceled. Nothing is refunded: {rule}.")
     reason = "Canceled by the coach" if by_coach else "Canceled by the mentee"
     refund = request_refund(transaction, requested_by=user, reason=reason)
     who = "you" if not by_coach else "the mentee"

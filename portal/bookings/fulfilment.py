@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
+from portal.billing import cards
 from portal.bookings import pricing
 from portal.bookings.hold import booking_for, release_booking
 from portal.extensions import db
@@ -42,7 +43,7 @@ from portal.models import (
     TransactionType,
 )
 from portal.money import from_minor_units, to_minor_units
-from portal.stripe_gateway import InvalidRequest
+from portal.stripe_gateway import GatewayError, InvalidRequest
 from portal.stripe_gateway import checkout as checkout_gateway
 from portal.stripe_gateway import connect as connect_gateway
 
@@ -75,6 +76,7 @@ def fulfil_checkout(checkout_session: CheckoutSession) -> Booking | None:
             _intent_id(intent),
             **_charge_details(intent),
         )
+        _keep_card_if_chosen(intent, checkout_session.get("customer"))
     elif checkout_session.get("status") == "complete" and payment_status == "unpaid":
         if booking.payment_status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
             booking.payment_status = PaymentStatus.PROCESSING
@@ -331,6 +333,26 @@ def _intent_id(intent: str | dict[str, Any] | None) -> str:
     if not intent:
         raise ValueError("A paid Checkout Session without a PaymentIntent")
     return intent
+
+
+def _keep_card_if_chosen(intent: str | dict[str, Any] | None, customer: Any) -> None:
+    """The mentee ticked "Save my card" (`setup_future_usage`): keep the card as chosen.
+
+    The payment stands whatever happens here; if Stripe cannot be asked now, the card still
+    arrives by its `payment_method.attached` event, only not offered for one click.
+    """
+    if not isinstance(intent, dict) or not intent.get("setup_future_usage"):
+        return
+    payment_method = intent.get("payment_method")
+    if isinstance(payment_method, dict):
+        payment_method = payment_method.get("id")
+    if not payment_method:
+        return
+    try:
+        with db.session.begin_nested():
+            cards.keep_chosen_card(payment_method, customer if isinstance(customer, str) else None)
+    except GatewayError as exc:
+        logger.warning("Could not keep the card of %s as chosen: %s", intent.get("id"), exc)
 
 
 def _charge_details(intent: str | dict[str, Any] | None) -> dict[str, str | None]:

@@ -334,6 +334,41 @@ def booking_for_checkout(session_id: str) -> Booking | None:
     return db.session.scalar(query)
 
 
+# An attempt that never became a session: its payment failed or it was released unpaid.
+NOT_COMPLETED = sa.and_(
+    Booking.status == SessionStatus.CANCELED,
+    Booking.payment_status.in_((PaymentStatus.FAILED, PaymentStatus.CANCELED)),
+)
+
+
+def not_completed_page(
+    mentee_id: int,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = SESSIONS_PAGE_SIZE,
+) -> pagination.Page:
+    """One page of a mentee's failed and abandoned attempts, newest first; nothing was charged.
+
+    Raises `pagination.BadCursor` for a page link that does not parse.
+    """
+    query = (
+        select(Booking)
+        .where(Booking.mentee_id == mentee_id, NOT_COMPLETED)
+        .options(joinedload(Booking.coach))
+    )
+    return pagination.fetch_page(
+        query,
+        key=Booking.created_at,
+        row_id=Booking.id,
+        kind="datetime",
+        descending=True,
+        after=after,
+        before=before,
+        size=size,
+    )
+
+
 def sessions_page(
     *,
     mentee_id: int | None = None,
@@ -346,12 +381,13 @@ def sessions_page(
 ) -> pagination.Page:
     """One page of a mentee's (or a coach's) sessions, keyset on (starts_at, id).
 
-    Upcoming sessions come soonest first, past ones most recent first. A coach does not see
-    bookings still waiting for payment; the other party is loaded in the same query. Raises
-    `pagination.BadCursor` for a page link that does not parse.
+    Upcoming sessions come soonest first, past ones most recent first. Failed and abandoned
+    attempts are not sessions (`not_completed_page` lists a mentee's), and a coach does not see
+    bookings still waiting for payment either; the other party is loaded in the same query.
+    Raises `pagination.BadCursor` for a page link that does not parse.
     """
     moment = now or utcnow()
-    query = select(Booking)
+    query = select(Booking).where(~NOT_COMPLETED)
     if mentee_id is not None:
         query = query.where(Booking.mentee_id == mentee_id).options(joinedload(Booking.coach))
     elif coach_id is not None:
@@ -372,6 +408,11 @@ def sessions_page(
         before=before,
         size=size,
     )
+
+
+def is_refundable_if_booked(slot: AvailabilitySlot, *, now: datetime | None = None) -> bool:
+    """Booked now, could the mentee still cancel for a refund? Not within 24 hours of the start."""
+    return slot.starts_at - REFUND_WINDOW > (now or utcnow())
 
 
 def refund_deadline(booking: Booking) -> datetime:

@@ -56,13 +56,15 @@ class NoSavedCard(SavedCardError):
 
 
 def default_card_of(user: User | Any) -> PaymentMethod | None:
-    """The card a one-click payment would use (none for a visitor)."""
-    return cards.default_card(user) if isinstance(user, User) else None
+    """The card a one-click payment would use: the default, if the mentee chose to keep it
+    (none for a visitor, and none for a card kept only for the membership)."""
+    card = cards.default_card(user) if isinstance(user, User) else None
+    return card if card is not None and card.chosen else None
 
 
 def pay_with_default_card(booking: Booking) -> Booking:
     """Charge the held `booking` to the mentee's default card and fulfil it."""
-    card: PaymentMethod | None = cards.default_card(booking.mentee)
+    card = default_card_of(booking.mentee)
     if card is None:
         raise NoSavedCard()
     account = booking.coach.stripe_connected_account

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,7 +15,14 @@ from portal import pagination
 from portal.bookings.hold import slots_soonest_first
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.models import AvailabilitySlot, Booking, CoachProfile, User, utcnow
+from portal.models import (
+    AvailabilitySlot,
+    Booking,
+    CoachProfile,
+    StripeConnectedAccount,
+    User,
+    utcnow,
+)
 from portal.models.coaching import HOLDING_STATUSES
 
 DIRECTORY_PAGE_SIZE = 24
@@ -24,12 +32,18 @@ OWN_SLOTS_PAGE_SIZE = 20
 def published_coaches(
     *, after: str | None = None, before: str | None = None, size: int = DIRECTORY_PAGE_SIZE
 ) -> pagination.Page:
-    """One page of the coaches who chose to be listed and whose accounts are active, newest
-    first (keyset on the profile's id). Raises `pagination.BadCursor` for a bad page link."""
+    """One page of the coaches who chose to be listed, whose accounts are active and who can
+    take bookings (Stripe enabled charges on their connected account), newest first (keyset on
+    the profile's id). Raises `pagination.BadCursor` for a bad page link."""
     query = (
         select(CoachProfile)
         .join(CoachProfile.user)
-        .where(CoachProfile.is_published.is_(True), User.is_active.is_(True))
+        .join(StripeConnectedAccount, StripeConnectedAccount.user_id == CoachProfile.user_id)
+        .where(
+            CoachProfile.is_published.is_(True),
+            User.is_active.is_(True),
+            StripeConnectedAccount.charges_enabled.is_(True),
+        )
         .options(joinedload(CoachProfile.user))
     )
     return pagination.fetch_page(
@@ -41,6 +55,37 @@ def published_coaches(
         before=before,
         size=size,
     )
+
+
+@dataclass(frozen=True)
+class SetupStep:
+    """One step of a new coach's checklist, and whether it is done."""
+
+    name: str
+    done: bool
+
+
+def setup_checklist(coach: User) -> list[SetupStep]:
+    """What a coach still has to do before mentees can book: profile, price, times, payouts."""
+    profile = coach.coach_profile
+    has_times = (
+        db.session.scalar(
+            select(AvailabilitySlot.id)
+            .where(AvailabilitySlot.coach_id == coach.id, AvailabilitySlot.starts_at > utcnow())
+            .limit(1)
+        )
+        is not None
+    )
+    account = coach.stripe_connected_account
+    return [
+        SetupStep(
+            "Write your headline and show your profile in the directory",
+            bool(profile and profile.headline and profile.is_published),
+        ),
+        SetupStep("Set your price", bool(profile and profile.session_price > 0)),
+        SetupStep("Offer open times", has_times),
+        SetupStep("Set up payouts with Stripe", bool(account and account.charges_enabled)),
+    ]
 
 
 def coach_profile_for(user_id: int) -> CoachProfile | None:

@@ -48,7 +48,14 @@ def _page_args(after: str = "after", before: str = "before") -> dict[str, str | 
 def directory() -> Response:
     page = services.published_coaches(**_page_args())
     slots = hold.open_slots_by_coach([p.user_id for p in page.rows])
-    return render("coaches/directory.html", coaches=page.rows, listing=page, slots=slots)
+    return render(
+        "coaches/directory.html",
+        coaches=page.rows,
+        listing=page,
+        slots=slots,
+        quotes={p.user_id: pricing.quote_for(p, current_user) for p in page.rows},
+        refundable=hold.is_refundable_if_booked,
+    )
 
 
 @bp.get("/coaches/<int:coach_id>")
@@ -68,6 +75,7 @@ def coach_page(coach_id: int) -> Response:
         slots=slots.rows,
         slot_page=slots,
         bookable=hold.coach_is_bookable(profile.user),
+        refundable=hold.is_refundable_if_booked,
         quote=pricing.quote_for(profile, current_user),
         saved_card=saved_card.default_card_of(current_user),
         form=ActionForm(),
@@ -157,6 +165,16 @@ def _booking_context(booking: Booking) -> dict[str, Any]:
     }
 
 
+@bp.get("/bookings/<int:booking_id>/cancel")
+@allow(SIGNED_IN)
+def cancel_preview(booking_id: int) -> Response:
+    """What cancelling now gives back and which rule applies, with the button that confirms."""
+    booking = _own_booking(booking_id)
+    on_error_go_to(url_for("coaches.booking_page", booking_id=booking_id))
+    preview = cancellation.preview_cancellation(booking, current_user)
+    return render("coaches/cancel.html", booking=booking, preview=preview, form=ActionForm())
+
+
 @bp.post("/bookings/<int:booking_id>/cancel")
 @allow(SIGNED_IN)
 def cancel_booking(booking_id: int) -> Response:
@@ -225,7 +243,15 @@ def _sessions_context(**whose: int) -> dict:
 @bp.get("/my/sessions")
 @allow(Role.MENTEE)
 def my_sessions() -> Response:
-    return render("coaches/my_sessions.html", **_sessions_context(mentee_id=current_user.id))
+    not_completed = hold.not_completed_page(
+        current_user.id, **_page_args("not_completed_after", "not_completed_before")
+    )
+    return render(
+        "coaches/my_sessions.html",
+        not_completed=not_completed.rows,
+        not_completed_page=not_completed,
+        **_sessions_context(mentee_id=current_user.id),
+    )
 
 
 @bp.get("/coach/schedule")
@@ -262,6 +288,7 @@ def my_profile() -> Response:
         status,
         form=form,
         profile=profile,
+        checklist=services.setup_checklist(current_user),
         **_slots_context(
             SlotForm(duration_minutes=profile.session_minutes, formdata=None), **_page_args()
         ),
@@ -279,6 +306,7 @@ def add_slot() -> Response:
         except services.SlotError as exc:
             db.session.rollback()
             error = exc.message
+            form.starts_at.errors = [*form.starts_at.errors, exc.message]  # beside the field
         else:
             db.session.commit()
             return _slots_response(

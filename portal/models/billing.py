@@ -27,11 +27,16 @@ class PaymentMethod(TimestampMixin, Base):
     expiry_month: Mapped[int | None]
     expiry_year: Mapped[int | None]
     is_default: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Stripe's `card.fingerprint`: the same for the same card number, so one row per card.
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    # The mentee asked to keep this card; only such a card is offered for one-click payment.
+    chosen: Mapped[bool] = mapped_column(default=False, server_default=sa.true())
 
     user: Mapped[User] = relationship(back_populates="payment_methods")
 
     __table_args__ = (
         sa.UniqueConstraint("user_id", "stripe_payment_method_id"),
+        sa.Index("ix_payment_methods_user_id_fingerprint", "user_id", "fingerprint"),
         sa.CheckConstraint("length(last4) = 4", name="last4_four_digits"),
         sa.CheckConstraint(
             "expiry_month IS NULL OR (expiry_month >= 1 AND expiry_month <= 12)",

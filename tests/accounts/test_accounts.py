@@ -188,6 +188,12 @@ def test_seed_demo_fills_an_empty_database_once(app: Flask) -> None:
     second = runner.invoke(args=["seed-demo"])
     assert "not added" in second.output
     assert db.session.scalar(select(func.count(CoachProfile.id))) == coaches
+    again = runner.invoke(args=["demo-logins"])  # `make run` prints them once the portal is up
+    assert again.exit_code == 0
+    box = again.output.splitlines()
+    assert box[0].startswith("+--") and box[-1] == box[0]
+    assert any("admin   admin@portal.example" in line for line in box)
+    assert "demo-password-123" in again.output
 
 
 def test_error_pages_use_the_portal_layout(client: FlaskClient) -> None:

@@ -4,7 +4,7 @@ verification beside it. Stripe is the one fake at the gateway seam."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -486,3 +486,15 @@ def test_flask_reconcile_agrees_with_exit_0(app: Flask, stripe_fake: FakeStripe)
         args=["reconcile", "--since", "2026-03-10", "--until", "2026-03-01"]
     )
     assert bad.exit_code == 2 and "ends before it starts" in bad.output
+
+
+def test_the_reconciliation_form_opens_on_the_last_7_days_and_the_api_version_shows_once(
+    admin_client: FlaskClient,
+) -> None:
+    today = datetime.now(UTC).date()
+    page = admin_client.get("/admin/reconciliation").text
+    assert f'name="since" required type="date" value="{today - timedelta(days=6):%Y-%m-%d}"' in page
+    assert f'name="until" required type="date" value="{today:%Y-%m-%d}"' in page
+    assert "Stripe API version" not in page
+    system = admin_client.get("/admin/system").text
+    assert system.count("Stripe API version") == 1

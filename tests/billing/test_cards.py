@@ -9,11 +9,14 @@ from portal.extensions import db
 from tests.billing.conftest import (
     ALWAYS_DECLINES,
     GOOD,
+    attempt,
+    bookable_coach,
     cards_of,
     fill_hosted_page,
     open_card_setup,
     save_card,
     signed_in_mentee,
+    subscribe,
 )
 from tests.live import LivePortal, LiveSandbox
 
@@ -161,3 +164,60 @@ def _customer_of(mentee) -> str:  # type: ignore[no-untyped-def]
     db.session.expire_all()
     db.session.refresh(mentee)
     return mentee.stripe_customer_id
+
+
+def test_saving_a_card_already_on_file_keeps_the_one_on_file_and_detaches_the_new_copy(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    mentee, browser = signed_in_mentee(live_portal)
+    save_card(live_portal, browser, GOOD)
+    save_card(live_portal, browser, "5555 5555 5555 4444")
+    live_sandbox.flush()
+    visa, mastercard = cards_of(mentee)
+    assert (visa.is_default, mastercard.is_default) == (True, False)
+    live_portal.post(browser, f"/billing/cards/{mastercard.id}/default", "/billing/cards")
+
+    # The same Visa again, asking for it to become the default.
+    started = live_portal.post(
+        browser, "/billing/cards/add", "/billing/cards", attempt=attempt(), make_default="y"
+    )
+    hosted = fill_hosted_page(browser, started.headers["Location"], GOOD)
+    page = browser.get(hosted.headers["Location"], timeout=20).text
+    assert (
+        "Visa ending 4242 is already on file, so we kept that one. It is now your default card."
+        in page
+    )
+    live_sandbox.flush()
+    rows = cards_of(mentee)
+    assert [(c.id, c.last4, c.is_default) for c in rows] == [
+        (visa.id, "4242", True),
+        (mastercard.id, "4444", False),
+    ]
+    customer_id = rows[0].user.stripe_customer_id
+    at_stripe = live_sandbox.client().v1.payment_methods.list(
+        params={"customer": customer_id, "type": "card"}
+    )
+    assert sorted(pm.id for pm in at_stripe.data) == sorted(
+        [visa.stripe_payment_method_id, mastercard.stripe_payment_method_id]
+    )
+
+
+def test_the_membership_card_is_offered_for_one_click_only_once_the_mentee_saves_it(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    coach, _ = bookable_coach(live_sandbox)
+    mentee, browser = signed_in_mentee(live_portal)
+    subscribe(live_portal, browser)
+    live_sandbox.flush()  # the membership's card arrives by its webhook
+    [card] = cards_of(mentee)
+    assert (card.last4, card.is_default, card.chosen) == ("4242", True, False)
+    coach_page = browser.get(f"{live_portal.url}/coaches/{coach.id}", timeout=10).text
+    assert "Book and pay" in coach_page and "Pay with Visa" not in coach_page
+
+    page = save_card(live_portal, browser, GOOD).text
+    assert "Visa ending 4242 is already on file, so we kept that one." in page
+    live_sandbox.flush()
+    [kept] = cards_of(mentee)
+    assert (kept.id, kept.chosen) == (card.id, True)
+    coach_page = browser.get(f"{live_portal.url}/coaches/{coach.id}", timeout=10).text
+    assert "Pay with Visa ending 4242" in coach_page

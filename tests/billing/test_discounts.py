@@ -10,7 +10,8 @@ from flask import Flask
 from portal.bookings import pricing
 from portal.models import Role, SubscriptionStatus
 from portal.money import FeeSplit, split_fee
-from tests.builders import make_membership, make_user
+from tests.builders import make_connected_account, make_membership, make_user
+from tests.conftest import PASSWORD, login
 
 D = Decimal
 
@@ -70,3 +71,19 @@ def test_the_discount_percentage_comes_from_config(app: Flask) -> None:
         D("5.00"),
     )
     assert pricing.quote_for(coach.coach_profile, mentee).price == D("75.00")
+
+
+def test_a_member_sees_the_member_price_in_the_directory_and_on_the_coach_page(
+    app: Flask,
+) -> None:
+    coach = make_user(Role.COACH, session_price=D("100.00"))
+    make_connected_account(coach)
+    mentee = make_user(Role.MENTEE, password=PASSWORD)
+    make_membership(mentee, SubscriptionStatus.ACTIVE)
+    member = app.test_client()
+    login(member, mentee)
+    for path in ("/", f"/coaches/{coach.id}"):
+        page = member.get(path).text
+        assert '<s aria-label="List price">$100.00</s> <strong>$90.00</strong>' in page, path
+    visitor_page = app.test_client().get("/").text
+    assert "$100.00" in visitor_page and "$90.00" not in visitor_page

@@ -131,6 +131,13 @@ def test_cancel_at_period_end_then_resume_then_cancel_ends_the_membership_at_per
 ) -> None:
     mentee, browser = signed_in_mentee(live_portal)
     subscribe(live_portal, browser)
+    period_end = subscription_of(mentee).current_period_end
+    membership_page = browser.get(live_portal.url + "/billing/membership").text
+    assert 'href="/billing/membership/cancel">Cancel at period end</a>' in membership_page
+    preview = browser.get(live_portal.url + "/billing/membership/cancel").text
+    assert "Nothing is refunded" in preview
+    assert f"stay until {period_end:%d %b %Y}" in preview
+    assert subscription_of(mentee).cancel_at_period_end is False  # the preview changes nothing
     cancel = live_portal.post(
         browser, "/billing/membership/cancel", "/billing/membership", attempt=attempt()
     )

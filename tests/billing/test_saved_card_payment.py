@@ -21,11 +21,13 @@ from tests.billing.conftest import (
     GOOD,
     NEEDS_AUTHENTICATION,
     bookable_coach,
+    cards_of,
     fill_hosted_page,
     save_card,
     signed_in_mentee,
     subscribe,
 )
+from tests.builders import make_slot
 from tests.live import LivePortal, LiveSandbox
 
 pytestmark = pytest.mark.usefixtures("settled")
@@ -134,6 +136,7 @@ def test_a_member_pays_less_by_the_discount_out_of_the_fee_and_it_is_recorded(
     _, browser = signed_in_mentee(live_portal)
     subscribe(live_portal, browser)
     live_sandbox.flush()  # the membership's card reaches the portal by payment_method.attached
+    save_card(live_portal, browser, GOOD)  # and is offered for one click once the mentee saves it
     page = browser.get(f"{live_portal.url}/coaches/{coach.id}", timeout=10).text
     assert "$90.00" in page  # shown before paying
     assert _pay_with_saved_card(live_portal, browser, coach, slot).status_code == 303
@@ -162,3 +165,9 @@ def test_a_checkout_booking_can_save_the_card_which_then_appears_on_the_cards_pa
     live_sandbox.flush()
     page = browser.get(live_portal.url + "/billing/cards", timeout=10).text
     assert "Mastercard ending 4444" in page
+    [card] = cards_of(mentee)
+    assert card.chosen  # the box was ticked: offered for one click
+    later = make_slot(coach, hours_from_now=96)
+    coach_page = browser.get(f"{live_portal.url}/coaches/{coach.id}", timeout=10).text
+    assert f'action="/billing/slots/{later.id}/pay-with-saved-card"' in coach_page
+    assert "Pay with Mastercard ending 4444" in coach_page

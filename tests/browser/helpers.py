@@ -70,3 +70,17 @@ def ledger_is_clean(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["ledger", "verify"])
     assert result.exit_code == 0, result.output
     assert "no drift" in result.output
+
+
+def table_fits_a_phone(page: Page, table: str, label: str) -> None:
+    """On a 390 px phone the table's rows are stacked cards: nothing wider than the screen,
+    and each cell labelled by its column (checked for `label`)."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        cell = page.locator(f"{table} td[data-label='{label}']").first
+        expect(cell).to_be_visible()
+        shown = cell.evaluate("td => getComputedStyle(td, '::before').content")
+        assert shown == f'"{label}"', shown
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 860})

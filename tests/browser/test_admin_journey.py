@@ -23,7 +23,7 @@ from portal.models import (
     Transaction,
     TransactionStatus,
 )
-from tests.browser.helpers import bookable_coach, ledger_is_clean, sign_in
+from tests.browser.helpers import bookable_coach, ledger_is_clean, sign_in, table_fits_a_phone
 from tests.builders import make_user
 from tests.conftest import PASSWORD
 from tests.live import LivePortal, LiveSandbox
@@ -85,6 +85,7 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     expect(page).to_have_url(re.compile(r"status=completed"))  # the filter is in the URL
     expect(page.get_by_role("heading", name="1 transaction match")).to_be_visible()
     audit(page)
+    table_fits_a_phone(page, "#transactions", "Amount")
     shoot(page, "admin-transactions")
 
     page.locator("#transactions tbody tr").first.get_by_role("link").click()

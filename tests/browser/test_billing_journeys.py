@@ -21,7 +21,13 @@ from portal.models import (
     TransactionStatus,
     User,
 )
-from tests.browser.helpers import bookable_coach, ledger_is_clean, pay_on_checkout, sign_up
+from tests.browser.helpers import (
+    bookable_coach,
+    ledger_is_clean,
+    pay_on_checkout,
+    sign_up,
+    table_fits_a_phone,
+)
 from tests.live import LivePortal, LiveSandbox
 
 
@@ -65,12 +71,19 @@ def test_mentee_saves_cards_pays_in_one_click_and_cancels_for_a_refund(
     audit(page)
 
     # More than 24 hours ahead: cancelling refunds in full.
-    page.get_by_role("button", name="Cancel this booking").click()
+    page.get_by_role("link", name="Cancel this booking").click()
+    expect(
+        page.get_by_text("You get $100.00 back: more than 24 hours before the start.")
+    ).to_be_visible()
+    audit(page)
+    page.get_by_role("button", name="Confirm: cancel the booking").click()
     expect(page.locator(".flash-success")).to_be_visible()  # canceled, the refund on its way
     live_sandbox.flush()
     page.reload()
     expect(page.get_by_text("$100.00 (succeeded)")).to_be_visible()
     audit(page)
+    page.goto(f"{live_portal.url}/my/sessions")
+    table_fits_a_phone(page, "table.stack", "Payment")
 
     booking = db.session.scalar(select(Booking))
     assert booking.status is SessionStatus.CANCELED
@@ -97,7 +110,7 @@ def test_mentee_becomes_a_member_sees_the_discount_reads_invoices_and_cancels(
 
     # The member price: 10% off the $100.00 list price, out of the platform's fee.
     page.goto(f"{live_portal.url}/coaches/{coach.id}")
-    expect(page.get_by_text("Member price")).to_be_visible()
+    expect(page.get_by_text("Member price").first).to_be_visible()
     expect(page.get_by_role("button", name="Book and pay $90.00").first).to_be_visible()
     audit(page)
 
@@ -107,7 +120,10 @@ def test_mentee_becomes_a_member_sees_the_discount_reads_invoices_and_cancels(
     audit(page)
 
     page.get_by_role("link", name="Membership").click()
-    page.get_by_role("button", name="Cancel at period end").click()
+    page.get_by_role("link", name="Cancel at period end").click()
+    expect(page.get_by_text("Nothing is refunded", exact=False)).to_be_visible()
+    audit(page)
+    page.get_by_role("button", name="Confirm: cancel at period end").click()
     expect(page.get_by_text("Ends ", exact=False).first).to_be_visible()
     expect(page.get_by_role("button", name="Resume membership")).to_be_visible()
     audit(page)

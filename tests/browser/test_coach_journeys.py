@@ -83,6 +83,19 @@ def test_coach_onboards_is_booked_watches_funds_become_available_and_pays_out(
 ) -> None:
     sign_up(page, live_portal, "Grace Hopper", "grace@example.com", role="coach", audit=audit)
     page.get_by_label("Headline").fill("Debugging your career in software")
+    # A 400 from an HTMX form is swapped in: the error shows beside its field.
+    page.get_by_label("Price of one session").fill("0")
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.locator("#profile-form .field-error")).to_be_visible()
+    page.get_by_label("Start (UTC)").fill("2001-01-01T10:00")
+    page.get_by_role("button", name="Add open time").click()
+    expect(page.get_by_text("That time has passed. Offer a time in the future.")).to_be_visible()
+    # The browser logs each 400 it was answered; those two were the point, nothing else was.
+    assert [e.split(" (BAD REQUEST)")[0] for e in audit.console_errors] == [
+        "Failed to load resource: the server responded with a status of 400"
+    ] * 2
+    audit.console_errors.clear()
+    audit(page)
     page.get_by_label("Price of one session").fill("120.00")
     page.get_by_label("Show me in the coaches directory").check()
     page.get_by_role("button", name="Save profile").click()

@@ -12,6 +12,7 @@ from portal import ledger
 from portal.bookings import cancellation, hold
 from portal.extensions import db
 from portal.models import (
+    AvailabilitySlot,
     Booking,
     CoachProfile,
     PaymentStatus,
@@ -23,7 +24,7 @@ from portal.models import (
     TransactionStatus,
     User,
 )
-from tests.builders import make_user
+from tests.builders import make_slot, make_user
 from tests.coaches.conftest import post_form
 from tests.conftest import login
 from tests.stripe_fake import FakeStripe
@@ -100,12 +101,52 @@ def test_a_mentee_cancelling_within_24_hours_is_not_refunded(
     outcome = cancellation.cancel_booking(paid_booking.id, mentee, now=later)
     db.session.commit()
     assert outcome.refund is None
-    assert "not refunded" in outcome.message
+    assert outcome.message == (
+        "The booking is canceled. Nothing is refunded: the session starts in 23 hours."
+    )
     db.session.expire_all()
     booking = db.session.get(Booking, paid_booking.id)
     assert (booking.status, booking.payment_status) == (SessionStatus.CANCELED, PaymentStatus.PAID)
     assert stripe_fake.count("refunds.create") == 0
     assert _profile(booking.coach_id).total_earnings == Decimal("80.00")
+
+
+def test_cancelling_shows_what_comes_back_and_why_before_anything_changes(
+    app: Flask,
+    mentee_client: FlaskClient,
+    paid_booking: Booking,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking_page = mentee_client.get(f"/bookings/{paid_booking.id}").text
+    assert f'href="/bookings/{paid_booking.id}/cancel">Cancel this booking</a>' in booking_page
+    preview = mentee_client.get(f"/bookings/{paid_booking.id}/cancel")
+    assert preview.status_code == 200
+    assert "You get $100.00 back: more than 24 hours before the start." in preview.text
+    assert "Confirm: cancel the booking" in preview.text
+    db.session.expire_all()
+    assert db.session.get(Booking, paid_booking.id).status is SessionStatus.CONFIRMED
+    assert stripe_fake.count("refunds.create") == 0
+    assert _cancel(mentee_client, paid_booking).status_code == 303
+    _assert_fully_refunded(paid_booking)
+
+
+def test_the_preview_inside_24_hours_says_nothing_is_refunded(
+    app: Flask,
+    mentee: User,
+    bookable_coach: User,
+    paid_booking: Booking,
+) -> None:
+    later = paid_booking.starts_at - timedelta(hours=20, minutes=30)
+    preview = cancellation.preview_cancellation(paid_booking, mentee, now=later)
+    assert (preview.amount, preview.message) == (
+        Decimal("0.00"),
+        "Nothing is refunded: the session starts in 20 hours.",
+    )
+    by_coach = cancellation.preview_cancellation(paid_booking, bookable_coach, now=later)
+    assert (by_coach.amount, by_coach.message) == (
+        Decimal("100.00"),
+        "The mentee gets $100.00 back: a coach's cancellation is always refunded in full.",
+    )
 
 
 def test_the_policy_is_shown_before_paying_and_on_the_booking(
@@ -291,7 +332,7 @@ def test_cancelling_a_booking_an_admin_refunded_in_full_cancels_it_with_nothing_
     response = _cancel(mentee_client, paid_booking)
     assert response.status_code == 303
     page = mentee_client.get(response.headers["Location"]).text
-    assert "already refunded in full, so there is nothing more to refund" in page
+    assert "Nothing is refunded: the payment was already refunded in full." in page
     db.session.expire_all()
     booking = db.session.get(Booking, paid_booking.id)
     assert (booking.status, booking.payment_status) == (
@@ -326,3 +367,20 @@ def test_a_disputed_booking_cannot_be_canceled_and_its_page_says_why(
     )
     assert stripe_fake.params_of("refunds.create") == []
     assert db.session.scalars(db.select(Refund)).all() == []
+
+
+def test_a_time_less_than_24_hours_away_is_marked_not_refundable_beside_its_pay_button(
+    app: Flask,
+    mentee_client: FlaskClient,
+    bookable_coach: User,
+    slot: AvailabilitySlot,
+) -> None:
+    soon = make_slot(bookable_coach, hours_from_now=20)
+    page = mentee_client.get(f"/coaches/{bookable_coach.id}").text
+    warning = f'id="non-refundable-{soon.id}">Not refundable: starts within 24 hours'
+    assert warning in page
+    assert f'aria-describedby="non-refundable-{soon.id} refund-policy"' in page
+    assert f"non-refundable-{slot.id}" not in page  # three days away: refundable as usual
+    assert page.count("Not refundable:") == 1
+    directory = mentee_client.get("/").text
+    assert directory.count('<span class="badge badge-warn">Not refundable</span>') == 1

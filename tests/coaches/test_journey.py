@@ -93,7 +93,7 @@ def test_a_mentee_books_pays_comes_back_confirmed_and_cancels_for_a_refund(
     assert "$80.00" in coach_browser.get(f"{live_portal.url}/bookings/{booking.id}").text
 
     page = f"/bookings/{booking.id}"
-    token = live_portal.csrf(browser, page)
+    token = live_portal.csrf(browser, page + "/cancel")  # the confirmation's form
     for _ in range(2):  # a double click: the same form posted twice
         clicked = browser.post(
             f"{live_portal.url}{page}/cancel",

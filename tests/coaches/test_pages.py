@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +12,7 @@ from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import AvailabilitySlot, Booking, Role, User
-from tests.builders import make_slot, make_user
+from tests.builders import make_connected_account, make_slot, make_user
 from tests.coaches.conftest import post_form
 from tests.conftest import csrf_token, login
 
@@ -20,6 +22,7 @@ def test_directory_lists_published_coaches_with_price_and_next_open_times(
 ) -> None:
     make_user(Role.COACH, name="Hidden Coach", is_published=False)
     yen = make_user(Role.COACH, name="Yen Coach", currency="JPY", session_price=5000)
+    make_connected_account(yen)
     page = client.get("/").text
     assert "Grace Hopper" in page and "Compilers and careers" in page
     assert "$100.00" in page and "¥5,000" in page
@@ -70,6 +73,44 @@ def test_my_sessions_lists_upcoming_and_past_with_payment_status_and_receipt(
     receipt = mentee_client.get(f"/bookings/{paid_booking.id}").text
     assert paid_booking.stripe_payment_intent_id in receipt
     assert "https://pay.stripe.com/receipts/" in receipt
+
+
+def test_failed_and_abandoned_attempts_are_shown_apart_and_never_in_the_coachs_schedule(
+    app: Flask, mentee_client: FlaskClient, mentee: User, bookable_coach: User
+) -> None:
+    tomorrow = datetime.now(UTC) + timedelta(days=2)
+
+    def attempt(hours: int, payment_status: str) -> Booking:
+        booking = Booking(
+            coach_id=bookable_coach.id,
+            mentee_id=mentee.id,
+            starts_at=tomorrow + timedelta(hours=hours),
+            status="canceled",
+            payment_status=payment_status,
+            price_amount=100,
+            platform_fee_amount=20,
+            coach_payout_amount=80,
+        )
+        db.session.add(booking)
+        return booking
+
+    declined, abandoned = attempt(1, "failed"), attempt(2, "canceled")
+    refunded = attempt(3, "refunded")  # paid, then canceled: a session, not an attempt
+    db.session.commit()
+    page = mentee_client.get("/my/sessions").text
+    sessions, not_completed = page.split("<h2>Not completed</h2>")
+    for booking in (declined, abandoned):
+        assert f"/bookings/{booking.id}" in not_completed
+        assert f"/bookings/{booking.id}" not in sessions
+    assert f"/bookings/{refunded.id}" in sessions.split("<h2>Past</h2>")[0]
+    assert "Nothing was charged" in not_completed
+    coach = app.test_client()
+    login(coach, bookable_coach)
+    schedule = coach.get("/coach/schedule").text
+    assert f"/bookings/{refunded.id}" in schedule
+    assert f"/bookings/{declined.id}" not in schedule
+    assert f"/bookings/{abandoned.id}" not in schedule
+    assert schedule.count(mentee.name) == 1  # the refunded session's row only
 
 
 def test_a_coach_sees_only_their_own_schedule(
@@ -150,3 +191,57 @@ def test_a_coachs_open_times_come_twenty_to_a_page_with_bookings_marked(
     assert f"/coach/slots/{paid_booking.slot_id}/delete" not in second  # booked: no Remove
     assert 'rel="prev"' in second and 'rel="next"' not in second
     assert client.get("/coach/profile?after=garbage").status_code == 400
+
+
+def test_htmx_swaps_a_4xx_answer_so_every_form_shows_its_errors(client: FlaskClient) -> None:
+    page = client.get("/").text
+    config = json.loads(
+        html.unescape(re.search(r'name="htmx-config" content=\'([^\']+)\'', page)[1])
+    )
+    rules = config["responseHandling"]
+    first_for_400 = next(rule for rule in rules if re.fullmatch(rule["code"], "400"))
+    assert first_for_400["swap"] is True
+    first_for_500 = next(rule for rule in rules if re.fullmatch(rule["code"], "500"))
+    assert first_for_500["swap"] is False
+
+
+def test_an_open_time_in_the_past_is_refused_beside_its_field(
+    app: Flask, bookable_coach: User
+) -> None:
+    client = app.test_client()
+    login(client, bookable_coach)
+    headers = {"HX-Request": "true", "X-CSRFToken": csrf_token(client)}
+    past = client.post(
+        "/coach/slots",
+        headers=headers,
+        data={"starts_at": "2001-01-01T10:00", "duration_minutes": "45"},
+    )
+    assert past.status_code == 400
+    starts_field = past.text.split('for="starts_at"')[0].rsplit('<div class="field', 1)[1]
+    assert starts_field.startswith(" field-error")
+    assert past.text.count("That time has passed. Offer a time in the future.") == 1
+    assert db.session.query(AvailabilitySlot).count() == 0
+
+
+def test_a_new_coach_is_steered_to_payouts_and_not_listed_until_they_can_take_bookings(
+    app: Flask, client: FlaskClient
+) -> None:
+    coach = make_user(Role.COACH, name="New Coach", password="correct horse battery")
+    make_slot(coach, hours_from_now=48)
+    assert "New Coach" not in client.get("/").text  # published, with times, but no payouts
+    own = app.test_client()
+    login(own, coach, "correct horse battery")
+    page = own.get("/coach/profile").text
+    checklist = page.split('id="setup-checklist"')[1].split("</section>")[0]
+    assert "Mentees cannot book you until payouts are set up" in checklist
+    assert '<span class="badge badge-ok">Done</span> Offer open times' in checklist
+    assert (
+        '<span class="badge badge-warn">To do</span> <a href="/coach/earnings/get-paid">'
+        "Set up payouts with Stripe</a>"
+    ) in checklist
+
+    make_connected_account(coach)
+    assert "New Coach" in client.get("/").text
+    page = own.get("/coach/profile").text
+    assert '<span class="badge badge-ok">Done</span> Set up payouts with Stripe' in page
+    assert "Mentees cannot book you" not in page

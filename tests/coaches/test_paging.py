@@ -24,7 +24,7 @@ from portal.models import (
     SessionStatus,
     User,
 )
-from tests.builders import make_user
+from tests.builders import make_connected_account, make_user
 from tests.conftest import PASSWORD, login
 
 
@@ -61,6 +61,8 @@ def test_directory_shows_24_coaches_a_page_newest_first_with_links_both_ways(
     client: FlaskClient, app: Flask
 ) -> None:
     coaches = [make_user(Role.COACH, name=f"Paged Coach {n:02d}") for n in range(30)]
+    for coach in coaches:
+        make_connected_account(coach)
     first = client.get("/").text
     assert first.count('class="card coach-card"') == services.DIRECTORY_PAGE_SIZE
     assert "Paged Coach 29" in first and "Paged Coach 05" not in first
