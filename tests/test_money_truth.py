@@ -188,7 +188,7 @@ def test_a_refund_stripe_refuses_is_recorded_as_failed_not_left_pending(
     [txn] = db.session.scalars(db.select(Transaction)).all()
     assert not txn.is_disputed
     page = f"/bookings/{txn.session_id}"
-    cancelled = live_portal.post(browser, f"{page}/cancel", page)
+    cancelled = live_portal.post(browser, f"{page}/cancel", f"{page}/cancel")  # its confirm page
     assert cancelled.status_code == 303
     assert "Stripe refused the refund" in browser.get(live_portal.url + page, timeout=10).text
     db.session.expire_all()
