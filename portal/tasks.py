@@ -246,6 +246,13 @@ class Tasks:
             self._in_app(self.reconcile, "reconcile")
         )
         self.huey.periodic_task(crontab(), name="tick")(self._in_app(self.tick, "tick"))
+        # Mail: each message queued after its commit, and a sweep each minute for what is due
+        # (retries after a failed try, and anything a lost task left behind). portal.outbox
+        # keeps its own tries and backoff, so these tasks are not retried by the queue.
+        self._deliver_mail = task()(self._in_app(self.deliver_mail, "deliver_mail"))
+        self.huey.periodic_task(crontab(), name="send-mail")(
+            self._in_app(self.send_mail, "send_mail")
+        )
 
     def _in_app(self, func: Callable[..., Any], name: str) -> Callable[..., Any]:
         def in_app_context(*args: Any, **kwargs: Any) -> Any:
@@ -306,7 +313,21 @@ class Tasks:
             return run.created_at.astimezone(self.zone).date()
         return date.fromisoformat(run.period[:10])
 
+    def deliver_mail(self, message_id: int) -> None:
+        from portal import outbox
+
+        outbox.deliver(message_id)
+
+    def send_mail(self) -> None:
+        from portal import outbox
+
+        outbox.deliver_due()
+
     # -- what the portal queues
+
+    def queue_mail_delivery(self, message_id: int) -> None:
+        """Queue a committed outbox message for delivery."""
+        self._deliver_mail(message_id)
 
     def queue_run(self, run_id: int) -> None:
         """Queue a claimed run (commit the claim first: the consumer reads it)."""

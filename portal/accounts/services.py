@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload
 from portal.database import read_before_transaction
 from portal.extensions import db, login_manager
 from portal.models import CoachProfile, Role, User
+from portal.outbox import queue_mail
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -56,6 +57,18 @@ def create_user(email: str, password: str, name: str, role: Role) -> User:
         db.session.rollback()  # the sign-up is the whole unit of work
         raise EmailTaken(f"An account with {user.email} exists already.") from exc
     return user
+
+
+def tell_owner_of_signup_attempt(email: str) -> None:
+    """Mail the owner of `email` that someone tried to sign up with it (the page says nothing)."""
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is not None and user.is_active:
+        queue_mail(
+            "account.signup_attempt",
+            user,
+            "Someone tried to open an account with your address",
+            "account_exists",
+        )
 
 
 def authenticate(email: str, password: str) -> User | None:

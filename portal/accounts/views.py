@@ -70,7 +70,8 @@ def signup() -> Response | str:
             )
             db.session.commit()
         except services.EmailTaken:
-            pass
+            services.tell_owner_of_signup_attempt(form.email.data)
+            db.session.commit()
         flash(
             "Thank you. Sign in with your email and the password you chose. "
             "If the address had an account already, use that account's password.",

@@ -1,0 +1,55 @@
+"""Keep every email the portal owes someone in an outbox, written with the change that causes it.
+
+The task queue delivers each row once and retries it with a growing delay while the mail server
+is down; rolled-back work leaves no row, so nothing is sent for it.
+
+Revision ID: 0012
+Revises: 0011
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def upgrade():
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("to_address", sa.String(254), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("text_body", sa.Text(), nullable=False),
+        sa.Column("html_body", sa.Text(), nullable=False),
+        sa.Column("attachments", JSON, nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_outbox_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+    )
+    op.create_index("ix_outbox_status_next_attempt", "outbox", ["status", "next_attempt_at"])
+    op.create_index("ix_outbox_user_id", "outbox", ["user_id"])
+
+
+def downgrade():
+    op.drop_index("ix_outbox_user_id", table_name="outbox")
+    op.drop_index("ix_outbox_status_next_attempt", table_name="outbox")
+    op.drop_table("outbox")
