@@ -1,7 +1,11 @@
-"""Keep every email the portal owes someone in an outbox, written with the change that causes it.
+"""Keep every email the portal owes someone in an outbox, and whether each address is confirmed.
 
-The task queue delivers each row once and retries it with a growing delay while the mail server
-is down; rolled-back work leaves no row, so nothing is sent for it.
+The task queue delivers each outbox row once and retries it with a growing delay while the mail
+server is down; rolled-back work leaves no row, so nothing is sent for it.
+
+`users.email_verified_at` is when the person opened the link mailed at sign-up. People who
+signed up before there was any mail are taken as verified from their sign-up: they were let
+book and be paid until now, and nothing would ask them to confirm.
 
 Revision ID: 0012
 Revises: 0011
@@ -20,6 +24,8 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade():
+    op.add_column("users", sa.Column("email_verified_at", sa.DateTime(timezone=True)))
+    op.execute("UPDATE users SET email_verified_at = created_at")
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -53,3 +59,4 @@ def downgrade():
     op.drop_index("ix_outbox_user_id", table_name="outbox")
     op.drop_index("ix_outbox_status_next_attempt", table_name="outbox")
     op.drop_table("outbox")
+    op.drop_column("users", "email_verified_at")

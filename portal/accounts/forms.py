@@ -15,6 +15,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from portal.accounts.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+from portal.models import User
 
 PASSWORD_HINT = (
     f"At least {MIN_LENGTH} characters. A few unrelated words work well; "
@@ -73,3 +74,32 @@ class PasswordForm(FlaskForm):
 
     def validate_new_password(self, field: PasswordField) -> None:
         _check_password(field.data, email=current_user.email, name=current_user.name)
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    submit = SubmitField("Mail me a link")
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        "New password", validators=[DataRequired()], description=PASSWORD_HINT
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
+    )
+    submit = SubmitField("Set the new password")
+
+    def __init__(self, user: User, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def validate_new_password(self, field: PasswordField) -> None:
+        _check_password(field.data, email=self.user.email, name=self.user.name)
+
+
+class ConfirmForm(FlaskForm):
+    """A button alone: the GET that shows it changes nothing."""
+
+    submit = SubmitField("Confirm")
