@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 
 from portal import ledger
+from portal.bookings import notices
 from portal.bookings.fulfilment import abandon_checkout, payment_transaction
 from portal.bookings.hold import BookingError, booking_for, refund_deadline
 from portal.extensions import db
@@ -113,6 +114,7 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
     if transaction is None:
         return Cancellation(booking, None, "The booking is canceled.")
     if not by_coach and moment > refund_deadline(booking):
+        notices.booking_canceled(booking, user, None)
         return Cancellation(
             booking,
             None,
@@ -120,6 +122,7 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
             "not refunded.",
         )
     if refunded_or_pending(transaction) >= transaction.amount:
+        notices.booking_canceled(booking, user, None)
         return Cancellation(
             booking,
             None,
@@ -128,6 +131,7 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
         )
     reason = "Canceled by the coach" if by_coach else "Canceled by the mentee"
     refund = request_refund(transaction, requested_by=user, reason=reason)
+    notices.booking_canceled(booking, user, refund.amount)
     who = "you" if not by_coach else "the mentee"
     return Cancellation(
         booking,

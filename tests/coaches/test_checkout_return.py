@@ -151,8 +151,11 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert (response.status_code, response.text) == (200, "processed")
     # one statement each: the event's row, the booking read under its row lock and confirmed,
-    # its transaction, the ledger entry (taking the coach's lock) and the coach's balances; after
-    # the commit, one look for events that were waiting for this payment
+    # its transaction, the ledger entry (taking the coach's lock) and the coach's balances, the
+    # mentee and coach read and their two messages written; after the commit, each message
+    # claimed, read and marked sent (the test's queue runs at once), and one look for events
+    # that were waiting for this payment
+    delivery = ["UPDATE outbox", "SELECT outbox.id, outbox.kind,", "UPDATE outbox"]
     assert [" ".join(sql.split()[:3]).removesuffix(" SET") for sql in statements] == [
         "INSERT INTO stripe_events",
         "SELECT coaching_sessions.id, coaching_sessions.coach_id,",
@@ -160,6 +163,12 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
         "INSERT INTO transactions",
         "INSERT INTO ledger_entries",
         "UPDATE coach_profiles",
+        "SELECT users.id, users.email,",
+        "SELECT users.id, users.email,",
+        "INSERT INTO outbox",
+        "INSERT INTO outbox",
+        *delivery,
+        *delivery,
         "SELECT stripe_events.payload FROM",
     ]
     transaction = _assert_paid_once(booking.id, slot.coach_id)
