@@ -91,6 +91,7 @@ class Config:
     JOB_LEDGER_VERIFY_AT = "03:00"
     JOB_REPLAY_MISSED_EVERY = "15"  # minutes
     JOB_RELEASE_HOLDS_EVERY = "1"  # minutes
+    JOB_REMINDERS_EVERY = "15"  # minutes
     JOB_RETRIES = 3
     JOB_RETRY_DELAY = 60  # seconds before the first retry; doubles for each next one
 
@@ -143,6 +144,7 @@ class Config:
             "JOB_LEDGER_VERIFY_AT",
             "JOB_REPLAY_MISSED_EVERY",
             "JOB_RELEASE_HOLDS_EVERY",
+            "JOB_REMINDERS_EVERY",
             "PORTAL_URL",
             "MAIL_BACKEND",
             "MAIL_FILE_PATH",

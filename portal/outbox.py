@@ -57,10 +57,18 @@ def queue_mail(
     template: str,
     *,
     attachments: list[dict[str, str]] | None = None,
+    dedupe_key: str | None = None,
+    optional: bool = False,
     **context: Any,
-) -> OutboxMessage:
-    """Add a message to the outbox in the current unit of work; it is sent after the commit."""
+) -> OutboxMessage | None:
+    """Add a message to the outbox in the current unit of work; it is sent after the commit.
+
+    An `optional` message (not about money or security) is not made for a person who switched
+    such messages off.
+    """
     user = to if isinstance(to, User) else None
+    if optional and user is not None and not user.optional_mail:
+        return None
     context = {"user": user, "subject": subject, "link": link, **context}
     message = OutboxMessage(
         kind=kind,
@@ -70,6 +78,7 @@ def queue_mail(
         text_body=_render(f"mail/{template}.txt", context),
         html_body=_render(f"mail/{template}.html", context),
         attachments=attachments or None,
+        dedupe_key=dedupe_key,
         status=PENDING,
         next_attempt_at=utcnow(),
     )
@@ -77,6 +86,10 @@ def queue_mail(
     db.session.flush()
     db.session.info.setdefault(_QUEUED_KEY, []).append(message.id)
     return message
+
+
+def already_queued(dedupe_key: str) -> bool:
+    return db.session.scalar(sa.select(sa.exists().where(OutboxMessage.dedupe_key == dedupe_key)))
 
 
 def _render(name: str, context: dict[str, Any]) -> str:

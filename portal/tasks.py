@@ -133,6 +133,15 @@ def _release_holds(day: date) -> str:
     return outcome.summary()
 
 
+def _booking_reminders(day: date) -> str:
+    from portal.bookings.notices import send_reminders
+    from portal.extensions import db
+
+    queued = send_reminders()
+    db.session.commit()
+    return f"{queued} reminder(s) of sessions in the next 24 hours queued."
+
+
 def _nightly_reconciliation(day: date) -> str:
     from portal.admin import reconciliation_runs
 
@@ -184,6 +193,12 @@ def schedule_from(config: dict[str, Any]) -> dict[str, Job]:
             "Release expired and abandoned holds",
             Every(_minutes(config, "JOB_RELEASE_HOLDS_EVERY")),
             _release_holds,
+        ),
+        Job(
+            "booking-reminders",
+            "Remind mentees of tomorrow's sessions",
+            Every(_minutes(config, "JOB_REMINDERS_EVERY")),
+            _booking_reminders,
         ),
         Job(
             "reconcile",

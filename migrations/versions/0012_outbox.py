@@ -5,7 +5,8 @@ server is down; rolled-back work leaves no row, so nothing is sent for it.
 
 `users.email_verified_at` is when the person opened the link mailed at sign-up. People who
 signed up before there was any mail are taken as verified from their sign-up: they were let
-book and be paid until now, and nothing would ask them to confirm.
+book and be paid until now, and nothing would ask them to confirm. `users.optional_mail` is
+whether a person wants the messages that are not about money or security (reminders).
 
 Revision ID: 0012
 Revises: 0011
@@ -26,6 +27,10 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 def upgrade():
     op.add_column("users", sa.Column("email_verified_at", sa.DateTime(timezone=True)))
     op.execute("UPDATE users SET email_verified_at = created_at")
+    op.add_column(
+        "users",
+        sa.Column("optional_mail", sa.Boolean(), nullable=False, server_default=sa.true()),
+    )
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -36,6 +41,7 @@ def upgrade():
         sa.Column("text_body", sa.Text(), nullable=False),
         sa.Column("html_body", sa.Text(), nullable=False),
         sa.Column("attachments", JSON, nullable=True),
+        sa.Column("dedupe_key", sa.String(128), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("last_error", sa.Text(), nullable=True),
@@ -50,6 +56,7 @@ def upgrade():
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_outbox_dedupe_key")),
     )
     op.create_index("ix_outbox_status_next_attempt", "outbox", ["status", "next_attempt_at"])
     op.create_index("ix_outbox_user_id", "outbox", ["user_id"])
@@ -59,4 +66,5 @@ def downgrade():
     op.drop_index("ix_outbox_user_id", table_name="outbox")
     op.drop_index("ix_outbox_status_next_attempt", table_name="outbox")
     op.drop_table("outbox")
+    op.drop_column("users", "optional_mail")
     op.drop_column("users", "email_verified_at")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
     PasswordField,
     RadioField,
@@ -56,6 +57,10 @@ class LoginForm(FlaskForm):
 
 class ProfileForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
+    optional_mail = BooleanField(
+        "Email me reminders of my sessions",
+        description="Messages about money and your account's security are always sent.",
+    )
     submit = SubmitField("Save")
 
 

@@ -192,6 +192,7 @@ def profile() -> Response | str:
     password_form = PasswordForm(prefix="pw")
     if form.submit.data and form.validate_on_submit():
         current_user.name = form.name.data.strip()
+        current_user.optional_mail = form.optional_mail.data
         db.session.commit()
         flash("Your profile is saved.", "success")
         return redirect(url_for("accounts.profile"), 303)

@@ -3,12 +3,18 @@ work (`portal.outbox`): nothing is sent for work that rolls back."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from portal.calendar_invites import CANCEL, REQUEST, invite_attachment
-from portal.models import Booking, User
+from portal.extensions import db
+from portal.models import Booking, SessionStatus, User, utcnow
 from portal.money import format_money
-from portal.outbox import queue_mail
+from portal.outbox import already_queued, queue_mail
+
+REMINDER_AHEAD = timedelta(hours=24)
 
 
 def _when(booking: Booking) -> str:
@@ -40,6 +46,37 @@ def booking_confirmed(booking: Booking, receipt_url: str | None) -> None:
         when=when,
         share=format_money(booking.coach_payout_amount, booking.currency),
     )
+
+
+def send_reminders(now: datetime | None = None) -> int:
+    """Remind each mentee of a confirmed booking starting within `REMINDER_AHEAD`, once each
+    (the message's dedupe key); returns how many were queued. Flushed, not committed."""
+    now = now or utcnow()
+    due = db.session.scalars(
+        sa.select(Booking).where(
+            Booking.status == SessionStatus.CONFIRMED,
+            Booking.starts_at > now,
+            Booking.starts_at <= now + REMINDER_AHEAD,
+        )
+    ).all()
+    queued = 0
+    for booking in due:
+        key = f"booking.reminder:{booking.id}"
+        if already_queued(key):
+            continue
+        when = _when(booking)
+        message = queue_mail(
+            "booking.reminder",
+            booking.mentee,
+            f"Tomorrow: your session with {booking.coach.name}, {when}",
+            "booking_reminder",
+            dedupe_key=key,
+            optional=True,
+            booking=booking,
+            when=when,
+        )
+        queued += message is not None
+    return queued
 
 
 def booking_canceled(booking: Booking, by: User, refund_amount: Decimal | None) -> None:

@@ -33,6 +33,8 @@ class OutboxMessage(Base):
     html_body: Mapped[str] = mapped_column(sa.Text)
     # Files sent with it: [{"filename", "content_type", "content"}] (text content, like .ics).
     attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # Set for a message that must exist once at most ("booking.reminder:42"): unique.
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(128))
     status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.Text)
@@ -42,6 +44,7 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
+        sa.UniqueConstraint("dedupe_key"),
         sa.Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),
         sa.Index("ix_outbox_user_id", "user_id"),
     )

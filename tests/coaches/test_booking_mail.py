@@ -9,6 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
 
+from portal.bookings import notices
+from portal.extensions import db
 from portal.models import Booking
 from tests.coaches.conftest import post_form
 from tests.mailbox import links_in, messages, text_of
@@ -70,3 +72,41 @@ def test_a_cancellation_tells_both_with_the_refund_and_cancels_the_invitation(
         [event] = calendar.walk("VEVENT")
         assert str(event["UID"]) == confirmed_uid  # the same event, so calendars drop it
         assert event["SEQUENCE"] == 1
+
+
+def test_a_mentee_is_reminded_once_a_day_before_the_session(
+    app: Flask, paid_booking: Booking
+) -> None:
+    before = len(messages(app))
+    starts = paid_booking.starts_at
+    assert notices.send_reminders(starts - timedelta(hours=25)) == 0
+    assert notices.send_reminders(starts - timedelta(hours=23)) == 1
+    db.session.commit()
+    assert notices.send_reminders(starts - timedelta(hours=22)) == 0  # another run: no second
+    db.session.commit()
+    [reminder] = messages(app)[before:]
+    assert reminder["To"] == paid_booking.mentee.email
+    assert reminder["Subject"].startswith(f"Tomorrow: your session with {paid_booking.coach.name}")
+    assert f"http://127.0.0.1:5000/bookings/{paid_booking.id}" in links_in(reminder)
+
+
+def test_a_canceled_booking_gets_no_reminder(
+    app: Flask, mentee_client: FlaskClient, paid_booking: Booking
+) -> None:
+    post_form(mentee_client, f"/bookings/{paid_booking.id}/cancel")
+    assert notices.send_reminders(paid_booking.starts_at - timedelta(hours=1)) == 0
+
+
+def test_a_mentee_who_switched_reminders_off_gets_none_but_still_hears_of_money(
+    app: Flask, mentee_client: FlaskClient, paid_booking: Booking
+) -> None:
+    page = mentee_client.get("/account/profile").text
+    assert "Email me reminders of my sessions" in page
+    response = post_form(mentee_client, "/account/profile", name="Mentee A", submit="Save")
+    assert response.status_code == 303  # the box left unticked: reminders off
+    before = len(messages(app))
+    assert notices.send_reminders(paid_booking.starts_at - timedelta(hours=1)) == 0
+    db.session.commit()
+    assert len(messages(app)) == before
+    post_form(mentee_client, f"/bookings/{paid_booking.id}/cancel")
+    assert [m["To"] for m in messages(app)[before:]].count(paid_booking.mentee.email) == 1
