@@ -183,6 +183,8 @@ def _email(message: OutboxMessage) -> EmailMultiAlternatives:
 
 
 def _queue_delivery(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT was released: the outer one goes on
+        return
     queued = session.info.pop(_QUEUED_KEY, None)
     if not queued:
         return
@@ -192,6 +194,8 @@ def _queue_delivery(session: Session) -> None:
 
 
 def _forget_queued(session: Session, *args: Any) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT was rolled back: the outer work stands
+        return
     session.info.pop(_QUEUED_KEY, None)
 
 

@@ -67,6 +67,24 @@ def test_rolled_back_work_sends_nothing(app: Flask, mentee: User) -> None:
     assert db.session.scalar(select(func.count(OutboxMessage.id))) == 0
 
 
+def test_a_savepoint_inside_the_work_neither_sends_early_nor_forgets(
+    app: Flask, mentee: User
+) -> None:
+    # A savepoint (a card saved while a payment is recorded) ends inside the unit of work: the
+    # message waits for the outer commit, which is also what releases SQLite's write lock.
+    outbox.queue_mail("account.signup_attempt", mentee, "Sent after the commit", "account_exists")
+    with db.session.begin_nested():
+        pass
+    assert messages(app) == []  # nothing sent while the outer transaction is open
+    try:
+        with db.session.begin_nested():
+            raise ValueError("a savepoint rolled back")
+    except ValueError:
+        pass
+    db.session.commit()
+    assert [m["Subject"] for m in messages(app)] == ["Sent after the commit"]
+
+
 class FlakySMTP:
     """An SMTP server at the socket's edge: refuses connections while `down`, then accepts."""
 
