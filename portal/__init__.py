@@ -49,6 +49,7 @@ def _init_extensions(app: Flask) -> None:
         login_manager,
         migrate,
     )
+    from portal.outbox import init_outbox
     from portal.parsing import init_input_checks
     from portal.security import init_security
     from portal.templating import init_templating
@@ -69,6 +70,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.session_protection = "strong"
     init_error_pages(app)
     init_templating(app)
+    init_outbox(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -84,7 +84,7 @@ def create_admin(email: str, name: str, password: str | None) -> None:
     problem = password_problem(password, email=email, name=name)
     if problem:
         raise click.BadParameter(problem, param_hint="password")
-    user = accounts.create_user(email, password, name, Role.ADMIN)
+    user = accounts.create_user(email, password, name, Role.ADMIN, verified=True)
     db.session.commit()
     click.echo(f"Admin {user.email} created.")
 
@@ -95,10 +95,10 @@ def seed_demo() -> None:
     if db.session.scalar(select(User.id).limit(1)) is not None:
         click.echo("The database has users already; demo data not added.")
         return
-    accounts.create_user(DEMO_ADMIN, DEMO_PASSWORD, "Portal Admin", Role.ADMIN)
+    accounts.create_user(DEMO_ADMIN, DEMO_PASSWORD, "Portal Admin", Role.ADMIN, verified=True)
     tomorrow = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     for name, email, headline, bio, price, currency in DEMO_COACHES:
-        coach = accounts.create_user(email, DEMO_PASSWORD, name, Role.COACH)
+        coach = accounts.create_user(email, DEMO_PASSWORD, name, Role.COACH, verified=True)
         profile = coach.coach_profile
         profile.headline, profile.bio = headline, bio
         profile.session_price, profile.currency = price, currency
@@ -108,7 +108,7 @@ def seed_demo() -> None:
                 starts_at = tomorrow.replace(hour=hour) + timedelta(days=day)
                 db.session.add(AvailabilitySlot(coach=coach, starts_at=starts_at))
     for name, email in DEMO_MENTEES:
-        accounts.create_user(email, DEMO_PASSWORD, name, Role.MENTEE)
+        accounts.create_user(email, DEMO_PASSWORD, name, Role.MENTEE, verified=True)
     db.session.commit()
     click.echo("Demo data added.")
     _echo_demo_logins()

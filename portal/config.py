@@ -94,8 +94,25 @@ class Config:
     JOB_LEDGER_VERIFY_AT = "03:00"
     JOB_REPLAY_MISSED_EVERY = "15"  # minutes
     JOB_RELEASE_HOLDS_EVERY = "1"  # minutes
+    JOB_REMINDERS_EVERY = "15"  # minutes
     JOB_RETRIES = 3
     JOB_RETRY_DELAY = 60  # seconds before the first retry; doubles for each next one
+
+    # Email (Flask-Mailman): each message is an .eml file under MAIL_FILE_PATH unless
+    # MAIL_BACKEND is "smtp" (production's default). Links in messages start with PORTAL_URL.
+    PORTAL_URL = "http://127.0.0.1:5000"
+    MAIL_BACKEND = "portal.mail_files.EmailBackend"
+    MAIL_FILE_PATH = str(PROJECT_ROOT / "instance" / "mail")
+    MAIL_SERVER = "localhost"
+    MAIL_PORT = 25
+    MAIL_USERNAME = ""
+    MAIL_PASSWORD = ""
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_TIMEOUT = 30
+    MAIL_DEFAULT_SENDER = "Coaching portal <no-reply@localhost>"
+    OUTBOX_MAX_ATTEMPTS = 8
+    OUTBOX_RETRY_DELAY = 60  # seconds before the second try; doubles for each next one
 
     @classmethod
     def from_environment(cls) -> dict:
@@ -131,6 +148,14 @@ class Config:
             "JOB_LEDGER_VERIFY_AT",
             "JOB_REPLAY_MISSED_EVERY",
             "JOB_RELEASE_HOLDS_EVERY",
+            "JOB_REMINDERS_EVERY",
+            "PORTAL_URL",
+            "MAIL_BACKEND",
+            "MAIL_FILE_PATH",
+            "MAIL_SERVER",
+            "MAIL_USERNAME",
+            "MAIL_PASSWORD",
+            "MAIL_DEFAULT_SENDER",
         ):
             if key in os.environ:
                 settings[key] = os.environ[key]
@@ -142,7 +167,16 @@ class Config:
             "SESSION_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"]
         )
         settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
-        for key in ("JOB_RETRIES", "JOB_RETRY_DELAY"):
+        for key in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+            settings[key] = _env_bool(key, settings[key])
+        for key in (
+            "JOB_RETRIES",
+            "JOB_RETRY_DELAY",
+            "MAIL_PORT",
+            "MAIL_TIMEOUT",
+            "OUTBOX_MAX_ATTEMPTS",
+            "OUTBOX_RETRY_DELAY",
+        ):
             if key in os.environ:
                 settings[key] = int(os.environ[key])
         settings["WEB_WORKERS"] = web_workers()
@@ -167,6 +201,9 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     ENV_NAME = "production"
+    MAIL_BACKEND = "smtp"
+    MAIL_USE_TLS = True
+    MAIL_PORT = 587
     SESSION_COOKIE_SECURE = True
     SEND_HSTS = True
 

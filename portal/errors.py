@@ -29,6 +29,16 @@ class PortalError(Exception):
         self.keeps_changes = keeps_changes
 
 
+class EmailNotVerified(PortalError):
+    """Booking and payouts wait for the person to confirm their address."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Confirm your email address first: open the link we mailed you, or send a new one "
+            "from your profile."
+        )
+
+
 def on_error_go_to(location: str) -> None:
     """Where a `PortalError` raised later in this request sends the person, message flashed."""
     g.portal_error_location = location

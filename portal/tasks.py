@@ -133,6 +133,15 @@ def _release_holds(day: date) -> str:
     return outcome.summary()
 
 
+def _booking_reminders(day: date) -> str:
+    from portal.bookings.notices import send_reminders
+    from portal.extensions import db
+
+    queued = send_reminders()
+    db.session.commit()
+    return f"{queued} reminder(s) of sessions in the next 24 hours queued."
+
+
 def _nightly_reconciliation(day: date) -> str:
     from portal.admin import reconciliation_runs
 
@@ -184,6 +193,12 @@ def schedule_from(config: dict[str, Any]) -> dict[str, Job]:
             "Release expired and abandoned holds",
             Every(_minutes(config, "JOB_RELEASE_HOLDS_EVERY")),
             _release_holds,
+        ),
+        Job(
+            "booking-reminders",
+            "Remind mentees of tomorrow's sessions",
+            Every(_minutes(config, "JOB_REMINDERS_EVERY")),
+            _booking_reminders,
         ),
         Job(
             "reconcile",
@@ -246,6 +261,13 @@ class Tasks:
             self._in_app(self.reconcile, "reconcile")
         )
         self.huey.periodic_task(crontab(), name="tick")(self._in_app(self.tick, "tick"))
+        # Mail: each message queued after its commit, and a sweep each minute for what is due
+        # (retries after a failed try, and anything a lost task left behind). portal.outbox
+        # keeps its own tries and backoff, so these tasks are not retried by the queue.
+        self._deliver_mail = task()(self._in_app(self.deliver_mail, "deliver_mail"))
+        self.huey.periodic_task(crontab(), name="send-mail")(
+            self._in_app(self.send_mail, "send_mail")
+        )
 
     def _in_app(self, func: Callable[..., Any], name: str) -> Callable[..., Any]:
         def in_app_context(*args: Any, **kwargs: Any) -> Any:
@@ -306,7 +328,21 @@ class Tasks:
             return run.created_at.astimezone(self.zone).date()
         return date.fromisoformat(run.period[:10])
 
+    def deliver_mail(self, message_id: int) -> None:
+        from portal import outbox
+
+        outbox.deliver(message_id)
+
+    def send_mail(self) -> None:
+        from portal import outbox
+
+        outbox.deliver_due()
+
     # -- what the portal queues
+
+    def queue_mail_delivery(self, message_id: int) -> None:
+        """Queue a committed outbox message for delivery."""
+        self._deliver_mail(message_id)
 
     def queue_run(self, run_id: int) -> None:
         """Queue a claimed run (commit the claim first: the consumer reads it)."""

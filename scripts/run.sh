@@ -38,6 +38,7 @@ fi
 .venv/bin/flask db upgrade
 .venv/bin/flask seed-demo
 echo "Portal: http://${host}:${port}"
+echo "Mail: each message is written as an .eml file in ${MAIL_FILE_PATH:-$PWD/instance/mail}"
 .venv/bin/flask run --host "$host" --port "$port" &
 portal_pid=$!
 .venv/bin/flask jobs worker &  # the schedule and queued tasks (payouts, holds, reconciliation)

@@ -32,11 +32,16 @@ def make_user(
     *,
     password: str = "correct horse battery",  # noqa: S107
     name: str | None = None,
+    verified: bool = True,
     **profile: object,
 ) -> User:
     n = next(_counter)
     user = accounts.create_user(
-        email or f"{role.value}{n}@example.com", password, name or f"{role.value.title()} {n}", role
+        email or f"{role.value}{n}@example.com",
+        password,
+        name or f"{role.value.title()} {n}",
+        role,
+        verified=verified,
     )
     if role is Role.COACH and user.coach_profile is not None:
         user.coach_profile.is_published = True

@@ -16,6 +16,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,8 +105,9 @@ def make_app(database_url: str, **overrides: object) -> Flask:
 
 
 @pytest.fixture
-def app(migrated_database: str) -> Iterator[Flask]:
-    app = make_app(migrated_database)
+def app(migrated_database: str, tmp_path: Path) -> Iterator[Flask]:
+    # Each test's mail goes to a folder of its own (tests.mailbox reads it).
+    app = make_app(migrated_database, MAIL_FILE_PATH=str(tmp_path / "mail"))
     with app.app_context():
         yield app
         db.session.remove()

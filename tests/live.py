@@ -154,11 +154,13 @@ def live_portal(
         STRIPE_CONNECT_WEBHOOK_SECRET=CONNECT_SECRET,
         STRIPE_SANDBOX_PUBLIC_URL=live_sandbox.url,
         SIGNUP_RATE_LIMIT="100 per minute",  # the journeys sign up people quickly, one address
+        MAIL_FILE_PATH=app.config["MAIL_FILE_PATH"],  # the test's mailbox (tests.mailbox)
     )
     server: BaseWSGIServer = make_server(
         "127.0.0.1", 0, portal_app, threaded=True, request_handler=_QuietHandler
     )
     url = f"http://127.0.0.1:{server.server_port}"
+    portal_app.config["PORTAL_URL"] = url  # links in mail lead back to this server
     thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
     thread.start()
     live_sandbox.control(

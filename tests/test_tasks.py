@@ -86,6 +86,7 @@ def test_each_job_runs_once_per_period_in_the_platform_time_zone(app: Flask) -> 
     queue.tick(BEFORE_SIX_PARIS)
     monday = date(2026, 11, 30)
     assert sorted(calls) == [
+        ("booking-reminders", monday),
         ("ledger-verify", monday),
         ("reconcile", monday),
         ("release-holds", monday),
@@ -98,6 +99,7 @@ def test_each_job_runs_once_per_period_in_the_platform_time_zone(app: Flask) -> 
     calls.clear()
     queue.tick(SIX_PARIS)
     assert sorted(calls) == [
+        ("booking-reminders", monday),
         ("release-holds", monday),
         ("replay-missed", monday),
         ("scheduled-payouts", monday),
@@ -227,6 +229,7 @@ def test_the_jobs_page_shows_every_job_and_runs_one_now_with_an_audit_entry(app:
         "scheduled-payouts",
         "replay-missed",
         "release-holds",
+        "booking-reminders",
         "reconcile",
         "ledger-verify",
     ):

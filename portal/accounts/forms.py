@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
     PasswordField,
     RadioField,
@@ -15,6 +16,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from portal.accounts.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+from portal.models import User
 
 PASSWORD_HINT = (
     f"At least {MIN_LENGTH} characters. A few unrelated words work well; "
@@ -55,6 +57,10 @@ class LoginForm(FlaskForm):
 
 class ProfileForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
+    optional_mail = BooleanField(
+        "Email me reminders of my sessions",
+        description="Messages about money and your account's security are always sent.",
+    )
     submit = SubmitField("Save")
 
 
@@ -73,3 +79,32 @@ class PasswordForm(FlaskForm):
 
     def validate_new_password(self, field: PasswordField) -> None:
         _check_password(field.data, email=current_user.email, name=current_user.name)
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    submit = SubmitField("Mail me a link")
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        "New password", validators=[DataRequired()], description=PASSWORD_HINT
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
+    )
+    submit = SubmitField("Set the new password")
+
+    def __init__(self, user: User, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def validate_new_password(self, field: PasswordField) -> None:
+        _check_password(field.data, email=self.user.email, name=self.user.name)
+
+
+class ConfirmForm(FlaskForm):
+    """A button alone: the GET that shows it changes nothing."""
+
+    submit = SubmitField("Confirm")

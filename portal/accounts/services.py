@@ -1,7 +1,10 @@
-"""Accounts: creating users, checking passwords, loading the signed-in user.
+"""Accounts: creating users, checking passwords, confirming addresses, resetting passwords,
+loading the signed-in user.
 
 Passwords are hashed with argon2id. An unknown email costs the same work as a wrong password, and
-both get the same answer, so the sign-in form does not reveal who has an account.
+both get the same answer, so the sign-in form does not reveal who has an account. Sign-up and
+"Forgot password?" answer the same whether or not an address has an account; what differs goes
+to the address's own mailbox.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from portal.accounts.tokens import RESET_PASSWORD, VERIFY_EMAIL, make_token, user_for_token
 from portal.database import read_before_transaction
+from portal.errors import PortalError
 from portal.extensions import db, login_manager
-from portal.models import CoachProfile, Role, User
+from portal.models import CoachProfile, Role, User, utcnow
+from portal.outbox import link, queue_mail
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -24,6 +30,11 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 class EmailTaken(Exception):
     """An account with this email exists already."""
+
+
+class LinkNotValid(PortalError):
+    def __init__(self) -> None:
+        super().__init__("This link has expired or has been used already. Ask for a new one below.")
 
 
 def normalise_email(email: str) -> str:
@@ -38,14 +49,20 @@ def new_session_token() -> str:
     return secrets.token_hex(16)
 
 
-def create_user(email: str, password: str, name: str, role: Role) -> User:
-    """Create a user (and, for a coach, an unpublished coach profile). Raises EmailTaken."""
+def create_user(
+    email: str, password: str, name: str, role: Role, *, verified: bool = False
+) -> User:
+    """Create a user (and, for a coach, an unpublished coach profile). Raises EmailTaken.
+
+    `verified` is for accounts made by an operator (admins, the demo), whose address is known.
+    """
     user = User(
         email=normalise_email(email),
         password_hash=hash_password(password),
         name=name.strip(),
         role=role,
         session_token=new_session_token(),
+        email_verified_at=utcnow() if verified else None,
     )
     if role is Role.COACH:
         user.coach_profile = CoachProfile()
@@ -56,6 +73,72 @@ def create_user(email: str, password: str, name: str, role: Role) -> User:
         db.session.rollback()  # the sign-up is the whole unit of work
         raise EmailTaken(f"An account with {user.email} exists already.") from exc
     return user
+
+
+def tell_owner_of_signup_attempt(email: str) -> None:
+    """Mail the owner of `email` that someone tried to sign up with it (the page says nothing)."""
+    user = _active_user_with(email)
+    if user is not None:
+        queue_mail(
+            "account.signup_attempt",
+            user,
+            "Someone tried to open an account with your address",
+            "account_exists",
+        )
+
+
+def _active_user_with(email: str) -> User | None:
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    return user if user is not None and user.is_active else None
+
+
+def send_verification(user: User) -> None:
+    """Mail `user` a link that confirms their address."""
+    queue_mail(
+        "account.verify_email",
+        user,
+        "Confirm your email address",
+        "verify_email",
+        url=link("accounts.verify_email", token=make_token(VERIFY_EMAIL, user)),
+    )
+
+
+def verify_email(token: str) -> User:
+    """Confirm the address a link was sent to. Raises LinkNotValid."""
+    user = user_for_token(VERIFY_EMAIL, token)
+    if user is None:
+        raise LinkNotValid()
+    user.email_verified_at = utcnow()
+    return user
+
+
+def send_password_reset(email: str) -> None:
+    """Mail the owner of `email` a one-hour reset link; an unknown address gets nothing."""
+    user = _active_user_with(email)
+    if user is not None:
+        queue_mail(
+            "account.password_reset",
+            user,
+            "Reset your password",
+            "reset_password",
+            url=link("accounts.reset_password", token=make_token(RESET_PASSWORD, user)),
+        )
+
+
+def reset_password(token: str, new_password: str) -> User:
+    """Set a new password from a reset link, ending every session. Raises LinkNotValid."""
+    user = user_for_token(RESET_PASSWORD, token)
+    if user is None:
+        raise LinkNotValid()
+    user.password_hash = hash_password(new_password)
+    user.email_verified_at = user.email_verified_at or utcnow()  # the link reached them
+    end_sessions(user)
+    return user
+
+
+def password_reset_user(token: str) -> User | None:
+    """Whom a reset link is for, if it can still be used (the form checks the password)."""
+    return user_for_token(RESET_PASSWORD, token)
 
 
 def authenticate(email: str, password: str) -> User | None:

@@ -1,4 +1,4 @@
-"""Sign up, sign in, sign out and the profile page."""
+"""Sign up, confirm an address, sign in and out, reset a forgotten password, the profile page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from portal.accounts import services
-from portal.accounts.forms import LoginForm, PasswordForm, ProfileForm, SignupForm
+from portal.accounts.forms import (
+    ConfirmForm,
+    ForgotPasswordForm,
+    LoginForm,
+    PasswordForm,
+    ProfileForm,
+    ResetPasswordForm,
+    SignupForm,
+)
+from portal.errors import on_error_go_to
 from portal.extensions import db, limiter
 from portal.models import Role, User
 from portal.rendering import render
@@ -65,19 +74,84 @@ def signup() -> Response | str:
         # Whether or not the address had an account, the answer is the same and nobody is signed
         # in, so the form does not tell a stranger who has an account here.
         try:
-            services.create_user(
+            user = services.create_user(
                 form.email.data, form.password.data, form.name.data, Role(form.role.data)
             )
-            db.session.commit()
+            services.send_verification(user)
         except services.EmailTaken:
-            pass
+            services.tell_owner_of_signup_attempt(form.email.data)
+        db.session.commit()
         flash(
-            "Thank you. Sign in with your email and the password you chose. "
-            "If the address had an account already, use that account's password.",
+            "Thank you. We mailed you a link to confirm your address: open it, then sign in "
+            "with your email and the password you chose.",
             "success",
         )
         return redirect(url_for("accounts.login"), 303)
     return render("accounts/signup.html", form=form, status=400 if form.errors else 200)
+
+
+@bp.route("/verify/<token>", methods=["GET", "POST"])
+@allow(PUBLIC)
+def verify_email(token: str) -> Response | str:
+    # The link only shows a button: a mail scanner that fetches links confirms nothing.
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        on_error_go_to(url_for("accounts.login"))
+        services.verify_email(token)
+        db.session.commit()
+        flash("Your email address is confirmed. Thank you.", "success")
+        target = "accounts.profile" if current_user.is_authenticated else "accounts.login"
+        return redirect(url_for(target), 303)
+    return render("accounts/verify_email.html", form=form)
+
+
+@bp.post("/verify")
+@allow(SIGNED_IN)
+@limiter.limit(_signup_limit)
+def resend_verification() -> Response:
+    if not current_user.email_verified:
+        services.send_verification(current_user)
+        db.session.commit()
+        flash(f"We mailed a new link to {current_user.email}.", "success")
+    return redirect(url_for("accounts.profile"), 303)
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@allow(PUBLIC)
+@limiter.limit(_signup_limit, methods=["POST"])
+def forgot_password() -> Response | str:
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.send_password_reset(form.email.data)
+        db.session.commit()
+        # The same answer whether or not the address has an account.
+        flash(
+            "If an account uses that address, we mailed it a link to choose a new password. "
+            "The link works once, for one hour.",
+            "success",
+        )
+        return redirect(url_for("accounts.login"), 303)
+    return render("accounts/forgot_password.html", form=form, status=400 if form.errors else 200)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@allow(PUBLIC)
+def reset_password(token: str) -> Response | str:
+    on_error_go_to(url_for("accounts.forgot_password"))
+    user = services.password_reset_user(token)
+    if user is None:
+        raise services.LinkNotValid()
+    form = ResetPasswordForm(user)
+    if form.validate_on_submit():
+        services.reset_password(token, form.new_password.data)
+        db.session.commit()
+        logout_user()
+        session.clear()
+        flash(
+            "Your password is changed, and every device is signed out. Sign in with it.", "success"
+        )
+        return redirect(url_for("accounts.login"), 303)
+    return render("accounts/reset_password.html", form=form, status=400 if form.errors else 200)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -118,6 +192,7 @@ def profile() -> Response | str:
     password_form = PasswordForm(prefix="pw")
     if form.submit.data and form.validate_on_submit():
         current_user.name = form.name.data.strip()
+        current_user.optional_mail = form.optional_mail.data
         db.session.commit()
         flash("Your profile is saved.", "success")
         return redirect(url_for("accounts.profile"), 303)

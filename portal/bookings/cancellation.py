@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 
 from portal import ledger
+from portal.bookings import notices
 from portal.bookings.fulfilment import abandon_checkout, payment_transaction
 from portal.bookings.hold import BookingError, booking_for, refund_deadline
 from portal.extensions import db
@@ -196,9 +197,11 @@ def cancel_booking(booking_id: int, user: User, *, now: datetime | None = None) 
         return Cancellation(booking, None, "The booking is canceled.")
     amount, rule = _refund_rule(booking, transaction, by_coach=by_coach, moment=moment)
     if amount == ZERO:
+        notices.booking_canceled(booking, user, None)
         return Cancellation(booking, None, f"The booking is canceled. Nothing is refunded: {rule}.")
     reason = "Canceled by the coach" if by_coach else "Canceled by the mentee"
     refund = request_refund(transaction, requested_by=user, reason=reason)
+    notices.booking_canceled(booking, user, refund.amount)
     who = "you" if not by_coach else "the mentee"
     return Cancellation(
         booking,

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
 from portal.billing import cards
-from portal.bookings import pricing
+from portal.bookings import notices, pricing
 from portal.bookings.hold import booking_for, release_booking
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
@@ -165,7 +165,8 @@ def mark_paid(
     transfer_id: str | None = None,
     receipt_url: str | None = None,
 ) -> None:
-    """The booking is paid: confirmed, one transaction, one ledger entry; flushed.
+    """The booking is paid: confirmed, one transaction, one ledger entry, and the mentee and
+    coach told (with a calendar invitation); flushed.
 
     The transaction copies the booking's quote (and its member discount into `meta`).
     """
@@ -186,6 +187,8 @@ def mark_paid(
         receipt_url=receipt_url,
     )
     db.session.flush()
+    if booking.status is SessionStatus.CONFIRMED:
+        notices.booking_confirmed(booking, receipt_url)
 
 
 def _confirm(booking: Booking) -> None:

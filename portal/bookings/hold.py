@@ -27,7 +27,7 @@ from sqlalchemy.orm import joinedload
 
 from portal import pagination
 from portal.bookings import pricing
-from portal.errors import PortalError
+from portal.errors import EmailNotVerified, PortalError
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
@@ -201,9 +201,11 @@ def coach_is_bookable(coach: User) -> bool:
 def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Booking:
     """Make a `pending_payment` booking holding the slot, priced exactly; flushed.
 
-    Raises `SlotUnavailable`, `CoachNotBookable`, `PriceNotChargeable`, `TooManyHolds`
-    (nothing made) or `SlotTaken` (another booking holds it; nothing made).
+    Raises `EmailNotVerified`, `SlotUnavailable`, `CoachNotBookable`, `PriceNotChargeable`,
+    `TooManyHolds` (nothing made) or `SlotTaken` (another booking holds it; nothing made).
     """
+    if not mentee.email_verified:
+        raise EmailNotVerified()
     _check_unpaid_holds(mentee.id)
     slot = db.session.get(AvailabilitySlot, slot_id, options=[joinedload(AvailabilitySlot.coach)])
     if slot is None or slot.starts_at <= (now or utcnow()):

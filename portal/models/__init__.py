@@ -21,6 +21,7 @@ from portal.models.enums import (
     TransactionType,
 )
 from portal.models.jobs import JobRun, ReconciliationRun
+from portal.models.mail import OutboxMessage
 from portal.models.payments import LedgerEntry, Refund, Transaction
 from portal.models.records import AuditLog, StripeEvent
 
@@ -37,6 +38,7 @@ __all__ = [
     "InvoiceStatus",
     "LedgerEntry",
     "LedgerEntryKind",
+    "OutboxMessage",
     "PaymentMethod",
     "PaymentStatus",
     "Payout",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.models.base import Base, TimestampMixin, money_column, string_enum
+from portal.models.base import Base, TimestampMixin, UTCDateTime, money_column, string_enum
 from portal.models.enums import PayoutSchedule, Role
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ class User(UserMixin, TimestampMixin, Base):
     # Changes whenever the password changes or an admin deactivates the account, so that every
     # existing login session for the user stops being valid.
     session_token: Mapped[str] = mapped_column(sa.String(64))
+    # When the person opened the link mailed to this address; booking and payouts wait for it.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Reminders and other mail that is not about money or security; those always go.
+    optional_mail: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
 
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_connect_account_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
@@ -51,6 +56,10 @@ class User(UserMixin, TimestampMixin, Base):
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     def has_role(self, *roles: Role) -> bool:
         return self.role in roles

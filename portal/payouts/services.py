@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
-from portal.errors import PortalError
+from portal.errors import EmailNotVerified, PortalError
 from portal.extensions import db
 from portal.models import (
     AuditLog,
@@ -217,6 +217,8 @@ def start_onboarding(coach_id: int, country: str) -> StripeConnectedAccount:
     coach = db.session.get(User, coach_id)
     if coach is None:
         raise LookupError(coach_id)
+    if not coach.email_verified:
+        raise EmailNotVerified()  # Stripe mails payout news to this address
     db.session.refresh(coach, ["stripe_connected_account"])
     if coach.stripe_connected_account is not None:
         return coach.stripe_connected_account

@@ -11,6 +11,7 @@ from portal.models import Role, User
 from tests.builders import make_slot, make_user
 from tests.conftest import PASSWORD
 from tests.live import LivePortal, LiveSandbox, onboard_coach
+from tests.mailbox import links_in, messages
 
 
 def bookable_coach(live_sandbox: LiveSandbox, *, price: str = "100.00", slots: int = 2) -> User:
@@ -40,11 +41,26 @@ def sign_up(
         "Book sessions with coaches" if role == "mentee" else "Coach and get paid"
     ).check()
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_text("Sign in with your email and the password you chose")).to_be_visible()
+    expect(page.get_by_text("We mailed you a link to confirm your address")).to_be_visible()
+    page.goto(confirmation_link(portal, email))
+    page.get_by_role("button", name="Confirm my address").click()
+    expect(page.get_by_text("Your email address is confirmed")).to_be_visible()
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def confirmation_link(portal: LivePortal, email: str) -> str:
+    """The link in the last confirmation mailed to `email`, as its owner would open it."""
+    mail = [
+        m
+        for m in messages(portal.app)
+        if m["To"] == email.lower() and m["Subject"] == "Confirm your email address"
+    ]
+    assert mail, f"no confirmation mailed to {email}"
+    [url] = [u for u in links_in(mail[-1]) if "/account/verify/" in u]
+    return url
 
 
 def sign_in(page: Page, portal: LivePortal, user: User, audit=None) -> None:  # type: ignore[no-untyped-def]

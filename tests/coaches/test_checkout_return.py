@@ -152,8 +152,10 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     assert (response.status_code, response.text) == (200, "processed")
     # one statement each: the event's row, the booking read under its row lock and confirmed,
     # its transaction, the ledger entry (taking the coach's lock), the coach's balances and when
-    # Stripe last released the coach's funds; after the commit, one look for events that were
-    # waiting for this payment
+    # Stripe last released the coach's funds, the mentee and coach read and their two messages
+    # written; after the commit, each message claimed, read and marked sent (the test's queue
+    # runs at once), and one look for events that were waiting for this payment
+    delivery = ["UPDATE outbox", "SELECT outbox.id, outbox.kind,", "UPDATE outbox"]
     assert [" ".join(sql.split()[:3]).removesuffix(" SET") for sql in statements] == [
         "INSERT INTO stripe_events",
         "SELECT coaching_sessions.id, coaching_sessions.coach_id,",
@@ -163,6 +165,12 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
         "UPDATE coach_profiles",
         "SELECT stripe_connected_accounts.stripe_account_id,"
         " stripe_connected_accounts.balance_released_at",
+        "SELECT users.id, users.email,",
+        "SELECT users.id, users.email,",
+        "INSERT INTO outbox",
+        "INSERT INTO outbox",
+        *delivery,
+        *delivery,
         "SELECT stripe_events.payload FROM",
     ]
     transaction = _assert_paid_once(booking.id, slot.coach_id)

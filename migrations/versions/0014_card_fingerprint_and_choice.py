@@ -7,15 +7,15 @@ card is offered for one-click payment. Cards saved before were all saved from th
 with that box ticked, so they stay chosen; their fingerprint is filled in when Stripe next
 tells the portal about them.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

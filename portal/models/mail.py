@@ -1,0 +1,53 @@
+"""The mail outbox: each message the portal owes someone, written with the change that causes it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.models.base import Base, JSONType, UTCDateTime, utcnow
+
+# A message's life: pending (due at `next_attempt_at`), sending (claimed by one consumer), then
+# sent; back to pending with a later `next_attempt_at` after a failed try, failed after the last.
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """One email, rendered when its cause was committed and delivered by the task queue."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What the message is about ("account.password_reset"), for the record and for opt-outs.
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    to_address: Mapped[str] = mapped_column(sa.String(254))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    text_body: Mapped[str] = mapped_column(sa.Text)
+    html_body: Mapped[str] = mapped_column(sa.Text)
+    # Files sent with it: [{"filename", "content_type", "content"}] (text content, like .ics).
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # Set for a message that must exist once at most ("booking.reminder:42"): unique.
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(128))
+    status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        sa.UniqueConstraint("dedupe_key"),
+        sa.Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),
+        sa.Index("ix_outbox_user_id", "user_id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage {self.id} {self.kind} {self.status}>"

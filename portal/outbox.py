@@ -1,0 +1,207 @@
+"""The mail outbox: every email the portal owes someone, never lost and never for nothing.
+
+What this module promises:
+
+- `queue_mail` renders a message (plain text and HTML from `templates/mail/NAME.txt` and
+  `.html`) and adds it to the `outbox` table in the caller's unit of work. The message exists
+  only if that work commits: rolled-back work sends nothing.
+- After the commit, each new message is queued for delivery on the task queue; a sweep every
+  minute (`deliver_due`) delivers whatever is due and was not, so a queue that lost a task, or a
+  consumer that was down, delays a message but never loses it.
+- `deliver` claims a message with a conditional UPDATE before sending it, so of any number of
+  consumers exactly one sends it, once. A failed try (the mail server down or refusing) is
+  retried `OUTBOX_RETRY_DELAY` seconds later, doubling each time, up to `OUTBOX_MAX_ATTEMPTS`
+  tries; then the message is kept as failed. A consumer that dies between sending and recording
+  leaves its claim; after `STALE_CLAIM` the message is tried again. Its Message-ID is the same
+  each time, so a mail program shows such a rare second copy as one message.
+- Links in messages are absolute, built from `PORTAL_URL`, inside or outside a request.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_mailman import EmailMultiAlternatives
+from flask_sqlalchemy.session import Session as PortalSession
+from sqlalchemy.orm import Session
+
+from portal.extensions import db, mail
+from portal.models import OutboxMessage, User, utcnow
+from portal.models.mail import FAILED, PENDING, SENDING, SENT
+
+logger = logging.getLogger("portal.outbox")
+
+STALE_CLAIM = timedelta(minutes=15)
+SWEEP_BATCH = 100
+_QUEUED_KEY = "outbox_queued"
+
+
+def link(endpoint: str, **values: Any) -> str:
+    """The absolute URL of a page, for a message (works outside a request too)."""
+    base = urlsplit(current_app.config["PORTAL_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def queue_mail(
+    kind: str,
+    to: User | str,
+    subject: str,
+    template: str,
+    *,
+    attachments: list[dict[str, str]] | None = None,
+    dedupe_key: str | None = None,
+    optional: bool = False,
+    **context: Any,
+) -> OutboxMessage | None:
+    """Add a message to the outbox in the current unit of work; it is sent after the commit.
+
+    An `optional` message (not about money or security) is not made for a person who switched
+    such messages off.
+    """
+    user = to if isinstance(to, User) else None
+    if optional and user is not None and not user.optional_mail:
+        return None
+    context = {"user": user, "subject": subject, "link": link, **context}
+    message = OutboxMessage(
+        kind=kind,
+        to_address=user.email if user else to,
+        user_id=user.id if user else None,
+        subject=subject,
+        text_body=_render(f"mail/{template}.txt", context),
+        html_body=_render(f"mail/{template}.html", context),
+        attachments=attachments or None,
+        dedupe_key=dedupe_key,
+        status=PENDING,
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(message)
+    db.session.flush()
+    db.session.info.setdefault(_QUEUED_KEY, []).append(message.id)
+    return message
+
+
+def already_queued(dedupe_key: str) -> bool:
+    return db.session.scalar(sa.select(sa.exists().where(OutboxMessage.dedupe_key == dedupe_key)))
+
+
+def _render(name: str, context: dict[str, Any]) -> str:
+    # Not render_template: a message is the same in a request, a task or a command, so the
+    # pages' context processors (the signed-in user's banners) stay out of it.
+    return current_app.jinja_env.get_template(name).render(**context)
+
+
+def deliver(message_id: int, now: datetime | None = None) -> bool:
+    """Send one due message if no one else has; True if this call sent it."""
+    now = now or utcnow()
+    claimed = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == PENDING,
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .values(status=SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return False
+    message = db.session.get(OutboxMessage, message_id)
+    assert message is not None
+    try:
+        _email(message).send()
+    except Exception as exc:  # the mail server's refusal, a dropped connection, a timeout
+        _record_failure(message, exc, now)
+        db.session.commit()
+        return False
+    message.status = SENT
+    message.sent_at = utcnow()
+    message.last_error = None
+    db.session.commit()
+    return True
+
+
+def deliver_due(now: datetime | None = None) -> int:
+    """Deliver every message that is due (the periodic sweep); returns how many were sent."""
+    now = now or utcnow()
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.status == SENDING, OutboxMessage.claimed_at < now - STALE_CLAIM)
+        .values(status=PENDING)
+        .execution_options(synchronize_session=False)
+    )
+    due = db.session.scalars(
+        sa.select(OutboxMessage.id)
+        .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(SWEEP_BATCH)
+    ).all()
+    db.session.commit()
+    return sum(deliver(message_id, now) for message_id in due)
+
+
+def _record_failure(message: OutboxMessage, exc: Exception, now: datetime) -> None:
+    config = current_app.config
+    message.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+    if message.attempts >= int(config["OUTBOX_MAX_ATTEMPTS"]):
+        message.status = FAILED
+        logger.error(
+            "Giving up on message %s after %s tries: %s", message.id, message.attempts, exc
+        )
+        return
+    delay = int(config["OUTBOX_RETRY_DELAY"]) * 2 ** (message.attempts - 1)
+    message.status = PENDING
+    message.next_attempt_at = now + timedelta(seconds=delay)
+    logger.warning("Message %s not sent (try %s): %s", message.id, message.attempts, exc)
+
+
+def _email(message: OutboxMessage) -> EmailMultiAlternatives:
+    domain = urlsplit(current_app.config["PORTAL_URL"]).hostname or "localhost"
+    email = EmailMultiAlternatives(
+        subject=message.subject,
+        body=message.text_body,
+        from_email=current_app.config["MAIL_DEFAULT_SENDER"],
+        to=[message.to_address],
+        headers={"Message-ID": f"<outbox-{message.id}@{domain}>"},
+        connection=mail.get_connection(),
+    )
+    email.attach_alternative(message.html_body, "text/html")
+    for attachment in message.attachments or []:
+        email.attach(attachment["filename"], attachment["content"], attachment["content_type"])
+    return email
+
+
+# --- delivery after the commit ----------------------------------------------------------------
+
+
+def _queue_delivery(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT was released: the outer one goes on
+        return
+    queued = session.info.pop(_QUEUED_KEY, None)
+    if not queued:
+        return
+    tasks = current_app.extensions["tasks"]
+    for message_id in queued:
+        tasks.queue_mail_delivery(message_id)
+
+
+def _forget_queued(session: Session, *args: Any) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT was rolled back: the outer work stands
+        return
+    session.info.pop(_QUEUED_KEY, None)
+
+
+def init_outbox(app: Any) -> None:
+    """Queue each committed message for delivery; forget those of rolled-back work."""
+    mail.init_app(app)
+    if not sa.event.contains(PortalSession, "after_commit", _queue_delivery):
+        sa.event.listen(PortalSession, "after_commit", _queue_delivery)
+        sa.event.listen(PortalSession, "after_rollback", _forget_queued)

@@ -1,0 +1,112 @@
+"""What a booking's mentee and coach hear by email: the confirmation with Stripe's receipt and a
+calendar invitation, the coach's new booking, and a cancellation that drops the invitation."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+from icalendar import Calendar
+
+from portal.bookings import notices
+from portal.extensions import db
+from portal.models import Booking
+from tests.coaches.conftest import post_form
+from tests.mailbox import links_in, messages, text_of
+
+
+def _ics(message) -> Calendar:  # type: ignore[no-untyped-def]
+    [part] = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    return Calendar.from_ical(part.get_payload(decode=True))
+
+
+def test_a_paid_booking_mails_the_mentee_a_receipt_and_invitation_and_tells_the_coach(
+    app: Flask, paid_booking: Booking
+) -> None:
+    by_to = {m["To"]: m for m in messages(app)}
+    assert set(by_to) == {paid_booking.mentee.email, paid_booking.coach.email}
+
+    mentee_mail = by_to[paid_booking.mentee.email]
+    assert mentee_mail["Subject"].startswith(f"Booked: {paid_booking.coach.name},")
+    links = links_in(mentee_mail)
+    assert f"http://127.0.0.1:5000/bookings/{paid_booking.id}" in links
+    assert any("receipt" in url for url in links), links  # Stripe's receipt for the charge
+    calendar = _ics(mentee_mail)
+    assert calendar["METHOD"] == "REQUEST"
+    [event] = calendar.walk("VEVENT")
+    assert event.decoded("DTSTART") == paid_booking.starts_at.astimezone(UTC)
+    assert event.decoded("DTEND") - event.decoded("DTSTART") == timedelta(
+        minutes=paid_booking.duration_minutes
+    )
+    assert str(event["ORGANIZER"]) == f"mailto:{paid_booking.coach.email}"
+    assert str(event["URL"]) == f"http://127.0.0.1:5000/bookings/{paid_booking.id}"
+
+    coach_mail = by_to[paid_booking.coach.email]
+    assert coach_mail["Subject"].startswith(f"New booking: {paid_booking.mentee.name},")
+    assert "$80.00" in text_of(coach_mail)  # the coach's share
+
+
+def test_the_return_page_seen_twice_confirms_by_mail_once(
+    app: Flask, mentee_client: FlaskClient, paid_booking: Booking
+) -> None:
+    mentee_client.get(f"/bookings/return?session_id={paid_booking.stripe_checkout_session_id}")
+    assert len(messages(app)) == 2
+
+
+def test_a_cancellation_tells_both_with_the_refund_and_cancels_the_invitation(
+    app: Flask, mentee_client: FlaskClient, paid_booking: Booking
+) -> None:
+    before = len(messages(app))
+    assert post_form(mentee_client, f"/bookings/{paid_booking.id}/cancel").status_code == 303
+    new = messages(app)[before:]
+    by_to = {m["To"]: m for m in new}
+    assert set(by_to) == {paid_booking.mentee.email, paid_booking.coach.email}
+    mentee_mail = by_to[paid_booking.mentee.email]
+    assert mentee_mail["Subject"].startswith("Canceled: your session of")
+    assert "You will be refunded $100.00" in text_of(mentee_mail)
+    confirmed_uid = str(_ics(messages(app)[0]).walk("VEVENT")[0]["UID"])
+    for message in new:
+        calendar = _ics(message)
+        assert calendar["METHOD"] == "CANCEL"
+        [event] = calendar.walk("VEVENT")
+        assert str(event["UID"]) == confirmed_uid  # the same event, so calendars drop it
+        assert event["SEQUENCE"] == 1
+
+
+def test_a_mentee_is_reminded_once_a_day_before_the_session(
+    app: Flask, paid_booking: Booking
+) -> None:
+    before = len(messages(app))
+    starts = paid_booking.starts_at
+    assert notices.send_reminders(starts - timedelta(hours=25)) == 0
+    assert notices.send_reminders(starts - timedelta(hours=23)) == 1
+    db.session.commit()
+    assert notices.send_reminders(starts - timedelta(hours=22)) == 0  # another run: no second
+    db.session.commit()
+    [reminder] = messages(app)[before:]
+    assert reminder["To"] == paid_booking.mentee.email
+    assert reminder["Subject"].startswith(f"Tomorrow: your session with {paid_booking.coach.name}")
+    assert f"http://127.0.0.1:5000/bookings/{paid_booking.id}" in links_in(reminder)
+
+
+def test_a_canceled_booking_gets_no_reminder(
+    app: Flask, mentee_client: FlaskClient, paid_booking: Booking
+) -> None:
+    post_form(mentee_client, f"/bookings/{paid_booking.id}/cancel")
+    assert notices.send_reminders(paid_booking.starts_at - timedelta(hours=1)) == 0
+
+
+def test_a_mentee_who_switched_reminders_off_gets_none_but_still_hears_of_money(
+    app: Flask, mentee_client: FlaskClient, paid_booking: Booking
+) -> None:
+    page = mentee_client.get("/account/profile").text
+    assert "Email me reminders of my sessions" in page
+    response = post_form(mentee_client, "/account/profile", name="Mentee A", submit="Save")
+    assert response.status_code == 303  # the box left unticked: reminders off
+    before = len(messages(app))
+    assert notices.send_reminders(paid_booking.starts_at - timedelta(hours=1)) == 0
+    db.session.commit()
+    assert len(messages(app)) == before
+    post_form(mentee_client, f"/bookings/{paid_booking.id}/cancel")
+    assert [m["To"] for m in messages(app)[before:]].count(paid_booking.mentee.email) == 1
