@@ -10,7 +10,10 @@ bounded LRU) under a key that names one version of what it shows:
   and the currency they are written in;
 - the payouts under the account's `payout_changes`, which `services.record_stripe_payout` (the
   only writer of payouts) raises with every payout it records or moves on, under the account's
-  row lock.
+  row lock;
+- the reasons no payout is on its way (`waiting`) under both counters, with the coach's
+  schedule and minimum, what Stripe last said of the account, and the day: the pending funds'
+  dates it reads from Stripe change only when funds are released, which is a ledger entry.
 
 The caller reads the profile and account first, so what a miss then reads is at least as new as
 its key, and any later change makes a new key: a kept section is never shown for newer data.
@@ -24,8 +27,9 @@ from datetime import date
 from flask import Flask, current_app, render_template
 from markupsafe import Markup
 
+from portal.extensions import db
 from portal.models import CoachProfile, StripeConnectedAccount
-from portal.payouts import earnings
+from portal.payouts import earnings, waiting
 from portal.payouts.chart import build_chart
 
 KEPT = "portal.earnings_sections"
@@ -36,6 +40,7 @@ def init_app(app: Flask) -> None:
     app.extensions[KEPT] = {
         "history": functools.lru_cache(maxsize=SECTIONS_KEPT)(_render_history),
         "payouts": functools.lru_cache(maxsize=SECTIONS_KEPT)(_render_payouts),
+        "waiting": functools.lru_cache(maxsize=SECTIONS_KEPT)(_read_waiting),
     }
 
 
@@ -51,6 +56,46 @@ def payouts(coach_id: int, account: StripeConnectedAccount | None) -> Markup:
     if account is None:
         return _render_payouts(coach_id, None, 0)
     return current_app.extensions[KEPT]["payouts"](coach_id, account.id, account.payout_changes)
+
+
+def waiting_reasons(
+    profile: CoachProfile, account: StripeConnectedAccount | None, today: date, get_paid_url: str
+) -> tuple[waiting.Reason, ...]:
+    """Why no payout is on its way now (`waiting.reasons`), kept until what it reads changes."""
+    seen = (
+        (
+            account.id,
+            account.payout_changes,
+            account.payouts_enabled,
+            tuple((account.requirements or {}).get("currently_due") or ()),
+        )
+        if account is not None
+        else None
+    )
+    return current_app.extensions[KEPT]["waiting"](
+        profile.user_id,
+        profile.ledger_entry_count,
+        profile.payout_schedule,
+        profile.minimum_payout,
+        seen,
+        today,
+        get_paid_url,
+    )
+
+
+def _read_waiting(
+    coach_id: int,
+    _entry_count: int,
+    _schedule: object,
+    _minimum: object,
+    seen: tuple | None,  # type: ignore[type-arg]
+    today: date,
+    get_paid_url: str,
+) -> tuple[waiting.Reason, ...]:
+    profile = db.session.scalar(db.select(CoachProfile).where(CoachProfile.user_id == coach_id))
+    account = db.session.get(StripeConnectedAccount, seen[0]) if seen else None
+    assert profile is not None  # the caller read it
+    return tuple(waiting.reasons(profile, account, today, get_paid_url=get_paid_url))
 
 
 def _render_history(

@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
 from portal.parsing import BadRequestInput, form_error_message, parse_int
-from portal.payouts import cli, earnings, sections, services, statement, waiting
+from portal.payouts import cli, earnings, sections, services, statement
 from portal.payouts.forms import (
     ActionForm,
     GetPaidForm,
@@ -64,7 +64,7 @@ def dashboard() -> Response:
             (account.requirements or {}).get("currently_due") if account else None
         ),
         now_year=today.year,
-        waiting=waiting.reasons(profile, account, today, get_paid_url=url_for("payouts.get_paid")),
+        waiting=sections.waiting_reasons(profile, account, today, url_for("payouts.get_paid")),
     )
 
 
