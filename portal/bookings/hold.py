@@ -285,16 +285,13 @@ def start_checkout(
     mentee's Stripe customer for later bookings. On a gateway error the booking is canceled
     (flushed) and `CheckoutUnavailable` raised with a message for the mentee.
     """
-    account = booking.coach.stripe_connected_account
-    if account is None or not account.charges_enabled:
-        release_booking(booking, PaymentStatus.CANCELED)
-        raise CoachNotBookable(keeps_changes=True)
+    destination = bookable_destination(booking)
     try:
         customer_id = customers_gateway.ensure_customer(booking.mentee)
         session = checkout_gateway.create_booking_session(
             booking,
             customer_id=customer_id,
-            destination_account=account.stripe_account_id,
+            destination_account=destination,
             product_name=product_name(booking),
             success_url=success_url,
             cancel_url=cancel_url,
@@ -309,6 +306,16 @@ def start_checkout(
     booking.stripe_checkout_session_id = session["id"]
     db.session.flush()
     return session["url"]
+
+
+def bookable_destination(booking: Booking) -> str:
+    """The coach's connected account to pay; if it cannot take charges, the hold is released
+    (kept) and `CoachNotBookable` raised."""
+    account = booking.coach.stripe_connected_account
+    if account is None or not account.charges_enabled:
+        release_booking(booking, PaymentStatus.CANCELED)
+        raise CoachNotBookable(keeps_changes=True)
+    return account.stripe_account_id
 
 
 def release_booking(booking: Booking, payment_status: PaymentStatus) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from portal.billing import cards
 from portal.bookings import fulfilment
 from portal.bookings.hold import (
-    CoachNotBookable,
+    bookable_destination,
     product_name,
     release_booking,
 )
@@ -67,17 +67,14 @@ def pay_with_default_card(booking: Booking) -> Booking:
     card = default_card_of(booking.mentee)
     if card is None:
         raise NoSavedCard()
-    account = booking.coach.stripe_connected_account
-    if account is None or not account.charges_enabled:
-        release_booking(booking, PaymentStatus.CANCELED)
-        raise CoachNotBookable(keeps_changes=True)
+    destination = bookable_destination(booking)
     try:
         customer_id = customers_gateway.ensure_customer(booking.mentee)
         intent = gateway.charge_saved_card(
             booking,
             customer_id=customer_id,
             payment_method_id=card.stripe_payment_method_id,
-            destination_account=account.stripe_account_id,
+            destination_account=destination,
             description=product_name(booking),
         )
     except CardDeclined as exc:
