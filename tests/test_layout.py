@@ -52,3 +52,31 @@ def test_bookings_imports_neither_coaches_nor_admin() -> None:
         if module.startswith(("portal.coaches", "portal.admin"))
     ]
     assert found == []
+
+
+def view_layer_modules() -> set[str]:
+    """Every blueprint's pages and forms: `portal.X.views` and `portal.X.forms` of each package with views."""
+    return {
+        f"portal.{views.parent.name}.{layer}"
+        for views in PORTAL.glob("*/views.py")
+        for layer in ("views", "forms")
+    }
+
+
+def test_no_package_reaches_into_another_blueprints_pages_or_forms() -> None:
+    view_layer = view_layer_modules()
+    found = []
+    for path in sorted(PORTAL.rglob("*.py")):
+        if path == PORTAL / "__init__.py":  # the app factory registers each blueprint
+            continue
+        own = f"portal.{path.relative_to(PORTAL).parts[0]}."
+        for module in sorted(imported_modules(path)):
+            layer = next((m for m in view_layer if module == m or module.startswith(m + ".")), None)
+            if layer and not layer.startswith(own):
+                found.append(f"{path.relative_to(PORTAL.parent)} imports {module}")
+    assert found == []
+
+
+def test_every_blueprint_is_seen_by_the_view_layer_check() -> None:
+    packages = {module.split(".")[1] for module in view_layer_modules()}
+    assert {"accounts", "admin", "billing", "coaches", "payouts", "webhooks"} <= packages

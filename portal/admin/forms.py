@@ -182,3 +182,15 @@ class DisputeEvidenceForm(FlaskForm):
 
     def evidence(self) -> dict[str, str]:
         return {name: (getattr(self, name).data or "").strip() for name in EVIDENCE_FIELDS}
+
+
+class PlatformFeeForm(FlaskForm):
+    platform_fee_percentage = MoneyField(
+        "Platform fee (%)",
+        validators=[
+            InputRequired("Enter a percentage from 0 to 100."),
+            NumberRange(min=0, max=100, message="Enter a percentage from 0 to 100."),
+        ],
+        description="Applies to bookings made from now on; earlier bookings keep their fee.",
+    )
+    submit = SubmitField("Save fee")

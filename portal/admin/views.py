@@ -40,6 +40,7 @@ from portal.admin.forms import (
     ActionForm,
     DisputeEvidenceForm,
     EventFilterForm,
+    PlatformFeeForm,
     ReconcileForm,
     RefundConfirmForm,
     RefundForm,
@@ -59,7 +60,6 @@ from portal.models import (
 )
 from portal.parsing import BadRequestInput, form_error_message
 from portal.payouts import services as payout_services
-from portal.payouts.forms import PlatformFeeForm
 from portal.rendering import htmx_redirect, is_htmx, render
 from portal.security import allow
 from portal.stripe_gateway import STRIPE_API_VERSION, GatewayError

@@ -1,4 +1,4 @@
-"""Forms for getting paid: onboarding, payout settings, paying out, and the admin's fee form."""
+"""Forms for getting paid: onboarding, payout settings, and paying out."""
 
 from __future__ import annotations
 
@@ -93,15 +93,3 @@ class PayOutNowForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that POSTs with a CSRF token and nothing else."""
-
-
-class PlatformFeeForm(FlaskForm):
-    platform_fee_percentage = MoneyField(
-        "Platform fee (%)",
-        validators=[
-            InputRequired("Enter a percentage from 0 to 100."),
-            NumberRange(min=0, max=100, message="Enter a percentage from 0 to 100."),
-        ],
-        description="Applies to bookings made from now on; earlier bookings keep their fee.",
-    )
-    submit = SubmitField("Save fee")
