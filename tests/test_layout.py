@@ -55,7 +55,7 @@ def test_bookings_imports_neither_coaches_nor_admin() -> None:
 
 
 def view_layer_modules() -> set[str]:
-    """Every blueprint's pages and forms: `portal.X.views` and `portal.X.forms` of each package with views."""
+    """Each blueprint's pages and forms: `portal.X.views` and `portal.X.forms`."""
     return {
         f"portal.{views.parent.name}.{layer}"
         for views in PORTAL.glob("*/views.py")

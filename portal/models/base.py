@@ -52,8 +52,11 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
-def money_column(**kwargs: Any) -> Mapped[Decimal]:
-    """A NUMERIC(10,2) column that hands back Decimal, never float."""
+def money_column(name: str | None = None, **kwargs: Any) -> Mapped[Decimal]:
+    """A NUMERIC(10,2) column that hands back Decimal, never float; `name` when the column's
+    name differs from the attribute's (the seed's names are kept in the database)."""
+    if name is not None:
+        return mapped_column(name, sa.Numeric(10, 2, asdecimal=True), **kwargs)
     return mapped_column(sa.Numeric(10, 2, asdecimal=True), **kwargs)
 
 
