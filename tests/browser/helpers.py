@@ -98,7 +98,14 @@ def table_fits_a_phone(page: Page, table: str, label: str, audit=None) -> None: 
     `audit`, when given, runs axe at that width too."""
     page.set_viewport_size(PHONE)
     try:
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        wider = page.evaluate(
+            """width => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > width)
+                .map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + e.className)
+                .slice(0, 5)""",
+            PHONE["width"],
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], wider
         cell = page.locator(f"{table} [data-label='{label}']").first
         expect(cell).to_be_visible()
         shown = cell.evaluate("td => getComputedStyle(td, '::before').content")
