@@ -28,8 +28,6 @@ def reconcile_command(since: datetime, until: datetime) -> None:
         raise click.ClickException(f"Stripe could not be read: {exc.message}") from exc
     compared = ", ".join(f"{n} {kind}" for kind, n in sorted(report.compared.items())) or "nothing"
     click.echo(f"Compared {compared} from {report.since} to {report.until}.")
-    if report.other_charges:
-        click.echo(f"{report.other_charges} charge(s) are not session payments; not compared.")
     for mismatch in report.mismatches:
         click.echo(f"MISMATCH {mismatch}")
     for drift in report.drift:

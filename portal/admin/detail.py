@@ -35,6 +35,8 @@ _DASHBOARD_PATHS = {
     "acct_": "connect/accounts/",
     "du_": "disputes/",
     "dp_": "disputes/",
+    "in_": "invoices/",
+    "sub_": "subscriptions/",
 }
 
 

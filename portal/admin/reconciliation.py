@@ -2,13 +2,14 @@
 
 What `reconcile(since, until)` promises (`until` inclusive, whole UTC days):
 
-- Every destination charge Stripe made in the period is matched to the portal's transaction by
-  its PaymentIntent; every session payment the portal recorded in the period is matched to
-  Stripe's charge. Refunds match by refund id, payouts (on every connected account) by payout
-  id. Each pair is checked for amount (in minor units, currency included) and status.
+- Every charge Stripe made in the period is matched to the portal's transaction by its
+  PaymentIntent: a destination charge (or one naming a booking) to a session payment, any other
+  charge to a membership payment (the membership's invoices are the portal's only other
+  charges). Every payment the portal recorded in the period is matched to Stripe's charge.
+  Refunds match by refund id, payouts (on every connected account) by payout id. Each pair is
+  checked for amount (in minor units, currency included) and status.
 - An object near the period's edge may sit on one side of midnight in the portal and the other
   at Stripe, so before calling something missing it is looked up directly on the other side.
-- Charges that are not session payments (the membership's invoices) are counted, not compared.
 - What Stripe computed is compared with what the portal recorded (DESIGN rule 7): the transfer
   reversal of each succeeded refund, and each payment's application fee refunds in total;
   each dispute's status, amount, fee and funds withdrawn and reinstated against the
@@ -84,7 +85,6 @@ class Report:
     until: date
     mismatches: list[Mismatch] = field(default_factory=list)
     compared: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    other_charges: int = 0
     balance: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     drift: list[ledger.Drift] = field(default_factory=list)
 
@@ -153,44 +153,54 @@ def _expected_status(charge: dict[str, Any]) -> str:
     return "partially_refunded" if refunded else "completed"
 
 
+# What each type of payment is called in the report: its mismatches' kind, and its count.
+_PAYMENT_KINDS = {
+    TransactionType.SESSION_PAYMENT: ("payment", "payments"),
+    TransactionType.SUBSCRIPTION_PAYMENT: ("membership payment", "membership payments"),
+}
+
+
 def _payments(report: Report, start: datetime, end: datetime, window: tuple[int, int]) -> None:
     recorded = {
-        t.stripe_payment_intent_id: t
+        (t.type, t.stripe_payment_intent_id): t
         for t in db.session.scalars(
             sa.select(Transaction).where(
-                Transaction.type == TransactionType.SESSION_PAYMENT,
                 Transaction.stripe_payment_intent_id.is_not(None),
                 Transaction.created_at >= start,
                 Transaction.created_at < end,
             )
         )
     }
-    seen: set[str] = set()
+    seen: set[tuple[TransactionType, str]] = set()
     for charge in gateway.list_charges(*window):
         if charge.get("status") == "failed":
             continue  # a declined card: the portal records no payment for it
-        if not _is_session_charge(charge):
-            report.other_charges += 1
-            continue
+        type_ = (
+            TransactionType.SESSION_PAYMENT
+            if _is_session_charge(charge)
+            else TransactionType.SUBSCRIPTION_PAYMENT
+        )
+        kind, counted = _PAYMENT_KINDS[type_]
         intent = _id(charge.get("payment_intent")) or charge["id"]
-        seen.add(intent)
-        txn = recorded.get(intent) or _transaction_by_intent(intent)
-        report.compared["payments"] += 1
+        seen.add((type_, intent))
+        txn = recorded.get((type_, intent)) or _transaction_by_intent(intent, type_)
+        report.compared[counted] += 1
         if txn is None:
             report.mismatches.append(
-                Mismatch("payment", MISSING_IN_PORTAL, intent, stripe_value=_charge_money(charge))
+                Mismatch(kind, MISSING_IN_PORTAL, intent, stripe_value=_charge_money(charge))
             )
             continue
         _compare_payment(report, txn, charge)
-    for intent, txn in recorded.items():
-        if intent in seen:
+    for (type_, intent), txn in recorded.items():
+        if (type_, intent) in seen:
             continue
-        report.compared["payments"] += 1
+        kind, counted = _PAYMENT_KINDS[type_]
+        report.compared[counted] += 1
         charge = _charge_of_intent(intent)
         if charge is None:
             report.mismatches.append(
                 Mismatch(
-                    "payment",
+                    kind,
                     MISSING_AT_STRIPE,
                     intent,
                     txn.id,
@@ -203,11 +213,12 @@ def _payments(report: Report, start: datetime, end: datetime, window: tuple[int,
 
 def _compare_payment(report: Report, txn: Transaction, charge: dict[str, Any]) -> None:
     intent = txn.stripe_payment_intent_id or charge["id"]
+    kind, _ = _PAYMENT_KINDS[txn.type]
     currency = normalise_currency(charge.get("currency") or txn.currency)
     if currency != txn.currency or to_minor_units(txn.amount, txn.currency) != charge["amount"]:
         report.mismatches.append(
             Mismatch(
-                "payment",
+                kind,
                 AMOUNT_DIFFERS,
                 intent,
                 txn.id,
@@ -219,7 +230,7 @@ def _compare_payment(report: Report, txn: Transaction, charge: dict[str, Any]) -
     if txn.status.value != expected:
         report.mismatches.append(
             Mismatch(
-                "payment",
+                kind,
                 STATUS_DIFFERS,
                 intent,
                 txn.id,
@@ -254,11 +265,12 @@ def _charge_of_intent(intent: str) -> dict[str, Any] | None:
     }
 
 
-def _transaction_by_intent(intent: str) -> Transaction | None:
+def _transaction_by_intent(
+    intent: str, type_: TransactionType = TransactionType.SESSION_PAYMENT
+) -> Transaction | None:
     return db.session.scalar(
         sa.select(Transaction).where(
-            Transaction.stripe_payment_intent_id == intent,
-            Transaction.type == TransactionType.SESSION_PAYMENT,
+            Transaction.stripe_payment_intent_id == intent, Transaction.type == type_
         )
     )
 

@@ -95,7 +95,6 @@ def perform(run_id: int) -> ReconciliationRun | None:
         mismatch_count=len(report.mismatches),
         drift=[str(d) for d in report.drift],
         drift_count=len(report.drift),
-        other_charges=report.other_charges,
         balance=[[cur, kind, str(amount)] for (cur, kind), amount in report.balance.items()],
     )
     return db.session.get(ReconciliationRun, run_id)

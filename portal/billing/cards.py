@@ -8,6 +8,7 @@ What this module promises:
   deleted here.
 - One row per card: a card saved again (the same `card.fingerprint`) keeps the row on file,
   and the new PaymentMethod is detached at Stripe (`sync_card` says which card was kept).
+  `sync_cards` merges copies it finds (the default, or else the oldest, stays) the same way.
 - A card is offered for one-click payment only if the mentee chose to keep it (`chosen`): from
   the card page, or with "Save my card" when paying. The membership's card is not, until then.
 - Only the id, brand, last four digits, expiry and Stripe's fingerprint are kept; never a number.
@@ -200,10 +201,15 @@ def _detach_twin(pm_id: str) -> None:
 
 
 def sync_cards(user: User) -> list[PaymentMethod]:
-    """Make the mentee's rows match the cards on their Stripe customer exactly."""
+    """Make the mentee's rows match the cards on their Stripe customer, one row per card.
+
+    Copies of one card (the same fingerprint: added again in Stripe's customer portal, or kept
+    from before saving matched cards) are merged by `_merge_copies`.
+    """
     if not user.stripe_customer_id:
         return cards_of(user.id)
     methods = gateway.list_payment_methods(user.stripe_customer_id)
+    _lock_cards_of(user)
     seen = {pm["id"] for pm in methods}
     for pm in methods:
         if pm.get("customer") == user.stripe_customer_id:
@@ -211,10 +217,31 @@ def sync_cards(user: User) -> list[PaymentMethod]:
     for card in cards_of(user.id):
         if card.stripe_payment_method_id not in seen:
             _delete(user, card)
+    _merge_copies(user)
     if default_card(user) is None and (remaining := cards_of(user.id)):
         make_default(user, remaining[0])
     db.session.flush()
     return cards_of(user.id)
+
+
+def _merge_copies(user: User) -> None:
+    """Keep one row per fingerprint: the default, or else the oldest, chosen if any copy was.
+
+    Every other copy is detached at Stripe and deleted here, as when a card is saved twice.
+    """
+    copies: dict[str, list[PaymentMethod]] = {}
+    for card in cards_of(user.id):
+        if card.fingerprint:
+            copies.setdefault(card.fingerprint, []).append(card)
+    for same_card in copies.values():
+        kept = min(same_card, key=lambda card: (not card.is_default, card.id))
+        for twin in same_card:
+            if twin is kept:
+                continue
+            kept.chosen = kept.chosen or twin.chosen
+            _detach_twin(twin.stripe_payment_method_id)
+            _delete(user, twin)
+            logger.info("Card %s was a copy of card %s; merged", twin.id, kept.id)
 
 
 def _upsert_card(user: User, payment_method: dict[str, Any]) -> PaymentMethod:

@@ -12,6 +12,10 @@ What this module promises:
   open, then paid / void / uncollectible), so a late `invoice.finalized` never reopens a paid
   invoice. An invoice links to its subscription (`parent.subscription_details.subscription`).
 - A membership whose renewal failed (`past_due`, `unpaid`) asks the mentee to fix their card.
+- Each payment of a paid invoice is a `subscription_payment` transaction, as admins see every
+  payment: Stripe's amount paid and currency, its PaymentIntent (or charge) as the key, so it
+  is written once however many events tell of it. The platform keeps all of it (`platform_fee`
+  is the amount, `coach_payout` zero) and no coach's balance moves.
 
 Services add and flush; the view or the webhook runner commits.
 """
@@ -24,6 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -32,13 +37,18 @@ from portal import pagination
 from portal.billing.cards import user_for_customer
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import (
     BillingInterval,
     Invoice,
     InvoiceStatus,
     Subscription,
     SubscriptionStatus,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
     User,
+    utcnow,
 )
 from portal.money import from_minor_units, normalise_currency, to_decimal
 from portal.stripe_gateway import billing as gateway
@@ -350,6 +360,60 @@ def apply_invoice(data: dict[str, Any]) -> Invoice | None:
             setattr(row, key, value)
     db.session.flush()
     return row
+
+
+def record_payments(invoice: Invoice) -> list[int]:
+    """Write each paid payment of a paid invoice as a membership payment (idempotent).
+
+    The payments are read from Stripe (an invoice event carries them only when expanded), and
+    each is keyed by its PaymentIntent, or its charge when it has none. Returns the ids of the
+    transactions written now; a payment already recorded is left as it is.
+    """
+    meta = {"invoice": invoice.stripe_invoice_id}
+    if invoice.subscription is not None:
+        meta["subscription"] = invoice.subscription.stripe_subscription_id
+    written = []
+    for payment in gateway.invoice_payments(invoice.stripe_invoice_id):
+        paid = payment.get("payment") or {}
+        key = _id_of(paid.get("payment_intent")) or _id_of(paid.get("charge"))
+        if payment.get("status") != "paid" or not key or not payment.get("amount_paid"):
+            continue
+        currency = normalise_currency(payment["currency"])
+        amount = from_minor_units(int(payment["amount_paid"]), currency)
+        paid_at = _when((payment.get("status_transitions") or {}).get("paid_at"))
+        transaction_id = db.session.scalar(
+            _insert_membership_payment(),
+            {
+                "type": TransactionType.SUBSCRIPTION_PAYMENT,
+                "status": TransactionStatus.COMPLETED,
+                "amount": amount,
+                "currency": currency,
+                "platform_fee": amount,
+                "coach_payout": Decimal("0.00"),
+                "payer_id": invoice.user_id,
+                "stripe_payment_intent_id": key,
+                "metadata": meta,
+                "created_at": paid_at or utcnow(),
+                "updated_at": utcnow(),
+            },
+        )
+        if transaction_id is not None:
+            written.append(transaction_id)
+    return written
+
+
+_TRANSACTIONS = Transaction.__table__
+
+
+@once_per_dialect
+def _insert_membership_payment(insert: DialectInsert) -> sa.Insert:
+    return (
+        insert(_TRANSACTIONS)
+        .on_conflict_do_nothing(
+            index_elements=[_TRANSACTIONS.c.stripe_payment_intent_id, _TRANSACTIONS.c.type]
+        )
+        .returning(_TRANSACTIONS.c.id)
+    )
 
 
 def invoice_subscription_id(data: dict[str, Any]) -> str | None:

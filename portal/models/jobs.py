@@ -71,6 +71,7 @@ class ReconciliationRun(Base):
     drift: Mapped[list[str] | None] = mapped_column(JSONType)
     # The platform's balance movements: [currency, movement, net amount as a decimal string].
     balance: Mapped[list[list[str]] | None] = mapped_column(JSONType)
+    # Charges left uncompared by runs made before membership payments were compared; 0 since.
     other_charges: Mapped[int] = mapped_column(default=0, server_default="0")
     mismatch_count: Mapped[int] = mapped_column(default=0, server_default="0")
     drift_count: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -10,6 +10,7 @@ makes one Stripe object.
 - A PaymentIntent confirmed off-session with a saved card: the same destination charge and
   application fee as the booking's Checkout.
 - Subscriptions: retrieve; cancel at period end and resume. The billing portal session.
+- Invoices: retrieve, with the payments made towards them; pay an open one with a card.
 - The membership plan's prices: found by `lookup_key`, created on first need.
 """
 
@@ -233,6 +234,17 @@ def set_subscription_payment_method(subscription_id: str, payment_method_id: str
 
 def retrieve_invoice(invoice_id: str) -> Plain:
     return to_plain(call("invoices.retrieve", client().v1.invoices.retrieve, invoice_id))
+
+
+def invoice_payments(invoice_id: str) -> list[Plain]:
+    """The payments made towards an invoice (`payments` is included only when expanded)."""
+    invoice = call(
+        "invoices.retrieve",
+        client().v1.invoices.retrieve,
+        invoice_id,
+        params={"expand": ["payments"]},
+    )
+    return to_plain(invoice).get("payments", {}).get("data") or []
 
 
 def pay_invoice(invoice_id: str, payment_method_id: str, *, request_token: str) -> Plain:

@@ -1,7 +1,8 @@
 """Webhook handlers for mentees' billing: saved cards, the membership and its invoices.
 
 Cards and subscriptions are re-read from Stripe before they are written, so events may arrive
-in any order and the row ends up as Stripe has it now. Invoices move forward only. Checkout
+in any order and the row ends up as Stripe has it now. Invoices move forward only, and a paid
+one's payments become membership payments in the admin's transactions. Checkout
 Sessions in `setup` and `subscription` mode reach billing through the one Checkout handler
 (`portal.webhooks.payments`).
 
@@ -52,4 +53,6 @@ def invoice_changed(event: Event) -> str | None:
     if event["type"] == "invoice.payment_failed" and row.subscription is not None:
         # A failed renewal makes the membership past_due; read it now, whatever came first.
         membership.refresh_subscription(row.subscription.stripe_subscription_id)
+    if data.get("status") == "paid":
+        membership.record_payments(row)
     return None

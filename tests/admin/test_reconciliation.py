@@ -25,6 +25,7 @@ from portal.models import (
     RefundStatus,
     Transaction,
     TransactionStatus,
+    TransactionType,
     User,
 )
 from portal.stripe_gateway import StripeUnavailable
@@ -68,6 +69,16 @@ def world(app: Flask, coach: User, mentee: User, stripe_fake: FakeStripe) -> dic
     ledger.record_payment(only_portal)
     edge = payment(mentee, coach, "10.00", at=day(10, hour=23), intent="pi_edge")
     ledger.record_payment(edge)
+    for intent, amount in (("pi_membership", "19.00"), ("pi_membership_off", "19.00")):
+        payment(
+            mentee,
+            None,
+            amount,
+            fee="100",
+            at=day(3),
+            intent=intent,
+            type_=TransactionType.SUBSCRIPTION_PAYMENT,
+        )
     refunded = payment(
         mentee,
         coach,
@@ -130,7 +141,9 @@ def world(app: Flask, coach: User, mentee: User, stripe_fake: FakeStripe) -> dic
         _charge("pi_stripe_only", 2500),  # missing in portal
         _charge("pi_refunded", 6000, refunded=1500),
         _charge("pi_declined", 900, status="failed"),  # a decline: never a transaction
-        {**_charge("pi_membership", 1900), "transfer_data": None},  # not a session payment
+        {**_charge("pi_membership", 1900), "transfer_data": None},  # a membership's invoice
+        {**_charge("pi_membership_off", 19000), "transfer_data": None},  # amount differs
+        {**_charge("pi_membership_stripe_only", 1900), "transfer_data": None},  # missing here
     ]
     # pi_edge's charge was made just after the period at Stripe: found by a direct look-up
     stripe_fake.intents["pi_edge"] = {"id": "pi_edge", "latest_charge": _charge("pi_edge", 1000)}
@@ -207,6 +220,8 @@ EXPECTED = {
     ("payment", "status differs", "pi_status", "completed", "refunded"),
     ("payment", "missing in portal", "pi_stripe_only", "", "25.00 USD"),
     ("payment", "missing at Stripe", "pi_portal_only", "20.00 USD", ""),
+    ("membership payment", "amount differs", "pi_membership_off", "19.00 USD", "190.00 USD"),
+    ("membership payment", "missing in portal", "pi_membership_stripe_only", "", "19.00 USD"),
     ("refund", "status differs", "re_pending", "pending", "failed"),
     ("refund", "missing in portal", "re_stripe_only", "", "7.00 USD"),
     ("payout", "status differs", "po_status", "in_transit", "failed"),
@@ -232,13 +247,13 @@ def test_reconcile_finds_every_kind_of_mismatch_and_nothing_else(
     assert _found(report) == expected
     assert report.compared == {
         "payments": 7,
+        "membership payments": 3,
         "refunds": 3,
         "refund splits": 1,
         "payouts": 4,
         "platform fees": 1,
         "balances": 1,
     }
-    assert report.other_charges == 1
     assert report.drift == [] and not report.agrees
     assert report.balance[("USD", "charge")] == Decimal("100.00")
     assert report.balance[("USD", "stripe fees")] == Decimal("-3.20")
@@ -473,7 +488,7 @@ def test_flask_reconcile_prints_each_mismatch_and_exits_1(
     assert result.exit_code == 1, result.output
     assert result.output.count("MISMATCH ") == len(EXPECTED)
     assert "MISMATCH payment pi_amount" in result.output and "amount differs" in result.output
-    assert "9 mismatch(es), 0 ledger problem(s)." in result.output
+    assert f"{len(EXPECTED)} mismatch(es), 0 ledger problem(s)." in result.output
 
 
 def test_flask_reconcile_agrees_with_exit_0(app: Flask, stripe_fake: FakeStripe) -> None:

@@ -6,6 +6,7 @@ import pytest
 from flask import Flask
 
 from portal.extensions import db
+from portal.models import PaymentMethod
 from tests.billing.conftest import (
     ALWAYS_DECLINES,
     GOOD,
@@ -221,3 +222,79 @@ def test_the_membership_card_is_offered_for_one_click_only_once_the_mentee_saves
     assert (kept.id, kept.chosen) == (card.id, True)
     coach_page = browser.get(f"{live_portal.url}/coaches/{coach.id}", timeout=10).text
     assert "Pay with Visa ending 4242" in coach_page
+
+
+def _attach_copy_at_stripe(live_sandbox: LiveSandbox, customer_id: str) -> str:
+    """The same Visa added to the customer again outside the portal (Stripe's customer portal),
+    its events held back; returns the new PaymentMethod's id."""
+    live_sandbox.control("webhooks/pause")
+    copy = live_sandbox.client().v1.payment_methods.attach(
+        "pm_card_visa", params={"customer": customer_id}
+    )
+    return copy.id
+
+
+def _at_stripe(live_sandbox: LiveSandbox, customer_id: str) -> list[str]:
+    listed = live_sandbox.client().v1.payment_methods.list(
+        params={"customer": customer_id, "type": "card"}
+    )
+    return sorted(pm.id for pm in listed.data)
+
+
+def test_a_copy_added_at_stripe_is_merged_into_the_card_on_file_when_the_cards_are_synced(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    mentee, browser = signed_in_mentee(live_portal)
+    save_card(live_portal, browser, GOOD)
+    live_sandbox.flush()
+    [visa] = cards_of(mentee)
+    customer_id = _customer_of(mentee)
+    _attach_copy_at_stripe(live_sandbox, customer_id)
+
+    back = browser.get(f"{live_portal.url}/billing/membership/returned", timeout=20)
+    assert back.status_code == 200
+    [kept] = cards_of(mentee)
+    assert (kept.id, kept.is_default, kept.chosen) == (visa.id, True, True)
+    assert _at_stripe(live_sandbox, customer_id) == [visa.stripe_payment_method_id]
+
+    live_sandbox.control("webhooks/resume")  # the copy's attach and detach, late
+    live_sandbox.flush()
+    assert [c.id for c in cards_of(mentee)] == [visa.id]
+
+
+def test_copies_already_on_file_are_merged_keeping_the_default_and_the_mentees_choice(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    mentee, browser = signed_in_mentee(live_portal)
+    save_card(live_portal, browser, GOOD)
+    live_sandbox.flush()
+    [older] = cards_of(mentee)
+    customer_id = _customer_of(mentee)
+    copy_id = _attach_copy_at_stripe(live_sandbox, customer_id)
+    # A second row for the same card, kept from before saving matched cards, and the default.
+    newer = PaymentMethod(
+        user_id=mentee.id,
+        stripe_payment_method_id=copy_id,
+        type="credit",
+        brand="visa",
+        last4="4242",
+        expiry_month=12,
+        expiry_year=2034,
+        fingerprint=older.fingerprint,
+        is_default=True,
+        chosen=False,
+    )
+    db.session.add(newer)
+    older.is_default = False
+    mentee.default_payment_method_id = copy_id
+    db.session.commit()
+
+    browser.get(f"{live_portal.url}/billing/membership/returned", timeout=20)
+    [kept] = cards_of(mentee)
+    assert (kept.id, kept.is_default, kept.chosen) == (newer.id, True, True)
+    assert _at_stripe(live_sandbox, customer_id) == [copy_id]
+    page = browser.get(f"{live_portal.url}/billing/cards", timeout=10).text
+    assert page.count('<tr id="card-') == 1
+    live_sandbox.control("webhooks/resume")
+    live_sandbox.flush()
+    assert [c.id for c in cards_of(mentee)] == [newer.id]

@@ -10,8 +10,18 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from portal import ledger
 from portal.extensions import db
-from portal.models import Invoice, InvoiceStatus, Role, Subscription, SubscriptionStatus
+from portal.models import (
+    Invoice,
+    InvoiceStatus,
+    Role,
+    Subscription,
+    SubscriptionStatus,
+    Transaction,
+    TransactionStatus,
+    TransactionType,
+)
 from portal.stripe_gateway import billing as billing_gateway
 from tests.builders import make_user
 from tests.webhooks.payloads import event
@@ -72,12 +82,30 @@ def _invoice(status: str) -> dict[str, Any]:
     }
 
 
+def _invoice_payment(status: str = "paid", amount: int = 1900) -> dict[str, Any]:
+    return {
+        "id": "inpay_order",
+        "object": "invoice_payment",
+        "amount_paid": amount if status == "paid" else None,
+        "amount_requested": amount,
+        "currency": "usd",
+        "invoice": "in_order",
+        "payment": {"type": "payment_intent", "payment_intent": "pi_membership"},
+        "status": status,
+        "status_transitions": {"paid_at": int(time.time()) if status == "paid" else None},
+    }
+
+
 @pytest.fixture
 def stripe_now(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
-    """Stripe's current objects, as a retrieve returns them (faked at the gateway)."""
-    current: dict[str, dict[str, Any]] = {}
+    """Stripe's current objects, as a retrieve returns them (faked at the gateway); an
+    invoice's payments under its id."""
+    current: dict[str, Any] = {}
     monkeypatch.setattr(
         billing_gateway, "retrieve_subscription", lambda sid: copy.deepcopy(current[sid])
+    )
+    monkeypatch.setattr(
+        billing_gateway, "invoice_payments", lambda iid: copy.deepcopy(current[iid])
     )
     return current
 
@@ -114,6 +142,7 @@ def test_invoice_paid_before_finalized_stays_paid_and_links_its_subscription(
     app: Flask, customer: None, stripe_now: dict[str, dict[str, Any]]
 ) -> None:
     stripe_now["sub_order"] = _subscription("active")
+    stripe_now["in_order"] = [_invoice_payment()]
     t = int(time.time())
     _post(app, "invoice.paid", _invoice("paid"), t + 1)
     _post(app, "invoice.finalized", _invoice("open"), t)
@@ -127,3 +156,27 @@ def test_invoice_paid_before_finalized_stays_paid_and_links_its_subscription(
 def test_events_for_a_customer_nobody_here_has_are_ignored(app: Flask) -> None:
     _post(app, "invoice.paid", _invoice("paid"), int(time.time()))
     assert db.session.scalars(db.select(Invoice)).all() == []
+
+
+def test_a_paid_invoice_is_one_membership_payment_with_stripes_amount_however_often_told(
+    app: Flask, customer: None, stripe_now: dict[str, Any]
+) -> None:
+    stripe_now["sub_order"] = _subscription("active")
+    # Stripe took 17.10 (a coupon), not the plan's 19.00; a failed try before it is not money.
+    stripe_now["in_order"] = [_invoice_payment(amount=1710), _invoice_payment("canceled")]
+    t = int(time.time())
+    _post(app, "invoice.finalized", _invoice("open"), t)
+    assert db.session.scalars(db.select(Transaction)).all() == []
+    _post(app, "invoice.paid", _invoice("paid"), t + 1)
+    _post(app, "invoice.paid", _invoice("paid"), t + 2)  # another event about the same payment
+    db.session.expire_all()
+    [txn] = db.session.scalars(db.select(Transaction)).all()
+    assert (txn.type, txn.status, txn.amount, txn.currency) == (
+        TransactionType.SUBSCRIPTION_PAYMENT,
+        TransactionStatus.COMPLETED,
+        Decimal("17.10"),
+        "USD",
+    )
+    assert (txn.stripe_payment_intent_id, txn.coach_id) == ("pi_membership", None)
+    assert txn.meta == {"invoice": "in_order", "subscription": "sub_order"}
+    assert ledger.verify() == []

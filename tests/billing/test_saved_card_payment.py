@@ -15,6 +15,7 @@ from portal.models import (
     PaymentStatus,
     SessionStatus,
     Transaction,
+    TransactionType,
 )
 from tests.billing.conftest import (
     DECLINES_WHEN_CHARGED,
@@ -141,7 +142,13 @@ def test_a_member_pays_less_by_the_discount_out_of_the_fee_and_it_is_recorded(
     assert "$90.00" in page  # shown before paying
     assert _pay_with_saved_card(live_portal, browser, coach, slot).status_code == 303
     live_sandbox.flush()
-    [transaction] = db.session.scalars(db.select(Transaction)).all()
+    [membership, transaction] = db.session.scalars(
+        db.select(Transaction).order_by(Transaction.id)
+    ).all()
+    assert (membership.type, membership.amount) == (
+        TransactionType.SUBSCRIPTION_PAYMENT,
+        Decimal("19.00"),
+    )
     assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
         Decimal("90.00"),
         Decimal("10.00"),

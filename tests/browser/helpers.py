@@ -88,15 +88,56 @@ def ledger_is_clean(app: Flask) -> None:
     assert "no drift" in result.output
 
 
-def table_fits_a_phone(page: Page, table: str, label: str) -> None:
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 860}
+
+
+def table_fits_a_phone(page: Page, table: str, label: str, audit=None) -> None:  # type: ignore[no-untyped-def]
     """On a 390 px phone the table's rows are stacked cards: nothing wider than the screen,
-    and each cell labelled by its column (checked for `label`)."""
-    page.set_viewport_size({"width": 390, "height": 844})
+    and each cell labelled by its column (checked for `label`, whose cell is on the screen);
+    `audit`, when given, runs axe at that width too."""
+    page.set_viewport_size(PHONE)
     try:
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        cell = page.locator(f"{table} td[data-label='{label}']").first
+        wider = page.evaluate(
+            """width => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > width)
+                .map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' + e.className)
+                .slice(0, 5)""",
+            PHONE["width"],
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], wider
+        cell = page.locator(f"{table} [data-label='{label}']").first
         expect(cell).to_be_visible()
         shown = cell.evaluate("td => getComputedStyle(td, '::before').content")
         assert shown == f'"{label}"', shown
+        box = cell.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        if audit is not None:
+            audit(page)
     finally:
-        page.set_viewport_size({"width": 1280, "height": 860})
+        page.set_viewport_size(DESKTOP)
+
+
+def chart_labels_fit_a_phone(page: Page) -> None:
+    """On a 390 px phone the earnings chart's labels are at least 12 px high, inside the chart,
+    and clear of one another."""
+    page.set_viewport_size(PHONE)
+    try:
+        chart, labels = page.evaluate(
+            """() => {
+                const svg = document.querySelector('.chart svg').getBoundingClientRect();
+                const shown = [...document.querySelectorAll('.chart text')]
+                    .filter(t => getComputedStyle(t).display !== 'none')
+                    .map(t => t.getBoundingClientRect())
+                    .map(r => ({left: r.left, right: r.right, height: r.height}));
+                return [{left: svg.left, right: svg.right}, shown];
+            }"""
+        )
+        assert len(labels) >= 3, labels
+        for label in labels:
+            assert label["height"] >= 12, labels
+            assert chart["left"] <= label["left"] and label["right"] <= chart["right"], labels
+        for before, after in zip(labels, labels[1:], strict=False):
+            assert before["right"] < after["left"], labels
+    finally:
+        page.set_viewport_size(DESKTOP)

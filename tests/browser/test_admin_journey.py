@@ -85,7 +85,8 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     expect(page).to_have_url(re.compile(r"status=completed"))  # the filter is in the URL
     expect(page.get_by_role("heading", name="1 transaction match")).to_be_visible()
     audit(page)
-    table_fits_a_phone(page, "#transactions", "Amount")
+    table_fits_a_phone(page, "#transactions", "Amount", audit)
+    table_fits_a_phone(page, "#totals", "Volume")
     shoot(page, "admin-transactions")
 
     page.locator("#transactions tbody tr").first.get_by_role("link").click()
@@ -102,6 +103,8 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     page.reload()
     expect(page.locator("#refunds-heading ~ *").get_by_text("$50.00").first).to_be_visible()
     audit(page)
+    table_fits_a_phone(page, "#refunds", "Amount", audit)
+    table_fits_a_phone(page, "#events", "Event")
 
     first = db.session.scalar(select(Transaction))
     assert first.status is TransactionStatus.PARTIALLY_REFUNDED
@@ -125,6 +128,7 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     page.get_by_role("link", name="Events").first.click()
     page.wait_for_load_state("load")
     page.get_by_label("Status").select_option("failed")
+    table_fits_a_phone(page, "#event-log", "Event", audit)
     page.get_by_role("link", name=failed.stripe_event_id).click()
     expect(page.get_by_text("the database server was restarted")).to_be_visible()
     audit(page)
@@ -143,7 +147,17 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     expect(page.get_by_text("The portal and Stripe agree")).to_be_visible()
     expect(page.locator("#ledger-result")).to_contain_text("balances equal their ledger entries")
     audit(page)
+    table_fits_a_phone(page, "#balance-movements", "Net", audit)
     shoot(page, "admin-reconciliation")
+    page.get_by_role("navigation", name="Admin").get_by_role("link", name="Reconciliation").click()
+    table_fits_a_phone(page, "#reconciliation-runs", "Findings", audit)
+    for link, table, label in (
+        ("Users", "#users", "Email"),
+        ("Jobs", "#jobs", "Next run"),
+        ("Audit log", "#audit", "Action"),
+    ):
+        page.get_by_role("navigation", name="Admin").get_by_role("link", name=link).click()
+        table_fits_a_phone(page, table, label, audit)
     assert db.session.query(Transaction).count() == 2
     ledger_is_clean(app)
 

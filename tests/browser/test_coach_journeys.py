@@ -11,7 +11,13 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Payout, PayoutStatus, User
-from tests.browser.helpers import ledger_is_clean, pay_on_checkout, sign_up
+from tests.browser.helpers import (
+    chart_labels_fit_a_phone,
+    ledger_is_clean,
+    pay_on_checkout,
+    sign_up,
+    table_fits_a_phone,
+)
 from tests.builders import make_slot
 from tests.live import LivePortal, LiveSandbox
 
@@ -139,6 +145,9 @@ def test_coach_onboards_is_booked_watches_funds_become_available_and_pays_out(
     page.reload()
     expect(payouts.get_by_text("Paid").first).to_be_visible()
     audit(page)
+    table_fits_a_phone(page, "#payouts-rows", "Amount", audit)
+    table_fits_a_phone(page, "#activity-rows", "Your share")
+    chart_labels_fit_a_phone(page)
 
     payout = db.session.scalar(select(Payout))
     assert (payout.amount, payout.status) == (Decimal("96.00"), PayoutStatus.PAID)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AvailabilitySlot, Role, Transaction
-from tests.browser.helpers import bookable_coach, ledger_is_clean, sign_in
+from tests.browser.helpers import bookable_coach, ledger_is_clean, sign_in, table_fits_a_phone
 from tests.builders import make_user
 from tests.conftest import PASSWORD
 from tests.live import LivePortal, LiveSandbox
@@ -41,6 +41,7 @@ def test_admin_submits_evidence_and_the_dispute_is_won(
     expect(page.locator("#disputes").get_by_text("fraudulent")).to_be_visible()
     expect(page.locator("#disputes .countdown")).to_contain_text("left")
     audit(page)
+    table_fits_a_phone(page, "#disputes", "Amount", audit)
     shoot(page, "admin-disputes")
     page.locator("#disputes").get_by_role("link").first.click()
     expect(page.get_by_label("Mentee's name")).to_have_value("Mia Mentee")
