@@ -1,0 +1,162 @@
+"""Times across zones: a coach offers open times on their own clock (daylight-saving change
+days, the gap and the overlap), each person reads every time on theirs (pages, mail, Checkout),
+the coach's page also gives the coach's time, and a booking downloads as a calendar file for
+its two people only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.extensions import db
+from portal.models import AvailabilitySlot, Booking, User
+from tests.coaches.conftest import book_slot, only_booking, post_form
+from tests.conftest import csrf_token, login
+from tests.mailbox import messages, text_of
+from tests.stripe_fake import FakeStripe
+
+# 14:00 UTC on a winter Friday: 09:00 in New York (EST), 23:00 the same day in Tokyo (JST).
+NEW_YORK_NINE = datetime(2027, 1, 15, 14, 0, tzinfo=UTC)
+
+
+def _in_zone(user: User, zone: str) -> User:
+    user.time_zone = zone
+    db.session.commit()
+    return user
+
+
+def _add_slot(client: FlaskClient, wall: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/coach/slots",
+        headers={"HX-Request": "true", "X-CSRFToken": csrf_token(client)},
+        data={"starts_at": wall, "duration_minutes": "60"},
+    )
+
+
+def _slot_starts() -> list[datetime]:
+    db.session.expire_all()
+    return [s.starts_at for s in db.session.scalars(db.select(AvailabilitySlot))]
+
+
+@pytest.fixture
+def coach_client(app: Flask, bookable_coach: User) -> FlaskClient:
+    client = app.test_client()
+    login(client, bookable_coach)
+    return client
+
+
+# --- each reader's clock ------------------------------------------------------------------
+
+
+@pytest.fixture
+def new_york_slot(bookable_coach: User) -> AvailabilitySlot:
+    _in_zone(bookable_coach, "America/New_York")
+    slot = AvailabilitySlot(coach=bookable_coach, starts_at=NEW_YORK_NINE)
+    db.session.add(slot)
+    db.session.commit()
+    return slot
+
+
+def test_a_tokyo_mentee_sees_a_new_york_coachs_nine_as_eleven_at_night_the_same_day(
+    mentee_client: FlaskClient, mentee: User, bookable_coach: User, new_york_slot: AvailabilitySlot
+) -> None:
+    _in_zone(mentee, "Asia/Tokyo")
+    page = mentee_client.get(f"/coaches/{bookable_coach.id}").text
+    assert "Fri 15 Jan 2027, 23:00 JST" in page
+    assert "Fri 09:00 EST for Grace Hopper" in page  # the coach's own time, as it differs
+    assert "14:00 UTC" not in page
+    assert "Fri 15 Jan 2027, 23:00 JST" in mentee_client.get("/").text  # the directory too
+
+
+def test_the_coachs_time_is_not_repeated_to_a_reader_on_the_same_clock(
+    mentee_client: FlaskClient, mentee: User, bookable_coach: User, new_york_slot: AvailabilitySlot
+) -> None:
+    _in_zone(mentee, "America/Toronto")  # another name for the same clock
+    page = mentee_client.get(f"/coaches/{bookable_coach.id}").text
+    assert "Fri 15 Jan 2027, 09:00 EST" in page
+    assert "for Grace Hopper" not in page
+
+
+@pytest.mark.parametrize(
+    ("cookie", "shown"),
+    [
+        ("Europe/Berlin", "Fri 15 Jan 2027, 15:00 CET"),
+        ("Mars/Olympus", "Fri 15 Jan 2027, 14:00 UTC"),
+        (None, "Fri 15 Jan 2027, 14:00 UTC"),
+    ],
+)
+def test_a_visitor_sees_times_in_the_zone_their_browser_reported(
+    app: Flask,
+    bookable_coach: User,
+    new_york_slot: AvailabilitySlot,
+    cookie: str | None,
+    shown: str,
+) -> None:
+    client = app.test_client()
+    if cookie is not None:
+        client.set_cookie("tz", cookie)
+    assert shown in client.get(f"/coaches/{bookable_coach.id}").text
+
+
+def test_a_signed_in_persons_own_zone_wins_over_the_browsers_cookie(
+    mentee_client: FlaskClient, mentee: User, bookable_coach: User, new_york_slot: AvailabilitySlot
+) -> None:
+    _in_zone(mentee, "Asia/Tokyo")
+    mentee_client.set_cookie("tz", "Europe/Berlin")
+    assert "23:00 JST" in mentee_client.get(f"/coaches/{bookable_coach.id}").text
+
+
+@pytest.fixture
+def tokyo_booking(
+    mentee_client: FlaskClient,
+    mentee: User,
+    new_york_slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> Booking:
+    """A New York coach's 09:00, booked and paid by a mentee in Tokyo."""
+    _in_zone(mentee, "Asia/Tokyo")
+    assert book_slot(mentee_client, new_york_slot.id).status_code == 303
+    booking = only_booking()
+    stripe_fake.pay(booking.stripe_checkout_session_id)
+    mentee_client.get(f"/bookings/return?session_id={booking.stripe_checkout_session_id}")
+    db.session.expire_all()
+    return db.session.get(Booking, booking.id)
+
+
+def test_each_person_reads_the_booking_on_their_own_clock_in_mail_and_at_checkout(
+    app: Flask, mentee_client: FlaskClient, tokyo_booking: Booking, stripe_fake: FakeStripe
+) -> None:
+    by_to = {m["To"]: m for m in messages(app)}
+    mentee_mail = by_to[tokyo_booking.mentee.email]
+    assert mentee_mail["Subject"] == "Booked: Grace Hopper, Fri 15 Jan 2027, 23:00 JST"
+    assert "When: Fri 15 Jan 2027, 23:00 JST" in text_of(mentee_mail)
+    coach_mail = by_to[tokyo_booking.coach.email]
+    assert coach_mail["Subject"].endswith("Fri 15 Jan 2027, 09:00 EST")
+    assert "When: Fri 15 Jan 2027, 09:00 EST" in text_of(coach_mail)
+    [params] = stripe_fake.params_of("checkout.sessions.create")
+    [item] = params["line_items"]
+    name = item["price_data"]["product_data"]["name"]
+    assert name == "Session with Grace Hopper on Fri 15 Jan 2027, 23:00 JST"
+    page = mentee_client.get(f"/bookings/{tokyo_booking.id}").text
+    assert "Fri 15 Jan 2027, 23:00 JST (60 minutes)" in page
+
+
+def test_a_reminder_and_a_cancellation_are_on_the_readers_clock(
+    app: Flask, mentee_client: FlaskClient, tokyo_booking: Booking
+) -> None:
+    from portal.bookings import notices
+
+    before = len(messages(app))
+    notices.send_reminders(NEW_YORK_NINE - timedelta(hours=2))
+    db.session.commit()
+    assert post_form(mentee_client, f"/bookings/{tokyo_booking.id}/cancel").status_code == 303
+    new = messages(app)[before:]
+    subjects = sorted(m["Subject"] for m in new)
+    assert subjects == [
+        "Canceled: session of Fri 15 Jan 2027, 09:00 EST",
+        "Canceled: your session of Fri 15 Jan 2027, 23:00 JST",
+        "Tomorrow: your session with Grace Hopper, Fri 15 Jan 2027, 23:00 JST",
+    ]
