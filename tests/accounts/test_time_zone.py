@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import OutboxMessage, User
+from portal.models import AvailabilitySlot, OutboxMessage, Role, User
+from portal.time_zones import show_time
 from tests.conftest import PASSWORD, csrf_token, login
 
 
@@ -80,3 +82,20 @@ def test_an_unknown_zone_on_the_profile_is_refused_and_changes_nothing(
     assert "time zone" in response.text.split('id="time_zone-error">')[1].split("</p>")[0]
     user = _user(mentee.email)
     assert (user.time_zone, user.name) == ("UTC", mentee.name)
+
+
+def test_demo_coaches_live_in_real_zones_and_open_at_nine_and_two_on_their_clocks(
+    app: Flask,
+) -> None:
+    assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+    coaches = db.session.scalars(select(User).where(User.role == Role.COACH)).all()
+    zones = {coach.time_zone for coach in coaches}
+    assert {"America/New_York", "Europe/Berlin"} <= zones and "UTC" not in zones
+    for coach in coaches:
+        slots = db.session.scalars(
+            select(AvailabilitySlot).where(AvailabilitySlot.coach_id == coach.id)
+        ).all()
+        hours = {show_time(slot.starts_at, coach.time_zone, "%H:%M") for slot in slots}
+        assert hours == {"09:00", "14:00"}, (coach.email, hours)
+    mentees = db.session.scalars(select(User).where(User.role == Role.MENTEE)).all()
+    assert {m.time_zone for m in mentees} == {"UTC"}

@@ -48,6 +48,78 @@ def coach_client(app: Flask, bookable_coach: User) -> FlaskClient:
     return client
 
 
+# --- open times on the coach's clock --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wall", "utc"),
+    [
+        ("2027-03-27T09:00", datetime(2027, 3, 27, 8, 0, tzinfo=UTC)),  # the day before: CET
+        ("2027-03-28T09:00", datetime(2027, 3, 28, 7, 0, tzinfo=UTC)),  # the change day: CEST
+        ("2027-03-29T09:00", datetime(2027, 3, 29, 7, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_berlin_coachs_nine_oclock_is_nine_in_berlin_around_spring_forward(
+    coach_client: FlaskClient, bookable_coach: User, wall: str, utc: datetime
+) -> None:
+    _in_zone(bookable_coach, "Europe/Berlin")
+    response = _add_slot(coach_client, wall)
+    assert response.status_code == 200
+    assert _slot_starts() == [utc]
+    assert f"{wall[8:10]} Mar 2027, 09:00 CE" in response.text  # shown back on the coach's clock
+
+
+@pytest.mark.parametrize(
+    ("wall", "utc"),
+    [
+        ("2027-11-06T09:00", datetime(2027, 11, 6, 13, 0, tzinfo=UTC)),  # the day before: EDT
+        ("2027-11-07T09:00", datetime(2027, 11, 7, 14, 0, tzinfo=UTC)),  # the change day: EST
+        ("2027-11-08T09:00", datetime(2027, 11, 8, 14, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_new_york_coachs_nine_oclock_is_nine_in_new_york_around_fall_back(
+    coach_client: FlaskClient, bookable_coach: User, wall: str, utc: datetime
+) -> None:
+    _in_zone(bookable_coach, "America/New_York")
+    assert _add_slot(coach_client, wall).status_code == 200
+    assert _slot_starts() == [utc]
+
+
+def test_a_time_in_the_spring_forward_gap_is_refused_beside_the_field_and_adds_nothing(
+    coach_client: FlaskClient, bookable_coach: User
+) -> None:
+    _in_zone(bookable_coach, "Europe/Berlin")
+    response = _add_slot(coach_client, "2027-03-28T02:30")
+    assert response.status_code == 400
+    error = response.text.split('id="starts_at-error">')[1].split("</p>")[0]
+    assert "28 Mar 2027, 02:30 does not exist in Europe/Berlin" in error
+    assert _slot_starts() == []
+
+
+def test_a_gap_time_sent_without_htmx_comes_back_as_the_same_message(
+    coach_client: FlaskClient, bookable_coach: User
+) -> None:
+    _in_zone(bookable_coach, "Europe/Berlin")
+    response = post_form(
+        coach_client, "/coach/slots", starts_at="2027-03-28T02:30", duration_minutes="60"
+    )
+    assert response.status_code == 303
+    page = coach_client.get(response.location).text
+    assert "does not exist in Europe/Berlin" in page
+    assert _slot_starts() == []
+
+
+def test_a_time_the_clocks_show_twice_is_the_first_and_the_form_says_so(
+    coach_client: FlaskClient, bookable_coach: User
+) -> None:
+    _in_zone(bookable_coach, "America/New_York")
+    page = coach_client.get("/coach/profile").text
+    assert "Start (your time, America/New_York)" in page
+    assert "a time that happens twice is the first of the two" in page
+    assert _add_slot(coach_client, "2027-11-07T01:30").status_code == 200
+    assert _slot_starts() == [datetime(2027, 11, 7, 5, 30, tzinfo=UTC)]  # 01:30 EDT, not EST
+
+
 # --- each reader's clock ------------------------------------------------------------------
 
 
