@@ -12,6 +12,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal import calendar_invites
 from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
@@ -163,6 +164,19 @@ def _booking_context(booking: Booking) -> dict[str, Any]:
         "confirming": CONFIRMING,
         "now": utcnow(),
     }
+
+
+@bp.get("/bookings/<int:booking_id>/calendar.ics")
+@allow(SIGNED_IN)
+def booking_calendar(booking_id: int) -> Response:
+    """The booking as a calendar file, for its mentee and its coach (anyone else gets 404)."""
+    booking = _own_booking(booking_id)
+    method = calendar_invites.download_method(booking)
+    return Response(
+        calendar_invites.booking_invite(booking, method),
+        content_type=f"text/calendar; charset=utf-8; method={method}",
+        headers={"Content-Disposition": f'attachment; filename="booking-{booking.id}.ics"'},
+    )
 
 
 @bp.get("/bookings/<int:booking_id>/cancel")

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from icalendar import Calendar
 
 from portal.extensions import db
-from portal.models import AvailabilitySlot, Booking, User
+from portal.models import AvailabilitySlot, Booking, Role, User
+from tests.builders import make_connected_account, make_user
 from tests.coaches.conftest import book_slot, only_booking, post_form
-from tests.conftest import csrf_token, login
+from tests.conftest import PASSWORD, csrf_token, login
 from tests.mailbox import messages, text_of
 from tests.stripe_fake import FakeStripe
 
@@ -232,3 +234,77 @@ def test_a_reminder_and_a_cancellation_are_on_the_readers_clock(
         "Canceled: your session of Fri 15 Jan 2027, 23:00 JST",
         "Tomorrow: your session with Grace Hopper, Fri 15 Jan 2027, 23:00 JST",
     ]
+
+
+# --- the booking's calendar file ------------------------------------------------------------
+
+
+def _calendar(client: FlaskClient, booking: Booking):  # type: ignore[no-untyped-def]
+    return client.get(f"/bookings/{booking.id}/calendar.ics")
+
+
+def test_the_mentee_and_the_coach_download_the_booking_as_a_calendar_file(
+    app: Flask, mentee_client: FlaskClient, tokyo_booking: Booking, bookable_coach: User
+) -> None:
+    page = mentee_client.get(f"/bookings/{tokyo_booking.id}").text
+    assert f'href="/bookings/{tokyo_booking.id}/calendar.ics"' in page
+    coach_client = app.test_client()
+    login(coach_client, bookable_coach)
+    for client in (mentee_client, coach_client):
+        response = _calendar(client, tokyo_booking)
+        assert response.status_code == 200
+        assert response.mimetype == "text/calendar"
+        assert "attachment" in response.headers["Content-Disposition"]
+        assert (
+            f'filename="booking-{tokyo_booking.id}.ics"' in response.headers["Content-Disposition"]
+        )
+        calendar = Calendar.from_ical(response.data)
+        assert calendar["METHOD"] == "PUBLISH"
+        [event] = calendar.walk("VEVENT")
+        assert "DTSTART:20270115T140000Z" in response.text  # written in UTC
+        assert event.decoded("DTSTART") == NEW_YORK_NINE
+        assert event.decoded("DTEND") == NEW_YORK_NINE + timedelta(minutes=60)
+        assert str(event["STATUS"]) == "CONFIRMED"
+        assert str(event["SUMMARY"]) == "Coaching session with Grace Hopper"
+        assert str(event["ORGANIZER"]) == f"mailto:{bookable_coach.email}"
+        assert event["ORGANIZER"].params["CN"] == "Grace Hopper"
+        url = f"http://127.0.0.1:5000/bookings/{tokyo_booking.id}"
+        assert str(event["URL"]) == url and url in str(event["DESCRIPTION"])
+        # The same event as the mailed invitation, so a calendar keeps one copy of it.
+        [mailed] = [
+            p
+            for p in messages(app)[0].iter_attachments()
+            if p.get_content_type() == "text/calendar"
+        ]
+        invite = Calendar.from_ical(mailed.get_payload(decode=True))
+        assert str(event["UID"]) == str(invite.walk("VEVENT")[0]["UID"])
+
+
+def test_nobody_else_can_download_a_bookings_calendar_file(
+    app: Flask, tokyo_booking: Booking
+) -> None:
+    anonymous = app.test_client()
+    response = _calendar(anonymous, tokyo_booking)
+    assert response.status_code == 302 and "/account/login" in response.location
+    for role in (Role.MENTEE, Role.COACH, Role.ADMIN):
+        stranger = app.test_client()
+        other = make_user(role, password=PASSWORD)
+        if role is Role.COACH:
+            make_connected_account(other)
+        login(stranger, other)
+        assert _calendar(stranger, tokyo_booking).status_code in (403, 404)
+    missing = app.test_client()
+    login(missing, tokyo_booking.mentee)
+    assert missing.get("/bookings/999999/calendar.ics").status_code == 404
+
+
+def test_a_canceled_bookings_calendar_file_cancels_the_event(
+    mentee_client: FlaskClient, tokyo_booking: Booking
+) -> None:
+    assert post_form(mentee_client, f"/bookings/{tokyo_booking.id}/cancel").status_code == 303
+    response = _calendar(mentee_client, tokyo_booking)
+    assert response.status_code == 200
+    calendar = Calendar.from_ical(response.data)
+    assert calendar["METHOD"] == "CANCEL"
+    [event] = calendar.walk("VEVENT")
+    assert str(event["STATUS"]) == "CANCELLED" and event["SEQUENCE"] == 1
