@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask, render_template_string
 from flask_login import login_user
+from jinja2 import ChoiceLoader, DictLoader
 
 from portal.extensions import db
 from portal.models import Role, User
+from portal.outbox import queue_mail
 from portal.time_zones import NonexistentTime, is_time_zone, show_time, wall_time_to_utc
 from tests.builders import make_user
 
@@ -131,3 +133,19 @@ def test_the_filter_shows_another_persons_zone_when_named(app: Flask) -> None:
 def test_the_filter_shows_utc_to_a_visitor_and_nothing_for_no_moment(app: Flask) -> None:
     assert _render_as(app, None, "{{ t|datetime }}", t=NINE_UTC) == "Mon 30 Nov 2026, 09:00 UTC"
     assert _render_as(app, None, "[{{ t|datetime }}]", t=None) == "[]"
+
+
+def test_a_mail_shows_times_on_its_recipients_clock_whoever_is_signed_in(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    berlin, tokyo = make_user(Role.COACH), make_user(Role.MENTEE)
+    berlin.time_zone, tokyo.time_zone = "Europe/Berlin", "Asia/Tokyo"
+    db.session.commit()
+    templates = {"mail/when.txt": "{{ t|datetime }}", "mail/when.html": "<p>{{ t|datetime }}</p>"}
+    loader = ChoiceLoader([DictLoader(templates), app.jinja_env.loader])
+    monkeypatch.setattr(app.jinja_env, "loader", loader)
+    with app.test_request_context("/"):
+        login_user(db.session.get(User, tokyo.id))  # the mentee's request tells the coach
+        message = queue_mail("test.when", berlin, "When", "when", t=NINE_UTC)
+    assert message.text_body == "Mon 30 Nov 2026, 10:00 CET"
+    assert message.html_body == "<p>Mon 30 Nov 2026, 10:00 CET</p>"
