@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import click
@@ -13,6 +13,7 @@ from portal.accounts import services as accounts
 from portal.accounts.passwords import password_problem
 from portal.extensions import db
 from portal.models import AvailabilitySlot, Role, User
+from portal.time_zones import wall_time_to_utc
 
 DEMO_ADMIN = "admin@portal.example"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for the demo on purpose
@@ -26,6 +27,7 @@ DEMO_COACHES = [
         "plan careers.",
         Decimal("120.00"),
         "USD",
+        "Europe/London",
     ),
     (
         "Grace Hopper",
@@ -35,6 +37,7 @@ DEMO_COACHES = [
         "writing.",
         Decimal("95.00"),
         "USD",
+        "America/New_York",
     ),
     (
         "Kenji Sato",
@@ -43,6 +46,7 @@ DEMO_COACHES = [
         "Former head of product. Bring a roadmap, leave with a plan you can defend.",
         Decimal("150.00"),
         "EUR",
+        "Europe/Berlin",
     ),
 ]
 DEMO_MENTEES = [("Sam Mentee", "sam@mentee.example"), ("Riley Learner", "riley@mentee.example")]
@@ -96,16 +100,20 @@ def seed_demo() -> None:
         click.echo("The database has users already; demo data not added.")
         return
     accounts.create_user(DEMO_ADMIN, DEMO_PASSWORD, "Portal Admin", Role.ADMIN, verified=True)
-    tomorrow = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-    for name, email, headline, bio, price, currency in DEMO_COACHES:
-        coach = accounts.create_user(email, DEMO_PASSWORD, name, Role.COACH, verified=True)
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    for name, email, headline, bio, price, currency, zone in DEMO_COACHES:
+        coach = accounts.create_user(
+            email, DEMO_PASSWORD, name, Role.COACH, verified=True, time_zone=zone
+        )
         profile = coach.coach_profile
         profile.headline, profile.bio = headline, bio
         profile.session_price, profile.currency = price, currency
         profile.is_published = True
+        # Open at 09:00 and 14:00 on the coach's own clock, every other day.
         for day in range(0, 10, 2):
             for hour in (9, 14):
-                starts_at = tomorrow.replace(hour=hour) + timedelta(days=day)
+                wall = datetime.combine(tomorrow + timedelta(days=day), time(hour))
+                starts_at = wall_time_to_utc(wall, zone)
                 db.session.add(AvailabilitySlot(coach=coach, starts_at=starts_at))
     for name, email in DEMO_MENTEES:
         accounts.create_user(email, DEMO_PASSWORD, name, Role.MENTEE, verified=True)

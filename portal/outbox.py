@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session
 from portal.extensions import db, mail
 from portal.models import OutboxMessage, User, utcnow
 from portal.models.mail import FAILED, PENDING, SENDING, SENT
+from portal.templating import READER_TIME_ZONE
+from portal.time_zones import DEFAULT_TIME_ZONE
 
 logger = logging.getLogger("portal.outbox")
 
@@ -69,7 +71,15 @@ def queue_mail(
     user = to if isinstance(to, User) else None
     if optional and user is not None and not user.optional_mail:
         return None
-    context = {"user": user, "subject": subject, "link": link, **context}
+    # A time the template shows (`|datetime`) is in the reader's zone, not the sender's.
+    reader_zone = user.time_zone if user else DEFAULT_TIME_ZONE
+    context = {
+        "user": user,
+        "subject": subject,
+        "link": link,
+        READER_TIME_ZONE: reader_zone,
+        **context,
+    }
     message = OutboxMessage(
         kind=kind,
         to_address=user.email if user else to,

@@ -5,14 +5,44 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from portal.models.enums import Role
+from portal.time_zones import (
+    DEFAULT_TIME_ZONE,
+    FULL,
+    is_time_zone,
+    show_time,
+    suggested_time_zones,
+)
+
+# Set by static/js/time_zone.js from the browser's own zone, for visitors who are not signed in.
+TIME_ZONE_COOKIE = "tz"
+# A template rendered for someone other than the signed-in person (an email) names their zone.
+READER_TIME_ZONE = "reader_time_zone"
 
 
-def _format_datetime(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M UTC") -> str:
-    return value.strftime(fmt) if value else ""
+def viewer_time_zone() -> str:
+    """The zone a page shows times in: the signed-in person's own; for a visitor, the zone
+    their browser reported (a cookie, checked against the list); else UTC."""
+    if not has_request_context():
+        return DEFAULT_TIME_ZONE
+    if current_user.is_authenticated:
+        return current_user.time_zone
+    proposed = request.cookies.get(TIME_ZONE_COOKIE)
+    return proposed if is_time_zone(proposed) else DEFAULT_TIME_ZONE
+
+
+@pass_context
+def _format_datetime(
+    context: Context, value: datetime | None, fmt: str = FULL, zone: str | None = None
+) -> str:
+    """`{{ moment|datetime }}`: a UTC moment in the reader's zone, with its abbreviation;
+    `zone=` shows it in another person's zone (a coach's own time on their page)."""
+    return show_time(value, zone or context.get(READER_TIME_ZONE) or viewer_time_zone(), fmt)
 
 
 def _format_money(amount: Decimal | None, currency: str = "USD") -> str:
@@ -54,6 +84,8 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = _format_datetime
     app.jinja_env.filters["money"] = _format_money
     app.jinja_env.globals["Role"] = Role
+    app.jinja_env.globals["viewer_time_zone"] = viewer_time_zone
+    app.jinja_env.globals["suggested_time_zones"] = suggested_time_zones
 
 
 def compile_templates(app: Flask) -> int:

@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     PasswordField,
     RadioField,
     SelectChoice,
@@ -17,11 +18,21 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationE
 
 from portal.accounts.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from portal.models import User
+from portal.time_zones import DEFAULT_TIME_ZONE, is_time_zone
 
 PASSWORD_HINT = (
     f"At least {MIN_LENGTH} characters. A few unrelated words work well; "
     "common passwords and your own name or email are refused."
 )
+
+
+def _check_time_zone(field: StringField | HiddenField) -> None:
+    field.data = (field.data or "").strip()
+    if not is_time_zone(field.data):
+        raise ValidationError(
+            f"“{field.data[:64]}” is not a time zone we know. Choose one from the list, "
+            "such as Europe/Berlin or America/New_York."
+        )
 
 
 def _check_password(password: str | None, *, email: str, name: str) -> None:
@@ -43,10 +54,18 @@ class SignupForm(FlaskForm):
         default="mentee",
         validators=[DataRequired()],
     )
+    # Proposed by the browser (static/js/time_zone.js); without JavaScript it stays UTC, and
+    # the profile page changes it either way.
+    time_zone = HiddenField(default=DEFAULT_TIME_ZONE)
     submit = SubmitField("Create account")
 
     def validate_password(self, field: PasswordField) -> None:
         _check_password(field.data, email=self.email.data, name=self.name.data)
+
+    def validate_time_zone(self, field: HiddenField) -> None:
+        if not field.data:
+            field.data = DEFAULT_TIME_ZONE
+        _check_time_zone(field)
 
 
 class LoginForm(FlaskForm):
@@ -61,7 +80,16 @@ class ProfileForm(FlaskForm):
         "Email me reminders of my sessions",
         description="Messages about money and your account's security are always sent.",
     )
+    time_zone = StringField(
+        "Your time zone",
+        validators=[DataRequired(message="Choose your time zone.")],
+        description="Every time on the portal and in our emails is shown in it.",
+        render_kw={"list": "time-zones", "autocomplete": "off", "spellcheck": "false"},
+    )
     submit = SubmitField("Save")
+
+    def validate_time_zone(self, field: StringField) -> None:
+        _check_time_zone(field)
 
 
 class PasswordForm(FlaskForm):

@@ -23,6 +23,7 @@ from portal.errors import PortalError
 from portal.extensions import db, login_manager
 from portal.models import CoachProfile, Role, User, utcnow
 from portal.outbox import link, queue_mail
+from portal.time_zones import DEFAULT_TIME_ZONE, is_time_zone
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -50,12 +51,21 @@ def new_session_token() -> str:
 
 
 def create_user(
-    email: str, password: str, name: str, role: Role, *, verified: bool = False
+    email: str,
+    password: str,
+    name: str,
+    role: Role,
+    *,
+    verified: bool = False,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> User:
     """Create a user (and, for a coach, an unpublished coach profile). Raises EmailTaken.
 
     `verified` is for accounts made by an operator (admins, the demo), whose address is known.
+    `time_zone` must be a name `portal.time_zones` knows (the forms check it).
     """
+    if not is_time_zone(time_zone):
+        raise ValueError(f"Unknown time zone {time_zone!r}")
     user = User(
         email=normalise_email(email),
         password_hash=hash_password(password),
@@ -63,6 +73,7 @@ def create_user(
         role=role,
         session_token=new_session_token(),
         email_verified_at=utcnow() if verified else None,
+        time_zone=time_zone,
     )
     if role is Role.COACH:
         user.coach_profile = CoachProfile()
@@ -164,6 +175,16 @@ def change_password(user: User, current: str, new: str) -> bool:
     user.password_hash = hash_password(new)
     end_sessions(user)
     return True
+
+
+def update_profile(user: User, *, name: str, optional_mail: bool, time_zone: str) -> User:
+    """Save what a person may change about themselves (the form has checked each value)."""
+    if not is_time_zone(time_zone):
+        raise ValueError(f"Unknown time zone {time_zone!r}")
+    user.name = name.strip()
+    user.optional_mail = optional_mail
+    user.time_zone = time_zone
+    return user
 
 
 def end_sessions(user: User) -> None:

@@ -75,7 +75,11 @@ def signup() -> Response | str:
         # in, so the form does not tell a stranger who has an account here.
         try:
             user = services.create_user(
-                form.email.data, form.password.data, form.name.data, Role(form.role.data)
+                form.email.data,
+                form.password.data,
+                form.name.data,
+                Role(form.role.data),
+                time_zone=form.time_zone.data,
             )
             services.send_verification(user)
         except services.EmailTaken:
@@ -191,8 +195,12 @@ def profile() -> Response | str:
     form = ProfileForm(obj=current_user)
     password_form = PasswordForm(prefix="pw")
     if form.submit.data and form.validate_on_submit():
-        current_user.name = form.name.data.strip()
-        current_user.optional_mail = form.optional_mail.data
+        services.update_profile(
+            current_user,
+            name=form.name.data,
+            optional_mail=form.optional_mail.data,
+            time_zone=form.time_zone.data,
+        )
         db.session.commit()
         flash("Your profile is saved.", "success")
         return redirect(url_for("accounts.profile"), 303)

@@ -46,6 +46,7 @@ from portal.models import (
     User,
 )
 from portal.parsing import parse_int
+from portal.time_zones import DEFAULT_TIME_ZONE, show_time
 
 logger = logging.getLogger(__name__)
 
@@ -350,6 +351,7 @@ CSV_HEADER = [
     "stripe_transfer_id",
     "session_id",
 ]
+LOCAL_CSV_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -368,10 +370,14 @@ def _money_cell(value: object) -> str:
 def export_rows(
     f: TransactionFilter,
     *,
+    time_zone: str = DEFAULT_TIME_ZONE,
     batch: int | None = None,
     scope: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> Iterator[str]:
     """The filtered set as CSV text: the header, then one keyset batch of rows per chunk.
+
+    `created_at` is ISO 8601 in UTC, for programs; the last column repeats it on the clock of
+    `time_zone` (the reader's), for people, and its header names the zone.
 
     The filter is checked here, before anything is sent: a filter that cannot run raises
     `BadRequestInput` now rather than cutting the file short after its header. Each batch runs
@@ -381,18 +387,21 @@ def export_rows(
     again so the server breaks the response off: the file never looks complete.
     """
     conditions(f)  # raises on a filter that cannot run, before the first byte
-    return _export_stream(f, batch or EXPORT_BATCH, scope)
+    return _export_stream(f, batch or EXPORT_BATCH, scope, time_zone)
 
 
 def _export_stream(
-    f: TransactionFilter, size: int, scope: Callable[[], AbstractContextManager[Any]]
+    f: TransactionFilter,
+    size: int,
+    scope: Callable[[], AbstractContextManager[Any]],
+    time_zone: str,
 ) -> Iterator[str]:
-    yield _csv_line(CSV_HEADER)
+    yield _csv_line([*CSV_HEADER, f"created_at_local ({time_zone})"])
     cursor: tuple[object, int] | None = None
     while True:
         try:
             with scope():
-                text, count, cursor = _export_batch(f, cursor, size)
+                text, count, cursor = _export_batch(f, cursor, size, time_zone)
         except Exception:
             logger.exception("The transactions export failed after it had begun")
             yield _csv_line([EXPORT_FAILED])
@@ -404,7 +413,7 @@ def _export_stream(
 
 
 def _export_batch(
-    f: TransactionFilter, cursor: tuple[object, int] | None, size: int
+    f: TransactionFilter, cursor: tuple[object, int] | None, size: int, time_zone: str
 ) -> tuple[str, int, tuple[object, int] | None]:
     payer, coach = aliased(User), aliased(User)
     refunds = _refund_sums()
@@ -445,11 +454,11 @@ def _export_batch(
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in rows:
-        writer.writerow(_csv_row(row))
+        writer.writerow(_csv_row(row, time_zone))
     return buffer.getvalue(), len(rows), (rows[-1].sort_key, rows[-1].id)
 
 
-def _csv_row(row: sa.Row) -> list[str]:
+def _csv_row(row: sa.Row, time_zone: str) -> list[str]:
     return [
         str(row.id),
         row.created_at.astimezone(UTC).isoformat(),
@@ -462,6 +471,7 @@ def _csv_row(row: sa.Row) -> list[str]:
         _money_cell(row.refunded),
         *(safe_cell(v) for v in row[9:15]),
         "" if row.session_id is None else str(row.session_id),
+        show_time(row.created_at, time_zone, LOCAL_CSV_FORMAT),
     ]
 
 

@@ -155,7 +155,7 @@ def export_transactions() -> Response:
 
     # The rows are read while the server sends them, after this view has returned, so each
     # batch gets an app context (a database session) of its own; nothing from the request.
-    rows = txns.export_rows(wanted, scope=app.app_context)
+    rows = txns.export_rows(wanted, time_zone=current_user.time_zone, scope=app.app_context)
     response = Response(rows, mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="transactions.csv"'
     response.headers["X-Accel-Buffering"] = "no"  # let a proxy pass the rows on as they come

@@ -53,6 +53,7 @@ from portal.models import (
 from portal.money import from_minor_units, normalise_currency, to_decimal
 from portal.stripe_gateway import billing as gateway
 from portal.stripe_gateway import customers as customers_gateway
+from portal.time_zones import show_time
 
 logger = logging.getLogger("portal.billing")
 
@@ -208,7 +209,7 @@ def cancel_preview(user: User) -> str:
         raise MembershipError("You have no membership to change.")
     if subscription.cancel_at_period_end:
         raise MembershipError("Your membership already ends at the end of this period.")
-    ends = f"{subscription.current_period_end:%d %b %Y}" if subscription.current_period_end else ""
+    ends = show_time(subscription.current_period_end, user.time_zone, "%d %b %Y")
     return (
         f"Nothing is refunded: you paid for this period, so your membership and its discount "
         f"stay until {ends}. After that you are not charged again."

@@ -43,6 +43,7 @@ from portal.money import MoneyError, check_chargeable
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway import checkout as checkout_gateway
 from portal.stripe_gateway import customers as customers_gateway
+from portal.time_zones import show_time
 
 # How long before the start a mentee may still cancel for a full refund.
 REFUND_WINDOW = timedelta(hours=24)
@@ -273,7 +274,9 @@ def _slot_index_hit(exc: IntegrityError) -> bool:
 
 
 def product_name(booking: Booking) -> str:
-    return f"Session with {booking.coach.name} on {booking.starts_at:%a %d %b %Y, %H:%M} UTC"
+    """What Checkout says the mentee is paying for, with the time on the mentee's clock."""
+    when = show_time(booking.starts_at, booking.mentee.time_zone)
+    return f"Session with {booking.coach.name} on {when}"
 
 
 def start_checkout(

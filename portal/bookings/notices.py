@@ -1,5 +1,6 @@
 """What a booking's mentee and coach are told by email, queued in the booking's own unit of
-work (`portal.outbox`): nothing is sent for work that rolls back."""
+work (`portal.outbox`): nothing is sent for work that rolls back. Each person reads the time
+on their own clock (`portal.time_zones.show_time`)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,15 @@ from portal.extensions import db
 from portal.models import Booking, SessionStatus, User, utcnow
 from portal.money import format_money
 from portal.outbox import already_queued, queue_mail
+from portal.time_zones import show_time
 
 REMINDER_AHEAD = timedelta(hours=24)
 
 
-def _when(booking: Booking) -> str:
-    return booking.starts_at.strftime("%a %d %b %Y, %H:%M UTC")
-
-
 def booking_confirmed(booking: Booking, receipt_url: str | None) -> None:
     """The mentee gets the confirmation, Stripe's receipt and an invitation; the coach hears."""
-    when = _when(booking)
+    when = show_time(booking.starts_at, booking.mentee.time_zone)
+    coach_when = show_time(booking.starts_at, booking.coach.time_zone)
     invite = invite_attachment(booking, REQUEST)
     queue_mail(
         "booking.confirmed",
@@ -39,11 +38,11 @@ def booking_confirmed(booking: Booking, receipt_url: str | None) -> None:
     queue_mail(
         "booking.new_for_coach",
         booking.coach,
-        f"New booking: {booking.mentee.name}, {when}",
+        f"New booking: {booking.mentee.name}, {coach_when}",
         "coach_new_booking",
         attachments=[invite],
         booking=booking,
-        when=when,
+        when=coach_when,
         share=format_money(booking.coach_payout_amount, booking.currency),
     )
 
@@ -64,7 +63,7 @@ def send_reminders(now: datetime | None = None) -> int:
         key = f"booking.reminder:{booking.id}"
         if already_queued(key):
             continue
-        when = _when(booking)
+        when = show_time(booking.starts_at, booking.mentee.time_zone)
         message = queue_mail(
             "booking.reminder",
             booking.mentee,
@@ -81,10 +80,10 @@ def send_reminders(now: datetime | None = None) -> int:
 
 def booking_canceled(booking: Booking, by: User, refund_amount: Decimal | None) -> None:
     """Both people hear of a cancellation, with what is refunded, and their calendars drop it."""
-    when = _when(booking)
     cancel = invite_attachment(booking, CANCEL)
     refund = format_money(refund_amount, booking.currency) if refund_amount else None
     for person, kind in ((booking.mentee, "mentee"), (booking.coach, "coach")):
+        when = show_time(booking.starts_at, person.time_zone)
         queue_mail(
             f"booking.canceled_{kind}",
             person,

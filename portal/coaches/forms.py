@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, ValidationErro
 
 from portal.money import MoneyError, check_chargeable
 from portal.parsing import MoneyField, WholeNumberField
+from portal.time_zones import NonexistentTime, wall_time_to_utc
 
 CURRENCIES = [
     SelectChoice("USD", "US dollar"),
@@ -57,8 +58,10 @@ class CoachProfileForm(FlaskForm):
 
 
 class SlotForm(FlaskForm):
+    """An open time, typed as the coach's own clock shows it and stored in UTC."""
+
     starts_at = DateTimeLocalField(
-        "Start (UTC)",
+        "Start",
         format="%Y-%m-%dT%H:%M",
         validators=[DataRequired(message="Pick a date and time.")],
     )
@@ -67,8 +70,23 @@ class SlotForm(FlaskForm):
     )
     submit = SubmitField("Add open time")
 
-    def starts_at_utc(self) -> datetime:
-        return self.starts_at.data.replace(tzinfo=UTC)
+    def __init__(self, time_zone: str, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.time_zone = time_zone
+        self.starts_at.label.text = f"Start (your time, {time_zone})"
+        self.starts_at.description = (
+            f"On your clock in {time_zone}, which you can change on your account's profile. "
+            "On the night the clocks go back, a time that happens twice is the first of the two."
+        )
+        self.starts_at_utc: datetime | None = None
+
+    def validate_starts_at(self, field: DateTimeLocalField) -> None:
+        if field.data is None:
+            return
+        try:
+            self.starts_at_utc = wall_time_to_utc(field.data, self.time_zone)
+        except NonexistentTime as exc:
+            raise ValidationError(str(exc)) from exc
 
 
 class ActionForm(FlaskForm):

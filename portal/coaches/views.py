@@ -12,6 +12,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal import calendar_invites
 from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
@@ -165,6 +166,19 @@ def _booking_context(booking: Booking) -> dict[str, Any]:
     }
 
 
+@bp.get("/bookings/<int:booking_id>/calendar.ics")
+@allow(SIGNED_IN)
+def booking_calendar(booking_id: int) -> Response:
+    """The booking as a calendar file, for its mentee and its coach (anyone else gets 404)."""
+    booking = _own_booking(booking_id)
+    method = calendar_invites.download_method(booking)
+    return Response(
+        calendar_invites.booking_invite(booking, method),
+        content_type=f"text/calendar; charset=utf-8; method={method}",
+        headers={"Content-Disposition": f'attachment; filename="booking-{booking.id}.ics"'},
+    )
+
+
 @bp.get("/bookings/<int:booking_id>/cancel")
 @allow(SIGNED_IN)
 def cancel_preview(booking_id: int) -> Response:
@@ -290,7 +304,7 @@ def my_profile() -> Response:
         profile=profile,
         checklist=services.setup_checklist(current_user),
         **_slots_context(
-            SlotForm(duration_minutes=profile.session_minutes, formdata=None), **_page_args()
+            _slot_form(formdata=None, duration_minutes=profile.session_minutes), **_page_args()
         ),
     )
 
@@ -298,11 +312,11 @@ def my_profile() -> Response:
 @bp.post("/coach/slots")
 @allow(Role.COACH)
 def add_slot() -> Response:
-    form = SlotForm()
+    form = _slot_form()
     error = None
-    if form.validate_on_submit():
+    if form.validate_on_submit() and form.starts_at_utc is not None:
         try:
-            services.add_slot(current_user, form.starts_at_utc(), form.duration_minutes.data)
+            services.add_slot(current_user, form.starts_at_utc, form.duration_minutes.data)
         except services.SlotError as exc:
             db.session.rollback()
             error = exc.message
@@ -310,7 +324,7 @@ def add_slot() -> Response:
         else:
             db.session.commit()
             return _slots_response(
-                SlotForm(formdata=None, duration_minutes=form.duration_minutes.data)
+                _slot_form(formdata=None, duration_minutes=form.duration_minutes.data)
             )
     return _slots_response(form, error, status=400)
 
@@ -330,10 +344,15 @@ def remove_slot(slot_id: int) -> Response:
         db.session.commit()
     profile = current_user.coach_profile
     return _slots_response(
-        SlotForm(formdata=None, duration_minutes=profile.session_minutes),
+        _slot_form(formdata=None, duration_minutes=profile.session_minutes),
         error,
         status=400 if error else 200,
     )
+
+
+def _slot_form(**kwargs: object) -> SlotForm:
+    """The open-time form, read on the signed-in coach's clock."""
+    return SlotForm(current_user.time_zone, **kwargs)
 
 
 def _slots_context(
@@ -359,7 +378,8 @@ def _slots_response(slot_form: SlotForm, error: str | None = None, status: int =
         if error:
             flash(error, "error")
         elif status == 400:
-            flash("Check the time you entered.", "error")
+            problems = slot_form.starts_at.errors or slot_form.duration_minutes.errors
+            flash(problems[0] if problems else "Check the time you entered.", "error")
         return redirect(url_for("coaches.my_profile"), 303)
     return render(
         "coaches/_slots.html",

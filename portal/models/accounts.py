@@ -34,6 +34,8 @@ class User(UserMixin, TimestampMixin, Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Reminders and other mail that is not about money or security; those always go.
     optional_mail: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # An IANA name (portal.time_zones): every time is shown to this person in it.
+    time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
 
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_connect_account_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)

@@ -7,8 +7,9 @@ import csv
 import html
 import io
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -568,3 +569,21 @@ def test_a_set_longer_than_a_page_loads_its_totals_once_in_their_own_request(
     assert "<html" in page.text and _totals(page.text) == _totals(fragment.text)
     assert 'href="/admin/transactions?currency=USD"' in page.text
     assert admin_client.get("/admin/transactions/totals?amount_min=abc").status_code == 400
+
+
+def test_csv_keeps_utc_for_programs_and_adds_the_readers_own_clock(
+    admin_client: FlaskClient, admin: User, ledger_rows: dict[str, Transaction]
+) -> None:
+    admin.time_zone = "Asia/Tokyo"
+    db.session.commit()
+    response = admin_client.get("/admin/transactions/export.csv", buffered=True)
+    header, *_ = response.get_data(as_text=True).splitlines()
+    assert header.split(",")[:2] == ["id", "created_at"]
+    assert header.endswith(",created_at_local (Asia/Tokyo)")
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(response.get_data(as_text=True)))}
+    t1 = ledger_rows["t1"]
+    row = rows[t1.id]
+    assert datetime.fromisoformat(row["created_at"]) == t1.created_at
+    assert row["created_at"].endswith("+00:00")
+    tokyo = t1.created_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert row["created_at_local (Asia/Tokyo)"] == f"{tokyo:%Y-%m-%d %H:%M:%S} JST"

@@ -92,8 +92,14 @@ def audit() -> PageAudit:
 
 
 @pytest.fixture
-def page(browser, audit: PageAudit) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=DESKTOP)
+def context_options() -> dict[str, object]:
+    """More options for the browser context; a journey overrides it (e.g. a `timezone_id`)."""
+    return {}
+
+
+@pytest.fixture
+def page(browser, audit: PageAudit, context_options: dict[str, object]) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport=DESKTOP, **context_options)
     context.set_default_timeout(15_000)
     page = context.new_page()
 

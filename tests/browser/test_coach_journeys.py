@@ -93,7 +93,7 @@ def test_coach_onboards_is_booked_watches_funds_become_available_and_pays_out(
     page.get_by_label("Price of one session").fill("0")
     page.get_by_role("button", name="Save profile").click()
     expect(page.locator("#profile-form .field-error")).to_be_visible()
-    page.get_by_label("Start (UTC)").fill("2001-01-01T10:00")
+    page.get_by_label("Start (your time").fill("2001-01-01T10:00")
     page.get_by_role("button", name="Add open time").click()
     expect(page.get_by_text("That time has passed. Offer a time in the future.")).to_be_visible()
     # The browser logs each 400 it was answered; those two were the point, nothing else was.
