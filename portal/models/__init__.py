@@ -3,6 +3,7 @@
 from portal.models.accounts import CoachProfile, User
 from portal.models.base import Base, utcnow
 from portal.models.billing import Invoice, PaymentMethod, Subscription
+from portal.models.caching import CacheGeneration
 from portal.models.coaching import AvailabilitySlot, Booking
 from portal.models.connect import Payout, StripeConnectedAccount
 from portal.models.enums import (
@@ -30,6 +31,7 @@ __all__ = [
     "AvailabilitySlot",
     "Base",
     "BillingInterval",
+    "CacheGeneration",
     "CoachProfile",
     "Booking",
     "EventStatus",
