@@ -19,6 +19,7 @@ from portal import caching
 from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
+from portal.database import read_before_transaction
 from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import (
@@ -55,7 +56,8 @@ def directory() -> Response:
     """The listed coaches, a page at a time, each card kept rendered under the coach's listing
     version: one query for a page whose cards are all kept, three whatever its size."""
     narrowed = _directory_filter()
-    page = services.listed_coaches(narrowed, **_page_args())
+    with read_before_transaction():  # a page whose cards are all kept reads nothing else
+        page = services.listed_coaches(narrowed, **_page_args())
     percentage = pricing.percentage_for(current_user)
     versions = {
         p.user_id: caching.Version(p.database_generation, (p.listing_changes, *_viewer(percentage)))
@@ -71,7 +73,7 @@ def directory() -> Response:
             filter_args=narrowed.args(),
             search_max_length=services.SEARCH_MAX_LENGTH,
         ),
-        ("directory", tuple(versions.items()), _query_args()),
+        ("directory", tuple(versions.items()), page.prev_cursor, page.next_cursor, _query_args()),
         caching.earliest(*(card.until for card in cards.values())),
     )
 
@@ -136,7 +138,8 @@ def _render_part(template: str, **context: Any) -> Markup:
 def coach_page(coach_id: int) -> Response:
     """A coach's page. For visitors who are not signed in its body is kept rendered under the
     coach's listing version; signed-in visitors see their own price and booking buttons."""
-    profile = services.coach_profile_for(coach_id)
+    with read_before_transaction():  # a kept page reads nothing else
+        profile = services.coach_profile_for(coach_id)
     if profile is None or not profile.user.is_active:
         abort(404)
     if not profile.is_published and not (
