@@ -94,7 +94,6 @@ class _Store:
 
 def init_app(app: Flask) -> None:
     app.extensions[KEPT] = {}
-    app.config.setdefault("PUBLIC_MAX_AGE", 60)
 
 
 def _store(name: str) -> _Store:
