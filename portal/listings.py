@@ -6,7 +6,7 @@ What this module promises:
 - Every flush that adds, removes or changes what a listing shows raises the coach's
   `coach_profiles.listing_changes` by one, in the same flush and so the same transaction, with
   an `UPDATE` that holds the coach's row lock until the commit. What a listing shows: the
-  profile (headline, bio, price, currency, length, fee, listed or not), the coach's name and
+  profile (headline, bio, price, currency, length, fee, listed or not, topics), the coach's name and
   whether the account is active, whether Stripe lets the coach take charges, the open times,
   and which of them a booking holds.
 - It watches the ORM's own changes, so no writer can forget it: a service that moves one of
@@ -28,6 +28,7 @@ from portal.models import (
     AvailabilitySlot,
     Booking,
     CoachProfile,
+    CoachTopic,
     Role,
     StripeConnectedAccount,
     User,
@@ -43,6 +44,7 @@ _PROFILE = (
     "session_minutes",
     "is_published",
     "platform_fee_percentage",
+    "topics",
 )
 _USER = ("name", "is_active")
 _ACCOUNT = ("charges_enabled",)
@@ -86,6 +88,8 @@ def _coaches_of(obj: object, *, created: bool) -> set[int]:
     if isinstance(obj, AvailabilitySlot) and (created or _moved(obj, _SLOT)):
         return {c for c in (obj.coach_id, *_old(obj, "coach_id")) if c is not None}
     if isinstance(obj, Booking) and (created or _moved(obj, ("slot_id",)) or _hold_changed(obj)):
+        return {obj.coach_id}
+    if isinstance(obj, CoachTopic) and obj.coach_id is not None:  # a new one: its profile
         return {obj.coach_id}
     if isinstance(obj, CoachProfile) and not created and _moved(obj, _PROFILE):
         return {obj.user_id}

@@ -1,4 +1,5 @@
-"""Name one version of each coach's listing, and one life of the database, so a kept page is one read.
+"""Name one version of each coach's listing, and one life of the database, so a kept page is one read;
+and keep the topics each coach offers sessions on, for the directory's filter.
 
 `coach_profiles.listing_changes` is raised (under the coach's row lock) by every change to what
 the directory and the coach's page show of the coach: profile, name, open times, the bookings
@@ -36,9 +37,26 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cache_generation")),
     )
     op.bulk_insert(generation, [{"id": 1, "token": secrets.token_hex(16)}])
+    op.create_table(
+        "coach_topics",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("coach_id", sa.Integer(), nullable=False),
+        sa.Column("topic", sa.String(32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["coach_id"],
+            ["users.id"],
+            name=op.f("fk_coach_topics_coach_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coach_topics")),
+        sa.UniqueConstraint("coach_id", "topic", name=op.f("uq_coach_topics_coach_id_topic")),
+    )
+    op.create_index("ix_coach_topics_topic_coach_id", "coach_topics", ["topic", "coach_id"])
 
 
 def downgrade():
+    op.drop_index("ix_coach_topics_topic_coach_id", table_name="coach_topics")
+    op.drop_table("coach_topics")
     op.drop_table("cache_generation")
     with op.batch_alter_table("coach_profiles") as batch:
         batch.drop_constraint(

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, load_only
+from sqlalchemy.orm import joinedload, load_only, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import pagination
@@ -20,11 +20,12 @@ from portal.models import (
     AvailabilitySlot,
     Booking,
     CoachProfile,
+    CoachTopic,
     StripeConnectedAccount,
     User,
     utcnow,
 )
-from portal.models.coaching import HOLDING_STATUSES
+from portal.models.coaching import HOLDING_STATUSES, TOPICS
 
 DIRECTORY_PAGE_SIZE = 24
 OWN_SLOTS_PAGE_SIZE = 20
@@ -36,16 +37,22 @@ SEARCH_MAX_LENGTH = 80
 
 @dataclass(frozen=True)
 class DirectoryFilter:
-    """What a visitor narrowed the directory to: part of a name, a price range (list prices,
-    in each coach's own currency)."""
+    """What a visitor narrowed the directory to: part of a name, a topic (one of `TOPICS`), a
+    price range (list prices, in each coach's own currency)."""
 
     name: str = ""
+    topic: str = ""
     min_price: Decimal | None = None
     max_price: Decimal | None = None
 
     def args(self) -> dict[str, str]:
         """The filter as the query string that asks for it (kept by the pager's links)."""
-        found = {"q": self.name, "min_price": self.min_price, "max_price": self.max_price}
+        found = {
+            "q": self.name,
+            "topic": self.topic,
+            "min_price": self.min_price,
+            "max_price": self.max_price,
+        }
         return {k: str(v) for k, v in found.items() if v not in (None, "")}
 
 
@@ -100,6 +107,10 @@ def _narrowed_by(f: DirectoryFilter) -> list[ColumnElement[bool]]:
     if f.name:
         pattern = "%" + escape_like(f.name) + "%"
         conditions.append(User.name.ilike(pattern, escape="\\"))
+    if f.topic:
+        conditions.append(
+            exists().where(CoachTopic.coach_id == CoachProfile.user_id, CoachTopic.topic == f.topic)
+        )
     if f.min_price is not None:
         conditions.append(CoachProfile.session_price >= f.min_price)
     if f.max_price is not None:
@@ -117,7 +128,7 @@ def profiles_to_show(coach_ids: Iterable[int]) -> list[CoachProfile]:
     query = (
         select(CoachProfile)
         .where(CoachProfile.user_id.in_(list(coach_ids)))
-        .options(joinedload(CoachProfile.user))
+        .options(joinedload(CoachProfile.user), selectinload(CoachProfile.topics))
     )
     return list(db.session.scalars(query))
 
@@ -176,7 +187,11 @@ def update_profile(
     currency: str,
     session_minutes: int,
     is_published: bool,
+    topics: Iterable[str] | None = None,
 ) -> CoachProfile:
+    """Save the coach's profile; `topics` (slugs of `TOPICS`) replace the coach's topics."""
+    if topics is not None:
+        _set_topics(profile, set(topics))
     profile.headline = headline.strip()
     profile.bio = bio.strip()
     profile.session_price = session_price
@@ -185,6 +200,16 @@ def update_profile(
     profile.is_published = is_published
     db.session.flush()
     return profile
+
+
+def _set_topics(profile: CoachProfile, wanted: set[str]) -> None:
+    unknown = wanted - TOPICS.keys()
+    if unknown:
+        raise ValueError(f"unknown topics: {sorted(unknown)}")
+    for kept in [t for t in profile.topics if t.topic not in wanted]:
+        profile.topics.remove(kept)
+    have = {t.topic for t in profile.topics}
+    profile.topics.extend(CoachTopic(topic=topic) for topic in sorted(wanted - have))
 
 
 # --- open times ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from portal.models import (
     SessionStatus,
     utcnow,
 )
+from portal.models.coaching import TOPICS
 from portal.parsing import BadRequestInput, parse_money
 from portal.rendering import htmx_redirect, is_htmx, render
 from portal.security import PUBLIC, SIGNED_IN, allow
@@ -72,6 +73,7 @@ def directory() -> Response:
             filter=narrowed,
             filter_args=narrowed.args(),
             search_max_length=services.SEARCH_MAX_LENGTH,
+            topics=TOPICS,
         ),
         ("directory", tuple(versions.items()), page.prev_cursor, page.next_cursor, _query_args()),
         caching.earliest(*(card.until for card in cards.values())),
@@ -91,7 +93,10 @@ def _directory_filter() -> services.DirectoryFilter:
     )
     if low is not None and high is not None and low > high:
         raise BadRequestInput("The lowest price is above the highest: swap them and search again.")
-    return services.DirectoryFilter(name=name, min_price=low, max_price=high)
+    topic = request.args.get("topic") or ""
+    if topic and topic not in TOPICS:
+        raise BadRequestInput("Choose a topic from the list, or any topic.")
+    return services.DirectoryFilter(name=name, topic=topic, min_price=low, max_price=high)
 
 
 def _viewer(percentage: Decimal) -> tuple[object, ...]:
@@ -377,6 +382,8 @@ def my_schedule() -> Response:
 def my_profile() -> Response:
     profile = current_user.coach_profile
     form = CoachProfileForm(obj=profile)
+    if not form.is_submitted():  # the form's topics are slugs, the profile's are rows
+        form.topics.data = [t.topic for t in profile.topics]
     if form.validate_on_submit():
         services.update_profile(
             profile,
@@ -386,6 +393,7 @@ def my_profile() -> Response:
             currency=form.currency.data,
             session_minutes=form.session_minutes.data,
             is_published=form.is_published.data,
+            topics=form.topics.data or [],
         )
         db.session.commit()
         flash("Your profile is saved.", "success")

@@ -16,6 +16,7 @@ from portal.models.enums import PayoutSchedule, Role
 
 if TYPE_CHECKING:
     from portal.models.billing import PaymentMethod, Subscription
+    from portal.models.coaching import CoachTopic
     from portal.models.connect import StripeConnectedAccount
 
 
@@ -111,6 +112,11 @@ class CoachProfile(TimestampMixin, Base):
     database_generation: Mapped[str] = column_property(database_generation())
 
     user: Mapped[User] = relationship(back_populates="coach_profile")
+    topics: Mapped[list[CoachTopic]] = relationship(
+        primaryjoin="CoachProfile.user_id == foreign(CoachTopic.coach_id)",
+        order_by="CoachTopic.topic",
+        cascade="all, delete-orphan",
+    )
 
     __table_args__ = (
         sa.CheckConstraint("session_price >= 0", name="session_price_not_negative"),

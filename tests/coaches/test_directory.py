@@ -19,7 +19,7 @@ from portal.coaches import services, views
 from portal.extensions import db
 from portal.models import Role, SubscriptionStatus, User
 from tests.builders import make_connected_account, make_membership, make_slot, make_user
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, csrf_token, login
 
 
 def _coach(name: str, price: str = "100.00", **profile: object) -> User:
@@ -32,6 +32,10 @@ def _listed(client: FlaskClient, url: str) -> list[str]:
     response = client.get(url)
     assert response.status_code == 200, response.text
     return re.findall(r'<h2><a href="/coaches/\d+">([^<]+)</a></h2>', response.text)
+
+
+def _badge(topic: str) -> str:
+    return f'<span class="badge">{topic}</span>'
 
 
 def _statements(client: FlaskClient, url: str) -> tuple[list[str], str]:
@@ -80,6 +84,51 @@ def test_the_directory_narrows_to_a_price_range_inclusive(client: FlaskClient) -
     assert _listed(client, "/?min_price=50&max_price=100&q=mid") == ["Middle"]
 
 
+def test_coaches_choose_their_topics_and_the_directory_filters_by_one(
+    app: Flask, client: FlaskClient
+) -> None:
+    ada = _coach("Ada Lovelace")
+    _coach("Grace Hopper")
+    coach_client = app.test_client()
+    login(coach_client, ada)
+    saved = coach_client.post(
+        "/coach/profile",
+        data={
+            "csrf_token": csrf_token(coach_client),
+            "headline": "Engines",
+            "bio": "",
+            "session_price": "100.00",
+            "currency": "USD",
+            "session_minutes": "60",
+            "is_published": "y",
+            "topics": ["engineering", "career"],
+        },
+    )
+    assert saved.status_code == 303
+    assert _listed(client, "/?topic=engineering") == ["Ada Lovelace"]
+    assert _listed(client, "/?topic=leadership") == []
+    page = client.get("/").text
+    assert _badge("Software engineering") in page and _badge("Career moves") in page
+    assert _badge("Software engineering") in client.get(f"/coaches/{ada.id}").text
+    form = coach_client.get("/coach/profile").text
+    assert re.search(r'value="engineering"[^>]*checked|checked[^>]*value="engineering"', form)
+
+    services.update_profile(
+        db.session.get(User, ada.id).coach_profile,
+        headline="Engines",
+        bio="",
+        session_price=Decimal("100.00"),
+        currency="USD",
+        session_minutes=60,
+        is_published=True,
+        topics=["career"],
+    )
+    db.session.commit()
+    assert _listed(client, "/?topic=engineering") == []  # shown at once on a kept page
+    assert _badge("Software engineering") not in client.get("/").text
+    assert _listed(client, "/?topic=career") == ["Ada Lovelace"]
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
@@ -89,6 +138,7 @@ def test_the_directory_narrows_to_a_price_range_inclusive(client: FlaskClient) -
         ("min_price=-5", "Enter a price of 0 or more"),
         ("min_price=99999999999", "price"),
         ("min_price=100&max_price=50", "The lowest price is above the highest"),
+        ("topic=astrology", "Choose a topic from the list"),
     ],
 )
 def test_a_filter_that_cannot_be_read_is_a_400_that_says_why(
