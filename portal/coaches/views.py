@@ -55,7 +55,7 @@ def _page_args(after: str = "after", before: str = "before") -> dict[str, str | 
 @allow(PUBLIC)
 def directory() -> Response:
     """The listed coaches, a page at a time, each card kept rendered under the coach's listing
-    version: one query for a page whose cards are all kept, three whatever its size."""
+    version: one query for a page whose cards are all kept, four whatever its size."""
     narrowed = _directory_filter()
     with read_before_transaction():  # a page whose cards are all kept reads nothing else
         page = services.listed_coaches(narrowed, **_page_args())
@@ -111,7 +111,7 @@ def _query_args() -> tuple[tuple[str, str], ...]:
 def _render_cards(
     coach_ids: Collection[int], percentage: Decimal
 ) -> dict[int, caching.Expiring[Markup]]:
-    """The directory cards of these coaches, read in two queries however many there are."""
+    """The directory cards of these coaches, read in three queries (profiles, their topics, open times) however many there are."""
     now = utcnow()
     profiles = {p.user_id: p for p in services.profiles_to_show(coach_ids)}
     slots = hold.open_slots_by_coach(list(profiles), now=now)
