@@ -111,7 +111,8 @@ def _query_args() -> tuple[tuple[str, str], ...]:
 def _render_cards(
     coach_ids: Collection[int], percentage: Decimal
 ) -> dict[int, caching.Expiring[Markup]]:
-    """The directory cards of these coaches, read in three queries (profiles, their topics, open times) however many there are."""
+    """The directory cards of these coaches, read in three queries (profiles, their topics,
+    open times) however many there are."""
     now = utcnow()
     profiles = {p.user_id: p for p in services.profiles_to_show(coach_ids)}
     slots = hold.open_slots_by_coach(list(profiles), now=now)
