@@ -39,6 +39,7 @@ def _form_action_origins(config: dict[str, Any]) -> list[str]:
 
 
 def _init_extensions(app: Flask) -> None:
+    from portal import caching, listings
     from portal.database import configure_engine
     from portal.errors import init_error_pages
     from portal.extensions import (
@@ -71,6 +72,8 @@ def _init_extensions(app: Flask) -> None:
     init_error_pages(app)
     init_templating(app)
     init_outbox(app)
+    caching.init_app(app)
+    listings.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -70,6 +70,8 @@ class Config:
     # Set by the run command when the offline stand-in plays Stripe: its hosted pages' origin.
     STRIPE_SANDBOX_PUBLIC_URL = ""
     PLATFORM_COUNTRY = "US"
+    # Seconds a browser or CDN may keep an anonymous directory or coach page (portal/caching.py).
+    PUBLIC_MAX_AGE = 60
     MEMBERSHIP_DISCOUNT_PERCENTAGE = "10"
     # What a lost dispute does to the coach's share (portal/disputes.py): absorb (the platform
     # bears it), recover (an admin confirms, seeing the amount) or recover_automatically.
@@ -176,6 +178,7 @@ class Config:
             "MAIL_TIMEOUT",
             "OUTBOX_MAX_ATTEMPTS",
             "OUTBOX_RETRY_DELAY",
+            "PUBLIC_MAX_AGE",
         ):
             if key in os.environ:
                 settings[key] = int(os.environ[key])

@@ -80,6 +80,10 @@ def _nonce() -> str:
 
 def set_security_headers(response: Any) -> Any:
     config = current_app.config
+    if response.status_code == 304:
+        # A 304 keeps the headers of the page it confirms; a fresh nonce here would no longer
+        # match the nonce in that page's script tags.
+        return response
     form_targets = " ".join(["'self'", *config["FORM_ACTION_ORIGINS"]])
     response.headers["Content-Security-Policy"] = "; ".join(
         [

@@ -517,6 +517,13 @@ def _reader_id(world: World) -> int:
 PAGES = [
     Page("coaches directory", _directory_setup, _directory_grow, lambda w: "/", "Next open times"),
     Page(
+        "coaches directory, searched by name and price",
+        _directory_setup,
+        _directory_grow,
+        lambda w: "/?q=coach&min_price=50&max_price=500",
+        "Next open times",
+    ),
+    Page(
         "coach page",
         _coach_page_setup,
         _coach_page_grow,

@@ -427,6 +427,16 @@ def is_refundable_if_booked(slot: AvailabilitySlot, *, now: datetime | None = No
     return slot.starts_at - REFUND_WINDOW > (now or utcnow())
 
 
+def shown_until(slots: Sequence[AvailabilitySlot], now: datetime) -> datetime | None:
+    """When a list of these open times changes with nothing written: the first of them to
+    start (it is no longer open) or to come within the refund window (no longer refundable)."""
+    moments = [
+        slot.starts_at - REFUND_WINDOW if is_refundable_if_booked(slot, now=now) else slot.starts_at
+        for slot in slots
+    ]
+    return min(moments, default=None)
+
+
 def refund_deadline(booking: Booking) -> datetime:
     """The last moment a mentee may cancel and get their money back."""
     return booking.starts_at - REFUND_WINDOW

@@ -72,9 +72,18 @@ def apply_discount(list_split: FeeSplit, percentage: Decimal, currency: str) -> 
     )
 
 
+def percentage_for(mentee: User | Any) -> Decimal:
+    """The discount `mentee` (anyone: a visitor gets none) has off every list price."""
+    return discount_percentage() if is_member(mentee) else Decimal(0)
+
+
 def quote(list_split: FeeSplit, mentee: User | None, currency: str) -> Quote:
     """The price `mentee` pays for a session whose list split is `list_split`."""
-    percentage = discount_percentage() if is_member(mentee) else Decimal(0)
+    return quote_at(list_split, percentage_for(mentee), currency)
+
+
+def quote_at(list_split: FeeSplit, percentage: Decimal, currency: str) -> Quote:
+    """The price for a session whose list split is `list_split`, `percentage` off."""
     split = apply_discount(list_split, percentage, currency) if percentage else list_split
     return Quote(
         list_price=list_split.price,
@@ -87,8 +96,13 @@ def quote(list_split: FeeSplit, mentee: User | None, currency: str) -> Quote:
 
 def quote_for(profile: CoachProfile, mentee: User | Any) -> Quote:
     """What one session with this coach costs `mentee` (anyone: a visitor pays the list price)."""
+    return quote_for_percentage(profile, percentage_for(mentee))
+
+
+def quote_for_percentage(profile: CoachProfile, percentage: Decimal) -> Quote:
+    """What one session with this coach costs someone with `percentage` off list prices."""
     list_split = split_fee(profile.session_price, profile.platform_fee_percentage, profile.currency)
-    return quote(list_split, mentee, profile.currency)
+    return quote_at(list_split, percentage, profile.currency)
 
 
 def discount_meta(booking: Booking | Any) -> dict[str, str]:

@@ -10,12 +10,15 @@ from wtforms import (
     DateTimeLocalField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.models.coaching import TOPICS
 from portal.money import MoneyError, check_chargeable
 from portal.parsing import MoneyField, WholeNumberField
 from portal.time_zones import NonexistentTime, wall_time_to_utc
@@ -43,6 +46,13 @@ class CoachProfileForm(FlaskForm):
     currency = SelectField("Currency", choices=CURRENCIES, default="USD")
     session_minutes = WholeNumberField(
         "Session length (minutes)", default=60, validators=[DataRequired(), NumberRange(15, 240)]
+    )
+    topics = SelectMultipleField(
+        "Topics",
+        choices=[SelectChoice(slug, label) for slug, label in TOPICS.items()],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        description="What you help with; mentees find you in the directory by these.",
     )
     is_published = BooleanField("Show me in the coaches directory")
     submit = SubmitField("Save profile")

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, load_only, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import pagination
 from portal.bookings.hold import slots_soonest_first
@@ -19,22 +20,57 @@ from portal.models import (
     AvailabilitySlot,
     Booking,
     CoachProfile,
+    CoachTopic,
     StripeConnectedAccount,
     User,
     utcnow,
 )
-from portal.models.coaching import HOLDING_STATUSES
+from portal.models.coaching import HOLDING_STATUSES, TOPICS
 
 DIRECTORY_PAGE_SIZE = 24
 OWN_SLOTS_PAGE_SIZE = 20
 
 
-def published_coaches(
-    *, after: str | None = None, before: str | None = None, size: int = DIRECTORY_PAGE_SIZE
+# The longest name search the directory takes; longer is refused, never cut silently.
+SEARCH_MAX_LENGTH = 80
+
+
+@dataclass(frozen=True)
+class DirectoryFilter:
+    """What a visitor narrowed the directory to: part of a name, a topic (one of `TOPICS`), a
+    price range (list prices, in each coach's own currency)."""
+
+    name: str = ""
+    topic: str = ""
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+
+    def args(self) -> dict[str, str]:
+        """The filter as the query string that asks for it (kept by the pager's links)."""
+        found = {
+            "q": self.name,
+            "topic": self.topic,
+            "min_price": self.min_price,
+            "max_price": self.max_price,
+        }
+        return {k: str(v) for k, v in found.items() if v not in (None, "")}
+
+
+def listed_coaches(
+    f: DirectoryFilter = DirectoryFilter(),  # noqa: B008 - frozen, never changed
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = DIRECTORY_PAGE_SIZE,
 ) -> pagination.Page:
     """One page of the coaches who chose to be listed, whose accounts are active and who can
     take bookings (Stripe enabled charges on their connected account), newest first (keyset on
-    the profile's id). Raises `pagination.BadCursor` for a bad page link."""
+    the profile's id), narrowed by `f`.
+
+    This is the page's version read: each row carries only its ids, its `listing_changes` and
+    the database's generation; what a card shows is read when it is rendered. Raises
+    `pagination.BadCursor` for a bad page link.
+    """
     query = (
         select(CoachProfile)
         .join(CoachProfile.user)
@@ -43,8 +79,17 @@ def published_coaches(
             CoachProfile.is_published.is_(True),
             User.is_active.is_(True),
             StripeConnectedAccount.charges_enabled.is_(True),
+            *_narrowed_by(f),
         )
-        .options(joinedload(CoachProfile.user))
+        .options(
+            load_only(
+                CoachProfile.id,
+                CoachProfile.user_id,
+                CoachProfile.listing_changes,
+                CoachProfile.database_generation,
+                raiseload=True,
+            )
+        )
     )
     return pagination.fetch_page(
         query,
@@ -55,6 +100,37 @@ def published_coaches(
         before=before,
         size=size,
     )
+
+
+def _narrowed_by(f: DirectoryFilter) -> list[ColumnElement[bool]]:
+    conditions = []
+    if f.name:
+        pattern = "%" + escape_like(f.name) + "%"
+        conditions.append(User.name.ilike(pattern, escape="\\"))
+    if f.topic:
+        conditions.append(
+            exists().where(CoachTopic.coach_id == CoachProfile.user_id, CoachTopic.topic == f.topic)
+        )
+    if f.min_price is not None:
+        conditions.append(CoachProfile.session_price >= f.min_price)
+    if f.max_price is not None:
+        conditions.append(CoachProfile.session_price <= f.max_price)
+    return conditions
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally by LIKE: its wildcards and the escape character escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def profiles_to_show(coach_ids: Iterable[int]) -> list[CoachProfile]:
+    """The profiles (with their users) of the coaches whose cards are to be rendered."""
+    query = (
+        select(CoachProfile)
+        .where(CoachProfile.user_id.in_(list(coach_ids)))
+        .options(joinedload(CoachProfile.user), selectinload(CoachProfile.topics))
+    )
+    return list(db.session.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -89,8 +165,17 @@ def setup_checklist(coach: User) -> list[SetupStep]:
 
 
 def coach_profile_for(user_id: int) -> CoachProfile | None:
+    """The coach's profile with the user and connected account, in one statement: the coach
+    page's version read (`listing_changes` and the database's generation come with it)."""
     query = select(CoachProfile).where(CoachProfile.user_id == user_id)
-    return db.session.scalar(query.options(joinedload(CoachProfile.user)))
+    profile = db.session.scalar(
+        query.options(
+            joinedload(CoachProfile.user).joinedload(User.stripe_connected_account),
+        )
+    )
+    if profile is not None:  # the user's side of the one-to-one, without reading it again
+        set_committed_value(profile.user, "coach_profile", profile)
+    return profile
 
 
 def update_profile(
@@ -102,7 +187,11 @@ def update_profile(
     currency: str,
     session_minutes: int,
     is_published: bool,
+    topics: Iterable[str] | None = None,
 ) -> CoachProfile:
+    """Save the coach's profile; `topics` (slugs of `TOPICS`) replace the coach's topics."""
+    if topics is not None:
+        _set_topics(profile, set(topics))
     profile.headline = headline.strip()
     profile.bio = bio.strip()
     profile.session_price = session_price
@@ -111,6 +200,16 @@ def update_profile(
     profile.is_published = is_published
     db.session.flush()
     return profile
+
+
+def _set_topics(profile: CoachProfile, wanted: set[str]) -> None:
+    unknown = wanted - TOPICS.keys()
+    if unknown:
+        raise ValueError(f"unknown topics: {sorted(unknown)}")
+    for kept in [t for t in profile.topics if t.topic not in wanted]:
+        profile.topics.remove(kept)
+    have = {t.topic for t in profile.topics}
+    profile.topics.extend(CoachTopic(topic=topic) for topic in sorted(wanted - have))
 
 
 # --- open times ---------------------------------------------------------------------------

@@ -6,29 +6,37 @@ its mentee and its coach (anyone else gets 404).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from portal import calendar_invites
+from portal import caching, calendar_invites
 from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
+from portal.database import read_before_transaction
 from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.models import (
     Booking,
+    CoachProfile,
     PaymentStatus,
     Role,
     SessionStatus,
     utcnow,
 )
+from portal.models.coaching import TOPICS
+from portal.parsing import BadRequestInput, parse_money
 from portal.rendering import htmx_redirect, is_htmx, render
 from portal.security import PUBLIC, SIGNED_IN, allow
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway import checkout as checkout_gateway
+from portal.templating import viewer_time_zone
 
 bp = Blueprint("coaches", __name__)
 
@@ -47,39 +55,146 @@ def _page_args(after: str = "after", before: str = "before") -> dict[str, str | 
 @bp.get("/")
 @allow(PUBLIC)
 def directory() -> Response:
-    page = services.published_coaches(**_page_args())
-    slots = hold.open_slots_by_coach([p.user_id for p in page.rows])
-    return render(
-        "coaches/directory.html",
-        coaches=page.rows,
-        listing=page,
-        slots=slots,
-        quotes={p.user_id: pricing.quote_for(p, current_user) for p in page.rows},
-        refundable=hold.is_refundable_if_booked,
+    """The listed coaches, a page at a time, each card kept rendered under the coach's listing
+    version: one query for a page whose cards are all kept, four whatever its size."""
+    narrowed = _directory_filter()
+    with read_before_transaction():  # a page whose cards are all kept reads nothing else
+        page = services.listed_coaches(narrowed, **_page_args())
+    percentage = pricing.percentage_for(current_user)
+    versions = {
+        p.user_id: caching.Version(p.database_generation, (p.listing_changes, *_viewer(percentage)))
+        for p in page.rows
+    }
+    cards = caching.kept_many("coaches.card", versions, lambda ids: _render_cards(ids, percentage))
+    return caching.page(
+        lambda: render(
+            "coaches/directory.html",
+            cards=[cards[p.user_id].value for p in page.rows],
+            listing=page,
+            filter=narrowed,
+            filter_args=narrowed.args(),
+            search_max_length=services.SEARCH_MAX_LENGTH,
+            topics=TOPICS,
+        ),
+        ("directory", tuple(versions.items()), page.prev_cursor, page.next_cursor, _query_args()),
+        caching.earliest(*(card.until for card in cards.values())),
     )
+
+
+def _directory_filter() -> services.DirectoryFilter:
+    """The directory's narrowing from the query string; 400 with a message when it is wrong."""
+    name = (request.args.get("q") or "").strip()
+    if len(name) > services.SEARCH_MAX_LENGTH:
+        raise BadRequestInput(
+            f"Search with at most {services.SEARCH_MAX_LENGTH} characters of a coach's name."
+        )
+    low, high = (
+        parse_money(raw, what="a price") if (raw := (request.args.get(k) or "").strip()) else None
+        for k in ("min_price", "max_price")
+    )
+    if low is not None and high is not None and low > high:
+        raise BadRequestInput("The lowest price is above the highest: swap them and search again.")
+    topic = request.args.get("topic") or ""
+    if topic and topic not in TOPICS:
+        raise BadRequestInput("Choose a topic from the list, or any topic.")
+    return services.DirectoryFilter(name=name, topic=topic, min_price=low, max_price=high)
+
+
+def _viewer(percentage: Decimal) -> tuple[object, ...]:
+    """What, besides the data, makes a rendered listing differ between visitors."""
+    return (percentage, viewer_time_zone())
+
+
+def _query_args() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(request.args.items(multi=True)))
+
+
+def _render_cards(
+    coach_ids: Collection[int], percentage: Decimal
+) -> dict[int, caching.Expiring[Markup]]:
+    """The directory cards of these coaches, read in three queries (profiles, their topics,
+    open times) however many there are."""
+    now = utcnow()
+    profiles = {p.user_id: p for p in services.profiles_to_show(coach_ids)}
+    slots = hold.open_slots_by_coach(list(profiles), now=now)
+    cards = {
+        coach_id: caching.Expiring(Markup(""), now)  # unlisted since the version read
+        for coach_id in coach_ids
+        if coach_id not in profiles
+    }
+    for coach_id, profile in profiles.items():
+        cards[coach_id] = caching.Expiring(
+            _render_part(
+                "coaches/_coach_card.html",
+                profile=profile,
+                quote=pricing.quote_for_percentage(profile, percentage),
+                slots=slots[coach_id],
+                refundable=hold.is_refundable_if_booked,
+            ),
+            hold.shown_until(slots[coach_id], now),
+        )
+    return cards
+
+
+def _render_part(template: str, **context: Any) -> Markup:
+    return Markup(render_template(template, **context))  # noqa: S704 - autoescaped template
 
 
 @bp.get("/coaches/<int:coach_id>")
 @allow(PUBLIC)
 def coach_page(coach_id: int) -> Response:
-    profile = services.coach_profile_for(coach_id)
+    """A coach's page. For visitors who are not signed in its body is kept rendered under the
+    coach's listing version; signed-in visitors see their own price and booking buttons."""
+    with read_before_transaction():  # a kept page reads nothing else
+        profile = services.coach_profile_for(coach_id)
     if profile is None or not profile.user.is_active:
         abort(404)
     if not profile.is_published and not (
         current_user.is_authenticated and current_user.id == coach_id
     ):
         abort(404)
-    slots = hold.open_slots_page(coach_id, **_page_args())
-    return render(
-        "coaches/coach.html",
-        profile=profile,
-        slots=slots.rows,
-        slot_page=slots,
-        bookable=hold.coach_is_bookable(profile.user),
-        refundable=hold.is_refundable_if_booked,
-        quote=pricing.quote_for(profile, current_user),
-        saved_card=saved_card.default_card_of(current_user),
-        form=ActionForm(),
+    cursors = _page_args()
+    if current_user.is_authenticated:
+        return caching.personal(render("coaches/coach.html", **_coach_context(profile, cursors)))
+    version = caching.Version(
+        profile.database_generation,
+        (profile.listing_changes, *_viewer(Decimal(0)), tuple(cursors.items())),
+    )
+    body = caching.kept_many(
+        "coaches.page",
+        {coach_id: version},
+        lambda _ids: {coach_id: _render_coach_body(profile, cursors)},
+    )[coach_id]
+    return caching.page(
+        lambda: render("coaches/coach.html", profile=profile, body=body.value),
+        ("coach page", coach_id, version, _query_args()),
+        body.until,
+    )
+
+
+def _coach_context(profile: CoachProfile, cursors: dict[str, str | None]) -> dict[str, Any]:
+    slots = hold.open_slots_page(profile.user_id, **cursors)
+    signed_in = current_user.is_authenticated
+    return {
+        "profile": profile,
+        "slots": slots.rows,
+        "slot_page": slots,
+        "bookable": hold.coach_is_bookable(profile.user),
+        "refundable": hold.is_refundable_if_booked,
+        "quote": pricing.quote_for(profile, current_user),
+        "saved_card": saved_card.default_card_of(current_user) if signed_in else None,
+        # A form makes a CSRF token, and so a session cookie: only for who can post it.
+        "form": ActionForm() if signed_in else None,
+    }
+
+
+def _render_coach_body(
+    profile: CoachProfile, cursors: dict[str, str | None]
+) -> caching.Expiring[Markup]:
+    context = _coach_context(profile, cursors)
+    return caching.Expiring(
+        _render_part("coaches/_coach_body.html", **context),
+        hold.shown_until(context["slots"], utcnow()),
     )
 
 
@@ -282,6 +397,8 @@ def my_schedule() -> Response:
 def my_profile() -> Response:
     profile = current_user.coach_profile
     form = CoachProfileForm(obj=profile)
+    if not form.is_submitted():  # the form's topics are slugs, the profile's are rows
+        form.topics.data = [t.topic for t in profile.topics]
     if form.validate_on_submit():
         services.update_profile(
             profile,
@@ -291,6 +408,7 @@ def my_profile() -> Response:
             currency=form.currency.data,
             session_minutes=form.session_minutes.data,
             is_published=form.is_published.data,
+            topics=form.topics.data or [],
         )
         db.session.commit()
         flash("Your profile is saved.", "success")

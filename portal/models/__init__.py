@@ -3,7 +3,8 @@
 from portal.models.accounts import CoachProfile, User
 from portal.models.base import Base, utcnow
 from portal.models.billing import Invoice, PaymentMethod, Subscription
-from portal.models.coaching import AvailabilitySlot, Booking
+from portal.models.caching import CacheGeneration
+from portal.models.coaching import AvailabilitySlot, Booking, CoachTopic
 from portal.models.connect import Payout, StripeConnectedAccount
 from portal.models.enums import (
     BillingInterval,
@@ -30,7 +31,9 @@ __all__ = [
     "AvailabilitySlot",
     "Base",
     "BillingInterval",
+    "CacheGeneration",
     "CoachProfile",
+    "CoachTopic",
     "Booking",
     "EventStatus",
     "Invoice",

@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from portal.models.base import Base, TimestampMixin, UTCDateTime, money_column, string_enum
+from portal.models.caching import database_generation
 from portal.models.enums import PayoutSchedule, Role
 
 if TYPE_CHECKING:
     from portal.models.billing import PaymentMethod, Subscription
+    from portal.models.coaching import CoachTopic
     from portal.models.connect import StripeConnectedAccount
 
 
@@ -103,8 +105,20 @@ class CoachProfile(TimestampMixin, Base):
     # coach's row lock, so the number names one version of the coach's history (the earnings
     # dashboard caches what it reads from the entries under it).
     ledger_entry_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # How many times what the directory and the coach's page show of this coach changed: raised
+    # under the coach's row lock by `portal.caching.bump_listings` (profile, name, open times,
+    # holds, charges), so it names one version of the coach's listing.
+    listing_changes: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The database's generation (`models.caching`), read with the profile, so the counters
+    # above and the life of the database they count in come in one statement.
+    database_generation: Mapped[str] = column_property(database_generation())
 
     user: Mapped[User] = relationship(back_populates="coach_profile")
+    topics: Mapped[list[CoachTopic]] = relationship(
+        primaryjoin="CoachProfile.user_id == foreign(CoachTopic.coach_id)",
+        order_by="CoachTopic.topic",
+        cascade="all, delete-orphan",
+    )
 
     __table_args__ = (
         sa.CheckConstraint("session_price >= 0", name="session_price_not_negative"),
@@ -115,6 +129,7 @@ class CoachProfile(TimestampMixin, Base):
         sa.CheckConstraint("minimum_payout >= 0", name="minimum_payout_not_negative"),
         sa.CheckConstraint("session_minutes > 0", name="session_minutes_positive"),
         sa.CheckConstraint("ledger_entry_count >= 0", name="ledger_entry_count_not_negative"),
+        sa.CheckConstraint("listing_changes >= 0", name="listing_changes_not_negative"),
     )
 
     def __repr__(self) -> str:

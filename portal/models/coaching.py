@@ -24,6 +24,41 @@ HOLDING_STATUSES = (SessionStatus.PENDING_PAYMENT.value, SessionStatus.CONFIRMED
 _HOLDING_SQL = sa.text("status IN ('pending_payment', 'confirmed')")
 
 
+# What a coach can help with, as the directory filters by it: slug -> what people read.
+TOPICS = {
+    "career": "Career moves",
+    "leadership": "Leadership",
+    "interviews": "Interviews",
+    "engineering": "Software engineering",
+    "product": "Product management",
+    "design": "Design",
+    "data": "Data and analytics",
+    "startups": "Startups",
+}
+
+
+class CoachTopic(Base):
+    """One topic a coach offers sessions on (one of `TOPICS`)."""
+
+    __tablename__ = "coach_topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    coach_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(sa.String(32))
+
+    __table_args__ = (
+        sa.UniqueConstraint("coach_id", "topic"),
+        sa.Index("ix_coach_topics_topic_coach_id", "topic", "coach_id"),
+    )
+
+    @property
+    def label(self) -> str:
+        return TOPICS.get(self.topic, self.topic)
+
+    def __repr__(self) -> str:
+        return f"<CoachTopic coach={self.coach_id} {self.topic}>"
+
+
 class AvailabilitySlot(TimestampMixin, Base):
     __tablename__ = "availability_slots"
 

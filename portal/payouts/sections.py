@@ -1,8 +1,9 @@
 """The dashboard's slow sections, kept rendered between views until what they show changes.
 
 A busy coach's chart sums thousands of ledger entries, and each section costs as much to render
-as to read, yet neither changes between most views. Each is kept per app (so per process, in a
-bounded LRU) under a key that names one version of what it shows:
+as to read, yet neither changes between most views. Each is kept by `portal.caching` under a
+version of what it shows, read with the signed-in coach's profile and account (the database's
+generation comes with the profile):
 
 - the chart and newest activity under the coach's `ledger_entry_count`, which the ledger raises
   with every entry under the coach's row lock (entries, and the payments, sessions and refunds
@@ -14,48 +15,54 @@ bounded LRU) under a key that names one version of what it shows:
 - the reasons no payout is on its way (`waiting`) under both counters, with the coach's
   schedule and minimum, what Stripe last said of the account, and the day: the pending funds'
   dates it reads from Stripe change only when funds are released, which is a ledger entry.
-
-The caller reads the profile and account first, so what a miss then reads is at least as new as
-its key, and any later change makes a new key: a kept section is never shown for newer data.
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import date
 
-from flask import Flask, current_app, render_template
+from flask import render_template
 from markupsafe import Markup
 
+from portal import caching
 from portal.extensions import db
 from portal.models import CoachProfile, StripeConnectedAccount
 from portal.payouts import earnings, waiting
 from portal.payouts.chart import build_chart
-
-KEPT = "portal.earnings_sections"
-SECTIONS_KEPT = 2048  # of each kind, per process; one is a few kilobytes of HTML
-
-
-def init_app(app: Flask) -> None:
-    app.extensions[KEPT] = {
-        "history": functools.lru_cache(maxsize=SECTIONS_KEPT)(_render_history),
-        "payouts": functools.lru_cache(maxsize=SECTIONS_KEPT)(_render_payouts),
-        "waiting": functools.lru_cache(maxsize=SECTIONS_KEPT)(_read_waiting),
-    }
+from portal.templating import viewer_time_zone
 
 
 def history(profile: CoachProfile, period: str, today: date) -> Markup:
     """The chart by `period` up to `today`, and the newest activity, as HTML."""
-    return current_app.extensions[KEPT]["history"](
-        profile.user_id, profile.ledger_entry_count, period, today, profile.currency
+    version = caching.Version(
+        profile.database_generation,
+        (
+            profile.user_id,
+            profile.ledger_entry_count,
+            period,
+            today,
+            profile.currency,
+            viewer_time_zone(),
+        ),
+    )
+    return caching.kept(
+        "dashboard.history",
+        version,
+        lambda: _render_history(profile.user_id, period, today, profile.currency),
     )
 
 
-def payouts(coach_id: int, account: StripeConnectedAccount | None) -> Markup:
+def payouts(profile: CoachProfile, account: StripeConnectedAccount | None) -> Markup:
     """The newest payouts as HTML; a coach without an account has none to read."""
     if account is None:
-        return _render_payouts(coach_id, None, 0)
-    return current_app.extensions[KEPT]["payouts"](coach_id, account.id, account.payout_changes)
+        return _render_payouts(profile.user_id, None)
+    version = caching.Version(
+        profile.database_generation,
+        (profile.user_id, account.id, account.payout_changes, viewer_time_zone()),
+    )
+    return caching.kept(
+        "dashboard.payouts", version, lambda: _render_payouts(profile.user_id, account.id)
+    )
 
 
 def waiting_reasons(
@@ -72,22 +79,28 @@ def waiting_reasons(
         if account is not None
         else None
     )
-    return current_app.extensions[KEPT]["waiting"](
-        profile.user_id,
-        profile.ledger_entry_count,
-        profile.payout_schedule,
-        profile.minimum_payout,
-        seen,
-        today,
-        get_paid_url,
+    version = caching.Version(
+        profile.database_generation,
+        (
+            profile.user_id,
+            profile.ledger_entry_count,
+            profile.payout_schedule,
+            profile.minimum_payout,
+            seen,
+            today,
+            get_paid_url,
+            viewer_time_zone(),
+        ),
+    )
+    return caching.kept(
+        "dashboard.waiting",
+        version,
+        lambda: _read_waiting(profile.user_id, seen, today, get_paid_url),
     )
 
 
 def _read_waiting(
     coach_id: int,
-    _entry_count: int,
-    _schedule: object,
-    _minimum: object,
     seen: tuple | None,  # type: ignore[type-arg]
     today: date,
     get_paid_url: str,
@@ -98,9 +111,7 @@ def _read_waiting(
     return tuple(waiting.reasons(profile, account, today, get_paid_url=get_paid_url))
 
 
-def _render_history(
-    coach_id: int, _entry_count: int, period: str, today: date, currency: str
-) -> Markup:
+def _render_history(coach_id: int, period: str, today: date, currency: str) -> Markup:
     read = earnings.read_history(coach_id, period, today)
     return _render(
         "payouts/_history.html",
@@ -111,7 +122,7 @@ def _render_history(
     )
 
 
-def _render_payouts(coach_id: int, account_id: int | None, _changes: int) -> Markup:
+def _render_payouts(coach_id: int, account_id: int | None) -> Markup:
     page = earnings.payouts_page(coach_id) if account_id else earnings.PayoutPage((), None)
     return _render("payouts/_payouts_table.html", payouts=page)
 

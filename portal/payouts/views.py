@@ -34,7 +34,6 @@ from portal.stripe_gateway import GatewayError
 
 bp = Blueprint("payouts", __name__)
 cli.register(bp)
-bp.record_once(lambda state: sections.init_app(state.app))
 
 
 def _today() -> datetime:
@@ -47,7 +46,6 @@ def _today() -> datetime:
 @bp.get("/coach/earnings")
 @allow(Role.COACH)
 def dashboard() -> Response:
-    coach_id = current_user.id
     profile = current_user.coach_profile  # loaded with the signed-in user
     if profile is None:
         abort(404)
@@ -59,7 +57,7 @@ def dashboard() -> Response:
         summary=earnings.summary(profile, account, today),
         account=account,
         history=sections.history(profile, period, today),
-        payouts=sections.payouts(coach_id, account),
+        payouts=sections.payouts(profile, account),
         requirements=services.describe_requirements(
             (account.requirements or {}).get("currently_due") if account else None
         ),

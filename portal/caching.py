@@ -1,0 +1,214 @@
+"""Read-mostly pages kept rendered between requests, under versions one read gives.
+
+What this module promises:
+
+- `kept(name, version, make)` (one value) and `kept_many(name, versions, make)` (a page's
+  worth, made in one batch) give what `make` produced under exactly that `Version`, or call it.
+  A `Version` is the database's generation (`portal.models.caching`, read in the same statement
+  as the counters) and counters that writers raise under a row lock: the dashboard's
+  `ledger_entry_count` and `payout_changes`, a coach's `listing_changes`. Counters, not
+  timestamps: two writers' timestamps can commit in the other order, a counter moved under a
+  lock changes with every commit. The generation changes when a backup is restored, so counters
+  wound back by a restore never find a value kept before it, with no restart.
+- A value may say until when it holds (`Expiring`): an open time passes, or enters the last 24
+  hours in which cancelling gives nothing back, without anything being written.
+- Values are kept per process (a bounded LRU per name). Nothing kept is trusted without the
+  version read of the request that uses it, so any number of processes on any number of
+  machines agree: each misses once per change and renders what the database says.
+- Anonymous pages built from kept values answer with an `ETag` made of the same versions (and
+  the release), `304 Not Modified` when the browser or a CDN already holds it, and
+  `Cache-Control: public` for at most `PUBLIC_MAX_AGE` seconds and never past the moment the
+  page expires; every page that depends on who asks is `private, no-store`. `Vary: Cookie`
+  keeps a shared cache from handing one visitor's page to another.
+
+The caller reads the version first, so whatever a miss then reads is at least as new as its
+key, and a later change makes a new key: a kept value is never shown for newer data.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Hashable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from flask import Flask, current_app, request, session
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from portal.models import utcnow
+
+KEPT = "portal.kept"
+KEPT_PER_NAME = 4096  # per process; a value is a few kilobytes of HTML
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of what a kept value shows: the database's life and its counters."""
+
+    generation: str
+    counters: tuple[Hashable, ...]
+
+
+@dataclass(frozen=True)
+class Expiring(Generic[T]):
+    """A value that holds until `until` (None: until its version changes)."""
+
+    value: T
+    until: datetime | None
+
+
+class _Store:
+    """A bounded LRU of `Expiring` values, safe to share between a process's threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: OrderedDict[Hashable, Expiring[Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, now: datetime) -> Expiring[Any] | None:
+        with self._lock:
+            found = self._values.get(key)
+            if found is None:
+                return None
+            if found.until is not None and now >= found.until:
+                del self._values[key]
+                return None
+            self._values.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, value: Expiring[Any]) -> None:
+        with self._lock:
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self._size:
+                self._values.popitem(last=False)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[KEPT] = {}
+
+
+def _store(name: str) -> _Store:
+    stores: dict[str, _Store] = current_app.extensions[KEPT]
+    store = stores.get(name)
+    if store is None:
+        store = stores.setdefault(name, _Store(KEPT_PER_NAME))
+    return store
+
+
+def kept(name: str, version: Version, make: Callable[[], T]) -> T:
+    """What `make()` gives for `version`, made once per process per version."""
+    store = _store(name)
+    found = store.get(version, utcnow())
+    if found is not None:
+        return found.value  # type: ignore[no-any-return]
+    value = make()
+    store.put(version, Expiring(value, None))
+    return value
+
+
+def kept_many(
+    name: str,
+    versions: Mapping[K, Version],
+    make: Callable[[Collection[K]], Mapping[K, Expiring[T]]],
+    *,
+    now: datetime | None = None,
+) -> dict[K, Expiring[T]]:
+    """Each key's value under its version; the missing ones made by ONE call of `make`.
+
+    `make(keys)` returns an `Expiring` value for every key it is given, so a page of values
+    costs the same number of queries whether none, some or all of them are kept.
+    """
+    now = now or utcnow()
+    store = _store(name)
+    found: dict[K, Expiring[T]] = {}
+    missing = []
+    for key, version in versions.items():
+        hit = store.get((key, version), now)
+        if hit is None:
+            missing.append(key)
+        else:
+            found[key] = hit
+    if missing:
+        made = make(missing)
+        for key in missing:
+            store.put((key, versions[key]), made[key])
+            found[key] = made[key]
+    return found
+
+
+def earliest(*moments: datetime | None) -> datetime | None:
+    """The first of the moments a page's parts expire at (None when none expires)."""
+    return min((m for m in moments if m is not None), default=None)
+
+
+# --- HTTP caching of anonymous pages ----------------------------------------------------------
+
+
+def is_shared_page() -> bool:
+    """Whether this request's page is the same for every anonymous visitor: nobody signed in,
+    and no message waiting to be shown once."""
+    return not current_user.is_authenticated and "_flashes" not in session
+
+
+def etag(*parts: object) -> str:
+    """A strong validator of a page made from `parts` (versions, arguments) by this release."""
+    digest = hashlib.sha256(repr((_release(), parts)).encode()).hexdigest()
+    return digest[:32]
+
+
+def not_modified(tag: str, expires: datetime | None) -> Response | None:
+    """A 304 when the request already holds the page tagged `tag`, else None."""
+    if not request.if_none_match.contains(tag):
+        return None
+    return shared(Response(status=304), tag, expires)
+
+
+def shared(response: Response, tag: str, expires: datetime | None) -> Response:
+    """Mark an anonymous page as one a browser or a CDN may keep, until it changes."""
+    response.set_etag(tag)
+    max_age = current_app.config["PUBLIC_MAX_AGE"]
+    if expires is not None:
+        max_age = max(0, min(max_age, int((expires - utcnow()).total_seconds())))
+    response.headers["Cache-Control"] = f"public, max-age={max_age}, must-revalidate"
+    response.vary.add("Cookie")
+    return response
+
+
+def personal(response: Response) -> Response:
+    """Mark a page that depends on who asks: kept by no one."""
+    response.headers["Cache-Control"] = "private, no-store"
+    response.vary.add("Cookie")
+    return response
+
+
+@functools.cache
+def _release() -> str:
+    """A digest of the code and templates, so a new release never answers 304 to an old page."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for folder, pattern in ((root / "portal", "*.py"), (root / "templates", "*.html")):
+        for path in sorted(folder.rglob(pattern)):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def page(
+    make: Callable[[], Response], parts: tuple[object, ...], expires: datetime | None
+) -> Response:
+    """Answer with `make()`'s page: for anonymous visitors tagged by `parts` (the versions and
+    arguments it was made from) and `expires`, or a 304 when they hold it already; for anyone
+    else as a page kept by no one."""
+    if not is_shared_page():
+        return personal(make())
+    tag = etag(*parts, expires)
+    return not_modified(tag, expires) or shared(make(), tag, expires)
