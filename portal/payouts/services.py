@@ -7,7 +7,8 @@ What it promises:
   `record_stripe_payout` for a payout object (the `payout.*` handlers and the portal's own
   payout creation both call it). A payout row's status moves forward only, and its money moves
   through the ledger: taken from available when first seen, given back when it fails or is
-  canceled. Every status the payout reaches is safe to see twice, in any order.
+  canceled. Every status the payout reaches is safe to see twice, in any order, and is told to
+  the coach once (`notices`).
 - An Express account is created once per coach (the coach's row is locked and the idempotency
   key names the coach), and a coach can be paid only when Stripe says `charges_enabled` /
   `payouts_enabled`: returning from onboarding is a hint to look, never completion.
@@ -53,6 +54,7 @@ from portal.models import (
     utcnow,
 )
 from portal.money import from_minor_units, normalise_currency, to_minor_units
+from portal.payouts import notices
 from portal.payouts.words import describe_requirements as describe_requirements
 from portal.stripe_gateway import connect as gateway
 from portal.stripe_gateway import idempotency_key
@@ -120,6 +122,7 @@ def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) 
     """
     status = PayoutStatus(data["status"])
     payout = db.session.scalar(sa.select(Payout).where(Payout.stripe_payout_id == data["id"]))
+    before = payout.status if payout is not None else None
     if payout is None:
         currency = normalise_currency(data["currency"])
         payout = _insert_payout(
@@ -148,6 +151,7 @@ def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) 
     ledger.record_payout(payout)
     if payout.status in RETURNED:
         ledger.record_payout_returned(payout)
+    notices.payout_moved(payout, before)
     return payout
 
 
