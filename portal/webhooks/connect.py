@@ -19,7 +19,8 @@
   is recovered here when `DISPUTE_LOST_COACH_SHARE` is `recover_automatically`. A
   dispute on a destination charge is the platform's: the coach's balance does not move. If the
   platform recovers the money from the coach (a transfer reversal, an admin decision), that
-  action calls `ledger.record_dispute_reversal`.
+  action calls `ledger.record_dispute_reversal`. The coach and the admins are mailed of a
+  dispute the first time the portal applies one of its events (`disputes.tell_of_new_dispute`).
 
 An event about an account the portal does not know is ignored with a log line, not failed:
 retrying it would never succeed. A dispute of a payment the portal has not recorded yet waits
@@ -223,6 +224,7 @@ def dispute_changed(event: Event) -> str | WaitFor | None:
             "event": event["id"],
         },
     }
+    disputes.tell_of_new_dispute(transaction)
     if status == "lost" and previous.get("status") != "lost":
         _recover_if_the_platform_does_so(transaction)
     return None
