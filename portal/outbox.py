@@ -61,6 +61,8 @@ def when(moment: datetime, person: User | None = None) -> str:
 
 def day(moment: date | datetime, person: User | None = None) -> str:
     """A day (a payout's arrival) as a message to `person` shows it."""
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(UTC)
     return moment.strftime("%a %d %b %Y")
 
 

@@ -27,12 +27,9 @@ from portal.payouts.words import FAILURE_WORDS, describe_requirements
 
 ON_ITS_WAY = (PayoutStatus.PENDING, PayoutStatus.IN_TRANSIT)
 UNKNOWN_FAILURE = "the bank returned it"
-# Failures that the next payout cannot cure: the coach must give Stripe other bank details.
-NEEDS_NEW_BANK_DETAILS = frozenset(FAILURE_WORDS) - {
-    "could_not_process",
-    "declined",
-    "insufficient_funds",
-}
+# Failures the next payout may cure by itself; after any other (an unknown code too) the coach
+# must check or change the bank details Stripe has.
+NEXT_PAYOUT_MAY_CURE = frozenset({"could_not_process", "declined", "insufficient_funds"})
 
 
 def payout_moved(payout: Payout, before: PayoutStatus | None) -> None:
@@ -71,7 +68,7 @@ def _tell_coach(payout: Payout, what: str, subject: str, *, optional: bool = Fal
         amount=_amount(payout),
         arrival=day(payout.arrival_date, coach) if payout.arrival_date else None,
         why=why,
-        new_bank_details=code in NEEDS_NEW_BANK_DETAILS or not code,
+        new_bank_details=code not in NEXT_PAYOUT_MAY_CURE,
     )
 
 

@@ -4,13 +4,14 @@ what to do; Stripe asking for more after onboarding. Each once, whatever Stripe 
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import Role, StripeEvent, User
-from tests.builders import make_user
+from tests.builders import make_connected_account, make_user
 from tests.conftest import PASSWORD
 from tests.mailbox import (
     assert_nothing_secret,
@@ -28,6 +29,8 @@ from tests.payouts.conftest import (
     post_form,
     start_onboarding,
 )
+from tests.webhooks import payloads
+from tests.webhooks.signing import CONNECT_PATH, connect_secret, signed_post
 
 TWO_DAYS = 2 * 86400 + 1
 FAILS_EVERY_PAYOUT = "000111111116"
@@ -106,6 +109,27 @@ def test_a_failed_payout_tells_the_coach_why_and_what_to_fix_and_every_admin(
     assert links_to(told[0], "/admin/attention")
     for message in messages(app):
         assert_nothing_secret(message)  # the bank account number above appears nowhere
+
+
+@pytest.mark.parametrize(
+    ("code", "why", "advice"),
+    [
+        ("insufficient_funds", "Stripe's balance for you was too low", "Nothing to change"),
+        ("account_frozen", "the bank account is frozen", "give Stripe a bank account"),
+        ("a_code_stripe_adds_later", "the bank returned it", "give Stripe a bank account"),
+    ],
+)
+def test_a_failed_payout_says_whether_the_next_payout_cures_it(
+    app: Flask, client: FlaskClient, code: str, why: str, advice: str
+) -> None:
+    coach = make_user(Role.COACH)
+    account = make_connected_account(coach)
+    failed = payloads.payout("po_failed", 5000, status="failed")
+    failed["failure_code"] = code
+    event = payloads.event("payout.failed", failed, account=account.stripe_account_id)
+    assert signed_post(client, CONNECT_PATH, event, connect_secret(client)).status_code == 200
+    [told] = with_subject(app, "Payout failed: $50.00 did not reach your bank")
+    assert f"did not reach you: {why}" in text_of(told) and advice in text_of(told)
 
 
 def test_a_coach_who_switched_optional_mail_off_still_hears_a_payout_was_paid(
