@@ -11,6 +11,8 @@ What it promises:
   go below zero, as it does at Stripe; the dispute's flag notes the reversal for the coach's
   page, the admin's and reconciliation.
 - `recoverable` is a preview only: what the coach's transfer still holds of this payment.
+- The coach of a disputed session and the admins are told of a new dispute by email, the
+  coach of a recovery too, once each, in the unit of work that records it.
 
 Services add and flush; the caller commits.
 """
@@ -18,6 +20,7 @@ Services add and flush; the caller commits.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -27,7 +30,8 @@ from portal import ledger
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import Refund, RefundStatus, Transaction
-from portal.money import from_minor_units, to_minor_units
+from portal.money import format_money, from_minor_units, to_minor_units
+from portal.outbox import queue_mail, queue_mail_to_admins, when
 from portal.stripe_gateway import disputes as gateway
 
 logger = logging.getLogger("portal.disputes")
@@ -104,8 +108,69 @@ def recover_coach_share(transaction_id: int) -> Decimal:
 
 
 def tell_coach_of_recovery(transaction: Transaction, recovered: Decimal) -> None:
-    """Where the coach hears of a recovery beyond the portal (the outbox's email plugs in here).
+    """The coach hears by email of a recovery, once (the portal's own telling needs nothing
+    more: the coach's activity lists the ledger's entry and the dashboard explains the balance
+    it leaves)."""
+    coach, booking = transaction.coach, transaction.session
+    if coach is None:
+        return
+    amount = format_money(recovered, transaction.currency)
+    queue_mail(
+        "dispute.share_recovered",
+        coach,
+        f"{amount} taken back from your balance: a lost dispute",
+        "dispute_recovered",
+        dedupe_key=f"dispute.share_recovered:{transaction.id}",
+        booking=booking,
+        when=when(booking.starts_at, coach) if booking else None,
+        amount=amount,
+    )
 
-    The portal's own telling needs nothing more: the coach's activity lists the ledger's entry
-    and the dashboard explains the balance it leaves.
+
+# --- telling people of a dispute -------------------------------------------------------------
+
+
+def tell_of_new_dispute(transaction: Transaction) -> None:
+    """The coach of the disputed session and every admin hear of a dispute, once each.
+
+    Called for every dispute event the portal applies; the dispute's id keys each message, so
+    a redelivered, reordered or later event about the same dispute tells nothing again.
     """
+    flag = (transaction.meta or {}).get("dispute") or {}
+    dispute_id = str(flag.get("id") or "")
+    if not dispute_id:
+        return
+    due_by = flag.get("due_by")
+    deadline = datetime.fromtimestamp(due_by, UTC) if isinstance(due_by, int) else None
+    currency = str(flag.get("currency") or transaction.currency)
+    context = {
+        "transaction": transaction,
+        "booking": transaction.session,
+        "amount": format_money(Decimal(str(flag.get("amount") or transaction.amount)), currency),
+        "reason": str(flag.get("reason") or "general").replace("_", " "),
+        "status": str(flag.get("status") or "").replace("_", " "),
+        "closed": bool(flag.get("closed")),
+    }
+    booking, coach = transaction.session, transaction.coach
+    if coach is not None:
+        queue_mail(
+            "dispute.opened_coach",
+            coach,
+            f"A payment for your session was disputed: {context['amount']}",
+            "dispute_opened_coach",
+            dedupe_key=f"dispute.opened_coach:{dispute_id}",
+            when=when(booking.starts_at, coach) if booking else None,
+            policy=lost_dispute_policy(),
+            share=format_money(transaction.coach_payout, transaction.currency),
+            **context,
+        )
+    queue_mail_to_admins(
+        "dispute.opened_admin",
+        f"Dispute opened: {context['amount']}, evidence due "
+        f"{when(deadline) if deadline else 'date unknown'}",
+        "admin_dispute_opened",
+        dedupe_key=f"dispute.opened_admin:{dispute_id}",
+        deadline=when(deadline) if deadline else None,
+        when=when(booking.starts_at) if booking else None,
+        **context,
+    )

@@ -14,13 +14,17 @@ What this module promises:
   tries; then the message is kept as failed. A consumer that dies between sending and recording
   leaves its claim; after `STALE_CLAIM` the message is tried again. Its Message-ID is the same
   each time, so a mail program shows such a rare second copy as one message.
-- Links in messages are absolute, built from `PORTAL_URL`, inside or outside a request.
+- A message with a `dedupe_key` is made once: queued again (a redelivered event, a second
+  event telling the same news), it is not made a second time.
+- Links in messages are absolute, built from `PORTAL_URL`, inside or outside a request; times in
+  messages are shown by `when` (and days by `day`), the one place mail formats them.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,10 +35,10 @@ from flask_sqlalchemy.session import Session as PortalSession
 from sqlalchemy.orm import Session
 
 from portal.extensions import db, mail
-from portal.models import OutboxMessage, User, utcnow
+from portal.models import OutboxMessage, Role, User, utcnow
 from portal.models.mail import FAILED, PENDING, SENDING, SENT
 from portal.templating import READER_TIME_ZONE
-from portal.time_zones import DEFAULT_TIME_ZONE
+from portal.time_zones import DEFAULT_TIME_ZONE, show_time
 
 logger = logging.getLogger("portal.outbox")
 
@@ -52,6 +56,18 @@ def link(endpoint: str, **values: Any) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
+def when(moment: datetime, person: User | None = None) -> str:
+    """A moment as a message to `person` shows it: on their clock, with the zone's abbreviation."""
+    return show_time(moment, person.time_zone if person else DEFAULT_TIME_ZONE)
+
+
+def day(moment: date | datetime, person: User | None = None) -> str:
+    """A day (a payout's arrival) as a message to `person` shows it."""
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%a %d %b %Y")
+
+
 def queue_mail(
     kind: str,
     to: User | str,
@@ -66,10 +82,12 @@ def queue_mail(
     """Add a message to the outbox in the current unit of work; it is sent after the commit.
 
     An `optional` message (not about money or security) is not made for a person who switched
-    such messages off.
+    such messages off; one whose `dedupe_key` was queued already is not made again.
     """
     user = to if isinstance(to, User) else None
     if optional and user is not None and not user.optional_mail:
+        return None
+    if dedupe_key is not None and already_queued(dedupe_key):
         return None
     # A time the template shows (`|datetime`) is in the reader's zone, not the sender's.
     reader_zone = user.time_zone if user else DEFAULT_TIME_ZONE
@@ -96,6 +114,23 @@ def queue_mail(
     db.session.flush()
     db.session.info.setdefault(_QUEUED_KEY, []).append(message.id)
     return message
+
+
+def queue_mail_to_admins(
+    kind: str, subject: str, template: str, *, dedupe_key: str, **context: Any
+) -> list[OutboxMessage]:
+    """`queue_mail` to every active admin, once each for `dedupe_key`."""
+    queued = [
+        queue_mail(kind, admin, subject, template, dedupe_key=f"{dedupe_key}:{admin.id}", **context)
+        for admin in admins()
+    ]
+    return [message for message in queued if message is not None]
+
+
+def admins() -> Sequence[User]:
+    return db.session.scalars(
+        sa.select(User).where(User.role == Role.ADMIN, User.is_active.is_(True)).order_by(User.id)
+    ).all()
 
 
 def already_queued(dedupe_key: str) -> bool:

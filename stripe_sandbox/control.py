@@ -1,7 +1,8 @@
 """Control endpoints under `/_sandbox/` for tests and demos (no API key needed).
 
 Promises: move the clock, pause/resume/force/flush webhook deliveries, shuffle and double them
-(chaos), redeliver an event, make the next payout fail, close a dispute as won or lost,
+(chaos), redeliver an event, make the next payout fail, close a dispute as won or lost, have
+Stripe ask an onboarded account for more information,
 reconfigure webhook endpoints, reset everything, and show every delivery attempt. Bodies may be
 JSON or form-encoded; answers are JSON.
 """
@@ -13,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .errors import StripeError, invalid_request
-from .resources import disputes
+from .resources import accounts, disputes
 from .sandbox import Sandbox
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")
@@ -143,6 +144,19 @@ def close_dispute(did: str) -> Response:
             raise invalid_request(f"No such dispute: '{did}'", "id")
         disputes.close(sb, dispute, outcome)
         return jsonify(id=did, status=dispute["status"])
+
+
+@bp.post("/accounts/<aid>/require")
+def require_information(aid: str) -> Response:
+    body = _body()
+    due = [str(code) for code in body.get("currently_due") or []]
+    deadline_in = body.get("deadline_in")
+    sb = sandbox()
+    with sb.store.lock:
+        account = sb.store.get(aid, "account", None, "account")
+        deadline = sb.store.now() + int(deadline_in) if deadline_in else None
+        accounts.ask_for_more(sb, account, due, deadline)
+        return jsonify(id=aid, requirements=account["requirements"])
 
 
 @bp.post("/reset")

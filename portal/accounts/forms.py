@@ -77,8 +77,11 @@ class LoginForm(FlaskForm):
 class ProfileForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
     optional_mail = BooleanField(
-        "Email me reminders of my sessions",
-        description="Messages about money and your account's security are always sent.",
+        "Email me reminders of my sessions, and when a payout is on its way",
+        description=(
+            "Payments, refunds, renewals, payouts paid or failed, disputes, what Stripe needs "
+            "from you and your account's security are always mailed."
+        ),
     )
     time_zone = StringField(
         "Your time zone",

@@ -34,7 +34,8 @@ class User(UserMixin, TimestampMixin, Base):
     session_token: Mapped[str] = mapped_column(sa.String(64))
     # When the person opened the link mailed to this address; booking and payouts wait for it.
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Reminders and other mail that is not about money or security; those always go.
+    # Mail that is not about money or security (a session's reminder, a payout on its way, whose
+    # outcome is mailed anyway); those always go.
     optional_mail: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     # An IANA name (portal.time_zones): every time is shown to this person in it.
     time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")

@@ -7,7 +7,8 @@ What it promises:
   `record_stripe_payout` for a payout object (the `payout.*` handlers and the portal's own
   payout creation both call it). A payout row's status moves forward only, and its money moves
   through the ledger: taken from available when first seen, given back when it fails or is
-  canceled. Every status the payout reaches is safe to see twice, in any order.
+  canceled. Every status the payout reaches is safe to see twice, in any order, and is told to
+  the coach once (`notices`).
 - An Express account is created once per coach (the coach's row is locked and the idempotency
   key names the coach), and a coach can be paid only when Stripe says `charges_enabled` /
   `payouts_enabled`: returning from onboarding is a hint to look, never completion.
@@ -53,6 +54,8 @@ from portal.models import (
     utcnow,
 )
 from portal.money import from_minor_units, normalise_currency, to_minor_units
+from portal.payouts import notices
+from portal.payouts.words import describe_requirements as describe_requirements
 from portal.stripe_gateway import connect as gateway
 from portal.stripe_gateway import idempotency_key
 
@@ -119,6 +122,7 @@ def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) 
     """
     status = PayoutStatus(data["status"])
     payout = db.session.scalar(sa.select(Payout).where(Payout.stripe_payout_id == data["id"]))
+    before = payout.status if payout is not None else None
     if payout is None:
         currency = normalise_currency(data["currency"])
         payout = _insert_payout(
@@ -147,6 +151,7 @@ def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) 
     ledger.record_payout(payout)
     if payout.status in RETURNED:
         ledger.record_payout_returned(payout)
+    notices.payout_moved(payout, before)
     return payout
 
 
@@ -294,60 +299,6 @@ def express_dashboard_link(coach_id: int) -> str:
             "Finish setting up payouts with Stripe first; then your Stripe dashboard opens."
         )
     return gateway.create_login_link(account.stripe_account_id)
-
-
-# What Stripe's requirement codes mean, in words a coach understands. A code is matched
-# exactly first, then by its longest listed prefix (`individual.address.city` ->
-# `individual.address`).
-REQUIREMENT_PHRASES: dict[str, str] = {
-    "external_account": "the bank account your payouts go to",
-    "business_type": "whether you coach as an individual or as a company",
-    "business_profile.url": "your website, or a short description of your coaching",
-    "business_profile.product_description": "a short description of your coaching",
-    "business_profile.mcc": "the kind of business you run",
-    "business_profile.name": "your business name",
-    "individual.first_name": "your legal name",
-    "individual.last_name": "your legal name",
-    "individual.dob": "your date of birth",
-    "individual.address": "your home address",
-    "individual.email": "your email address",
-    "individual.phone": "your phone number",
-    "individual.ssn_last_4": "the last four digits of your Social Security number",
-    "individual.id_number": "your government tax ID number",
-    "individual.verification.document": "a photo of your ID document",
-    "individual.verification.additional_document": "a document that proves your address",
-    "tos_acceptance": "accepting Stripe's services agreement",
-    "company.name": "your company's legal name",
-    "company.tax_id": "your company's tax ID",
-    "company.address": "your company's address",
-    "company.phone": "your company's phone number",
-    "representative": "details of the person who runs the company",
-    "owners": "details of the company's owners",
-    "directors": "details of the company's directors",
-    "executives": "details of the company's executives",
-}
-UNKNOWN_REQUIREMENT = "a few more details Stripe asks for"
-
-
-def describe_requirements(codes: list[str] | None) -> list[str]:
-    """Plain phrases for Stripe's `requirements.currently_due`, each once, in Stripe's order."""
-    phrases: list[str] = []
-    for code in codes or []:
-        phrase = _phrase_for(code)
-        if phrase not in phrases:
-            phrases.append(phrase)
-    return phrases
-
-
-def _phrase_for(code: str) -> str:
-    parts = code.split(".")
-    if parts and parts[0].startswith("person_"):
-        parts[0] = "representative"  # `person_abc.first_name`: a person on a company account
-    for end in range(len(parts), 0, -1):
-        phrase = REQUIREMENT_PHRASES.get(".".join(parts[:end]))
-        if phrase:
-            return phrase
-    return UNKNOWN_REQUIREMENT
 
 
 # --- payout settings --------------------------------------------------------------------------

@@ -28,26 +28,12 @@ from portal.models import (
     StripeConnectedAccount,
 )
 from portal.money import format_money, from_minor_units
-from portal.payouts.services import describe_requirements, next_payout_day
+from portal.payouts.services import next_payout_day
+from portal.payouts.words import FAILURE_WORDS, describe_requirements
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway import connect as gateway
 
 ZERO = Decimal("0.00")
-FAILURE_WORDS = {
-    "account_closed": "the bank account has been closed",
-    "account_frozen": "the bank account is frozen",
-    "bank_account_restricted": "the bank account does not accept this kind of payment",
-    "bank_ownership_changed": "the bank account changed owner",
-    "could_not_process": "the bank could not process it",
-    "debit_not_authorized": "the bank account does not allow this payment",
-    "declined": "the bank declined it",
-    "insufficient_funds": "Stripe's balance for you was too low when it was sent",
-    "invalid_account_number": "the account number is not valid",
-    "incorrect_account_holder_name": "the account holder's name does not match the bank's",
-    "invalid_currency": "the bank account cannot receive this currency",
-    "no_account": "the bank could not find that account",
-    "unsupported_card": "the debit card does not accept payouts",
-}
 
 
 @dataclass(frozen=True)

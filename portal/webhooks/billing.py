@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.billing import cards, membership, services
+from portal.billing import cards, membership, notices, services
 from portal.webhooks import IGNORED, Event
 
 
@@ -50,7 +50,10 @@ def invoice_changed(event: Event) -> str | None:
     row = membership.apply_invoice(data)
     if row is None:
         return IGNORED
+    if event["type"] == "invoice.paid" and row.subscription is not None:
+        notices.membership_renewed(row.user, row, data)
     if event["type"] == "invoice.payment_failed" and row.subscription is not None:
+        notices.membership_payment_failed(row.user, row, data)
         # A failed renewal makes the membership past_due; read it now, whatever came first.
         membership.refresh_subscription(row.subscription.stripe_subscription_id)
     if data.get("status") == "paid":

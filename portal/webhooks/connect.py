@@ -11,14 +11,16 @@
   for that account only; an event older than one already applied changes nothing. Stripe's
   `created` has whole seconds, so when another update of the same second was applied already,
   which one is newer is unknowable from the events: the account is read from Stripe instead.
-  Returning from onboarding is not completion; this event is.
+  Returning from onboarding is not completion; this event is. A need Stripe newly lists is
+  mailed to the coach (`payouts.notices`).
 - `charge.dispute.*`: flags the transaction for admins in its metadata (status, reason, amount,
   Stripe's fee, the funds withdrawn and reinstated, the evidence deadline), moving forward only:
   an older event about a dispute seen further along changes nothing. On `lost`, the coach's share
   is recovered here when `DISPUTE_LOST_COACH_SHARE` is `recover_automatically`. A
   dispute on a destination charge is the platform's: the coach's balance does not move. If the
   platform recovers the money from the coach (a transfer reversal, an admin decision), that
-  action calls `ledger.record_dispute_reversal`.
+  action calls `ledger.record_dispute_reversal`. The coach and the admins are mailed of a
+  dispute the first time the portal applies one of its events (`disputes.tell_of_new_dispute`).
 
 An event about an account the portal does not know is ignored with a log line, not failed:
 retrying it would never succeed. A dispute of a payment the portal has not recorded yet waits
@@ -43,6 +45,7 @@ from portal.models import (
     Transaction,
 )
 from portal.money import from_minor_units, normalise_currency
+from portal.payouts import notices as payout_notices
 from portal.payouts import services as payouts
 from portal.stripe_gateway import connect as connect_gateway
 from portal.stripe_gateway import disputes as dispute_gateway
@@ -141,7 +144,9 @@ def account_updated(event: Event) -> str | None:
         return _ignore(event, "a newer account.updated for this account was applied already")
     if _account_update_of_the_same_second_applied(event, account.stripe_account_id):
         data = connect_gateway.retrieve_account(account.stripe_account_id)
+    before = account.requirements
     payouts.mirror_account(account, data)
+    payout_notices.stripe_needs_more(account, before)
     return None
 
 
@@ -219,6 +224,7 @@ def dispute_changed(event: Event) -> str | WaitFor | None:
             "event": event["id"],
         },
     }
+    disputes.tell_of_new_dispute(transaction)
     if status == "lost" and previous.get("status") != "lost":
         _recover_if_the_platform_does_so(transaction)
     return None

@@ -14,6 +14,7 @@ What `apply_event` promises:
 - A handler that raises rolls back everything it did; then, in a fresh transaction, the event
   is recorded as `failed` with the error and one more attempt, so admins see it, and the caller
   answers 500 so Stripe retries. A failed row is not a duplicate: the next delivery applies it.
+  An event that keeps failing is mailed to the admins, once (`notices`).
 - An event type with no handler, or one whose handler returns `dispatch.IGNORED`, is recorded
   as `ignored` and acknowledged.
 - Nothing is dropped for arriving early: an event whose handler returns `wait_for(id)`
@@ -37,7 +38,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import EventStatus, StripeEvent, utcnow
-from portal.webhooks import WaitFor, dispatch
+from portal.webhooks import WaitFor, dispatch, notices
 
 logger = logging.getLogger("portal.webhooks")
 
@@ -242,6 +243,7 @@ def _record_failure(event: dict[str, Any], exc: BaseException) -> None:
             row.error = error
             row.attempts = (row.attempts or 0) + 1
             row.processed_at = None
+            notices.tell_admins_if_failing(row)
         db.session.commit()
     except Exception:
         db.session.rollback()

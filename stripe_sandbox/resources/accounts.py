@@ -216,6 +216,20 @@ def emit_account_updated(sb: Sandbox, account: Obj, before: Obj) -> None:
         sb.emit("account.updated", account, account["id"], previous)
 
 
+def ask_for_more(sb: Sandbox, account: Obj, due: list[str], deadline: int | None) -> None:
+    """Stripe asking an account for more information after onboarding (a document, an ID
+    number): with a `deadline` the payouts go on until then; without one they stop now."""
+    before = render(account)
+    account["requirements"] = {
+        **_requirements(due, None if deadline else "requirements.past_due"),
+        "current_deadline": deadline,
+        "past_due": [] if deadline else list(due),
+    }
+    if not deadline and due:
+        account["payouts_enabled"] = False
+    emit_account_updated(sb, account, before)
+
+
 def delete_account(sb: Sandbox, account: Obj) -> Obj:
     with sb.store.lock:
         del sb.store.objects[account["id"]]

@@ -30,6 +30,25 @@ def test_onboarding_left_half_way(client, sandbox_tools):
     assert account.requirements.currently_due == ["external_account"]
 
 
+def test_stripe_asking_an_onboarded_account_for_more(client, sandbox_tools, receiver):
+    account_id = sandbox_tools.onboard()
+    sandbox_tools.control(
+        f"accounts/{account_id}/require", currently_due=["individual.id_number"], deadline_in=600
+    )
+    account = client.v1.accounts.retrieve(account_id)
+    assert account.requirements.currently_due == ["individual.id_number"]
+    assert account.requirements.current_deadline is not None and account.payouts_enabled
+    sandbox_tools.control(f"accounts/{account_id}/require", currently_due=["individual.id_number"])
+    account = client.v1.accounts.retrieve(account_id)
+    assert account.requirements.past_due == ["individual.id_number"]
+    assert not account.payouts_enabled
+    sandbox_tools.flush()
+    updates = [e for e in receiver.events("/connect") if e["type"] == "account.updated"]
+    assert updates[-1]["data"]["object"]["requirements"]["currently_due"] == [
+        "individual.id_number"
+    ]
+
+
 def test_used_or_expired_link_goes_to_refresh_url(client, http, sandbox_tools):
     account = client.v1.accounts.create(params={"type": "express"})
     params = {
