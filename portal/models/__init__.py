@@ -1,6 +1,6 @@
 """The portal's tables. Import models from here: `from portal.models import User`."""
 
-from portal.models.accounts import CoachProfile, User
+from portal.models.accounts import CoachProfile, RecoveryCode, User
 from portal.models.base import Base, utcnow
 from portal.models.billing import Invoice, PaymentMethod, Subscription
 from portal.models.coaching import AvailabilitySlot, Booking
@@ -45,6 +45,7 @@ __all__ = [
     "PayoutSchedule",
     "PayoutStatus",
     "ReconciliationRun",
+    "RecoveryCode",
     "Refund",
     "RefundStatus",
     "Role",

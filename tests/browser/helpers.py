@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from portal.models import Role, User
 from tests.builders import make_slot, make_user
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, current_code
 from tests.live import LivePortal, LiveSandbox, onboard_coach
 from tests.mailbox import links_in, messages
 
@@ -70,6 +70,10 @@ def sign_in(page: Page, portal: LivePortal, user: User, audit=None) -> None:  # 
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    if user.two_factor_enabled:
+        expect(page.get_by_role("heading", name="Your code")).to_be_visible()
+        page.get_by_label("Code").fill(current_code(user))
+        page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
