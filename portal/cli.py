@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import click
+import pyotp
 from flask import Flask
 from sqlalchemy import select
 
@@ -16,6 +17,11 @@ from portal.models import AvailabilitySlot, Role, User
 
 DEMO_ADMIN = "admin@portal.example"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for the demo on purpose
+# Admins sign in with a second factor. The demo admin has one already, with this published key,
+# so someone trying the demo signs in at once: add the key to an authenticator app, or let
+# `flask demo-code` print the code. A real admin (`create-admin`) sets up their own at first
+# sign-in.
+DEMO_TOTP_SECRET = "DEMOADMINSECRETFORTHEPORTAL23456"  # noqa: S105 - printed on purpose
 
 DEMO_COACHES = [
     (
@@ -57,6 +63,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(demo_logins)
+    app.cli.add_command(demo_code)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(stripe_cli)
     app.cli.add_command(jobs_cli)
@@ -95,7 +102,10 @@ def seed_demo() -> None:
     if db.session.scalar(select(User.id).limit(1)) is not None:
         click.echo("The database has users already; demo data not added.")
         return
-    accounts.create_user(DEMO_ADMIN, DEMO_PASSWORD, "Portal Admin", Role.ADMIN, verified=True)
+    admin = accounts.create_user(
+        DEMO_ADMIN, DEMO_PASSWORD, "Portal Admin", Role.ADMIN, verified=True
+    )
+    admin.totp_secret = DEMO_TOTP_SECRET
     tomorrow = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     for name, email, headline, bio, price, currency in DEMO_COACHES:
         coach = accounts.create_user(email, DEMO_PASSWORD, name, Role.COACH, verified=True)
@@ -128,6 +138,12 @@ def demo_logins() -> None:
     click.echo("+" + "-" * (width + 2) + "+")
 
 
+@click.command("demo-code")
+def demo_code() -> None:
+    """Print the demo admin's two-factor code now (from the demo's published key)."""
+    click.echo(pyotp.TOTP(DEMO_TOTP_SECRET).now())
+
+
 def _echo_demo_logins() -> None:
     for line in _demo_login_lines()[1:]:
         click.echo(line)
@@ -138,6 +154,8 @@ def _demo_login_lines() -> list[str]:
         "The portal is up at the address above. Demo logins:",
         f"Sign in with any of these (password: {DEMO_PASSWORD}):",
         f"  admin   {DEMO_ADMIN}",
+        "          then a code: .venv/bin/flask --app wsgi demo-code prints it,",
+        f"          or add the key {DEMO_TOTP_SECRET} to an authenticator app",
         *(f"  coach   {email}" for _, email, *_ in DEMO_COACHES),
         *(f"  mentee  {email}" for _, email in DEMO_MENTEES),
     ]

@@ -247,3 +247,19 @@ def test_coaches_and_mentees_are_offered_two_factor_in_their_profile(
     login(client, coach)
     profile = client.get("/account/profile").text
     assert "Set up two-factor sign-in" in profile and 'href="/account/two-factor"' in profile
+
+
+def test_the_demo_admin_signs_in_with_the_code_the_demo_prints(app: Flask) -> None:
+    from portal.cli import DEMO_ADMIN, DEMO_PASSWORD, DEMO_TOTP_SECRET
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    box = runner.invoke(args=["demo-logins"]).output
+    assert "demo-code" in box and DEMO_TOTP_SECRET in box
+    client = app.test_client()
+    first = _post(client, "/account/login", email=DEMO_ADMIN, password=DEMO_PASSWORD)
+    assert first.location == "/account/login/code"
+    code = runner.invoke(args=["demo-code"]).output.strip()
+    assert re.fullmatch(r"\d{6}", code)
+    assert _code_step(client, code).status_code == 303
+    assert client.get("/admin/transactions").status_code == 200
