@@ -77,6 +77,24 @@ def sign_in(page: Page, portal: LivePortal, user: User, audit=None) -> None:  # 
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def book_and_pay(portal: LivePortal, mentee, coach, slot_id: int) -> str:  # type: ignore[no-untyped-def]
+    """A mentee books and pays on Checkout (outside the browser under test); returns the
+    Checkout Session's id. The return page is not visited: only webhooks tell the portal."""
+    browser = portal.browser()
+    portal.login(browser, mentee)
+    booked = portal.post(browser, f"/slots/{slot_id}/book", f"/coaches/{coach.id}")
+    assert booked.status_code == 303, booked.text
+    checkout_url = booked.headers["Location"]
+    paid = browser.post(
+        checkout_url,
+        data={"number": "4242424242424242", "expiry": "12/34", "cvc": "123", "name": "A B"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert paid.status_code == 303, paid.text
+    return checkout_url.rsplit("/", 1)[-1]
+
+
 def pay_on_checkout(page: Page, card: str, *, name: str = "Ada Lovelace") -> None:
     """Fill the (offline) Stripe Checkout page's card form and submit it."""
     page.get_by_label("Card number").fill(card)
