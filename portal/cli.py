@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import click
+import pyotp
 from flask import Flask
 from sqlalchemy import select
 
@@ -17,6 +18,11 @@ from portal.time_zones import wall_time_to_utc
 
 DEMO_ADMIN = "admin@portal.example"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for the demo on purpose
+# Admins sign in with a second factor. The demo admin has one already, with this published key,
+# so someone trying the demo signs in at once: add the key to an authenticator app, or let
+# `flask demo-code` print the code. A real admin (`create-admin`) sets up their own at first
+# sign-in.
+DEMO_TOTP_SECRET = "DEMOADMINSECRETFORTHEPORTAL23456"  # noqa: S105 - printed on purpose
 
 DEMO_COACHES = [
     (
@@ -61,6 +67,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(demo_logins)
+    app.cli.add_command(demo_code)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(stripe_cli)
     app.cli.add_command(jobs_cli)
@@ -99,7 +106,10 @@ def seed_demo() -> None:
     if db.session.scalar(select(User.id).limit(1)) is not None:
         click.echo("The database has users already; demo data not added.")
         return
-    accounts.create_user(DEMO_ADMIN, DEMO_PASSWORD, "Portal Admin", Role.ADMIN, verified=True)
+    admin = accounts.create_user(
+        DEMO_ADMIN, DEMO_PASSWORD, "Portal Admin", Role.ADMIN, verified=True
+    )
+    admin.totp_secret = DEMO_TOTP_SECRET
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     for name, email, headline, bio, price, currency, zone in DEMO_COACHES:
         coach = accounts.create_user(
@@ -136,6 +146,12 @@ def demo_logins() -> None:
     click.echo("+" + "-" * (width + 2) + "+")
 
 
+@click.command("demo-code")
+def demo_code() -> None:
+    """Print the demo admin's two-factor code now (from the demo's published key)."""
+    click.echo(pyotp.TOTP(DEMO_TOTP_SECRET).now())
+
+
 def _echo_demo_logins() -> None:
     for line in _demo_login_lines()[1:]:
         click.echo(line)
@@ -146,6 +162,8 @@ def _demo_login_lines() -> list[str]:
         "The portal is up at the address above. Demo logins:",
         f"Sign in with any of these (password: {DEMO_PASSWORD}):",
         f"  admin   {DEMO_ADMIN}",
+        "          then a code: .venv/bin/flask --app wsgi demo-code prints it,",
+        f"          or add the key {DEMO_TOTP_SECRET} to an authenticator app",
         *(f"  coach   {email}" for _, email, *_ in DEMO_COACHES),
         *(f"  mentee  {email}" for _, email in DEMO_MENTEES),
     ]

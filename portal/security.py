@@ -1,7 +1,8 @@
 """Who may use each route, the headers every response carries, and safe redirects.
 
 Every view declares its audience with `@allow(...)`; a view that declares nothing is refused for
-everyone (deny by default), and the authorisation test walks the URL map to prove it.
+everyone (deny by default), and the authorisation test walks the URL map to prove it. An admin
+without two-factor sign-in is sent to turn it on before any admin page.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, redirect, request, url_for
+from flask import Flask, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal.models.enums import Role
+from portal.rendering import htmx_redirect
 
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
@@ -55,8 +57,17 @@ def enforce_access() -> Any:
             abort(401)
         return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
     if SIGNED_IN in audience or current_user.role.value in audience:
+        if audience == {Role.ADMIN.value} and not current_user.two_factor_enabled:
+            return _enrol_first()
         return None
     abort(403)
+
+
+def _enrol_first() -> Any:
+    """Admins refund money: their pages wait until the admin has a second factor."""
+    flash("Admins sign in with a second factor: set up your authenticator app first.", "info")
+    back = request.full_path.rstrip("?") if request.method == "GET" else "/"
+    return htmx_redirect(url_for("accounts.two_factor", next=back))
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -6,6 +6,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pyotp
+
 from portal.accounts import services as accounts
 from portal.extensions import db
 from portal.models import (
@@ -33,8 +35,11 @@ def make_user(
     password: str = "correct horse battery",  # noqa: S107
     name: str | None = None,
     verified: bool = True,
+    two_factor: bool | None = None,
     **profile: object,
 ) -> User:
+    """A user; admins have two-factor sign-in, as the portal requires (`two_factor=False`
+    makes one who has not set it up yet)."""
     n = next(_counter)
     user = accounts.create_user(
         email or f"{role.value}{n}@example.com",
@@ -47,6 +52,8 @@ def make_user(
         user.coach_profile.is_published = True
         for key, value in profile.items():
             setattr(user.coach_profile, key, value)
+    if role is Role.ADMIN if two_factor is None else two_factor:
+        user.totp_secret = pyotp.random_base32()  # as after an enrolment made earlier
     db.session.commit()
     return user
 

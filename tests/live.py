@@ -40,7 +40,7 @@ from portal.extensions import db
 from portal.models import StripeConnectedAccount, User
 from stripe_sandbox import SandboxConfig
 from stripe_sandbox.server import SandboxServer
-from tests.conftest import PASSWORD, make_app
+from tests.conftest import PASSWORD, current_code, make_app
 
 PLATFORM_SECRET = "whsec_live_platform"
 CONNECT_SECRET = "whsec_live_connect"
@@ -105,6 +105,15 @@ class LivePortal:
             timeout=10,
         )
         assert response.status_code == 303, response.text
+        if response.headers["Location"] == "/account/login/code":
+            token = self.csrf(browser, "/account/login/code")
+            response = browser.post(
+                self.url + "/account/login/code",
+                data={"code": current_code(user), "csrf_token": token},
+                allow_redirects=False,
+                timeout=10,
+            )
+            assert response.status_code == 303, response.text
 
     def post(self, browser: requests.Session, path: str, page: str, **data: str) -> Any:
         """Submit a form found on `page` (its CSRF token) to `path`, without following."""

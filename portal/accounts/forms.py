@@ -139,3 +139,54 @@ class ConfirmForm(FlaskForm):
     """A button alone: the GET that shows it changes nothing."""
 
     submit = SubmitField("Confirm")
+
+
+_CODE_HINT = "The 6 digits your authenticator app shows, or one of your recovery codes."
+
+
+def _code_field(label: str = "Code", description: str = _CODE_HINT) -> StringField:
+    return StringField(
+        label,
+        validators=[DataRequired(), Length(max=32)],
+        description=description,
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"},
+    )
+
+
+class SignInCodeForm(FlaskForm):
+    """The second step of signing in, for people with two-factor sign-in."""
+
+    code = _code_field()
+    submit = SubmitField("Continue")
+
+
+class EnrolForm(FlaskForm):
+    code = _code_field(
+        "Code from your app", "Type the 6 digits your app shows for this portal, to prove it works."
+    )
+    submit = SubmitField("Turn on two-factor sign-in")
+
+
+class ConfirmIdentityForm(FlaskForm):
+    """Password, and a code where the person has two-factor sign-in (the view asks for it)."""
+
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    code = StringField(
+        "Code",
+        validators=[Length(max=32)],
+        description=_CODE_HINT,
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"},
+    )
+    submit = SubmitField("Confirm")
+
+
+class DisableTwoFactorForm(FlaskForm):
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    code = _code_field()
+    submit = SubmitField("Turn off two-factor sign-in")
+
+
+class RecoveryCodesForm(FlaskForm):
+    """A button alone: new recovery codes (the step-up confirmation guards it)."""
+
+    submit = SubmitField("Make new recovery codes")

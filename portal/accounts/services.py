@@ -46,6 +46,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def hash_matches(hashed: str, secret: str) -> bool:
+    """Whether `secret` is what `hashed` (from `hash_password`) was made from."""
+    try:
+        return _hasher.verify(hashed, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_matches(user: User, password: str) -> bool:
+    return hash_matches(user.password_hash, password)
+
+
 def new_session_token() -> str:
     return secrets.token_hex(16)
 
@@ -168,9 +180,7 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def change_password(user: User, current: str, new: str) -> bool:
-    try:
-        _hasher.verify(user.password_hash, current)
-    except (VerificationError, InvalidHashError):
+    if not password_matches(user, current):
         return False
     user.password_hash = hash_password(new)
     end_sessions(user)

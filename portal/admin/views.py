@@ -62,6 +62,7 @@ from portal.parsing import BadRequestInput, form_error_message
 from portal.payouts import services as payout_services
 from portal.rendering import htmx_redirect, is_htmx, render
 from portal.security import allow
+from portal.stepup import requires_confirmation
 from portal.stripe_gateway import STRIPE_API_VERSION, GatewayError
 from portal.tasks import current_tasks
 from portal.webhooks.runner import UnknownEvent
@@ -173,6 +174,7 @@ def transaction(transaction_id: int) -> Response:
 
 @bp.route("/transactions/<int:transaction_id>/refund", methods=["GET", "POST"])
 @allow(Role.ADMIN)
+@requires_confirmation
 def refund(transaction_id: int) -> Response:
     """GET: the refund form. POST: check it and show what it will do (nothing changes yet)."""
     found = detail.transaction_detail(transaction_id)
@@ -198,6 +200,7 @@ def refund(transaction_id: int) -> Response:
 
 @bp.post("/transactions/<int:transaction_id>/refund/confirm")
 @allow(Role.ADMIN)
+@requires_confirmation
 def confirm_refund(transaction_id: int) -> Response:
     form = RefundConfirmForm()
     back = url_for("admin.transaction", transaction_id=transaction_id)
@@ -242,6 +245,7 @@ def _submit_refund(refund_id: int, back: str) -> Response:
 
 @bp.post("/refunds/<int:refund_id>/submit")
 @allow(Role.ADMIN)
+@requires_confirmation
 def submit_refund(refund_id: int) -> Response:
     """Send a refund Stripe never answered again (same idempotency key, so still one refund)."""
     if not ActionForm().validate_on_submit():
@@ -368,6 +372,7 @@ def event(stripe_event_id: str) -> Response:
 
 @bp.post("/events/<stripe_event_id>/reprocess")
 @allow(Role.ADMIN)
+@requires_confirmation
 def reprocess(stripe_event_id: str) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -507,12 +512,14 @@ def _set_active(user_id: int, active: bool) -> Response:
 
 @bp.post("/users/<int:user_id>/deactivate")
 @allow(Role.ADMIN)
+@requires_confirmation
 def deactivate(user_id: int) -> Response:
     return _set_active(user_id, False)
 
 
 @bp.post("/users/<int:user_id>/reactivate")
 @allow(Role.ADMIN)
+@requires_confirmation
 def reactivate(user_id: int) -> Response:
     return _set_active(user_id, True)
 

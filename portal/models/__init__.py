@@ -1,6 +1,6 @@
 """The portal's tables. Import models from here: `from portal.models import User`."""
 
-from portal.models.accounts import CoachProfile, User
+from portal.models.accounts import CoachProfile, RecoveryCode, User
 from portal.models.base import Base, utcnow
 from portal.models.billing import Invoice, PaymentMethod, Subscription
 from portal.models.caching import CacheGeneration
@@ -48,6 +48,7 @@ __all__ = [
     "PayoutSchedule",
     "PayoutStatus",
     "ReconciliationRun",
+    "RecoveryCode",
     "Refund",
     "RefundStatus",
     "Role",

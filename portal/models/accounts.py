@@ -39,6 +39,12 @@ class User(UserMixin, TimestampMixin, Base):
     optional_mail: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     # An IANA name (portal.time_zones): every time is shown to this person in it.
     time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
+    # The TOTP secret of a confirmed enrolment (None: no second factor). Only the code check
+    # reads it; no page shows it after enrolment (see portal.accounts.twofactor).
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # The last 30-second time step whose code was accepted: a code is refused unless its step
+    # is later, so a code seen over someone's shoulder cannot be used again.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_connect_account_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
@@ -56,11 +62,18 @@ class User(UserMixin, TimestampMixin, Base):
     platform_subscription: Mapped[Subscription | None] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     __table_args__ = (sa.CheckConstraint("email = lower(email)", name="email_lower"),)
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_secret is not None
 
     @property
     def email_verified(self) -> bool:
@@ -71,6 +84,22 @@ class User(UserMixin, TimestampMixin, Base):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code of a person's second factor, kept as a password hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(255))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="recovery_codes")
+
+    def __repr__(self) -> str:
+        return f"<RecoveryCode {self.id} user={self.user_id} used={self.used_at is not None}>"
 
 
 class CoachProfile(TimestampMixin, Base):

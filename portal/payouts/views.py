@@ -30,6 +30,7 @@ from portal.payouts.forms import (
 )
 from portal.rendering import htmx_redirect, render
 from portal.security import allow
+from portal.stepup import requires_confirmation
 from portal.stripe_gateway import GatewayError
 
 bp = Blueprint("payouts", __name__)
@@ -211,6 +212,7 @@ def express_dashboard() -> Response:
 
 @bp.route("/coach/earnings/settings", methods=["GET", "POST"])
 @allow(Role.COACH)
+@requires_confirmation
 def settings() -> Response:
     profile = services.coach_profile(current_user.id)
     if profile is None:

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from portal.models import Role, User
 from tests.builders import make_slot, make_user
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, current_code
 from tests.live import LivePortal, LiveSandbox, onboard_coach
 from tests.mailbox import links_in, messages
 
@@ -70,7 +70,29 @@ def sign_in(page: Page, portal: LivePortal, user: User, audit=None) -> None:  # 
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    if user.two_factor_enabled:
+        expect(page.get_by_role("heading", name="Your code")).to_be_visible()
+        page.get_by_label("Code").fill(current_code(user))
+        page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def book_and_pay(portal: LivePortal, mentee, coach, slot_id: int) -> str:  # type: ignore[no-untyped-def]
+    """A mentee books and pays on Checkout (outside the browser under test); returns the
+    Checkout Session's id. The return page is not visited: only webhooks tell the portal."""
+    browser = portal.browser()
+    portal.login(browser, mentee)
+    booked = portal.post(browser, f"/slots/{slot_id}/book", f"/coaches/{coach.id}")
+    assert booked.status_code == 303, booked.text
+    checkout_url = booked.headers["Location"]
+    paid = browser.post(
+        checkout_url,
+        data={"number": "4242424242424242", "expiry": "12/34", "cvc": "123", "name": "A B"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert paid.status_code == 303, paid.text
+    return checkout_url.rsplit("/", 1)[-1]
 
 
 def pay_on_checkout(page: Page, card: str, *, name: str = "Ada Lovelace") -> None:

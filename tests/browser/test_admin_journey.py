@@ -23,28 +23,16 @@ from portal.models import (
     Transaction,
     TransactionStatus,
 )
-from tests.browser.helpers import bookable_coach, ledger_is_clean, sign_in, table_fits_a_phone
+from tests.browser.helpers import (
+    book_and_pay,
+    bookable_coach,
+    ledger_is_clean,
+    sign_in,
+    table_fits_a_phone,
+)
 from tests.builders import make_user
 from tests.conftest import PASSWORD
 from tests.live import LivePortal, LiveSandbox
-
-
-def _book_and_pay(portal: LivePortal, mentee, coach, slot_id: int) -> str:  # type: ignore[no-untyped-def]
-    """A mentee books and pays on Checkout (outside the browser under test); returns the
-    Checkout Session's id. The return page is not visited: only webhooks tell the portal."""
-    browser = portal.browser()
-    portal.login(browser, mentee)
-    booked = portal.post(browser, f"/slots/{slot_id}/book", f"/coaches/{coach.id}")
-    assert booked.status_code == 303, booked.text
-    checkout_url = booked.headers["Location"]
-    paid = browser.post(
-        checkout_url,
-        data={"number": "4242424242424242", "expiry": "12/34", "cvc": "123", "name": "A B"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert paid.status_code == 303, paid.text
-    return checkout_url.rsplit("/", 1)[-1]
 
 
 def _a_failed_delivery_of(sandbox: LiveSandbox, checkout_session_id: str) -> StripeEvent:
@@ -75,7 +63,7 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
     mentee = make_user(Role.MENTEE, "mia@example.com", password=PASSWORD, name="Mia Mentee")
     admin = make_user(Role.ADMIN, "boss@example.com", password=PASSWORD, name="Boss Admin")
 
-    _book_and_pay(live_portal, mentee, coach, slots[0])
+    book_and_pay(live_portal, mentee, coach, slots[0])
     live_sandbox.flush()
 
     sign_in(page, live_portal, admin, audit=audit)
@@ -123,7 +111,7 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
 
     # The second payment's webhook reached the portal but failed to apply.
     live_sandbox.control("webhooks/pause")
-    second = _book_and_pay(live_portal, mentee, coach, slots[1])
+    second = book_and_pay(live_portal, mentee, coach, slots[1])
     failed = _a_failed_delivery_of(live_sandbox, second)
     page.get_by_role("link", name="Events").first.click()
     page.wait_for_load_state("load")

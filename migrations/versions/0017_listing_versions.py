@@ -7,8 +7,8 @@ holding them, whether Stripe lets the coach take charges. `cache_generation` hol
 random token; with its `xmin` on PostgreSQL, it changes when a backup is restored, so counters
 wound back by a restore never name a page kept before it (`portal/models/caching.py`).
 
-Revision ID: 0016
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 """
 
 import secrets
@@ -16,8 +16,8 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
