@@ -554,6 +554,7 @@ class Stack:
     env: dict[str, str]
     portals: Portals
     stripe: Stripe
+    coaches: list[Coach] = field(default_factory=list)
 
 
 def create_database(admin_url: str, name: str) -> str:
@@ -719,6 +720,7 @@ def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         ids = dict(conn.execute("SELECT email, id FROM users WHERE role = 'coach'").fetchall())
     for coach in coaches:
         coach.id = ids[coach.email]
+    stack.coaches = coaches
     not_bookable = _coaches_not_bookable(stack.database_url)
     if not_bookable:
         raise SystemExit(f"Coaches not bookable after onboarding: {not_bookable}")
@@ -970,6 +972,12 @@ def check(stack: Stack, results: dict[str, Any], started_day: Any) -> list[dict[
         reconciled.returncode == 0,
         (reconciled.stdout + reconciled.stderr).strip()[-2000:],
     )
+    stale = stale_dashboards(stack)
+    record(
+        "each coach's dashboard shows the newest payment or refund on every server",
+        not stale,
+        stale,
+    )
     statuses = failed_sign_ins(stack.portals, 11)
     record(
         f"sign-in throttle held across {len(stack.portals.bases)} server(s): ten failures"
@@ -978,6 +986,31 @@ def check(stack: Stack, results: dict[str, Any], started_day: Any) -> list[dict[
         statuses,
     )
     return checks
+
+
+def stale_dashboards(stack: Stack) -> list[str]:
+    """Coaches whose dashboard, asked of each server, lacks their newest payment or refund.
+
+    Every worker keeps the dashboard's sections rendered under a version read from the
+    database, and the coaches read their dashboards on every server all through the load: a
+    version that missed a change made through another server would show an older history.
+    """
+    with psycopg.connect(stack.database_url) as conn:
+        newest = dict(
+            conn.execute(  # the kinds the dashboard's "Payments and refunds" lists
+                "SELECT coach_id, max(id) FROM ledger_entries"
+                " WHERE kind IN ('payment', 'refund', 'dispute') GROUP BY coach_id"
+            )
+        )
+    stale = []
+    for coach in stack.coaches:
+        if coach.id not in newest:
+            continue
+        for base in stack.portals.bases:
+            page = coach.browser.http.get(f"{base}/coach/earnings", timeout=60)
+            if page.status_code != 200 or f'id="entry-{newest[coach.id]}"' not in page.text:
+                stale.append(f"{coach.email} on {base}: {page.status_code}")
+    return stale
 
 
 def failed_sign_ins(portals: Portals, count: int) -> list[int]:
