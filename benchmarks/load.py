@@ -8,8 +8,9 @@ What it does, all on 127.0.0.1 and every loop bounded in count and time:
 
 1. Makes a fresh PostgreSQL database of its own (`portal_load`, dropped at the end unless
    `--keep-database`), migrated with `flask db upgrade`.
-2. Starts the stand-in (`python -m stripe_sandbox`) and the portal under gunicorn
-   (`gunicorn.conf.py`, production settings, plain HTTP) pointed at each other.
+2. Starts a throwaway Redis (throttles and the task queue), the stand-in (`python -m
+   stripe_sandbox`) and the portal under gunicorn (`gunicorn.conf.py`, production settings,
+   plain HTTP) pointed at each other.
 3. Sets coaches up through the portal as people would: sign up, publish a priced profile, add
    open times, "Get paid" and the stand-in's hosted onboarding forms (the portal learns that
    charges are enabled from `account.updated`).
@@ -23,12 +24,20 @@ What it does, all on 127.0.0.1 and every loop bounded in count and time:
    the portal (pages and webhook deliveries), every event the stand-in made is processed or
    ignored in `stripe_events`, each paid booking has one transaction and each Stripe refund one
    refund row, amounts agree with the stand-in's charges and refunds, `flask ledger verify` and
-   `flask reconcile` pass. Prints a table, writes JSON, exits 1 on any failure.
+   `flask reconcile` pass; then ten failed sign-ins to one account, spread over every server,
+   and the eleventh must be refused (429). Prints a table, writes JSON, exits 1 on any failure.
+
+With `--servers 2` the portal runs twice, on two ports (standing in for two machines), sharing
+the one PostgreSQL database and one throwaway Redis (rate-limit counters and the task queue,
+`REDIS_URL`). Every request a person makes goes to the next server in turn, as behind a
+round-robin load balancer, the stand-in sends platform events to one server and Connect events
+to the other, and the same checks must pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import re
@@ -59,6 +68,7 @@ from common import (  # noqa: E402
     free_port,
     portal_environment,
     start_gunicorn,
+    start_redis,
     stop,
     wait_until_up,
 )
@@ -71,6 +81,7 @@ GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
 PRICES = ["60.00", "85.50", "120.00", "149.99"]
 REDIRECTS = (301, 302, 303, 307, 308)
+THROTTLE = "10 per minute"  # failed sign-ins per account and per address (production's)
 
 
 class JourneyError(Exception):
@@ -103,6 +114,30 @@ class Stats:
             self.journey_errors.append(message)
 
 
+class Portals:
+    """The portal's servers, taken in turn: a round-robin load balancer on the client's side."""
+
+    def __init__(self, bases: list[str]) -> None:
+        self.bases = bases
+        self._turn = itertools.cycle(bases)
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            return next(self._turn)
+
+    def owns(self, url: str) -> bool:
+        return any(url.startswith(base) for base in self.bases)
+
+    def route(self, url: str) -> str:
+        """`url` sent to the next server: a path, or a link to any of them (a redirect's)."""
+        for base in self.bases:
+            if url.startswith(base):
+                url = url[len(base) :]
+                break
+        return urljoin(self.next(), url) if url.startswith("/") or not url else url
+
+
 def route_of(path: str) -> str:
     """`/bookings/17/cancel` -> `/bookings/<id>/cancel`: a name to group latencies by."""
     return "/".join(
@@ -113,22 +148,23 @@ def route_of(path: str) -> str:
 class Browser:
     """One person's cookies; every request counted, redirects followed by hand (each counted)."""
 
-    def __init__(self, stats: Stats, portal: str, deadline: float) -> None:
+    def __init__(self, stats: Stats, portals: Portals, deadline: float, mailbox: str) -> None:
         self.http = requests.Session()
         self.http.trust_env = False
         self.stats = stats
-        self.portal = portal
+        self.portals = portals
         self.deadline = deadline
+        self.mailbox = mailbox  # the database whose outbox holds the mail people are sent
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         if time.monotonic() > self.deadline:
             raise TimeoutError("the load phase's time is up")
-        url = urljoin(self.portal, url)
+        url = self.portals.route(url)
         started = time.perf_counter()
         response = self.http.request(method, url, allow_redirects=False, timeout=60, **kwargs)
         elapsed = (time.perf_counter() - started) * 1000
         parts = urlsplit(url)
-        target = "portal" if url.startswith(self.portal) else "stripe"
+        target = "portal" if self.portals.owns(url) else "stripe"
         self.stats.add(
             target, f"{method} {route_of(parts.path)}", response.status_code, elapsed, url
         )
@@ -136,7 +172,7 @@ class Browser:
 
     def twin(self) -> Browser:
         """The same person in a second tab: the same cookies, its own connection."""
-        other = Browser(self.stats, self.portal, self.deadline)
+        other = Browser(self.stats, self.portals, self.deadline, self.mailbox)
         other.http.cookies.update(self.http.cookies)
         return other
 
@@ -173,10 +209,28 @@ class Browser:
             {"name": name, "email": email, "password": PASSWORD, "role": role},
         )
         self.expect(response, 303)  # sign-up signs nobody in: sign in as a person would
+        # Confirm the address from the mailed link (a coach cannot get paid before), by its button
+        link = self.confirmation_link(email)
+        confirmed = self.expect(self.form(link, link, {}), 303)
+        if "is confirmed" not in self.expect(self.follow(confirmed), 200).text:
+            raise JourneyError(f"{email}'s confirmation link did not confirm it")
         signed_in = self.form(
             "/account/login", "/account/login", {"email": email, "password": PASSWORD}
         )
         return self.expect(signed_in, 303)
+
+    def confirmation_link(self, email: str) -> str:
+        """The path of the link in the confirmation mailed to `email` (read from the outbox)."""
+        with psycopg.connect(self.mailbox) as conn:
+            row = conn.execute(
+                "SELECT text_body FROM outbox WHERE to_address = %s"
+                " AND kind = 'account.verify_email' ORDER BY id DESC LIMIT 1",
+                (email.lower(),),
+            ).fetchone()
+        found = re.search(r"/account/verify/[^\s\"'<>]+", row[0]) if row else None
+        if found is None:
+            raise JourneyError(f"no confirmation link was mailed to {email}")
+        return found.group(0)
 
 
 def _text_of(response: requests.Response) -> str:
@@ -257,9 +311,9 @@ class Coach:
     price: str = ""
 
 
-def set_up_coach(n: int, stats: Stats, portal: str, slots: int, deadline: float) -> Coach:
+def set_up_coach(n: int, stats: Stats, stack: Stack, slots: int, deadline: float) -> Coach:
     """Sign up, publish a priced profile, offer open times and onboard with Stripe, by HTTP."""
-    browser = Browser(stats, portal, deadline)
+    browser = Browser(stats, stack.portals, deadline, stack.database_url)
     coach = Coach(f"coach{n}@load.example", browser, price=PRICES[n % len(PRICES)])
     browser.sign_up(f"Coach {n}", coach.email, "coach")
     saved = browser.form(
@@ -317,10 +371,10 @@ class Plan:
 
 
 def mentee_journey(
-    n: int, stats: Stats, portal: str, coach_ids: list[int], plan: Plan, deadline: float
+    n: int, stats: Stats, stack: Stack, coach_ids: list[int], plan: Plan, deadline: float
 ) -> None:
     rng = random.Random(n)  # noqa: S311 - load shape, not secrets
-    browser = Browser(stats, portal, deadline)
+    browser = Browser(stats, stack.portals, deadline, stack.database_url)
     try:
         browser.sign_up(f"Mentee {n}", f"mentee{n}@load.example", "mentee")
         for _ in range(plan.bookings):
@@ -349,7 +403,7 @@ def _book_one(
             browser.post(f"/slots/{slot}/book", {"csrf_token": csrf_token(page)}), 303
         )
         location = urljoin(booked.url, booked.headers["Location"])
-        if location.startswith(browser.portal):
+        if browser.portals.owns(location):
             back = browser.expect(browser.follow(booked), 200)
             message = _flash(back.text)
             if "taken" not in message and "no longer offered" not in message:
@@ -415,7 +469,8 @@ def _abandon(browser: Browser, checkout_url: str, stats: Stats, outcome: str) ->
 def _cancel(browser: Browser, booking_id: int, stats: Stats, double_click: bool) -> None:
     """Cancel a paid booking for a refund; a double click sends the form twice at once."""
     page = f"/bookings/{booking_id}"
-    token = csrf_token(browser.expect(browser.get(page), 200).text)
+    # the booking's Cancel leads to its confirm page, which says what comes back
+    token = csrf_token(browser.expect(browser.get(f"{page}/cancel"), 200).text)
     clicks = [browser, browser.twin()] if double_click else [browser]
     with ThreadPoolExecutor(len(clicks)) as pool:
         answers = list(pool.map(lambda b: b.post(f"{page}/cancel", {"csrf_token": token}), clicks))
@@ -497,8 +552,9 @@ def chaos(
 class Stack:
     database_url: str
     env: dict[str, str]
-    portal: str
+    portals: Portals
     stripe: Stripe
+    coaches: list[Coach] = field(default_factory=list)
 
 
 def create_database(admin_url: str, name: str) -> str:
@@ -526,9 +582,8 @@ def flask(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.C
 
 
 def start_stand_in(
-    port: int, portal_port: int, available_after: int, log: Any
+    port: int, platform_portal: str, connect_portal: str, available_after: int, log: Any
 ) -> subprocess.Popen[bytes]:
-    portal = f"http://127.0.0.1:{portal_port}"
     process = subprocess.Popen(  # noqa: S603
         [
             str(ROOT / ".venv/bin/python"),
@@ -539,9 +594,9 @@ def start_stand_in(
             "--port",
             str(port),
             "--webhook-url",
-            f"{portal}/webhooks/stripe",
+            f"{platform_portal}/webhooks/stripe",
             "--connect-webhook-url",
-            f"{portal}/webhooks/stripe/connect",
+            f"{connect_portal}/webhooks/stripe/connect",
             "--webhook-secret",
             PLATFORM_SECRET,
             "--connect-webhook-secret",
@@ -567,7 +622,14 @@ def main() -> None:
     parser.add_argument("--decline-share", type=float, default=0.12)
     parser.add_argument("--abandon-share", type=float, default=0.12)
     parser.add_argument("--cancel-share", type=float, default=0.2)
-    parser.add_argument("--workers", type=int, default=5, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=5, help="gunicorn workers per server")
+    parser.add_argument(
+        "--servers",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="portal servers on their own ports, sharing PostgreSQL and one Redis",
+    )
     parser.add_argument("--max-seconds", type=int, default=600, help="limit of the load phase")
     parser.add_argument("--available-after", type=int, default=30)
     parser.add_argument("--admin-database-url", default="postgresql:///postgres")
@@ -584,7 +646,8 @@ def main() -> None:
         raise SystemExit("No local PostgreSQL server answers (scripts/postgres.sh).")
 
     logs = Path(tempfile.mkdtemp(prefix="portal-load-"))
-    portal_port, stripe_port = free_port(), free_port()
+    portal_ports, stripe_port = [free_port() for _ in range(args.servers)], free_port()
+    portals = Portals([f"http://127.0.0.1:{port}" for port in portal_ports])
     stripe_url = f"http://127.0.0.1:{stripe_port}"
     database_url = create_database(args.admin_database_url, args.database)
     env = portal_environment(
@@ -595,29 +658,42 @@ def main() -> None:
             "STRIPE_SANDBOX_PUBLIC_URL": stripe_url,
             "STRIPE_WEBHOOK_SECRET": PLATFORM_SECRET,
             "STRIPE_CONNECT_WEBHOOK_SECRET": CONNECT_SECRET,
-            "LOGIN_RATE_LIMIT": "100000 per minute",
+            # Failed sign-ins only, as in production: the journeys never fail one, and the
+            # throttle check at the end does, across every server.
+            "LOGIN_RATE_LIMIT": THROTTLE,
             "SIGNUP_RATE_LIMIT": "100000 per minute",
         },
     )
-    gunicorn = stand_in = None
+    servers: list[subprocess.Popen[bytes]] = []
+    stand_in = redis = None
     started_day = datetime.now(UTC).date()
     results: dict[str, Any] = {"settings": {k: str(v) for k, v in vars(args).items()}}
     try:
+        # What every process on every machine shares: the throttles' counters and the task queue.
+        redis_port = free_port()
+        redis = start_redis(redis_port)
+        env["RATELIMIT_STORAGE_URI"] = f"redis://127.0.0.1:{redis_port}/0"
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/1"
         migrated = flask(env, "db", "upgrade")
         if migrated.returncode != 0:
             raise SystemExit(f"flask db upgrade failed:\n{migrated.stderr}")
-        with (
-            (logs / "stripe.log").open("wb") as stripe_log,
-            (logs / "portal.log").open("wb") as portal_log,
-        ):
-            stand_in = start_stand_in(stripe_port, portal_port, args.available_after, stripe_log)
-            gunicorn = start_gunicorn(env, portal_port, args.workers, log=portal_log)
-            stack = Stack(database_url, env, f"http://127.0.0.1:{portal_port}", Stripe(stripe_url))
+        with (logs / "stripe.log").open("wb") as stripe_log:
+            stand_in = start_stand_in(
+                stripe_port, portals.bases[0], portals.bases[-1], args.available_after, stripe_log
+            )
+            for n, port in enumerate(portal_ports, start=1):
+                with (logs / f"portal-{n}.log").open("wb") as portal_log:
+                    servers.append(
+                        start_gunicorn(env, port, args.workers, log=portal_log, wait_seconds=120)
+                    )
+            stack = Stack(database_url, env, portals, Stripe(stripe_url))
             results.update(run_load(stack, args))
             results["checks"] = check(stack, results, started_day)
     finally:
-        stop(gunicorn)
+        for server in servers:
+            stop(server)
         stop(stand_in)
+        stop(redis)
         if not args.keep_database:
             drop_database(args.admin_database_url, args.database)
     results["logs"] = str(logs)
@@ -634,7 +710,7 @@ def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     with ThreadPoolExecutor(min(args.threads, args.coaches)) as pool:
         coaches = list(
             pool.map(
-                lambda n: set_up_coach(n, stats, stack.portal, args.slots_per_coach, deadline),
+                lambda n: set_up_coach(n, stats, stack, args.slots_per_coach, deadline),
                 range(1, args.coaches + 1),
             )
         )
@@ -644,6 +720,7 @@ def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         ids = dict(conn.execute("SELECT email, id FROM users WHERE role = 'coach'").fetchall())
     for coach in coaches:
         coach.id = ids[coach.email]
+    stack.coaches = coaches
     not_bookable = _coaches_not_bookable(stack.database_url)
     if not_bookable:
         raise SystemExit(f"Coaches not bookable after onboarding: {not_bookable}")
@@ -665,7 +742,7 @@ def run_load(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     try:
         with ThreadPoolExecutor(args.threads) as pool:
             for future in [
-                pool.submit(mentee_journey, n, stats, stack.portal, coach_ids, plan, deadline)
+                pool.submit(mentee_journey, n, stats, stack, coach_ids, plan, deadline)
                 for n in range(1, args.mentees + 1)
             ]:
                 future.result()
@@ -895,7 +972,71 @@ def check(stack: Stack, results: dict[str, Any], started_day: Any) -> list[dict[
         reconciled.returncode == 0,
         (reconciled.stdout + reconciled.stderr).strip()[-2000:],
     )
+    stale = stale_dashboards(stack)
+    record(
+        "each coach's dashboard shows the newest payment or refund on every server",
+        not stale,
+        stale,
+    )
+    statuses = failed_sign_ins(stack.portals, 11)
+    record(
+        f"sign-in throttle held across {len(stack.portals.bases)} server(s): ten failures"
+        " answered 400, the eleventh refused with 429",
+        statuses == [400] * 10 + [429],
+        statuses,
+    )
     return checks
+
+
+def stale_dashboards(stack: Stack) -> list[str]:
+    """Coaches whose dashboard, asked of each server, lacks their newest payment or refund.
+
+    Every worker keeps the dashboard's sections rendered under a version read from the
+    database, and the coaches read their dashboards on every server all through the load: a
+    version that missed a change made through another server would show an older history.
+    """
+    with psycopg.connect(stack.database_url) as conn:
+        newest = dict(
+            conn.execute(  # the kinds the dashboard's "Payments and refunds" lists
+                "SELECT coach_id, max(id) FROM ledger_entries"
+                " WHERE kind IN ('payment', 'refund', 'dispute') GROUP BY coach_id"
+            )
+        )
+    stale = []
+    for coach in stack.coaches:
+        if coach.id not in newest:
+            continue
+        for base in stack.portals.bases:
+            page = coach.browser.http.get(f"{base}/coach/earnings", timeout=60)
+            if page.status_code != 200 or f'id="entry-{newest[coach.id]}"' not in page.text:
+                stale.append(f"{coach.email} on {base}: {page.status_code}")
+    return stale
+
+
+def failed_sign_ins(portals: Portals, count: int) -> list[int]:
+    """The statuses of `count` wrong-password sign-ins to one account, each to the next server.
+
+    The limit counts per account and per address; counters kept per process or per server
+    would let the eleventh through.
+    """
+    browser = requests.Session()
+    browser.trust_env = False
+    statuses = []
+    for _ in range(count):
+        base = portals.next()
+        page = browser.get(f"{base}/account/login", timeout=30)
+        answer = browser.post(
+            f"{base}/account/login",
+            data={
+                "email": "coach1@load.example",
+                "password": "not-the-password-1",
+                "csrf_token": csrf_token(page.text),
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        statuses.append(answer.status_code)
+    return statuses
 
 
 def _minor(amount: Decimal) -> int:

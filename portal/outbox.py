@@ -81,6 +81,8 @@ def queue_mail(
 ) -> OutboxMessage | None:
     """Add a message to the outbox in the current unit of work; it is sent after the commit.
 
+    The message is inserted at the work's next flush, with any others (so it has no `id` yet).
+
     An `optional` message (not about money or security) is not made for a person who switched
     such messages off; one whose `dedupe_key` was queued already is not made again.
     """
@@ -110,9 +112,9 @@ def queue_mail(
         status=PENDING,
         next_attempt_at=utcnow(),
     )
+    # Not flushed here: the unit of work inserts all its messages in one statement.
     db.session.add(message)
-    db.session.flush()
-    db.session.info.setdefault(_QUEUED_KEY, []).append(message.id)
+    db.session.info.setdefault(_QUEUED_KEY, []).append(message)
     return message
 
 
@@ -234,8 +236,12 @@ def _queue_delivery(session: Session) -> None:
     if not queued:
         return
     tasks = current_app.extensions["tasks"]
-    for message_id in queued:
-        tasks.queue_mail_delivery(message_id)
+    for message in queued:
+        # The identity, not `message.id`: the commit expired the message, and reading an
+        # attribute would load it again. A message whose savepoint rolled back has none.
+        state = sa.inspect(message)
+        if state.has_identity:
+            tasks.queue_mail_delivery(state.identity[0])
 
 
 def _forget_queued(session: Session, *args: Any) -> None:

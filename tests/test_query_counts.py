@@ -650,7 +650,8 @@ def test_page_runs_few_queries_and_no_more_with_10000_rows(app: Flask, page: Pag
     large, large_size = count_request(client, url, page.shows)
 
     assert len(small) <= BUDGET, f"{page.name}: {len(small)} queries\n{_listing(small)}"
-    assert len(large) == len(small), (
+    # no more with many rows (a list whose set fits on one page may read its totals' refunds)
+    assert len(large) <= len(small), (
         f"{page.name}: {len(small)} queries with {SMALL} rows, {len(large)} with {LARGE}\n"
         f"{_listing(large)}"
     )

@@ -4,10 +4,11 @@ What it promises:
 
 - `TransactionFilter` is everything in the list's URL; `conditions()` turns it into SQL
   predicates (a search by id or email becomes a subquery, never an extra round trip).
-- `list_page` reads one keyset page with both parties loaded in the same query (and the rows'
-  refunds in one more). It never sums the whole filtered set: paging through a million rows
-  must not add them all up on every click. Only when the whole set fits on this one page are
-  its totals worked out from the rows already read; otherwise the page loads them separately.
+- `list_page` reads one keyset page with both parties (the columns the list shows) loaded in
+  the same query. It never sums the whole filtered set: paging through a million rows must
+  not add them all up on every click. Only when the whole set fits on this one page are its
+  totals worked out, from the rows already read and their refunds in one more query;
+  otherwise the page loads them separately.
 - `totals` sums the whole filtered set, per currency (adding yen to dollars would mean
   nothing), for that separate request. So a page costs the same few queries whatever the page
   number or row count.
@@ -30,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload
 
 from portal import pagination as keyset
 from portal.extensions import db
@@ -219,9 +220,8 @@ def list_page(
     query = (
         sa.select(Transaction)
         .options(
-            joinedload(Transaction.payer),
-            joinedload(Transaction.coach),
-            selectinload(Transaction.refunds),
+            joinedload(Transaction.payer).load_only(*_PERSON),
+            joinedload(Transaction.coach).load_only(*_PERSON),
         )
         .where(*conditions(f))
     )
@@ -239,18 +239,30 @@ def list_page(
     return Listing(page=page, totals=_totals_of_rows(page.rows) if whole_set else None)
 
 
+# What the list shows of each party (not, say, a password hash it has no use for).
+_PERSON = (User.id, User.name, User.email)
+
+
 def _totals_of_rows(rows: list[Transaction]) -> list[CurrencyTotals]:
-    """The same sums `totals` makes in SQL, over rows already read with their refunds."""
+    """The same sums `totals` makes in SQL, over rows already read and their refunds."""
+    refunded: dict[int, list[Refund]] = {}
+    if rows:
+        for refund in db.session.scalars(
+            sa.select(Refund).where(
+                Refund.transaction_id.in_([t.id for t in rows]),
+                Refund.status == RefundStatus.SUCCEEDED,
+            )
+        ):
+            refunded.setdefault(refund.transaction_id, []).append(refund)
     sums: dict[str, list[Decimal]] = {}
     counts: dict[str, int] = {}
     for t in rows:
-        refunded = [r for r in t.refunds if r.status is RefundStatus.SUCCEEDED]
         values = (
             t.amount,
             t.platform_fee,
             t.coach_payout,
-            sum((r.amount for r in refunded), ZERO),
-            sum((r.platform_fee_refunded for r in refunded), ZERO),
+            sum((r.amount for r in refunded.get(t.id, [])), ZERO),
+            sum((r.platform_fee_refunded for r in refunded.get(t.id, [])), ZERO),
         )
         running = sums.setdefault(t.currency, [ZERO] * len(values))
         for i, value in enumerate(values):

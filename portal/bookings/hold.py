@@ -334,7 +334,11 @@ def release_booking(booking: Booking, payment_status: PaymentStatus) -> None:
 def booking_for(booking_id: int, *, lock: bool = False) -> Booking | None:
     query = select(Booking).where(Booking.id == booking_id)
     if lock:
-        query = query.with_for_update()
+        # Whoever changes a booking tells its two people, so they are read with the row (the
+        # lock stays on the booking alone).
+        query = query.options(
+            joinedload(Booking.mentee, innerjoin=True), joinedload(Booking.coach, innerjoin=True)
+        ).with_for_update(of=Booking)
         return db.session.execute(
             query.execution_options(populate_existing=True)
         ).scalar_one_or_none()

@@ -64,6 +64,8 @@ class Transaction(TimestampMixin, Base):
             unique=True,
         ),
         sa.Index("ix_transactions_created_id", "created_at", "id"),
+        # The admin's list filtered by status, newest first: a range of this index, not a scan.
+        sa.Index("ix_transactions_status_created", "status", "created_at", "id"),
         sa.Index("ix_transactions_coach_created", "coach_id", "created_at", "id"),
         sa.Index("ix_transactions_amount_id", "amount", "id"),
         sa.Index("ix_transactions_stripe_transfer_id", "stripe_transfer_id"),

@@ -35,6 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal.database import read_before_transaction
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import EventStatus, StripeEvent, utcnow
@@ -109,15 +110,16 @@ def apply_event(event: dict[str, Any]) -> Outcome:
 
 def _apply_waiting(object_id: str, *, after: str) -> None:
     """Apply the events deferred until `object_id` appeared, oldest first, each on its own."""
-    waiting = db.session.scalars(
-        sa.select(StripeEvent.payload)
-        .where(
-            StripeEvent.status == EventStatus.DEFERRED,
-            StripeEvent.waiting_for == object_id,
-            StripeEvent.stripe_event_id != after,
-        )
-        .order_by(StripeEvent.stripe_created_at, StripeEvent.id)
-    ).all()
+    with read_before_transaction():  # most often there are none: one statement, no BEGIN
+        waiting = db.session.scalars(
+            sa.select(StripeEvent.payload)
+            .where(
+                StripeEvent.status == EventStatus.DEFERRED,
+                StripeEvent.waiting_for == object_id,
+                StripeEvent.stripe_event_id != after,
+            )
+            .order_by(StripeEvent.stripe_created_at, StripeEvent.id)
+        ).all()
     db.session.rollback()
     for payload in waiting:
         outcome = apply_event(payload)

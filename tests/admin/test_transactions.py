@@ -424,7 +424,8 @@ def test_the_page_costs_the_same_few_queries_with_10_or_1000_rows(
             page = admin_client.get("/admin/transactions")
         assert page.status_code == 200 and len(_ids(page.text)) == min(10 if n == 10 else 50, 50)
         counts.append(counter.count)
-    assert counts[0] == counts[1], counts
+    # the page whose set runs on reads no refunds: its totals load in their own request
+    assert counts[1] == counts[0] - 1, counts
     assert counts[0] <= 6, counts
 
 

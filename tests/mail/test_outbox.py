@@ -124,14 +124,15 @@ def test_a_message_is_sent_once_when_smtp_fails_then_recovers(smtp_app: Flask) -
     user = db.session.scalar(select(User))  # none yet: address the message by hand
     assert user is None
     start = utcnow()
-    message_id = outbox.queue_mail(
+    message = outbox.queue_mail(
         "account.signup_attempt",
         "owner@example.com",
         "Someone tried to open an account with your address",
         "account_exists",
         user=None,
-    ).id
+    )
     db.session.commit()  # queued after the commit and tried at once: the server is down
+    message_id = message.id
 
     row = db.session.get(OutboxMessage, message_id)
     assert (row.status, row.attempts) == (PENDING, 1)
@@ -167,10 +168,11 @@ def test_a_message_is_sent_once_when_smtp_fails_then_recovers(smtp_app: Flask) -
 def test_a_message_is_kept_as_failed_after_its_last_try(smtp_app: Flask) -> None:
     smtp_app.config["OUTBOX_MAX_ATTEMPTS"] = 2
     start = utcnow()
-    message_id = outbox.queue_mail(
+    message = outbox.queue_mail(
         "account.signup_attempt", "owner@example.com", "Subject", "account_exists", user=None
-    ).id
+    )
     db.session.commit()
+    message_id = message.id
     outbox.deliver_due(start + timedelta(minutes=5))
     outbox.deliver_due(start + timedelta(days=1))
     db.session.expire_all()
