@@ -33,7 +33,9 @@ the coach's pending and available equal that account's balance (DESIGN rule 7):
   was collected from the account), never a split computed here. Stripe debits a transfer
   reversal from the AVAILABLE balance, which may go below zero; pending is untouched. A
   recorded dispute reversal is taken the same way;
-- a payout takes its amount from available, and a failed or canceled payout gives it back.
+- a payout takes its amount from available, and a failed or canceled payout gives it back;
+- an instant payout's fee, as Stripe reports it on the payout's balance transaction, leaves
+  available too (`record_payout_fee`); Stripe keeps it even when the payout fails.
 """
 
 from __future__ import annotations
@@ -220,6 +222,19 @@ def record_payout_returned(payout: Payout) -> int | None:
         LedgerEntryKind.PAYOUT_RETURNED,
         currency=payout.currency,
         deltas=Balances(total=ZERO, pending=ZERO, available=payout.amount),
+        payout_id=payout.id,
+    )
+
+
+def record_payout_fee(payout: Payout, fee: Decimal) -> int | None:
+    """Stripe's fee for an instant payout (its balance transaction's `fee`) leaves available."""
+    if fee <= ZERO:
+        return None
+    return _record(
+        payout.user_id,
+        LedgerEntryKind.PAYOUT_FEE,
+        currency=payout.currency,
+        deltas=Balances(total=ZERO, pending=ZERO, available=-fee),
         payout_id=payout.id,
     )
 
@@ -606,10 +621,31 @@ def _payout_drift() -> list[Drift]:
         )
     ).all()
     return [
+        *_payout_fee_drift(),
         *(Drift(c, f"payout {p} ({s.value}) has no payout entry") for p, c, s in not_taken),
         *(Drift(c, f"payout {p} is {s.value} but was not returned") for p, c, s in not_returned),
         *(Drift(c, f"payout {p} is {s.value} but was returned") for p, c, s in returned_but_live),
     ]
+
+
+def _payout_fee_drift() -> list[Drift]:
+    """Each payout's fee entry takes exactly the fee the payout records from Stripe."""
+    fees = dict(
+        db.session.execute(
+            sa.select(LedgerEntry.payout_id, -LedgerEntry.available_delta).where(
+                LedgerEntry.kind == LedgerEntryKind.PAYOUT_FEE
+            )
+        ).all()
+    )
+    drift = []
+    for payout_id, coach_id, meta in db.session.execute(
+        sa.select(Payout.id, Payout.user_id, Payout.meta)
+    ).all():
+        recorded = Decimal(str((meta or {}).get("fee") or "0.00"))
+        if fees.pop(payout_id, ZERO) != recorded:
+            drift.append(Drift(coach_id, f"payout {payout_id}'s fee entry is not its fee"))
+    drift.extend(Drift(None, f"fee entry of payout {p} has no payout") for p in fees)
+    return drift
 
 
 # --- `flask ledger ...` -------------------------------------------------------------------------

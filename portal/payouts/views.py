@@ -25,6 +25,7 @@ from portal.payouts import cli, earnings, sections, services, statement
 from portal.payouts.forms import (
     ActionForm,
     GetPaidForm,
+    PayOutInstantlyForm,
     PayOutNowForm,
     PayoutSettingsForm,
 )
@@ -268,3 +269,30 @@ def pay_out() -> Response:
     form.amount.data = str(profile.available_balance)
     form.attempt.data = secrets.token_urlsafe(16)
     return render("payouts/pay_out.html", form=form, profile=profile, account=account)
+
+
+@bp.route("/coach/earnings/pay-out/instant", methods=["GET", "POST"])
+@allow(Role.COACH)
+def pay_out_instantly() -> Response:
+    """GET shows Stripe's fee and what arrives on the card (or why an instant payout is not
+    possible); POST pays out exactly the amount the coach saw, once."""
+    form = PayOutInstantlyForm()
+    if form.validate_on_submit():
+        on_error_go_to(url_for("payouts.pay_out_instantly"))
+        payout = services.pay_out_instantly(
+            current_user.id, confirmed_amount=form.confirmed_amount(), attempt=form.attempt.data
+        )
+        db.session.commit()
+        amount = format_money(payout.amount, payout.currency)
+        flash(f"Your instant payout of {amount} is on its way to your debit card.", "success")
+        return htmx_redirect(url_for("payouts.dashboard"))
+    if request.method == "POST":
+        raise BadRequestInput(form_error_message(form))
+    try:
+        offer, refusal = services.instant_offer(current_user.id), None
+    except (services.PayoutError, GatewayError) as exc:  # not possible now: the page says why
+        offer, refusal = None, exc.message
+    if offer is not None:
+        form.amount.data = str(offer.preview.arrives)
+        form.attempt.data = secrets.token_urlsafe(16)
+    return render("payouts/pay_out_instantly.html", form=form, offer=offer, refusal=refusal)
