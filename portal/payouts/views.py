@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
 from portal.parsing import BadRequestInput, form_error_message, parse_int
-from portal.payouts import cli, earnings, sections, services, statement
+from portal.payouts import cli, composition, earnings, sections, services, statement
 from portal.payouts.forms import (
     ActionForm,
     GetPaidForm,
@@ -109,6 +109,30 @@ def payouts() -> Response:
     except LookupError:  # not one of this coach's payouts
         abort(404)
     return render("payouts/payouts.html", "payouts/_payout_rows.html", payouts=page)
+
+
+def _composition(payout_id: int) -> composition.Composition:
+    try:
+        return composition.composition_of(current_user.id, payout_id)
+    except LookupError:  # not one of this coach's payouts
+        abort(404)
+
+
+@bp.get("/coach/earnings/payouts/<int:payout_id>")
+@allow(Role.COACH)
+def payout_detail(payout_id: int) -> Response:
+    """What one payout paid for, line by line."""
+    return render("payouts/payout_detail.html", composition=_composition(payout_id))
+
+
+@bp.get("/coach/earnings/payouts/<int:payout_id>.csv")
+@allow(Role.COACH)
+def payout_detail_csv(payout_id: int) -> Response:
+    found = _composition(payout_id)
+    response = Response(composition.as_csv(found), mimetype="text/csv")
+    name = f"payout-{found.payout.created_at:%Y-%m-%d}-{payout_id}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def _cursor() -> int | None:

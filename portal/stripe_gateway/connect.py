@@ -164,3 +164,15 @@ def pending_funds(account_id: str, currency: str) -> list[tuple[int, int]]:
         options={"stripe_account": account_id},
     )
     return [(int(txn.available_on), int(txn.net)) for txn in result.data if txn.status == "pending"]
+
+
+def payout_balance_transactions(account_id: str, payout_id: str) -> list[dict[str, Any]]:
+    """The balance transactions Stripe paid out in an automatic payout (Stripe itemises only
+    those), every page of them."""
+    listed = call(
+        "balance_transactions.list",
+        client().v1.balance_transactions.list,
+        params={"payout": payout_id, "limit": 100},
+        options={"stripe_account": account_id},
+    )
+    return [to_plain(txn) for txn in listed.auto_paging_iter()]
