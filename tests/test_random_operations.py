@@ -3,10 +3,10 @@ stand-in, checked against Stripe's own figures after every step.
 
 What a person or Stripe can do is a rule of a Hypothesis state machine: a mentee books and pays
 (with a card that succeeds, is declined or is later disputed), abandons a Checkout, cancels; a
-coach cancels or asks for a payout (which Stripe may refuse or fail); an admin refunds part or
-all of a payment; webhooks are held and then delivered shuffled and some twice, or delivered
-after random waits (the stand-in's chaos mode); the clock moves. After every step with
-the webhooks delivered, the invariants compare the portal with the stand-in:
+coach cancels or asks for a payout, standard or instant (which Stripe may refuse or fail); an
+admin refunds part or all of a payment; webhooks are held and then delivered shuffled and some
+twice, or delivered after random waits (the stand-in's chaos mode); the clock moves. After every
+step with the webhooks delivered, the invariants compare the portal with the stand-in:
 
 - each coach's pending and available balance equal Stripe's balance for that connected account;
 - the platform's fees equal Stripe's application fees net of their refunds;
@@ -108,6 +108,8 @@ COACHES = [
     (Decimal("37.77"), Decimal("20.00"), "USD"),
     (Decimal("135.00"), Decimal("12.50"), "EUR"),
 ]
+# Coaches with a debit card Stripe can pay instantly; the others are told why they cannot.
+DEBIT_CARDS = ["4000056655665556", "", "5200828282828210"]
 
 
 @dataclass
@@ -149,7 +151,7 @@ class MoneyMachine(RuleBasedStateMachine):
         w.browsers.clear()
         w.server_errors.clear()
         w.coaches = []
-        for price, fee, currency in COACHES:
+        for (price, fee, currency), debit_card in zip(COACHES, DEBIT_CARDS, strict=True):
             coach = make_user(
                 Role.COACH,
                 password=PASSWORD,
@@ -158,7 +160,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 currency=currency,
                 minimum_payout=Decimal("1.00"),
             )
-            onboard_coach(w.sandbox, coach)
+            onboard_coach(w.sandbox, coach, debit_card=debit_card)
             w.coaches.append(coach)
         w.mentees = [make_user(Role.MENTEE, password=PASSWORD) for _ in range(2)]
         w.admin = make_user(Role.ADMIN, password=PASSWORD)
@@ -314,20 +316,21 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # -- coaches and Stripe --------------------------------------------------------------------
 
-    @rule(coach=st.integers(0, len(COACHES) - 1), fail=st.booleans())
-    def pay_out_now(self, coach: int, fail: bool) -> None:
+    @rule(coach=st.integers(0, len(COACHES) - 1), fail=st.booleans(), instant=st.booleans())
+    def pay_out_now(self, coach: int, fail: bool, instant: bool) -> None:
         coach_user = self.world.coaches[coach]
         if fail:
             self.world.sandbox.control(
                 "payouts/fail_next", account=coach_user.stripe_connect_account_id
             )
-        page = self._get(coach_user, "/coach/earnings/pay-out")
+        path = "/coach/earnings/pay-out/instant" if instant else "/coach/earnings/pay-out"
+        page = self._get(coach_user, path)
         form = _hidden_fields(page.text)
         if "amount" not in form:  # nothing to pay out, or payouts not possible: said on the page
             return
         response = self._checked(
             self._browser(coach_user).post(
-                f"{self.world.portal.url}/coach/earnings/pay-out",
+                f"{self.world.portal.url}{path}",
                 data=form,
                 allow_redirects=False,
                 timeout=30,
