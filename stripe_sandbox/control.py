@@ -1,7 +1,8 @@
 """Control endpoints under `/_sandbox/` for tests and demos (no API key needed).
 
 Promises: move the clock, pause/resume/force/flush webhook deliveries, shuffle and double them
-(chaos), redeliver an event, make the next payout fail, close a dispute as won or lost,
+(chaos), redeliver an event, make the next payout fail, close a dispute as won or lost, make a
+succeeded refund fail as a card's bank can,
 reconfigure webhook endpoints, reset everything, and show every delivery attempt. Bodies may be
 JSON or form-encoded; answers are JSON.
 """
@@ -13,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .errors import StripeError, invalid_request
-from .resources import disputes
+from .resources import disputes, refunds
 from .sandbox import Sandbox
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")
@@ -143,6 +144,18 @@ def close_dispute(did: str) -> Response:
             raise invalid_request(f"No such dispute: '{did}'", "id")
         disputes.close(sb, dispute, outcome)
         return jsonify(id=did, status=dispute["status"])
+
+
+@bp.post("/refunds/<rid>/fail")
+def fail_refund(rid: str) -> Response:
+    reason = str(_body().get("reason") or "expired_or_canceled_card")
+    sb = sandbox()
+    with sb.store.lock:
+        refund = sb.store.find(rid)
+        if refund is None or refund.get("object") != "refund":
+            raise invalid_request(f"No such refund: '{rid}'", "id")
+        refunds.fail(sb, refund, reason, sb.store.owner.get(rid))
+        return jsonify(id=rid, status=refund["status"])
 
 
 @bp.post("/reset")
