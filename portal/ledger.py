@@ -140,18 +140,21 @@ def record_session_payment(
 
 
 def record_stripe_refund(refund: Refund, split: StripeSplit) -> int | None:
-    """A succeeded refund as Stripe split it: its amounts are written on the refund, then moved.
+    """A refund as Stripe split it: its amounts are written on the refund, then moved.
 
-    The application fee refund of this refund is the fee's refunded amount to date less what the
-    transaction's other succeeded refunds recorded (the caller holds the refund's lock, and a
-    transaction's refunds are applied one at a time, oldest first).
+    Stripe reports the charge's application fee refunds only in total, never per refund, so this
+    refund's fee refund is the total to date less what the transaction's other refunds already
+    recorded (those Stripe moved money for: succeeded ones, and ones that failed afterwards,
+    whose fee refund Stripe keeps). In whatever order a transaction's refunds are applied, their
+    fee refunds add up to Stripe's total, and so does what they take from the coach; the caller
+    holds the refund's lock.
     """
     transaction = refund.transaction
     currency = refund.currency
     others = db.session.scalars(
         sa.select(Refund.platform_fee_refunded).where(
             Refund.transaction_id == transaction.id,
-            Refund.status == RefundStatus.SUCCEEDED,
+            Refund.transfer_reversed.is_not(None),
             Refund.id != refund.id,
         )
     ).all()
