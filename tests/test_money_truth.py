@@ -278,3 +278,35 @@ def test_a_payout_lists_what_it_paid_for_equal_to_stripes_balance_transactions(
     csv = browser.get(f"{live_portal.url}/coach/earnings/payouts/{payout.id}.csv", timeout=10)
     assert csv.text.splitlines()[-1].startswith(",total,134.65,USD,")
     assert balance_disagreements(stripe) == [] and ledger.verify() == []
+
+
+def test_a_payout_stripe_made_on_its_schedule_lists_stripes_balance_transactions(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    coach = _coach(live_sandbox, "100.00")  # share 80.00
+    account = {"stripe_account": coach.stripe_connect_account_id}
+    stripe = live_sandbox.client()
+    stripe.v1.accounts.update(  # set in Stripe's dashboard: Stripe pays out on its own
+        coach.stripe_connect_account_id,
+        params={"settings": {"payouts": {"schedule": {"interval": "daily", "delay_days": 2}}}},
+    )
+    first = _pay(live_portal, live_sandbox, coach, 72)
+    _pay(live_portal, live_sandbox, coach, 96)
+    _refund(live_portal, _admin(live_portal), first, "30.00")
+    live_sandbox.advance(TWO_DAYS_AND_A_MINUTE + 86400)
+    live_sandbox.flush()
+    db.session.expire_all()
+    [payout] = db.session.scalars(db.select(Payout)).all()
+
+    app.config.update(STRIPE_API_BASE=live_sandbox.url, STRIPE_SECRET_KEY="sk_test_live")
+    app.extensions.pop("stripe_client", None)  # the test's own app reads the same stand-in
+    found = composition_of(coach.id, payout.id)
+    listed = stripe.v1.balance_transactions.list(
+        params={"payout": payout.stripe_payout_id, "limit": 100}, options=account
+    ).data
+    assert found.source == "stripe"
+    assert sorted(line.amount for line in found.lines) == sorted(
+        Decimal(t.net) / 100 for t in listed if t.type != "payout"
+    )
+    assert found.total == payout.amount == Decimal("136.00")
+    assert balance_disagreements(stripe) == [] and ledger.verify() == []
