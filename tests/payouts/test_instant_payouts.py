@@ -4,6 +4,8 @@ coach's balance still equals Stripe's afterwards."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from decimal import Decimal
 
@@ -63,6 +65,12 @@ def test_the_coach_sees_stripes_fee_and_what_arrives_then_the_ledger_records_str
     assert balance_disagreements(live.stripe) == []
     assert ledger.verify() == [] and live.deliveries_failed() == []
     assert "instant, Stripe's fee $0.79" in coach_client.get("/coach/earnings").text
+    year = payout.created_at.year
+    statement = coach_client.get(f"/coach/earnings/statement/{year}.csv").text
+    total = next(
+        csv.DictReader(io.StringIO(statement.splitlines()[0] + "\n" + statement.splitlines()[-1]))
+    )
+    assert (total["paid_out"], total["payout_fees"]) == ("79.21", "0.79")
 
 
 def test_a_double_clicked_instant_payout_pays_once(
