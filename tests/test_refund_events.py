@@ -153,6 +153,9 @@ def test_a_refund_that_fails_later_is_failed_and_the_coach_keeps_what_stripe_too
     assert txn.session.payment_status is PaymentStatus.PAID
     # Stripe gave the platform its money back but kept the reversal: so does the coach's balance.
     assert ledger.balances_of(coach.id).total == Decimal("56.00")
+    admin = _admin(live_portal)
+    shown = admin.get(f"{live_portal.url}/admin/transactions/{txn_id}", timeout=10).text
+    assert "The card's bank refused it (lost or stolen card)" in shown
     _all_agree(stripe_app, live_sandbox)
 
 
