@@ -4,9 +4,10 @@ stand-in, checked against Stripe's own figures after every step.
 What a person or Stripe can do is a rule of a Hypothesis state machine: a mentee books and pays
 (with a card that succeeds, is declined or is later disputed), abandons a Checkout, cancels; a
 coach cancels or asks for a payout, standard or instant (which Stripe may refuse or fail); an
-admin refunds part or all of a payment; webhooks are held and then delivered shuffled and some
-twice, or delivered after random waits (the stand-in's chaos mode); the clock moves. After every
-step with the webhooks delivered, the invariants compare the portal with the stand-in:
+admin refunds part or all of a payment, and the card's bank may refuse a refund later; webhooks
+are held and then delivered shuffled and some twice, or delivered after random waits (the
+stand-in's chaos mode); the clock moves. After every step with the webhooks delivered, the
+invariants compare the portal with the stand-in:
 
 - each coach's pending and available balance equal Stripe's balance for that connected account;
 - the platform's fees equal Stripe's application fees net of their refunds;
@@ -401,6 +402,21 @@ class MoneyMachine(RuleBasedStateMachine):
                 to_minor_units(profile.available_balance, profile.currency),
             ) == (stripe_pending, stripe_available), f"coach {coach.id} ({profile.currency})"
 
+    @rule(booking=bookings, reason=st.sampled_from(["expired_or_canceled_card", "declined"]))
+    def a_refund_fails_later(self, booking: Booked | None, reason: str) -> None:
+        """The card's bank refuses a refund that had succeeded."""
+        if booking is None:
+            return
+        txn = db.session.scalar(
+            db.select(Transaction).where(Transaction.session_id == booking.booking_id)
+        )
+        made = [r.stripe_refund_id for r in txn.refunds if r.stripe_refund_id] if txn else []
+        for refund_id in made:
+            if _stripe_get(self.world.sandbox, f"/v1/refunds/{refund_id}")["status"] == "succeeded":
+                self.world.sandbox.control(f"refunds/{refund_id}/fail", reason=reason)
+                break
+        self._settle()
+
     @invariant()
     def platform_fees_equal_stripes(self) -> None:
         if not self.held:
@@ -415,8 +431,8 @@ class MoneyMachine(RuleBasedStateMachine):
                 txn.platform_fee, txn.currency
             )
         for refund in db.session.scalars(db.select(Refund)):
-            if refund.status.value != "succeeded":
-                continue
+            if refund.status.value != "succeeded" and refund.transfer_reversed is None:
+                continue  # no fee refund at Stripe (one that failed later keeps its own)
             currency = refund.transaction.currency
             ours[currency.lower()] = ours.get(currency.lower(), 0) - to_minor_units(
                 refund.platform_fee_refunded, currency
