@@ -12,9 +12,12 @@ What this module promises:
   caller before Stripe is asked; the Stripe call's idempotency key names that row, so a double
   click, a retry after a timeout, or two workers make one Stripe refund. Applying a refund
   (status, ledger, transaction and booking statuses) happens once, under the refund row's lock.
-- `sync_charge_refunds` (the `charge.refunded` webhook) finds each Stripe refund by its id (or
-  the local id in its metadata) and does nothing for one already applied; a refund made outside
-  the portal is recorded from Stripe's figures.
+- `sync_charge_refunds` (`charge.refunded`, `application_fee.refunded`) and `sync_refund`
+  (`refund.*`, `transfer.reversed`) find each Stripe refund by its id (or the local id in its
+  metadata), read as Stripe has it now, and do nothing for one already applied; a refund made
+  outside the portal is recorded from Stripe's figures. A refund the card's bank refuses after
+  it succeeded is marked failed and the payment's status set back; the coach's balance keeps
+  the reversal Stripe keeps.
 
 Services add and flush; the caller commits.
 """

@@ -1,5 +1,6 @@
 """A coach's yearly statement: what they earned, what the platform's fee was, what was taken
-back, what was paid out and Stripe's fees for instant payouts, month by month, for their bookkeeping (CSV and a printable page).
+back, what was paid out and Stripe's fees for instant payouts, month by month, for their
+bookkeeping (CSV and a printable page).
 
 What it promises: every figure is a sum of the ledger's entries (which equal Stripe's balances)
 and of the coach's transactions' fees, in the coach's currency, months in UTC; the months add up
