@@ -76,6 +76,11 @@ class Config:
     # What a lost dispute does to the coach's share (portal/disputes.py): absorb (the platform
     # bears it), recover (an admin confirms, seeing the amount) or recover_automatically.
     DISPUTE_LOST_COACH_SHARE = "recover"
+    # Stripe's price of an instant payout, shown to the coach before confirming (Stripe has no
+    # call that quotes it): a percentage of the amount, at least the minimum. Keep it equal to
+    # the platform's Stripe pricing; the ledger records the fee Stripe actually charged.
+    INSTANT_PAYOUT_FEE_PERCENT = "1.00"
+    INSTANT_PAYOUT_FEE_MINIMUM = "0.50"
     # The membership plan: amounts in config, prices made at Stripe on first need (found again by
     # lookup key), unless the ids of prices made elsewhere are given.
     MEMBERSHIP_PRODUCT_NAME = "Coaching portal membership"
@@ -135,6 +140,8 @@ class Config:
             "PLATFORM_COUNTRY",
             "MEMBERSHIP_DISCOUNT_PERCENTAGE",
             "DISPUTE_LOST_COACH_SHARE",
+            "INSTANT_PAYOUT_FEE_PERCENT",
+            "INSTANT_PAYOUT_FEE_MINIMUM",
             "MEMBERSHIP_PRODUCT_NAME",
             "MEMBERSHIP_CURRENCY",
             "MEMBERSHIP_MONTHLY_AMOUNT",

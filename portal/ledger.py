@@ -33,7 +33,9 @@ the coach's pending and available equal that account's balance (DESIGN rule 7):
   was collected from the account), never a split computed here. Stripe debits a transfer
   reversal from the AVAILABLE balance, which may go below zero; pending is untouched. A
   recorded dispute reversal is taken the same way;
-- a payout takes its amount from available, and a failed or canceled payout gives it back.
+- a payout takes its amount from available, and a failed or canceled payout gives it back;
+- an instant payout's fee, as Stripe reports it on the payout's balance transaction, leaves
+  available too (`record_payout_fee`); Stripe keeps it even when the payout fails.
 """
 
 from __future__ import annotations
@@ -138,18 +140,21 @@ def record_session_payment(
 
 
 def record_stripe_refund(refund: Refund, split: StripeSplit) -> int | None:
-    """A succeeded refund as Stripe split it: its amounts are written on the refund, then moved.
+    """A refund as Stripe split it: its amounts are written on the refund, then moved.
 
-    The application fee refund of this refund is the fee's refunded amount to date less what the
-    transaction's other succeeded refunds recorded (the caller holds the refund's lock, and a
-    transaction's refunds are applied one at a time, oldest first).
+    Stripe reports the charge's application fee refunds only in total, never per refund, so this
+    refund's fee refund is the total to date less what the transaction's other refunds already
+    recorded (those Stripe moved money for: succeeded ones, and ones that failed afterwards,
+    whose fee refund Stripe keeps). In whatever order a transaction's refunds are applied, their
+    fee refunds add up to Stripe's total, and so does what they take from the coach; the caller
+    holds the refund's lock.
     """
     transaction = refund.transaction
     currency = refund.currency
     others = db.session.scalars(
         sa.select(Refund.platform_fee_refunded).where(
             Refund.transaction_id == transaction.id,
-            Refund.status == RefundStatus.SUCCEEDED,
+            Refund.transfer_reversed.is_not(None),
             Refund.id != refund.id,
         )
     ).all()
@@ -220,6 +225,19 @@ def record_payout_returned(payout: Payout) -> int | None:
         LedgerEntryKind.PAYOUT_RETURNED,
         currency=payout.currency,
         deltas=Balances(total=ZERO, pending=ZERO, available=payout.amount),
+        payout_id=payout.id,
+    )
+
+
+def record_payout_fee(payout: Payout, fee: Decimal) -> int | None:
+    """Stripe's fee for an instant payout (its balance transaction's `fee`) leaves available."""
+    if fee <= ZERO:
+        return None
+    return _record(
+        payout.user_id,
+        LedgerEntryKind.PAYOUT_FEE,
+        currency=payout.currency,
+        deltas=Balances(total=ZERO, pending=ZERO, available=-fee),
         payout_id=payout.id,
     )
 
@@ -606,10 +624,31 @@ def _payout_drift() -> list[Drift]:
         )
     ).all()
     return [
+        *_payout_fee_drift(),
         *(Drift(c, f"payout {p} ({s.value}) has no payout entry") for p, c, s in not_taken),
         *(Drift(c, f"payout {p} is {s.value} but was not returned") for p, c, s in not_returned),
         *(Drift(c, f"payout {p} is {s.value} but was returned") for p, c, s in returned_but_live),
     ]
+
+
+def _payout_fee_drift() -> list[Drift]:
+    """Each payout's fee entry takes exactly the fee the payout records from Stripe."""
+    fees = dict(
+        db.session.execute(
+            sa.select(LedgerEntry.payout_id, -LedgerEntry.available_delta).where(
+                LedgerEntry.kind == LedgerEntryKind.PAYOUT_FEE
+            )
+        ).all()
+    )
+    drift = []
+    for payout_id, coach_id, meta in db.session.execute(
+        sa.select(Payout.id, Payout.user_id, Payout.meta)
+    ).all():
+        recorded = Decimal(str((meta or {}).get("fee") or "0.00"))
+        if fees.pop(payout_id, ZERO) != recorded:
+            drift.append(Drift(coach_id, f"payout {payout_id}'s fee entry is not its fee"))
+    drift.extend(Drift(None, f"fee entry of payout {p} has no payout") for p in fees)
+    return drift
 
 
 # --- `flask ledger ...` -------------------------------------------------------------------------

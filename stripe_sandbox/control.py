@@ -2,7 +2,8 @@
 
 Promises: move the clock, pause/resume/force/flush webhook deliveries, shuffle and double them
 (chaos), redeliver an event, make the next payout fail, close a dispute as won or lost, have
-Stripe ask an onboarded account for more information,
+Stripe ask an onboarded account for more information, make a succeeded refund fail as a card's
+bank can,
 reconfigure webhook endpoints, reset everything, and show every delivery attempt. Bodies may be
 JSON or form-encoded; answers are JSON.
 """
@@ -14,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .errors import StripeError, invalid_request
-from .resources import accounts, disputes
+from .resources import accounts, disputes, refunds
 from .sandbox import Sandbox
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")
@@ -157,6 +158,18 @@ def require_information(aid: str) -> Response:
         deadline = sb.store.now() + int(deadline_in) if deadline_in else None
         accounts.ask_for_more(sb, account, due, deadline)
         return jsonify(id=aid, requirements=account["requirements"])
+
+
+@bp.post("/refunds/<rid>/fail")
+def fail_refund(rid: str) -> Response:
+    reason = str(_body().get("reason") or "expired_or_canceled_card")
+    sb = sandbox()
+    with sb.store.lock:
+        refund = sb.store.find(rid)
+        if refund is None or refund.get("object") != "refund":
+            raise invalid_request(f"No such refund: '{rid}'", "id")
+        refunds.fail(sb, refund, reason, sb.store.owner.get(rid))
+        return jsonify(id=rid, status=refund["status"])
 
 
 @bp.post("/reset")

@@ -63,6 +63,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "price.created",
         "product.created",
         "refund.created",
+        "refund.failed",
+        "refund.updated",
         "setup_intent.created",
         "setup_intent.setup_failed",
         "setup_intent.succeeded",

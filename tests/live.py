@@ -193,7 +193,9 @@ def live_portal(
             db.engine.dispose()
 
 
-def onboard_coach(sandbox: LiveSandbox, coach: User) -> StripeConnectedAccount:
+def onboard_coach(
+    sandbox: LiveSandbox, coach: User, *, debit_card: str = ""
+) -> StripeConnectedAccount:
     """An Express account for `coach`, onboarded on the sandbox's hosted pages.
 
     Like the portal's own accounts it is on Stripe's `manual` payout schedule, so the sandbox's
@@ -231,7 +233,11 @@ def onboard_coach(sandbox: LiveSandbox, coach: User) -> StripeConnectedAccount:
     )
     bank = browser.post(
         sandbox.url + personal.headers["Location"],
-        data={"routing_number": "110000000", "account_number": "000123456789"},
+        data={
+            "routing_number": "110000000",
+            "account_number": "000123456789",
+            "debit_card": debit_card,  # Stripe's test debit card can receive instant payouts
+        },
         allow_redirects=False,
         timeout=10,
     )

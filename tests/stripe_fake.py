@@ -303,8 +303,15 @@ class FakeStripe:
         return copy.deepcopy(self.accounts[account_id])
 
     def create_payout(
-        self, account_id: str, *, amount: int, currency: str, idempotency_key: str, metadata=None
-    ):  # type: ignore[no-untyped-def]  # noqa: E501
+        self,
+        account_id: str,
+        *,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        method: str = "standard",
+        metadata=None,
+    ):  # type: ignore[no-untyped-def]
         self._call("payouts.create", account=account_id, amount=amount, key=idempotency_key)
         with self.lock:
             if idempotency_key in self.by_key:
@@ -323,7 +330,7 @@ class FakeStripe:
                 "status": "pending",
                 "arrival_date": now + 2 * 86400,
                 "created": now,
-                "method": "standard",
+                "method": method,
                 "failure_code": None,
                 "failure_message": None,
                 "metadata": metadata or {},

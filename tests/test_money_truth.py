@@ -16,6 +16,7 @@ from flask import Flask
 from portal import ledger
 from portal.extensions import db
 from portal.models import Payout, Role, Transaction, User
+from portal.payouts.composition import composition_of
 from portal.stripe_gateway import checkout as checkout_gateway
 from tests.builders import make_slot, make_user
 from tests.conftest import PASSWORD
@@ -27,14 +28,14 @@ __all__ = ["live_portal", "live_sandbox"]
 TWO_DAYS_AND_A_MINUTE = 2 * 24 * 3600 + 60
 
 
-def _coach(live_sandbox: LiveSandbox, price: str, fee: str = "20") -> User:
+def _coach(live_sandbox: LiveSandbox, price: str, fee: str = "20", *, debit_card: str = "") -> User:
     coach = make_user(
         Role.COACH,
         password=PASSWORD,
         session_price=Decimal(price),
         platform_fee_percentage=Decimal(fee),
     )
-    onboard_coach(live_sandbox, coach)
+    onboard_coach(live_sandbox, coach, debit_card=debit_card)
     return coach
 
 
@@ -234,3 +235,78 @@ def test_a_payment_whose_events_come_after_its_release_is_available_as_at_stripe
     assert balance_disagreements(live_sandbox.client()) == []
     assert ledger.balances_of(coach.id).available == Decimal("78.61")
     assert ledger.verify() == []
+
+
+def test_a_payout_lists_what_it_paid_for_equal_to_stripes_balance_transactions(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    coach = _coach(live_sandbox, "100.00", debit_card="4000056655665556")  # share 80.00
+    first = _pay(live_portal, live_sandbox, coach, 72)
+    _pay(live_portal, live_sandbox, coach, 96)
+    live_sandbox.advance(TWO_DAYS_AND_A_MINUTE)
+    live_sandbox.flush()
+    _refund(live_portal, _admin(live_portal), first, "30.00")  # the coach gives back 24.00
+    live_sandbox.flush()
+    browser = live_portal.browser()
+    live_portal.login(browser, coach)
+    page = browser.get(live_portal.url + "/coach/earnings/pay-out/instant", timeout=10).text
+    fields = dict(re.findall(r'name="([a-z_]+)" type="hidden" value="([^"]*)"', page))
+    browser.post(live_portal.url + "/coach/earnings/pay-out/instant", data=fields, timeout=30)
+    live_sandbox.flush()
+    db.session.expire_all()
+    [payout] = db.session.scalars(db.select(Payout)).all()
+
+    stripe = live_sandbox.client()
+    account = {"stripe_account": coach.stripe_connect_account_id}
+    txns = stripe.v1.balance_transactions.list(params={"limit": 100}, options=account).data
+
+    def stripe_net(*types: str) -> list[Decimal]:
+        return sorted(Decimal(t.net) / 100 for t in txns if t.type in types)
+
+    [paid_out] = [t for t in txns if t.type == "payout"]
+    found = composition_of(coach.id, payout.id)
+    lines = {what: sorted(x.amount for x in found.lines if x.what == what) for what in
+             ("Payment", "Refund", "Stripe's instant payout fee")}  # fmt: skip
+    assert found.source == "ledger"
+    assert lines["Payment"] == stripe_net("payment") == [Decimal("80.00")] * 2
+    assert sum(lines["Refund"]) == sum(stripe_net("payment_refund", "application_fee_refund"))
+    assert lines["Stripe's instant payout fee"] == [-Decimal(paid_out.fee) / 100]
+    assert found.total == payout.amount == -Decimal(paid_out.amount) / 100 == Decimal("134.65")
+
+    shown = browser.get(f"{live_portal.url}/coach/earnings/payouts/{payout.id}", timeout=10).text
+    assert "this is what our ledger paid out with it" in shown
+    csv = browser.get(f"{live_portal.url}/coach/earnings/payouts/{payout.id}.csv", timeout=10)
+    assert csv.text.splitlines()[-1].startswith(",total,134.65,USD,")
+    assert balance_disagreements(stripe) == [] and ledger.verify() == []
+
+
+def test_a_payout_stripe_made_on_its_schedule_lists_stripes_balance_transactions(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    coach = _coach(live_sandbox, "100.00")  # share 80.00
+    account = {"stripe_account": coach.stripe_connect_account_id}
+    stripe = live_sandbox.client()
+    stripe.v1.accounts.update(  # set in Stripe's dashboard: Stripe pays out on its own
+        coach.stripe_connect_account_id,
+        params={"settings": {"payouts": {"schedule": {"interval": "daily", "delay_days": 2}}}},
+    )
+    first = _pay(live_portal, live_sandbox, coach, 72)
+    _pay(live_portal, live_sandbox, coach, 96)
+    _refund(live_portal, _admin(live_portal), first, "30.00")
+    live_sandbox.advance(TWO_DAYS_AND_A_MINUTE + 86400)
+    live_sandbox.flush()
+    db.session.expire_all()
+    [payout] = db.session.scalars(db.select(Payout)).all()
+
+    app.config.update(STRIPE_API_BASE=live_sandbox.url, STRIPE_SECRET_KEY="sk_test_live")
+    app.extensions.pop("stripe_client", None)  # the test's own app reads the same stand-in
+    found = composition_of(coach.id, payout.id)
+    listed = stripe.v1.balance_transactions.list(
+        params={"payout": payout.stripe_payout_id, "limit": 100}, options=account
+    ).data
+    assert found.source == "stripe"
+    assert sorted(line.amount for line in found.lines) == sorted(
+        Decimal(t.net) / 100 for t in listed if t.type != "payout"
+    )
+    assert found.total == payout.amount == Decimal("136.00")
+    assert balance_disagreements(stripe) == [] and ledger.verify() == []

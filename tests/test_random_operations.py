@@ -3,10 +3,11 @@ stand-in, checked against Stripe's own figures after every step.
 
 What a person or Stripe can do is a rule of a Hypothesis state machine: a mentee books and pays
 (with a card that succeeds, is declined or is later disputed), abandons a Checkout, cancels; a
-coach cancels or asks for a payout (which Stripe may refuse or fail); an admin refunds part or
-all of a payment; webhooks are held and then delivered shuffled and some twice, or delivered
-after random waits (the stand-in's chaos mode); the clock moves. After every step with
-the webhooks delivered, the invariants compare the portal with the stand-in:
+coach cancels or asks for a payout, standard or instant (which Stripe may refuse or fail); an
+admin refunds part or all of a payment, and the card's bank may refuse a refund later; webhooks
+are held and then delivered shuffled and some twice, or delivered after random waits (the
+stand-in's chaos mode); the clock moves. After every step with the webhooks delivered, the
+invariants compare the portal with the stand-in:
 
 - each coach's pending and available balance equal Stripe's balance for that connected account;
 - the platform's fees equal Stripe's application fees net of their refunds;
@@ -108,6 +109,8 @@ COACHES = [
     (Decimal("37.77"), Decimal("20.00"), "USD"),
     (Decimal("135.00"), Decimal("12.50"), "EUR"),
 ]
+# Coaches with a debit card Stripe can pay instantly; the others are told why they cannot.
+DEBIT_CARDS = ["4000056655665556", "", "5200828282828210"]
 
 
 @dataclass
@@ -149,7 +152,7 @@ class MoneyMachine(RuleBasedStateMachine):
         w.browsers.clear()
         w.server_errors.clear()
         w.coaches = []
-        for price, fee, currency in COACHES:
+        for (price, fee, currency), debit_card in zip(COACHES, DEBIT_CARDS, strict=True):
             coach = make_user(
                 Role.COACH,
                 password=PASSWORD,
@@ -158,7 +161,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 currency=currency,
                 minimum_payout=Decimal("1.00"),
             )
-            onboard_coach(w.sandbox, coach)
+            onboard_coach(w.sandbox, coach, debit_card=debit_card)
             w.coaches.append(coach)
         w.mentees = [make_user(Role.MENTEE, password=PASSWORD) for _ in range(2)]
         w.admin = make_user(Role.ADMIN, password=PASSWORD)
@@ -314,20 +317,21 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # -- coaches and Stripe --------------------------------------------------------------------
 
-    @rule(coach=st.integers(0, len(COACHES) - 1), fail=st.booleans())
-    def pay_out_now(self, coach: int, fail: bool) -> None:
+    @rule(coach=st.integers(0, len(COACHES) - 1), fail=st.booleans(), instant=st.booleans())
+    def pay_out_now(self, coach: int, fail: bool, instant: bool) -> None:
         coach_user = self.world.coaches[coach]
         if fail:
             self.world.sandbox.control(
                 "payouts/fail_next", account=coach_user.stripe_connect_account_id
             )
-        page = self._get(coach_user, "/coach/earnings/pay-out")
+        path = "/coach/earnings/pay-out/instant" if instant else "/coach/earnings/pay-out"
+        page = self._get(coach_user, path)
         form = _hidden_fields(page.text)
         if "amount" not in form:  # nothing to pay out, or payouts not possible: said on the page
             return
         response = self._checked(
             self._browser(coach_user).post(
-                f"{self.world.portal.url}/coach/earnings/pay-out",
+                f"{self.world.portal.url}{path}",
                 data=form,
                 allow_redirects=False,
                 timeout=30,
@@ -398,6 +402,21 @@ class MoneyMachine(RuleBasedStateMachine):
                 to_minor_units(profile.available_balance, profile.currency),
             ) == (stripe_pending, stripe_available), f"coach {coach.id} ({profile.currency})"
 
+    @rule(booking=bookings, reason=st.sampled_from(["expired_or_canceled_card", "declined"]))
+    def a_refund_fails_later(self, booking: Booked | None, reason: str) -> None:
+        """The card's bank refuses a refund that had succeeded."""
+        if booking is None:
+            return
+        txn = db.session.scalar(
+            db.select(Transaction).where(Transaction.session_id == booking.booking_id)
+        )
+        made = [r.stripe_refund_id for r in txn.refunds if r.stripe_refund_id] if txn else []
+        for refund_id in made:
+            if _stripe_get(self.world.sandbox, f"/v1/refunds/{refund_id}")["status"] == "succeeded":
+                self.world.sandbox.control(f"refunds/{refund_id}/fail", reason=reason)
+                break
+        self._settle()
+
     @invariant()
     def platform_fees_equal_stripes(self) -> None:
         if not self.held:
@@ -412,8 +431,8 @@ class MoneyMachine(RuleBasedStateMachine):
                 txn.platform_fee, txn.currency
             )
         for refund in db.session.scalars(db.select(Refund)):
-            if refund.status.value != "succeeded":
-                continue
+            if refund.status.value != "succeeded" and refund.transfer_reversed is None:
+                continue  # no fee refund at Stripe (one that failed later keeps its own)
             currency = refund.transaction.currency
             ours[currency.lower()] = ours.get(currency.lower(), 0) - to_minor_units(
                 refund.platform_fee_refunded, currency

@@ -399,7 +399,8 @@ def _refund_splits(report: Report, start: datetime, end: datetime) -> None:
         .where(
             Refund.created_at >= start,
             Refund.created_at < end,
-            Refund.status == RefundStatus.SUCCEEDED,
+            # A refund that failed after it succeeded keeps its reversal and fee refund.
+            sa.or_(Refund.status == RefundStatus.SUCCEEDED, Refund.transfer_reversed.is_not(None)),
             Refund.stripe_refund_id.is_not(None),
         )
         .order_by(Refund.id)
@@ -428,7 +429,7 @@ def _refund_splits(report: Report, start: datetime, end: datetime) -> None:
     for transaction_id, units in fee_refunded_at_stripe.items():
         txn = db.session.get(Transaction, transaction_id)
         ours = sum(
-            (r.platform_fee_refunded for r in txn.refunds if r.status is RefundStatus.SUCCEEDED),
+            (r.platform_fee_refunded for r in txn.refunds if _moved_at_stripe(r)),
             Decimal("0"),
         )
         if to_minor_units(ours, txn.currency) != units:
@@ -513,7 +514,7 @@ def _platform_fees(report: Report, start: datetime, end: datetime, window: tuple
     ).all()
     for txn in paid:
         refunded = sum(
-            (r.platform_fee_refunded for r in txn.refunds if r.status is RefundStatus.SUCCEEDED),
+            (r.platform_fee_refunded for r in txn.refunds if _moved_at_stripe(r)),
             Decimal("0"),
         )
         ours[txn.currency] += to_minor_units(txn.platform_fee - refunded, txn.currency)
@@ -660,3 +661,8 @@ def _retrieve(func: Any, *args: Any) -> dict[str, Any] | None:
         if exc.code == "resource_missing":
             return None
         raise
+
+
+def _moved_at_stripe(refund: Refund) -> bool:
+    """Whether Stripe reversed part of the transfer and refunded part of the fee for it."""
+    return refund.status is RefundStatus.SUCCEEDED or refund.transfer_reversed is not None

@@ -12,9 +12,12 @@ What this module promises:
   caller before Stripe is asked; the Stripe call's idempotency key names that row, so a double
   click, a retry after a timeout, or two workers make one Stripe refund. Applying a refund
   (status, ledger, transaction and booking statuses) happens once, under the refund row's lock.
-- `sync_charge_refunds` (the `charge.refunded` webhook) finds each Stripe refund by its id (or
-  the local id in its metadata) and does nothing for one already applied; a refund made outside
-  the portal is recorded from Stripe's figures.
+- `sync_charge_refunds` (`charge.refunded`, `application_fee.refunded`) and `sync_refund`
+  (`refund.*`, `transfer.reversed`) find each Stripe refund by its id (or the local id in its
+  metadata), read as Stripe has it now, and do nothing for one already applied; a refund made
+  outside the portal is recorded from Stripe's figures. A refund the card's bank refuses after
+  it succeeded is marked failed and the payment's status set back; the coach's balance keeps
+  the reversal Stripe keeps.
 
 Services add and flush; the caller commits.
 """
@@ -273,17 +276,52 @@ def submit_refund(refund_id: int) -> Refund:
 
 
 def apply_stripe_refund(refund: Refund, stripe_refund: dict[str, Any]) -> None:
-    """Mirror Stripe's refund onto the locked local row; the ledger moves once."""
+    """Mirror Stripe's refund (read with its split) onto the locked local row, moving forward.
+
+    What Stripe moved for the refund (its transfer reversal and fee refund) is recorded once, as
+    soon as the refund has succeeded, even if it is first seen failed: a refund that the card's
+    bank refuses later gives its money back to the platform, but the reversal and the fee refund
+    stay at Stripe, so the coach's balance keeps them too. The status then follows Stripe:
+    pending to succeeded, and pending or succeeded to failed or canceled, never back.
+    """
     refund.stripe_refund_id = refund.stripe_refund_id or stripe_refund["id"]
     status = stripe_refund.get("status")
-    if status == "succeeded" and refund.status is not RefundStatus.SUCCEEDED:
-        refund.status = RefundStatus.SUCCEEDED
-        db.session.flush()
+    if status in ("succeeded", "failed") and refund.transfer_reversed is None:
         ledger.record_stripe_refund(refund, refunds_gateway.split_of(stripe_refund))
-        _settle_statuses(refund.transaction)
-    elif status in ("failed", "canceled") and refund.status is RefundStatus.PENDING:
+    if status == "succeeded" and refund.status is RefundStatus.PENDING:
+        refund.status = RefundStatus.SUCCEEDED
+    elif status in ("failed", "canceled") and refund.status in UNDONE_FROM:
+        was = refund.status
         refund.status = RefundStatus.FAILED if status == "failed" else RefundStatus.CANCELED
+        transaction = refund.transaction
+        failures = {**(transaction.meta or {}).get("failed_refunds", {})}
+        failures[str(refund.id)] = stripe_refund.get("failure_reason") or "unknown"
+        transaction.meta = {**(transaction.meta or {}), "failed_refunds": failures}
+        if was is RefundStatus.SUCCEEDED:
+            logger.warning("Refund %s failed after it succeeded (%s)", refund.id, failures)
     db.session.flush()
+    _settle_statuses(refund.transaction)
+    db.session.flush()
+
+
+# A refund may fail while Stripe still works on it, or later, when the card's bank refuses it.
+UNDONE_FROM = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+
+
+def sync_refund(refund_id: str) -> tuple[Transaction | None, str | None]:
+    """`refund.*`, `transfer.reversed`: apply Stripe's refund as it is now (read again, with its
+    split), whatever events came before. Returns its transaction (None when the payment is not
+    recorded yet) and the PaymentIntent it refunds."""
+    stripe_refund = refunds_gateway.retrieve_refund(refund_id)
+    charge = stripe_refund.get("charge")
+    intent = stripe_refund.get("payment_intent") or (
+        charge.get("payment_intent") if isinstance(charge, dict) else None
+    )
+    transaction = _transaction_by_intent(intent)
+    if transaction is None:
+        return None, intent
+    apply_stripe_refund(_local_refund(transaction, stripe_refund), stripe_refund)
+    return transaction, intent
 
 
 def sync_charge_refunds(charge: dict[str, Any]) -> Transaction | None:
@@ -306,6 +344,12 @@ def sync_charge_refunds(charge: dict[str, Any]) -> Transaction | None:
         if refund.status is RefundStatus.PENDING:  # read with its split, as Stripe made it
             apply_stripe_refund(refund, refunds_gateway.retrieve_refund(stripe_refund["id"]))
     return transaction
+
+
+def sync_application_fee_refunds(charge_id: str) -> tuple[Transaction | None, str | None]:
+    """`application_fee.refunded`: the charge's refunds as Stripe has them now."""
+    charge = refunds_gateway.retrieve_charge(charge_id)
+    return sync_charge_refunds(charge), charge.get("payment_intent")
 
 
 def _local_refund(transaction: Transaction, stripe_refund: dict[str, Any]) -> Refund:
@@ -336,6 +380,12 @@ def _settle_statuses(transaction: Transaction) -> None:
     refunded = sum(
         (r.amount for r in transaction.refunds if r.status is RefundStatus.SUCCEEDED), ZERO
     )
+    if refunded == ZERO:  # every refund failed: the mentee was not paid back
+        if transaction.status in (TransactionStatus.REFUNDED, TransactionStatus.PARTIALLY_REFUNDED):
+            transaction.status = TransactionStatus.COMPLETED
+            if transaction.session is not None:
+                transaction.session.payment_status = PaymentStatus.PAID
+        return
     whole = refunded >= transaction.amount
     transaction.status = (
         TransactionStatus.REFUNDED if whole else TransactionStatus.PARTIALLY_REFUNDED

@@ -104,3 +104,4 @@ class LedgerEntryKind(enum.StrEnum):
     DISPUTE = "dispute"
     PAYOUT = "payout"
     PAYOUT_RETURNED = "payout_returned"
+    PAYOUT_FEE = "payout_fee"

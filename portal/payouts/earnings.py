@@ -92,6 +92,7 @@ class PayoutRow:
     status: PayoutStatus
     arrival_date: datetime | None
     failure_message: str | None
+    fee: Decimal  # Stripe's fee for an instant payout, as its balance transaction says
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,12 @@ def payouts_page(coach_id: int, after: int | None = None, size: int = PAGE_SIZE)
         query, Payout.created_at, Payout.id, mine=Payout.user_id == coach_id, after=after, size=size
     )
     payouts = tuple(
-        PayoutRow(*row[:6], failure_message=(row[6] or {}).get("failure_message")) for row in rows
+        PayoutRow(
+            *row[:6],
+            failure_message=(row[6] or {}).get("failure_message"),
+            fee=Decimal((row[6] or {}).get("fee") or "0"),
+        )
+        for row in rows
     )
     return PayoutPage(payouts, next_cursor)
 

@@ -17,8 +17,10 @@ What it promises:
   API payouts for accounts on an automatic schedule). So every account is kept on Stripe's
   `manual` interval, and the coach's choice is written beside it in the account's metadata
   (`payout_schedule`). "Instant" coaches pay out on demand (`pay_out_now`, with a confirmed
-  amount); daily/weekly/monthly coaches are paid by `flask payouts run` on their day (daily:
-  every day; weekly: Mondays; monthly: the 1st; UTC) when available >= their minimum.
+  amount, or `pay_out_instantly` to a debit card for Stripe's fee, which the ledger records
+  from the payout's balance transaction); daily/weekly/monthly coaches are paid by `flask
+  payouts run` on their day (daily: every day; weekly: Mondays; monthly: the 1st; UTC) when
+  available >= their minimum.
 - A payout creation locks the coach's connected-account row first (the same row the webhook
   handlers lock), reads the available balance under that lock, and names the attempt in its
   idempotency key: the coach's confirmation (its one-time `attempt` token) or the schedule's
@@ -31,11 +33,13 @@ What it promises:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
@@ -53,8 +57,8 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.money import from_minor_units, normalise_currency, to_minor_units
-from portal.payouts import notices
+from portal.money import format_money, from_minor_units, normalise_currency, to_minor_units
+from portal.payouts import instant, notices
 from portal.payouts.words import describe_requirements as describe_requirements
 from portal.stripe_gateway import connect as gateway
 from portal.stripe_gateway import idempotency_key
@@ -142,17 +146,31 @@ def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) 
         payout.meta = {
             **(payout.meta or {}),
             "method": data.get("method"),
+            "automatic": bool(data.get("automatic")),
             "failure_code": data.get("failure_code"),
             "failure_message": data.get("failure_message"),
         }
+    if (payout.meta or {}).get("fee") is None:
+        payout.meta = {**(payout.meta or {}), "fee": str(_fee_of(account, data, payout.currency))}
     # A new version of the coach's payouts (an old or repeated object makes one too, harmlessly).
     account.payout_changes = StripeConnectedAccount.payout_changes + 1
     db.session.flush()
     ledger.record_payout(payout)
+    ledger.record_payout_fee(payout, Decimal(payout.meta["fee"]))
     if payout.status in RETURNED:
         ledger.record_payout_returned(payout)
     notices.payout_moved(payout, before)
     return payout
+
+
+def _fee_of(account: StripeConnectedAccount, data: dict[str, Any], currency: str) -> Decimal:
+    """Stripe's fee for the payout (an instant one's), from its balance transaction."""
+    if data.get("method") != "instant":
+        return ZERO
+    txn = data.get("balance_transaction")
+    if isinstance(txn, str):  # a webhook's payout names it; the portal's own creation expands it
+        txn = gateway.retrieve_balance_transaction(account.stripe_account_id, txn)
+    return from_minor_units(int(txn["fee"]), currency) if txn else ZERO
 
 
 def _insert_payout(payout: Payout) -> Payout:
@@ -357,11 +375,7 @@ def pay_out_now(coach_id: int, *, confirmed_amount: Decimal, attempt: str) -> Pa
     """
     profile = _profile_of(coach_id)
     account = _payable_account(coach_id)
-    if profile.payout_schedule is not PayoutSchedule.INSTANT:
-        raise PayoutError(
-            f"Your payouts run on a {profile.payout_schedule.value} schedule. Choose "
-            "“Instant” in your payout settings to pay out whenever you like."
-        )
+    _check_on_demand(profile)
     lock_account(account)
     available = ledger.balances_of(coach_id).available
     if available <= ZERO:
@@ -374,6 +388,99 @@ def pay_out_now(coach_id: int, *, confirmed_amount: Decimal, attempt: str) -> Pa
     return _create_payout(
         coach_id, account, available, profile.currency, kind="payout-now", attempt=attempt
     )
+
+
+@dataclass(frozen=True)
+class InstantOffer:
+    """An instant payout the coach may confirm: `preview` of what arrives and Stripe's fee, and
+    the debit card Stripe pays (e.g. "Visa debit card ending 5556")."""
+
+    preview: instant.InstantPreview
+    card: str
+
+
+class InstantNotAvailable(PayoutError):
+    """Stripe cannot pay this coach instantly now; `message` says why and what would help."""
+
+
+def instant_offer(coach_id: int) -> InstantOffer:
+    """What "Pay out instantly" would pay now, or InstantNotAvailable (or a PayoutError) saying
+    why not. Reads the account's external accounts from Stripe: only a debit card that Stripe
+    lists with the `instant` payout method can receive one."""
+    profile = _profile_of(coach_id)
+    account = _payable_account(coach_id)
+    _check_on_demand(profile)
+    available = ledger.balances_of(coach_id).available
+    if available <= ZERO:
+        raise NothingToPayOut("Nothing is available to pay out right now.")
+    card = gateway.instant_payout_card(account.stripe_account_id)
+    if card is None:
+        raise InstantNotAvailable(
+            "Stripe pays instant payouts only to a debit card, and your account has none that "
+            "can receive them. Add a debit card in your Stripe dashboard, or use “Pay out now” "
+            "for a free bank transfer."
+        )
+    preview = _instant_preview(available, profile.currency)
+    if preview.arrives <= ZERO:
+        fee = format_money(preview.fee or _instant_minimum(), profile.currency)
+        raise InstantNotAvailable(
+            f"Your available balance of {format_money(available, profile.currency)} does not "
+            f"cover Stripe's minimum instant payout fee of {fee}. Use “Pay out now” instead."
+        )
+    brand = str(card.get("brand") or "Debit")
+    return InstantOffer(preview=preview, card=f"{brand} debit card ending {card.get('last4')}")
+
+
+def pay_out_instantly(coach_id: int, *, confirmed_amount: Decimal, attempt: str) -> Payout:
+    """An instant payout of `confirmed_amount` (what the coach saw arrive), once per `attempt`.
+
+    Refused if the available balance moved so that the amount arriving would differ; Stripe
+    then takes the amount and its fee, which `record_stripe_payout` records as Stripe reports.
+    """
+    profile = _profile_of(coach_id)
+    account = _payable_account(coach_id)
+    _check_on_demand(profile)
+    lock_account(account)
+    available = ledger.balances_of(coach_id).available
+    preview = _instant_preview(available, profile.currency)
+    if preview.arrives <= ZERO:
+        raise NothingToPayOut("Nothing is available to pay out instantly right now.")
+    if preview.arrives != confirmed_amount:
+        raise BalanceChanged(
+            "Your available balance changed while you were confirming. Check the new amount "
+            "and confirm again."
+        )
+    return _create_payout(
+        coach_id,
+        account,
+        preview.arrives,
+        profile.currency,
+        kind="instant-payout",
+        attempt=attempt,
+        method="instant",
+    )
+
+
+def _instant_preview(available: Decimal, currency: str) -> instant.InstantPreview:
+    config = current_app.config
+    return instant.preview(
+        available,
+        currency,
+        Decimal(config["INSTANT_PAYOUT_FEE_PERCENT"]),
+        _instant_minimum(),
+    )
+
+
+def _instant_minimum() -> Decimal:
+    return Decimal(current_app.config["INSTANT_PAYOUT_FEE_MINIMUM"])
+
+
+def _check_on_demand(profile: CoachProfile) -> None:
+    if profile.payout_schedule is not PayoutSchedule.INSTANT:
+        raise PayoutError(
+            f"Your payouts run on a {profile.payout_schedule.value} schedule. Choose "
+            "“Instant” in your payout settings to pay out whenever you like."
+        )
 
 
 def coaches_due(day: date) -> list[int]:
@@ -426,6 +533,7 @@ def _create_payout(
     *,
     kind: str,
     attempt: str,
+    method: str = "standard",
 ) -> Payout:
     coach = db.session.get(User, coach_id)
     units = to_minor_units(amount, currency)
@@ -433,6 +541,7 @@ def _create_payout(
         account.stripe_account_id,
         amount=units,
         currency=currency,
+        method=method,
         idempotency_key=idempotency_key(kind, coach, currency, units, attempt),
         metadata={"coach_id": str(coach_id), "requested_by": kind},
     )

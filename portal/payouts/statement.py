@@ -1,5 +1,6 @@
 """A coach's yearly statement: what they earned, what the platform's fee was, what was taken
-back, and what was paid out, month by month, for their bookkeeping (CSV and a printable page).
+back, what was paid out and Stripe's fees for instant payouts, month by month, for their
+bookkeeping (CSV and a printable page).
 
 What it promises: every figure is a sum of the ledger's entries (which equal Stripe's balances)
 and of the coach's transactions' fees, in the coach's currency, months in UTC; the months add up
@@ -21,7 +22,7 @@ from portal.ledger import PAID_TRANSACTION_STATUSES
 from portal.models import LedgerEntry, LedgerEntryKind, Refund, RefundStatus, Transaction
 
 ZERO = Decimal("0.00")
-COLUMNS = ("earned", "platform_fees", "taken_back", "paid_out")
+COLUMNS = ("earned", "platform_fees", "taken_back", "paid_out", "payout_fees")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Month:
     platform_fees: Decimal = ZERO  # the platform's fees on them, less fees refunded
     taken_back: Decimal = ZERO  # refunds and lost-dispute recoveries
     paid_out: Decimal = ZERO  # payouts, less those that failed or were canceled
+    payout_fees: Decimal = ZERO  # Stripe's fees for instant payouts, as Stripe charged them
 
     @property
     def label(self) -> str:
@@ -70,6 +72,8 @@ def statement_for(coach_id: int, year: int, currency: str) -> Statement:
             month.taken_back -= total
         elif kind in (LedgerEntryKind.PAYOUT, LedgerEntryKind.PAYOUT_RETURNED):
             month.paid_out -= available
+        elif kind is LedgerEntryKind.PAYOUT_FEE:
+            month.payout_fees -= available
     fees = db.session.execute(
         sa.select(Transaction.created_at, Transaction.platform_fee).where(
             Transaction.coach_id == coach_id,

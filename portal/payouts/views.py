@@ -21,10 +21,11 @@ from portal.extensions import db
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
 from portal.parsing import BadRequestInput, form_error_message, parse_int
-from portal.payouts import cli, earnings, sections, services, statement
+from portal.payouts import cli, composition, earnings, sections, services, statement
 from portal.payouts.forms import (
     ActionForm,
     GetPaidForm,
+    PayOutInstantlyForm,
     PayOutNowForm,
     PayoutSettingsForm,
 )
@@ -107,6 +108,30 @@ def payouts() -> Response:
     except LookupError:  # not one of this coach's payouts
         abort(404)
     return render("payouts/payouts.html", "payouts/_payout_rows.html", payouts=page)
+
+
+def _composition(payout_id: int) -> composition.Composition:
+    try:
+        return composition.composition_of(current_user.id, payout_id)
+    except LookupError:  # not one of this coach's payouts
+        abort(404)
+
+
+@bp.get("/coach/earnings/payouts/<int:payout_id>")
+@allow(Role.COACH)
+def payout_detail(payout_id: int) -> Response:
+    """What one payout paid for, line by line."""
+    return render("payouts/payout_detail.html", composition=_composition(payout_id))
+
+
+@bp.get("/coach/earnings/payouts/<int:payout_id>.csv")
+@allow(Role.COACH)
+def payout_detail_csv(payout_id: int) -> Response:
+    found = _composition(payout_id)
+    response = Response(composition.as_csv(found), mimetype="text/csv")
+    name = f"payout-{found.payout.created_at:%Y-%m-%d}-{payout_id}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def _cursor() -> int | None:
@@ -268,3 +293,30 @@ def pay_out() -> Response:
     form.amount.data = str(profile.available_balance)
     form.attempt.data = secrets.token_urlsafe(16)
     return render("payouts/pay_out.html", form=form, profile=profile, account=account)
+
+
+@bp.route("/coach/earnings/pay-out/instant", methods=["GET", "POST"])
+@allow(Role.COACH)
+def pay_out_instantly() -> Response:
+    """GET shows Stripe's fee and what arrives on the card (or why an instant payout is not
+    possible); POST pays out exactly the amount the coach saw, once."""
+    form = PayOutInstantlyForm()
+    if form.validate_on_submit():
+        on_error_go_to(url_for("payouts.pay_out_instantly"))
+        payout = services.pay_out_instantly(
+            current_user.id, confirmed_amount=form.confirmed_amount(), attempt=form.attempt.data
+        )
+        db.session.commit()
+        amount = format_money(payout.amount, payout.currency)
+        flash(f"Your instant payout of {amount} is on its way to your debit card.", "success")
+        return htmx_redirect(url_for("payouts.dashboard"))
+    if request.method == "POST":
+        raise BadRequestInput(form_error_message(form))
+    try:
+        offer, refusal = services.instant_offer(current_user.id), None
+    except (services.PayoutError, GatewayError) as exc:  # not possible now: the page says why
+        offer, refusal = None, exc.message
+    if offer is not None:
+        form.amount.data = str(offer.preview.arrives)
+        form.attempt.data = secrets.token_urlsafe(16)
+    return render("payouts/pay_out_instantly.html", form=form, offer=offer, refusal=refusal)

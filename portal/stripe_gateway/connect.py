@@ -104,16 +104,44 @@ def create_payout(
     amount: int,
     currency: str,
     idempotency_key: str,
+    method: str = "standard",
     metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A standard payout of `amount` minor units from the account's balance to its bank."""
+    """A payout of `amount` minor units from the account's balance: `standard` to its bank, or
+    `instant` to its debit card for Stripe's fee. The answer carries its balance transaction
+    expanded, which holds that fee."""
     result = call(
         "payouts.create",
         client().v1.payouts.create,
-        params={"amount": amount, "currency": currency.lower(), "metadata": metadata or {}},
+        params={
+            "amount": amount,
+            "currency": currency.lower(),
+            "method": method,
+            "metadata": metadata or {},
+            "expand": ["balance_transaction"],
+        },
         options={"stripe_account": account_id, "idempotency_key": idempotency_key},
     )
     return to_plain(result)
+
+
+def retrieve_balance_transaction(account_id: str, balance_transaction_id: str) -> dict[str, Any]:
+    result = call(
+        "balance_transactions.retrieve",
+        client().v1.balance_transactions.retrieve,
+        balance_transaction_id,
+        options={"stripe_account": account_id},
+    )
+    return to_plain(result)
+
+
+def instant_payout_card(account_id: str) -> dict[str, Any] | None:
+    """The account's external account that Stripe can pay instantly (a debit card), if any."""
+    account = retrieve_account(account_id)
+    externals = (account.get("external_accounts") or {}).get("data") or []
+    return next(
+        (e for e in externals if "instant" in (e.get("available_payout_methods") or [])), None
+    )
 
 
 def retrieve_payout(account_id: str, payout_id: str) -> dict[str, Any]:
@@ -136,3 +164,15 @@ def pending_funds(account_id: str, currency: str) -> list[tuple[int, int]]:
         options={"stripe_account": account_id},
     )
     return [(int(txn.available_on), int(txn.net)) for txn in result.data if txn.status == "pending"]
+
+
+def payout_balance_transactions(account_id: str, payout_id: str) -> list[dict[str, Any]]:
+    """The balance transactions Stripe paid out in an automatic payout (Stripe itemises only
+    those), every page of them."""
+    listed = call(
+        "balance_transactions.list",
+        client().v1.balance_transactions.list,
+        params={"payout": payout_id, "limit": 100},
+        options={"stripe_account": account_id},
+    )
+    return [to_plain(txn) for txn in listed.auto_paging_iter()]

@@ -10,7 +10,7 @@ What it promises:
   reversal's amount, the application fee's refunded amount to date, and whether the fee was
   taken from the coach's account. Stripe computes these; the portal records them and never
   recomputes them (a local split is only a preview).
-- `list_refunds_for_charge` reads what Stripe holds for a charge.
+- `list_refunds_for_charge` and `retrieve_charge` read what Stripe holds for a charge.
 """
 
 from __future__ import annotations
@@ -116,3 +116,8 @@ def list_refunds_for_charge(charge_id: str) -> list[dict[str, Any]]:
         "refunds.list", client().v1.refunds.list, params={"charge": charge_id, "limit": 100}
     )
     return to_plain(result.data)
+
+
+def retrieve_charge(charge_id: str) -> dict[str, Any]:
+    """The charge as Stripe holds it now (its PaymentIntent and `amount_refunded`)."""
+    return to_plain(call("charges.retrieve", client().v1.charges.retrieve, charge_id))

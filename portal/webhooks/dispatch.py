@@ -12,7 +12,9 @@ from portal.webhooks import IGNORED, Handler, billing, connect, payments
 __all__ = ["HANDLERS", "IGNORED", "handler_for"]
 
 HANDLERS: dict[str, Handler] = {
-    # a booking's Checkout, its PaymentIntent and its refunds; Checkout in every mode
+    # a booking's Checkout, its PaymentIntent and its refunds (each refund's event, the coach's
+    # transfer reversed and the platform's fee refunded all apply the refund as Stripe has it
+    # now, once, in any order); Checkout in every mode
     "checkout.session.completed": payments.checkout_completed,
     "checkout.session.async_payment_succeeded": payments.checkout_completed,
     "checkout.session.async_payment_failed": payments.checkout_async_failed,
@@ -20,6 +22,11 @@ HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": payments.payment_intent_succeeded,
     "payment_intent.payment_failed": payments.payment_intent_failed,
     "charge.refunded": payments.charge_refunded,
+    "refund.created": payments.refund_changed,
+    "refund.updated": payments.refund_changed,
+    "refund.failed": payments.refund_changed,
+    "transfer.reversed": payments.transfer_reversed,
+    "application_fee.refunded": payments.application_fee_refunded,
     # disputes on a booking's payment
     "charge.dispute.created": connect.dispute_changed,
     "charge.dispute.updated": connect.dispute_changed,

@@ -46,6 +46,38 @@ def payment_intent_failed(event: Event) -> str | None:
     return None if fulfilment.record_payment_failure(_object(event)) is not None else IGNORED
 
 
+def refund_changed(event: Event) -> str | WaitFor | None:
+    """`refund.created`, `refund.updated`, `refund.failed`: the refund as Stripe has it now."""
+    return _waiting_for_payment(*cancellation.sync_refund(_object(event)["id"]))
+
+
+def transfer_reversed(event: Event) -> str | WaitFor | None:
+    """A coach's transfer reversed for a refund: apply each refund it names. (A reversal for a
+    lost dispute names none; `portal.disputes` records those as it makes them.)"""
+    transfer = _object(event)
+    reversals = (transfer.get("reversals") or {}).get("data") or []
+    refunds = [r["source_refund"] for r in reversals if r.get("source_refund")]
+    for refund_id in refunds:
+        transaction, intent = cancellation.sync_refund(refund_id)
+        if transaction is None:
+            return _waiting_for_payment(None, intent)
+    return None if refunds else IGNORED
+
+
+def application_fee_refunded(event: Event) -> str | WaitFor | None:
+    """Part of the platform's fee given back: the charge's refunds as Stripe has them now."""
+    return _waiting_for_payment(
+        *cancellation.sync_application_fee_refunds(_object(event)["charge"])
+    )
+
+
+def _waiting_for_payment(transaction: object, intent: str | None) -> str | WaitFor | None:
+    if transaction is not None:
+        return None
+    # A refund of a payment not recorded yet waits for the payment.
+    return wait_for(intent) if intent else IGNORED
+
+
 def charge_refunded(event: Event) -> str | WaitFor | None:
     charge = _object(event)
     if cancellation.sync_charge_refunds(charge) is not None:

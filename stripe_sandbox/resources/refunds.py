@@ -3,7 +3,10 @@
 Promises: a refund takes all that is left of its charge by default, never more; on a destination
 charge it reverses the transfer and refunds the application fee in proportion when asked (see
 transfers.py and application_fees.py); a disputed charge cannot be refunded (`charge_disputed`);
-`refund.created` then `charge.refunded`.
+`refund.created` then `charge.refunded`. A refund the card's bank later refuses (`fail`, a control
+endpoint here) becomes `failed` with a `failure_reason`: its amount comes back to the platform's
+balance (`refund_failure`) and may be refunded again, while the transfer reversal and the
+application fee refund it made stay as they are; `refund.updated` and `refund.failed`.
 """
 
 from __future__ import annotations
@@ -130,3 +133,33 @@ def _charge_to_refund(sb: Sandbox, p: dict[str, Any], account: str | None) -> Ob
             f"Charge {charge['id']} has already been refunded.", None, "charge_already_refunded"
         )
     return charge
+
+
+FAILURE_REASONS = ("lost_or_stolen_card", "expired_or_canceled_card", "declined", "unknown")
+
+
+def fail(sb: Sandbox, refund: Obj, reason: str, account: str | None) -> Obj:
+    """The card's bank refused a succeeded refund: its money is back with the platform."""
+    if refund["status"] != "succeeded":
+        raise invalid_request(
+            f"Only a succeeded refund can fail; this one is {refund['status']}.", None
+        )
+    if reason not in FAILURE_REASONS:
+        raise invalid_request(f"Choose a failure reason: {', '.join(FAILURE_REASONS)}.", "reason")
+    charge = sb.store.get(refund["charge"], "charge", account, "charge")
+    previous = previous_of(refund, "status", "failure_reason", "failure_balance_transaction")
+    refund["status"] = "failed"
+    refund["failure_reason"] = reason
+    refund["failure_balance_transaction"] = balance.record(
+        sb,
+        account,
+        amount=refund["amount"],
+        currency=refund["currency"],
+        type_="refund_failure",
+        source=refund["id"],
+    )["id"]
+    charge["amount_refunded"] -= refund["amount"]
+    charge["refunded"] = False
+    sb.emit("refund.updated", refund, account, previous)
+    sb.emit("refund.failed", refund, account, previous)
+    return refund

@@ -44,6 +44,7 @@ def test_the_years_statement_adds_up_to_the_ledger_to_the_cent(
         "platform_fees": "25.47",
         "taken_back": "82.49",
         "paid_out": "82.49",
+        "payout_fees": "0.00",
         "currency": "USD",
     }
     assert rows["total"]["earned"] == "120.07"
@@ -56,4 +57,4 @@ def test_the_years_statement_adds_up_to_the_ledger_to_the_cent(
     assert 'data-total="earned">$120.07' in page and 'data-total="paid_out">$82.49' in page
     assert client.get(f"/coach/earnings/statement/{now.year + 1}").status_code == 404
     empty = client.get(f"/coach/earnings/statement/{now.year - 1}.csv").text
-    assert empty.splitlines()[-1] == "total,0.00,0.00,0.00,0.00,USD"
+    assert empty.splitlines()[-1] == "total,0.00,0.00,0.00,0.00,0.00,USD"

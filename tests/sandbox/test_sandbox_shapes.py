@@ -154,6 +154,8 @@ def drive_every_flow(client, sandbox_tools) -> list[Any]:
             "refund_application_fee": True,
         }
     )
+    failed = client.v1.refunds.create(params={"charge": charge.id, "amount": 100})
+    sandbox_tools.control(f"refunds/{failed.id}/fail", reason="expired_or_canceled_card")
     sub_session = client.v1.checkout.sessions.create(
         params={
             "mode": "subscription",
