@@ -60,7 +60,7 @@ def recoverable(transaction: Transaction) -> Decimal:
             Refund.transaction_id == transaction.id, Refund.status == RefundStatus.SUCCEEDED
         )
     )
-    return max(transaction.coach_payout - Decimal(reversed_by_refunds), Decimal("0.00"))
+    return max(transaction.coach_share - Decimal(reversed_by_refunds), Decimal("0.00"))
 
 
 def recovery_refusal(transaction: Transaction) -> str | None:
@@ -161,7 +161,7 @@ def tell_of_new_dispute(transaction: Transaction) -> None:
             dedupe_key=f"dispute.opened_coach:{dispute_id}",
             when=when(booking.starts_at, coach) if booking else None,
             policy=lost_dispute_policy(),
-            share=format_money(transaction.coach_payout, transaction.currency),
+            share=format_money(transaction.coach_share, transaction.currency),
             **context,
         )
     queue_mail_to_admins(

@@ -114,7 +114,7 @@ def record_payment(transaction: Transaction, *, stripe_event_id: str | None = No
     return record_session_payment(
         transaction_id=transaction.id,
         coach_id=transaction.coach_id,
-        coach_share=transaction.coach_payout,
+        coach_share=transaction.coach_share,
         currency=transaction.currency,
         stripe_event_id=stripe_event_id,
     )
@@ -500,7 +500,7 @@ def _payment_drift() -> list[Drift]:
     )
     rows = db.session.execute(
         sa.select(
-            Transaction.id, Transaction.coach_id, Transaction.coach_payout, entries.c.total_delta
+            Transaction.id, Transaction.coach_id, Transaction.coach_share, entries.c.total_delta
         )
         .outerjoin(entries, entries.c.transaction_id == Transaction.id)
         .where(

@@ -108,7 +108,7 @@ def make_payment(
         amount=split.price,
         currency=currency,
         platform_fee=split.platform_fee,
-        coach_payout=split.coach_share,
+        coach_share=split.coach_share,
         stripe_payment_intent_id=payment_intent or f"pi_test{next(_counter):08d}",
         payer_id=payer.id,
         coach_id=coach.id,
@@ -122,7 +122,7 @@ def make_refund(transaction: Transaction, amount: str, *, status: str = "succeed
     """A refund of `amount`, split in proportion to the transaction's fee and share."""
     from portal.money import FeeSplit, split_refund
 
-    original = FeeSplit(transaction.amount, transaction.platform_fee, transaction.coach_payout)
+    original = FeeSplit(transaction.amount, transaction.platform_fee, transaction.coach_share)
     split = split_refund(Decimal(amount), original, transaction.currency, Decimal("0"))
     refund = Refund(
         transaction_id=transaction.id,

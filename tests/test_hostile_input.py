@@ -201,7 +201,7 @@ def world(guard_app: Flask) -> World:
         stripe_checkout_session_id="cs_guard",
         price_amount=Decimal("100.00"),
         platform_fee_amount=Decimal("20.00"),
-        coach_payout_amount=Decimal("80.00"),
+        coach_share=Decimal("80.00"),
     )
     event = StripeEvent(
         stripe_event_id="evt_guard",

@@ -131,7 +131,7 @@ def session_rows(
                 "payment_status": PaymentStatus.PAID,
                 "price_amount": money["price"],
                 "platform_fee_amount": money["fee"],
-                "coach_payout_amount": money["share"],
+                "coach_share": money["share"],
             }
         )
     return rows
@@ -155,7 +155,7 @@ def payment_rows(
                 "status": TransactionStatus.COMPLETED,
                 "amount": money["price"],
                 "platform_fee": money["fee"],
-                "coach_payout": money["share"],
+                "coach_share": money["share"],
                 "currency": "USD",
                 "stripe_payment_intent_id": f"pi_q{tag}x{i}",
                 "payer_id": payer(i),
@@ -318,8 +318,8 @@ def _earnings_grow(world: World, start: int, stop: int) -> None:
             "coach_id": coach,
             "kind": LedgerEntryKind.PAYMENT,
             "currency": "USD",
-            "total_delta": row["coach_payout"],
-            "pending_delta": row["coach_payout"],
+            "total_delta": row["coach_share"],
+            "pending_delta": row["coach_share"],
             "transaction_id": txn,
             "created_at": row["created_at"],
         }

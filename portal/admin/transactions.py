@@ -82,7 +82,7 @@ class CurrencyTotals:
     count: int
     volume: Decimal
     platform_fees: Decimal
-    coach_payouts: Decimal
+    coach_shares: Decimal
     refunds: Decimal
     refunded_fees: Decimal
 
@@ -260,7 +260,7 @@ def _totals_of_rows(rows: list[Transaction]) -> list[CurrencyTotals]:
         values = (
             t.amount,
             t.platform_fee,
-            t.coach_payout,
+            t.coach_share,
             sum((r.amount for r in refunded.get(t.id, [])), ZERO),
             sum((r.platform_fee_refunded for r in refunded.get(t.id, [])), ZERO),
         )
@@ -308,7 +308,7 @@ def totals(f: TransactionFilter) -> list[CurrencyTotals]:
             sa.func.count(),
             _sum(Transaction.amount),
             _sum(Transaction.platform_fee),
-            _sum(Transaction.coach_payout),
+            _sum(Transaction.coach_share),
         )
         .where(*where)
         .group_by(Transaction.currency)
@@ -353,7 +353,7 @@ CSV_HEADER = [
     "currency",
     "amount",
     "platform_fee",
-    "coach_payout",
+    "coach_share",
     "refunded",
     "payer_email",
     "payer_name",
@@ -439,7 +439,7 @@ def _export_batch(
             Transaction.currency,
             Transaction.amount,
             Transaction.platform_fee,
-            Transaction.coach_payout,
+            Transaction.coach_share,
             refunds.c.refunded,
             payer.email,
             payer.name,
@@ -479,7 +479,7 @@ def _csv_row(row: sa.Row, time_zone: str) -> list[str]:
         row.currency,
         _money_cell(row.amount),
         _money_cell(row.platform_fee),
-        _money_cell(row.coach_payout),
+        _money_cell(row.coach_share),
         _money_cell(row.refunded),
         *(safe_cell(v) for v in row[9:15]),
         "" if row.session_id is None else str(row.session_id),

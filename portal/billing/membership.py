@@ -15,7 +15,7 @@ What this module promises:
 - Each payment of a paid invoice is a `subscription_payment` transaction, as admins see every
   payment: Stripe's amount paid and currency, its PaymentIntent (or charge) as the key, so it
   is written once however many events tell of it. The platform keeps all of it (`platform_fee`
-  is the amount, `coach_payout` zero) and no coach's balance moves.
+  is the amount, `coach_share` zero) and no coach's balance moves.
 
 Services add and flush; the view or the webhook runner commits.
 """
@@ -390,7 +390,7 @@ def record_payments(invoice: Invoice) -> list[int]:
                 "amount": amount,
                 "currency": currency,
                 "platform_fee": amount,
-                "coach_payout": Decimal("0.00"),
+                "coach_payout": Decimal("0.00"),  # the column keeps the seed's name
                 "payer_id": invoice.user_id,
                 "stripe_payment_intent_id": key,
                 "metadata": meta,

@@ -411,7 +411,7 @@ def refunded_or_pending(transaction: Transaction) -> Decimal:
 
 
 def original_split(transaction: Transaction) -> FeeSplit:
-    return FeeSplit(transaction.amount, transaction.platform_fee, transaction.coach_payout)
+    return FeeSplit(transaction.amount, transaction.platform_fee, transaction.coach_share)
 
 
 def _locked_refund(query: Any) -> Refund | None:

@@ -236,7 +236,7 @@ def _record_payment(
             "amount": booking.price_amount,
             "currency": booking.currency,
             "platform_fee": booking.platform_fee_amount,
-            "coach_payout": booking.coach_payout_amount,
+            "coach_payout": booking.coach_share,  # the column keeps the seed's name
             "payer_id": booking.mentee_id,
             "coach_id": booking.coach_id,
             "session_id": booking.id,
@@ -249,7 +249,7 @@ def _record_payment(
         ledger.record_session_payment(
             transaction_id=transaction_id,
             coach_id=booking.coach_id,
-            coach_share=booking.coach_payout_amount,
+            coach_share=booking.coach_share,
             currency=booking.currency,
         )
         _catch_up_released_funds(booking, transaction_id)

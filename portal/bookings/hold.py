@@ -235,7 +235,7 @@ def hold_slot(mentee: User, slot_id: int, *, now: datetime | None = None) -> Boo
         price_amount=split.price,
         currency=profile.currency,
         platform_fee_amount=split.platform_fee,
-        coach_payout_amount=split.coach_share,
+        coach_share=split.coach_share,
         discount_amount=quote.discount,
         discount_percentage=quote.percentage.quantize(Decimal("0.01")),
     )

@@ -43,7 +43,7 @@ def booking_confirmed(booking: Booking, receipt_url: str | None) -> None:
         attachments=[invite],
         booking=booking,
         when=coach_when,
-        share=format_money(booking.coach_payout_amount, booking.currency),
+        share=format_money(booking.coach_share, booking.currency),
     )
 
 

@@ -100,7 +100,7 @@ class Booking(TimestampMixin, Base):
     price_amount: Mapped[Decimal] = money_column()
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD", server_default="USD")
     platform_fee_amount: Mapped[Decimal] = money_column()
-    coach_payout_amount: Mapped[Decimal] = money_column()
+    coach_share: Mapped[Decimal] = money_column("coach_payout_amount")
     # The member discount the price already has off the list price (see `bookings.pricing`).
     discount_amount: Mapped[Decimal] = money_column(default=Decimal("0.00"), server_default="0")
     discount_percentage: Mapped[Decimal] = mapped_column(

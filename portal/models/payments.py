@@ -40,7 +40,7 @@ class Transaction(TimestampMixin, Base):
     stripe_transfer_id: Mapped[str | None] = mapped_column(sa.String(255))
 
     platform_fee: Mapped[Decimal] = money_column()
-    coach_payout: Mapped[Decimal] = money_column()
+    coach_share: Mapped[Decimal] = money_column("coach_payout")
 
     session_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("coaching_sessions.id"), index=True

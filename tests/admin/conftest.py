@@ -50,7 +50,7 @@ def payment(
         amount=split.price,
         currency=currency,
         platform_fee=split.platform_fee,
-        coach_payout=split.coach_share,
+        coach_share=split.coach_share,
         payer_id=payer.id,
         coach_id=coach.id if coach else None,
         stripe_payment_intent_id=intent,

@@ -165,7 +165,7 @@ def test_needs_attention_lists_disputes_failures_and_failed_events(
             payment_status=PaymentStatus.FAILED,
             price_amount=Decimal("40.00"),
             platform_fee_amount=Decimal("8.00"),
-            coach_payout_amount=Decimal("32.00"),
+            coach_share=Decimal("32.00"),
         )
     )
     db.session.commit()

@@ -42,7 +42,7 @@ def test_a_membership_payment_is_listed_exported_and_reconciled_like_a_session_p
     )
     assert txn.stripe_payment_intent_id == charge.payment_intent and charge.amount == 1900
     assert (txn.payer_id, txn.coach_id, txn.session_id) == (mentee.id, None, None)
-    assert (txn.platform_fee, txn.coach_payout) == (Decimal("19.00"), Decimal("0.00"))
+    assert (txn.platform_fee, txn.coach_share) == (Decimal("19.00"), Decimal("0.00"))
     assert txn.meta["invoice"] == invoice.stripe_invoice_id
     with live_portal.app.app_context():  # told again: still one transaction
         assert membership.record_payments(db.session.merge(invoice)) == []

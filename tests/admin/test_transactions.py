@@ -133,7 +133,7 @@ def test_totals_of_everything_match_the_hand_computed_sums(
             "count": "1",
             "volume": "3000.00",
             "platform_fees": "600.00",
-            "coach_payouts": "2400.00",
+            "coach_shares": "2400.00",
             "refunds": "0.00",
             "refunded_fees": "0.00",
         },
@@ -141,7 +141,7 @@ def test_totals_of_everything_match_the_hand_computed_sums(
             "count": "4",
             "volume": "245.49",  # 100 + 50 + 75.50 + 19.99
             "platform_fees": "65.09",  # 20 + 10 + 15.10 + 19.99
-            "coach_payouts": "180.40",  # 80 + 40 + 60.40 + 0
+            "coach_shares": "180.40",  # 80 + 40 + 60.40 + 0
             "refunds": "10.00",
             "refunded_fees": "2.00",
         },
@@ -240,7 +240,7 @@ def searchable(
         stripe_checkout_session_id="cs_two",
         price_amount=Decimal("50.00"),
         platform_fee_amount=Decimal("10.00"),
-        coach_payout_amount=Decimal("40.00"),
+        coach_share=Decimal("40.00"),
     )
     db.session.add(booking)
     db.session.flush()
@@ -401,7 +401,7 @@ def _bulk(people: dict[str, User], n: int) -> None:
                 "amount": Decimal("100.00"),
                 "currency": "USD",
                 "platform_fee": Decimal("20.00"),
-                "coach_payout": Decimal("80.00"),
+                "coach_share": Decimal("80.00"),
                 "payer_id": people["m1" if i % 2 else "m2"].id,
                 "coach_id": people["a" if i % 3 else "b"].id,
                 "created_at": start + timedelta(seconds=i),
@@ -447,7 +447,7 @@ def test_csv_holds_the_filtered_set_with_exact_amounts_and_inert_formulas(
     assert [int(r["id"]) for r in rows] == [ledger_rows[k].id for k in ("t1", "t4", "t2", "t5")]
     by_id = {int(r["id"]): r for r in rows}
     t2 = by_id[ledger_rows["t2"].id]
-    assert (t2["amount"], t2["platform_fee"], t2["coach_payout"], t2["refunded"]) == (
+    assert (t2["amount"], t2["platform_fee"], t2["coach_share"], t2["refunded"]) == (
         "50.00",
         "10.00",
         "40.00",
@@ -562,7 +562,7 @@ def test_a_set_longer_than_a_page_loads_its_totals_once_in_their_own_request(
         "count": "4",
         "volume": "245.49",
         "platform_fees": "65.09",
-        "coach_payouts": "180.40",
+        "coach_shares": "180.40",
         "refunds": "10.00",
         "refunded_fees": "2.00",
     }

@@ -111,7 +111,7 @@ def test_admin_changes_a_coach_fee_for_new_bookings_only(
     assert db.session.get(type(old), old.id).platform_fee_amount == Decimal("20.00")
     new = hold.hold_slot(mentee, make_slot(coach, hours_from_now=72).id)
     db.session.commit()
-    assert (new.platform_fee_amount, new.coach_payout_amount) == (
+    assert (new.platform_fee_amount, new.coach_share) == (
         Decimal("12.50"),
         Decimal("87.50"),
     )

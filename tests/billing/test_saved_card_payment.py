@@ -59,7 +59,7 @@ def test_paying_with_the_saved_card_confirms_the_booking_once_with_the_checkout_
     assert (booking.status, booking.payment_status) == (SessionStatus.CONFIRMED, PaymentStatus.PAID)
     live_sandbox.flush()  # payment_intent.succeeded finds it done
     [transaction] = db.session.scalars(db.select(Transaction)).all()
-    assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
+    assert (transaction.amount, transaction.platform_fee, transaction.coach_share) == (
         Decimal("100.00"),
         Decimal("20.00"),
         Decimal("80.00"),
@@ -149,7 +149,7 @@ def test_a_member_pays_less_by_the_discount_out_of_the_fee_and_it_is_recorded(
         TransactionType.SUBSCRIPTION_PAYMENT,
         Decimal("19.00"),
     )
-    assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
+    assert (transaction.amount, transaction.platform_fee, transaction.coach_share) == (
         Decimal("90.00"),
         Decimal("10.00"),
         Decimal("80.00"),

@@ -51,7 +51,7 @@ def test_new_mentee_books_pays_with_4242_and_sees_the_booking_confirmed(
     booking = db.session.scalar(select(Booking))
     assert booking.status is SessionStatus.CONFIRMED
     assert booking.payment_status is PaymentStatus.PAID
-    assert (booking.price_amount, booking.platform_fee_amount, booking.coach_payout_amount) == (
+    assert (booking.price_amount, booking.platform_fee_amount, booking.coach_share) == (
         Decimal("100.00"),
         Decimal("20.00"),
         Decimal("80.00"),

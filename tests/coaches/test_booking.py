@@ -52,7 +52,7 @@ def test_holding_a_slot_makes_a_pending_booking_with_exact_amounts(
     db.session.commit()
     assert booking.status is SessionStatus.PENDING_PAYMENT
     assert booking.payment_status is PaymentStatus.PENDING
-    assert (booking.price_amount, booking.platform_fee_amount, booking.coach_payout_amount) == (
+    assert (booking.price_amount, booking.platform_fee_amount, booking.coach_share) == (
         Decimal("100.00"),
         Decimal("20.00"),
         Decimal("80.00"),
@@ -276,7 +276,7 @@ def test_a_members_booking_keeps_its_quote_and_stripe_is_told_only_its_id(
         booking.discount_percentage,
         booking.price_amount,
         booking.platform_fee_amount,
-        booking.coach_payout_amount,
+        booking.coach_share,
     ) == tuple(Decimal(x) for x in ("100.00", "10.00", "10.00", "90.00", "10.00", "80.00"))
     [params] = stripe_fake.params_of("checkout.sessions.create")
     assert params["metadata"] == {"booking_id": str(booking.id)}
@@ -289,7 +289,7 @@ def test_a_members_booking_keeps_its_quote_and_stripe_is_told_only_its_id(
     db.session.commit()
     transaction = fulfilment.payment_transaction(booking)
     assert transaction is not None
-    assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
+    assert (transaction.amount, transaction.platform_fee, transaction.coach_share) == (
         Decimal("90.00"),
         Decimal("10.00"),
         Decimal("80.00"),
@@ -351,7 +351,7 @@ def test_a_coach_at_19_99_with_a_20_percent_fee_is_booked_and_paid_on_either_dat
     slot = make_slot(coach, hours_from_now=72)
     assert book_slot(mentee_client, slot.id).status_code == 303
     booking = only_booking()
-    assert (booking.platform_fee_amount, booking.coach_payout_amount) == (
+    assert (booking.platform_fee_amount, booking.coach_share) == (
         Decimal("4.00"),
         Decimal("15.99"),
     )

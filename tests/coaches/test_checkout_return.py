@@ -72,7 +72,7 @@ def test_return_page_fulfils_a_paid_checkout_and_shows_the_confirmed_booking(
     transaction = _assert_paid_once(booking.id, slot.coach_id)
     assert transaction.type is TransactionType.SESSION_PAYMENT
     assert transaction.status is TransactionStatus.COMPLETED
-    assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
+    assert (transaction.amount, transaction.platform_fee, transaction.coach_share) == (
         Decimal("100.00"),
         Decimal("20.00"),
         Decimal("80.00"),
@@ -178,7 +178,7 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
         intent["latest_charge"]["transfer"],
     )
     assert transaction.meta["receipt_url"] == intent["latest_charge"]["receipt_url"]
-    assert (transaction.amount, transaction.coach_payout) == (Decimal("100.00"), Decimal("80.00"))
+    assert (transaction.amount, transaction.coach_share) == (Decimal("100.00"), Decimal("80.00"))
     # the same payment in another event, then the Checkout's own event and the return page
     again = event("payment_intent.succeeded", intent)
     assert signed_post(client, PLATFORM_PATH, again, platform_secret(client)).text == "processed"

@@ -74,7 +74,7 @@ def test_a_mentee_books_pays_comes_back_confirmed_and_cancels_for_a_refund(
     booking = db.session.scalars(db.select(Booking)).one()
     assert (booking.status, booking.payment_status) == (SessionStatus.CONFIRMED, PaymentStatus.PAID)
     transaction = db.session.scalars(db.select(Transaction)).one()
-    assert (transaction.amount, transaction.platform_fee, transaction.coach_payout) == (
+    assert (transaction.amount, transaction.platform_fee, transaction.coach_share) == (
         Decimal("100.00"),
         Decimal("20.00"),
         Decimal("80.00"),

@@ -61,7 +61,7 @@ def test_my_sessions_lists_upcoming_and_past_with_payment_status_and_receipt(
         payment_status="paid",
         price_amount=100,
         platform_fee_amount=20,
-        coach_payout_amount=80,
+        coach_share=80,
     )
     db.session.add(past)
     db.session.commit()
@@ -89,7 +89,7 @@ def test_failed_and_abandoned_attempts_are_shown_apart_and_never_in_the_coachs_s
             payment_status=payment_status,
             price_amount=100,
             platform_fee_amount=20,
-            coach_payout_amount=80,
+            coach_share=80,
         )
         db.session.add(booking)
         return booking

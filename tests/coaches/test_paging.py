@@ -48,7 +48,7 @@ def _sessions(mentee: User, coach: User, hours: list[int]) -> list[Booking]:
             payment_status=PaymentStatus.PAID,
             price_amount=100,
             platform_fee_amount=20,
-            coach_payout_amount=80,
+            coach_share=80,
         )
         for h in hours
     ]
