@@ -30,6 +30,7 @@ from portal.accounts.services import hash_matches, hash_password, password_match
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import RecoveryCode, Role, User, utcnow
+from portal.outbox import queue_mail
 
 ISSUER = "Coaching Portal"
 STEP_SECONDS = 30
@@ -93,6 +94,7 @@ def enrol(user: User, secret: str, code: str) -> list[str]:
         raise WrongCode()
     user.totp_secret = secret
     user.totp_last_step = step
+    _tell_owner(user, "on")
     return _replace_recovery_codes(user)
 
 
@@ -100,6 +102,7 @@ def regenerate_recovery_codes(user: User) -> list[str]:
     """Ten new recovery codes for `user`; the old ones stop working."""
     if not user.two_factor_enabled:
         raise TwoFactorError("Turn on two-factor sign-in first.")
+    _tell_owner(user, "new_codes")
     return _replace_recovery_codes(user)
 
 
@@ -112,6 +115,20 @@ def disable(user: User, password: str, code: str) -> None:
     user.totp_secret = None
     user.totp_last_step = None
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    _tell_owner(user, "off")
+
+
+# What the owner is told, in their mailbox, when their second factor changes: a change they did
+# not make is how they learn someone else has their password.
+_CHANGES = {
+    "on": "Two-factor sign-in is on for your account",
+    "off": "Two-factor sign-in was turned off for your account",
+    "new_codes": "New recovery codes were made for your account",
+}
+
+
+def _tell_owner(user: User, change: str) -> None:
+    queue_mail(f"two_factor.{change}", user, _CHANGES[change], "two_factor_changed", change=change)
 
 
 def check_code(user: User, code: str) -> CheckedCode | None:

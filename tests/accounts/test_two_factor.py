@@ -18,6 +18,7 @@ from portal.extensions import db
 from portal.models import RecoveryCode, Role, User
 from tests.builders import make_user
 from tests.conftest import PASSWORD, csrf_token, current_code, login
+from tests.mailbox import assert_nothing_secret, links_to, messages, with_subject
 
 
 def _token_on(page: Any) -> str:
@@ -263,3 +264,32 @@ def test_the_demo_admin_signs_in_with_the_code_the_demo_prints(app: Flask) -> No
     assert re.fullmatch(r"\d{6}", code)
     assert _code_step(client, code).status_code == 303
     assert client.get("/admin/transactions").status_code == 200
+
+
+def test_each_change_to_the_second_factor_is_mailed_to_its_owner(app: Flask) -> None:
+    mentee = make_user(Role.MENTEE, password=PASSWORD)
+    client = app.test_client()
+    login(client, mentee)
+    secret = _secret_on(client.get("/account/two-factor"))
+    refused = _post(client, "/account/two-factor/enrol", code=_other_code(pyotp.TOTP(secret).now()))
+    assert refused.status_code == 400 and with_subject(app, "Two-factor") == []
+
+    _secret, codes = _enrol(client)
+    on = with_subject(app, "Two-factor sign-in is on for your account")
+    assert len(on) == 1 and on[0]["To"] == mentee.email
+    assert links_to(on[0], "/account/forgot") and links_to(on[0], "/account/two-factor")
+
+    _post(client, "/account/confirm", password=PASSWORD, code=codes[0])
+    shown = _post(client, "/account/two-factor/recovery-codes")
+    new = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", shown.text)
+    assert len(with_subject(app, "New recovery codes were made for your account")) == 1
+
+    done = _post(
+        client, "/account/two-factor/disable", **{"off-password": PASSWORD, "off-code": new[0]}
+    )
+    assert done.status_code == 303
+    off = with_subject(app, "Two-factor sign-in was turned off for your account")
+    assert len(off) == 1
+    for message in messages(app):
+        assert_nothing_secret(message)
+        assert secret not in message.as_string()
