@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
+from portal.models import Transaction
 
 Statement = TypeVar("Statement")
 DialectInsert = Callable[..., postgresql.Insert | sqlite.Insert]
@@ -48,3 +50,20 @@ def _dialect_insert(name: str) -> DialectInsert:
         return _INSERTS[name]
     except KeyError:
         raise RuntimeError(f"The portal needs PostgreSQL or SQLite, not {name}.") from None
+
+
+_TRANSACTIONS = Transaction.__table__
+
+
+@once_per_dialect
+def payment_once(insert: DialectInsert) -> sa.Insert:
+    """A payment's transaction (a session's or a membership's), written once per PaymentIntent
+    and type whoever records it first; its id comes back only when this insert wrote it. The
+    values are keyed by column name (`coach_payout` holds `Transaction.coach_share`)."""
+    return (
+        insert(_TRANSACTIONS)
+        .on_conflict_do_nothing(
+            index_elements=[_TRANSACTIONS.c.stripe_payment_intent_id, _TRANSACTIONS.c.type]
+        )
+        .returning(_TRANSACTIONS.c.id)
+    )

@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -37,14 +36,13 @@ from portal import pagination
 from portal.billing.cards import user_for_customer
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.inserts import DialectInsert, once_per_dialect
+from portal.inserts import payment_once
 from portal.models import (
     BillingInterval,
     Invoice,
     InvoiceStatus,
     Subscription,
     SubscriptionStatus,
-    Transaction,
     TransactionStatus,
     TransactionType,
     User,
@@ -383,7 +381,7 @@ def record_payments(invoice: Invoice) -> list[int]:
         amount = from_minor_units(int(payment["amount_paid"]), currency)
         paid_at = _when((payment.get("status_transitions") or {}).get("paid_at"))
         transaction_id = db.session.scalar(
-            _insert_membership_payment(),
+            payment_once(),
             {
                 "type": TransactionType.SUBSCRIPTION_PAYMENT,
                 "status": TransactionStatus.COMPLETED,
@@ -401,20 +399,6 @@ def record_payments(invoice: Invoice) -> list[int]:
         if transaction_id is not None:
             written.append(transaction_id)
     return written
-
-
-_TRANSACTIONS = Transaction.__table__
-
-
-@once_per_dialect
-def _insert_membership_payment(insert: DialectInsert) -> sa.Insert:
-    return (
-        insert(_TRANSACTIONS)
-        .on_conflict_do_nothing(
-            index_elements=[_TRANSACTIONS.c.stripe_payment_intent_id, _TRANSACTIONS.c.type]
-        )
-        .returning(_TRANSACTIONS.c.id)
-    )
 
 
 def invoice_subscription_id(data: dict[str, Any]) -> str | None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -32,7 +31,7 @@ from portal.billing import cards
 from portal.bookings import notices, pricing
 from portal.bookings.hold import booking_for, release_booking
 from portal.extensions import db
-from portal.inserts import DialectInsert, once_per_dialect
+from portal.inserts import payment_once
 from portal.models import (
     Booking,
     PaymentStatus,
@@ -229,7 +228,7 @@ def _record_payment(
     discount = pricing.discount_meta(booking)
     meta = {**({"receipt_url": receipt_url} if receipt_url else {}), **discount}
     transaction_id = db.session.scalar(
-        _insert_payment(),
+        payment_once(),
         {
             "type": TransactionType.SESSION_PAYMENT,
             "status": TransactionStatus.COMPLETED,
@@ -377,18 +376,3 @@ def _check_amount(booking: Booking, amount_total: int | None) -> None:
             amount_total,
             expected,
         )
-
-
-# The payment's insert, built once per dialect: building it costs more than running it.
-_TRANSACTIONS = Transaction.__table__
-
-
-@once_per_dialect
-def _insert_payment(insert: DialectInsert) -> sa.Insert:
-    return (
-        insert(_TRANSACTIONS)
-        .on_conflict_do_nothing(
-            index_elements=[_TRANSACTIONS.c.stripe_payment_intent_id, _TRANSACTIONS.c.type]
-        )
-        .returning(_TRANSACTIONS.c.id)
-    )
