@@ -120,6 +120,9 @@ class Config:
     MAIL_DEFAULT_SENDER = "Coaching portal <no-reply@localhost>"
     OUTBOX_MAX_ATTEMPTS = 8
     OUTBOX_RETRY_DELAY = 60  # seconds before the second try; doubles for each next one
+    # Fernet keys, newest first, that encrypt each person's TOTP key (portal/sealed.py); empty:
+    # one derived from SECRET_KEY. Production keeps them apart from the database's backups.
+    TWO_FACTOR_KEYS = ""
 
     @classmethod
     def from_environment(cls) -> dict:
@@ -127,6 +130,7 @@ class Config:
         settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
         for key in (
             "SECRET_KEY",
+            "TWO_FACTOR_KEYS",
             "STRIPE_SECRET_KEY",
             "STRIPE_PUBLISHABLE_KEY",
             "STRIPE_API_BASE",
@@ -242,6 +246,17 @@ def load_settings(env_name: str | None = None) -> dict:
     return CONFIGS[name].from_environment()
 
 
+def _fernet_keys(listed: str) -> bool:
+    """Whether `listed` is a comma-separated list of one or more valid Fernet keys."""
+    from cryptography.fernet import Fernet
+
+    keys = [key.strip() for key in listed.split(",") if key.strip()]
+    try:
+        return bool(keys) and all(Fernet(key) for key in keys)
+    except ValueError:
+        return False
+
+
 class UnsafeConfiguration(RuntimeError):
     """Production settings that would put money or accounts at risk."""
 
@@ -261,6 +276,11 @@ def check_production_settings(settings: dict) -> None:
         problems.append("DATABASE_URL must point at PostgreSQL, not SQLite")
     if settings.get("DEBUG"):
         problems.append("debug must be off")
+    if settings.get("TWO_FACTOR_KEYS") and not _fernet_keys(settings["TWO_FACTOR_KEYS"]):
+        problems.append(
+            "TWO_FACTOR_KEYS must list Fernet keys, newest first (make one with "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'`)"
+        )
     if settings["RATELIMIT_STORAGE_URI"].startswith("memory://") and settings["WEB_WORKERS"] > 1:
         # Each worker would count on its own: N workers allow N times the sign-in attempts.
         problems.append(

@@ -1,6 +1,7 @@
 """Keep each person's second factor: a TOTP secret, its last used time step, recovery codes.
 
-`users.totp_secret` is set only when an enrolment is confirmed with a code; `totp_last_step`
+`users.totp_secret` is set only when an enrolment is confirmed with a code, and holds the secret
+encrypted (portal/sealed.py: a Fernet token, hence 255 characters); `totp_last_step`
 refuses a code used again within its window. Each recovery code is a row holding an argon2 hash,
 marked used once.
 
@@ -18,7 +19,7 @@ depends_on = None
 
 
 def upgrade():
-    op.add_column("users", sa.Column("totp_secret", sa.String(64), nullable=True))
+    op.add_column("users", sa.Column("totp_secret", sa.String(255), nullable=True))
     op.add_column("users", sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
     op.create_table(
         "recovery_codes",

@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
-from portal.models.base import Base, TimestampMixin, UTCDateTime, money_column, string_enum
+from portal.models.base import (
+    Base,
+    SealedString,
+    TimestampMixin,
+    UTCDateTime,
+    money_column,
+    string_enum,
+)
 from portal.models.caching import database_generation
 from portal.models.enums import PayoutSchedule, Role
 
@@ -39,9 +46,9 @@ class User(UserMixin, TimestampMixin, Base):
     optional_mail: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     # An IANA name (portal.time_zones): every time is shown to this person in it.
     time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
-    # The TOTP secret of a confirmed enrolment (None: no second factor). Only the code check
-    # reads it; no page shows it after enrolment (see portal.accounts.twofactor).
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # The TOTP secret of a confirmed enrolment (None: no second factor), encrypted in the
+    # database (portal.sealed). Only the code check reads it; no page shows it after enrolment.
+    totp_secret: Mapped[str | None] = mapped_column(SealedString())
     # The last 30-second time step whose code was accepted: a code is refused unless its step
     # is later, so a code seen over someone's shoulder cannot be used again.
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)

@@ -11,11 +11,14 @@ from urllib.parse import unquote
 import pyotp
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm.attributes import flag_modified
 
 from portal.extensions import db
 from portal.models import RecoveryCode, Role, User
+from portal.sealed import Unreadable
 from tests.builders import make_user
 from tests.conftest import PASSWORD, csrf_token, current_code, login
 from tests.mailbox import assert_nothing_secret, links_to, messages, with_subject
@@ -293,3 +296,33 @@ def test_each_change_to_the_second_factor_is_mailed_to_its_owner(app: Flask) -> 
     for message in messages(app):
         assert_nothing_secret(message)
         assert secret not in message.as_string()
+
+
+def test_the_second_factor_is_kept_encrypted_and_survives_a_key_rotation(app: Flask) -> None:
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    app.config["TWO_FACTOR_KEYS"] = old_key
+    mentee = make_user(Role.MENTEE, password=PASSWORD)
+    client = app.test_client()
+    login(client, mentee)
+    secret, _codes = _enrol(client)
+
+    def stored() -> str:
+        return db.session.execute(
+            sa.text("SELECT totp_secret FROM users WHERE id = :id"), {"id": mentee.id}
+        ).scalar_one()
+
+    assert secret not in stored() and Fernet(old_key).decrypt(stored()).decode() == secret
+    assert _row(mentee).totp_secret == secret
+
+    # A new key first, the old one kept: the old value still opens, and a save seals it anew.
+    app.config["TWO_FACTOR_KEYS"] = f"{new_key}, {old_key}"
+    user = _row(mentee)
+    assert user.totp_secret == secret
+    flag_modified(user, "totp_secret")  # re-saved unchanged, as a rotation script does
+    db.session.commit()
+    assert Fernet(new_key).decrypt(stored()).decode() == secret
+
+    # The old key dropped too early would leave a value nothing opens; it says so.
+    app.config["TWO_FACTOR_KEYS"] = old_key
+    with pytest.raises(Unreadable):
+        assert _row(mentee).totp_secret is None
