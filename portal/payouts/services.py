@@ -33,6 +33,7 @@ What it promises:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -289,25 +290,28 @@ def account_as_stripe_has_it(coach_id: int) -> StripeConnectedAccount | None:
     return snapshot
 
 
-def newer_account_update_applied(stripe_account_id: str, created: int | None) -> bool:
-    """Whether an `account.updated` newer than `created` was applied to this account already.
+def applied_account_update_since(
+    stripe_account_id: str, event: Mapping[str, Any]
+) -> datetime | None:
+    """When the newest `account.updated` for this account that was applied already, other than
+    `event`, was created at Stripe, if that is in `event`'s second or later; else None.
 
     For the `account.updated` handler: each event carries the whole account, so an older one
-    arriving late must not overwrite a newer one.
+    arriving late must not overwrite a newer one, and one of the same second (Stripe's `created`
+    has no finer grain) cannot say which is newer.
     """
+    created = event.get("created")
     if not isinstance(created, int):
-        return False
-    newer = db.session.scalar(
-        sa.select(StripeEvent.id)
-        .where(
+        return None
+    return db.session.scalar(
+        sa.select(sa.func.max(StripeEvent.stripe_created_at)).where(
             StripeEvent.type == "account.updated",
             StripeEvent.account == stripe_account_id,
             StripeEvent.status == EventStatus.PROCESSED,
-            StripeEvent.stripe_created_at > datetime.fromtimestamp(created, UTC),
+            StripeEvent.stripe_created_at >= datetime.fromtimestamp(created, UTC),
+            StripeEvent.stripe_event_id != event.get("id"),
         )
-        .limit(1)
     )
-    return newer is not None
 
 
 def express_dashboard_link(coach_id: int) -> str:

@@ -140,32 +140,15 @@ def account_updated(event: Event) -> str | None:
     account = payouts.connected_account_for(data.get("id"), lock=True)
     if account is None:
         return _ignore(event, f"no coach has connected account {data.get('id')}")
-    if payouts.newer_account_update_applied(account.stripe_account_id, event.get("created")):
+    applied = payouts.applied_account_update_since(account.stripe_account_id, event)
+    if applied is not None and applied > datetime.fromtimestamp(event["created"], UTC):
         return _ignore(event, "a newer account.updated for this account was applied already")
-    if _account_update_of_the_same_second_applied(event, account.stripe_account_id):
+    if applied is not None:  # one of the same second: ask Stripe which state is the latest
         data = connect_gateway.retrieve_account(account.stripe_account_id)
     before = account.requirements
     payouts.mirror_account(account, data)
     payout_notices.stripe_needs_more(account, before)
     return None
-
-
-def _account_update_of_the_same_second_applied(event: Event, stripe_account_id: str) -> bool:
-    created = event.get("created")
-    if not isinstance(created, int):
-        return False
-    applied = db.session.scalar(
-        sa.select(StripeEvent.id)
-        .where(
-            StripeEvent.type == "account.updated",
-            StripeEvent.account == stripe_account_id,
-            StripeEvent.status == EventStatus.PROCESSED,
-            StripeEvent.stripe_created_at == datetime.fromtimestamp(created, UTC),
-            StripeEvent.stripe_event_id != event["id"],
-        )
-        .limit(1)
-    )
-    return applied is not None
 
 
 # --- disputes ---------------------------------------------------------------------------------

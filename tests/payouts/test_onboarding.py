@@ -133,7 +133,7 @@ def test_the_return_page_shows_stripe_state_but_only_account_updated_stores_it(
     assert not account.payouts_enabled and account.requires_onboarding
 
 
-def test_an_older_account_update_is_recognised_once_a_newer_one_was_applied(
+def test_an_account_update_applied_at_or_after_an_event_is_recognised(
     app: Flask, coach: User
 ) -> None:
     from datetime import UTC, datetime
@@ -152,9 +152,14 @@ def test_an_older_account_update_is_recognised_once_a_newer_one_was_applied(
         )
     )
     db.session.commit()
-    assert services.newer_account_update_applied(account.stripe_account_id, 1_999)
-    assert not services.newer_account_update_applied(account.stripe_account_id, 2_000)
-    assert not services.newer_account_update_applied("acct_other", 1_999)
+    applied = datetime.fromtimestamp(2_000, UTC)
+    since = services.applied_account_update_since
+    assert since(account.stripe_account_id, {"id": "evt_older", "created": 1_999}) == applied
+    # The same second: applied, and not newer; the event itself does not count.
+    assert since(account.stripe_account_id, {"id": "evt_twin", "created": 2_000}) == applied
+    assert since(account.stripe_account_id, {"id": "evt_newer", "created": 2_000}) is None
+    assert since(account.stripe_account_id, {"id": "evt_later", "created": 2_001}) is None
+    assert since("acct_other", {"id": "evt_older", "created": 1_999}) is None
 
 
 def test_get_paid_form_defaults_to_the_platform_country(
