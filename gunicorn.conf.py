@@ -12,7 +12,10 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = web_workers()  # the portal's production check reads the same number
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "sync"
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# A sync worker silent this long is killed, mid-response too: the admin's CSV of every
+# transaction streams for about 40 s at 1,000,000 rows on a 2-core machine, and a kill there
+# would end the file early. Two minutes leaves it room; a hung worker still goes.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30
 keepalive = 5
 # Recycle a worker now and then so its memory stays bounded over weeks: about once a minute

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin
 
+import pyotp
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,8 +178,9 @@ def csrf_token(html: str) -> str:
 USER_AGENT = "portal-benchmark/1"
 
 
-def login(base: str, email: str, password: str) -> str:
-    """Sign in over HTTP; the session's cookies as one `Cookie` header value."""
+def login(base: str, email: str, password: str, *, totp_secret: str | None = None) -> str:
+    """Sign in over HTTP, answering the code step with `totp_secret`'s code when it is asked;
+    the session's cookies as one `Cookie` header value."""
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     page = session.get(f"{base}/account/login", timeout=10)
@@ -188,6 +190,16 @@ def login(base: str, email: str, password: str) -> str:
         allow_redirects=False,
         timeout=10,
     )
+    if response.status_code == 303 and response.headers["Location"].endswith("/login/code"):
+        if totp_secret is None:
+            raise SystemExit(f"{email} signs in with a second factor: pass its key")
+        page = session.get(urljoin(base, response.headers["Location"]), timeout=10)
+        response = session.post(
+            page.url,
+            data={"code": pyotp.TOTP(totp_secret).now(), "csrf_token": csrf_token(page.text)},
+            allow_redirects=False,
+            timeout=10,
+        )
     if response.status_code != 303:
         raise SystemExit(f"Could not sign in as {email}: {response.status_code}")
     # Follow the redirect as a browser does: the first page after signing in stores the session's

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyotp
 import requests
+from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -33,10 +35,13 @@ import common  # noqa: E402
 from common import ROOT, USER_AGENT, free_port, portal_environment, start_gunicorn, stop  # noqa: E402
 
 PASSWORD = "bench-password-1"  # noqa: S105 - the generated data's password
+ADMIN_EMAIL = "admin@bench.example"
+ADMIN_TOTP_SECRET = pyotp.random_base32()  # this run's; sealed into the database at start
 WEBHOOK_SECRET = "whsec_benchmark"  # noqa: S105
 
 
 def start_portal(database_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    key = Fernet.generate_key()
     env = portal_environment(
         database_url,
         {
@@ -44,13 +49,27 @@ def start_portal(database_url: str, port: int, workers: int) -> subprocess.Popen
             "STRIPE_API_BASE": "http://127.0.0.1:9",  # never called by the measured routes
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_benchmark_connect",
+            "TWO_FACTOR_KEYS": key.decode(),
         },
     )
+    enrol_admin(database_url, key)
     return start_gunicorn(env, port, workers)
 
 
+def enrol_admin(database_url: str, key: bytes) -> None:
+    """Admins sign in with a second factor: give the generated admin this run's key, sealed as
+    the portal seals it (`portal/sealed.py`) under the run's `TWO_FACTOR_KEYS`."""
+    sealed = Fernet(key).encrypt(ADMIN_TOTP_SECRET.encode()).decode()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE users SET totp_secret = %s, totp_last_step = NULL WHERE email = %s",
+            (sealed, ADMIN_EMAIL),
+        )
+
+
 def login(base: str, email: str) -> str:
-    return common.login(base, email, PASSWORD)
+    secret = ADMIN_TOTP_SECRET if email == ADMIN_EMAIL else None
+    return common.login(base, email, PASSWORD, totp_secret=secret)
 
 
 def follow_next(base: str, cookie: str, path: str, pages: int) -> str:
@@ -212,7 +231,7 @@ def main() -> None:
     }
     try:
         coach_cookie = login(base, "coach1@bench.example")
-        admin_cookie = login(base, "admin@bench.example")
+        admin_cookie = login(base, ADMIN_EMAIL)
         report = ROOT / "benchmarks" / "wrk_report.lua"
         page_1000 = follow_next(base, admin_cookie, "/admin/transactions?status=completed", 1000)
         endpoints = {
