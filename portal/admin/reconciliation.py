@@ -44,6 +44,7 @@ from portal.models import (
 )
 from portal.money import from_minor_units, normalise_currency, to_minor_units
 from portal.stripe_gateway import InvalidRequest
+from portal.stripe_gateway import connect as connect_gateway
 from portal.stripe_gateway import disputes as disputes_gateway
 from portal.stripe_gateway import reconciliation as gateway
 from portal.stripe_gateway import refunds as refunds_gateway
@@ -321,7 +322,7 @@ def _refunds(report: Report, start: datetime, end: datetime, window: tuple[int, 
                 )
             )
             continue
-        stripe_refund = _retrieve(gateway.retrieve_refund, refund.stripe_refund_id)
+        stripe_refund = _retrieve(refunds_gateway.retrieve_refund, refund.stripe_refund_id)
         _compare_or_missing(
             report, "refund", refund, refund.stripe_refund_id, stripe_refund, _compare_refund
         )
@@ -552,7 +553,7 @@ def _coach_balances(report: Report) -> None:
         .order_by(CoachProfile.user_id)
     ).all()
     for coach_id, currency, pending, available, account in rows:
-        balance = gateway.retrieve_balance(account)
+        balance = connect_gateway.retrieve_balance(account)
         report.compared["balances"] += 1
         for name, held in (("pending", pending), ("available", available)):
             units = sum(
@@ -612,7 +613,7 @@ def _payouts(report: Report, start: datetime, end: datetime, window: tuple[int, 
         report.compared["payouts"] += 1
         account = account_of.get(payout.connected_account_id)
         stripe_payout = (
-            _retrieve(gateway.retrieve_payout, account, payout.stripe_payout_id)
+            _retrieve(connect_gateway.retrieve_payout, account, payout.stripe_payout_id)
             if account
             else None
         )
