@@ -185,7 +185,7 @@ def login() -> Response | str:
                 _await_code(user, target)
                 return redirect(url_for("accounts.login_code"), 303)
             _start_session(user)
-            if user.role is Role.ADMIN:
+            if user.two_factor_required:
                 return redirect(_enrol_then(target), 303)
             return redirect(safe_next(target, _home_for(user.role)), 303)
         form.password.errors.append("That email and password do not match an account.")
