@@ -27,7 +27,7 @@ from flask import Flask, request
 from wtforms import DecimalField, Field, HiddenField, IntegerField, ValidationError
 from wtforms.validators import InputRequired
 
-from portal.errors import PortalError
+from portal.errors import BadRequestInput
 
 MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1
@@ -42,11 +42,6 @@ _PLACES = {1: "one", 2: "two", 3: "three"}
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 # C0 controls and DEL, except tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class BadRequestInput(PortalError, ValueError):
-    """Input that cannot be used as it is; `message` says what was wrong and what to do.
-    Answered as a 400 page (or fragment), never a redirect: nothing was done."""
 
 
 def parse_money(

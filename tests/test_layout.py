@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.import_graph import a_cycle, import_graph
+
 PORTAL = Path(__file__).resolve().parent.parent / "portal"
 BLUEPRINTS = ("coaches", "billing", "admin")
 
@@ -105,3 +107,8 @@ def test_templates_ask_the_models_for_state_instead_of_comparing_enum_values() -
 def test_the_template_check_sees_a_state_compared_by_value() -> None:
     page = "{% if event.status.value == 'failed' %}\n{{ a.value }}\n{% if s.value in ('a',) %}"
     assert len(state_decided_by_value(page)) == 2
+
+
+def test_no_module_of_the_portal_imports_itself_through_others() -> None:
+    # Models name each other's classes for type checking only; those imports never run.
+    assert a_cycle(import_graph(PORTAL, for_types=False)) == []
