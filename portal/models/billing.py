@@ -10,12 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.accounts import User
 from portal.models.base import Base, TimestampMixin, UTCDateTime, money_column, string_enum
-from portal.models.enums import (
-    MEMBER_STATUSES,
-    BillingInterval,
-    InvoiceStatus,
-    SubscriptionStatus,
-)
+from portal.models.enums import MEMBER_STATUSES, BillingInterval, InvoiceStatus, SubscriptionStatus
 
 
 class PaymentMethod(TimestampMixin, Base):
