@@ -29,6 +29,12 @@ class PortalError(Exception):
         self.keeps_changes = keeps_changes
 
 
+class BadRequestInput(PortalError, ValueError):
+    """Input that cannot be used as it is; `message` says what was wrong and what to do.
+    Answered as a 400 page (or fragment), never a redirect: nothing was done. `portal.parsing`
+    raises it for every number and text it refuses."""
+
+
 class EmailNotVerified(PortalError):
     """Booking and payouts wait for the person to confirm their address."""
 
@@ -69,8 +75,6 @@ def render_error(code: int, detail: str | None = None) -> tuple[str, int]:
 
 
 def init_error_pages(app: Flask) -> None:
-    from portal.parsing import BadRequestInput
-
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError) -> tuple[str, int]:
         return render_error(

@@ -53,11 +53,11 @@ from flask.cli import AppGroup
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import (
+    RETURNED_PAYOUT_STATUSES,
     CoachProfile,
     LedgerEntry,
     LedgerEntryKind,
     Payout,
-    PayoutStatus,
     Refund,
     RefundStatus,
     Transaction,
@@ -78,7 +78,6 @@ PAID_TRANSACTION_STATUSES = (
     TransactionStatus.REFUNDED,
     TransactionStatus.PARTIALLY_REFUNDED,
 )
-RETURNED_PAYOUT_STATUSES = (PayoutStatus.FAILED, PayoutStatus.CANCELED)
 
 
 class LedgerError(RuntimeError):

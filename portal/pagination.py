@@ -50,10 +50,6 @@ class Page:
     next_cursor: str | None
     prev_cursor: str | None
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.rows
-
 
 def encode(value: datetime | Decimal | int, row_id: int) -> str:
     if isinstance(value, datetime):

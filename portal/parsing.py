@@ -13,7 +13,9 @@ What it promises:
   a 400 page or fragment, so views never catch it. `check_request` applies `check_text` to every
   query parameter, form value and path argument before any view runs.
 - `MoneyField` and `WholeNumberField` are the WTForms fields every form uses for these values;
-  a bad value becomes that field's error, with the same message.
+  a bad value becomes that field's error, with the same message. `ConfirmedMoneyField` carries
+  back an amount a page showed for the person to confirm, and `NotBelow` keeps the end of a
+  range (dates, amounts) from standing before its start.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import re
 from decimal import Decimal
 
 from flask import Flask, request
-from wtforms import DecimalField, IntegerField, ValidationError
+from wtforms import DecimalField, Field, HiddenField, IntegerField, ValidationError
+from wtforms.validators import InputRequired
 
-from portal.errors import PortalError
+from portal.errors import BadRequestInput
 
 MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1
@@ -39,11 +42,6 @@ _PLACES = {1: "one", 2: "two", 3: "three"}
 _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 # C0 controls and DEL, except tab, newline and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class BadRequestInput(PortalError, ValueError):
-    """Input that cannot be used as it is; `message` says what was wrong and what to do.
-    Answered as a 400 page (or fragment), never a redirect: nothing was done."""
 
 
 def parse_money(
@@ -98,11 +96,6 @@ def parse_int(
     if not minimum <= number <= maximum:
         raise BadRequestInput(f"Enter {what} from {minimum:,} to {maximum:,}.")
     return number
-
-
-def is_plain_digits(text: str) -> bool:
-    """True for ASCII digits only (`str.isdigit` also says yes to `²` and `٣`)."""
-    return bool(text) and text.isascii() and text.isdigit()
 
 
 def check_text(value: str, where: str) -> str:
@@ -171,6 +164,43 @@ class WholeNumberField(IntegerField):
         except BadRequestInput as exc:
             self.data = None
             raise ValueError(exc.message) from exc
+
+
+class ConfirmedMoneyField(HiddenField):
+    """An amount a page showed and the person confirmed, posted back in a hidden field.
+
+    `data` stays the text the page showed; `money` is that text read by `parse_money`, set once
+    the form validates. A missing or unreadable amount is the field's error, naming `what`
+    ("the amount to refund").
+    """
+
+    def __init__(self, what: str, **kwargs: object) -> None:
+        missing = f"{what[:1].upper()}{what[1:]} is missing."
+        super().__init__(validators=[InputRequired(missing)], **kwargs)  # type: ignore[arg-type]
+        self.what = what
+        self.money: Decimal | None = None
+
+    def post_validate(self, form: object, validation_stopped: bool) -> None:
+        if validation_stopped:
+            return
+        try:
+            self.money = parse_money(self.data, what=self.what)
+        except BadRequestInput as exc:
+            raise ValidationError(exc.message) from exc
+
+
+class NotBelow:
+    """A WTForms validator: the field, when filled in, is not below the field named `start`
+    (a range's end before its start). Either left empty passes."""
+
+    def __init__(self, start: str, message: str) -> None:
+        self.start = start
+        self.message = message
+
+    def __call__(self, form: object, field: Field) -> None:
+        start = form[self.start].data  # type: ignore[index]
+        if field.data is not None and start is not None and field.data < start:
+            raise ValidationError(self.message)
 
 
 def plain_number_or_text(form: object, field: object) -> None:

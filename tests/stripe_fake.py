@@ -1,7 +1,8 @@
 """One Stripe fake, at the gateway seam, for tests that do not run the offline stand-in.
 
 `FakeStripe` replaces the functions of `portal.stripe_gateway`'s modules (checkout, customers,
-refunds, connect, reconciliation), never anything inside the code under test. It builds the real
+refunds, connect, reconciliation), each in the one module that defines it, never anything
+inside the code under test. It builds the real
 request parameters with the gateway's own helpers, keeps objects by idempotency key as Stripe
 does, hands back real-shaped plain dicts, and records every call as `(operation, details)`.
 
@@ -69,8 +70,10 @@ class FakeStripe:
             "create_login_link",
             "update_payout_schedule",
             "create_payout",
+            "retrieve_payout",
         ):
             monkeypatch.setattr(connect_gateway, name, getattr(self, name))
+        monkeypatch.setattr(connect_gateway, "retrieve_balance", self._retrieve(self.balances))
         listings = {
             "list_charges": lambda: self.charges,
             "list_refunds": lambda: list(self.refunds.values()),
@@ -87,13 +90,6 @@ class FakeStripe:
         )
         monkeypatch.setattr(
             reconciliation_gateway, "retrieve_payment_intent", self._retrieve(self.intents)
-        )
-        monkeypatch.setattr(reconciliation_gateway, "retrieve_refund", self._retrieve({}))
-        monkeypatch.setattr(
-            reconciliation_gateway, "retrieve_balance", self._retrieve(self.balances)
-        )
-        monkeypatch.setattr(
-            reconciliation_gateway, "retrieve_payout", lambda account, pid: self._retrieve({})(pid)
         )
 
     def _unavailable(self) -> None:
@@ -337,6 +333,16 @@ class FakeStripe:
             }
             self.by_key[idempotency_key] = payout
             return copy.deepcopy(payout)
+
+    def retrieve_payout(self, account_id: str, payout_id: str) -> dict[str, Any]:
+        """A payout of the account that `payouts` lists or `create_payout` made."""
+        self._call("payouts.retrieve", account=account_id, payout=payout_id)
+        with self.lock:
+            made = [p for p in self.by_key.values() if p.get("object") == "payout"]
+            found = [p for p in [*self.payouts.get(account_id, []), *made] if p["id"] == payout_id]
+        if not found:
+            raise InvalidRequest(f"No such payout: '{payout_id}'", code="resource_missing")
+        return copy.deepcopy(found[0])
 
     def count(self, operation: str) -> int:
         return sum(1 for op, _ in self.calls if op == operation)

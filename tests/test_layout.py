@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
+
+from tests.import_graph import a_cycle, import_graph
 
 PORTAL = Path(__file__).resolve().parent.parent / "portal"
 BLUEPRINTS = ("coaches", "billing", "admin")
@@ -80,3 +83,32 @@ def test_no_package_reaches_into_another_blueprints_pages_or_forms() -> None:
 def test_every_blueprint_is_seen_by_the_view_layer_check() -> None:
     packages = {module.split(".")[1] for module in view_layer_modules()}
     assert {"accounts", "admin", "billing", "coaches", "payouts", "webhooks"} <= packages
+
+
+TEMPLATES = PORTAL.parent / "templates"
+# `x.status.value == 'failed'`, `!= 'instant'`, `in ('active', 'trialing')`: a state rule
+# written in a template, out of sight of the model that owns it.
+STATE_BY_VALUE = re.compile(r"\.value\s*(?:==|!=|in\s*[(\[])")
+
+
+def state_decided_by_value(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if STATE_BY_VALUE.search(line)]
+
+
+def test_templates_ask_the_models_for_state_instead_of_comparing_enum_values() -> None:
+    found = [
+        f"{path.relative_to(TEMPLATES)}: {line}"
+        for path in sorted(TEMPLATES.rglob("*.html")) + sorted(TEMPLATES.rglob("*.txt"))
+        for line in state_decided_by_value(path.read_text())
+    ]
+    assert found == []
+
+
+def test_the_template_check_sees_a_state_compared_by_value() -> None:
+    page = "{% if event.status.value == 'failed' %}\n{{ a.value }}\n{% if s.value in ('a',) %}"
+    assert len(state_decided_by_value(page)) == 2
+
+
+def test_no_module_of_the_portal_imports_itself_through_others() -> None:
+    # Models name each other's classes for type checking only; those imports never run.
+    assert a_cycle(import_graph(PORTAL, for_types=False)) == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -95,10 +94,9 @@ class ProfileForm(FlaskForm):
         _check_time_zone(field)
 
 
-class PasswordForm(FlaskForm):
-    current_password = PasswordField(
-        "Current password", validators=[DataRequired(), Length(max=MAX_LENGTH)]
-    )
+class NewPasswordForm(FlaskForm):
+    """A new password typed twice, held to the rules for the person it is for (`user`)."""
+
     new_password = PasswordField(
         "New password", validators=[DataRequired()], description=PASSWORD_HINT
     )
@@ -106,26 +104,6 @@ class PasswordForm(FlaskForm):
         "Repeat the new password",
         validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
     )
-    submit = SubmitField("Change password")
-
-    def validate_new_password(self, field: PasswordField) -> None:
-        _check_password(field.data, email=current_user.email, name=current_user.name)
-
-
-class ForgotPasswordForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    submit = SubmitField("Mail me a link")
-
-
-class ResetPasswordForm(FlaskForm):
-    new_password = PasswordField(
-        "New password", validators=[DataRequired()], description=PASSWORD_HINT
-    )
-    confirm = PasswordField(
-        "Repeat the new password",
-        validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
-    )
-    submit = SubmitField("Set the new password")
 
     def __init__(self, user: User, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -133,6 +111,22 @@ class ResetPasswordForm(FlaskForm):
 
     def validate_new_password(self, field: PasswordField) -> None:
         _check_password(field.data, email=self.user.email, name=self.user.name)
+
+
+class PasswordForm(NewPasswordForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=MAX_LENGTH)]
+    )
+    submit = SubmitField("Change password")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    submit = SubmitField("Mail me a link")
+
+
+class ResetPasswordForm(NewPasswordForm):
+    submit = SubmitField("Set the new password")
 
 
 class ConfirmForm(FlaskForm):

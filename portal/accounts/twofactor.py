@@ -29,7 +29,7 @@ from markupsafe import Markup
 from portal.accounts.services import hash_matches, hash_password, password_matches
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.models import RecoveryCode, Role, User, utcnow
+from portal.models import RecoveryCode, User, utcnow
 from portal.outbox import queue_mail
 
 ISSUER = "Coaching Portal"
@@ -108,7 +108,7 @@ def regenerate_recovery_codes(user: User) -> list[str]:
 
 def disable(user: User, password: str, code: str) -> None:
     """Turn TOTP off after the password and a code. Admins must keep it."""
-    if user.role is Role.ADMIN:
+    if user.two_factor_required:
         raise TwoFactorError("Admins must keep two-factor sign-in on.")
     if not password_matches(user, password) or not check_code(user, code):
         raise TwoFactorError("The password or the code is not right; two-factor sign-in is on.")

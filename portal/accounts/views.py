@@ -185,7 +185,7 @@ def login() -> Response | str:
                 _await_code(user, target)
                 return redirect(url_for("accounts.login_code"), 303)
             _start_session(user)
-            if user.role is Role.ADMIN:
+            if user.two_factor_required:
                 return redirect(_enrol_then(target), 303)
             return redirect(safe_next(target, _home_for(user.role)), 303)
         form.password.errors.append("That email and password do not match an account.")
@@ -279,7 +279,7 @@ def logout() -> Response:
 @allow(SIGNED_IN)
 def profile() -> Response | str:
     form = ProfileForm(obj=current_user)
-    password_form = PasswordForm(prefix="pw")
+    password_form = PasswordForm(current_user, prefix="pw")
     if form.submit.data and form.validate_on_submit():
         services.update_profile(
             current_user,
@@ -300,7 +300,7 @@ def profile() -> Response | str:
     _password_change_limit, key_func=_password_change_key, deduct_when=_failed, methods=["POST"]
 )
 def change_password() -> Response | str:
-    password_form = PasswordForm(prefix="pw")
+    password_form = PasswordForm(current_user, prefix="pw")
     if password_form.validate_on_submit():
         if services.change_password(
             current_user, password_form.current_password.data, password_form.new_password.data

@@ -23,12 +23,11 @@ from wtforms.validators import (
     NumberRange,
     Optional,
     Regexp,
-    ValidationError,
 )
 
 from portal.admin.disputes import EVIDENCE_FIELDS
 from portal.models import EventStatus, Role, TransactionStatus, TransactionType
-from portal.parsing import MoneyField, parse_money, plain_number_or_text
+from portal.parsing import ConfirmedMoneyField, MoneyField, NotBelow, plain_number_or_text
 
 
 def _choices(enum_cls: type, everything: str) -> list[SelectChoice]:
@@ -60,14 +59,21 @@ class TransactionFilterForm(FilterForm):
         ],
     )
     date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_to = DateField(
+        "To",
+        validators=[Optional(), NotBelow("date_from", "The end date is before the start date.")],
+    )
     amount_min = MoneyField(
         "Amount from",
         validators=[Optional(), NumberRange(min=0, message="Enter an amount of 0 or more.")],
     )
     amount_max = MoneyField(
         "Amount to",
-        validators=[Optional(), NumberRange(min=0, message="Enter an amount of 0 or more.")],
+        validators=[
+            Optional(),
+            NumberRange(min=0, message="Enter an amount of 0 or more."),
+            NotBelow("amount_min", "The upper amount is below the lower one."),
+        ],
     )
     sort = SelectField(
         "Sort by",
@@ -79,15 +85,6 @@ class TransactionFilterForm(FilterForm):
         ],
         default="date",
     )
-
-    def validate_date_to(self, field: DateField) -> None:
-        if field.data and self.date_from.data and field.data < self.date_from.data:
-            raise ValidationError("The end date is before the start date.")
-
-    def validate_amount_max(self, field: MoneyField) -> None:
-        low = self.amount_min.data
-        if field.data is not None and low is not None and field.data < low:
-            raise ValidationError("The upper amount is below the lower one.")
 
 
 class EventFilterForm(FilterForm):
@@ -111,13 +108,12 @@ class ReconcileForm(FlaskForm):
     )
     until = DateField(
         "To",
-        validators=[InputRequired("Enter the last day of the period.")],
+        validators=[
+            InputRequired("Enter the last day of the period."),
+            NotBelow("since", "The period ends before it starts."),
+        ],
         default=lambda: datetime.now(UTC).date(),
     )
-
-    def validate_until(self, field: DateField) -> None:
-        if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError("The period ends before it starts.")
 
 
 class RefundForm(FlaskForm):
@@ -138,19 +134,10 @@ class RefundForm(FlaskForm):
 
 
 class RefundConfirmForm(FlaskForm):
-    amount = HiddenField(validators=[InputRequired("The amount to refund is missing.")])
+    amount = ConfirmedMoneyField("the amount to refund")
     reason = HiddenField(validators=[InputRequired("The reason is missing."), Length(max=255)])
     token = HiddenField(validators=[InputRequired(), Length(min=16, max=64)])
     submit = SubmitField("Refund now")
-
-    def validate_amount(self, field: HiddenField) -> None:
-        self.confirmed_amount()
-
-    def confirmed_amount(self) -> Decimal:
-        try:
-            return parse_money(self.amount.data, what="the amount to refund")
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
 
 
 class ActionForm(FlaskForm):

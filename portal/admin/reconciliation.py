@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -44,6 +44,7 @@ from portal.models import (
 )
 from portal.money import from_minor_units, normalise_currency, to_minor_units
 from portal.stripe_gateway import InvalidRequest
+from portal.stripe_gateway import connect as connect_gateway
 from portal.stripe_gateway import disputes as disputes_gateway
 from portal.stripe_gateway import reconciliation as gateway
 from portal.stripe_gateway import refunds as refunds_gateway
@@ -196,19 +197,7 @@ def _payments(report: Report, start: datetime, end: datetime, window: tuple[int,
             continue
         kind, counted = _PAYMENT_KINDS[type_]
         report.compared[counted] += 1
-        charge = _charge_of_intent(intent)
-        if charge is None:
-            report.mismatches.append(
-                Mismatch(
-                    kind,
-                    MISSING_AT_STRIPE,
-                    intent,
-                    txn.id,
-                    portal_value=f"{txn.amount} {txn.currency}",
-                )
-            )
-        else:
-            _compare_payment(report, txn, charge)
+        _compare_or_missing(report, kind, txn, intent, _charge_of_intent(intent), _compare_payment)
 
 
 def _compare_payment(report: Report, txn: Transaction, charge: dict[str, Any]) -> None:
@@ -246,12 +235,9 @@ def _charge_money(charge: dict[str, Any]) -> str:
 
 
 def _charge_of_intent(intent: str) -> dict[str, Any] | None:
-    try:
-        payment_intent = gateway.retrieve_payment_intent(intent)
-    except InvalidRequest as exc:
-        if exc.code == "resource_missing":
-            return None
-        raise
+    payment_intent = _retrieve(gateway.retrieve_payment_intent, intent)
+    if payment_intent is None:
+        return None
     charge = payment_intent.get("latest_charge")
     if isinstance(charge, dict):
         return charge
@@ -284,25 +270,15 @@ def _refunds(report: Report, start: datetime, end: datetime, window: tuple[int, 
             sa.select(Refund).where(Refund.created_at >= start, Refund.created_at < end)
         )
     )
-    by_id = {r.stripe_refund_id: r for r in recorded if r.stripe_refund_id}
-    seen: set[str] = set()
-    for stripe_refund in gateway.list_refunds(*window):
-        seen.add(stripe_refund["id"])
-        report.compared["refunds"] += 1
-        refund = by_id.get(stripe_refund["id"]) or db.session.scalar(
-            sa.select(Refund).where(Refund.stripe_refund_id == stripe_refund["id"])
-        )
-        if refund is None:
-            report.mismatches.append(
-                Mismatch(
-                    "refund",
-                    MISSING_IN_PORTAL,
-                    stripe_refund["id"],
-                    stripe_value=_charge_money(stripe_refund),
-                )
-            )
-            continue
-        _compare_refund(report, refund, stripe_refund)
+    seen = _compare_listed(
+        report,
+        "refund",
+        "refunds",
+        ((r, _charge_money(r)) for r in gateway.list_refunds(*window)),
+        Refund.stripe_refund_id,
+        {r.stripe_refund_id: r for r in recorded if r.stripe_refund_id},
+        _compare_refund,
+    )
     for refund in recorded:
         if refund.stripe_refund_id in seen:
             continue
@@ -321,16 +297,45 @@ def _refunds(report: Report, start: datetime, end: datetime, window: tuple[int, 
                 )
             )
             continue
-        stripe_refund = _retrieve(gateway.retrieve_refund, refund.stripe_refund_id)
+        stripe_refund = _retrieve(refunds_gateway.retrieve_refund, refund.stripe_refund_id)
         _compare_or_missing(
             report, "refund", refund, refund.stripe_refund_id, stripe_refund, _compare_refund
         )
 
 
+def _compare_listed(
+    report: Report,
+    kind: str,
+    counted: str,
+    listed: Iterable[tuple[dict[str, Any], str]],
+    stripe_id_column: Any,
+    recorded: dict[str, Any],
+    compare: Callable[[Report, Any, dict[str, Any]], None],
+) -> set[str]:
+    """Each object Stripe listed (with how to show it) against the portal's row of the same
+    Stripe id, among `recorded` or else anywhere: missing in portal, or compared by `compare`.
+    Returns the ids listed."""
+    seen: set[str] = set()
+    for stripe_object, shown in listed:
+        stripe_id = stripe_object["id"]
+        seen.add(stripe_id)
+        report.compared[counted] += 1
+        row = recorded.get(stripe_id) or db.session.scalar(
+            sa.select(stripe_id_column.class_).where(stripe_id_column == stripe_id)
+        )
+        if row is None:
+            report.mismatches.append(
+                Mismatch(kind, MISSING_IN_PORTAL, stripe_id, stripe_value=shown)
+            )
+        else:
+            compare(report, row, stripe_object)
+    return seen
+
+
 def _compare_or_missing(
     report: Report,
     kind: str,
-    row: Refund | Payout,
+    row: Transaction | Refund | Payout,
     stripe_id: str,
     stripe_object: dict[str, Any] | None,
     compare: Callable[[Report, Any, dict[str, Any]], None],
@@ -552,7 +557,7 @@ def _coach_balances(report: Report) -> None:
         .order_by(CoachProfile.user_id)
     ).all()
     for coach_id, currency, pending, available, account in rows:
-        balance = gateway.retrieve_balance(account)
+        balance = connect_gateway.retrieve_balance(account)
         report.compared["balances"] += 1
         for name, held in (("pending", pending), ("available", available)):
             units = sum(
@@ -586,33 +591,26 @@ def _payouts(report: Report, start: datetime, end: datetime, window: tuple[int, 
             sa.select(Payout).where(Payout.created_at >= start, Payout.created_at < end)
         )
     )
-    by_id = {p.stripe_payout_id: p for p in recorded}
-    seen: set[str] = set()
-    for _, stripe_account in accounts:
-        for stripe_payout in gateway.list_payouts(stripe_account, *window):
-            seen.add(stripe_payout["id"])
-            report.compared["payouts"] += 1
-            payout = by_id.get(stripe_payout["id"]) or db.session.scalar(
-                sa.select(Payout).where(Payout.stripe_payout_id == stripe_payout["id"])
-            )
-            if payout is None:
-                report.mismatches.append(
-                    Mismatch(
-                        "payout",
-                        MISSING_IN_PORTAL,
-                        stripe_payout["id"],
-                        stripe_value=f"{_charge_money(stripe_payout)} on {stripe_account}",
-                    )
-                )
-                continue
-            _compare_payout(report, payout, stripe_payout)
+    seen = _compare_listed(
+        report,
+        "payout",
+        "payouts",
+        (
+            (stripe_payout, f"{_charge_money(stripe_payout)} on {stripe_account}")
+            for _, stripe_account in accounts
+            for stripe_payout in gateway.list_payouts(stripe_account, *window)
+        ),
+        Payout.stripe_payout_id,
+        {p.stripe_payout_id: p for p in recorded},
+        _compare_payout,
+    )
     for payout in recorded:
         if payout.stripe_payout_id in seen:
             continue
         report.compared["payouts"] += 1
         account = account_of.get(payout.connected_account_id)
         stripe_payout = (
-            _retrieve(gateway.retrieve_payout, account, payout.stripe_payout_id)
+            _retrieve(connect_gateway.retrieve_payout, account, payout.stripe_payout_id)
             if account
             else None
         )

@@ -206,7 +206,7 @@ def confirm_refund(transaction_id: int) -> Response:
     back = url_for("admin.transaction", transaction_id=transaction_id)
     if not form.validate_on_submit():
         raise BadRequestInput(form_error_message(form))
-    amount = form.confirmed_amount()
+    amount = form.amount.money
     on_error_go_to(back)
     try:
         made = refunds.request(

@@ -19,7 +19,6 @@ from portal.models import Role, SessionStatus
 from portal.rendering import htmx_redirect, render
 from portal.security import allow
 from portal.stripe_gateway import GatewayError
-from portal.stripe_gateway import billing as billing_gateway
 from portal.stripe_gateway import checkout as checkout_gateway
 
 T = TypeVar("T")
@@ -143,7 +142,7 @@ def _complete_checkout(
     if not session_id.startswith("cs_"):
         abort(404)
     try:
-        session = billing_gateway.retrieve_checkout_session(session_id)
+        session = checkout_gateway.retrieve_session(session_id)
     except GatewayError:
         db.session.rollback()
         flash(still_confirming, "info")

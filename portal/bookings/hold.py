@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, exists, select
@@ -52,6 +53,7 @@ SESSIONS_PAGE_SIZE = 20
 UPCOMING_PAGE_SIZE = 10
 # Unpaid holds a mentee may have at once, so no one can keep a coach's times from others.
 MAX_UNPAID_HOLDS = 2
+E = TypeVar("E", bound=PortalError)
 
 
 class BookingError(PortalError):
@@ -301,11 +303,7 @@ def start_checkout(
             save_card=save_card,
         )
     except GatewayError as exc:
-        release_booking(booking, PaymentStatus.CANCELED)
-        raise CheckoutUnavailable(
-            f"{exc.message} Your booking was not made and the time is free again.",
-            keeps_changes=True,
-        ) from exc
+        raise released_for(booking, exc, CheckoutUnavailable) from exc
     booking.stripe_checkout_session_id = session["id"]
     db.session.flush()
     return session["url"]
@@ -319,6 +317,16 @@ def bookable_destination(booking: Booking) -> str:
         release_booking(booking, PaymentStatus.CANCELED)
         raise CoachNotBookable(keeps_changes=True)
     return account.stripe_account_id
+
+
+def released_for(booking: Booking, exc: GatewayError, error: type[E]) -> E:
+    """Release the hold because Stripe could not be asked to take the payment, and return the
+    `error` that tells the mentee so; it keeps the release (the slot is free again)."""
+    release_booking(booking, PaymentStatus.CANCELED)
+    return error(
+        f"{exc.message} Your booking was not made and the time is free again.",
+        keeps_changes=True,
+    )
 
 
 def release_booking(booking: Booking, payment_status: PaymentStatus) -> None:

@@ -21,10 +21,8 @@ from typing import Any
 
 from flask import current_app
 
-from portal.models import Booking, CoachProfile, Subscription, SubscriptionStatus, User
+from portal.models import Booking, CoachProfile, Subscription, User
 from portal.money import FeeSplit, round_half_up, split_fee, to_decimal
-
-MEMBER_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ def is_member(user: User | Any) -> bool:
     if not isinstance(user, User):
         return False
     subscription: Subscription | None = user.platform_subscription
-    return subscription is not None and subscription.status in MEMBER_STATUSES
+    return subscription is not None and subscription.makes_member
 
 
 def discount_percentage() -> Decimal:
@@ -113,7 +111,7 @@ def discount_meta(booking: Booking | Any) -> dict[str, str]:
     if not booking.discount_amount:
         return {}
     return {
-        "list_price": str(booking.price_amount + booking.discount_amount),
+        "list_price": str(booking.list_price_amount),
         "member_discount": str(booking.discount_amount),
         "member_discount_percentage": format(booking.discount_percentage.normalize(), "f"),
     }

@@ -25,10 +25,10 @@ from portal.bookings import fulfilment
 from portal.bookings.hold import (
     bookable_destination,
     product_name,
-    release_booking,
+    released_for,
 )
 from portal.errors import PortalError
-from portal.models import Booking, PaymentMethod, PaymentStatus, User
+from portal.models import Booking, PaymentMethod, User
 from portal.stripe_gateway import CardDeclined, GatewayError
 from portal.stripe_gateway import billing as gateway
 from portal.stripe_gateway import customers as customers_gateway
@@ -82,11 +82,7 @@ def pay_with_default_card(booking: Booking) -> Booking:
             _fallback_message(card, exc), needs_authentication=_needs_authentication(exc)
         ) from exc
     except GatewayError as exc:
-        release_booking(booking, PaymentStatus.CANCELED)
-        raise SavedCardUnavailable(
-            f"{exc.message} Your booking was not made and the time is free again.",
-            keeps_changes=True,
-        ) from exc
+        raise released_for(booking, exc, SavedCardUnavailable) from exc
     if intent.get("status") != "succeeded":
         # Off-session confirmation that still wants the mentee: the same as a decline for us.
         raise SavedCardFailed(

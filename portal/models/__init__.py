@@ -7,6 +7,8 @@ from portal.models.caching import CacheGeneration
 from portal.models.coaching import AvailabilitySlot, Booking, CoachTopic
 from portal.models.connect import Payout, StripeConnectedAccount
 from portal.models.enums import (
+    MEMBER_STATUSES,
+    RETURNED_PAYOUT_STATUSES,
     BillingInterval,
     EventStatus,
     InvoiceStatus,
@@ -27,6 +29,8 @@ from portal.models.payments import LedgerEntry, Refund, Transaction
 from portal.models.records import AuditLog, StripeEvent
 
 __all__ = [
+    "MEMBER_STATUSES",
+    "RETURNED_PAYOUT_STATUSES",
     "AuditLog",
     "AvailabilitySlot",
     "Base",

@@ -86,8 +86,14 @@ class User(UserMixin, TimestampMixin, Base):
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
 
-    def has_role(self, *roles: Role) -> bool:
-        return self.role in roles
+    @property
+    def is_mentee(self) -> bool:
+        return self.role is Role.MENTEE
+
+    @property
+    def two_factor_required(self) -> bool:
+        """Admins sign in with a second factor, always: they set it up first and keep it on."""
+        return self.role is Role.ADMIN
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.accounts import User
 from portal.models.base import Base, TimestampMixin, UTCDateTime, money_column, string_enum
-from portal.models.enums import BillingInterval, InvoiceStatus, SubscriptionStatus
+from portal.models.enums import MEMBER_STATUSES, BillingInterval, InvoiceStatus, SubscriptionStatus
 
 
 class PaymentMethod(TimestampMixin, Base):
@@ -73,6 +73,11 @@ class Subscription(TimestampMixin, Base):
     user: Mapped[User] = relationship(back_populates="platform_subscription")
     invoices: Mapped[list[Invoice]] = relationship(back_populates="subscription")
 
+    @property
+    def makes_member(self) -> bool:
+        """Active or trialing: its mentee is a member and gets the member discount."""
+        return self.status in MEMBER_STATUSES
+
     def __repr__(self) -> str:
         return f"<Subscription {self.stripe_subscription_id} {self.status}>"
 
@@ -102,6 +107,11 @@ class Invoice(TimestampMixin, Base):
 
     # A mentee's invoices, newest first, paged by (created_at, id).
     __table_args__ = (sa.Index("ix_invoices_user_created", "user_id", "created_at", "id"),)
+
+    @property
+    def is_open(self) -> bool:
+        """Finalised and not yet paid: Stripe will try to collect it again."""
+        return self.status is InvoiceStatus.OPEN
 
     def __repr__(self) -> str:
         return f"<Invoice {self.stripe_invoice_id} {self.amount} {self.status}>"

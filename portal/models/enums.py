@@ -17,6 +17,11 @@ class PayoutSchedule(enum.StrEnum):
     WEEKLY = "weekly"
     MONTHLY = "monthly"
 
+    @property
+    def is_instant(self) -> bool:
+        """No schedule: the coach pays out whenever they choose, and no minimum applies."""
+        return self is PayoutSchedule.INSTANT
+
 
 class SessionStatus(enum.StrEnum):
     PENDING_PAYMENT = "pending_payment"
@@ -41,6 +46,14 @@ class PayoutStatus(enum.StrEnum):
     PAID = "paid"
     FAILED = "failed"
     CANCELED = "canceled"
+
+    @property
+    def returned(self) -> bool:
+        """The payout never reached the bank: its money is back in the available balance."""
+        return self in RETURNED_PAYOUT_STATUSES
+
+
+RETURNED_PAYOUT_STATUSES = (PayoutStatus.FAILED, PayoutStatus.CANCELED)
 
 
 class TransactionType(enum.StrEnum):
@@ -72,6 +85,10 @@ class SubscriptionStatus(enum.StrEnum):
     CANCELED = "canceled"
     UNPAID = "unpaid"
     PAUSED = "paused"
+
+
+# A subscription in these makes its mentee a member, with the member discount.
+MEMBER_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
 
 
 class InvoiceStatus(enum.StrEnum):

@@ -123,6 +123,11 @@ class Refund(TimestampMixin, Base):
         sa.CheckConstraint("platform_fee_refunded >= 0", name="fee_refunded_not_negative"),
     )
 
+    @property
+    def is_pending(self) -> bool:
+        """Not yet made or not yet settled at Stripe."""
+        return self.status is RefundStatus.PENDING
+
     def __repr__(self) -> str:
         return f"<Refund {self.id} {self.amount} {self.currency} {self.status}>"
 

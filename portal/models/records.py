@@ -53,6 +53,11 @@ class StripeEvent(Base):
             "payment_intent_id": intent[:255] if isinstance(intent, str) and intent else None,
         }
 
+    @property
+    def is_failed(self) -> bool:
+        """Its handler raised; an admin may reprocess it."""
+        return self.status is EventStatus.FAILED
+
     def __repr__(self) -> str:
         return f"<StripeEvent {self.stripe_event_id} {self.type} {self.status}>"
 

@@ -29,12 +29,16 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import LedgerEntry, LedgerEntryKind, Payout, PayoutStatus
+from portal.models import (
+    RETURNED_PAYOUT_STATUSES,
+    LedgerEntry,
+    LedgerEntryKind,
+    Payout,
+)
 from portal.money import from_minor_units
 from portal.stripe_gateway import connect as gateway
 
 ZERO = Decimal("0.00")
-RETURNED = (PayoutStatus.FAILED, PayoutStatus.CANCELED)
 
 # What Stripe's balance transaction types are, in the coach's words.
 STRIPE_KINDS = {
@@ -109,7 +113,7 @@ def _from_ledger(payout: Payout) -> tuple[Line, ...]:
         .order_by(LedgerEntry.created_at, LedgerEntry.id)
     ).all()
     failed = sa.select(Payout.id).where(
-        Payout.user_id == payout.user_id, Payout.status.in_(RETURNED)
+        Payout.user_id == payout.user_id, Payout.status.in_(RETURNED_PAYOUT_STATUSES)
     )
     returned = set(db.session.scalars(failed))
     payments: deque[_Earning] = deque()

@@ -76,6 +76,14 @@ class Activity:
     refunded_currency: str | None
     session_starts_at: datetime | None
 
+    @property
+    def is_payment(self) -> bool:
+        return self.kind is LedgerEntryKind.PAYMENT
+
+    @property
+    def is_refund(self) -> bool:
+        return self.kind is LedgerEntryKind.REFUND
+
 
 @dataclass(frozen=True)
 class ActivityPage:

@@ -12,10 +12,10 @@ from wtforms import (
     SelectField,
     SubmitField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange
 
 from portal.models import PayoutSchedule
-from portal.parsing import MoneyField, parse_money
+from portal.parsing import ConfirmedMoneyField, MoneyField
 
 # Countries where Stripe offers Express accounts that the portal is set up for.
 COUNTRIES = [
@@ -75,20 +75,11 @@ class PayoutSettingsForm(FlaskForm):
 
 class PayOutNowForm(FlaskForm):
     # The amount the coach saw and confirmed; refused if the balance moved since.
-    amount = HiddenField(validators=[InputRequired("The amount to pay out is missing.")])
+    amount = ConfirmedMoneyField("the amount to pay out")
     # This confirmation, one attempt: sent again (a double click, a retry) it names the same
     # Stripe payout; a new confirmation is a new attempt, even after Stripe refused one.
     attempt = HiddenField(validators=[InputRequired(), Length(min=16, max=64)])
     submit = SubmitField("Yes, pay out now")
-
-    def validate_amount(self, field: HiddenField) -> None:
-        self.confirmed_amount()
-
-    def confirmed_amount(self) -> Decimal:
-        try:
-            return parse_money(self.amount.data, what="the amount to pay out")
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
 
 
 class PayOutInstantlyForm(PayOutNowForm):

@@ -100,7 +100,6 @@ PAYOUT_MOVES: dict[PayoutStatus, frozenset[PayoutStatus]] = {
     PayoutStatus.FAILED: frozenset(),
     PayoutStatus.CANCELED: frozenset(),
 }
-RETURNED = (PayoutStatus.FAILED, PayoutStatus.CANCELED)
 
 
 def connected_account_for(
@@ -158,7 +157,7 @@ def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) 
     db.session.flush()
     ledger.record_payout(payout)
     ledger.record_payout_fee(payout, Decimal(payout.meta["fee"]))
-    if payout.status in RETURNED:
+    if payout.status.returned:
         ledger.record_payout_returned(payout)
     notices.payout_moved(payout, before)
     return payout

@@ -278,7 +278,7 @@ def pay_out() -> Response:
         abort(404)
     form = PayOutNowForm()
     if form.validate_on_submit():
-        amount = form.confirmed_amount()
+        amount = form.amount.money
         on_error_go_to(url_for("payouts.pay_out"))
         payout = services.pay_out_now(
             current_user.id, confirmed_amount=amount, attempt=form.attempt.data
@@ -304,7 +304,7 @@ def pay_out_instantly() -> Response:
     if form.validate_on_submit():
         on_error_go_to(url_for("payouts.pay_out_instantly"))
         payout = services.pay_out_instantly(
-            current_user.id, confirmed_amount=form.confirmed_amount(), attempt=form.attempt.data
+            current_user.id, confirmed_amount=form.amount.money, attempt=form.attempt.data
         )
         db.session.commit()
         amount = format_money(payout.amount, payout.currency)

@@ -4,13 +4,13 @@ Everything comes back as plain dicts. Every POST carries an idempotency key deri
 local record it is about (the user, the booking, the plan's amount), so a double click or a retry
 makes one Stripe object.
 
-- Checkout in `setup` mode (save a card) and `subscription` mode (become a member), and reading a
-  finished session back with what it made expanded.
+- Checkout in `setup` mode (save a card) and `subscription` mode (become a member); a finished
+  session is read back with `checkout.retrieve_session`, as a booking's is.
 - Payment methods: list, retrieve, detach; the customer's default card for invoices.
 - A PaymentIntent confirmed off-session with a saved card: the same destination charge and
   application fee as the booking's Checkout.
 - Subscriptions: retrieve; cancel at period end and resume. The billing portal session.
-- Invoices: retrieve, with the payments made towards them; pay an open one with a card.
+- Invoices: the payments made towards one; pay an open one with a card.
 - The membership plan's prices: found by `lookup_key`, created on first need.
 """
 
@@ -82,17 +82,6 @@ def create_subscription_session(
             "cancel_url": cancel_url,
         },
         options={"idempotency_key": idempotency_key("membership-checkout", user, attempt)},
-    )
-    return to_plain(session)
-
-
-def retrieve_checkout_session(session_id: str) -> Plain:
-    """A Checkout Session with its SetupIntent and subscription expanded (when it has them)."""
-    session = call(
-        "checkout.sessions.retrieve",
-        client().v1.checkout.sessions.retrieve,
-        session_id,
-        params={"expand": ["setup_intent", "subscription"]},
     )
     return to_plain(session)
 
@@ -230,10 +219,6 @@ def set_subscription_payment_method(subscription_id: str, payment_method_id: str
         },
     )
     return to_plain(subscription)
-
-
-def retrieve_invoice(invoice_id: str) -> Plain:
-    return to_plain(call("invoices.retrieve", client().v1.invoices.retrieve, invoice_id))
 
 
 def invoice_payments(invoice_id: str) -> list[Plain]:

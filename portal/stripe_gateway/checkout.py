@@ -1,4 +1,6 @@
-"""Checkout Sessions for bookings: create (idempotent per booking), retrieve, expire.
+"""Checkout Sessions: a booking's create (idempotent per booking) and expire, and the one
+retrieve that every mode's return page and webhook reads (a membership's and a card's sessions
+are created in `billing`).
 
 Everything comes back as plain dicts. The create call's parameters are derived from the booking
 alone (its expiry too), so a retry with the same idempotency key sends the same request and
@@ -17,6 +19,12 @@ from portal.stripe_gateway import call, client, idempotency_key, to_plain
 # Stripe's shortest allowed lifetime is 30 minutes from creation; one more minute of margin
 # covers the time between the booking row and the call to Stripe.
 CHECKOUT_LIFETIME = timedelta(minutes=31)
+SESSION_EXPANSIONS = [
+    "payment_intent",
+    "payment_intent.latest_charge",
+    "setup_intent",
+    "subscription",
+]
 
 
 def booking_session_params(
@@ -77,12 +85,14 @@ def create_booking_session(booking: Booking, **details: Any) -> dict[str, Any]:
 
 
 def retrieve_session(session_id: str) -> dict[str, Any]:
-    """The Checkout Session with its PaymentIntent and that intent's charge expanded."""
+    """A Checkout Session of any mode, with what it made expanded: a booking's PaymentIntent
+    and that intent's charge, a saved card's SetupIntent, a membership's subscription (each
+    null in the modes that do not make it)."""
     session = call(
         "checkout.sessions.retrieve",
         client().v1.checkout.sessions.retrieve,
         session_id,
-        params={"expand": ["payment_intent", "payment_intent.latest_charge"]},
+        params={"expand": SESSION_EXPANSIONS},
     )
     return to_plain(session)
 

@@ -145,6 +145,7 @@ def instant_payout_card(account_id: str) -> dict[str, Any] | None:
 
 
 def retrieve_payout(account_id: str, payout_id: str) -> dict[str, Any]:
+    """One payout of the connected account, as Stripe holds it now."""
     result = call(
         "payouts.retrieve",
         client().v1.payouts.retrieve,

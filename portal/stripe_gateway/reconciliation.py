@@ -3,6 +3,9 @@
 Each function lists one kind of object created in `[since, until)` (Unix seconds), every page
 of it (Stripe's cursor pagination, 100 at a time), as plain dicts. `account` reads a connected
 account's objects (the Stripe-Account header) instead of the platform's.
+
+One object just outside a period is looked up where its kind is kept: `retrieve_payment_intent`
+here, a refund with `refunds.retrieve_refund`, a payout or a balance with `connect`'s.
 """
 
 from __future__ import annotations
@@ -47,14 +50,6 @@ def list_application_fees(since: int, until: int) -> Iterator[dict[str, Any]]:
     return _every_page("application_fees.list", client().v1.application_fees.list, since, until)
 
 
-def retrieve_balance(account: str) -> dict[str, Any]:
-    """A connected account's balance now: `pending` and `available`, by currency."""
-    result = call(
-        "balance.retrieve", client().v1.balance.retrieve, options={"stripe_account": account}
-    )
-    return to_plain(result)
-
-
 def retrieve_payment_intent(payment_intent_id: str) -> dict[str, Any]:
     """One PaymentIntent with its latest charge, for an object just outside a listed period."""
     result = call(
@@ -83,19 +78,3 @@ def _every_page(
         if not page.has_more or not items:
             return
         params = {**params, "starting_after": items[-1]["id"]}
-
-
-def retrieve_refund(refund_id: str) -> dict[str, Any]:
-    """One refund, for a portal refund just outside a listed period."""
-    return to_plain(call("refunds.retrieve", client().v1.refunds.retrieve, refund_id))
-
-
-def retrieve_payout(account: str, payout_id: str) -> dict[str, Any]:
-    """One payout of a connected account, for a portal payout just outside a listed period."""
-    result = call(
-        "payouts.retrieve",
-        client().v1.payouts.retrieve,
-        payout_id,
-        options={"stripe_account": account},
-    )
-    return to_plain(result)

@@ -10,6 +10,7 @@ from flask import Flask
 from portal.extensions import db
 from portal.models import Invoice, InvoiceStatus, PaymentMethod, Role, User
 from portal.stripe_gateway import billing as billing_gateway
+from portal.stripe_gateway import checkout as checkout_gateway
 from tests.builders import make_user
 from tests.conftest import PASSWORD, csrf_token, login
 
@@ -48,12 +49,12 @@ def owner(app: Flask) -> User:
 def stripe_untouched(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Any call to Stripe from these requests is a failure: the refusal comes first."""
     calls: list[str] = []
-    for name in (
-        "detach_payment_method",
-        "set_default_payment_method",
-        "retrieve_checkout_session",
+    for module, name in (
+        (billing_gateway, "detach_payment_method"),
+        (billing_gateway, "set_default_payment_method"),
+        (checkout_gateway, "retrieve_session"),
     ):
-        monkeypatch.setattr(billing_gateway, name, lambda *a, _n=name, **k: calls.append(_n))
+        monkeypatch.setattr(module, name, lambda *a, _n=name, **k: calls.append(_n))
     return calls
 
 
@@ -109,7 +110,7 @@ def test_a_setup_return_for_another_customers_session_is_not_found(
         "customer": "cus_owner",
         "setup_intent": {"id": "seti_1", "status": "succeeded", "payment_method": "pm_new"},
     }
-    monkeypatch.setattr(billing_gateway, "retrieve_checkout_session", lambda _id: session)
+    monkeypatch.setattr(checkout_gateway, "retrieve_session", lambda _id: session)
     client = app.test_client()
     login(client, other)
     assert client.get("/billing/cards/saved?session_id=cs_test_owner").status_code == 404

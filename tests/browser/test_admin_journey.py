@@ -145,6 +145,8 @@ def test_admin_filters_refunds_half_exports_reprocesses_and_reconciles(
         ("Audit log", "#audit", "Action"),
     ):
         page.get_by_role("navigation", name="Admin").get_by_role("link", name=link).click()
+        # Measured only once the next page is there: the old one may still be unloading.
+        expect(page.locator(table)).to_be_visible()
         table_fits_a_phone(page, table, label, audit)
     assert db.session.query(Transaction).count() == 2
     ledger_is_clean(app)
