@@ -219,6 +219,21 @@ def test_each_row_shows_the_payment_its_parties_and_its_state(
     assert "disputed" not in row("t4")
 
 
+def test_the_filter_form_shows_what_each_query_asked_for_however_often_asked(
+    admin_client: FlaskClient, ledger_rows: dict[str, Transaction]
+) -> None:
+    for _ in range(2):  # the second time round, each query's form has been seen before
+        bad = admin_client.get("/admin/transactions", query_string={"currency": "dollars"})
+        assert bad.status_code == 400 and 'value="dollars"' in bad.text
+        assert bad.text.count("Enter a three-letter currency code") == 2  # field and summary
+        good = admin_client.get("/admin/transactions", query_string={"currency": "JPY"})
+        assert good.status_code == 200 and 'value="JPY"' in good.text
+        assert "three-letter currency code" not in good.text
+        assert _ids(good.text) == [ledger_rows["t3"].id]
+        totals = admin_client.get("/admin/transactions/totals", query_string={"currency": "no"})
+        assert totals.status_code == 400 and "Currency: Enter a three-letter" in totals.text
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
