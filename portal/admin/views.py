@@ -51,6 +51,7 @@ from portal.admin.forms import (
     TransactionFilterForm,
     UserSearchForm,
 )
+from portal.database import read_before_transaction
 from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.health import system_checks
@@ -170,7 +171,8 @@ def transactions() -> Response:
             _filter_status(),
             **context,
         )
-    context["listing"] = txns.list_page(checked.wanted, **_cursors())
+    with read_before_transaction():  # a page that reads nothing else sends no BEGIN/ROLLBACK
+        context["listing"] = txns.list_page(checked.wanted, **_cursors())
     return render("admin/transactions.html", "admin/_transactions_results.html", **context)
 
 
