@@ -5,8 +5,8 @@ the signed-in admin a browser would be after its first page) through the Flask t
 with no HTTP server and no concurrency, so a change to the list can be compared before and
 after on a busy machine. Prints per page the p50 and p95 milliseconds, this process's CPU per
 request, and the SQL statements and round trips (statements plus any `BEGIN`, `COMMIT` or
-`ROLLBACK`) per request; then (unless `--no-profile`) the statements of one more request and its
-cProfile, slowest first.
+`ROLLBACK`) per request; then (unless `--no-profile`) the statements of one more request and a
+cProfile of 100 more, in CPU time (the wait for PostgreSQL left out), biggest first.
 
     .venv/bin/python benchmarks/profile_admin.py [--database-url postgresql:///portal_bench]
         [--requests 300] [--rounds 2] [--no-profile] 2>/dev/null
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile listing")
     parser.add_argument("--profile-page", default="1", choices=("1", "1000"))
     parser.add_argument("--sort", default="cumulative", help="the cProfile listing's order")
+    parser.add_argument("--lines", type=int, default=45, help="of the cProfile listing")
     args = parser.parse_args()
 
     libpq_url = args.database_url.replace("postgresql+psycopg://", "postgresql://")
@@ -96,13 +97,13 @@ def main() -> None:
         trips.keep = False
         print(f"\nStatements of one request of page {args.profile_page}:")
         print("\n".join("  " + sql.split("\n")[0][:110] for sql in trips.sql))
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.process_time)  # CPU, not the wait for PostgreSQL
         profile.enable()
         for _ in range(100):
             _get(client, path)
         profile.disable()
         print()
-        pstats.Stats(profile).sort_stats(args.sort).print_stats(45)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(args.lines)
 
 
 class _RoundTrips:
