@@ -9,7 +9,9 @@ What this module promises:
   `ledger_entry_count` and `payout_changes`, a coach's `listing_changes`. Counters, not
   timestamps: two writers' timestamps can commit in the other order, a counter moved under a
   lock changes with every commit. The generation changes when a backup is restored, so counters
-  wound back by a restore never find a value kept before it, with no restart.
+  wound back by a restore never find a value kept before it, with no restart. A value made
+  from a request's arguments alone, which no write changes (a filter form, filled in and
+  checked), is kept under `Version.of_arguments(...)`: no generation, nothing to read.
 - A value may say until when it holds (`Expiring`): an open time passes, or enters the last 24
   hours in which cancelling gives nothing back, without anything being written.
 - Values are kept per process (a bounded LRU per name). Nothing kept is trusted without the
@@ -55,6 +57,11 @@ class Version:
 
     generation: str
     counters: tuple[Hashable, ...]
+
+    @classmethod
+    def of_arguments(cls, *arguments: Hashable) -> Version:
+        """The version of a value that the request's `arguments` alone decide, not the data."""
+        return cls("", arguments)
 
 
 @dataclass(frozen=True)

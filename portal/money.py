@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import NamedTuple
 
 AmountLike = Decimal | int | str
@@ -375,11 +376,18 @@ def format_money(amount: AmountLike, currency: str) -> str:
     Written with the currency's exponent; an amount with more decimals than that is refused.
     """
     code = normalise_currency(currency)
-    value = from_minor_units(_exact_units(to_decimal(amount), code, 1), code)
-    digits = f"{abs(value):,.{currency_exponent(code)}f}"
-    symbol = _SYMBOLS.get(code)
-    text = f"{symbol}{digits}" if symbol else f"{code} {digits}"
+    value = to_decimal(amount)
+    _exact_units(value, code, 1)  # refuses an amount with more decimals than the currency has
+    places, prefix = _written_as(code)
+    text = f"{prefix}{abs(value):,.{places}f}"
     return f"-{text}" if value < 0 else text
+
+
+@cache
+def _written_as(code: str) -> tuple[int, str]:
+    """How an amount in `code` is written: its decimal places, and what comes before it."""
+    symbol = _SYMBOLS.get(code)
+    return currency_exponent(code), symbol or f"{code} "
 
 
 def describe_money(amount: AmountLike, currency: str) -> str:

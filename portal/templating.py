@@ -11,6 +11,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from portal.models.enums import Role
+from portal.money import format_money
 from portal.time_zones import (
     DEFAULT_TIME_ZONE,
     FULL,
@@ -46,8 +47,6 @@ def _format_datetime(
 
 
 def _format_money(amount: Decimal | None, currency: str = "USD") -> str:
-    from portal.money import format_money
-
     return "" if amount is None else format_money(amount, currency)
 
 

@@ -1,7 +1,8 @@
 """How requests use their database connection: a pooled connection the server closed is replaced
 before a request uses it and a good one is kept, one idle for long is pinged first, the
 signed-in user is read without opening a transaction, and whatever a request writes after that
-is still written whole or not at all (which only PostgreSQL could get wrong)."""
+is still written whole or not at all (which only PostgreSQL could get wrong); a page of the
+admin's transactions opens no transaction either."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ from psycopg.pq import Trace
 
 from portal import database
 from portal.extensions import db
-from portal.models import Role, User
+from portal.models import Role, Transaction, TransactionStatus, TransactionType, User
 from portal.security import allow
 from tests.builders import make_connected_account
 from tests.conftest import is_postgres, login
@@ -106,6 +109,46 @@ def test_an_unchanged_dashboard_sends_one_statement_and_no_transaction(
     assert page.status_code == 200 and "$80.00" in page.text
 
     assert sum(m.startswith("Sync") for m in sent) == 1, sent  # the user, with profile and account
+    assert not [m for m in sent if m.startswith("Query")], sent  # no BEGIN, no ROLLBACK
+
+
+def test_a_page_of_a_long_admin_list_sends_two_statements_and_no_transaction(
+    postgres: Flask, admin: User, coach: User, mentee: User
+) -> None:
+    """The signed-in admin and the page's rows, each read on its own: psycopg keeps both
+    statements prepared, and the set's totals come in a request of their own."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    db.session.execute(
+        sa.insert(Transaction),
+        [
+            {
+                "type": TransactionType.SESSION_PAYMENT,
+                "status": TransactionStatus.COMPLETED,
+                "amount": Decimal("100.00"),
+                "currency": "USD",
+                "platform_fee": Decimal("20.00"),
+                "coach_share": Decimal("80.00"),
+                "payer_id": mentee.id,
+                "coach_id": coach.id,
+                "created_at": start + timedelta(seconds=i),
+                "updated_at": start + timedelta(seconds=i),
+            }
+            for i in range(60)
+        ],
+    )
+    db.session.commit()
+    email = mentee.email
+    client = postgres.test_client()
+    login(client, admin)
+    assert client.get("/admin/transactions?status=completed").status_code == 200
+    db.session.remove()
+
+    with _messages_sent(db.engine) as sent:
+        page = client.get("/admin/transactions?status=completed")
+    assert page.status_code == 200 and page.text.count('<tr id="txn-') == 50
+    assert email in page.text and 'rel="next"' in page.text
+
+    assert sum(m.startswith("Sync") for m in sent) == 2, sent  # the admin, then the page
     assert not [m for m in sent if m.startswith("Query")], sent  # no BEGIN, no ROLLBACK
 
 

@@ -13,7 +13,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -202,7 +202,14 @@ def end_sessions(user: User) -> None:
     user.session_token = new_session_token()
 
 
-_WITH_COACH_ROWS = (joinedload(User.coach_profile), joinedload(User.stripe_connected_account))
+# A coach's profile and connected account come in the same query: most coach pages read them,
+# and for everyone else the two joins find nothing. Built once: every signed-in request runs
+# it, and `Session.get` would build and key its statement again each time.
+_SIGNED_IN_USER = (
+    select(User)
+    .options(joinedload(User.coach_profile), joinedload(User.stripe_connected_account))
+    .where(User.id == bindparam("user_id"))
+)
 
 
 @login_manager.user_loader
@@ -210,11 +217,9 @@ def load_user(user_key: str) -> User | None:
     user_id, _, token = user_key.partition(":")
     if not user_id.isdigit() or not token:
         return None
-    # A coach's profile and connected account come in the same query: most coach pages read
-    # them, and for everyone else the two joins find nothing. A page that reads nothing else
-    # (a coach's unchanged dashboard) then opens no transaction at all.
+    # A page that reads nothing else (a coach's unchanged dashboard) opens no transaction.
     with read_before_transaction():
-        user = db.session.get(User, int(user_id), options=_WITH_COACH_ROWS)
+        user = db.session.scalar(_SIGNED_IN_USER, {"user_id": int(user_id)})
     if user is None or not user.is_active or not secrets.compare_digest(user.session_token, token):
         return None
     return user

@@ -8,6 +8,7 @@ that writes an audit entry and answers with a redirect (303, or HX-Redirect for 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -16,13 +17,16 @@ from flask import (
     abort,
     current_app,
     flash,
+    render_template,
     request,
     url_for,
 )
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import MultiDict
 
-from portal import jobs
+from portal import caching, jobs
 from portal.admin import (
     attention,
     audit,
@@ -47,6 +51,7 @@ from portal.admin.forms import (
     TransactionFilterForm,
     UserSearchForm,
 )
+from portal.database import read_before_transaction
 from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.health import system_checks
@@ -76,11 +81,11 @@ def _admin_context() -> dict[str, Any]:
     return {"stripe_api_version": STRIPE_API_VERSION, "dashboard_url": detail.dashboard_url}
 
 
+_CURSORS = ("after", "before")  # a list's page links: not part of what it is filtered by
+
+
 def _cursors() -> dict[str, str | None]:
-    return {
-        "after": request.args.get("after") or None,
-        "before": request.args.get("before") or None,
-    }
+    return {name: request.args.get(name) or None for name in _CURSORS}
 
 
 def _filter_status() -> int:
@@ -111,22 +116,63 @@ def _transaction_filter(form: TransactionFilterForm) -> txns.TransactionFilter:
 
 def _filter_args() -> dict[str, str]:
     """The filter as it stands in the URL, without the page cursor, for links and export."""
-    return {k: v for k, v in request.args.items() if v and k not in ("after", "before")}
+    return {k: v for k, v in request.args.items() if v and k not in _CURSORS}
+
+
+@dataclass(frozen=True)
+class _CheckedFilter:
+    """The transactions filter a query string asks for, checked, and its form rendered."""
+
+    wanted: txns.TransactionFilter | None  # None when a field needs fixing
+    errors: tuple[tuple[str, str], ...]  # each such field's label and messages
+    message: str  # the same on one line, for an answer without the form
+    form: Markup  # the filter form, filled in, with its messages
+
+
+def _checked_filter() -> _CheckedFilter:
+    """This query string's filter, checked and its form rendered once per process: both
+    depend on the query string alone (the page cursors aside), never on the data."""
+    args = tuple((k, v) for k, v in request.args.items(multi=True) if k not in _CURSORS)
+    return caching.kept(
+        "admin.transaction_filter",
+        caching.Version.of_arguments(*args),
+        lambda: _check_filter(args),
+    )
+
+
+def _check_filter(args: tuple[tuple[str, str], ...]) -> _CheckedFilter:
+    form = TransactionFilterForm(MultiDict(args))
+    valid = form.validate()
+    html = render_template("admin/_transactions_filters.html", form=form)
+    return _CheckedFilter(
+        wanted=_transaction_filter(form) if valid else None,
+        errors=tuple(
+            (form[name].label.text, " ".join(messages)) for name, messages in form.errors.items()
+        ),
+        message=form_error_message(form),
+        form=Markup(html),  # noqa: S704 - autoescaped template
+    )
 
 
 @bp.get("/transactions")
 @allow(Role.ADMIN)
 def transactions() -> Response:
-    form = TransactionFilterForm(request.args)
-    context: dict[str, Any] = {"form": form, "filter_args": _filter_args(), "listing": None}
-    if not form.validate():
+    checked = _checked_filter()
+    context: dict[str, Any] = {
+        "filters": checked.form,
+        "filter_errors": checked.errors,
+        "filter_args": _filter_args(),
+        "listing": None,
+    }
+    if checked.wanted is None:
         return render(
             "admin/transactions.html",
             "admin/_transactions_results.html",
             _filter_status(),
             **context,
         )
-    context["listing"] = txns.list_page(_transaction_filter(form), **_cursors())
+    with read_before_transaction():  # a page that reads nothing else sends no BEGIN/ROLLBACK
+        context["listing"] = txns.list_page(checked.wanted, **_cursors())
     return render("admin/transactions.html", "admin/_transactions_results.html", **context)
 
 
@@ -134,13 +180,13 @@ def transactions() -> Response:
 @allow(Role.ADMIN)
 def transaction_totals() -> Response:
     """The count and totals of the filtered set, asked for once by the list, not per page."""
-    form = TransactionFilterForm(request.args)
-    if not form.validate():
-        raise BadRequestInput(form_error_message(form))
+    checked = _checked_filter()
+    if checked.wanted is None:
+        raise BadRequestInput(checked.message)
     return render(
         "admin/transaction_totals.html",
         "admin/_transactions_totals.html",
-        totals=txns.totals(_transaction_filter(form)),
+        totals=txns.totals(checked.wanted),
         filter_args=_filter_args(),
     )
 
@@ -148,10 +194,10 @@ def transaction_totals() -> Response:
 @bp.get("/transactions/export.csv")
 @allow(Role.ADMIN)
 def export_transactions() -> Response:
-    form = TransactionFilterForm(request.args)
-    if not form.validate():
-        raise BadRequestInput(form_error_message(form))
-    wanted = _transaction_filter(form)
+    checked = _checked_filter()
+    if checked.wanted is None:
+        raise BadRequestInput(checked.message)
+    wanted = checked.wanted
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     # The rows are read while the server sends them, after this view has returned, so each

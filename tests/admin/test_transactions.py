@@ -182,6 +182,58 @@ def test_mentee_filter_by_id(
     assert _ids(page.text) == [ledger_rows[k].id for k in ("t5", "t3", "t1")]
 
 
+def test_each_row_shows_the_payment_its_parties_and_its_state(
+    admin: User,
+    admin_client: FlaskClient,
+    people: dict[str, User],
+    ledger_rows: dict[str, Transaction],
+) -> None:
+    admin.time_zone = "Asia/Tokyo"
+    ledger_rows["t2"].meta = {"dispute": {"id": "dp_two", "status": "needs_response"}}
+    db.session.commit()
+    page = admin_client.get("/admin/transactions").text
+
+    def row(key: str) -> str:
+        found = re.search(rf'<tr id="txn-{ledger_rows[key].id}">(.*?)</tr>', page, re.DOTALL)
+        assert found is not None
+        return " ".join(found.group(1).split())
+
+    t2 = ledger_rows["t2"].id
+    assert f'<a href="/admin/transactions/{t2}">{t2}</a>' in row("t2")
+    assert ">2026-03-02 21:00:00 JST<" in row("t2")  # noon UTC on the admin's clock
+    assert (
+        '<td data-label="Status"><span class="badge badge-warn">partially refunded</span>'
+        ' <span class="badge badge-bad">disputed</span></td>'
+    ) in row("t2")
+    m2 = people["m2"]
+    assert f'<td data-label="Mentee">{m2.name} <span class="hint">{m2.email}</span></td>' in row(
+        "t2"
+    )
+    assert '<td data-label="Amount" class="num">$50.00</td>' in row("t2")
+    assert '<td data-label="Fee" class="num">$10.00</td>' in row("t2")
+    assert '<span class="badge badge-ok">completed</span></td>' in row("t3")
+    assert '<td data-label="Amount" class="num">¥3,000</td>' in row("t3")
+    assert '<td data-label="Type">subscription payment</td>' in row("t5")
+    assert '<td data-label="Coach"><span class="muted">none</span></td>' in row("t5")
+    assert '<span class="badge badge-bad">failed</span></td>' in row("t4")
+    assert "disputed" not in row("t4")
+
+
+def test_the_filter_form_shows_what_each_query_asked_for_however_often_asked(
+    admin_client: FlaskClient, ledger_rows: dict[str, Transaction]
+) -> None:
+    for _ in range(2):  # the second time round, each query's form has been seen before
+        bad = admin_client.get("/admin/transactions", query_string={"currency": "dollars"})
+        assert bad.status_code == 400 and 'value="dollars"' in bad.text
+        assert bad.text.count("Enter a three-letter currency code") == 2  # field and summary
+        good = admin_client.get("/admin/transactions", query_string={"currency": "JPY"})
+        assert good.status_code == 200 and 'value="JPY"' in good.text
+        assert "three-letter currency code" not in good.text
+        assert _ids(good.text) == [ledger_rows["t3"].id]
+        totals = admin_client.get("/admin/transactions/totals", query_string={"currency": "no"})
+        assert totals.status_code == 400 and "Currency: Enter a three-letter" in totals.text
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
