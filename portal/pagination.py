@@ -105,7 +105,8 @@ def fetch_page(
     size: int = 50,
     key_of: Any = None,
 ) -> Page:
-    """Run `query` (an ORM select of one entity) for the page after/before a cursor.
+    """Run `query` (an ORM select of one entity, or of columns, `row_id`'s named `id`) for the
+    page after/before a cursor: its entities, or its rows.
 
     `key_of(row)` gives a row's sort value (default: the attribute named like `key`).
     """
@@ -118,7 +119,9 @@ def fetch_page(
         target = sa.tuple_(sa.literal(value, key.type), sa.literal(last_id, row_id.type))
         query = query.where(bound < target if forward_desc else bound > target)
     order = (key.desc(), row_id.desc()) if forward_desc else (key.asc(), row_id.asc())
-    rows = list(db.session.scalars(query.order_by(*order).limit(size + 1)).unique())
+    result = db.session.execute(query.order_by(*order).limit(size + 1))
+    one_entity = len(query.column_descriptions) == 1
+    rows = list(result.scalars().unique() if one_entity else result)
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
