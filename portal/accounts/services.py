@@ -9,11 +9,12 @@ to the address's own mailbox.
 
 from __future__ import annotations
 
+import functools
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -202,7 +203,19 @@ def end_sessions(user: User) -> None:
     user.session_token = new_session_token()
 
 
-_WITH_COACH_ROWS = (joinedload(User.coach_profile), joinedload(User.stripe_connected_account))
+@functools.cache
+def _signed_in_user() -> Select[tuple[User]]:
+    """The signed-in user's statement, built once per process: each request binds its id.
+
+    A coach's profile and connected account come in the same query: most coach pages read
+    them, and for everyone else the two joins find nothing. Built once, the statement also
+    keeps its cache key, which SQLAlchemy would otherwise work out again for every request.
+    """
+    return (
+        select(User)
+        .where(User.id == bindparam("user_id"))
+        .options(joinedload(User.coach_profile), joinedload(User.stripe_connected_account))
+    )
 
 
 @login_manager.user_loader
@@ -210,11 +223,13 @@ def load_user(user_key: str) -> User | None:
     user_id, _, token = user_key.partition(":")
     if not user_id.isdigit() or not token:
         return None
-    # A coach's profile and connected account come in the same query: most coach pages read
-    # them, and for everyone else the two joins find nothing. A page that reads nothing else
-    # (a coach's unchanged dashboard) then opens no transaction at all.
+    # A page that reads nothing else (a coach's unchanged dashboard) opens no transaction.
     with read_before_transaction():
-        user = db.session.get(User, int(user_id), options=_WITH_COACH_ROWS)
+        user = (
+            db.session.execute(_signed_in_user(), {"user_id": int(user_id)})
+            .unique()
+            .scalar_one_or_none()
+        )
     if user is None or not user.is_active or not secrets.compare_digest(user.session_token, token):
         return None
     return user

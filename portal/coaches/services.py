@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,7 +74,21 @@ def listed_coaches(
     what a card shows is read when it is rendered. Raises `pagination.BadCursor` for a bad
     page link.
     """
-    query = (
+    return pagination.fetch_page(
+        _listed().where(*_narrowed_by(f)),
+        key=CoachProfile.id,
+        row_id=CoachProfile.id,
+        kind="number",
+        after=after,
+        before=before,
+        size=size,
+    )
+
+
+@functools.cache
+def _listed() -> sa.Select:
+    """The listed coaches' versions, built once per process (the filters are added to it)."""
+    return (
         select(
             CoachProfile.id,
             CoachProfile.user_id,
@@ -85,17 +100,7 @@ def listed_coaches(
             CoachProfile.is_published.is_(True),
             User.is_active.is_(True),
             _can_take_charges().is_(True),
-            *_narrowed_by(f),
         )
-    )
-    return pagination.fetch_page(
-        query,
-        key=CoachProfile.id,
-        row_id=CoachProfile.id,
-        kind="number",
-        after=after,
-        before=before,
-        size=size,
     )
 
 
@@ -179,7 +184,13 @@ def coach_listing(user_id: int) -> sa.Row | None:
     """The coach page's version read: whether the coach's profile is published and their
     account active, its `listing_changes` and the database's generation, in one statement (a
     row with those names; None when the user has no profile)."""
-    query = (
+    return db.session.execute(_coach_listing(), {"user_id": user_id}).one_or_none()
+
+
+@functools.cache
+def _coach_listing() -> sa.Select:
+    """Built once per process, with its cache key: each request binds the coach's id."""
+    return (
         select(
             CoachProfile.is_published,
             User.is_active,
@@ -187,9 +198,8 @@ def coach_listing(user_id: int) -> sa.Row | None:
             CoachProfile.database_generation,
         )
         .join(CoachProfile.user)
-        .where(CoachProfile.user_id == user_id)
+        .where(CoachProfile.user_id == sa.bindparam("user_id"))
     )
-    return db.session.execute(query).one_or_none()
 
 
 def coach_profile_for(user_id: int) -> CoachProfile | None:
