@@ -51,7 +51,7 @@ from portal.security import csp_nonce
 
 KEPT = "portal.kept"
 KEPT_PER_NAME = 4096  # per process; a value is a few kilobytes of HTML
-KEPT_PAGES = 1024  # per process and page name; a whole page is up to some 30 kilobytes
+KEPT_PAGES = 1024  # per process and page name; a directory page is some 12 kilobytes
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
