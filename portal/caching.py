@@ -17,11 +17,16 @@ What this module promises:
 - Values are kept per process (a bounded LRU per name). Nothing kept is trusted without the
   version read of the request that uses it, so any number of processes on any number of
   machines agree: each misses once per change and renders what the database says.
-- Anonymous pages built from kept values answer with an `ETag` made of the same versions (and
-  the release), `304 Not Modified` when the browser or a CDN already holds it, and
-  `Cache-Control: public` for at most `PUBLIC_MAX_AGE` seconds and never past the moment the
-  page expires; every page that depends on who asks is `private, no-store`. `Vary: Cookie`
-  keeps a shared cache from handing one visitor's page to another.
+- `page(name, parts, make)` answers with a whole page. The page anonymous visitors share is
+  kept whole under `parts` (the versions and arguments it is made from) until it expires, so
+  a kept one costs its version read and no rendering; its script nonce is cut out when it is
+  kept and each answer gets its own, so no two answers share one and the `Content-Security-
+  Policy` header always names the nonce of the page it comes with. It answers with an `ETag`
+  made of the same parts (and the release), `304 Not Modified` when the browser or a CDN
+  already holds it, and `Cache-Control: public` for at most `PUBLIC_MAX_AGE` seconds and never
+  past the moment the page expires. A page that depends on who asks is made for them and is
+  `private, no-store`. `Vary: Cookie` keeps a shared cache from handing one visitor's page to
+  another.
 
 The caller reads the version first, so whatever a miss then reads is at least as new as its
 key, and a later change makes a new key: a kept value is never shown for newer data.
@@ -44,9 +49,11 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.models import utcnow
+from portal.security import csp_nonce
 
 KEPT = "portal.kept"
 KEPT_PER_NAME = 4096  # per process; a value is a few kilobytes of HTML
+KEPT_PAGES = 1024  # per process and page name; a directory page is some 12 kilobytes
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
@@ -103,11 +110,11 @@ def init_app(app: Flask) -> None:
     app.extensions[KEPT] = {}
 
 
-def _store(name: str) -> _Store:
+def _store(name: str, size: int = KEPT_PER_NAME) -> _Store:
     stores: dict[str, _Store] = current_app.extensions[KEPT]
     store = stores.get(name)
     if store is None:
-        store = stores.setdefault(name, _Store(KEPT_PER_NAME))
+        store = stores.setdefault(name, _Store(size))
     return store
 
 
@@ -209,13 +216,36 @@ def _release() -> str:
     return digest.hexdigest()[:16]
 
 
-def page(
-    make: Callable[[], Response], parts: tuple[object, ...], expires: datetime | None
-) -> Response:
-    """Answer with `make()`'s page: for anonymous visitors tagged by `parts` (the versions and
-    arguments it was made from) and `expires`, or a 304 when they hold it already; for anyone
-    else as a page kept by no one."""
+def page(name: str, parts: tuple[object, ...], make: Callable[[], Expiring[str]]) -> Response:
+    """Answer with the page `make()` renders (its HTML, and until when it holds).
+
+    For anonymous visitors the whole page is kept under `parts`, the versions and arguments it
+    is made from, and tagged by them: a kept page is answered without rendering, or with a 304
+    when the visitor holds it already. Anyone else gets a page made for them, kept by no one.
+    """
     if not is_shared_page():
-        return personal(make())
-    tag = etag(*parts, expires)
-    return not_modified(tag, expires) or shared(make(), tag, expires)
+        return personal(Response(make().value, mimetype="text/html"))
+    store = _store(name, KEPT_PAGES)
+    found = store.get(parts, utcnow())
+    if found is None:
+        made = make()
+        nonce = csp_nonce()  # the one this rendering used
+        found = Expiring(
+            _SharedPage(tuple(made.value.split(nonce)), etag(*parts, made.until)), made.until
+        )
+        store.put(parts, found)
+    kept_page: _SharedPage = found.value
+    return not_modified(kept_page.tag, found.until) or shared(
+        Response(csp_nonce().join(kept_page.pieces), mimetype="text/html"),
+        kept_page.tag,
+        found.until,
+    )
+
+
+@dataclass(frozen=True)
+class _SharedPage:
+    """A page every anonymous visitor gets: its HTML in the pieces around its script nonce
+    (joined by each answer's own nonce), and its ETag."""
+
+    pieces: tuple[str, ...]
+    tag: str

@@ -50,6 +50,10 @@ class Page:
     next_cursor: str | None
     prev_cursor: str | None
 
+    @property
+    def is_empty(self) -> bool:
+        return not self.rows
+
 
 def encode(value: datetime | Decimal | int, row_id: int) -> str:
     if isinstance(value, datetime):
@@ -101,9 +105,8 @@ def fetch_page(
     size: int = 50,
     key_of: Any = None,
 ) -> Page:
-    """Run `query` for the page after/before a cursor: an ORM select of one entity gives its
-    objects, a select of columns (an `id` among them) its `Row`s, read as the database has
-    them (nothing pending in the session is flushed first: read such a page before writing).
+    """Run `query` (an ORM select of one entity, or of columns, `row_id`'s named `id`) for the
+    page after/before a cursor: its entities, or its rows.
 
     `key_of(row)` gives a row's sort value (default: the attribute named like `key`).
     """
@@ -116,11 +119,9 @@ def fetch_page(
         target = sa.tuple_(sa.literal(value, key.type), sa.literal(last_id, row_id.type))
         query = query.where(bound < target if forward_desc else bound > target)
     order = (key.desc(), row_id.desc()) if forward_desc else (key.asc(), row_id.asc())
-    query = query.order_by(*order).limit(size + 1)
-    if len(query.column_descriptions) == 1:
-        rows = list(db.session.scalars(query).unique())
-    else:  # plain rows, read on the session's connection without the ORM's loading machinery
-        rows = list(db.session.connection().execute(query))
+    result = db.session.execute(query.order_by(*order).limit(size + 1))
+    one_entity = len(query.column_descriptions) == 1
+    rows = list(result.scalars().unique() if one_entity else result)
     more = len(rows) > size
     rows = rows[:size]
     if backwards:

@@ -84,7 +84,7 @@ def safe_next(target: str | None, default: str) -> str:
     return target if is_safe_next(target) else default
 
 
-def _nonce() -> str:
+def csp_nonce() -> str:
     """One nonce per request, shared by the CSP header and the page's script tags."""
     return request.environ.setdefault("portal.csp_nonce", secrets.token_urlsafe(18))
 
@@ -99,7 +99,7 @@ def set_security_headers(response: Any) -> Any:
     response.headers["Content-Security-Policy"] = "; ".join(
         [
             "default-src 'self'",
-            f"script-src 'self' 'nonce-{_nonce()}'",
+            f"script-src 'self' 'nonce-{csp_nonce()}'",
             "style-src 'self'",
             "img-src 'self' data:",
             "connect-src 'self'",
@@ -124,4 +124,4 @@ def set_security_headers(response: Any) -> Any:
 def init_security(app: Flask) -> None:
     app.before_request(enforce_access)
     app.after_request(set_security_headers)
-    app.jinja_env.globals["csp_nonce"] = _nonce
+    app.jinja_env.globals["csp_nonce"] = csp_nonce

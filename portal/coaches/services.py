@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, load_only, selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import pagination
@@ -67,38 +69,52 @@ def listed_coaches(
     take bookings (Stripe enabled charges on their connected account), newest first (keyset on
     the profile's id), narrowed by `f`.
 
-    This is the page's version read: each row carries only its ids, its `listing_changes` and
-    the database's generation; what a card shows is read when it is rendered. Raises
-    `pagination.BadCursor` for a bad page link.
+    This is the page's version read: each row is a tuple of the profile's `id`, `user_id` and
+    `listing_changes` and the database's generation (`database_generation`), not a profile;
+    what a card shows is read when it is rendered. Raises `pagination.BadCursor` for a bad
+    page link.
     """
-    query = (
-        select(CoachProfile)
-        .join(CoachProfile.user)
-        .join(StripeConnectedAccount, StripeConnectedAccount.user_id == CoachProfile.user_id)
-        .where(
-            CoachProfile.is_published.is_(True),
-            User.is_active.is_(True),
-            StripeConnectedAccount.charges_enabled.is_(True),
-            *_narrowed_by(f),
-        )
-        .options(
-            load_only(
-                CoachProfile.id,
-                CoachProfile.user_id,
-                CoachProfile.listing_changes,
-                CoachProfile.database_generation,
-                raiseload=True,
-            )
-        )
-    )
     return pagination.fetch_page(
-        query,
+        _listed().where(*_narrowed_by(f)),
         key=CoachProfile.id,
         row_id=CoachProfile.id,
         kind="number",
         after=after,
         before=before,
         size=size,
+    )
+
+
+@functools.cache
+def _listed() -> sa.Select:
+    """The listed coaches' versions, built once per process (the filters are added to it)."""
+    return (
+        select(
+            CoachProfile.id,
+            CoachProfile.user_id,
+            CoachProfile.listing_changes,
+            CoachProfile.database_generation,
+        )
+        .join(CoachProfile.user)
+        .where(
+            CoachProfile.is_published.is_(True),
+            User.is_active.is_(True),
+            _can_take_charges().is_(True),
+        )
+    )
+
+
+def _can_take_charges() -> ColumnElement[bool]:
+    """Whether Stripe lets the profile's coach take charges, asked profile by profile.
+
+    Not a join: joined, PostgreSQL sees one id named three ways (profile, user, account) and
+    guesses that one coach in twenty is listed, so it joins and sorts every coach to find a
+    page (1.6 ms at 1,000 coaches) where walking the newest profiles finds it in 0.1 ms.
+    """
+    return (
+        select(StripeConnectedAccount.charges_enabled)
+        .where(StripeConnectedAccount.user_id == CoachProfile.user_id)
+        .scalar_subquery()
     )
 
 
@@ -164,9 +180,30 @@ def setup_checklist(coach: User) -> list[SetupStep]:
     ]
 
 
+def coach_listing(user_id: int) -> sa.Row | None:
+    """The coach page's version read: whether the coach's profile is published and their
+    account active, its `listing_changes` and the database's generation, in one statement (a
+    row with those names; None when the user has no profile)."""
+    return db.session.execute(_coach_listing(), {"user_id": user_id}).one_or_none()
+
+
+@functools.cache
+def _coach_listing() -> sa.Select:
+    """Built once per process, with its cache key: each request binds the coach's id."""
+    return (
+        select(
+            CoachProfile.is_published,
+            User.is_active,
+            CoachProfile.listing_changes,
+            CoachProfile.database_generation,
+        )
+        .join(CoachProfile.user)
+        .where(CoachProfile.user_id == sa.bindparam("user_id"))
+    )
+
+
 def coach_profile_for(user_id: int) -> CoachProfile | None:
-    """The coach's profile with the user and connected account, in one statement: the coach
-    page's version read (`listing_changes` and the database's generation come with it)."""
+    """The coach's profile with the user and connected account, in one statement."""
     query = select(CoachProfile).where(CoachProfile.user_id == user_id)
     profile = db.session.scalar(
         query.options(

@@ -15,7 +15,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from portal import caching, calendar_invites
+from portal import caching, calendar_invites, pagination
 from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
 from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
@@ -55,30 +55,44 @@ def _page_args(after: str = "after", before: str = "before") -> dict[str, str | 
 @bp.get("/")
 @allow(PUBLIC)
 def directory() -> Response:
-    """The listed coaches, a page at a time, each card kept rendered under the coach's listing
-    version: one query for a page whose cards are all kept, four whatever its size."""
+    """The listed coaches, a page at a time. The page visitors share is kept whole, and each
+    card under the coach's listing version: one query for a kept page, four whatever its size
+    for a page with cards to render."""
     narrowed = _directory_filter()
-    with read_before_transaction():  # a page whose cards are all kept reads nothing else
+    with read_before_transaction():  # a kept page reads nothing else
         page = services.listed_coaches(narrowed, **_page_args())
     percentage = pricing.percentage_for(current_user)
+    viewer = _viewer(percentage)
     versions = {
-        p.user_id: caching.Version(p.database_generation, (p.listing_changes, *_viewer(percentage)))
+        p.user_id: caching.Version(p.database_generation, (p.listing_changes, *viewer))
         for p in page.rows
     }
-    cards = caching.kept_many("coaches.card", versions, lambda ids: _render_cards(ids, percentage))
     return caching.page(
-        lambda: render(
-            "coaches/directory.html",
-            cards=[cards[p.user_id].value for p in page.rows],
-            listing=page,
-            filter=narrowed,
-            filter_args=narrowed.args(),
-            search_max_length=services.SEARCH_MAX_LENGTH,
-            topics=TOPICS,
-        ),
+        "coaches.directory",
         ("directory", tuple(versions.items()), page.prev_cursor, page.next_cursor, _query_args()),
-        caching.earliest(*(card.until for card in cards.values())),
+        lambda: _render_directory(page, narrowed, versions, percentage),
     )
+
+
+def _render_directory(
+    page: pagination.Page,
+    narrowed: services.DirectoryFilter,
+    versions: dict[int, caching.Version],
+    percentage: Decimal,
+) -> caching.Expiring[str]:
+    """The directory page around its cards, each kept under its version; it holds until the
+    first of them changes with nothing written."""
+    cards = caching.kept_many("coaches.card", versions, lambda ids: _render_cards(ids, percentage))
+    html = render_template(
+        "coaches/directory.html",
+        cards=[cards[p.user_id].value for p in page.rows],
+        listing=page,
+        filter=narrowed,
+        filter_args=narrowed.args(),
+        search_max_length=services.SEARCH_MAX_LENGTH,
+        topics=TOPICS,
+    )
+    return caching.Expiring(html, caching.earliest(*(card.until for card in cards.values())))
 
 
 def _directory_filter() -> services.DirectoryFilter:
@@ -143,32 +157,27 @@ def _render_part(template: str, **context: Any) -> Markup:
 @bp.get("/coaches/<int:coach_id>")
 @allow(PUBLIC)
 def coach_page(coach_id: int) -> Response:
-    """A coach's page. For visitors who are not signed in its body is kept rendered under the
-    coach's listing version; signed-in visitors see their own price and booking buttons."""
+    """A coach's page. The page visitors share is kept whole under the coach's listing version:
+    one query when it is kept, three when it is rendered. Signed-in visitors see their own
+    price and booking buttons."""
     with read_before_transaction():  # a kept page reads nothing else
-        profile = services.coach_profile_for(coach_id)
-    if profile is None or not profile.user.is_active:
+        listing = services.coach_listing(coach_id)
+    if listing is None or not listing.is_active:
         abort(404)
-    if not profile.is_published and not (
+    if not listing.is_published and not (
         current_user.is_authenticated and current_user.id == coach_id
     ):
         abort(404)
-    cursors = _page_args()
-    if current_user.is_authenticated:
-        return caching.personal(render("coaches/coach.html", **_coach_context(profile, cursors)))
-    version = caching.Version(
-        profile.database_generation,
-        (profile.listing_changes, *_viewer(Decimal(0)), tuple(cursors.items())),
-    )
-    body = caching.kept_many(
-        "coaches.page",
-        {coach_id: version},
-        lambda _ids: {coach_id: _render_coach_body(profile, cursors)},
-    )[coach_id]
     return caching.page(
-        lambda: render("coaches/coach.html", profile=profile, body=body.value),
-        ("coach page", coach_id, version, _query_args()),
-        body.until,
+        "coaches.page",
+        (
+            "coach page",
+            coach_id,
+            caching.Version(listing.database_generation, (listing.listing_changes,)),
+            _viewer(Decimal(0)),
+            _query_args(),
+        ),
+        lambda: _render_coach_page(coach_id, _page_args()),
     )
 
 
@@ -188,12 +197,15 @@ def _coach_context(profile: CoachProfile, cursors: dict[str, str | None]) -> dic
     }
 
 
-def _render_coach_body(
-    profile: CoachProfile, cursors: dict[str, str | None]
-) -> caching.Expiring[Markup]:
+def _render_coach_page(coach_id: int, cursors: dict[str, str | None]) -> caching.Expiring[str]:
+    """The coach's page with one page of open times; it holds until the first of them starts
+    or comes within the refund window."""
+    profile = services.coach_profile_for(coach_id)
+    if profile is None:  # removed since the version read
+        abort(404)
     context = _coach_context(profile, cursors)
     return caching.Expiring(
-        _render_part("coaches/_coach_body.html", **context),
+        render_template("coaches/coach.html", **context),
         hold.shown_until(context["slots"], utcnow()),
     )
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, template_rendered
 from flask.testing import FlaskClient
 
 from portal import caching
@@ -274,6 +274,30 @@ def test_anonymous_pages_may_be_kept_by_a_cdn_and_answer_304_until_they_change(
     changed = client.get(url, headers={"If-None-Match": tag})
     assert changed.status_code == 200 and "Analytical engines" in changed.text
     assert changed.headers["ETag"] != tag
+
+
+@pytest.mark.parametrize("path", ["/", "/coaches/{coach}"])
+def test_a_kept_anonymous_page_is_answered_without_rendering_each_time_with_its_own_nonce(
+    app: Flask, client: FlaskClient, path: str
+) -> None:
+    ada = _coach("Ada Lovelace", headline="Engines")
+    make_slot(ada, hours_from_now=72)
+    url = path.format(coach=ada.id)
+    first = client.get(url)
+    rendered: list[str] = []
+    with template_rendered.connected_to(lambda _app, template, **_: rendered.append(template.name)):
+        seen, _ = _statements(client, url)
+        again = client.get(url)
+    assert rendered == [] and len(seen) == 1, (rendered, seen)  # the version read, nothing more
+
+    nonces = []
+    for response in (first, again):
+        nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"])[1]
+        assert re.findall(r'<script [^>]*nonce="([^"]+)"', response.text) == [nonce, nonce]
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1]
+    assert again.text.replace(nonces[1], "-") == first.text.replace(nonces[0], "-")
+    assert again.headers["ETag"] == first.headers["ETag"]
 
 
 @pytest.mark.parametrize("path", ["/", "/coaches/{coach}"])
