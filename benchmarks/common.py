@@ -56,14 +56,18 @@ def start_gunicorn(
 ) -> subprocess.Popen[bytes]:
     """gunicorn with the project's `gunicorn.conf.py` on 127.0.0.1:`port`, once it answers.
 
-    Production refuses per-process rate-limit counters with more than one worker, so unless
-    `env` names a store, a throwaway Redis is started for the run and stopped with gunicorn.
+    Production keeps the throttles' counters and the task queue in Redis (`docs/scaling.md`):
+    per-process counters are refused with more than one worker, and a queue in a SQLite file
+    makes every worker wait for that file's one write lock. Unless `env` names a Redis for
+    each, a throwaway Redis is started for the run and stopped with gunicorn.
     """
     redis = None
-    if workers > 1 and not env.get("RATELIMIT_STORAGE_URI", "").startswith("redis"):
+    stores = {"RATELIMIT_STORAGE_URI": 0, "REDIS_URL": 1}  # the database of each in that Redis
+    missing = [key for key in stores if not env.get(key, "").startswith("redis")]
+    if missing:
         redis_port = free_port()
         redis = start_redis(redis_port)
-        env = {**env, "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{redis_port}"}
+        env = {**env, **{key: f"redis://127.0.0.1:{redis_port}/{stores[key]}" for key in missing}}
     process = subprocess.Popen(  # noqa: S603
         [
             str(ROOT / ".venv/bin/gunicorn"),

@@ -13,8 +13,9 @@ The database needs the benchmark data (`generate_data.py`): its coaches and a me
 bookings, events, transactions and ledger entries the run makes are removed afterwards, and the
 coaches' balances put back, so the database stays consistent with its ledger (`--keep` keeps
 them). Each event's log lines go to stderr, as in production: they are part of the cost. As
-in production, the mail an event causes is queued after the commit (to a throwaway task queue
-file), not sent in the request as the test settings would.
+in production, the mail an event causes is queued after the commit to the task queue in Redis
+(a throwaway `redis-server`, started for the run), not sent in the request as the test
+settings would.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import cProfile
 import pstats
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +36,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import signed_payment_succeeded  # noqa: E402
+from common import free_port, signed_payment_succeeded, start_redis, stop  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
@@ -55,13 +55,14 @@ def main() -> None:
     args = parser.parse_args()
 
     libpq_url = args.database_url.replace("postgresql+psycopg://", "postgresql://")
-    queue = tempfile.TemporaryDirectory(prefix="profile-webhook-")
+    redis_port = free_port()
+    redis = start_redis(redis_port)
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": libpq_url.replace("postgresql://", "postgresql+psycopg://"),
             "STRIPE_WEBHOOK_SECRET": SECRET,
             "TASKS_IMMEDIATE": False,
-            "TASKS_SQLITE_FILE": str(Path(queue.name) / "tasks.db"),
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/1",
         },
         env_name="testing",
     )
@@ -102,7 +103,7 @@ def main() -> None:
     finally:
         if not args.keep:
             _remove_run(libpq_url, bookings, run)
-        queue.cleanup()
+        stop(redis)
 
 
 def _post(client: Any, suffix: str, booking_id: int) -> None:

@@ -5,9 +5,9 @@ What this module promises:
 - `queue_mail` renders a message (plain text and HTML from `templates/mail/NAME.txt` and
   `.html`) and adds it to the `outbox` table in the caller's unit of work. The message exists
   only if that work commits: rolled-back work sends nothing.
-- After the commit, each new message is queued for delivery on the task queue; a sweep every
-  minute (`deliver_due`) delivers whatever is due and was not, so a queue that lost a task, or a
-  consumer that was down, delays a message but never loses it.
+- After the commit, its new messages are queued for delivery on the task queue, in one task; a
+  sweep every minute (`deliver_due`) delivers whatever is due and was not, so a queue that lost
+  a task, or a consumer that was down, delays a message but never loses it.
 - `deliver` claims a message with a conditional UPDATE before sending it, so of any number of
   consumers exactly one sends it, once. A failed try (the mail server down or refusing) is
   retried `OUTBOX_RETRY_DELAY` seconds later, doubling each time, up to `OUTBOX_MAX_ATTEMPTS`
@@ -233,15 +233,11 @@ def _queue_delivery(session: Session) -> None:
     if session.in_nested_transaction():  # a SAVEPOINT was released: the outer one goes on
         return
     queued = session.info.pop(_QUEUED_KEY, None)
-    if not queued:
-        return
-    tasks = current_app.extensions["tasks"]
-    for message in queued:
-        # The identity, not `message.id`: the commit expired the message, and reading an
-        # attribute would load it again. A message whose savepoint rolled back has none.
-        state = sa.inspect(message)
-        if state.has_identity:
-            tasks.queue_mail_delivery(state.identity[0])
+    # The identity, not `message.id`: the commit expired the message, and reading an attribute
+    # would load it again. A message whose savepoint rolled back has none.
+    committed = [state.identity[0] for state in map(sa.inspect, queued or ()) if state.has_identity]
+    if committed:
+        current_app.extensions["tasks"].queue_mail_delivery(committed)
 
 
 def _forget_queued(session: Session, *args: Any) -> None:

@@ -261,9 +261,10 @@ class Tasks:
             self._in_app(self.reconcile, "reconcile")
         )
         self.huey.periodic_task(crontab(), name="tick")(self._in_app(self.tick, "tick"))
-        # Mail: each message queued after its commit, and a sweep each minute for what is due
-        # (retries after a failed try, and anything a lost task left behind). portal.outbox
-        # keeps its own tries and backoff, so these tasks are not retried by the queue.
+        # Mail: one task for the messages of each commit, queued after it, and a sweep each
+        # minute for what is due (retries after a failed try, and anything a lost task left
+        # behind). portal.outbox keeps its own tries and backoff, so these tasks are not retried
+        # by the queue.
         self._deliver_mail = task()(self._in_app(self.deliver_mail, "deliver_mail"))
         self.huey.periodic_task(crontab(), name="send-mail")(
             self._in_app(self.send_mail, "send_mail")
@@ -328,10 +329,11 @@ class Tasks:
             return run.created_at.astimezone(self.zone).date()
         return date.fromisoformat(run.period[:10])
 
-    def deliver_mail(self, message_id: int) -> None:
+    def deliver_mail(self, message_ids: list[int]) -> None:
         from portal import outbox
 
-        outbox.deliver(message_id)
+        for message_id in message_ids:
+            outbox.deliver(message_id)
 
     def send_mail(self) -> None:
         from portal import outbox
@@ -340,9 +342,10 @@ class Tasks:
 
     # -- what the portal queues
 
-    def queue_mail_delivery(self, message_id: int) -> None:
-        """Queue a committed outbox message for delivery."""
-        self._deliver_mail(message_id)
+    def queue_mail_delivery(self, message_ids: list[int]) -> None:
+        """Queue committed outbox messages for delivery, in one task: a paid booking's two
+        messages cost one write to the queue, not two."""
+        self._deliver_mail(message_ids)
 
     def queue_run(self, run_id: int) -> None:
         """Queue a claimed run (commit the claim first: the consumer reads it)."""

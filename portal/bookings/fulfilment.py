@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
@@ -273,11 +273,7 @@ def _catch_up_released_funds(booking: Booking, transaction_id: int) -> None:
     account's `balance_released_at`), the account's balance is read from Stripe now and the
     difference moved (DESIGN rule 7).
     """
-    account = db.session.execute(
-        select(
-            StripeConnectedAccount.stripe_account_id, StripeConnectedAccount.balance_released_at
-        ).where(StripeConnectedAccount.user_id == booking.coach_id)
-    ).first()
+    account = db.session.execute(_RELEASED, {"coach_id": booking.coach_id}).first()
     if account is None or account.balance_released_at is None:
         return
     if account.balance_released_at < booking.created_at:
@@ -294,6 +290,14 @@ def _catch_up_released_funds(booking: Booking, transaction_id: int) -> None:
         from_minor_units(sum(units), booking.currency),
         stripe_event_id=f"released-before-payment:{transaction_id}",
     )
+
+
+# Read on every payment, under the coach's lock: built once, since building a statement costs
+# more than running it.
+_ACCOUNTS = StripeConnectedAccount.__table__
+_RELEASED = select(_ACCOUNTS.c.stripe_account_id, _ACCOUNTS.c.balance_released_at).where(
+    _ACCOUNTS.c.user_id == bindparam("coach_id")
+)
 
 
 def _transaction_by_intent(payment_intent_id: str) -> Transaction | None:

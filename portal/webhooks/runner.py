@@ -111,21 +111,26 @@ def apply_event(event: dict[str, Any]) -> Outcome:
 def _apply_waiting(object_id: str, *, after: str) -> None:
     """Apply the events deferred until `object_id` appeared, oldest first, each on its own."""
     with read_before_transaction():  # most often there are none: one statement, no BEGIN
-        waiting = db.session.scalars(
-            sa.select(StripeEvent.payload)
-            .where(
-                StripeEvent.status == EventStatus.DEFERRED,
-                StripeEvent.waiting_for == object_id,
-                StripeEvent.stripe_event_id != after,
-            )
-            .order_by(StripeEvent.stripe_created_at, StripeEvent.id)
-        ).all()
+        waiting = db.session.scalars(_WAITING, {"object_id": object_id, "after": after}).all()
     db.session.rollback()
     for payload in waiting:
         outcome = apply_event(payload)
         logger.info(
             "Deferred Stripe event %s, waiting for %s: %s", payload["id"], object_id, outcome.status
         )
+
+
+# Read after every applied event: built once, since building a statement costs more than
+# running it.
+_WAITING = (
+    sa.select(StripeEvent.payload)
+    .where(
+        StripeEvent.status == EventStatus.DEFERRED,
+        StripeEvent.waiting_for == sa.bindparam("object_id"),
+        StripeEvent.stripe_event_id != sa.bindparam("after"),
+    )
+    .order_by(StripeEvent.stripe_created_at, StripeEvent.id)
+)
 
 
 def _reapply_once(payload: dict[str, Any]) -> None:

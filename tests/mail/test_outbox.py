@@ -7,6 +7,7 @@ import smtplib
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,3 +180,32 @@ def test_a_message_is_kept_as_failed_after_its_last_try(smtp_app: Flask) -> None
     row = db.session.get(OutboxMessage, message_id)
     assert (row.status, row.attempts) == (FAILED, 2)
     assert FlakySMTP.delivered == []
+
+
+def test_the_messages_of_one_commit_are_queued_as_one_delivery(
+    app: Flask, migrated_database: str, tmp_path: Path
+) -> None:
+    # A paid booking tells its mentee and its coach: one write to the task queue, not one per
+    # message, and running that one task sends both.
+    queued = make_app(
+        migrated_database,
+        MAIL_FILE_PATH=str(tmp_path / "queued-mail"),
+        TASKS_IMMEDIATE=False,
+        TASKS_SQLITE_FILE=str(tmp_path / "tasks.db"),
+    )
+    with queued.app_context():
+        for address in ("mentee@example.com", "coach@example.com"):
+            outbox.queue_mail(
+                "account.signup_attempt", address, f"To {address}", "account_exists", user=None
+            )
+        db.session.commit()
+        huey = queued.extensions["tasks"].huey
+        [task] = huey.pending()
+        assert messages(queued) == []  # queued, not sent yet
+        huey.execute(task)
+        assert sorted(m["To"] for m in messages(queued)) == [
+            "coach@example.com",
+            "mentee@example.com",
+        ]
+        db.session.remove()
+        db.engine.dispose()
