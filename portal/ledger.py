@@ -27,7 +27,9 @@ The rules are Stripe's for the coach's connected account, so that after any mone
 the coach's pending and available equal that account's balance (DESIGN rule 7):
 
 - a paid session adds the coach's share to total and pending;
-- `balance.available` moves pending to available, as far as Stripe's available amount says;
+- a payment's share moves from pending to available when Stripe reports that payment's balance
+  transaction available (`record_release`, one entry per payment), never by comparing
+  balances: a `balance.available` event's snapshot is stale once later money has moved;
 - a refund takes back what Stripe took from the coach's account for it, as Stripe reports it
   (`record_stripe_refund`: the transfer reversal, less the application fee refund when the fee
   was collected from the account), never a split computed here. Stripe debits a transfer
@@ -43,16 +45,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
+from sqlalchemy.orm import aliased
 
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import (
+    Booking,
     CoachProfile,
     LedgerEntry,
     LedgerEntryKind,
@@ -183,27 +188,52 @@ def record_refund(refund: Refund) -> int | None:
     )
 
 
-def record_funds_available(
-    coach_id: int, currency: str, stripe_available: Decimal, *, stripe_event_id: str
-) -> int | None:
-    """Stripe says the coach's account has `stripe_available` available: move the difference.
+@dataclass(frozen=True)
+class HeldPayment:
+    """A paid session whose share the ledger still counts as pending."""
 
-    Moves `clamp(stripe_available - available, 0, pending)` from pending to available, so a
-    repeated or stale event moves nothing and funds never appear from nowhere.
-    """
+    transaction_id: int
+    stripe_transfer_id: str | None
+    share: Decimal  # what its payment entry added to pending
+    currency: str
+    since: datetime  # no later than Stripe made the payment: when the booking was held
 
-    def deltas(current: Balances) -> Balances | None:
-        moved = min(max(stripe_available - current.available, ZERO), max(current.pending, ZERO))
-        if moved <= ZERO:
-            return None
-        return Balances(total=ZERO, pending=-moved, available=moved)
 
+def held_payments(coach_id: int) -> list[HeldPayment]:
+    """The coach's payments with a payment entry and no release entry, oldest first."""
+    released = aliased(LedgerEntry)
+    rows = db.session.execute(
+        sa.select(
+            LedgerEntry.transaction_id,
+            Transaction.stripe_transfer_id,
+            LedgerEntry.pending_delta,
+            LedgerEntry.currency,
+            sa.func.coalesce(Booking.created_at, Transaction.created_at),
+        )
+        .join(Transaction, Transaction.id == LedgerEntry.transaction_id)
+        .outerjoin(Booking, Booking.id == Transaction.session_id)
+        .where(
+            LedgerEntry.coach_id == coach_id,
+            LedgerEntry.kind == LedgerEntryKind.PAYMENT,
+            ~sa.exists().where(
+                released.kind == LedgerEntryKind.FUNDS_AVAILABLE,
+                released.transaction_id == LedgerEntry.transaction_id,
+            ),
+        )
+        .order_by(LedgerEntry.id)
+    ).all()
+    return [HeldPayment(*row) for row in rows]
+
+
+def record_release(coach_id: int, payment: HeldPayment) -> int | None:
+    """Stripe made this payment available on the coach's account: its share moves from pending
+    to available, once (one release entry per transaction)."""
     return _record(
         coach_id,
         LedgerEntryKind.FUNDS_AVAILABLE,
-        currency=currency,
-        deltas=deltas,
-        stripe_event_id=stripe_event_id,
+        currency=payment.currency,
+        deltas=Balances(total=ZERO, pending=-payment.share, available=payment.share),
+        transaction_id=payment.transaction_id,
     )
 
 
@@ -431,6 +461,7 @@ def verify() -> list[Drift]:
     return [
         *_balance_drift(),
         *_payment_drift(),
+        *_release_drift(),
         *_refund_drift(),
         *_dispute_drift(),
         *_payout_drift(),
@@ -489,6 +520,48 @@ def _balance_drift() -> list[Drift]:
         .where(~sa.exists().where(CoachProfile.user_id == LedgerEntry.coach_id))
     ).all()
     drift.extend(Drift(c, "has ledger entries but no coach profile") for c in orphans)
+    return drift
+
+
+def _release_drift() -> list[Drift]:
+    """Each release entry moved its payment's share from pending to available, no more.
+
+    Entries of zero mark payments released before releases were recorded per payment (the
+    migration that made the change), whose amounts moved in one entry per event then."""
+    payment = aliased(LedgerEntry)
+    rows = db.session.execute(
+        sa.select(
+            LedgerEntry.coach_id,
+            LedgerEntry.transaction_id,
+            LedgerEntry.total_delta,
+            LedgerEntry.pending_delta,
+            LedgerEntry.available_delta,
+            payment.pending_delta,
+        )
+        .outerjoin(
+            payment,
+            sa.and_(
+                payment.transaction_id == LedgerEntry.transaction_id,
+                payment.kind == LedgerEntryKind.PAYMENT,
+            ),
+        )
+        .where(
+            LedgerEntry.kind == LedgerEntryKind.FUNDS_AVAILABLE,
+            LedgerEntry.transaction_id.is_not(None),
+        )
+    ).all()
+    drift = []
+    for coach_id, txn_id, total, pending, available, share in rows:
+        if share is None:
+            drift.append(Drift(coach_id, f"transaction {txn_id} was released but never paid"))
+        elif (total, pending, available) not in ((ZERO, -share, share), (ZERO, ZERO, ZERO)):
+            drift.append(
+                Drift(
+                    coach_id,
+                    f"transaction {txn_id}'s release moved pending {pending}, available "
+                    f"{available}; its payment put {share} in pending",
+                )
+            )
     return drift
 
 

@@ -117,6 +117,36 @@ def connected_account_for(
     return db.session.scalar(query)
 
 
+# Stripe's clock and the portal's may differ: read Stripe's payments from this long before
+# the oldest held payment's booking.
+CLOCK_SLACK = timedelta(days=1)
+
+
+def release_funds(coach_id: int, stripe_account_id: str) -> int:
+    """Move each of the coach's held payments that Stripe has made available from pending to
+    available, reading Stripe's balance transactions now; the number of payments moved.
+
+    Called on every `balance.available` of the account (whatever its snapshot says: it may be
+    delayed, repeated or stale) and when a payment is recorded after a release. Stripe's
+    reversals and payouts never touch pending, so after this the coach's pending is Stripe's
+    for the payments the portal has recorded (DESIGN rule 7).
+    """
+    held = ledger.held_payments(coach_id)
+    if not held:
+        return 0
+    currencies = {payment.currency for payment in held}
+    oldest = min(payment.since for payment in held)
+    since = int((oldest.replace(tzinfo=oldest.tzinfo or UTC) - CLOCK_SLACK).timestamp())
+    released = set().union(
+        *(gateway.released_transfers(stripe_account_id, c, since) for c in currencies)
+    )
+    return sum(
+        ledger.record_release(coach_id, payment) is not None
+        for payment in held
+        if payment.stripe_transfer_id in released
+    )
+
+
 def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) -> Payout:
     """Create or move forward the `payouts` row for Stripe payout `data`, and its ledger entries.
 

@@ -166,6 +166,34 @@ def pending_funds(account_id: str, currency: str) -> list[tuple[int, int]]:
     return [(int(txn.available_on), int(txn.net)) for txn in result.data if txn.status == "pending"]
 
 
+def released_transfers(account_id: str, currency: str, since: int) -> set[str]:
+    """The transfers whose payments on the connected account Stripe has made available: of
+    the account's `payment` balance transactions created at or after `since` (a Unix time),
+    every page, those no longer pending, by their payment's `source_transfer`.
+
+    This is Stripe's own word on each payment, read when asked, so it cannot be stale the way a
+    `balance.available` event's snapshot of the balance is once later money has moved."""
+    listed = call(
+        "balance_transactions.list",
+        client().v1.balance_transactions.list,
+        params={
+            "type": "payment",
+            "currency": currency.lower(),
+            "created": {"gte": since},
+            "limit": 100,
+            "expand": ["data.source"],
+        },
+        options={"stripe_account": account_id},
+    )
+    released = set()
+    for txn in listed.auto_paging_iter():
+        source = txn.source
+        transfer = getattr(source, "source_transfer", None) if source is not None else None
+        if txn.status == "available" and isinstance(transfer, str):
+            released.add(transfer)
+    return released
+
+
 def payout_balance_transactions(account_id: str, payout_id: str) -> list[dict[str, Any]]:
     """The balance transactions Stripe paid out in an automatic payout (Stripe itemises only
     those), every page of them."""
