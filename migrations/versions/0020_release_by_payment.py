@@ -17,6 +17,7 @@ Revision ID: 0020
 Revises: 0019
 """
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -74,21 +75,18 @@ def _index(where: sa.TextClause) -> None:
 
 def _mark_released_payments() -> None:
     conn = op.get_bind()
-    released = conn.execute(
+    old_releases = conn.execute(
         sa.select(entries.c.coach_id, sa.func.sum(entries.c.available_delta))
         .where(entries.c.kind == "funds_available", entries.c.transaction_id.is_(None))
         .group_by(entries.c.coach_id)
     ).all()
-    now = sa.func.current_timestamp()
-    for coach_id, total in released:
-        left = Decimal(total or 0)
-        payments = conn.execute(
-            sa.select(entries.c.transaction_id, entries.c.pending_delta, entries.c.currency)
-            .where(entries.c.coach_id == coach_id, entries.c.kind == "payment")
-            .order_by(entries.c.id)
-        ).all()
+    now = datetime.now(UTC)
+    for coach_id, total in old_releases:
+        # After a downgrade and this upgrade again, the payments marked the first time are
+        # covered already; payments released one by one meanwhile moved their own money.
+        left = Decimal(total or 0) - _marked_shares(conn, coach_id)
         marked = 0
-        for transaction_id, share, currency in payments:
+        for transaction_id, share, currency in conn.execute(_unreleased_payments(coach_id)):
             if Decimal(share) > left:
                 break
             left -= Decimal(share)
@@ -111,3 +109,38 @@ def _mark_released_payments() -> None:
                 .where(profiles.c.user_id == coach_id)
                 .values(ledger_entry_count=profiles.c.ledger_entry_count + marked)
             )
+
+
+_payment = entries.alias("payment")
+_release = entries.alias("release")
+_RELEASE_OF_PAYMENT = sa.and_(
+    _release.c.kind == "funds_available",
+    _release.c.transaction_id == _payment.c.transaction_id,
+)
+
+
+def _marked_shares(conn: sa.Connection, coach_id: int) -> Decimal:
+    """What the payments marked released (by a release entry of zero) put in pending."""
+    marked = conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(_payment.c.pending_delta), 0))
+        .select_from(_payment.join(_release, _RELEASE_OF_PAYMENT))
+        .where(
+            _payment.c.coach_id == coach_id,
+            _payment.c.kind == "payment",
+            _release.c.available_delta == 0,
+        )
+    )
+    return Decimal(marked or 0)
+
+
+def _unreleased_payments(coach_id: int) -> sa.Select:
+    """The coach's payments without a release entry, oldest first, as Stripe releases them."""
+    return (
+        sa.select(_payment.c.transaction_id, _payment.c.pending_delta, _payment.c.currency)
+        .where(
+            _payment.c.coach_id == coach_id,
+            _payment.c.kind == "payment",
+            ~sa.exists().where(_RELEASE_OF_PAYMENT),
+        )
+        .order_by(_payment.c.id)
+    )

@@ -174,8 +174,6 @@ def mark_paid(
         if transaction is not None:
             if transfer_id and not transaction.stripe_transfer_id:
                 transaction.stripe_transfer_id = transfer_id
-                db.session.flush()
-                _catch_up_released_funds(booking)  # its release could not be matched without it
             return
     booking.payment_status = PaymentStatus.PAID
     booking.stripe_payment_intent_id = payment_intent_id
@@ -262,8 +260,6 @@ def _record_payment(
         existing.meta = {**(existing.meta or {}), **discount}
     if transfer_id and not existing.stripe_transfer_id:  # recorded first from an event without it
         existing.stripe_transfer_id = transfer_id
-        db.session.flush()
-        _catch_up_released_funds(booking)  # its release could not be matched without it
     ledger.record_payment(existing)
 
 
