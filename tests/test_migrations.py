@@ -118,6 +118,7 @@ def test_the_release_by_payment_migration_marks_the_payments_old_releases_moved(
     _released_the_old_way(coach, "evt_1", "80.00")
     _released_the_old_way(coach, "evt_2", "40.00")  # the third is still pending
     before = ledger.balances_of(coach.id)
+    db.session.commit()  # a migration waits for the test's own reads to end on PostgreSQL
 
     upgrade()
     db.engine.dispose()
@@ -126,6 +127,7 @@ def test_the_release_by_payment_migration_marks_the_payments_old_releases_moved(
     assert [held.transaction_id for held in ledger.held_payments(coach.id)] == [third.id]
     assert ledger.balances_of(coach.id) == before  # markers move no money
     assert ledger.verify() == []  # and are counted on the profile
+    db.session.commit()
 
     # Back down and up again: the marks stay and nothing is marked twice.
     downgrade(revision="0019")
