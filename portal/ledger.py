@@ -8,26 +8,27 @@ What it promises:
   transaction (flush, never commit), so the row that explains a change and the change itself
   commit or roll back together. The same `UPDATE` adds one to `ledger_entry_count`.
 - Each function locks the coach's profile row before it writes the entry, which serialises every
-  balance change of one coach: where the deltas depend on the balances (funds becoming
-  available, a refund, a dispute reversal) a `SELECT ... FOR UPDATE` reads them first; where
-  they do not (a payment, a payout and its return), the entry's own `INSERT ... SELECT ... FROM
-  coach_profiles ... FOR UPDATE` takes the lock. The deltas are then applied with an atomic
-  `UPDATE ... SET x = x + :delta`, never read-modify-write in Python.
+  balance change of one coach: the entry's own `INSERT ... SELECT ... FROM coach_profiles ...
+  FOR UPDATE` takes the lock. No rule reads the balances to decide its deltas; they are applied
+  with an atomic `UPDATE ... SET x = x + :delta`, never read-modify-write in Python.
 - Each function is idempotent: it returns the new entry's id, and a second call for the same
   cause returns None and changes nothing. The entry is written with `INSERT ... ON CONFLICT DO
   NOTHING RETURNING` under the coach's lock: the unique indexes on `ledger_entries` (one per kind
   of cause) decide in the same statement, and a duplicate inserts nothing and raises nothing, so
   it cannot poison the caller's transaction; the balances move only when the entry was inserted.
 - `verify()` recomputes every balance from the entries and checks that every row that should
-  have moved money has exactly its entry, that each refund's entry took what the refund
-  records from available, and each lost dispute's entry what its recovery records (`flask
-  reconcile` compares those records with Stripe).
+  have moved money has exactly its entry, that each release moved its payment's share, each
+  refund's entry took what the refund records from available, and each lost dispute's entry
+  what its recovery records (`flask reconcile` compares those records with Stripe).
 
 The rules are Stripe's for the coach's connected account, so that after any money-moving event
 the coach's pending and available equal that account's balance (DESIGN rule 7):
 
 - a paid session adds the coach's share to total and pending;
-- `balance.available` moves pending to available, as far as Stripe's available amount says;
+- a payment's share moves from pending to available when Stripe reports that payment's balance
+  transaction available (`record_release`, one entry per payment), never by comparing
+  balances: a `balance.available` event's snapshot is stale once later money has moved, and
+  Stripe releases whole payments;
 - a refund takes back what Stripe took from the coach's account for it, as Stripe reports it
   (`record_stripe_refund`: the transfer reversal, less the application fee refund when the fee
   was collected from the account), never a split computed here. Stripe debits a transfer
@@ -41,19 +42,21 @@ the coach's pending and available equal that account's balance (DESIGN rule 7):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
+from sqlalchemy.orm import aliased
 
 from portal.extensions import db
 from portal.inserts import DialectInsert, once_per_dialect
 from portal.models import (
     RETURNED_PAYOUT_STATUSES,
+    Booking,
     CoachProfile,
     LedgerEntry,
     LedgerEntryKind,
@@ -182,27 +185,54 @@ def record_refund(refund: Refund) -> int | None:
     )
 
 
-def record_funds_available(
-    coach_id: int, currency: str, stripe_available: Decimal, *, stripe_event_id: str
-) -> int | None:
-    """Stripe says the coach's account has `stripe_available` available: move the difference.
+@dataclass(frozen=True)
+class HeldPayment:
+    """A paid session whose share the ledger still counts as pending."""
 
-    Moves `clamp(stripe_available - available, 0, pending)` from pending to available, so a
-    repeated or stale event moves nothing and funds never appear from nowhere.
-    """
+    transaction_id: int
+    stripe_payment_intent_id: str | None
+    stripe_transfer_id: str | None  # None when the payment was recorded from an event without it
+    share: Decimal  # what its payment entry added to pending
+    currency: str
+    since: datetime  # no later than Stripe made the payment: when the booking was held
 
-    def deltas(current: Balances) -> Balances | None:
-        moved = min(max(stripe_available - current.available, ZERO), max(current.pending, ZERO))
-        if moved <= ZERO:
-            return None
-        return Balances(total=ZERO, pending=-moved, available=moved)
 
+def held_payments(coach_id: int) -> list[HeldPayment]:
+    """The coach's payments with a payment entry and no release entry, oldest first."""
+    released = aliased(LedgerEntry)
+    rows = db.session.execute(
+        sa.select(
+            LedgerEntry.transaction_id,
+            Transaction.stripe_payment_intent_id,
+            Transaction.stripe_transfer_id,
+            LedgerEntry.pending_delta,
+            LedgerEntry.currency,
+            sa.func.coalesce(Booking.created_at, Transaction.created_at),
+        )
+        .join(Transaction, Transaction.id == LedgerEntry.transaction_id)
+        .outerjoin(Booking, Booking.id == Transaction.session_id)
+        .where(
+            LedgerEntry.coach_id == coach_id,
+            LedgerEntry.kind == LedgerEntryKind.PAYMENT,
+            ~sa.exists().where(
+                released.kind == LedgerEntryKind.FUNDS_AVAILABLE,
+                released.transaction_id == LedgerEntry.transaction_id,
+            ),
+        )
+        .order_by(LedgerEntry.id)
+    ).all()
+    return [HeldPayment(*row) for row in rows]
+
+
+def record_release(coach_id: int, payment: HeldPayment) -> int | None:
+    """Stripe made this payment available on the coach's account: its share moves from pending
+    to available, once (one release entry per transaction)."""
     return _record(
         coach_id,
         LedgerEntryKind.FUNDS_AVAILABLE,
-        currency=currency,
-        deltas=deltas,
-        stripe_event_id=stripe_event_id,
+        currency=payment.currency,
+        deltas=Balances(total=ZERO, pending=-payment.share, available=payment.share),
+        transaction_id=payment.transaction_id,
     )
 
 
@@ -287,29 +317,20 @@ def _record(
     kind: LedgerEntryKind,
     *,
     currency: str,
-    deltas: Balances | Callable[[Balances], Balances | None],
+    deltas: Balances,
     **refs: object,
 ) -> int | None:
-    """Write the entry `refs` names the cause of, and move the balances; None if it exists.
-
-    `deltas` is either the change itself or, when the change depends on the balances, a
-    function of the balances read under the coach's lock.
-    """
-    if callable(deltas):
-        change = deltas(_lock_balances(coach_id))
-        if change is None:
-            return None
-    else:
-        change = deltas  # the entry's insert takes the coach's lock itself
+    """Write the entry `refs` names the cause of, and move the balances by `deltas`; None if
+    it exists. The entry's insert takes the coach's lock itself."""
     entry_id = db.session.scalar(
         _insert_entry(),
         {
             "coach_id": coach_id,
             "kind": kind,
             "currency": currency.upper(),
-            "total_delta": change.total,
-            "pending_delta": change.pending,
-            "available_delta": change.available,
+            "total_delta": deltas.total,
+            "pending_delta": deltas.pending,
+            "available_delta": deltas.available,
             "transaction_id": None,
             "refund_id": None,
             "payout_id": None,
@@ -318,9 +339,8 @@ def _record(
             "created_at": utcnow(),
         },
     )
-    if entry_id is None:
-        if not callable(deltas):  # nothing was inserted: a duplicate, or there is no profile
-            _lock_balances(coach_id)  # raises LedgerError when there is none
+    if entry_id is None:  # nothing was inserted: a duplicate, or there is no profile
+        _lock_balances(coach_id)  # raises LedgerError when there is none
         logger.debug(
             "Ledger %s for coach %s already recorded; nothing changed.", kind.value, coach_id
         )
@@ -329,9 +349,9 @@ def _record(
         _MOVE_BALANCES,
         {
             "coach_id": coach_id,
-            "total": change.total,
-            "pending": change.pending,
-            "available": change.available,
+            "total": deltas.total,
+            "pending": deltas.pending,
+            "available": deltas.available,
         },
     )
     _expire_loaded_profile(coach_id)
@@ -339,15 +359,16 @@ def _record(
         "Ledger %s for coach %s: total %s, pending %s, available %s",
         kind.value,
         coach_id,
-        change.total,
-        change.pending,
-        change.available,
+        deltas.total,
+        deltas.pending,
+        deltas.available,
     )
     return entry_id
 
 
 def _lock_balances(coach_id: int) -> Balances:
-    """Lock the coach's profile row for this transaction and read its balances."""
+    """Lock the coach's profile row for this transaction and read its balances (raises
+    LedgerError when the user has no coach profile)."""
     row = db.session.execute(_LOCK_BALANCES, {"coach_id": coach_id}).one_or_none()
     if row is None:
         raise LedgerError(f"User {coach_id} has no coach profile; no balance can move.")
@@ -430,6 +451,7 @@ def verify() -> list[Drift]:
     return [
         *_balance_drift(),
         *_payment_drift(),
+        *_release_drift(),
         *_refund_drift(),
         *_dispute_drift(),
         *_payout_drift(),
@@ -488,6 +510,48 @@ def _balance_drift() -> list[Drift]:
         .where(~sa.exists().where(CoachProfile.user_id == LedgerEntry.coach_id))
     ).all()
     drift.extend(Drift(c, "has ledger entries but no coach profile") for c in orphans)
+    return drift
+
+
+def _release_drift() -> list[Drift]:
+    """Each release entry moved its payment's share from pending to available, no more.
+
+    Entries of zero mark payments released before releases were recorded per payment (the
+    migration that made the change), whose amounts moved in one entry per event then."""
+    payment = aliased(LedgerEntry)
+    rows = db.session.execute(
+        sa.select(
+            LedgerEntry.coach_id,
+            LedgerEntry.transaction_id,
+            LedgerEntry.total_delta,
+            LedgerEntry.pending_delta,
+            LedgerEntry.available_delta,
+            payment.pending_delta,
+        )
+        .outerjoin(
+            payment,
+            sa.and_(
+                payment.transaction_id == LedgerEntry.transaction_id,
+                payment.kind == LedgerEntryKind.PAYMENT,
+            ),
+        )
+        .where(
+            LedgerEntry.kind == LedgerEntryKind.FUNDS_AVAILABLE,
+            LedgerEntry.transaction_id.is_not(None),
+        )
+    ).all()
+    drift = []
+    for coach_id, txn_id, total, pending, available, share in rows:
+        if share is None:
+            drift.append(Drift(coach_id, f"transaction {txn_id} was released but never paid"))
+        elif (total, pending, available) not in ((ZERO, -share, share), (ZERO, ZERO, ZERO)):
+            drift.append(
+                Drift(
+                    coach_id,
+                    f"transaction {txn_id}'s release moved pending {pending}, available "
+                    f"{available}; its payment put {share} in pending",
+                )
+            )
     return drift
 
 

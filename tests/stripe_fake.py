@@ -8,6 +8,12 @@ does, hands back real-shaped plain dicts, and records every call as `(operation,
 
 `down` makes every call fail as an unreachable Stripe would; `fail_next` fails only the next
 booking or refund call; `fail_with` makes the next Connect calls raise the given error.
+
+Stripe releases whole payments: `release(account, payment)` makes one payment available on its
+connected account, and `released_transfers` answers, as Stripe's balance transactions do,
+with the transfers of the account's payments no longer pending. A transaction that does not know
+its transfer (recorded from an event that names the charge by id) has one at Stripe all the
+same, which `transfer_of_payment` finds by its PaymentIntent.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from portal.models import Booking, Refund, User
+from portal.models import Booking, Refund, Transaction, User
 from portal.money import to_minor_units
 from portal.stripe_gateway import InvalidRequest, StripeUnavailable, idempotency_key
 from portal.stripe_gateway import checkout as checkout_gateway
@@ -56,6 +62,8 @@ class FakeStripe:
         self.application_fees: list[dict[str, Any]] = []
         self.expanded_refunds: dict[str, dict[str, Any]] = {}  # refunds made outside the fake
         self.balances: dict[str, dict[str, Any]] = {}  # each connected account's balance
+        self.transfers: dict[str, str] = {}  # each destination charge's transfer, by PaymentIntent
+        self.released: dict[str, set[str]] = {}  # each account's payments made available
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(customers_gateway, "create_customer", self.create_customer)
@@ -71,6 +79,8 @@ class FakeStripe:
             "update_payout_schedule",
             "create_payout",
             "retrieve_payout",
+            "released_transfers",
+            "transfer_of_payment",
         ):
             monkeypatch.setattr(connect_gateway, name, getattr(self, name))
         monkeypatch.setattr(connect_gateway, "retrieve_balance", self._retrieve(self.balances))
@@ -165,6 +175,7 @@ class FakeStripe:
             n = next(self.seq)
             session["status"] = "complete"
             session["payment_status"] = payment_status
+            self.transfers[f"pi_test_{n:06d}"] = f"tr_test_{n:06d}"
             session["payment_intent"] = {
                 "id": f"pi_test_{n:06d}",
                 "object": "payment_intent",
@@ -343,6 +354,40 @@ class FakeStripe:
         if not found:
             raise InvalidRequest(f"No such payout: '{payout_id}'", code="resource_missing")
         return copy.deepcopy(found[0])
+
+    # releases: Stripe makes a payment's funds available on the connected account
+    def release(self, account_id: str, payment: Transaction | str) -> str:
+        """Stripe makes a payment available on the account: a recorded transaction's, or the
+        one of a transfer id; returns its transfer."""
+        with self.lock:
+            if isinstance(payment, str):
+                transfer = payment
+            elif payment.stripe_transfer_id is not None:
+                transfer = self.transfers[payment.stripe_payment_intent_id or ""] = (
+                    payment.stripe_transfer_id
+                )
+            else:
+                transfer = self._transfer_for(payment.stripe_payment_intent_id or "")
+            self.released.setdefault(account_id, set()).add(transfer)
+            return transfer
+
+    def _transfer_for(self, payment_intent_id: str) -> str:
+        """Every PaymentIntent the portal records is a destination charge Stripe made."""
+        if payment_intent_id not in self.transfers:
+            self.transfers[payment_intent_id] = f"tr_fake{next(self.seq):08d}"
+        return self.transfers[payment_intent_id]
+
+    def released_transfers(self, account_id: str, currency: str, since: int) -> set[str]:
+        self._unavailable()
+        self._call("balance_transactions.list", account=account_id, currency=currency, since=since)
+        with self.lock:
+            return set(self.released.get(account_id, set()))
+
+    def transfer_of_payment(self, payment_intent_id: str) -> str | None:
+        self._unavailable()
+        self._call("payment_intents.retrieve", payment_intent=payment_intent_id)
+        with self.lock:
+            return self._transfer_for(payment_intent_id)
 
     def count(self, operation: str) -> int:
         return sum(1 for op, _ in self.calls if op == operation)

@@ -78,10 +78,11 @@ def test_a_second_entry_for_one_cause_is_refused_by_its_unique_index_without_bre
     ledger.record_payment(txn)
     db.session.commit()
     assert ledger.record_payment(txn) is None  # the unique index decides, in one statement
-    moved = ledger.record_funds_available(coach.id, "USD", D("30.00"), stripe_event_id="evt_a")
-    assert moved is not None  # the caller's transaction goes on
+    [held] = ledger.held_payments(coach.id)
+    assert ledger.record_release(coach.id, held) is not None  # the caller's transaction goes on
+    assert ledger.record_release(coach.id, held) is None  # one release per payment, likewise
     db.session.commit()
-    assert balances(coach) == Balances(D("80.00"), D("50.00"), D("30.00"))
+    assert balances(coach) == Balances(D("80.00"), D("0.00"), D("80.00"))
     assert ledger.verify() == []
 
 
@@ -93,39 +94,101 @@ def test_the_ledger_works_in_the_callers_transaction_and_never_commits(coach, me
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
 
 
-def test_funds_available_move_what_stripe_reports_from_pending_to_available(coach, mentee):
-    ledger.record_payment(make_payment(coach, mentee, "100.00"))
-    ledger.record_payment(make_payment(coach, mentee, "50.00"))  # pending 120.00
-    ledger.record_funds_available(coach.id, "USD", D("80.00"), stripe_event_id="evt_a")
+def release(coach: User, transaction: Transaction) -> int | None:
+    """Stripe released this payment: the ledger moves it, as `payouts.release_funds` does."""
+    [held] = [h for h in ledger.held_payments(coach.id) if h.transaction_id == transaction.id]
+    return ledger.record_release(coach.id, held)
+
+
+def test_held_payments_are_the_paid_sessions_not_yet_released_oldest_first(coach, mentee):
+    first = make_payment(coach, mentee, "100.00")
+    second = make_payment(coach, mentee, "50.00")
+    second.stripe_transfer_id = "tr_second"
+    for txn in (first, second):
+        ledger.record_payment(txn)
+    make_payment(coach, mentee, "70.00")  # paid, but the ledger has not heard yet: not held
     db.session.commit()
+    held = ledger.held_payments(coach.id)
+    assert [(h.transaction_id, h.share, h.currency) for h in held] == [
+        (first.id, D("80.00"), "USD"),
+        (second.id, D("40.00"), "USD"),
+    ]
+    assert [(h.stripe_payment_intent_id, h.stripe_transfer_id) for h in held] == [
+        (first.stripe_payment_intent_id, None),
+        (second.stripe_payment_intent_id, "tr_second"),
+    ]
+    # A payment without a booking is held since its transaction was made, as a UTC moment.
+    assert held[0].since == first.created_at and held[0].since.utcoffset() is not None
+
+    release(coach, first)
+    db.session.commit()
+    assert [h.transaction_id for h in ledger.held_payments(coach.id)] == [second.id]
     assert balances(coach) == Balances(D("120.00"), D("40.00"), D("80.00"))
 
 
-def test_funds_available_never_move_more_than_is_pending_nor_move_back(coach, mentee):
-    ledger.record_payment(make_payment(coach, mentee, "100.00"))  # pending 80.00
-    ledger.record_funds_available(coach.id, "USD", D("500.00"), stripe_event_id="evt_big")
-    assert (
-        ledger.record_funds_available(coach.id, "USD", D("10.00"), stripe_event_id="evt_old")
-        is None
+def test_a_payment_is_released_once_whatever_asks_again(coach, mentee):
+    txn = make_payment(coach, mentee, "100.00")
+    ledger.record_payment(txn)
+    [held] = ledger.held_payments(coach.id)  # two callers read the same held payment
+    first = ledger.record_release(coach.id, held)
+    again = ledger.record_release(coach.id, held)
+    db.session.commit()
+    assert first is not None and again is None
+    entry = db.session.get(LedgerEntry, first)
+    assert (entry.kind, entry.transaction_id, entry.stripe_event_id) == (
+        LedgerEntryKind.FUNDS_AVAILABLE,
+        txn.id,
+        None,
+    )
+    assert (entry.total_delta, entry.pending_delta, entry.available_delta) == (
+        D("0.00"),
+        D("-80.00"),
+        D("80.00"),
+    )
+    assert balances(coach) == Balances(D("80.00"), D("0.00"), D("80.00"))
+    assert ledger.held_payments(coach.id) == []
+    assert coach.coach_profile.ledger_entry_count == 2
+    assert ledger.verify() == []
+
+
+def test_a_release_moves_the_whole_share_even_after_a_refund_of_the_payment(coach, mentee):
+    # Stripe took the refund's 40.00 from available while the payment was pending; releasing the
+    # payment then moves all of its 80.00, as Stripe's payment balance transaction does.
+    txn = make_payment(coach, mentee, "100.00")
+    ledger.record_payment(txn)
+    ledger.record_refund(make_refund(txn, "50.00"))
+    db.session.commit()
+    assert balances(coach) == Balances(D("40.00"), D("80.00"), D("-40.00"))
+    release(coach, txn)
+    db.session.commit()
+    assert balances(coach) == Balances(D("40.00"), D("0.00"), D("40.00"))
+    assert ledger.verify() == []
+
+
+def test_verify_finds_a_release_that_moved_the_wrong_amount(coach, mentee):
+    txn = make_payment(coach, mentee, "100.00")
+    ledger.record_payment(txn)
+    entry = db.session.get(LedgerEntry, release(coach, txn))
+    db.session.commit()
+    assert ledger.verify() == []
+    # as a snapshot of the balance once moved it: part of the payment, the balances agreeing
+    entry.pending_delta, entry.available_delta = D("-50.00"), D("50.00")
+    db.session.execute(
+        sa.update(CoachProfile)
+        .where(CoachProfile.user_id == coach.id)
+        .values(pending_balance=D("30.00"), available_balance=D("50.00"))
     )
     db.session.commit()
-    assert balances(coach) == Balances(D("80.00"), D("0.00"), D("80.00"))
-
-
-def test_the_same_balance_event_moves_funds_once(coach, mentee):
-    ledger.record_payment(make_payment(coach, mentee, "100.00"))
-    ledger.record_funds_available(coach.id, "USD", D("40.00"), stripe_event_id="evt_same")
-    ledger.record_payment(make_payment(coach, mentee, "100.00"))
-    again = ledger.record_funds_available(coach.id, "USD", D("200.00"), stripe_event_id="evt_same")
-    db.session.commit()
-    assert again is None
-    assert balances(coach) == Balances(D("160.00"), D("120.00"), D("40.00"))
+    assert [str(d) for d in ledger.verify()] == [
+        f"coach {coach.id}: transaction {txn.id}'s release moved pending -50.00, available "
+        "50.00; its payment put 80.00 in pending"
+    ]
 
 
 def test_a_refund_is_taken_from_available_as_stripe_does_and_leaves_pending(coach, mentee):
     first = make_payment(coach, mentee, "100.00")
     ledger.record_payment(first)
-    ledger.record_funds_available(coach.id, "USD", D("80.00"), stripe_event_id="evt_1")
+    release(coach, first)
     ledger.record_payment(make_payment(coach, mentee, "25.00"))  # pending 20.00, available 80.00
     refund = make_refund(first, "50.00")  # coach share reversed: 40.00
     entry = db.session.get(LedgerEntry, ledger.record_refund(refund))
@@ -164,8 +227,9 @@ def test_verify_finds_a_refund_entry_taken_from_pending(coach, mentee):
 
 
 def test_a_payout_leaves_available_and_a_failed_one_comes_back(coach, mentee):
-    ledger.record_payment(make_payment(coach, mentee, "100.00"))
-    ledger.record_funds_available(coach.id, "USD", D("80.00"), stripe_event_id="evt_1")
+    txn = make_payment(coach, mentee, "100.00")
+    ledger.record_payment(txn)
+    release(coach, txn)
     payout = make_payout(coach, "50.00")
     ledger.record_payout(payout)
     assert ledger.record_payout(payout) is None
@@ -215,8 +279,9 @@ def test_a_balance_change_for_a_user_without_a_coach_profile_fails_and_writes_no
     txn = make_payment(other, mentee, "100.00")  # "paid to" a user who has no profile
     with pytest.raises(ledger.LedgerError):
         ledger.record_payment(txn)
+    held = ledger.HeldPayment(txn.id, None, None, D("80.00"), "USD", txn.created_at)
     with pytest.raises(ledger.LedgerError):
-        ledger.record_funds_available(other.id, "USD", D("10.00"), stripe_event_id="evt_x")
+        ledger.record_release(other.id, held)
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -9,8 +11,10 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
+from portal import ledger
 from portal.extensions import db
-from portal.models import Base
+from portal.models import Base, CoachProfile, LedgerEntry, LedgerEntryKind, Role, User
+from tests.builders import make_payment, make_user
 
 
 def _tables() -> set[str]:
@@ -62,3 +66,79 @@ def test_the_booking_quote_migration_goes_down_and_up_keeping_the_held_slot_inde
     db.engine.dispose()
     assert quote_columns <= _columns("coaching_sessions")
     assert "uq_coaching_sessions_slot_held" in _indexes("coaching_sessions")
+
+
+def _released_the_old_way(coach: User, event_id: str, amount: str) -> None:
+    """A `balance.available` as the ledger applied it before 0020: one entry for the event,
+    moving what its snapshot said from pending to available."""
+    moved = Decimal(amount)
+    db.session.add(
+        LedgerEntry(
+            coach_id=coach.id,
+            kind=LedgerEntryKind.FUNDS_AVAILABLE,
+            currency="USD",
+            pending_delta=-moved,
+            available_delta=moved,
+            stripe_event_id=event_id,
+        )
+    )
+    db.session.execute(
+        sa.update(CoachProfile)
+        .where(CoachProfile.user_id == coach.id)
+        .values(
+            pending_balance=CoachProfile.pending_balance - moved,
+            available_balance=CoachProfile.available_balance + moved,
+            ledger_entry_count=CoachProfile.ledger_entry_count + 1,
+        )
+    )
+    db.session.commit()
+
+
+def _markers(coach: User) -> list[tuple[int, Decimal, Decimal]]:
+    db.session.expire_all()
+    entry = LedgerEntry
+    return db.session.execute(
+        sa.select(entry.transaction_id, entry.pending_delta, entry.available_delta)
+        .where(entry.coach_id == coach.id, entry.transaction_id.is_not(None))
+        .where(entry.kind == LedgerEntryKind.FUNDS_AVAILABLE)
+        .order_by(entry.transaction_id)
+    ).all()
+
+
+def test_the_release_by_payment_migration_marks_the_payments_old_releases_moved(
+    app: Flask,
+) -> None:
+    downgrade(revision="0019")
+    db.engine.dispose()
+    coach, mentee = make_user(Role.COACH), make_user(Role.MENTEE)
+    first, second, third = (make_payment(coach, mentee, p) for p in ("100.00", "50.00", "25.00"))
+    for payment in (first, second, third):
+        ledger.record_payment(payment)  # shares 80.00, 40.00, 20.00
+    db.session.commit()
+    _released_the_old_way(coach, "evt_1", "80.00")
+    _released_the_old_way(coach, "evt_2", "40.00")  # the third is still pending
+    before = ledger.balances_of(coach.id)
+    db.session.commit()  # a migration waits for the test's own reads to end on PostgreSQL
+
+    upgrade()
+    db.engine.dispose()
+    zero = Decimal("0.00")
+    assert _markers(coach) == [(first.id, zero, zero), (second.id, zero, zero)]
+    assert [held.transaction_id for held in ledger.held_payments(coach.id)] == [third.id]
+    assert ledger.balances_of(coach.id) == before  # markers move no money
+    assert ledger.verify() == []  # and are counted on the profile
+    db.session.commit()
+
+    # Back down and up again: the marks stay and nothing is marked twice.
+    downgrade(revision="0019")
+    db.engine.dispose()
+    upgrade()
+    db.engine.dispose()
+    assert _markers(coach) == [(first.id, zero, zero), (second.id, zero, zero)]
+    [held] = ledger.held_payments(coach.id)
+    ledger.record_release(coach.id, held)  # Stripe releases the third: it moves, once
+    db.session.commit()
+    assert ledger.balances_of(coach.id) == ledger.Balances(
+        Decimal("140.00"), zero, Decimal("140.00")
+    )
+    assert ledger.verify() == []

@@ -135,7 +135,8 @@ def test_a_payout_stripe_refused_is_paid_by_the_next_attempt_once_the_money_is_t
     db.session.commit()
     _pay(live_portal, live_sandbox, coach, 72)
     # The portal believes the money is available a moment before Stripe makes it so.
-    ledger.record_funds_available(coach.id, "USD", Decimal("80.00"), stripe_event_id="evt_early")
+    [held] = ledger.held_payments(coach.id)
+    ledger.record_release(coach.id, held)
     db.session.commit()
     browser = live_portal.browser()
     live_portal.login(browser, coach)
@@ -312,12 +313,6 @@ def test_a_payout_stripe_made_on_its_schedule_lists_stripes_balance_transactions
     assert balance_disagreements(stripe) == [] and ledger.verify() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: record_funds_available trusts the event's snapshot of the available balance, "
-    "so a reversal recorded before a delayed balance.available is moved from pending again "
-    "(benchmarks/README.md, random-operations soak)",
-)
 def test_a_release_event_delayed_past_a_refund_moves_only_what_stripe_released(
     app: Flask,
     live_sandbox: LiveSandbox,

@@ -127,7 +127,7 @@ def test_a_scheduled_payout_is_made_once_however_often_the_day_is_ticked(
     )
     make_connected_account(coach)
     earn(coach, "80.00")
-    release(coach, "80.00")
+    release(coach)
     queue = _queue(app)
     _run(queue, "scheduled-payouts", "2026-11-30")
     assert jobs.claim("scheduled-payouts", "2026-11-30") is None  # another consumer's tick

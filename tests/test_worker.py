@@ -112,8 +112,7 @@ def _payable_coach(live: Live, coach: User, coach_client: FlaskClient) -> None:
     """A coach onboarded at the stand-in, on a daily schedule, with 80.00 available."""
     coach_client.get(onboard_in_browser(live, start_onboarding(coach_client)))
     account_id = db.session.get(User, coach.id).stripe_connect_account_id
-    live.destination_charge(account_id, 10000, 2000)
-    earn(coach, "100.00")
+    earn(coach, "100.00", paid=live.destination_charge(account_id, 10000, 2000))
     post_form(
         coach_client, "/coach/earnings/settings", payout_schedule="daily", minimum_payout="50"
     )

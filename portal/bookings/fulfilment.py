@@ -41,10 +41,10 @@ from portal.models import (
     TransactionStatus,
     TransactionType,
 )
-from portal.money import from_minor_units, to_minor_units
+from portal.money import to_minor_units
+from portal.payouts import services as payouts
 from portal.stripe_gateway import GatewayError, InvalidRequest
 from portal.stripe_gateway import checkout as checkout_gateway
-from portal.stripe_gateway import connect as connect_gateway
 
 logger = logging.getLogger("portal.bookings.fulfilment")
 
@@ -251,7 +251,7 @@ def _record_payment(
             coach_share=booking.coach_share,
             currency=booking.currency,
         )
-        _catch_up_released_funds(booking, transaction_id)
+        _catch_up_released_funds(booking)
         return
     existing = _transaction_by_intent(payment_intent_id)
     if existing is None:  # the index said it exists: a committed row we must be able to see
@@ -263,33 +263,22 @@ def _record_payment(
     ledger.record_payment(existing)
 
 
-def _catch_up_released_funds(booking: Booking, transaction_id: int) -> None:
+def _catch_up_released_funds(booking: Booking) -> None:
     """A payment recorded after Stripe already told of its release is available, as at Stripe.
 
-    The portal moves a coach's funds from pending to available on `balance.available`. When the
-    payment's own events come late (an outage, a delivery held for days) that event may already
-    have been applied without this payment in pending, and no later one need come. So when a
-    `balance.available` of the coach's account was applied since the booking was made (the
-    account's `balance_released_at`), the account's balance is read from Stripe now and the
-    difference moved (DESIGN rule 7).
+    The portal releases a coach's payments on `balance.available`. When a payment's own events
+    come late (an outage, a delivery held for days) that event may already have been applied
+    without this payment, and no later one need come. So when a `balance.available` of the
+    coach's account was applied since the booking was made (the account's
+    `balance_released_at`), the coach's held payments are released as Stripe has them now
+    (DESIGN rule 7).
     """
     account = db.session.execute(_RELEASED, {"coach_id": booking.coach_id}).first()
     if account is None or account.balance_released_at is None:
         return
     if account.balance_released_at < booking.created_at:
         return
-    balance = connect_gateway.retrieve_balance(account.stripe_account_id)
-    units = [
-        b["amount"]
-        for b in balance.get("available", [])
-        if b["currency"].upper() == booking.currency
-    ]
-    ledger.record_funds_available(
-        booking.coach_id,
-        booking.currency,
-        from_minor_units(sum(units), booking.currency),
-        stripe_event_id=f"released-before-payment:{transaction_id}",
-    )
+    payouts.release_funds(booking.coach_id, account.stripe_account_id)
 
 
 # Read on every payment, under the coach's lock: built once, since building a statement costs

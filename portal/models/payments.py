@@ -132,7 +132,7 @@ class Refund(TimestampMixin, Base):
         return f"<Refund {self.id} {self.amount} {self.currency} {self.status}>"
 
 
-ONE_PER_TRANSACTION = sa.text("kind IN ('payment', 'dispute')")
+ONE_PER_TRANSACTION = sa.text("kind IN ('payment', 'dispute', 'funds_available')")
 
 
 class LedgerEntry(Base):

@@ -55,14 +55,15 @@ from portal.models import (
     PayoutStatus,
     StripeConnectedAccount,
     StripeEvent,
+    Transaction,
     User,
     utcnow,
 )
 from portal.money import format_money, from_minor_units, normalise_currency, to_minor_units
 from portal.payouts import instant, notices
 from portal.payouts.words import describe_requirements as describe_requirements
+from portal.stripe_gateway import InvalidRequest, idempotency_key
 from portal.stripe_gateway import connect as gateway
-from portal.stripe_gateway import idempotency_key
 
 logger = logging.getLogger("portal.payouts")
 ZERO = Decimal("0.00")
@@ -114,6 +115,62 @@ def connected_account_for(
     if lock:
         query = query.with_for_update()
     return db.session.scalar(query)
+
+
+# Stripe's clock and the portal's may differ: read Stripe's payments from this long before
+# the oldest held payment's booking.
+CLOCK_SLACK = timedelta(days=1)
+
+
+def release_funds(coach_id: int, stripe_account_id: str) -> int:
+    """Move each of the coach's held payments that Stripe has made available from pending to
+    available, reading Stripe's balance transactions now; the number of payments moved.
+
+    Called on every `balance.available` of the account (whatever its snapshot says: it may be
+    delayed, repeated or stale) and when a payment is recorded after a release. Stripe's
+    reversals and payouts never touch pending, so after this the coach's pending is Stripe's
+    for the payments the portal has recorded (DESIGN rule 7).
+    """
+    held = ledger.held_payments(coach_id)
+    if not held:
+        return 0
+    since = int((min(payment.since for payment in held) - CLOCK_SLACK).timestamp())
+    released = set().union(
+        *(
+            gateway.released_transfers(stripe_account_id, currency, since)
+            for currency in {payment.currency for payment in held}
+        )
+    )
+    if not released:
+        return 0
+    return sum(
+        ledger.record_release(coach_id, payment) is not None
+        for payment in held
+        if _transfer_of(payment) in released
+    )
+
+
+def _transfer_of(payment: ledger.HeldPayment) -> str | None:
+    """The payment's transfer to the coach's account. A payment recorded from a Checkout's or a
+    PaymentIntent's own event does not know it (those name the charge by id only), so Stripe is
+    asked once and the answer kept on the transaction."""
+    if payment.stripe_transfer_id is not None or payment.stripe_payment_intent_id is None:
+        return payment.stripe_transfer_id
+    try:
+        transfer = gateway.transfer_of_payment(payment.stripe_payment_intent_id)
+    except InvalidRequest as exc:  # not Stripe's: it stays pending, and reconcile says so
+        logger.error("Transaction %s: its payment's transfer: %s", payment.transaction_id, exc)
+        return None
+    if transfer is not None:
+        db.session.execute(
+            sa.update(Transaction)
+            .where(
+                Transaction.id == payment.transaction_id,
+                Transaction.stripe_transfer_id.is_(None),
+            )
+            .values(stripe_transfer_id=transfer)
+        )
+    return transfer
 
 
 def record_stripe_payout(account: StripeConnectedAccount, data: dict[str, Any]) -> Payout:

@@ -2,7 +2,8 @@
 
 What it promises:
 
-- Every function returns plain dicts (`to_plain`) and raises the gateway's own errors.
+- Every function returns plain values (dicts from `to_plain`, ids) and raises the gateway's own
+  errors.
 - Creating the account and creating a payout carry an idempotency key the caller derives from
   the local record (the coach for the account; the coach and the attempt for a payout), so
   a double click or a retry makes one Stripe object.
@@ -21,6 +22,7 @@ from typing import Any
 from portal.stripe_gateway import call, client, to_plain
 
 CAPABILITIES = {"card_payments": {"requested": True}, "transfers": {"requested": True}}
+PAGE_SIZE = 100  # Stripe's largest page
 
 
 def create_express_account(
@@ -165,6 +167,53 @@ def pending_funds(account_id: str, currency: str) -> list[tuple[int, int]]:
         options={"stripe_account": account_id},
     )
     return [(int(txn.available_on), int(txn.net)) for txn in result.data if txn.status == "pending"]
+
+
+def released_transfers(account_id: str, currency: str, since: int) -> set[str]:
+    """The transfers whose payments on the connected account Stripe has made available: of
+    the account's `payment` balance transactions created at or after `since` (a Unix time),
+    every page, those no longer pending, by their payment's `source_transfer`.
+
+    This is Stripe's own word on each payment, read when asked, so it cannot be stale the way a
+    `balance.available` event's snapshot of the balance is once later money has moved."""
+    params: dict[str, Any] = {
+        "type": "payment",
+        "currency": currency.lower(),
+        "created": {"gte": since},
+        "limit": PAGE_SIZE,
+        "expand": ["data.source"],
+    }
+    released = set()
+    while True:
+        page = call(
+            "balance_transactions.list",
+            client().v1.balance_transactions.list,
+            params=params,
+            options={"stripe_account": account_id},
+        )
+        listed = [to_plain(txn) for txn in page.data]
+        for txn in listed:
+            payment = txn.get("source")
+            transfer = payment.get("source_transfer") if isinstance(payment, dict) else None
+            if txn["status"] == "available" and isinstance(transfer, str):
+                released.add(transfer)
+        if not page.has_more or not listed:
+            return released
+        params = {**params, "starting_after": listed[-1]["id"]}
+
+
+def transfer_of_payment(payment_intent_id: str) -> str | None:
+    """The transfer of a destination charge to the connected account (its PaymentIntent's
+    latest charge's `transfer`), or None while it has none."""
+    intent = call(
+        "payment_intents.retrieve",
+        client().v1.payment_intents.retrieve,
+        payment_intent_id,
+        params={"expand": ["latest_charge"]},
+    )
+    charge = to_plain(intent).get("latest_charge")
+    transfer = charge.get("transfer") if isinstance(charge, dict) else None
+    return transfer if isinstance(transfer, str) else None
 
 
 def payout_balance_transactions(account_id: str, payout_id: str) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
 """Handlers for the events that are the ledger's or Connect's business.
 
-- `balance.available` (a connected account's event, carrying its Balance): moves the coach's
-  pending funds to available, as far as Stripe's available amount says (ledger rules). A stale
-  event, older than one already applied for the same account, moves nothing.
+- `balance.available` (a connected account's event, carrying its Balance): releases each of the
+  coach's payments Stripe reports available now (`payouts.release_funds`); its snapshot of the
+  balance is not used, so a late, repeated or stale event does no harm.
 - `payout.*`: creates or updates the `payouts` row; status only moves forward (pending ->
   in_transit -> paid | failed | canceled, and paid may still fail, as Stripe does). The payout's
   amount leaves the available balance on first sight and comes back when it fails or is
@@ -35,13 +35,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from portal import disputes, ledger
+from portal import disputes
 from portal.extensions import db
 from portal.models import (
-    CoachProfile,
-    EventStatus,
     StripeConnectedAccount,
-    StripeEvent,
     Transaction,
 )
 from portal.money import from_minor_units, normalise_currency
@@ -67,30 +64,14 @@ def _ignore(event: Event, why: str) -> str:
 
 
 def balance_available(event: Event) -> str | None:
+    """Stripe released funds on a coach's account: release the payments it made available.
+
+    The event's own snapshot of the balance is not used: it may arrive late, twice or after
+    a later one, and money may have moved since (`payouts.release_funds` asks Stripe)."""
     account = payouts.connected_account_for(event.get("account"), lock=True)
     if account is None:
         return _ignore(event, f"no coach has connected account {event.get('account')}")
-    if _newer_balance_applied(event):
-        return _ignore(event, "a newer balance for this account was applied already")
-    currency = db.session.scalar(
-        sa.select(CoachProfile.currency).where(CoachProfile.user_id == account.user_id)
-    )
-    if currency is None:
-        return _ignore(event, f"user {account.user_id} has no coach profile")
-    units = [
-        entry["amount"]
-        for entry in _object(event).get("available", [])
-        if normalise_currency(entry["currency"]) == currency
-    ]
-    if not units:
-        _note_release(account, event)
-        return _ignore(event, f"the balance has no {currency} funds")
-    ledger.record_funds_available(
-        account.user_id,
-        currency,
-        from_minor_units(sum(units), currency),
-        stripe_event_id=event["id"],
-    )
+    payouts.release_funds(account.user_id, account.stripe_account_id)
     _note_release(account, event)
     return None
 
@@ -101,23 +82,6 @@ def _note_release(account: StripeConnectedAccount, event: Event) -> None:
         released = datetime.fromtimestamp(created, UTC)
         if account.balance_released_at is None or account.balance_released_at < released:
             account.balance_released_at = released
-
-
-def _newer_balance_applied(event: Event) -> bool:
-    created = event.get("created")
-    if not isinstance(created, int):
-        return False
-    newer = db.session.scalar(
-        sa.select(StripeEvent.id)
-        .where(
-            StripeEvent.type == "balance.available",
-            StripeEvent.account == event.get("account"),
-            StripeEvent.status == EventStatus.PROCESSED,
-            StripeEvent.stripe_created_at > datetime.fromtimestamp(created, UTC),
-        )
-        .limit(1)
-    )
-    return newer is not None
 
 
 # --- payouts ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from time import time
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -29,8 +30,14 @@ from tests.builders import make_user
 from tests.coaches.conftest import book_slot, only_booking
 from tests.conftest import login
 from tests.stripe_fake import FakeStripe
-from tests.webhooks.payloads import event
-from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
+from tests.webhooks.payloads import balance, event
+from tests.webhooks.signing import (
+    CONNECT_PATH,
+    PLATFORM_PATH,
+    connect_secret,
+    platform_secret,
+    signed_post,
+)
 
 
 def _start(client: FlaskClient, slot: AvailabilitySlot) -> Booking:
@@ -188,6 +195,39 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     assert signed_post(client, PLATFORM_PATH, completed, platform_secret(client)).status_code == 200
     assert _return(mentee_client, booking).status_code == 303
     _assert_paid_once(booking.id, slot.coach_id)
+
+
+def test_a_payment_recorded_after_stripe_released_it_is_available_at_once(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    # The mentee never comes back from Checkout and the payment's events are late: Stripe
+    # releases the payment and its `balance.available` arrives first, when the portal holds
+    # nothing to release. No later event need come, so recording the payment catches up.
+    booking = _start(mentee_client, slot)
+    intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
+    account = db.session.get(User, slot.coach_id).stripe_connect_account_id
+    stripe_fake.release(account, intent["latest_charge"]["transfer"])
+    # (a release comes days after the booking; here within its second, which `created` drops)
+    released = event("balance.available", balance(0), account=account, created=int(time()) + 1)
+    assert signed_post(client, CONNECT_PATH, released, connect_secret(client)).text == "processed"
+    assert stripe_fake.count("balance_transactions.list") == 0  # nothing held: nothing asked
+
+    # the Checkout's own event names the PaymentIntent by id only: no transfer
+    completed = event(
+        "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
+    )
+    assert signed_post(client, PLATFORM_PATH, completed, platform_secret(client)).status_code == 200
+    db.session.expire_all()
+    [transaction] = db.session.scalars(db.select(Transaction)).all()
+    assert transaction.stripe_transfer_id == intent["latest_charge"]["transfer"]  # asked, kept
+    assert ledger.balances_of(slot.coach_id) == ledger.Balances(
+        Decimal("80.00"), Decimal("0.00"), Decimal("80.00")
+    )
+    assert ledger.verify() == []
 
 
 def test_an_unpaid_completed_checkout_fulfils_nothing_until_the_async_payment_succeeds(

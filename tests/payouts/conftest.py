@@ -43,9 +43,17 @@ _payments = itertools.count(1)
 # --- data -------------------------------------------------------------------------------------
 
 
-def earn(coach: User, price: str, *, mentee: User | None = None) -> Transaction:
-    """A paid session for `coach`, recorded as the payment webhook does (transaction + ledger)."""
+def earn(
+    coach: User,
+    price: str,
+    *,
+    mentee: User | None = None,
+    paid: tuple[str, str] | None = None,
+) -> Transaction:
+    """A paid session for `coach`, recorded as the payment webhook does (transaction + ledger);
+    `paid` names its PaymentIntent and transfer at Stripe (`Live.destination_charge`)."""
     profile = coach.coach_profile
+    intent, transfer = paid or (f"pi_test_{next(_payments):06d}", None)
     split = split_fee(Decimal(price), profile.platform_fee_percentage, profile.currency)
     payer = mentee or make_user(Role.MENTEE)
     txn = Transaction(
@@ -55,7 +63,8 @@ def earn(coach: User, price: str, *, mentee: User | None = None) -> Transaction:
         currency=profile.currency,
         platform_fee=split.platform_fee,
         coach_share=split.coach_share,
-        stripe_payment_intent_id=f"pi_test_{next(_payments):06d}",
+        stripe_payment_intent_id=intent,
+        stripe_transfer_id=transfer,
         payer_id=payer.id,
         coach_id=coach.id,
     )
@@ -66,15 +75,13 @@ def earn(coach: User, price: str, *, mentee: User | None = None) -> Transaction:
     return txn
 
 
-def release(coach: User, amount: str) -> None:
-    """Stripe says `amount` more of the coach's funds are available (a balance.available)."""
-    current = ledger.balances_of(coach.id).available
-    ledger.record_funds_available(
-        coach.id,
-        coach.coach_profile.currency,
-        current + Decimal(amount),
-        stripe_event_id=f"evt_release_{next(_payments):06d}",
-    )
+def release(coach: User, *payments: Transaction) -> None:
+    """Stripe made these payments of the coach (all held ones when none are named) available,
+    and the portal has heard: each share moves from pending to available."""
+    wanted = {payment.id for payment in payments}
+    for held in ledger.held_payments(coach.id):
+        if not wanted or held.transaction_id in wanted:
+            ledger.record_release(coach.id, held)
     db.session.commit()
 
 
@@ -132,9 +139,10 @@ class Live:
         found = requests.get(self.sandbox.url + "/_sandbox/deliveries", timeout=10).json()
         return [d for d in found["deliveries"] if d.get("status") != 200]
 
-    def destination_charge(self, account_id: str, amount: int, fee: int) -> None:
-        """A mentee's payment at Stripe whose share is transferred to the coach's account."""
-        self.stripe.v1.payment_intents.create(
+    def destination_charge(self, account_id: str, amount: int, fee: int) -> tuple[str, str]:
+        """A mentee's payment at Stripe whose share is transferred to the coach's account; its
+        PaymentIntent and transfer, for `earn(..., paid=...)`."""
+        intent = self.stripe.v1.payment_intents.create(
             params={
                 "amount": amount,
                 "currency": "usd",
@@ -142,8 +150,10 @@ class Live:
                 "confirm": True,
                 "application_fee_amount": fee,
                 "transfer_data": {"destination": account_id},
+                "expand": ["latest_charge"],
             }
         )
+        return intent.id, intent.latest_charge.transfer
 
 
 @pytest.fixture

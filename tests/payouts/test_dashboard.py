@@ -68,17 +68,17 @@ def test_dashboard_shows_the_ledger_balances_to_the_cent(
     earn(coach, "45.55")  # fee 7.97 (7.97125), share 37.58
     earn(coach, "0.50")  # fee 0.09 (0.0875), share 0.41
     _refund(first, "33.33", "5.83")  # 27.50 taken from available, as Stripe does: -27.50
-    release(coach, "87.50")  # available 60.00
-    services.pay_out_now(coach.id, confirmed_amount=Decimal("60.00"), attempt=ATTEMPT)
+    release(coach, first)  # available 82.49 - 27.50 = 54.99
+    services.pay_out_now(coach.id, confirmed_amount=Decimal("54.99"), attempt=ATTEMPT)
     db.session.commit()
 
     expected_total = Decimal("82.49") + Decimal("37.58") + Decimal("0.41") - Decimal("27.50")
     shown = _shown(signed_in(app, coach).get("/coach/earnings").text)
-    assert shown == {"total": "$92.98", "pending": "$32.98", "available": "$0.00"}
+    assert shown == {"total": "$92.98", "pending": "$37.99", "available": "$0.00"}
     assert expected_total == Decimal("92.98")
     # ... and those are exactly the sums of the coach's ledger entries.
     assert _sum(LedgerEntry.total_delta, coach) == Decimal("92.98")
-    assert _sum(LedgerEntry.pending_delta, coach) == Decimal("32.98")
+    assert _sum(LedgerEntry.pending_delta, coach) == Decimal("37.99")
     assert _sum(LedgerEntry.available_delta, coach) == Decimal("0.00")
     assert ledger.verify() == []
 
@@ -90,7 +90,7 @@ def test_next_payout_estimate_follows_the_schedule_and_minimum(
 
     make_connected_account(coach)
     earn(coach, "100.00")
-    release(coach, "80.00")
+    release(coach)
     client = signed_in(app, coach)
     assert "Whenever you choose" in client.get("/coach/earnings").text
 
@@ -139,9 +139,8 @@ def test_payouts_page_by_keyset_with_htmx_and_without(
     app: Flask, coach: User, stripe_fake: FakeStripe
 ) -> None:
     make_connected_account(coach)
-    earn(coach, "500.00")
     for n in range(13):
-        release(coach, f"{10 + n}.00")
+        release(coach, earn(coach, f"{(10 + n) * Decimal('1.25')}"))  # share 10.00 + n
         services.pay_out_now(
             coach.id,
             confirmed_amount=Decimal(f"{10 + n}.00"),
@@ -223,7 +222,7 @@ def test_a_payout_moving_on_shows_at_once_on_a_dashboard_seen_before(
 ) -> None:
     account = make_connected_account(coach)
     earn(coach, "100.00")
-    release(coach, "80.00")
+    release(coach)
     payout = services.pay_out_now(coach.id, confirmed_amount=Decimal("80.00"), attempt=ATTEMPT)
     db.session.commit()
     client = signed_in(app, coach)
@@ -267,9 +266,9 @@ def test_a_coach_never_sees_another_coach_money(app: Flask, stripe_fake: FakeStr
     dan = make_user(Role.COACH, "dan@example.com")
     for coach, price in ((carol, "123.45"), (dan, "67.89")):
         make_connected_account(coach)
-        earn(coach, price)
-        release(coach, "10.00")
-        services.pay_out_now(coach.id, confirmed_amount=Decimal("10.00"), attempt=ATTEMPT)
+        release(coach, earn(coach, price))
+        share = ledger.balances_of(coach.id).available
+        services.pay_out_now(coach.id, confirmed_amount=share, attempt=ATTEMPT)
         db.session.commit()
     carol_entry = db.session.scalar(
         sa.select(LedgerEntry.id).where(

@@ -24,8 +24,8 @@ TWO_DAYS = 2 * 86400 + 1
 
 def _earned_80(live: Live, coach: User, *, debit_card: str = DEBIT_CARD) -> str:
     account = onboard_coach(live.sandbox, coach, debit_card=debit_card)
-    live.destination_charge(account.stripe_account_id, 10000, 2000)
-    earn(coach, "100.00")  # share 80.00
+    paid = live.destination_charge(account.stripe_account_id, 10000, 2000)
+    earn(coach, "100.00", paid=paid)  # share 80.00
     live.advance(TWO_DAYS)
     assert balances(coach).available == Decimal("80.00")
     return account.stripe_account_id

@@ -41,8 +41,7 @@ def _paid_out(live: Live, coach: User, client: FlaskClient, account_number: str 
     link = start_onboarding(client)
     client.get(onboard_in_browser(live, link, account_number=account_number or "000123456789"))
     account_id = db.session.get(User, coach.id).stripe_connect_account_id
-    live.destination_charge(account_id, 10000, 2000)
-    earn(coach, "100.00")
+    earn(coach, "100.00", paid=live.destination_charge(account_id, 10000, 2000))
     live.advance(TWO_DAYS)
     response = post_form(client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert response.status_code == 303, response.text

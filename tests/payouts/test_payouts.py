@@ -58,7 +58,7 @@ def _coach_with_available(
     )
     make_connected_account(coach)
     earn(coach, amount)
-    release(coach, amount)
+    release(coach)
     return coach
 
 
@@ -165,8 +165,7 @@ def test_scheduled_payout_through_the_offline_stripe_is_paid(
     coach_client.get(onboard_in_browser(live, start_onboarding(coach_client)))
     account_id = db.session.get(User, coach.id).stripe_connect_account_id
     for _ in range(2):
-        live.destination_charge(account_id, 10000, 2000)
-        earn(coach, "100.00")
+        earn(coach, "100.00", paid=live.destination_charge(account_id, 10000, 2000))
     post_form(
         coach_client, "/coach/earnings/settings", payout_schedule="weekly", minimum_payout="100"
     )
@@ -196,8 +195,7 @@ def test_instant_coach_confirms_and_is_paid_out_through_the_offline_stripe(
 ) -> None:
     coach_client.get(onboard_in_browser(live, start_onboarding(coach_client)))
     account_id = db.session.get(User, coach.id).stripe_connect_account_id
-    live.destination_charge(account_id, 10000, 2000)
-    earn(coach, "100.00")
+    earn(coach, "100.00", paid=live.destination_charge(account_id, 10000, 2000))
     live.advance(2 * 86400 + 1)
 
     dashboard = coach_client.get("/coach/earnings")
@@ -342,7 +340,7 @@ def test_payout_events_before_the_portal_records_its_own_payout_make_one_row(
 ) -> None:
     make_connected_account(coach)
     earn(coach, "100.00")
-    release(coach, "80.00")
+    release(coach)
     _event(client, coach, "paid", "po_early", 5000)
     account = services.connected_account_for(coach.stripe_connect_account_id, lock=True)
     services.record_stripe_payout(account, payloads.payout("po_early", 5000, status="pending"))
@@ -358,8 +356,7 @@ def test_failing_bank_account_through_the_offline_stripe_returns_the_money(
     link = start_onboarding(coach_client)
     coach_client.get(onboard_in_browser(live, link, account_number="000111111116"))
     account_id = db.session.get(User, coach.id).stripe_connect_account_id
-    live.destination_charge(account_id, 10000, 2000)
-    earn(coach, "100.00")
+    earn(coach, "100.00", paid=live.destination_charge(account_id, 10000, 2000))
     live.advance(2 * 86400 + 1)
     post_form(coach_client, "/coach/earnings/pay-out", amount="80.00", attempt=ATTEMPT)
     assert balances(coach).available == Decimal("0.00")

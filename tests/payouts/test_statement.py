@@ -28,7 +28,7 @@ def test_the_years_statement_adds_up_to_the_ledger_to_the_cent(
     db.session.commit()
     disputed = earn(coach, "99.99")  # fee 17.50, share 82.49
     earn(coach, "45.55")  # fee 7.97, share 37.58
-    release(coach, "82.49")
+    release(coach, disputed)
     services.pay_out_now(coach.id, confirmed_amount=Decimal("82.49"), attempt=ATTEMPT)
     ledger.record_dispute_reversal(disputed, Decimal("82.49"), stripe_event_id="trr_1")
     db.session.commit()

@@ -31,7 +31,7 @@ def test_a_balance_below_the_minimum_says_by_how_much(
     profile.payout_schedule, profile.minimum_payout = PayoutSchedule.WEEKLY, Decimal("50.00")
     db.session.commit()
     earn(coach, "40.00")  # share 32.00 at the default 20%
-    release(coach, "32.00")
+    release(coach)
     reasons = _reasons(app, coach)
     assert reasons == {
         "minimum": "Your available balance of $32.00 is $18.00 below your minimum payout of "
@@ -47,7 +47,7 @@ def test_a_balance_above_the_minimum_waits_for_the_schedules_next_day(
     profile.payout_schedule, profile.minimum_payout = PayoutSchedule.MONTHLY, Decimal("10.00")
     db.session.commit()
     earn(coach, "40.00")
-    release(coach, "32.00")
+    release(coach)
     day = services.next_payout_day(PayoutSchedule.MONTHLY, date.today())
     assert _reasons(app, coach) == {
         "schedule": "Your available balance is paid on your next monthly payout day, "

@@ -23,7 +23,7 @@ from portal.models import (
     Transaction,
     User,
 )
-from tests.builders import make_connected_account, make_payment, make_user
+from tests.builders import make_connected_account, make_payment, make_refund, make_user
 from tests.webhooks import payloads
 from tests.webhooks.signing import CONNECT_PATH, PLATFORM_PATH, signed_post
 
@@ -43,13 +43,39 @@ def balances(coach: User) -> ledger.Balances:
     return ledger.balances_of(coach.id)
 
 
-def coach_with_available(mentee: User, available: str = "80.00") -> tuple[User, str]:
+def coach_with_available(mentee: User) -> tuple[User, str]:
+    """A coach whose one payment (share 80.00) Stripe has released; their account id."""
     coach = make_user(Role.COACH)
     account = make_connected_account(coach)
     ledger.record_payment(make_payment(coach, mentee, "100.00"))
-    ledger.record_funds_available(coach.id, "USD", D(available), stripe_event_id=f"evt_{coach.id}")
+    [held] = ledger.held_payments(coach.id)
+    ledger.record_release(coach.id, held)
     db.session.commit()
     return coach, account.stripe_account_id
+
+
+def paid(coach: User, mentee: User, price: str) -> Transaction:
+    """A paid session of the coach's, recorded without its transfer, as a Checkout's own
+    event records it."""
+    transaction = make_payment(coach, mentee, price)
+    ledger.record_payment(transaction)
+    db.session.commit()
+    return transaction
+
+
+def released_event(account: str, available: int = 0, **kw) -> dict:
+    """A `balance.available`; its snapshot says whatever it says: the portal asks Stripe."""
+    return payloads.event("balance.available", payloads.balance(available), account=account, **kw)
+
+
+def release_entries(coach: User) -> list[tuple[int, D, D]]:
+    entry = LedgerEntry
+    rows = db.session.execute(
+        sa.select(entry.transaction_id, entry.pending_delta, entry.available_delta)
+        .where(entry.coach_id == coach.id, entry.kind == LedgerEntryKind.FUNDS_AVAILABLE)
+        .order_by(entry.id)
+    )
+    return [tuple(row) for row in rows]
 
 
 def payout_event(type_: str, account: str, status: str, amount: int = 5000, **kw) -> dict:
@@ -144,46 +170,96 @@ def test_a_payout_for_an_unknown_account_is_ignored(client):
 # --- balance.available --------------------------------------------------------------------------
 
 
-def test_balance_available_for_coach_c_changes_only_coach_c(client, mentee):
+def test_balance_available_moves_each_payment_stripe_released_and_nothing_else(
+    client, mentee, stripe_fake
+):
+    coach = make_user(Role.COACH)
+    account = make_connected_account(coach).stripe_account_id
+    first, second, third = (paid(coach, mentee, p) for p in ("100.00", "50.00", "25.00"))
+    stripe_fake.release(account, first)
+    stripe_fake.release(account, second)
+    # The snapshot (0.01 available) is not what decides: Stripe's word on each payment is.
+    assert deliver(client, released_event(account, available=1)) == "processed"
+    assert balances(coach) == ledger.Balances(D("140.00"), D("20.00"), D("120.00"))
+    assert release_entries(coach) == [
+        (first.id, D("-80.00"), D("80.00")),
+        (second.id, D("-40.00"), D("40.00")),
+    ]
+    # Each payment's transfer, which its Checkout's event did not name, was asked once and kept.
+    db.session.expire_all()
+    known = {t.stripe_payment_intent_id: t.stripe_transfer_id for t in (first, second, third)}
+    assert known == {pi: stripe_fake.transfers[pi] for pi in known}
+    assert stripe_fake.count("payment_intents.retrieve") == 3
+    deliver(client, released_event(account))  # nothing new: nothing moves, nothing is asked
+    assert stripe_fake.count("payment_intents.retrieve") == 3
+    assert balances(coach) == ledger.Balances(D("140.00"), D("20.00"), D("120.00"))
+    assert ledger.verify() == []
+
+
+def test_balance_available_for_coach_c_changes_only_coach_c(client, mentee, stripe_fake):
     coach_c = make_user(Role.COACH)
     coach_d = make_user(Role.COACH)
     account_c = make_connected_account(coach_c).stripe_account_id
-    make_connected_account(coach_d)
-    for coach in (coach_c, coach_d):
-        ledger.record_payment(make_payment(coach, mentee, "100.00"))
-    db.session.commit()
-    deliver(client, payloads.event("balance.available", payloads.balance(6000), account=account_c))
-    assert balances(coach_c) == ledger.Balances(D("80.00"), D("20.00"), D("60.00"))
+    account_d = make_connected_account(coach_d).stripe_account_id
+    for coach, account in ((coach_c, account_c), (coach_d, account_d)):
+        stripe_fake.release(account, paid(coach, mentee, "100.00"))  # D's own event is to come
+    deliver(client, released_event(account_c, available=8000))
+    assert balances(coach_c) == ledger.Balances(D("80.00"), D("0.00"), D("80.00"))
     assert balances(coach_d) == ledger.Balances(D("80.00"), D("80.00"), D("0.00"))
+    asked = {d["account"] for op, d in stripe_fake.calls if op == "balance_transactions.list"}
+    assert asked == {account_c}
 
 
-def test_an_older_balance_event_arriving_late_moves_nothing(client, mentee):
+def test_a_release_event_delayed_past_a_refund_moves_the_released_payment_once(
+    client, mentee, stripe_fake
+):
+    # The soak's split: Stripe released the first payment, then reversed 40.00 of it for a
+    # refund (from available); the release's event, whose snapshot (80.00 available) predates
+    # the reversal, arrives after the refund. Then the same news again, and an older event.
     coach = make_user(Role.COACH)
     account = make_connected_account(coach).stripe_account_id
-    ledger.record_payment(make_payment(coach, mentee, "100.00"))
-    db.session.commit()
+    first, second = paid(coach, mentee, "100.00"), paid(coach, mentee, "50.00")
+    stripe_fake.release(account, first)
     now = int(time.time())
-    newer = payloads.event(
-        "balance.available", payloads.balance(3000), account=account, created=now
-    )
-    older = payloads.event(
-        "balance.available", payloads.balance(8000), account=account, created=now - 60
-    )
-    assert deliver(client, newer) == "processed"
-    assert deliver(client, older) == "ignored"
-    assert balances(coach).available == D("30.00")
+    delayed = released_event(account, available=8000, created=now - 5)
+    ledger.record_refund(make_refund(first, "50.00"))  # 40.00 back from available
+    db.session.commit()
+    assert deliver(client, delayed) == "processed"
+    after = ledger.Balances(D("80.00"), D("40.00"), D("40.00"))  # Stripe's: second pending
+    assert balances(coach) == after
+    assert deliver(client, delayed) == "duplicate"
+    again = released_event(account, available=8000, created=now)  # another id, same news
+    older = released_event(account, available=12000, created=now - 60)  # reordered
+    assert [deliver(client, again), deliver(client, older)] == ["processed"] * 2
+    assert balances(coach) == after
+    assert release_entries(coach) == [(first.id, D("-80.00"), D("80.00"))]
+    stripe_fake.release(account, second)  # later, Stripe releases the second
+    deliver(client, released_event(account, available=4000, created=now + 1))
+    assert balances(coach) == ledger.Balances(D("80.00"), D("0.00"), D("80.00"))
+    assert ledger.verify() == []
 
 
-def test_a_balance_in_another_currency_moves_nothing(client, mentee):
+def test_balance_available_while_stripe_cannot_be_reached_fails_and_is_retried(
+    client, mentee, stripe_fake
+):
     coach = make_user(Role.COACH)
     account = make_connected_account(coach).stripe_account_id
-    ledger.record_payment(make_payment(coach, mentee, "100.00"))
-    db.session.commit()
-    event = payloads.event(
-        "balance.available", payloads.balance(5000, currency="eur"), account=account
-    )
-    assert deliver(client, event) == "ignored"
-    assert balances(coach).available == D("0.00")
+    stripe_fake.release(account, paid(coach, mentee, "100.00"))
+    event = released_event(account)
+    stripe_fake.down = True
+    response = signed_post(client, CONNECT_PATH, event, CONNECT_SECRET)
+    assert response.status_code == 500
+    assert balances(coach) == ledger.Balances(D("80.00"), D("80.00"), D("0.00"))
+    stripe_fake.down = False
+    assert deliver(client, event) == "processed"
+    assert balances(coach) == ledger.Balances(D("80.00"), D("0.00"), D("80.00"))
+
+
+def test_balance_available_with_nothing_held_asks_stripe_nothing(client, mentee, stripe_fake):
+    coach, account = coach_with_available(mentee)
+    assert deliver(client, released_event(account, available=8000)) == "processed"
+    assert stripe_fake.calls == []
+    assert balances(coach) == ledger.Balances(D("80.00"), D("0.00"), D("80.00"))
 
 
 # --- account.updated ----------------------------------------------------------------------------

@@ -19,11 +19,15 @@ from tests.webhooks import payloads
 D = Decimal
 
 
-def test_replay_applies_only_the_events_the_portal_has_not_processed(app, mentee, monkeypatch):
+def test_replay_applies_only_the_events_the_portal_has_not_processed(
+    app, mentee, monkeypatch, stripe_fake
+):
     coach = make_user(Role.COACH)
     account = make_connected_account(coach).stripe_account_id
-    ledger.record_payment(make_payment(coach, mentee, "100.00"))
+    payment = make_payment(coach, mentee, "100.00")
+    ledger.record_payment(payment)
     db.session.commit()
+    stripe_fake.release(account, payment)
     now = int(time.time())
     seen = payloads.event(
         "payout.created", payloads.payout("po_seen", 1000), account=account, created=now - 30

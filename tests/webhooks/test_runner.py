@@ -10,11 +10,21 @@ import sqlalchemy as sa
 
 from portal import ledger
 from portal.extensions import db
-from portal.models import EventStatus, LedgerEntry, Payout, PayoutStatus, Role, StripeEvent, User
+from portal.models import (
+    EventStatus,
+    LedgerEntry,
+    LedgerEntryKind,
+    Payout,
+    PayoutStatus,
+    Role,
+    StripeEvent,
+    User,
+)
 from portal.webhooks import dispatch
 from portal.webhooks.runner import UnknownEvent, apply_event, reprocess_event
 from tests.builders import make_connected_account, make_payment, make_user
 from tests.conftest import is_postgres, make_app
+from tests.stripe_fake import FakeStripe
 from tests.webhooks import payloads
 from tests.webhooks.signing import CONNECT_PATH, PLATFORM_PATH, signed_post
 
@@ -32,24 +42,37 @@ def balances(coach: User) -> ledger.Balances:
     return ledger.balances_of(coach.id)
 
 
-def paid_coach(mentee: User, *prices: str) -> tuple[User, str]:
-    """A coach with a connected account and `prices` paid (shares pending); their account id."""
+def paid_coach(
+    mentee: User, *prices: str, released_by: FakeStripe | None = None
+) -> tuple[User, str]:
+    """A coach with a connected account and `prices` paid (shares pending); their account id.
+    With `released_by`, Stripe has made the first payment available (its event is to come)."""
     coach = make_user(Role.COACH)
     account = make_connected_account(coach)
-    for price in prices:
-        ledger.record_payment(make_payment(coach, mentee, price))
+    payments = [make_payment(coach, mentee, price) for price in prices]
+    for payment in payments:
+        ledger.record_payment(payment)
     db.session.commit()
+    if released_by is not None:
+        released_by.release(account.stripe_account_id, payments[0])
     return coach, account.stripe_account_id
 
 
-def test_an_event_delivered_twice_is_applied_once(client, mentee):
-    coach, account = paid_coach(mentee, "100.00")
-    event = payloads.event("balance.available", payloads.balance(5000), account=account)
+def release_in_ledger(coach: User) -> None:
+    """The portal has already moved every payment of the coach's to available."""
+    for held in ledger.held_payments(coach.id):
+        ledger.record_release(coach.id, held)
+    db.session.commit()
+
+
+def test_an_event_delivered_twice_is_applied_once(client, mentee, stripe_fake):
+    coach, account = paid_coach(mentee, "100.00", released_by=stripe_fake)
+    event = payloads.event("balance.available", payloads.balance(8000), account=account)
     first = signed_post(client, CONNECT_PATH, event, CONNECT_SECRET)
     second = signed_post(client, CONNECT_PATH, event, CONNECT_SECRET)
     assert (first.status_code, first.text) == (200, "processed")
     assert (second.status_code, second.text) == (200, "duplicate")
-    assert balances(coach).available == D("50.00")
+    assert balances(coach).available == D("80.00")
     row = event_row(event["id"])
     assert (row.status, row.attempts, row.account) == (EventStatus.PROCESSED, 1, account)
     assert row.processed_at is not None and row.payload["type"] == "balance.available"
@@ -69,8 +92,10 @@ def test_a_connect_event_for_an_unknown_account_is_ignored_not_failed(client):
     assert event_row(event["id"]).status is EventStatus.IGNORED
 
 
-def test_a_failing_handler_rolls_back_and_the_retry_applies_the_event(client, mentee, monkeypatch):
-    coach, account = paid_coach(mentee, "100.00")
+def test_a_failing_handler_rolls_back_and_the_retry_applies_the_event(
+    client, mentee, monkeypatch, stripe_fake
+):
+    coach, account = paid_coach(mentee, "100.00", released_by=stripe_fake)
     real = dispatch.handler_for("balance.available")
     calls = []
 
@@ -112,8 +137,10 @@ def test_a_handler_failing_every_time_counts_its_attempts(client, monkeypatch):
     assert (row.status, row.attempts) == (EventStatus.FAILED, 3)
 
 
-def test_reprocess_applies_a_failed_event_and_refuses_an_unknown_one(app, mentee, monkeypatch):
-    coach, account = paid_coach(mentee, "100.00")
+def test_reprocess_applies_a_failed_event_and_refuses_an_unknown_one(
+    app, mentee, monkeypatch, stripe_fake
+):
+    coach, account = paid_coach(mentee, "100.00", released_by=stripe_fake)
     real = dispatch.handler_for("balance.available")
 
     def broken(event):
@@ -167,15 +194,15 @@ def _deliver_concurrently(database_url: str, deliveries: list[dict], threads: in
 
 
 def test_the_same_event_from_eight_workers_twenty_times_is_applied_once(
-    app, migrated_database, mentee
+    app, migrated_database, mentee, stripe_fake
 ):
-    coach, account = paid_coach(mentee, "100.00", "50.00")
-    event = payloads.event("balance.available", payloads.balance(10000), account=account)
+    coach, account = paid_coach(mentee, "100.00", "50.00", released_by=stripe_fake)
+    event = payloads.event("balance.available", payloads.balance(8000), account=account)
     results = _deliver_concurrently(migrated_database, [event] * 20, threads=8)
     assert sorted(results) == [(200, "duplicate")] * 19 + [(200, "processed")]
-    assert balances(coach) == ledger.Balances(D("120.00"), D("20.00"), D("100.00"))
+    assert balances(coach) == ledger.Balances(D("120.00"), D("40.00"), D("80.00"))
     count = sa.select(sa.func.count()).select_from(LedgerEntry)
-    assert db.session.scalar(count.where(LedgerEntry.stripe_event_id == event["id"])) == 1
+    assert db.session.scalar(count.where(LedgerEntry.kind == LedgerEntryKind.FUNDS_AVAILABLE)) == 1
 
 
 def test_an_ignored_event_from_eight_workers_is_ignored_once_and_duplicate_after(
@@ -192,8 +219,7 @@ def test_two_events_about_one_payout_from_many_workers_make_one_payout(
     app, migrated_database, mentee
 ):
     coach, account = paid_coach(mentee, "100.00")
-    ledger.record_funds_available(coach.id, "USD", D("80.00"), stripe_event_id="evt_setup")
-    db.session.commit()
+    release_in_ledger(coach)
     created = payloads.event(
         "payout.created", payloads.payout("po_race", 3000, status="pending"), account=account
     )
@@ -212,8 +238,7 @@ def test_fifty_different_events_at_once_move_the_balance_to_the_exact_sum(
     app, migrated_database, mentee
 ):
     coach, account = paid_coach(mentee, "1000.00", "1000.00", "500.00")  # pending 2,000.00
-    ledger.record_funds_available(coach.id, "USD", D("2000.00"), stripe_event_id="evt_setup")
-    db.session.commit()
+    release_in_ledger(coach)  # available 2,000.00
     amounts = [1000 + 7 * n for n in range(50)]  # minor units, all different
     events = [
         payloads.event("payout.created", payloads.payout(f"po_{n}", a), account=account)
@@ -228,10 +253,10 @@ def test_fifty_different_events_at_once_move_the_balance_to_the_exact_sum(
     assert "no drift" in result.output
 
 
-def test_concurrent_deliveries_on_sqlite_do_not_crash(app, migrated_database, mentee):
+def test_concurrent_deliveries_on_sqlite_do_not_crash(app, migrated_database, mentee, stripe_fake):
     if is_postgres(app):
         pytest.skip("the SQLite variant of the PostgreSQL tests above")
-    coach, account = paid_coach(mentee, "100.00")
+    coach, account = paid_coach(mentee, "100.00", released_by=stripe_fake)
     event = payloads.event("balance.available", payloads.balance(8000), account=account)
     results = _deliver_concurrently(migrated_database, [event] * 8, threads=4)
     assert sorted(results) == [(200, "duplicate")] * 7 + [(200, "processed")]
