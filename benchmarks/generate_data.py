@@ -270,23 +270,24 @@ def generate(
             entry_buffer,
         )
 
-        # Everything earned becomes available; payouts take a part of it back out.
+        # Every payment has been released (one entry each, as Stripe reports each payment
+        # available); payouts take a part of it back out.
         available = dict(totals)
-        entry_id = transactions
+        entry_id = transactions  # payment entries take the ids 1..transactions
         payout_rows, payout_entries, release_entries = [], [], []
-        for coach, total in totals.items():
+        for _, coach, _, currency, share, _, _, transaction_id, created in entry_buffer:
             entry_id += 1
             release_entries.append(
                 (
                     entry_id,
                     coach,
                     "funds_available",
-                    "USD",
+                    currency,
                     Decimal("0.00"),
-                    -total,
-                    total,
-                    f"evt_bench_release_{coach}",
-                    now,
+                    -share,
+                    share,
+                    transaction_id,
+                    created,
                 )
             )
         for p in range(1, payouts + 1):
@@ -336,7 +337,7 @@ def generate(
                 "total_delta",
                 "pending_delta",
                 "available_delta",
-                "stripe_event_id",
+                "transaction_id",
                 "created_at",
             ],
             release_entries,
