@@ -5,6 +5,12 @@ What this module promises:
 - `queue_mail` renders a message (plain text and HTML from `templates/mail/NAME.txt` and
   `.html`) and adds it to the `outbox` table in the caller's unit of work. The message exists
   only if that work commits: rolled-back work sends nothing.
+- `queue_composed` adds, in the same way, a message that names its reader and its booking and
+  is rendered by the delivery, through the composer registered for its kind (`composes`), with
+  the same templates in the reader's zone: a paid booking's request writes the rows, not the
+  messages and their calendar invitation. The delivery keeps what it rendered on the row, so a
+  retry sends the same message; a message that cannot be rendered is retried and kept as failed
+  as one that cannot be sent.
 - After the commit, its new messages are queued for delivery on the task queue, in one task; a
   sweep every minute (`deliver_due`) delivers whatever is due and was not, so a queue that lost
   a task, or a consumer that was down, delays a message but never loses it.
@@ -23,7 +29,8 @@ What this module promises:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,31 +98,96 @@ def queue_mail(
         return None
     if dedupe_key is not None and already_queued(dedupe_key):
         return None
-    # A time the template shows (`|datetime`) is in the reader's zone, not the sender's.
-    reader_zone = user.time_zone if user else DEFAULT_TIME_ZONE
-    context = {
-        "user": user,
-        "subject": subject,
-        "link": link,
-        READER_TIME_ZONE: reader_zone,
-        **context,
-    }
     message = OutboxMessage(
         kind=kind,
         to_address=user.email if user else to,
         user_id=user.id if user else None,
         subject=subject,
-        text_body=_render(f"mail/{template}.txt", context),
-        html_body=_render(f"mail/{template}.html", context),
         attachments=attachments or None,
         dedupe_key=dedupe_key,
         status=PENDING,
         next_attempt_at=utcnow(),
     )
+    _write(message, user, template, context)
+    _add(message)
+    return message
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A message as its composer makes it at delivery: what `queue_mail` is given."""
+
+    subject: str
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    attachments: list[dict[str, str]] | None = None
+
+
+# A composer writes the message of its kind about a booking for its reader.
+Composer = Callable[[int, User], Letter]
+_COMPOSERS: dict[str, Composer] = {}
+
+
+def composes(kind: str) -> Callable[[Composer], Composer]:
+    """Register the function that writes the messages of `kind` queued with `queue_composed`."""
+
+    def register(composer: Composer) -> Composer:
+        _COMPOSERS[kind] = composer
+        return composer
+
+    return register
+
+
+def queue_composed(kind: str, user_id: int, *, booking_id: int) -> OutboxMessage:
+    """Add a message about a booking to the outbox in the current unit of work, to be rendered
+    by the delivery (the composer of `kind`) and sent after the commit.
+
+    The row is all the caller's work writes: rendering the bodies and attachments is left to
+    the task that sends them.
+    """
+    if kind not in _COMPOSERS:
+        raise LookupError(f"No composer writes {kind} messages.")
+    message = OutboxMessage(
+        kind=kind,
+        user_id=user_id,
+        booking_id=booking_id,
+        status=PENDING,
+        next_attempt_at=utcnow(),
+    )
+    _add(message)
+    return message
+
+
+def _add(message: OutboxMessage) -> None:
     # Not flushed here: the unit of work inserts all its messages in one statement.
     db.session.add(message)
     db.session.info.setdefault(_QUEUED_KEY, []).append(message)
-    return message
+
+
+def _write(message: OutboxMessage, user: User | None, template: str, context: Any) -> None:
+    # A time the template shows (`|datetime`) is in the reader's zone, not the sender's.
+    reader_zone = user.time_zone if user else DEFAULT_TIME_ZONE
+    context = {
+        "user": user,
+        "subject": message.subject,
+        "link": link,
+        READER_TIME_ZONE: reader_zone,
+        **context,
+    }
+    message.text_body = _render(f"mail/{template}.txt", context)
+    message.html_body = _render(f"mail/{template}.html", context)
+
+
+def _compose(message: OutboxMessage) -> None:
+    """Render a message queued with `queue_composed`, in its reader's zone as they are now."""
+    user = db.session.get(User, message.user_id) if message.user_id is not None else None
+    if user is None or message.booking_id is None:
+        raise LookupError(f"Message {message.id} has no reader or no booking to be written for.")
+    letter = _COMPOSERS[message.kind](message.booking_id, user)
+    message.to_address = user.email
+    message.subject = letter.subject
+    message.attachments = letter.attachments or None
+    _write(message, user, letter.template, letter.context)
 
 
 def queue_mail_to_admins(
@@ -163,12 +235,18 @@ def deliver(message_id: int, now: datetime | None = None) -> bool:
         return False
     message = db.session.get(OutboxMessage, message_id)
     assert message is not None
+    if message.text_body is None:
+        try:
+            _compose(message)
+        except Exception as exc:  # its booking or reader gone, a template's error
+            db.session.rollback()  # nothing half written is kept; the claim was committed
+            message = db.session.get(OutboxMessage, message_id)
+            assert message is not None
+            return _not_sent(message, exc, now)
     try:
         _email(message).send()
     except Exception as exc:  # the mail server's refusal, a dropped connection, a timeout
-        _record_failure(message, exc, now)
-        db.session.commit()
-        return False
+        return _not_sent(message, exc, now)  # what was rendered is kept for the next try
     message.status = SENT
     message.sent_at = utcnow()
     message.last_error = None
@@ -195,6 +273,12 @@ def deliver_due(now: datetime | None = None) -> int:
     return sum(deliver(message_id, now) for message_id in due)
 
 
+def _not_sent(message: OutboxMessage, exc: Exception, now: datetime) -> bool:
+    _record_failure(message, exc, now)
+    db.session.commit()
+    return False
+
+
 def _record_failure(message: OutboxMessage, exc: Exception, now: datetime) -> None:
     config = current_app.config
     message.last_error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -211,6 +295,7 @@ def _record_failure(message: OutboxMessage, exc: Exception, now: datetime) -> No
 
 
 def _email(message: OutboxMessage) -> EmailMultiAlternatives:
+    assert message.to_address is not None and message.html_body is not None
     domain = urlsplit(current_app.config["PORTAL_URL"]).hostname or "localhost"
     email = EmailMultiAlternatives(
         subject=message.subject,

@@ -187,7 +187,7 @@ def mark_paid(
     )
     db.session.flush()
     if booking.status is SessionStatus.CONFIRMED:
-        notices.booking_confirmed(booking, receipt_url)
+        notices.booking_confirmed(booking)  # Stripe's receipt is read from the transaction
 
 
 def _confirm(booking: Booking) -> None:
@@ -260,6 +260,8 @@ def _record_payment(
         existing.meta = {**(existing.meta or {}), **discount}
     if transfer_id and not existing.stripe_transfer_id:  # recorded first from an event without it
         existing.stripe_transfer_id = transfer_id
+    if receipt_url and "receipt_url" not in (existing.meta or {}):  # the mail's receipt
+        existing.meta = {**(existing.meta or {}), "receipt_url": receipt_url}
     ledger.record_payment(existing)
 
 

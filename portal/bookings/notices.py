@@ -8,43 +8,82 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from portal.calendar_invites import CANCEL, REQUEST, invite_attachment
 from portal.extensions import db
-from portal.models import Booking, SessionStatus, User, utcnow
+from portal.models import Booking, SessionStatus, Transaction, TransactionType, User, utcnow
 from portal.money import format_money
-from portal.outbox import already_queued, queue_mail
+from portal.outbox import Letter, already_queued, composes, queue_composed, queue_mail
 from portal.time_zones import show_time
 
 REMINDER_AHEAD = timedelta(hours=24)
 
 
-def booking_confirmed(booking: Booking, receipt_url: str | None) -> None:
-    """The mentee gets the confirmation, Stripe's receipt and an invitation; the coach hears."""
-    when = show_time(booking.starts_at, booking.mentee.time_zone)
-    coach_when = show_time(booking.starts_at, booking.coach.time_zone)
-    invite = invite_attachment(booking, REQUEST)
-    queue_mail(
-        "booking.confirmed",
-        booking.mentee,
+def booking_confirmed(booking: Booking) -> None:
+    """The mentee gets the confirmation, Stripe's receipt and an invitation; the coach hears.
+
+    The payment's work writes the two rows; the delivery writes the messages (below).
+    """
+    queue_composed("booking.confirmed", booking.mentee_id, booking_id=booking.id)
+    queue_composed("booking.new_for_coach", booking.coach_id, booking_id=booking.id)
+
+
+@composes("booking.confirmed")
+def _confirmation(booking_id: int, mentee: User) -> Letter:
+    booking = _booking(booking_id)
+    when = show_time(booking.starts_at, mentee.time_zone)
+    return Letter(
         f"Booked: {booking.coach.name}, {when}",
         "booking_confirmed",
-        attachments=[invite],
-        booking=booking,
-        when=when,
-        price=format_money(booking.price_amount, booking.currency),
-        receipt_url=receipt_url,
+        {
+            "booking": booking,
+            "when": when,
+            "price": format_money(booking.price_amount, booking.currency),
+            "receipt_url": _receipt_url(booking_id),
+        },
+        attachments=[invite_attachment(booking, REQUEST)],
     )
-    queue_mail(
-        "booking.new_for_coach",
-        booking.coach,
-        f"New booking: {booking.mentee.name}, {coach_when}",
+
+
+@composes("booking.new_for_coach")
+def _new_booking(booking_id: int, coach: User) -> Letter:
+    booking = _booking(booking_id)
+    when = show_time(booking.starts_at, coach.time_zone)
+    return Letter(
+        f"New booking: {booking.mentee.name}, {when}",
         "coach_new_booking",
-        attachments=[invite],
-        booking=booking,
-        when=coach_when,
-        share=format_money(booking.coach_share, booking.currency),
+        {
+            "booking": booking,
+            "when": when,
+            "share": format_money(booking.coach_share, booking.currency),
+        },
+        attachments=[invite_attachment(booking, REQUEST)],
     )
+
+
+def _booking(booking_id: int) -> Booking:
+    # Read with its two people, whom each message names.
+    booking = db.session.get(
+        Booking, booking_id, options=[joinedload(Booking.mentee), joinedload(Booking.coach)]
+    )
+    if booking is None:
+        raise LookupError(f"Booking {booking_id} does not exist.")
+    return booking
+
+
+def _receipt_url(booking_id: int) -> str | None:
+    """Stripe's receipt for the booking's payment, as its transaction recorded it."""
+    meta = db.session.scalar(
+        sa.select(Transaction.meta)
+        .where(
+            Transaction.session_id == booking_id,
+            Transaction.type == TransactionType.SESSION_PAYMENT,
+        )
+        .order_by(Transaction.id)
+        .limit(1)
+    )
+    return (meta or {}).get("receipt_url")
 
 
 def send_reminders(now: datetime | None = None) -> int:

@@ -19,18 +19,28 @@ FAILED = "failed"
 
 
 class OutboxMessage(Base):
-    """One email, rendered when its cause was committed and delivered by the task queue."""
+    """One email, written with its cause and delivered by the task queue.
+
+    Most messages are rendered when they are queued. A paid booking's are not: their row names
+    the booking, and the delivery renders them (`portal.outbox.composes`) and keeps the address,
+    subject, bodies and attachments it rendered, so a retry sends the same message.
+    """
 
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # What the message is about ("account.password_reset"), for the record and for opt-outs.
     kind: Mapped[str] = mapped_column(sa.String(64))
-    to_address: Mapped[str] = mapped_column(sa.String(254))
+    # None until a message composed at delivery is rendered.
+    to_address: Mapped[str | None] = mapped_column(sa.String(254))
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
-    subject: Mapped[str] = mapped_column(sa.String(255))
-    text_body: Mapped[str] = mapped_column(sa.Text)
-    html_body: Mapped[str] = mapped_column(sa.Text)
+    # The booking a message composed at delivery is about.
+    booking_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("coaching_sessions.id", ondelete="SET NULL")
+    )
+    subject: Mapped[str | None] = mapped_column(sa.String(255))
+    text_body: Mapped[str | None] = mapped_column(sa.Text)
+    html_body: Mapped[str | None] = mapped_column(sa.Text)
     # Files sent with it: [{"filename", "content_type", "content"}] (text content, like .ics).
     attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     # Set for a message that must exist once at most ("booking.reminder:42"): unique.

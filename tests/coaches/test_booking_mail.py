@@ -3,17 +3,21 @@ calendar invitation, the coach's new booking, and a cancellation that drops the 
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, timedelta
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
 
+from portal import outbox
 from portal.bookings import notices
 from portal.extensions import db
-from portal.models import Booking
+from portal.models import Booking, OutboxMessage, utcnow
+from portal.models.mail import FAILED, PENDING, SENT
 from tests.coaches.conftest import post_form
-from tests.mailbox import links_in, messages, text_of
+from tests.mailbox import html_of, links_in, messages, text_of
 
 
 def _ics(message) -> Calendar:  # type: ignore[no-untyped-def]
@@ -45,6 +49,77 @@ def test_a_paid_booking_mails_the_mentee_a_receipt_and_invitation_and_tells_the_
     coach_mail = by_to[paid_booking.coach.email]
     assert coach_mail["Subject"].startswith(f"New booking: {paid_booking.mentee.name},")
     assert "$80.00" in text_of(coach_mail)  # the coach's share
+
+
+def test_a_confirmation_refused_by_the_mail_server_is_sent_on_the_retry_as_first_written(
+    app: Flask, paid_booking: Booking
+) -> None:
+    [first] = [m for m in messages(app) if m["To"] == paid_booking.mentee.email]
+    folder = Path(app.config["MAIL_FILE_PATH"])
+    shutil.rmtree(folder)
+    folder.write_text("")  # the mail folder is a file now: every message is refused
+    start = utcnow()
+    message = outbox.queue_composed(
+        "booking.confirmed", paid_booking.mentee_id, booking_id=paid_booking.id
+    )
+    db.session.commit()  # written by its delivery, tried at once, refused
+    message_id = message.id
+    db.session.expire_all()
+    row = db.session.get(OutboxMessage, message_id)
+    assert (row.status, row.attempts) == (PENDING, 1)
+    assert "FileExistsError" in row.last_error
+    written = (row.to_address, row.subject, row.text_body, row.html_body)
+    assert written == (paid_booking.mentee.email, first["Subject"], text_of(first), html_of(first))
+
+    # The mentee moves to another zone before the retry: the message goes as it was written.
+    paid_booking.mentee.time_zone = "Asia/Tokyo"
+    db.session.commit()
+    folder.unlink()
+    assert outbox.deliver_due(start + timedelta(seconds=61)) == 1
+    retried = messages(app)[-1]
+    assert (retried["To"], retried["Subject"], text_of(retried)) == written[:3]
+    assert retried["Message-ID"] == f"<outbox-{message_id}@127.0.0.1>"
+    assert _ics(retried)["METHOD"] == "REQUEST"
+
+
+def test_a_confirmation_that_cannot_be_written_is_retried_and_kept_as_failed_like_a_refused_one(
+    app: Flask, paid_booking: Booking
+) -> None:
+    before = len(messages(app))
+    portal_url = app.config["PORTAL_URL"]
+    app.config["PORTAL_URL"] = "http://[portal"  # a broken setting: no link can be written
+    start = utcnow()
+    message = outbox.queue_composed(
+        "booking.new_for_coach", paid_booking.coach_id, booking_id=paid_booking.id
+    )
+    db.session.commit()
+    message_id = message.id
+    db.session.expire_all()
+    row = db.session.get(OutboxMessage, message_id)
+    assert (row.status, row.attempts, row.text_body, row.to_address) == (PENDING, 1, None, None)
+    assert "Invalid IPv6 URL" in row.last_error
+
+    app.config["PORTAL_URL"] = portal_url  # mended: the next try writes and sends it
+    assert outbox.deliver_due(start + timedelta(seconds=61)) == 1
+    [sent] = messages(app)[before:]
+    assert (sent["To"], sent["Subject"]) == (
+        paid_booking.coach.email,
+        [m for m in messages(app) if m["To"] == paid_booking.coach.email][0]["Subject"],
+    )
+    db.session.expire_all()
+    assert db.session.get(OutboxMessage, message_id).status == SENT
+
+    app.config.update(PORTAL_URL="http://[portal", OUTBOX_MAX_ATTEMPTS=2)
+    again = outbox.queue_composed(
+        "booking.new_for_coach", paid_booking.coach_id, booking_id=paid_booking.id
+    )
+    db.session.commit()
+    again_id = again.id
+    outbox.deliver_due(start + timedelta(days=1))
+    db.session.expire_all()
+    row = db.session.get(OutboxMessage, again_id)
+    assert (row.status, row.attempts, row.text_body) == (FAILED, 2, None)
+    assert len(messages(app)) == before + 1
 
 
 def test_the_return_page_seen_twice_confirms_by_mail_once(

@@ -159,10 +159,15 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     assert (response.status_code, response.text) == (200, "processed")
     # one statement each: the event's row, the booking read with its mentee and coach under its
     # row lock and confirmed, its transaction, the ledger entry (taking the coach's lock), the
-    # coach's balances and when Stripe last released the coach's funds, and the two messages
-    # written together (on PostgreSQL); after the commit, each message claimed, read and marked
-    # sent (the test's queue runs at once), and one look for events waiting for this payment
-    delivery = ["UPDATE outbox", "SELECT outbox.id, outbox.kind,", "UPDATE outbox"]
+    # coach's balances and when Stripe last released the coach's funds, and the two messages'
+    # rows written together (on PostgreSQL); after the commit, each message claimed, read,
+    # rendered from its reader, the booking with its people (and the mentee's from the receipt
+    # its transaction keeps) and marked sent (the test's queue runs at once), and one look for
+    # events waiting for this payment
+    claim = ["UPDATE outbox", "SELECT outbox.id, outbox.kind,", "SELECT users.id, users.email,"]
+    rendered = [*claim, "SELECT coaching_sessions.id, coaching_sessions.coach_id,"]
+    mentee = [*rendered, "SELECT transactions.metadata FROM", "UPDATE outbox"]
+    coach = [*rendered, "UPDATE outbox"]
     # SQLite returns inserted rows in no promised order, so SQLAlchemy inserts them one by one
     messages = ["INSERT INTO outbox"] * (1 if db.engine.dialect.name == "postgresql" else 2)
     assert [" ".join(sql.split()[:3]).removesuffix(" SET") for sql in statements] == [
@@ -175,8 +180,8 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
         "SELECT stripe_connected_accounts.stripe_account_id,"
         " stripe_connected_accounts.balance_released_at",
         *messages,
-        *delivery,
-        *delivery,
+        *mentee,
+        *coach,
         "SELECT stripe_events.payload FROM",
     ]
     transaction = _assert_paid_once(booking.id, slot.coach_id)
