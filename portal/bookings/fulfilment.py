@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
@@ -52,10 +53,23 @@ CheckoutSession = dict[str, Any]
 _SETTLED = (PaymentStatus.PAID, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
-def fulfil_checkout(checkout_session: CheckoutSession) -> Booking | None:
-    """Apply what a Checkout Session says to its booking; idempotent. None if not a booking."""
+def fulfil_checkout(checkout_session: CheckoutSession) -> int | None:
+    """Apply what a Checkout Session says to its booking; idempotent. The booking's id, None if
+    not a booking."""
     if checkout_session.get("mode") != "payment":
         return None
+    payment_status = checkout_session.get("payment_status")
+    intent = checkout_session.get("payment_intent")
+    if payment_status == "paid":
+        paid = pay_awaiting(
+            _booking_id(checkout_session),
+            _intent_id(intent),
+            checkout_session_id=checkout_session["id"],
+            **_charge_details(intent),
+        )
+        if paid is not None:
+            _paid_at_checkout(paid, checkout_session)
+            return paid.id
     booking = _locked_booking(checkout_session)
     if booking is None:
         return None
@@ -66,37 +80,35 @@ def fulfil_checkout(checkout_session: CheckoutSession) -> Booking | None:
             "Checkout %s does not belong to booking %s", checkout_session["id"], booking.id
         )
         return None
-    payment_status = checkout_session.get("payment_status")
-    if payment_status == "paid":
-        intent = checkout_session.get("payment_intent")
-        _check_amount(booking, checkout_session.get("amount_total"))
-        mark_paid(
-            booking,
-            _intent_id(intent),
-            **_charge_details(intent),
-        )
-        _keep_card_if_chosen(intent, checkout_session.get("customer"))
+    if payment_status == "paid":  # paid already, or after it was released: mark_paid decides
+        mark_paid(booking, _intent_id(intent), **_charge_details(intent))
+        _paid_at_checkout(booking, checkout_session)
     elif checkout_session.get("status") == "complete" and payment_status == "unpaid":
         if booking.payment_status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
             booking.payment_status = PaymentStatus.PROCESSING
     elif checkout_session.get("status") == "expired":
         release_unpaid(booking)
     db.session.flush()
-    return booking
+    return booking.id
 
 
-def fulfil_payment_intent(payment_intent: dict[str, Any]) -> Booking | None:
-    """`payment_intent.succeeded` for a booking: the same outcome as a paid Checkout."""
+def fulfil_payment_intent(payment_intent: dict[str, Any]) -> int | None:
+    """`payment_intent.succeeded` for a booking: the same outcome as a paid Checkout. The
+    booking's id, None if not a booking."""
+    succeeded = payment_intent.get("status") == "succeeded"
+    if succeeded:
+        paid = pay_awaiting(
+            _booking_id(payment_intent), payment_intent["id"], **_charge_details(payment_intent)
+        )
+        if paid is not None:
+            return paid.id
     booking = _locked_booking(payment_intent)
-    if booking is None or payment_intent.get("status") != "succeeded":
-        return booking
-    mark_paid(
-        booking,
-        payment_intent["id"],
-        **_charge_details(payment_intent),
-    )
-    db.session.flush()
-    return booking
+    if booking is None:
+        return None
+    if succeeded:  # paid already, or after it was released: mark_paid decides
+        mark_paid(booking, payment_intent["id"], **_charge_details(payment_intent))
+        db.session.flush()
+    return booking.id
 
 
 def record_payment_failure(payment_intent: dict[str, Any]) -> Booking | None:
@@ -157,6 +169,83 @@ def release_unpaid(booking: Booking) -> None:
     release_booking(booking, PaymentStatus.FAILED if failed else PaymentStatus.CANCELED)
 
 
+def pay_awaiting(
+    booking_id: int | None,
+    payment_intent_id: str,
+    *,
+    checkout_session_id: str | None = None,
+    transfer_id: str | None = None,
+    receipt_url: str | None = None,
+) -> sa.Row[Any] | None:
+    """Confirm a booking awaiting its payment, record the payment and tell its two people:
+    `mark_paid` for the common case, in one guarded `UPDATE ... RETURNING` that takes the
+    booking's row lock, without reading the booking first. A Checkout's session must be the
+    booking's own (or the booking must have none yet, and gets it).
+
+    Returns the booking's columns the payment needs, or None when the booking does not await
+    a payment (paid already, released, or none such): the caller then locks and reads it, and
+    `mark_paid` decides. Two callers at once serialise on the row: the second finds the
+    booking confirmed and goes the other way.
+    """
+    if booking_id is None:
+        return None
+    paid = db.session.execute(
+        _PAY,
+        {
+            "booking_id": booking_id,
+            "payment_intent_id": payment_intent_id,
+            "checkout_session_id": checkout_session_id,
+        },
+    ).first()
+    if paid is None:
+        return None
+    # The statement went around the session: a copy of the booking it holds is out of date.
+    loaded = db.session.identity_map.get(db.session.identity_key(Booking, booking_id))
+    if loaded is not None:
+        db.session.expire(loaded)
+    _record_payment(paid, payment_intent_id, transfer_id=transfer_id, receipt_url=receipt_url)
+    notices.booking_confirmed(paid)
+    return paid
+
+
+_BOOKINGS = Booking.__table__
+_CHECKOUT = bindparam("checkout_session_id", type_=sa.String)
+_PAY = (
+    sa.update(_BOOKINGS)
+    .where(
+        _BOOKINGS.c.id == bindparam("booking_id"),
+        _BOOKINGS.c.status == SessionStatus.PENDING_PAYMENT,
+        _BOOKINGS.c.payment_status.not_in(_SETTLED),
+        # A PaymentIntent names no Checkout; a Checkout must be this booking's.
+        sa.or_(
+            _CHECKOUT.is_(None),
+            _BOOKINGS.c.stripe_checkout_session_id.is_(None),
+            _BOOKINGS.c.stripe_checkout_session_id == _CHECKOUT,
+        ),
+    )
+    .values(
+        status=SessionStatus.CONFIRMED,
+        payment_status=PaymentStatus.PAID,
+        stripe_payment_intent_id=bindparam("payment_intent_id"),
+        stripe_checkout_session_id=sa.func.coalesce(
+            _BOOKINGS.c.stripe_checkout_session_id, _CHECKOUT
+        ),
+    )
+    .returning(
+        _BOOKINGS.c.id,
+        _BOOKINGS.c.coach_id,
+        _BOOKINGS.c.mentee_id,
+        _BOOKINGS.c.price_amount,
+        _BOOKINGS.c.currency,
+        _BOOKINGS.c.platform_fee_amount,
+        _BOOKINGS.c.coach_payout_amount.label("coach_share"),
+        _BOOKINGS.c.discount_amount,
+        _BOOKINGS.c.discount_percentage,
+        _BOOKINGS.c.created_at,
+    )
+)
+
+
 def mark_paid(
     booking: Booking,
     payment_intent_id: str,
@@ -214,7 +303,7 @@ def payment_transaction(booking: Booking) -> Transaction | None:
 
 
 def _record_payment(
-    booking: Booking,
+    booking: Booking | sa.Row[Any],
     payment_intent_id: str,
     *,
     transfer_id: str | None,
@@ -265,7 +354,7 @@ def _record_payment(
     ledger.record_payment(existing)
 
 
-def _catch_up_released_funds(booking: Booking) -> None:
+def _catch_up_released_funds(booking: Booking | sa.Row[Any]) -> None:
     """A payment recorded after Stripe already told of its release is available, as at Stripe.
 
     The portal releases a coach's payments on `balance.available`. When a payment's own events
@@ -362,7 +451,12 @@ def _charge_details(intent: str | dict[str, Any] | None) -> dict[str, str | None
     return {"transfer_id": transfer_id, "receipt_url": charge.get("receipt_url")}
 
 
-def _check_amount(booking: Booking, amount_total: int | None) -> None:
+def _paid_at_checkout(booking: Booking | sa.Row[Any], checkout_session: CheckoutSession) -> None:
+    _check_amount(booking, checkout_session.get("amount_total"))
+    _keep_card_if_chosen(checkout_session.get("payment_intent"), checkout_session.get("customer"))
+
+
+def _check_amount(booking: Booking | sa.Row[Any], amount_total: int | None) -> None:
     expected = to_minor_units(booking.price_amount, booking.currency)
     if amount_total is not None and amount_total != expected:
         logger.error(

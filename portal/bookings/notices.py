@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -20,7 +21,7 @@ from portal.time_zones import show_time
 REMINDER_AHEAD = timedelta(hours=24)
 
 
-def booking_confirmed(booking: Booking) -> None:
+def booking_confirmed(booking: Booking | sa.Row[Any]) -> None:
     """The mentee gets the confirmation, Stripe's receipt and an invitation; the coach hears.
 
     The payment's work writes the two rows; the delivery writes the messages (below).

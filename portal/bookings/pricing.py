@@ -111,7 +111,7 @@ def discount_meta(booking: Booking | Any) -> dict[str, str]:
     if not booking.discount_amount:
         return {}
     return {
-        "list_price": str(booking.list_price_amount),
+        "list_price": str(booking.price_amount + booking.discount_amount),
         "member_discount": str(booking.discount_amount),
         "member_discount_percentage": format(booking.discount_percentage.normalize(), "f"),
     }

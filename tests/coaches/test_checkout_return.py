@@ -157,10 +157,10 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert (response.status_code, response.text) == (200, "processed")
-    # one statement each: the event's row, the booking read with its mentee and coach under its
-    # row lock and confirmed, its transaction, the ledger entry (taking the coach's lock), the
-    # coach's balances and when Stripe last released the coach's funds, and the two messages'
-    # rows written together (on PostgreSQL); after the commit, each message claimed, read,
+    # one statement each: the event's row, the booking confirmed under its row lock by one
+    # guarded UPDATE (not read first), its transaction, the ledger entry (taking the coach's
+    # lock), the coach's balances and when Stripe last released the coach's funds, the messages'
+    # two rows written together (on PostgreSQL); after the commit, each message claimed, read,
     # rendered from its reader, the booking with its people (and the mentee's from the receipt
     # its transaction keeps) and marked sent (the test's queue runs at once), and one look for
     # events waiting for this payment
@@ -172,7 +172,6 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     messages = ["INSERT INTO outbox"] * (1 if db.engine.dialect.name == "postgresql" else 2)
     assert [" ".join(sql.split()[:3]).removesuffix(" SET") for sql in statements] == [
         "INSERT INTO stripe_events",
-        "SELECT coaching_sessions.id, coaching_sessions.coach_id,",
         "UPDATE coaching_sessions",
         "INSERT INTO transactions",
         "INSERT INTO ledger_entries",
