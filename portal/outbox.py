@@ -5,8 +5,8 @@ What this module promises:
 - `queue_mail` renders a message (plain text and HTML from `templates/mail/NAME.txt` and
   `.html`) and adds it to the `outbox` table in the caller's unit of work. The message exists
   only if that work commits: rolled-back work sends nothing.
-- `queue_composed` adds, in the same way, a message that names its reader and its booking and
-  is rendered by the delivery, through the composer registered for its kind (`composes`), with
+- `queue_composed` adds, in the same way, messages that name their reader and their booking and
+  are rendered by the delivery, through the composer registered for its kind (`composes`), with
   the same templates in the reader's zone: a paid booking's request writes the rows, not the
   messages and their calendar invitation. The delivery keeps what it rendered on the row, so a
   retry sends the same message; a message that cannot be rendered is retried and kept as failed
@@ -29,7 +29,7 @@ What this module promises:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -138,24 +138,31 @@ def composes(kind: str) -> Callable[[Composer], Composer]:
     return register
 
 
-def queue_composed(kind: str, user_id: int, *, booking_id: int) -> OutboxMessage:
-    """Add a message about a booking to the outbox in the current unit of work, to be rendered
-    by the delivery (the composer of `kind`) and sent after the commit.
+def queue_composed(booking_id: int, readers: Mapping[str, int]) -> list[int]:
+    """Add messages about a booking to the outbox in the current unit of work, one per kind in
+    `readers` to the user (by id) it names, to be rendered by the delivery (the kind's composer)
+    and sent after the commit. Returns their ids.
 
-    The row is all the caller's work writes: rendering the bodies and attachments is left to
-    the task that sends them.
+    The rows are all the caller's work writes, in one statement: rendering the bodies and
+    attachments is left to the task that sends them.
     """
-    if kind not in _COMPOSERS:
-        raise LookupError(f"No composer writes {kind} messages.")
-    message = OutboxMessage(
-        kind=kind,
-        user_id=user_id,
-        booking_id=booking_id,
-        status=PENDING,
-        next_attempt_at=utcnow(),
-    )
-    _add(message)
-    return message
+    unknown = set(readers) - set(_COMPOSERS)
+    if unknown:
+        raise LookupError(f"No composer writes {', '.join(sorted(unknown))} messages.")
+    now = utcnow()
+    rows = [
+        {"kind": kind, "user_id": user_id, "booking_id": booking_id, "status": PENDING}
+        | {"created_at": now, "next_attempt_at": now}
+        for kind, user_id in readers.items()
+    ]
+    ids = list(db.session.scalars(_INSERT_COMPOSED, rows))
+    db.session.info.setdefault(_QUEUED_KEY, []).extend(ids)
+    return ids
+
+
+# Run for every paid booking: built once, since building a statement costs more than running it.
+_OUTBOX = OutboxMessage.__table__
+_INSERT_COMPOSED = sa.insert(_OUTBOX).returning(_OUTBOX.c.id)
 
 
 def _add(message: OutboxMessage) -> None:
@@ -318,11 +325,18 @@ def _queue_delivery(session: Session) -> None:
     if session.in_nested_transaction():  # a SAVEPOINT was released: the outer one goes on
         return
     queued = session.info.pop(_QUEUED_KEY, None)
-    # The identity, not `message.id`: the commit expired the message, and reading an attribute
-    # would load it again. A message whose savepoint rolled back has none.
-    committed = [state.identity[0] for state in map(sa.inspect, queued or ()) if state.has_identity]
+    committed = [message_id for message_id in map(_committed_id, queued or ()) if message_id]
     if committed:
         current_app.extensions["tasks"].queue_mail_delivery(committed)
+
+
+def _committed_id(message: OutboxMessage | int) -> int | None:
+    if isinstance(message, int):  # inserted by its own statement; if a savepoint rolled it
+        return message  # back, its delivery finds no row to claim and sends nothing
+    # The identity, not `message.id`: the commit expired the message, and reading an attribute
+    # would load it again. A message whose savepoint rolled back has none.
+    state = sa.inspect(message)
+    return state.identity[0] if state.has_identity else None
 
 
 def _forget_queued(session: Session, *args: Any) -> None:

@@ -26,8 +26,10 @@ def booking_confirmed(booking: Booking | sa.Row[Any]) -> None:
 
     The payment's work writes the two rows; the delivery writes the messages (below).
     """
-    queue_composed("booking.confirmed", booking.mentee_id, booking_id=booking.id)
-    queue_composed("booking.new_for_coach", booking.coach_id, booking_id=booking.id)
+    queue_composed(
+        booking.id,
+        {"booking.confirmed": booking.mentee_id, "booking.new_for_coach": booking.coach_id},
+    )
 
 
 @composes("booking.confirmed")

@@ -59,11 +59,10 @@ def test_a_confirmation_refused_by_the_mail_server_is_sent_on_the_retry_as_first
     shutil.rmtree(folder)
     folder.write_text("")  # the mail folder is a file now: every message is refused
     start = utcnow()
-    message = outbox.queue_composed(
-        "booking.confirmed", paid_booking.mentee_id, booking_id=paid_booking.id
+    [message_id] = outbox.queue_composed(
+        paid_booking.id, {"booking.confirmed": paid_booking.mentee_id}
     )
     db.session.commit()  # written by its delivery, tried at once, refused
-    message_id = message.id
     db.session.expire_all()
     row = db.session.get(OutboxMessage, message_id)
     assert (row.status, row.attempts) == (PENDING, 1)
@@ -89,11 +88,10 @@ def test_a_confirmation_that_cannot_be_written_is_retried_and_kept_as_failed_lik
     portal_url = app.config["PORTAL_URL"]
     app.config["PORTAL_URL"] = "http://[portal"  # a broken setting: no link can be written
     start = utcnow()
-    message = outbox.queue_composed(
-        "booking.new_for_coach", paid_booking.coach_id, booking_id=paid_booking.id
+    [message_id] = outbox.queue_composed(
+        paid_booking.id, {"booking.new_for_coach": paid_booking.coach_id}
     )
     db.session.commit()
-    message_id = message.id
     db.session.expire_all()
     row = db.session.get(OutboxMessage, message_id)
     assert (row.status, row.attempts, row.text_body, row.to_address) == (PENDING, 1, None, None)
@@ -110,11 +108,10 @@ def test_a_confirmation_that_cannot_be_written_is_retried_and_kept_as_failed_lik
     assert db.session.get(OutboxMessage, message_id).status == SENT
 
     app.config.update(PORTAL_URL="http://[portal", OUTBOX_MAX_ATTEMPTS=2)
-    again = outbox.queue_composed(
-        "booking.new_for_coach", paid_booking.coach_id, booking_id=paid_booking.id
+    [again_id] = outbox.queue_composed(
+        paid_booking.id, {"booking.new_for_coach": paid_booking.coach_id}
     )
     db.session.commit()
-    again_id = again.id
     outbox.deliver_due(start + timedelta(days=1))
     db.session.expire_all()
     row = db.session.get(OutboxMessage, again_id)
