@@ -1,9 +1,9 @@
 """How requests use their database connection: a pooled connection the server closed is replaced
 before a request uses it and a good one is kept, one idle for long is pinged first, the
 signed-in user is read without opening a transaction (with the coach's rows only on the pages
-only coaches open), and whatever a request writes after that
-is still written whole or not at all (which only PostgreSQL could get wrong); a page of the
-admin's transactions opens no transaction either."""
+only coaches open), and whatever a request writes after that is still written whole or not at
+all (which only PostgreSQL could get wrong); a page of the admin's transactions opens no
+transaction either."""
 
 from __future__ import annotations
 
