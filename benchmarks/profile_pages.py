@@ -1,14 +1,14 @@
 """Profile the most-read pages one request at a time: CPU and SQL statements per request.
 
-Asks the bare route, the directory, a coach's page and the busy coach's dashboard through the
-Flask test client (no HTTP server, no concurrency) of a production-configured portal against a
-benchmark database, so that a change to these pages can be compared before and after on a busy
-machine without gunicorn or wrk. The pages are asked in turn, `--rounds` times, `--requests`
-each time, after one request each that fills what the pages keep; it prints each round's
-milliseconds of CPU per request in this process and in its PostgreSQL server process (from
-`/proc/PID/schedstat`, so run it on the database's machine), the median wall milliseconds and
-the statements per request, then (with `--profile PAGE`) the cProfile of that page's CPU over
-`--requests` more requests.
+Asks the bare route, the directory, a coach's page, the busy coach's dashboard and account page
+(`run.py`'s signed-in reference) through the Flask test client (no HTTP server, no concurrency)
+of a production-configured portal against a benchmark database, so that a change to these pages
+can be compared before and after on a busy machine without gunicorn or wrk. The pages are asked
+in turn, `--rounds` times, `--requests` each time, after one request each that fills what the
+pages keep; it prints each round's milliseconds of CPU per request in this process and in its
+PostgreSQL server process (from `/proc/PID/schedstat`, so run it on the database's machine),
+the median wall milliseconds and the statements per request, then (with `--profile PAGE`) the
+cProfile of that page's CPU over `--requests` more requests.
 
     .venv/bin/python benchmarks/profile_pages.py [--database-url postgresql:///portal_bench]
         [--requests 300] [--rounds 2] [--profile directory] 2>/dev/null
@@ -46,6 +46,7 @@ PAGES = {
     "directory": ("/", False),
     "coach page": ("/coaches/2", False),
     "dashboard": ("/coach/earnings", True),
+    "account": ("/account/profile", True),
 }
 
 

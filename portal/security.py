@@ -12,7 +12,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, flash, redirect, request, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from portal.models.enums import Role
@@ -37,6 +46,13 @@ def allow(*audience: str | Role) -> Callable[[F], F]:
 
 def audience_of(view: Callable[..., Any] | None) -> frozenset[str] | None:
     return getattr(view, "allowed_audience", None)
+
+
+def requested_audience() -> frozenset[str]:
+    """The audience the view this request asks for declares (empty: none, or no such view)."""
+    if not has_request_context() or request.endpoint is None:
+        return frozenset()
+    return audience_of(current_app.view_functions.get(request.endpoint)) or frozenset()
 
 
 def enforce_access() -> Any:

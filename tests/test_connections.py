@@ -1,8 +1,9 @@
 """How requests use their database connection: a pooled connection the server closed is replaced
 before a request uses it and a good one is kept, one idle for long is pinged first, the
-signed-in user is read without opening a transaction, and whatever a request writes after that
-is still written whole or not at all (which only PostgreSQL could get wrong); a page of the
-admin's transactions opens no transaction either."""
+signed-in user is read without opening a transaction (with the coach's rows only on the pages
+only coaches open), and whatever a request writes after that is still written whole or not at
+all (which only PostgreSQL could get wrong); a page of the admin's transactions opens no
+transaction either."""
 
 from __future__ import annotations
 
@@ -112,6 +113,29 @@ def test_an_unchanged_dashboard_sends_one_statement_and_no_transaction(
     assert not [m for m in sent if m.startswith("Query")], sent  # no BEGIN, no ROLLBACK
 
 
+def test_the_signed_in_user_comes_with_the_coachs_rows_only_on_pages_only_coaches_open(
+    app: Flask, coach: User
+) -> None:
+    """The coach's profile and connected account are read with the user where the page reads
+    them (the dashboard), and not on a page every signed-in person opens (their account)."""
+    make_connected_account(coach)
+    client = app.test_client()
+    login(client, coach)
+    name = coach.name
+    db.session.remove()
+
+    with _statements_run(db.engine) as read:
+        account_page = client.get("/account/profile")
+    assert account_page.status_code == 200 and name in account_page.text
+    assert "FROM users" in read[0], read
+    assert not [s for s in read if "coach_profiles" in s or "connected_accounts" in s], read
+
+    with _statements_run(db.engine) as read:
+        dashboard = client.get("/coach/earnings")
+    assert dashboard.status_code == 200 and "Your balance" in dashboard.text
+    assert "coach_profiles" in read[0] and "stripe_connected_accounts" in read[0], read
+
+
 def test_a_page_of_a_long_admin_list_sends_two_statements_and_no_transaction(
     postgres: Flask, admin: User, coach: User, mentee: User
 ) -> None:
@@ -185,6 +209,21 @@ def test_what_a_request_writes_after_reading_the_user_is_all_or_nothing(
 def _name_of(user_id: int) -> str:
     with db.engine.connect() as conn:
         return conn.execute(sa.select(User.name).where(User.id == user_id)).scalar_one()
+
+
+@contextmanager
+def _statements_run(engine: sa.Engine) -> Iterator[list[str]]:
+    """The SQL statements the portal runs meanwhile, in order."""
+    run: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        run.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield run
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 @contextmanager
