@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 
 from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
@@ -46,6 +47,11 @@ def _format_datetime(
     return show_time(value, zone or context.get(READER_TIME_ZONE) or viewer_time_zone(), fmt)
 
 
+def _words(value: Enum) -> str:
+    """`{{ status|words }}`: an enum's value as words ("partially refunded")."""
+    return str(value.value).replace("_", " ")
+
+
 def _format_money(amount: Decimal | None, currency: str = "USD") -> str:
     return "" if amount is None else format_money(amount, currency)
 
@@ -82,6 +88,7 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.globals["nav_links"] = _nav_links
     app.jinja_env.filters["datetime"] = _format_datetime
     app.jinja_env.filters["money"] = _format_money
+    app.jinja_env.filters["words"] = _words
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.globals["viewer_time_zone"] = viewer_time_zone
     app.jinja_env.globals["suggested_time_zones"] = suggested_time_zones

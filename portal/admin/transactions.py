@@ -236,7 +236,7 @@ def list_page(
 
 
 # What the list shows of each transaction and its parties, built once: only the dispute is read
-# of the metadata, which may hold much more.
+# of the metadata, which may hold much more. The list's template unpacks each row in this order.
 _PAYER, _COACH = aliased(User, name="payer"), aliased(User, name="coach")
 _LISTED = (
     sa.select(
