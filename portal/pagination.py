@@ -11,10 +11,10 @@ be linked to or jumped to directly.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -143,7 +143,14 @@ class _Paged:
     one_entity: bool
 
 
-@lru_cache(maxsize=256)
+# Each list statement's page statements, kept while that statement lives: a list that keeps its
+# statement (built once, or per filter) keeps its pages' too, and one built per request takes
+# its pages with it rather than crowding out the kept ones.
+_PAGES: weakref.WeakKeyDictionary[sa.Select, dict[tuple[Any, ...], _Paged]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _paged(
     query: sa.Select,
     key: sa.ColumnElement,
@@ -153,9 +160,25 @@ def _paged(
     size: int,
 ) -> _Paged:
     """`query` ordered and cut to one page (and a row more, to tell whether another follows),
-    after a cursor given as parameters. Kept per query object: the same statement object
-    keeps SQLAlchemy's cache key, which is worked out by walking the whole statement, and
-    PostgreSQL's prepared statement."""
+    after a cursor given as parameters. The same statement object keeps SQLAlchemy's cache
+    key, which is worked out by walking the whole statement, and PostgreSQL's prepared one."""
+    pages = _PAGES.setdefault(query, {})
+    shape = (key, row_id, forward_desc, from_cursor, size)
+    paged = pages.get(shape)
+    if paged is None:
+        paged = pages[shape] = _page_of(query, *shape)
+    return paged
+
+
+def _page_of(
+    query: sa.Select,
+    key: sa.ColumnElement,
+    row_id: sa.ColumnElement,
+    forward_desc: bool,
+    from_cursor: bool,
+    size: int,
+) -> _Paged:
+    one_entity = len(query.column_descriptions) == 1
     if from_cursor:
         bound = sa.tuple_(key, row_id)
         target = sa.tuple_(
@@ -163,5 +186,4 @@ def _paged(
         )
         query = query.where(bound < target if forward_desc else bound > target)
     order = (key.desc(), row_id.desc()) if forward_desc else (key.asc(), row_id.asc())
-    statement = query.order_by(*order).limit(size + 1)
-    return _Paged(statement, one_entity=len(query.column_descriptions) == 1)
+    return _Paged(query.order_by(*order).limit(size + 1), one_entity)
