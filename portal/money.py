@@ -375,19 +375,20 @@ def format_money(amount: AmountLike, currency: str) -> str:
 
     Written with the currency's exponent; an amount with more decimals than that is refused.
     """
-    code = normalise_currency(currency)
+    code, places, prefix = _written_as(currency)
     value = to_decimal(amount)
-    _exact_units(value, code, 1)  # refuses an amount with more decimals than the currency has
-    places, prefix = _written_as(code)
+    if value.as_tuple().exponent < -places:  # more digits written than the currency has:
+        _exact_units(value, code, 1)  # refused unless each of them is a zero
     text = f"{prefix}{abs(value):,.{places}f}"
     return f"-{text}" if value < 0 else text
 
 
 @cache
-def _written_as(code: str) -> tuple[int, str]:
-    """How an amount in `code` is written: its decimal places, and what comes before it."""
-    symbol = _SYMBOLS.get(code)
-    return currency_exponent(code), symbol or f"{code} "
+def _written_as(currency: str) -> tuple[str, int, str]:
+    """How an amount in `currency` is written: its code, its decimal places, and what comes
+    before it. Kept per code as given: a page formats a hundred amounts in a few currencies."""
+    code = normalise_currency(currency)
+    return code, currency_exponent(code), _SYMBOLS.get(code) or f"{code} "
 
 
 def describe_money(amount: AmountLike, currency: str) -> str:

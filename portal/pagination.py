@@ -11,6 +11,7 @@ be linked to or jumped to directly.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -108,20 +109,18 @@ def fetch_page(
     """Run `query` (an ORM select of one entity, or of columns, `row_id`'s named `id`) for the
     page after/before a cursor: its entities, or its rows.
 
-    `key_of(row)` gives a row's sort value (default: the attribute named like `key`).
+    `key_of(row)` gives a row's sort value (default: the attribute named like `key`). A list
+    that keeps its `query` (built once, not per request) has its page statement kept too.
     """
     backwards = before is not None and after is None
     cursor = before if backwards else after
     forward_desc = descending != backwards  # the order rows are read in
+    values: dict[str, Any] = {}
     if cursor:
-        value, last_id = _checked(*decode(cursor, kind), key, row_id)
-        bound = sa.tuple_(key, row_id)
-        target = sa.tuple_(sa.literal(value, key.type), sa.literal(last_id, row_id.type))
-        query = query.where(bound < target if forward_desc else bound > target)
-    order = (key.desc(), row_id.desc()) if forward_desc else (key.asc(), row_id.asc())
-    result = db.session.execute(query.order_by(*order).limit(size + 1))
-    one_entity = len(query.column_descriptions) == 1
-    rows = list(result.scalars().unique() if one_entity else result)
+        values[_VALUE], values[_ID] = _checked(*decode(cursor, kind), key, row_id)
+    paged = _paged(query, key, row_id, forward_desc, bool(cursor), size)
+    result = db.session.execute(paged.statement, values)
+    rows = list(result.scalars().unique() if paged.one_entity else result)
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
@@ -132,3 +131,59 @@ def fetch_page(
     if backwards:
         return Page(rows, next_cursor=last, prev_cursor=first if more else None)
     return Page(rows, next_cursor=last if more else None, prev_cursor=first if cursor else None)
+
+
+# The cursor's values are bound parameters of the page statement, not part of it.
+_VALUE, _ID = "keyset_value", "keyset_id"
+
+
+@dataclass(frozen=True)
+class _Paged:
+    statement: sa.Select
+    one_entity: bool
+
+
+# Each list statement's page statements, kept while that statement lives: a list that keeps its
+# statement (built once, or per filter) keeps its pages' too, and one built per request takes
+# its pages with it rather than crowding out the kept ones.
+_PAGES: weakref.WeakKeyDictionary[sa.Select, dict[tuple[Any, ...], _Paged]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _paged(
+    query: sa.Select,
+    key: sa.ColumnElement,
+    row_id: sa.ColumnElement,
+    forward_desc: bool,
+    from_cursor: bool,
+    size: int,
+) -> _Paged:
+    """`query` ordered and cut to one page (and a row more, to tell whether another follows),
+    after a cursor given as parameters. The same statement object keeps SQLAlchemy's cache
+    key, which is worked out by walking the whole statement, and PostgreSQL's prepared one."""
+    pages = _PAGES.setdefault(query, {})
+    shape = (key, row_id, forward_desc, from_cursor, size)
+    paged = pages.get(shape)
+    if paged is None:
+        paged = pages[shape] = _page_of(query, *shape)
+    return paged
+
+
+def _page_of(
+    query: sa.Select,
+    key: sa.ColumnElement,
+    row_id: sa.ColumnElement,
+    forward_desc: bool,
+    from_cursor: bool,
+    size: int,
+) -> _Paged:
+    one_entity = len(query.column_descriptions) == 1
+    if from_cursor:
+        bound = sa.tuple_(key, row_id)
+        target = sa.tuple_(
+            sa.bindparam(_VALUE, type_=key.type), sa.bindparam(_ID, type_=row_id.type)
+        )
+        query = query.where(bound < target if forward_desc else bound > target)
+    order = (key.desc(), row_id.desc()) if forward_desc else (key.asc(), row_id.asc())
+    return _Paged(query.order_by(*order).limit(size + 1), one_entity)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from functools import cache, lru_cache
 
 from flask import Flask, current_app, has_request_context, request, url_for
@@ -55,6 +56,11 @@ def time_zone_options() -> Markup:
     return Markup("").join(Markup('<option value="{}">').format(n) for n in suggested_time_zones())
 
 
+def _words(value: Enum) -> str:
+    """`{{ status|words }}`: an enum's value as words ("partially refunded")."""
+    return str(value.value).replace("_", " ")
+
+
 def _format_money(amount: Decimal | None, currency: str = "USD") -> str:
     return "" if amount is None else format_money(amount, currency)
 
@@ -104,6 +110,7 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.globals["frame_url"] = frame_url
     app.jinja_env.filters["datetime"] = _format_datetime
     app.jinja_env.filters["money"] = _format_money
+    app.jinja_env.filters["words"] = _words
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.globals["viewer_time_zone"] = viewer_time_zone
     app.jinja_env.globals["time_zone_options"] = time_zone_options

@@ -393,6 +393,7 @@ def test_maximum_charge_is_eight_digits_of_chargeable_minor_units():
         (D("1234.5"), "USD", "$1,234.50"),
         (D("5000.00"), "JPY", "¥5,000"),
         (D("1.23"), "KWD", "KWD 1.230"),
+        (D("1.2300"), "KWD", "KWD 1.230"),
         (D("12"), "eur", "€12.00"),
         (D("0.3"), "GBP", "£0.30"),
         (D("-12.00"), "USD", "-$12.00"),
@@ -403,6 +404,9 @@ def test_format_money_for_display(amount, currency, text):
     assert format_money(amount, currency) == text
 
 
-def test_format_money_refuses_amounts_it_would_have_to_round():
+@pytest.mark.parametrize(
+    ("amount", "currency"), [(D("1.005"), "USD"), (D("5000.50"), "JPY"), (D("1.2305"), "KWD")]
+)
+def test_format_money_refuses_amounts_it_would_have_to_round(amount, currency):
     with pytest.raises(AmountTooPrecise):
-        format_money(D("1.005"), "USD")
+        format_money(amount, currency)
