@@ -41,7 +41,6 @@ from portal.admin import jobs as admin_jobs
 from portal.admin import transactions as txns
 from portal.admin.cli import reconcile_command
 from portal.admin.forms import (
-    ActionForm,
     DisputeEvidenceForm,
     EventFilterForm,
     PlatformFeeForm,
@@ -54,6 +53,7 @@ from portal.admin.forms import (
 from portal.database import read_before_transaction
 from portal.errors import on_error_go_to
 from portal.extensions import db
+from portal.forms import ActionForm, submitted
 from portal.health import system_checks
 from portal.models import (
     EventStatus,
@@ -294,8 +294,7 @@ def _submit_refund(refund_id: int, back: str) -> Response:
 @requires_confirmation
 def submit_refund(refund_id: int) -> Response:
     """Send a refund Stripe never answered again (same idempotency key, so still one refund)."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     refund_row = db.session.get(Refund, refund_id)
     if refund_row is None:
         abort(404)
@@ -360,8 +359,7 @@ def dispute(transaction_id: int) -> Response:
 def recover_dispute(transaction_id: int) -> Response:
     """Take the coach's share of a lost dispute back, the amount having been shown on the page."""
     back = url_for("admin.dispute", transaction_id=transaction_id)
-    if not ActionForm().validate_on_submit():
-        raise BadRequestInput("The form expired. Reload the page and try again.")
+    submitted(ActionForm())
     on_error_go_to(back)
     try:
         recovered = disputes.recover(transaction_id, admin_id=current_user.id)
@@ -420,8 +418,7 @@ def event(stripe_event_id: str) -> Response:
 @allow(Role.ADMIN)
 @requires_confirmation
 def reprocess(stripe_event_id: str) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     try:
         outcome = event_log.reprocess(stripe_event_id, admin=current_user)
     except UnknownEvent:
@@ -493,8 +490,7 @@ def jobs_board() -> Response:
 @bp.post("/jobs/<name>/run")
 @allow(Role.ADMIN)
 def run_job_now(name: str) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     try:
         run_id = admin_jobs.run_now(name, admin_id=current_user.id)
     except admin_jobs.UnknownJob:
@@ -508,8 +504,7 @@ def run_job_now(name: str) -> Response:
 @bp.post("/jobs/runs/<int:run_id>/retry")
 @allow(Role.ADMIN)
 def retry_job_run(run_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     try:
         admin_jobs.retry(run_id, admin_id=current_user.id)
     except admin_jobs.UnknownJob:
@@ -543,8 +538,7 @@ def users_list() -> Response:
 
 
 def _set_active(user_id: int, active: bool) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     on_error_go_to(url_for("admin.users_list"))
     try:
         user = users.set_active(user_id, active, admin=current_user)

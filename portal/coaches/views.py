@@ -18,10 +18,11 @@ from werkzeug.wrappers import Response
 from portal import caching, calendar_invites, pagination
 from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
-from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
+from portal.coaches.forms import CoachProfileForm, SlotForm
 from portal.database import read_before_transaction
 from portal.errors import on_error_go_to
 from portal.extensions import db
+from portal.forms import ActionForm, submitted
 from portal.models import (
     Booking,
     CoachProfile,
@@ -216,8 +217,7 @@ def _render_coach_page(coach_id: int, cursors: dict[str, str | None]) -> caching
 @bp.post("/slots/<int:slot_id>/book")
 @allow(Role.MENTEE)
 def book(slot_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     on_error_go_to(links.coach_page_of_slot(slot_id))
     booking = hold.hold_slot(current_user, slot_id)
     db.session.commit()  # the hold stands before Stripe is asked
@@ -319,8 +319,7 @@ def cancel_preview(booking_id: int) -> Response:
 @bp.post("/bookings/<int:booking_id>/cancel")
 @allow(SIGNED_IN)
 def cancel_booking(booking_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     page = url_for("coaches.booking_page", booking_id=booking_id)
     on_error_go_to(page)
     try:
@@ -462,8 +461,7 @@ def add_slot() -> Response:
 @bp.post("/coach/slots/<int:slot_id>/delete")
 @allow(Role.COACH)
 def remove_slot(slot_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     error = None
     try:
         services.remove_slot(current_user, slot_id)

@@ -18,12 +18,12 @@ from werkzeug.wrappers import Response
 from portal import pagination
 from portal.errors import on_error_go_to
 from portal.extensions import db
+from portal.forms import ActionForm, submitted
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
 from portal.parsing import BadRequestInput, form_error_message, parse_int
 from portal.payouts import cli, composition, earnings, sections, services, statement
 from portal.payouts.forms import (
-    ActionForm,
     GetPaidForm,
     PayOutInstantlyForm,
     PayOutNowForm,
@@ -225,9 +225,7 @@ def _requirements_of(account) -> list[str]:  # type: ignore[no-untyped-def]
 @bp.post("/coach/earnings/stripe-dashboard")
 @allow(Role.COACH)
 def express_dashboard() -> Response:
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     on_error_go_to(url_for("payouts.dashboard"))
     return htmx_redirect(services.express_dashboard_link(current_user.id))
 
