@@ -8,6 +8,7 @@ that writes an audit entry and answers with a redirect (303, or HX-Redirect for 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -490,28 +491,32 @@ def jobs_board() -> Response:
 @bp.post("/jobs/<name>/run")
 @allow(Role.ADMIN)
 def run_job_now(name: str) -> Response:
-    submitted(ActionForm())
-    try:
-        run_id = admin_jobs.run_now(name, admin_id=current_user.id)
-    except admin_jobs.UnknownJob:
-        abort(404)
-    db.session.commit()
-    current_tasks().queue_run(run_id)
-    flash(f"{current_tasks().jobs[name].title} is queued (run {run_id}).", "success")
-    return htmx_redirect(url_for("admin.jobs_board"))
+    return _queue_run(
+        lambda: admin_jobs.run_now(name, admin_id=current_user.id),
+        lambda run_id: f"{current_tasks().jobs[name].title} is queued (run {run_id}).",
+    )
 
 
 @bp.post("/jobs/runs/<int:run_id>/retry")
 @allow(Role.ADMIN)
 def retry_job_run(run_id: int) -> Response:
+    return _queue_run(
+        lambda: admin_jobs.retry(run_id, admin_id=current_user.id).id,
+        lambda run_id: f"Run {run_id} is queued again.",
+    )
+
+
+def _queue_run(claim: Callable[[], int], done: Callable[[int], str]) -> Response:
+    """Claim a run (404 for a job or failed run there is not), commit it, queue it, and go back
+    to the board saying `done(run_id)`: the worker runs it only once the claim is committed."""
     submitted(ActionForm())
     try:
-        admin_jobs.retry(run_id, admin_id=current_user.id)
+        run_id = claim()
     except admin_jobs.UnknownJob:
         abort(404)
     db.session.commit()
     current_tasks().queue_run(run_id)
-    flash(f"Run {run_id} is queued again.", "success")
+    flash(done(run_id), "success")
     return htmx_redirect(url_for("admin.jobs_board"))
 
 
