@@ -9,7 +9,9 @@ coach can never ask for another's money.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
@@ -33,6 +35,9 @@ from portal.rendering import htmx_redirect, render
 from portal.security import allow
 from portal.stepup import requires_confirmation
 from portal.stripe_gateway import GatewayError
+
+Named = TypeVar("Named")
+T = TypeVar("T")
 
 bp = Blueprint("payouts", __name__)
 cli.register(bp)
@@ -93,27 +98,23 @@ def yearly_statement_csv(year: int) -> Response:
 @bp.get("/coach/earnings/activity")
 @allow(Role.COACH)
 def activity() -> Response:
-    try:
-        page = earnings.activity_page(current_user.id, _cursor())
-    except LookupError:  # not one of this coach's entries
-        abort(404)
+    page = _own(earnings.activity_page, _cursor())
     return render("payouts/activity.html", "payouts/_activity_rows.html", activity=page)
 
 
 @bp.get("/coach/earnings/payouts")
 @allow(Role.COACH)
 def payouts() -> Response:
-    try:
-        page = earnings.payouts_page(current_user.id, _cursor())
-    except LookupError:  # not one of this coach's payouts
-        abort(404)
+    page = _own(earnings.payouts_page, _cursor())
     return render("payouts/payouts.html", "payouts/_payout_rows.html", payouts=page)
 
 
-def _composition(payout_id: int) -> composition.Composition:
+def _own(read: Callable[[int, Named], T], named: Named) -> T:
+    """`read(coach_id, named)` for the signed-in coach: 404 when what the request names (the
+    last row shown, a payout) is not one of this coach's, which `read` says by LookupError."""
     try:
-        return composition.composition_of(current_user.id, payout_id)
-    except LookupError:  # not one of this coach's payouts
+        return read(current_user.id, named)
+    except LookupError:
         abort(404)
 
 
@@ -121,13 +122,14 @@ def _composition(payout_id: int) -> composition.Composition:
 @allow(Role.COACH)
 def payout_detail(payout_id: int) -> Response:
     """What one payout paid for, line by line."""
-    return render("payouts/payout_detail.html", composition=_composition(payout_id))
+    found = _own(composition.composition_of, payout_id)
+    return render("payouts/payout_detail.html", composition=found)
 
 
 @bp.get("/coach/earnings/payouts/<int:payout_id>.csv")
 @allow(Role.COACH)
 def payout_detail_csv(payout_id: int) -> Response:
-    found = _composition(payout_id)
+    found = _own(composition.composition_of, payout_id)
     response = Response(composition.as_csv(found), mimetype="text/csv")
     name = f"payout-{found.payout.created_at:%Y-%m-%d}-{payout_id}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
