@@ -66,7 +66,7 @@ from portal.models import (
 )
 from portal.parsing import BadRequestInput, form_error_message
 from portal.payouts import services as payout_services
-from portal.rendering import htmx_redirect, is_htmx, render
+from portal.rendering import htmx_redirect, is_htmx, render, render_form
 from portal.security import allow
 from portal.stepup import requires_confirmation
 from portal.stripe_gateway import STRIPE_API_VERSION, GatewayError
@@ -241,8 +241,7 @@ def refund(transaction_id: int) -> Response:
                 token=secrets.token_hex(16),
             )
             return render("admin/refund_confirm.html", info=found, plan=plan, form=confirm)
-    status = 400 if form.errors else 200
-    return render("admin/refund.html", status=status, info=found, form=form)
+    return render_form(form, "admin/refund.html", info=found)
 
 
 @bp.post("/transactions/<int:transaction_id>/refund/confirm")
@@ -343,12 +342,10 @@ def dispute(transaction_id: int) -> Response:
             "The evidence was submitted to Stripe. The bank's decision will show here.", "success"
         )
         return htmx_redirect(url_for("admin.dispute", transaction_id=transaction_id))
-    status = 400 if form.errors else 200
-    return render(
+    return render_form(
+        form,
         "admin/dispute.html",
-        status=status,
         row=row,
-        form=form,
         now=utcnow(),
         recovery=disputes.recovery_of(row),
         recover_form=ActionForm(),
@@ -455,8 +452,7 @@ def reconcile() -> Response:
         current_tasks().queue_reconciliation(run.id)
         return htmx_redirect(url_for("admin.reconciliation_run", run_id=run.id))
     runs = reconciliation_runs.runs_page(**_cursors())
-    status = 400 if form.errors else 200
-    return render("admin/reconciliation.html", status=status, form=form, runs=runs)
+    return render_form(form, "admin/reconciliation.html", runs=runs)
 
 
 @bp.get("/reconciliation/runs/<int:run_id>")
@@ -587,8 +583,7 @@ def coach_fee(coach_id: int) -> Response:
             "success",
         )
         return htmx_redirect(url_for("admin.coach_fee", coach_id=coach_id))
-    status = 400 if form.errors else 200
-    return render("admin/coach_fee.html", status=status, form=form, profile=profile)
+    return render_form(form, "admin/coach_fee.html", profile=profile)
 
 
 @bp.get("/audit")

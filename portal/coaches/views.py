@@ -33,7 +33,7 @@ from portal.models import (
 )
 from portal.models.coaching import TOPICS
 from portal.parsing import BadRequestInput, parse_money
-from portal.rendering import htmx_redirect, is_htmx, render
+from portal.rendering import htmx_redirect, is_htmx, render, render_form
 from portal.security import PUBLIC, SIGNED_IN, allow
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway import checkout as checkout_gateway
@@ -424,12 +424,10 @@ def my_profile() -> Response:
         db.session.commit()
         flash("Your profile is saved.", "success")
         return htmx_redirect(url_for("coaches.my_profile"))
-    status = 400 if form.errors else 200
-    return render(
+    return render_form(
+        form,
         "coaches/my_profile.html",
         "coaches/_profile_form.html",
-        status,
-        form=form,
         profile=profile,
         checklist=services.setup_checklist(current_user),
         **_slots_context(

@@ -31,7 +31,7 @@ from portal.payouts.forms import (
     PayOutNowForm,
     PayoutSettingsForm,
 )
-from portal.rendering import htmx_redirect, render
+from portal.rendering import htmx_redirect, render, render_form
 from portal.security import allow
 from portal.stepup import requires_confirmation
 from portal.stripe_gateway import GatewayError
@@ -162,13 +162,8 @@ def get_paid() -> Response:
         account = services.start_onboarding(current_user.id, form.country.data)
         db.session.commit()
         return htmx_redirect(_onboarding_link(account))
-    status = 400 if form.errors else 200
-    return render(
-        "payouts/get_paid.html",
-        status=status,
-        form=form,
-        account=account,
-        requirements=_requirements_of(account),
+    return render_form(
+        form, "payouts/get_paid.html", account=account, requirements=_requirements_of(account)
     )
 
 
@@ -259,13 +254,8 @@ def settings() -> Response:
             return htmx_redirect(url_for("payouts.settings"))
         flash("Your payout settings are saved.", "success")
         return htmx_redirect(url_for("payouts.dashboard"))
-    status = 400 if form.errors else 200
-    return render(
-        "payouts/settings.html",
-        "payouts/_settings_form.html",
-        status,
-        form=form,
-        profile=profile,
+    return render_form(
+        form, "payouts/settings.html", "payouts/_settings_form.html", profile=profile
     )
 
 
