@@ -23,6 +23,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
@@ -118,6 +119,22 @@ def _transaction_filter(form: TransactionFilterForm) -> txns.TransactionFilter:
 def _filter_args() -> dict[str, str]:
     """The filter as it stands in the URL, without the page cursor, for links and export."""
     return {k: v for k, v in request.args.items() if v and k not in _CURSORS}
+
+
+def _render_list(
+    page: str, fragment: str, form: FlaskForm, *, refused: bool, **context: Any
+) -> Response:
+    """A filtered list with its filter `form`, page links and row buttons; a `refused` filter
+    shows the form's messages instead of rows."""
+    return render(
+        page,
+        fragment,
+        _filter_status() if refused else 200,
+        form=form,
+        filter_args=_filter_args(),
+        action_form=ActionForm(),
+        **context,
+    )
 
 
 @dataclass(frozen=True)
@@ -386,15 +403,13 @@ def events() -> Response:
     if form.validate():
         status = EventStatus(form.status.data) if form.status.data else None
         page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
-    return render(
+    return _render_list(
         "admin/events.html",
         "admin/_events_results.html",
-        200 if page is not None else _filter_status(),
-        form=form,
+        form,
+        refused=page is None,
         log=page,
         types=event_log.event_types(),
-        filter_args=_filter_args(),
-        action_form=ActionForm(),
     )
 
 
@@ -527,14 +542,8 @@ def users_list() -> Response:
     if form.validate():
         role = Role(form.role.data) if form.role.data else None
         page = users.user_page(q=form.q.data or "", role=role, **_cursors())
-    return render(
-        "admin/users.html",
-        "admin/_users_results.html",
-        200 if page is not None else _filter_status(),
-        form=form,
-        people=page,
-        filter_args=_filter_args(),
-        action_form=ActionForm(),
+    return _render_list(
+        "admin/users.html", "admin/_users_results.html", form, refused=page is None, people=page
     )
 
 
