@@ -238,35 +238,28 @@ def record_release(coach_id: int, payment: HeldPayment) -> int | None:
 
 def record_payout(payout: Payout) -> int | None:
     """Money paid out to the coach's bank leaves the available balance."""
-    return _record(
-        payout.user_id,
-        LedgerEntryKind.PAYOUT,
-        currency=payout.currency,
-        deltas=Balances(total=ZERO, pending=ZERO, available=-payout.amount),
-        payout_id=payout.id,
-    )
+    return _record_payout_entry(payout, LedgerEntryKind.PAYOUT, -payout.amount)
 
 
 def record_payout_returned(payout: Payout) -> int | None:
     """A failed or canceled payout: the money is back in the available balance."""
-    return _record(
-        payout.user_id,
-        LedgerEntryKind.PAYOUT_RETURNED,
-        currency=payout.currency,
-        deltas=Balances(total=ZERO, pending=ZERO, available=payout.amount),
-        payout_id=payout.id,
-    )
+    return _record_payout_entry(payout, LedgerEntryKind.PAYOUT_RETURNED, payout.amount)
 
 
 def record_payout_fee(payout: Payout, fee: Decimal) -> int | None:
     """Stripe's fee for an instant payout (its balance transaction's `fee`) leaves available."""
     if fee <= ZERO:
         return None
+    return _record_payout_entry(payout, LedgerEntryKind.PAYOUT_FEE, -fee)
+
+
+def _record_payout_entry(payout: Payout, kind: LedgerEntryKind, available: Decimal) -> int | None:
+    """A payout's entry: it moves the available balance only, by `available` (signed)."""
     return _record(
         payout.user_id,
-        LedgerEntryKind.PAYOUT_FEE,
+        kind,
         currency=payout.currency,
-        deltas=Balances(total=ZERO, pending=ZERO, available=-fee),
+        deltas=Balances(total=ZERO, pending=ZERO, available=available),
         payout_id=payout.id,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, make_response, render_template, request
+from flask_wtf import FlaskForm
 
 
 def is_htmx() -> bool:
@@ -31,3 +32,11 @@ def htmx_redirect(location: str) -> Response:
     response = make_response("", 303)
     response.headers["Location"] = location
     return response
+
+
+def render_form(
+    form: FlaskForm, page: str, fragment: str | None = None, **context: Any
+) -> Response:
+    """Render the page (or fragment) of `form`: 400 when the form was sent and refused, so the
+    answer says it failed, 200 otherwise."""
+    return render(page, fragment, 400 if form.errors else 200, form=form, **context)

@@ -28,7 +28,7 @@ from portal.accounts.forms import (
 from portal.errors import on_error_go_to
 from portal.extensions import db, limiter
 from portal.models import Role, User
-from portal.rendering import render
+from portal.rendering import render, render_form
 from portal.security import PUBLIC, SIGNED_IN, allow, is_safe_next, safe_next
 
 bp = Blueprint("accounts", __name__, url_prefix="/account")
@@ -101,7 +101,7 @@ def signup() -> Response | str:
             "success",
         )
         return redirect(url_for("accounts.login"), 303)
-    return render("accounts/signup.html", form=form, status=400 if form.errors else 200)
+    return render_form(form, "accounts/signup.html")
 
 
 @bp.route("/verify/<token>", methods=["GET", "POST"])
@@ -145,7 +145,7 @@ def forgot_password() -> Response | str:
             "success",
         )
         return redirect(url_for("accounts.login"), 303)
-    return render("accounts/forgot_password.html", form=form, status=400 if form.errors else 200)
+    return render_form(form, "accounts/forgot_password.html")
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
@@ -165,7 +165,7 @@ def reset_password(token: str) -> Response | str:
             "Your password is changed, and every device is signed out. Sign in with it.", "success"
         )
         return redirect(url_for("accounts.login"), 303)
-    return render("accounts/reset_password.html", form=form, status=400 if form.errors else 200)
+    return render_form(form, "accounts/reset_password.html")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -189,7 +189,7 @@ def login() -> Response | str:
                 return redirect(_enrol_then(target), 303)
             return redirect(safe_next(target, _home_for(user.role)), 303)
         form.password.errors.append("That email and password do not match an account.")
-    return render("accounts/login.html", form=form, status=400 if form.errors else 200)
+    return render_form(form, "accounts/login.html")
 
 
 # --- the second step of signing in -------------------------------------------------------------
@@ -250,7 +250,7 @@ def login_code() -> Response | str:
             _tell_of_recovery_codes_left(checked)
             return redirect(safe_next(target, _home_for(user.role)), 303)
         form.code.errors.append(twofactor.WrongCode().message)
-    return render("accounts/login_code.html", form=form, status=400 if form.errors else 200)
+    return render_form(form, "accounts/login_code.html")
 
 
 def _tell_of_recovery_codes_left(checked: twofactor.CheckedCode) -> None:
@@ -290,8 +290,7 @@ def profile() -> Response | str:
         db.session.commit()
         flash("Your profile is saved.", "success")
         return redirect(url_for("accounts.profile"), 303)
-    status = 400 if form.errors else 200
-    return render("accounts/profile.html", form=form, password_form=password_form, status=status)
+    return render_form(form, "accounts/profile.html", password_form=password_form)
 
 
 @bp.post("/password")
@@ -448,10 +447,4 @@ def confirm() -> Response | str:
             db.session.commit()
             stepup.mark_confirmed()
             return redirect(target, 303)
-    return render(
-        "accounts/confirm.html",
-        form=form,
-        needs_code=needs_code,
-        target=target,
-        status=400 if form.errors else 200,
-    )
+    return render_form(form, "accounts/confirm.html", needs_code=needs_code, target=target)

@@ -140,10 +140,6 @@ class RefundConfirmForm(FlaskForm):
     submit = SubmitField("Refund now")
 
 
-class ActionForm(FlaskForm):
-    """A button: only the CSRF token."""
-
-
 class DisputeEvidenceForm(FlaskForm):
     """Stripe's text evidence fields; Stripe allows 150,000 characters in all."""
 

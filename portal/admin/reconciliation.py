@@ -102,6 +102,13 @@ def period_bounds(since: date, until: date) -> tuple[datetime, datetime]:
 STEPS = ("payments", "refunds", "payouts", "disputes", "fees", "balance", "ledger")
 
 
+def _made_in(
+    model: type[Transaction | Refund | Payout], start: datetime, end: datetime
+) -> sa.ColumnElement[bool]:
+    """The condition that a row was made in the period: from its first moment, before its end."""
+    return sa.and_(model.created_at >= start, model.created_at < end)
+
+
 def reconcile(since: date, until: date, *, on_step: Callable[[str], None] | None = None) -> Report:
     """Compare the period; raises GatewayError when Stripe cannot be read.
 
@@ -167,8 +174,7 @@ def _payments(report: Report, start: datetime, end: datetime, window: tuple[int,
         for t in db.session.scalars(
             sa.select(Transaction).where(
                 Transaction.stripe_payment_intent_id.is_not(None),
-                Transaction.created_at >= start,
-                Transaction.created_at < end,
+                _made_in(Transaction, start, end),
             )
         )
     }
@@ -265,11 +271,7 @@ def _transaction_by_intent(
 
 
 def _refunds(report: Report, start: datetime, end: datetime, window: tuple[int, int]) -> None:
-    recorded = list(
-        db.session.scalars(
-            sa.select(Refund).where(Refund.created_at >= start, Refund.created_at < end)
-        )
-    )
+    recorded = list(db.session.scalars(sa.select(Refund).where(_made_in(Refund, start, end))))
     seen = _compare_listed(
         report,
         "refund",
@@ -402,8 +404,7 @@ def _refund_splits(report: Report, start: datetime, end: datetime) -> None:
     refunds = db.session.scalars(
         sa.select(Refund)
         .where(
-            Refund.created_at >= start,
-            Refund.created_at < end,
+            _made_in(Refund, start, end),
             # A refund that failed after it succeeded keeps its reversal and fee refund.
             sa.or_(Refund.status == RefundStatus.SUCCEEDED, Refund.transfer_reversed.is_not(None)),
             Refund.stripe_refund_id.is_not(None),
@@ -513,8 +514,7 @@ def _platform_fees(report: Report, start: datetime, end: datetime, window: tuple
             Transaction.type == TransactionType.SESSION_PAYMENT,
             Transaction.stripe_payment_intent_id.is_not(None),
             Transaction.status.in_(ledger.PAID_TRANSACTION_STATUSES),
-            Transaction.created_at >= start,
-            Transaction.created_at < end,
+            _made_in(Transaction, start, end),
         )
     ).all()
     for txn in paid:
@@ -586,11 +586,7 @@ def _payouts(report: Report, start: datetime, end: datetime, window: tuple[int, 
         sa.select(StripeConnectedAccount.id, StripeConnectedAccount.stripe_account_id)
     ).all()
     account_of = dict(accounts)
-    recorded = list(
-        db.session.scalars(
-            sa.select(Payout).where(Payout.created_at >= start, Payout.created_at < end)
-        )
-    )
+    recorded = list(db.session.scalars(sa.select(Payout).where(_made_in(Payout, start, end))))
     seen = _compare_listed(
         report,
         "payout",

@@ -8,6 +8,7 @@ that writes an audit entry and answers with a redirect (303, or HX-Redirect for 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
@@ -41,7 +43,6 @@ from portal.admin import jobs as admin_jobs
 from portal.admin import transactions as txns
 from portal.admin.cli import reconcile_command
 from portal.admin.forms import (
-    ActionForm,
     DisputeEvidenceForm,
     EventFilterForm,
     PlatformFeeForm,
@@ -54,6 +55,7 @@ from portal.admin.forms import (
 from portal.database import read_before_transaction
 from portal.errors import on_error_go_to
 from portal.extensions import db
+from portal.forms import ActionForm, submitted
 from portal.health import system_checks
 from portal.models import (
     EventStatus,
@@ -65,7 +67,7 @@ from portal.models import (
 )
 from portal.parsing import BadRequestInput, form_error_message
 from portal.payouts import services as payout_services
-from portal.rendering import htmx_redirect, is_htmx, render
+from portal.rendering import htmx_redirect, is_htmx, render, render_form
 from portal.security import allow
 from portal.stepup import requires_confirmation
 from portal.stripe_gateway import STRIPE_API_VERSION, GatewayError
@@ -117,6 +119,22 @@ def _transaction_filter(form: TransactionFilterForm) -> txns.TransactionFilter:
 def _filter_args() -> dict[str, str]:
     """The filter as it stands in the URL, without the page cursor, for links and export."""
     return {k: v for k, v in request.args.items() if v and k not in _CURSORS}
+
+
+def _render_list(
+    page: str, fragment: str, form: FlaskForm, *, refused: bool, **context: Any
+) -> Response:
+    """A filtered list with its filter `form`, page links and row buttons; a `refused` filter
+    shows the form's messages instead of rows."""
+    return render(
+        page,
+        fragment,
+        _filter_status() if refused else 200,
+        form=form,
+        filter_args=_filter_args(),
+        action_form=ActionForm(),
+        **context,
+    )
 
 
 @dataclass(frozen=True)
@@ -240,8 +258,7 @@ def refund(transaction_id: int) -> Response:
                 token=secrets.token_hex(16),
             )
             return render("admin/refund_confirm.html", info=found, plan=plan, form=confirm)
-    status = 400 if form.errors else 200
-    return render("admin/refund.html", status=status, info=found, form=form)
+    return render_form(form, "admin/refund.html", info=found)
 
 
 @bp.post("/transactions/<int:transaction_id>/refund/confirm")
@@ -294,8 +311,7 @@ def _submit_refund(refund_id: int, back: str) -> Response:
 @requires_confirmation
 def submit_refund(refund_id: int) -> Response:
     """Send a refund Stripe never answered again (same idempotency key, so still one refund)."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     refund_row = db.session.get(Refund, refund_id)
     if refund_row is None:
         abort(404)
@@ -343,12 +359,10 @@ def dispute(transaction_id: int) -> Response:
             "The evidence was submitted to Stripe. The bank's decision will show here.", "success"
         )
         return htmx_redirect(url_for("admin.dispute", transaction_id=transaction_id))
-    status = 400 if form.errors else 200
-    return render(
+    return render_form(
+        form,
         "admin/dispute.html",
-        status=status,
         row=row,
-        form=form,
         now=utcnow(),
         recovery=disputes.recovery_of(row),
         recover_form=ActionForm(),
@@ -360,8 +374,7 @@ def dispute(transaction_id: int) -> Response:
 def recover_dispute(transaction_id: int) -> Response:
     """Take the coach's share of a lost dispute back, the amount having been shown on the page."""
     back = url_for("admin.dispute", transaction_id=transaction_id)
-    if not ActionForm().validate_on_submit():
-        raise BadRequestInput("The form expired. Reload the page and try again.")
+    submitted(ActionForm())
     on_error_go_to(back)
     try:
         recovered = disputes.recover(transaction_id, admin_id=current_user.id)
@@ -390,15 +403,13 @@ def events() -> Response:
     if form.validate():
         status = EventStatus(form.status.data) if form.status.data else None
         page = event_log.event_page(status=status, type_=form.type.data or "", **_cursors())
-    return render(
+    return _render_list(
         "admin/events.html",
         "admin/_events_results.html",
-        200 if page is not None else _filter_status(),
-        form=form,
+        form,
+        refused=page is None,
         log=page,
         types=event_log.event_types(),
-        filter_args=_filter_args(),
-        action_form=ActionForm(),
     )
 
 
@@ -420,8 +431,7 @@ def event(stripe_event_id: str) -> Response:
 @allow(Role.ADMIN)
 @requires_confirmation
 def reprocess(stripe_event_id: str) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     try:
         outcome = event_log.reprocess(stripe_event_id, admin=current_user)
     except UnknownEvent:
@@ -457,8 +467,7 @@ def reconcile() -> Response:
         current_tasks().queue_reconciliation(run.id)
         return htmx_redirect(url_for("admin.reconciliation_run", run_id=run.id))
     runs = reconciliation_runs.runs_page(**_cursors())
-    status = 400 if form.errors else 200
-    return render("admin/reconciliation.html", status=status, form=form, runs=runs)
+    return render_form(form, "admin/reconciliation.html", runs=runs)
 
 
 @bp.get("/reconciliation/runs/<int:run_id>")
@@ -493,30 +502,32 @@ def jobs_board() -> Response:
 @bp.post("/jobs/<name>/run")
 @allow(Role.ADMIN)
 def run_job_now(name: str) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        run_id = admin_jobs.run_now(name, admin_id=current_user.id)
-    except admin_jobs.UnknownJob:
-        abort(404)
-    db.session.commit()
-    current_tasks().queue_run(run_id)
-    flash(f"{current_tasks().jobs[name].title} is queued (run {run_id}).", "success")
-    return htmx_redirect(url_for("admin.jobs_board"))
+    return _queue_run(
+        lambda: admin_jobs.run_now(name, admin_id=current_user.id),
+        lambda run_id: f"{current_tasks().jobs[name].title} is queued (run {run_id}).",
+    )
 
 
 @bp.post("/jobs/runs/<int:run_id>/retry")
 @allow(Role.ADMIN)
 def retry_job_run(run_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    return _queue_run(
+        lambda: admin_jobs.retry(run_id, admin_id=current_user.id).id,
+        lambda run_id: f"Run {run_id} is queued again.",
+    )
+
+
+def _queue_run(claim: Callable[[], int], done: Callable[[int], str]) -> Response:
+    """Claim a run (404 for a job or failed run there is not), commit it, queue it, and go back
+    to the board saying `done(run_id)`: the worker runs it only once the claim is committed."""
+    submitted(ActionForm())
     try:
-        admin_jobs.retry(run_id, admin_id=current_user.id)
+        run_id = claim()
     except admin_jobs.UnknownJob:
         abort(404)
     db.session.commit()
     current_tasks().queue_run(run_id)
-    flash(f"Run {run_id} is queued again.", "success")
+    flash(done(run_id), "success")
     return htmx_redirect(url_for("admin.jobs_board"))
 
 
@@ -531,20 +542,13 @@ def users_list() -> Response:
     if form.validate():
         role = Role(form.role.data) if form.role.data else None
         page = users.user_page(q=form.q.data or "", role=role, **_cursors())
-    return render(
-        "admin/users.html",
-        "admin/_users_results.html",
-        200 if page is not None else _filter_status(),
-        form=form,
-        people=page,
-        filter_args=_filter_args(),
-        action_form=ActionForm(),
+    return _render_list(
+        "admin/users.html", "admin/_users_results.html", form, refused=page is None, people=page
     )
 
 
 def _set_active(user_id: int, active: bool) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     on_error_go_to(url_for("admin.users_list"))
     try:
         user = users.set_active(user_id, active, admin=current_user)
@@ -588,8 +592,7 @@ def coach_fee(coach_id: int) -> Response:
             "success",
         )
         return htmx_redirect(url_for("admin.coach_fee", coach_id=coach_id))
-    status = 400 if form.errors else 200
-    return render("admin/coach_fee.html", status=status, form=form, profile=profile)
+    return render_form(form, "admin/coach_fee.html", profile=profile)
 
 
 @bp.get("/audit")

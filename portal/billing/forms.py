@@ -16,10 +16,6 @@ def new_attempt() -> str:
     return secrets.token_urlsafe(12)
 
 
-class ActionForm(FlaskForm):
-    """A button that changes something: it carries only the CSRF token."""
-
-
 class AttemptForm(FlaskForm):
     """A button that asks Stripe to make something; `attempt` makes the request idempotent."""
 

@@ -10,11 +10,12 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.billing import cards, membership, services
-from portal.billing.forms import ActionForm, AttemptForm, SubscribeForm
+from portal.billing.forms import AttemptForm, SubscribeForm
 from portal.bookings import hold, pricing, saved_card
 from portal.bookings.links import checkout_urls, coach_page_of_slot
 from portal.errors import on_error_go_to
 from portal.extensions import db
+from portal.forms import ActionForm, submitted
 from portal.models import Role, SessionStatus
 from portal.rendering import htmx_redirect, render
 from portal.security import allow
@@ -172,8 +173,7 @@ def remove_card(card_id: int) -> Response:
 
 
 def _change_card(card_id: int, change: Any, done: str) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     try:
         card = cards.card_of(current_user.id, card_id)
     except cards.CardNotFound:
@@ -205,8 +205,7 @@ def _card_change_failed(message: str) -> Response:
 @allow(Role.MENTEE)
 def pay_with_saved_card(slot_id: int) -> Response:
     """Hold the slot and charge the default card; on a decline, Checkout takes over."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     on_error_go_to(coach_page_of_slot(slot_id))
     booking = hold.hold_slot(current_user, slot_id)
     db.session.commit()  # the hold stands before Stripe is asked
@@ -236,8 +235,7 @@ def continue_to_checkout(booking_id: int) -> Response:
 @bp.post("/bookings/<int:booking_id>/checkout")
 @allow(Role.MENTEE)
 def start_booking_checkout(booking_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     booking = hold.booking_for(booking_id)
     if booking is None or booking.mentee_id != current_user.id:
         abort(404)
@@ -332,9 +330,7 @@ def resume_membership() -> Response:
 
 
 def _set_cancel(cancel: bool, done: str) -> Response:
-    form = AttemptForm()
-    if not form.validate_on_submit():
-        abort(400)
+    form = submitted(AttemptForm())
     on_error_go_to(url_for("billing.membership"))
     membership.set_cancel_at_period_end(current_user, cancel, request_token=form.attempt.data)
     db.session.commit()
@@ -346,8 +342,7 @@ def _set_cancel(cancel: bool, done: str) -> Response:
 @allow(Role.MENTEE)
 def manage_membership() -> Response:
     """Open Stripe's customer portal for the mentee."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     on_error_go_to(url_for("billing.membership"))
     url = membership.portal_url(
         current_user, return_url=url_for("billing.membership_returned", _external=True)

@@ -97,7 +97,3 @@ class SlotForm(FlaskForm):
             self.starts_at_utc = wall_time_to_utc(field.data, self.time_zone)
         except NonexistentTime as exc:
             raise ValidationError(str(exc)) from exc
-
-
-class ActionForm(FlaskForm):
-    """A button that changes something: it carries only the CSRF token."""

@@ -18,10 +18,11 @@ from werkzeug.wrappers import Response
 from portal import caching, calendar_invites, pagination
 from portal.bookings import cancellation, fulfilment, hold, links, pricing, saved_card
 from portal.coaches import services
-from portal.coaches.forms import ActionForm, CoachProfileForm, SlotForm
+from portal.coaches.forms import CoachProfileForm, SlotForm
 from portal.database import read_before_transaction
 from portal.errors import on_error_go_to
 from portal.extensions import db
+from portal.forms import ActionForm, submitted
 from portal.models import (
     Booking,
     CoachProfile,
@@ -32,7 +33,7 @@ from portal.models import (
 )
 from portal.models.coaching import TOPICS
 from portal.parsing import BadRequestInput, parse_money
-from portal.rendering import htmx_redirect, is_htmx, render
+from portal.rendering import htmx_redirect, is_htmx, render, render_form
 from portal.security import PUBLIC, SIGNED_IN, allow
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway import checkout as checkout_gateway
@@ -216,8 +217,7 @@ def _render_coach_page(coach_id: int, cursors: dict[str, str | None]) -> caching
 @bp.post("/slots/<int:slot_id>/book")
 @allow(Role.MENTEE)
 def book(slot_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     on_error_go_to(links.coach_page_of_slot(slot_id))
     booking = hold.hold_slot(current_user, slot_id)
     db.session.commit()  # the hold stands before Stripe is asked
@@ -319,8 +319,7 @@ def cancel_preview(booking_id: int) -> Response:
 @bp.post("/bookings/<int:booking_id>/cancel")
 @allow(SIGNED_IN)
 def cancel_booking(booking_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     page = url_for("coaches.booking_page", booking_id=booking_id)
     on_error_go_to(page)
     try:
@@ -425,12 +424,10 @@ def my_profile() -> Response:
         db.session.commit()
         flash("Your profile is saved.", "success")
         return htmx_redirect(url_for("coaches.my_profile"))
-    status = 400 if form.errors else 200
-    return render(
+    return render_form(
+        form,
         "coaches/my_profile.html",
         "coaches/_profile_form.html",
-        status,
-        form=form,
         profile=profile,
         checklist=services.setup_checklist(current_user),
         **_slots_context(
@@ -462,8 +459,7 @@ def add_slot() -> Response:
 @bp.post("/coach/slots/<int:slot_id>/delete")
 @allow(Role.COACH)
 def remove_slot(slot_id: int) -> Response:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     error = None
     try:
         services.remove_slot(current_user, slot_id)

@@ -85,7 +85,3 @@ class PayOutNowForm(FlaskForm):
 class PayOutInstantlyForm(PayOutNowForm):
     # `amount` is what arrives on the card, as the coach saw it beside Stripe's fee.
     submit = SubmitField("Yes, pay out instantly")
-
-
-class ActionForm(FlaskForm):
-    """A button that POSTs with a CSRF token and nothing else."""

@@ -9,7 +9,9 @@ coach can never ask for another's money.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
@@ -18,21 +20,24 @@ from werkzeug.wrappers import Response
 from portal import pagination
 from portal.errors import on_error_go_to
 from portal.extensions import db
+from portal.forms import ActionForm, submitted
 from portal.models import PayoutSchedule, Role
 from portal.money import format_money
 from portal.parsing import BadRequestInput, form_error_message, parse_int
 from portal.payouts import cli, composition, earnings, sections, services, statement
 from portal.payouts.forms import (
-    ActionForm,
     GetPaidForm,
     PayOutInstantlyForm,
     PayOutNowForm,
     PayoutSettingsForm,
 )
-from portal.rendering import htmx_redirect, render
+from portal.rendering import htmx_redirect, render, render_form
 from portal.security import allow
 from portal.stepup import requires_confirmation
 from portal.stripe_gateway import GatewayError
+
+Named = TypeVar("Named")
+T = TypeVar("T")
 
 bp = Blueprint("payouts", __name__)
 cli.register(bp)
@@ -93,27 +98,23 @@ def yearly_statement_csv(year: int) -> Response:
 @bp.get("/coach/earnings/activity")
 @allow(Role.COACH)
 def activity() -> Response:
-    try:
-        page = earnings.activity_page(current_user.id, _cursor())
-    except LookupError:  # not one of this coach's entries
-        abort(404)
+    page = _own(earnings.activity_page, _cursor())
     return render("payouts/activity.html", "payouts/_activity_rows.html", activity=page)
 
 
 @bp.get("/coach/earnings/payouts")
 @allow(Role.COACH)
 def payouts() -> Response:
-    try:
-        page = earnings.payouts_page(current_user.id, _cursor())
-    except LookupError:  # not one of this coach's payouts
-        abort(404)
+    page = _own(earnings.payouts_page, _cursor())
     return render("payouts/payouts.html", "payouts/_payout_rows.html", payouts=page)
 
 
-def _composition(payout_id: int) -> composition.Composition:
+def _own(read: Callable[[int, Named], T], named: Named) -> T:
+    """`read(coach_id, named)` for the signed-in coach: 404 when what the request names (the
+    last row shown, a payout) is not one of this coach's, which `read` says by LookupError."""
     try:
-        return composition.composition_of(current_user.id, payout_id)
-    except LookupError:  # not one of this coach's payouts
+        return read(current_user.id, named)
+    except LookupError:
         abort(404)
 
 
@@ -121,13 +122,14 @@ def _composition(payout_id: int) -> composition.Composition:
 @allow(Role.COACH)
 def payout_detail(payout_id: int) -> Response:
     """What one payout paid for, line by line."""
-    return render("payouts/payout_detail.html", composition=_composition(payout_id))
+    found = _own(composition.composition_of, payout_id)
+    return render("payouts/payout_detail.html", composition=found)
 
 
 @bp.get("/coach/earnings/payouts/<int:payout_id>.csv")
 @allow(Role.COACH)
 def payout_detail_csv(payout_id: int) -> Response:
-    found = _composition(payout_id)
+    found = _own(composition.composition_of, payout_id)
     response = Response(composition.as_csv(found), mimetype="text/csv")
     name = f"payout-{found.payout.created_at:%Y-%m-%d}-{payout_id}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -160,13 +162,8 @@ def get_paid() -> Response:
         account = services.start_onboarding(current_user.id, form.country.data)
         db.session.commit()
         return htmx_redirect(_onboarding_link(account))
-    status = 400 if form.errors else 200
-    return render(
-        "payouts/get_paid.html",
-        status=status,
-        form=form,
-        account=account,
-        requirements=_requirements_of(account),
+    return render_form(
+        form, "payouts/get_paid.html", account=account, requirements=_requirements_of(account)
     )
 
 
@@ -225,9 +222,7 @@ def _requirements_of(account) -> list[str]:  # type: ignore[no-untyped-def]
 @bp.post("/coach/earnings/stripe-dashboard")
 @allow(Role.COACH)
 def express_dashboard() -> Response:
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
+    submitted(ActionForm())
     on_error_go_to(url_for("payouts.dashboard"))
     return htmx_redirect(services.express_dashboard_link(current_user.id))
 
@@ -259,13 +254,8 @@ def settings() -> Response:
             return htmx_redirect(url_for("payouts.settings"))
         flash("Your payout settings are saved.", "success")
         return htmx_redirect(url_for("payouts.dashboard"))
-    status = 400 if form.errors else 200
-    return render(
-        "payouts/settings.html",
-        "payouts/_settings_form.html",
-        status,
-        form=form,
-        profile=profile,
+    return render_form(
+        form, "payouts/settings.html", "payouts/_settings_form.html", profile=profile
     )
 
 

@@ -20,6 +20,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from stripe.params import SubscriptionUpdateParams
+
 from portal.models import Booking, User
 from portal.money import to_minor_units
 from portal.stripe_gateway import call, client, idempotency_key, to_plain
@@ -195,28 +197,29 @@ def retrieve_subscription(subscription_id: str) -> Plain:
 
 def set_cancel_at_period_end(subscription_id: str, cancel: bool, *, request_token: str) -> Plain:
     """Cancel the subscription when its period ends (True) or keep it renewing (False)."""
-    subscription = call(
-        "subscriptions.update",
-        client().v1.subscriptions.update,
+    return _update_subscription(
         subscription_id,
-        params={"cancel_at_period_end": cancel},
-        options={
-            "idempotency_key": f"membership-cancel:{subscription_id}:{int(cancel)}:{request_token}"
-        },
+        {"cancel_at_period_end": cancel},
+        f"membership-cancel:{subscription_id}:{int(cancel)}:{request_token}",
     )
-    return to_plain(subscription)
 
 
 def set_subscription_payment_method(subscription_id: str, payment_method_id: str) -> Plain:
     """The card a subscription's renewals are charged to (Checkout set it to the first card)."""
+    return _update_subscription(
+        subscription_id,
+        {"default_payment_method": payment_method_id},
+        _change_key("membership-card", subscription_id, payment_method_id),
+    )
+
+
+def _update_subscription(subscription_id: str, params: SubscriptionUpdateParams, key: str) -> Plain:
     subscription = call(
         "subscriptions.update",
         client().v1.subscriptions.update,
         subscription_id,
-        params={"default_payment_method": payment_method_id},
-        options={
-            "idempotency_key": _change_key("membership-card", subscription_id, payment_method_id)
-        },
+        params=params,
+        options={"idempotency_key": key},
     )
     return to_plain(subscription)
 
