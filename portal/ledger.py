@@ -333,7 +333,7 @@ def _record(
         },
     )
     if entry_id is None:  # nothing was inserted: a duplicate, or there is no profile
-        _lock_balances(coach_id)  # raises LedgerError when there is none
+        lock_balances(coach_id)  # raises LedgerError when there is none
         logger.debug(
             "Ledger %s for coach %s already recorded; nothing changed.", kind.value, coach_id
         )
@@ -359,9 +359,10 @@ def _record(
     return entry_id
 
 
-def _lock_balances(coach_id: int) -> Balances:
+def lock_balances(coach_id: int) -> Balances:
     """Lock the coach's profile row for this transaction and read its balances (raises
-    LedgerError when the user has no coach profile)."""
+    LedgerError when the user has no coach profile). Every entry's insert takes the same lock;
+    a caller takes it first when what it reads must not miss a change being recorded."""
     row = db.session.execute(_LOCK_BALANCES, {"coach_id": coach_id}).one_or_none()
     if row is None:
         raise LedgerError(f"User {coach_id} has no coach profile; no balance can move.")

@@ -130,7 +130,13 @@ def release_funds(coach_id: int, stripe_account_id: str) -> int:
     delayed, repeated or stale) and when a payment is recorded after a release. Stripe's
     reversals and payouts never touch pending, so after this the coach's pending is Stripe's
     for the payments the portal has recorded (DESIGN rule 7).
+
+    The coach's balances are locked before the held payments are read, even when none are
+    held: a payment being recorded holds that lock from its ledger entry until it commits. So
+    either this read waits for that payment and sees it, or the payment's entry waits for the
+    release to commit and then sees its mark (`balance_released_at`) and catches up.
     """
+    ledger.lock_balances(coach_id)
     held = ledger.held_payments(coach_id)
     if not held:
         return 0
