@@ -199,6 +199,24 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     _assert_paid_once(booking.id, slot.coach_id)
 
 
+def test_fulfilment_keeps_a_change_its_caller_made_to_the_booking_and_had_not_flushed(
+    app: Flask, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
+) -> None:
+    booking = _start(mentee_client, slot)
+    paid = stripe_fake.pay(booking.stripe_checkout_session_id)
+    held = db.session.get(Booking, booking.id)
+    held.duration_minutes = 90  # the caller's work, pending in the same unit of work
+    # Whether or not the session would flush it on its own before the next statement: the
+    # booking's confirmation is a statement of its own, and a copy of the booking the session
+    # holds is then read again.
+    with db.session.no_autoflush:
+        assert fulfilment.fulfil_checkout(paid) == booking.id
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Booking, booking.id).duration_minutes == 90
+    _assert_paid_once(booking.id, slot.coach_id)
+
+
 def test_a_payment_recorded_after_stripe_released_it_is_available_at_once(
     app: Flask,
     mentee_client: FlaskClient,
