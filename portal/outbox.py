@@ -10,7 +10,9 @@ What this module promises:
   the same templates in the reader's zone: a paid booking's request writes the rows, not the
   messages and their calendar invitation. The delivery keeps what it rendered on the row, so a
   retry sends the same message; a message that cannot be rendered is retried and kept as failed
-  as one that cannot be sent.
+  as one that cannot be sent. A composer whose message is no longer owed (its booking was
+  canceled before the delivery) raises `NotOwed`: nothing is written or sent, and the row is
+  kept as skipped, with the reason.
 - After the commit, its new messages are queued for delivery on the task queue, in one task; a
   sweep every minute (`deliver_due`) delivers whatever is due and was not, so a queue that lost
   a task, or a consumer that was down, delays a message but never loses it.
@@ -43,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from portal.extensions import db, mail
 from portal.models import OutboxMessage, Role, User, utcnow
-from portal.models.mail import FAILED, PENDING, SENDING, SENT
+from portal.models.mail import FAILED, PENDING, SENDING, SENT, SKIPPED
 from portal.templating import READER_TIME_ZONE
 from portal.time_zones import DEFAULT_TIME_ZONE, show_time
 
@@ -123,7 +125,11 @@ class Letter:
     attachments: list[dict[str, str]] | None = None
 
 
-# A composer writes the message of its kind about a booking for its reader.
+class NotOwed(Exception):
+    """Raised by a composer whose message is no longer owed; its text says why."""
+
+
+# A composer writes the message of its kind about a booking for its reader, or raises NotOwed.
 Composer = Callable[[int, User], Letter]
 _COMPOSERS: dict[str, Composer] = {}
 
@@ -245,6 +251,9 @@ def deliver(message_id: int, now: datetime | None = None) -> bool:
     if message.text_body is None:
         try:
             _compose(message)
+        except NotOwed as reason:
+            db.session.rollback()
+            return _skip(message_id, reason)
         except Exception as exc:  # its booking or reader gone, a template's error
             db.session.rollback()  # nothing half written is kept; the claim was committed
             message = db.session.get(OutboxMessage, message_id)
@@ -278,6 +287,16 @@ def deliver_due(now: datetime | None = None) -> int:
     ).all()
     db.session.commit()
     return sum(deliver(message_id, now) for message_id in due)
+
+
+def _skip(message_id: int, reason: NotOwed) -> bool:
+    message = db.session.get(OutboxMessage, message_id)
+    assert message is not None
+    message.status = SKIPPED
+    message.last_error = f"Not sent: {reason}"[:1000]
+    db.session.commit()
+    logger.info("Message %s not sent: %s", message_id, reason)
+    return False
 
 
 def _not_sent(message: OutboxMessage, exc: Exception, now: datetime) -> bool:

@@ -13,7 +13,16 @@ from flask_migrate import downgrade, upgrade
 
 from portal import ledger
 from portal.extensions import db
-from portal.models import Base, CoachProfile, LedgerEntry, LedgerEntryKind, Role, User
+from portal.models import (
+    Base,
+    CoachProfile,
+    LedgerEntry,
+    LedgerEntryKind,
+    OutboxMessage,
+    Role,
+    User,
+)
+from portal.models.mail import FAILED, PENDING, SENDING, SKIPPED
 from tests.builders import make_payment, make_user
 
 
@@ -142,3 +151,41 @@ def test_the_release_by_payment_migration_marks_the_payments_old_releases_moved(
         Decimal("140.00"), zero, Decimal("140.00")
     )
     assert ledger.verify() == []
+
+
+def test_going_below_0021_gives_up_unrendered_messages_still_owed_and_says_how_many(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = make_user(Role.MENTEE)
+    rows = {
+        status: OutboxMessage(kind="booking.confirmed", user_id=reader.id, status=status)
+        for status in (PENDING, SENDING, SKIPPED)
+    }
+    db.session.add_all(rows.values())
+    db.session.commit()
+    ids = {status: row.id for status, row in rows.items()}
+    db.session.commit()  # a migration waits for the test's own reads to end on PostgreSQL
+
+    downgrade(revision="0020")
+    db.engine.dispose()
+    outbox = sa.table(
+        "outbox",
+        sa.column("id"),
+        sa.column("status"),
+        sa.column("last_error"),
+        sa.column("text_body"),
+    )
+    found = {
+        row.id: (row.status, row.last_error, row.text_body)
+        for row in db.session.execute(sa.select(outbox))
+    }
+    db.session.commit()
+    gave_up = (FAILED, "Not rendered before a downgrade", "")
+    assert found == {
+        ids[PENDING]: gave_up,
+        ids[SENDING]: gave_up,
+        ids[SKIPPED]: (SKIPPED, None, ""),
+    }
+    assert "Gave up 2 outbox message(s) not rendered before the downgrade" in caplog.text
+    upgrade()
+    db.engine.dispose()

@@ -189,6 +189,9 @@ def pay_awaiting(
     """
     if booking_id is None:
         return None
+    # The statement goes around the unit of work, and a copy of the booking the session holds is
+    # expired after it: the caller's pending changes are written first, autoflush or not.
+    db.session.flush()
     paid = db.session.execute(
         _PAY,
         {

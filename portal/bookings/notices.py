@@ -15,7 +15,7 @@ from portal.calendar_invites import CANCEL, REQUEST, invite_attachment
 from portal.extensions import db
 from portal.models import Booking, SessionStatus, Transaction, TransactionType, User, utcnow
 from portal.money import format_money
-from portal.outbox import Letter, already_queued, composes, queue_composed, queue_mail
+from portal.outbox import Letter, NotOwed, already_queued, composes, queue_composed, queue_mail
 from portal.time_zones import show_time
 
 REMINDER_AHEAD = timedelta(hours=24)
@@ -66,12 +66,19 @@ def _new_booking(booking_id: int, coach: User) -> Letter:
 
 
 def _booking(booking_id: int) -> Booking:
-    # Read with its two people, whom each message names.
+    """The booking as it is now, read with its two people, whom each message names.
+
+    Its messages are written at delivery, after the payment's commit: a booking canceled since
+    (in the same request, or before a late retry) must not be announced with an invitation that
+    puts it back in calendars, so its confirmation is not owed any more.
+    """
     booking = db.session.get(
         Booking, booking_id, options=[joinedload(Booking.mentee), joinedload(Booking.coach)]
     )
     if booking is None:
         raise LookupError(f"Booking {booking_id} does not exist.")
+    if booking.status is not SessionStatus.CONFIRMED:
+        raise NotOwed(f"booking {booking_id} is {booking.status.value}, no longer confirmed")
     return booking
 
 

@@ -12,10 +12,13 @@ from portal.models.base import Base, JSONType, UTCDateTime, utcnow
 
 # A message's life: pending (due at `next_attempt_at`), sending (claimed by one consumer), then
 # sent; back to pending with a later `next_attempt_at` after a failed try, failed after the last.
+# A message composed at delivery whose cause no longer holds (a confirmation of a booking
+# canceled meanwhile) is skipped instead: never sent, its `last_error` says why.
 PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
+SKIPPED = "skipped"
 
 
 class OutboxMessage(Base):

@@ -7,6 +7,7 @@ import shutil
 from datetime import UTC, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
@@ -14,10 +15,11 @@ from icalendar import Calendar
 from portal import outbox
 from portal.bookings import notices
 from portal.extensions import db
-from portal.models import Booking, OutboxMessage, utcnow
-from portal.models.mail import FAILED, PENDING, SENT
-from tests.coaches.conftest import post_form
+from portal.models import AvailabilitySlot, Booking, OutboxMessage, utcnow
+from portal.models.mail import FAILED, PENDING, SENT, SKIPPED
+from tests.coaches.conftest import book_slot, only_booking, post_form
 from tests.mailbox import html_of, links_in, messages, text_of
+from tests.stripe_fake import FakeStripe
 
 
 def _ics(message) -> Calendar:  # type: ignore[no-untyped-def]
@@ -182,3 +184,36 @@ def test_a_mentee_who_switched_reminders_off_gets_none_but_still_hears_of_money(
     assert len(messages(app)) == before
     post_form(mentee_client, f"/bookings/{paid_booking.id}/cancel")
     assert [m["To"] for m in messages(app)[before:]].count(paid_booking.mentee.email) == 1
+
+
+def test_cancelling_a_booking_paid_meanwhile_mails_the_cancellation_and_no_confirmation(
+    app: Flask, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
+) -> None:
+    # The mentee cancels while the Checkout is being paid: asking Stripe to expire it finds it
+    # paid, so the same request confirms the booking (owing its confirmation) and cancels it.
+    assert book_slot(mentee_client, slot.id).status_code == 303
+    booking = only_booking()
+    stripe_fake.pay(booking.stripe_checkout_session_id)
+    assert post_form(mentee_client, f"/bookings/{booking.id}/cancel").status_code == 303
+
+    by_to = {m["To"]: m for m in messages(app)}
+    assert len(messages(app)) == 2  # the cancellation, to each of the two, and nothing else
+    assert set(by_to) == {booking.mentee.email, booking.coach.email}
+    mentee_mail = by_to[booking.mentee.email]
+    assert mentee_mail["Subject"].startswith("Canceled: your session of")
+    assert "You will be refunded $100.00" in text_of(mentee_mail)
+    assert {_ics(m)["METHOD"] for m in by_to.values()} == {"CANCEL"}
+    db.session.expire_all()
+    skipped = db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.booking_id == booking.id)
+    ).all()
+    assert sorted((row.kind, row.status, row.text_body) for row in skipped) == [
+        ("booking.confirmed", SKIPPED, None),
+        ("booking.new_for_coach", SKIPPED, None),
+    ]
+    assert {row.last_error for row in skipped} == {
+        f"Not sent: booking {booking.id} is canceled, no longer confirmed"
+    }
+    # The sweep leaves them be: a late retry cannot put the event back in calendars.
+    assert outbox.deliver_due(utcnow() + timedelta(days=1)) == 0
+    assert len(messages(app)) == 2

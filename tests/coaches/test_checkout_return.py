@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from time import time
+from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -28,7 +30,8 @@ from portal.models import (
 )
 from tests.builders import make_user
 from tests.coaches.conftest import book_slot, only_booking
-from tests.conftest import login
+from tests.conftest import PASSWORD, login
+from tests.mailbox import messages
 from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import balance, event
 from tests.webhooks.signing import (
@@ -196,6 +199,24 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     )
     assert signed_post(client, PLATFORM_PATH, completed, platform_secret(client)).status_code == 200
     assert _return(mentee_client, booking).status_code == 303
+    _assert_paid_once(booking.id, slot.coach_id)
+
+
+def test_fulfilment_keeps_a_change_its_caller_made_to_the_booking_and_had_not_flushed(
+    app: Flask, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
+) -> None:
+    booking = _start(mentee_client, slot)
+    paid = stripe_fake.pay(booking.stripe_checkout_session_id)
+    held = db.session.get(Booking, booking.id)
+    held.duration_minutes = 90  # the caller's work, pending in the same unit of work
+    # Whether or not the session would flush it on its own before the next statement: the
+    # booking's confirmation is a statement of its own, and a copy of the booking the session
+    # holds is then read again.
+    with db.session.no_autoflush:
+        assert fulfilment.fulfil_checkout(paid) == booking.id
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Booking, booking.id).duration_minutes == 90
     _assert_paid_once(booking.id, slot.coach_id)
 
 
@@ -401,3 +422,116 @@ def test_events_about_other_objects_are_ignored(app: Flask, client: FlaskClient)
     )
     response = signed_post(client, PLATFORM_PATH, stray, platform_secret(client))
     assert (response.status_code, response.text) == (200, "ignored")
+
+
+def _completed(client: FlaskClient, checkout_session: dict[str, Any]) -> str:
+    """Stripe tells the webhook that `checkout_session` completed; the runner's answer."""
+    completed = event("checkout.session.completed", checkout_session)
+    response = signed_post(client, PLATFORM_PATH, completed, platform_secret(client))
+    assert response.status_code == 200
+    return response.text
+
+
+def test_another_checkouts_payment_naming_the_booking_does_not_confirm_it(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Only the booking's own Checkout (or any, while it has none) may confirm it: another
+    # Checkout naming it is logged and changes nothing.
+    booking = _start(mentee_client, slot)
+    own = booking.stripe_checkout_session_id
+    other = {
+        **stripe_fake.event_object(own),
+        "id": "cs_test_other",
+        "status": "complete",
+        "payment_status": "paid",
+        "payment_intent": "pi_test_other",
+    }
+    assert _completed(client, other) == "ignored"
+    assert f"Checkout cs_test_other does not belong to booking {booking.id}" in caplog.text
+    db.session.expire_all()
+    untouched = db.session.get(Booking, booking.id)
+    assert (untouched.status, untouched.payment_status) == (
+        SessionStatus.PENDING_PAYMENT,
+        PaymentStatus.PENDING,
+    )
+    assert (untouched.stripe_checkout_session_id, untouched.stripe_payment_intent_id) == (own, None)
+    assert db.session.query(Transaction).count() == 0
+    assert db.session.query(LedgerEntry).count() == 0
+    assert messages(app) == []
+
+    # Its own Checkout still confirms it.
+    stripe_fake.pay(own)
+    assert _completed(client, stripe_fake.event_object(own)) == "processed"
+    _assert_paid_once(booking.id, slot.coach_id)
+
+
+def _paid_after_its_release(
+    mentee_client: FlaskClient, stripe_fake: FakeStripe, slot: AvailabilitySlot
+) -> Booking:
+    """The mentee leaves Checkout and the booking is released, but Stripe completes the
+    payment all the same (it was being paid as the portal let the time go)."""
+    booking = _start(mentee_client, slot)
+    assert mentee_client.get(_cancel_link(stripe_fake, booking)).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Booking, booking.id).status is SessionStatus.CANCELED
+    stripe_fake.pay(booking.stripe_checkout_session_id)
+    return booking
+
+
+def test_a_payment_after_the_release_takes_the_slot_back_while_it_is_free(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+) -> None:
+    booking = _paid_after_its_release(mentee_client, stripe_fake, slot)
+    paid = stripe_fake.event_object(booking.stripe_checkout_session_id)
+    assert _completed(client, paid) == "processed"
+    _assert_paid_once(booking.id, slot.coach_id)
+    assert hold.open_slots_page(slot.coach_id).rows == []  # held again
+    by_to = {m["To"]: str(m["Subject"]) for m in messages(app)}
+    assert by_to.keys() == {booking.mentee.email, db.session.get(User, slot.coach_id).email}
+    assert by_to[booking.mentee.email].startswith("Booked: ")
+    assert _completed(client, paid) == "processed"  # told again: nothing more
+    _assert_paid_once(booking.id, slot.coach_id)
+    assert len(messages(app)) == 2
+
+
+def test_a_payment_after_the_release_of_a_slot_taken_since_is_recorded_for_a_refund(
+    app: Flask,
+    mentee_client: FlaskClient,
+    client: FlaskClient,
+    slot: AvailabilitySlot,
+    stripe_fake: FakeStripe,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    booking = _paid_after_its_release(mentee_client, stripe_fake, slot)
+    second = app.test_client()
+    login(second, make_user(Role.MENTEE, password=PASSWORD))
+    assert book_slot(second, slot.id).status_code == 303
+    taken = db.session.scalars(db.select(Booking).where(Booking.id != booking.id)).one()
+
+    paid = stripe_fake.event_object(booking.stripe_checkout_session_id)
+    assert _completed(client, paid) == "processed"
+    assert f"Booking {booking.id} was paid after its slot was taken; refund it" in caplog.text
+    db.session.expire_all()
+    released = db.session.get(Booking, booking.id)
+    assert (released.status, released.payment_status) == (
+        SessionStatus.CANCELED,
+        PaymentStatus.PAID,
+    )
+    # The money is recorded, as Stripe holds it, for an admin to refund; nobody is told it is
+    # booked, and the slot stays with the mentee who took it.
+    [transaction] = db.session.scalars(db.select(Transaction)).all()
+    assert (transaction.session_id, transaction.amount) == (booking.id, Decimal("100.00"))
+    assert transaction.status is TransactionStatus.COMPLETED
+    assert ledger.balances_of(slot.coach_id).pending == Decimal("80.00")
+    assert ledger.verify() == []
+    assert db.session.get(Booking, taken.id).status is SessionStatus.PENDING_PAYMENT
+    assert messages(app) == []
