@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import sqlalchemy as sa
 import stripe
 from flask import Flask
 from flask.testing import FlaskClient
@@ -34,10 +37,51 @@ from portal.models import (
 )
 from portal.money import split_fee
 from tests.builders import make_user
-from tests.conftest import PASSWORD, csrf_token, login
+from tests.conftest import PASSWORD, csrf_token, is_postgres, login
 from tests.live import LivePortal, LiveSandbox, live_portal, live_sandbox
 
 _payments = itertools.count(1)
+
+
+# --- races: real threads on real connections -------------------------------------------
+
+WAIT = 20  # seconds: no step of a race may hang longer
+
+
+def in_thread(app: Flask, post: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start `post` (a request through its own test client and connection) in a thread."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["response"] = post()
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def waits_for_a_lock(app: Flask, thread: threading.Thread) -> bool:
+    """Whether `thread`'s request is blocked on a lock: PostgreSQL shows its backend waiting.
+    On SQLite it waits for the database's write lock: it is still not done a second later."""
+    if not is_postgres(app):
+        thread.join(timeout=1)
+        return thread.is_alive()
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and thread.is_alive():
+        with db.engine.connect() as conn:
+            if conn.scalar(_WAITING):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+_WAITING = sa.text(
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
 
 
 # --- data -------------------------------------------------------------------------------------

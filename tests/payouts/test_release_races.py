@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -25,8 +23,7 @@ from portal.extensions import db
 from portal.models import LedgerEntry, LedgerEntryKind, Role, Transaction, User
 from portal.stripe_gateway import connect as connect_gateway
 from tests.builders import make_connected_account, make_slot, make_user
-from tests.conftest import is_postgres
-from tests.payouts.conftest import earn
+from tests.payouts.conftest import WAIT, earn, in_thread, waits_for_a_lock
 from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import balance, event
 from tests.webhooks.signing import (
@@ -38,43 +35,6 @@ from tests.webhooks.signing import (
 )
 
 D = Decimal
-WAIT = 20  # seconds: no step of this test may hang longer
-
-
-def _in_thread(app: Flask, post: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    """Start `post` (a webhook delivery through its own test client and connection)."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["response"] = post()
-        except BaseException as exc:  # noqa: BLE001 - the test reports it
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def _waits_for_a_lock(app: Flask, thread: threading.Thread) -> bool:
-    """Whether `thread`'s request is blocked on a lock: PostgreSQL shows its backend waiting.
-    On SQLite it waits for the database's write lock: it is still not done a second later."""
-    if not is_postgres(app):
-        thread.join(timeout=1)
-        return thread.is_alive()
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline and thread.is_alive():
-        with db.engine.connect() as conn:
-            if conn.scalar(_WAITING):
-                return True
-        time.sleep(0.05)
-    return False
-
-
-_WAITING = sa.text(
-    "SELECT count(*) FROM pg_stat_activity "
-    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-)
 
 
 def test_a_release_applied_while_a_payment_is_recorded_leaves_that_payment_available(
@@ -107,16 +67,16 @@ def test_a_release_applied_while_a_payment_is_recorded_leaves_that_payment_avail
 
     monkeypatch.setattr(connect_gateway, "released_transfers", released_transfers)
     client = app.test_client()
-    releasing, released = _in_thread(
+    releasing, released = in_thread(
         app, lambda: signed_post(app.test_client(), CONNECT_PATH, release, connect_secret(client))
     )
     assert asked.wait(timeout=WAIT), released
-    paying, paid = _in_thread(
+    paying, paid = in_thread(
         app, lambda: signed_post(app.test_client(), PLATFORM_PATH, payment, platform_secret(client))
     )
     try:
         # The payment cannot record its ledger entry while the release holds the coach's lock.
-        assert _waits_for_a_lock(app, paying), "the payment was recorded during the release"
+        assert waits_for_a_lock(app, paying), "the payment was recorded during the release"
     finally:
         answer.set()
         releasing.join(timeout=WAIT)
