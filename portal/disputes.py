@@ -79,8 +79,8 @@ def recovery_refusal(transaction: Transaction) -> str | None:
 
 def recover_coach_share(transaction_id: int) -> Decimal:
     """Reverse the coach's share of a lost dispute at Stripe and take it from their balance."""
-    transaction = db.session.scalar(
-        sa.select(Transaction).where(Transaction.id == transaction_id).with_for_update()
+    transaction = ledger.lock_payment(
+        sa.select(Transaction).where(Transaction.id == transaction_id)
     )
     if transaction is None:
         raise LookupError(transaction_id)

@@ -369,6 +369,26 @@ def lock_balances(coach_id: int) -> Balances:
     return Balances(*row)
 
 
+def lock_payment(query: sa.Select[tuple[Transaction]]) -> Transaction | None:
+    """The payment `query` finds, locked for update after its coach's balances (None if none).
+
+    One lock order for every path that locks a payment's row and moves that coach's money: the
+    coach's balances first. A release holds them while its entries' foreign keys lock the
+    coach's payments' rows, so a path that locked a payment first and then waited for the
+    balances at its own entry would wait for the release while the release waited for it. The
+    coach is read without a lock: a payment's coach never changes."""
+    found = db.session.execute(
+        query.with_only_columns(Transaction.id, Transaction.coach_id)
+    ).first()
+    if found is None:
+        return None
+    if found.coach_id is not None:  # a coach without a profile has no balances to lock
+        db.session.execute(_LOCK_BALANCES, {"coach_id": found.coach_id})
+    return db.session.scalar(
+        sa.select(Transaction).where(Transaction.id == found.id).with_for_update()
+    )
+
+
 # The statements every balance change runs, built once: building one costs more than running it.
 _PROFILES = CoachProfile.__table__
 _ENTRIES = LedgerEntry.__table__

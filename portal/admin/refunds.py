@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from portal import ledger
 from portal.admin import audit
 from portal.admin.detail import REFUNDABLE
 from portal.bookings import cancellation
@@ -122,9 +123,9 @@ def describe(refund: Refund) -> str:
 
 def _refundable(transaction_id: int, *, lock: bool = False) -> Transaction:
     query = sa.select(Transaction).where(Transaction.id == transaction_id)
-    if lock:  # two admins refunding the same payment take turns
-        query = query.with_for_update()
-    txn = db.session.scalar(query)
+    # Two admins refunding the same payment take turns; the coach's balances are locked first,
+    # as every path that locks a payment does (`ledger.lock_payment`).
+    txn = ledger.lock_payment(query) if lock else db.session.scalar(query)
     if txn is None:
         raise LookupError(transaction_id)
     if txn.type is not TransactionType.SESSION_PAYMENT or not txn.stripe_payment_intent_id:

@@ -35,8 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from portal import disputes
-from portal.extensions import db
+from portal import disputes, ledger
 from portal.models import (
     StripeConnectedAccount,
     Transaction,
@@ -128,12 +127,11 @@ def dispute_changed(event: Event) -> str | WaitFor | None:
     data = _object(event)
     payment_intent = data.get("payment_intent")
     transaction = (
-        db.session.scalar(
+        ledger.lock_payment(
             sa.select(Transaction)
             .where(Transaction.stripe_payment_intent_id == payment_intent)
             .order_by(Transaction.id)
             .limit(1)
-            .with_for_update()
         )
         if payment_intent
         else None

@@ -1,0 +1,133 @@
+"""A lost dispute's recovery at the moment Stripe releases the same payment: real threads on real
+connections, Stripe faked at the gateway seam.
+
+A release holds the coach's balance lock while it writes each payment's release entry, whose
+foreign key locks the payment's row. The dispute's event locked the payment's row first and the
+coach's balances second (at its recovery's ledger entry), so it waited for the release while the
+release waited for it, and PostgreSQL aborted one of the two (a 500 to Stripe). Every path now
+takes the coach's lock before the payment's row: the dispute waits, and both are applied. On
+SQLite the release holds the database's write lock, and the dispute waits for it the same way."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from portal import ledger
+from portal.extensions import db
+from portal.models import LedgerEntry, LedgerEntryKind, Role, Transaction, User
+from portal.stripe_gateway import connect as connect_gateway
+from portal.stripe_gateway import disputes as disputes_gateway
+from tests.builders import make_connected_account, make_user
+from tests.payouts.conftest import WAIT, earn, in_thread, waits_for_a_lock
+from tests.stripe_fake import FakeStripe
+from tests.webhooks.payloads import balance, dispute, event
+from tests.webhooks.signing import (
+    CONNECT_PATH,
+    PLATFORM_PATH,
+    connect_secret,
+    platform_secret,
+    signed_post,
+)
+
+D = Decimal
+ZERO = D("0.00")
+
+
+def _held_payment_released_at_stripe(stripe_fake: FakeStripe) -> tuple[User, str, Transaction]:
+    """A coach's paid session, still pending in the portal, which Stripe has made available."""
+    coach = make_user(Role.COACH, session_price=D("100.00"))
+    account = make_connected_account(coach).stripe_account_id
+    txn = earn(coach, "100.00", paid=("pi_held_released", "tr_held_released"))
+    stripe_fake.release(account, txn)
+    return coach, account, txn
+
+
+def _while_released(
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+    account: str,
+    act: Callable[[], Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Deliver `balance.available` for `account`; while the release holds the coach's lock
+    (its question to Stripe is held), run `act` in another thread; then let the release go on.
+    Returns the release's outcome and the act's."""
+    asked, answer = threading.Event(), threading.Event()
+    stripe_answers = connect_gateway.released_transfers
+
+    def released_transfers(*args: Any) -> set[str]:
+        asked.set()
+        answer.wait(timeout=WAIT)
+        return stripe_answers(*args)
+
+    monkeypatch.setattr(connect_gateway, "released_transfers", released_transfers)
+    release = event("balance.available", balance(8000), account=account)
+    secret = connect_secret(app.test_client())
+    releasing, released = in_thread(
+        app, lambda: signed_post(app.test_client(), CONNECT_PATH, release, secret)
+    )
+    acting, acted = in_thread(app, act) if asked.wait(timeout=WAIT) else (None, {})
+    try:
+        assert acting is not None, released
+        # The act reaches the coach's lock the release holds (on SQLite, the write lock).
+        assert waits_for_a_lock(app, acting), acted
+    finally:
+        answer.set()
+        releasing.join(timeout=WAIT)
+        if acting is not None:
+            acting.join(timeout=WAIT)
+    assert not releasing.is_alive() and acting is not None and not acting.is_alive()
+    assert "error" not in released and "error" not in acted, (released, acted)
+    return released, acted
+
+
+def _entries(coach: User) -> list[LedgerEntryKind]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            sa.select(LedgerEntry.kind)
+            .where(LedgerEntry.coach_id == coach.id)
+            .order_by(LedgerEntry.id)
+        )
+    )
+
+
+def test_a_lost_dispute_recovered_while_its_payment_is_released_is_applied_with_the_release(
+    app: Flask, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coach, account, txn = _held_payment_released_at_stripe(stripe_fake)
+    monkeypatch.setitem(app.config, "DISPUTE_LOST_COACH_SHARE", "recover_automatically")
+    monkeypatch.setattr(
+        disputes_gateway,
+        "reverse_transfer_for_dispute",
+        lambda transaction, amount: {"id": "trr_dispute_lost", "amount": amount},
+    )
+    lost = event(
+        "charge.dispute.closed", dispute(txn.stripe_payment_intent_id, 10000, status="lost")
+    )
+    secret = platform_secret(app.test_client())
+
+    released, recovered = _while_released(
+        app,
+        monkeypatch,
+        account,
+        lambda: signed_post(app.test_client(), PLATFORM_PATH, lost, secret),
+    )
+
+    assert released["response"].status_code == 200, released["response"].text
+    assert recovered["response"].status_code == 200, recovered["response"].text
+    assert _entries(coach) == [
+        LedgerEntryKind.PAYMENT,
+        LedgerEntryKind.FUNDS_AVAILABLE,
+        LedgerEntryKind.DISPUTE,
+    ]
+    # Released (pending to available), then the whole share taken back from available.
+    assert ledger.balances_of(coach.id) == ledger.Balances(ZERO, ZERO, ZERO)
+    assert db.session.get(Transaction, txn.id).meta["dispute"]["recovered"] == str(txn.coach_share)
+    assert ledger.verify() == []
