@@ -382,11 +382,17 @@ def lock_payment(query: sa.Select[tuple[Transaction]]) -> Transaction | None:
     ).first()
     if found is None:
         return None
-    if found.coach_id is not None:  # a coach without a profile has no balances to lock
-        db.session.execute(_LOCK_BALANCES, {"coach_id": found.coach_id})
+    lock_coach(found.coach_id)
     return db.session.scalar(
         sa.select(Transaction).where(Transaction.id == found.id).with_for_update()
     )
+
+
+def lock_coach(coach_id: int | None) -> None:
+    """Take the coach's balance lock (nothing when there is no coach, or no profile) before
+    writing any of the coach's payment rows, in the order `lock_payment` explains."""
+    if coach_id is not None:
+        db.session.execute(_LOCK_BALANCES, {"coach_id": coach_id})
 
 
 # The statements every balance change runs, built once: building one costs more than running it.

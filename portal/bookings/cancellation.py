@@ -283,7 +283,13 @@ def apply_stripe_refund(refund: Refund, stripe_refund: dict[str, Any]) -> None:
     bank refuses later gives its money back to the platform, but the reversal and the fee refund
     stay at Stripe, so the coach's balance keeps them too. The status then follows Stripe:
     pending to succeeded, and pending or succeeded to failed or canceled, never back.
+
+    The coach's balances are locked before the payment's row is written (its status, a
+    failure): a release holds them while it locks that row, and a refund that wrote the row
+    first (one that moved nothing of the coach's, say) and then waited for them at the next
+    refund's entry would wait for the release while the release waited for it.
     """
+    ledger.lock_coach(refund.transaction.coach_id)
     refund.stripe_refund_id = refund.stripe_refund_id or stripe_refund["id"]
     status = stripe_refund.get("status")
     if status in ("succeeded", "failed") and refund.transfer_reversed is None:

@@ -1,12 +1,13 @@
-"""A lost dispute's recovery at the moment Stripe releases the same payment: real threads on real
-connections, Stripe faked at the gateway seam.
+"""A lost dispute's recovery, or refunds told of by Stripe, at the moment Stripe releases the same
+payment: real threads on real connections, Stripe faked at the gateway seam.
 
 A release holds the coach's balance lock while it writes each payment's release entry, whose
-foreign key locks the payment's row. The dispute's event locked the payment's row first and the
-coach's balances second (at its recovery's ledger entry), so it waited for the release while the
-release waited for it, and PostgreSQL aborted one of the two (a 500 to Stripe). Every path now
-takes the coach's lock before the payment's row: the dispute waits, and both are applied. On
-SQLite the release holds the database's write lock, and the dispute waits for it the same way."""
+foreign key locks the payment's row, and it writes a transfer it had to ask Stripe for on that row.
+The dispute's event locked the payment's row first, and a refund that moved nothing of the coach's
+wrote the payment's status first; each then waited for the coach's balances (at a ledger entry)
+while the release waited for it, and PostgreSQL aborted one of the two (a 500 to Stripe). Every
+path now takes the coach's lock before the payment's row: the second one waits, and both are
+applied. On SQLite the release holds the database's write lock, and the other waits for it."""
 
 from __future__ import annotations
 
@@ -131,3 +132,68 @@ def test_a_lost_dispute_recovered_while_its_payment_is_released_is_applied_with_
     assert ledger.balances_of(coach.id) == ledger.Balances(ZERO, ZERO, ZERO)
     assert db.session.get(Transaction, txn.id).meta["dispute"]["recovered"] == str(txn.coach_share)
     assert ledger.verify() == []
+
+
+def test_refunds_told_of_while_their_payment_is_released_are_applied_with_the_release(
+    app: Flask, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Recorded from an event that named no transfer: the release asks Stripe for it and writes
+    # it on the payment's row.
+    coach = make_user(Role.COACH, session_price=D("100.00"))
+    account = make_connected_account(coach).stripe_account_id
+    txn = earn(coach, "100.00")
+    stripe_fake.release(account, txn)
+    # Two refunds made in Stripe's dashboard, told of by one `charge.refunded`: the first
+    # reversed nothing of the coach's transfer, the second 40.00 of it (and 10.00 of the fee).
+    refunds = [
+        _refund_at_stripe(stripe_fake, "re_kept_transfer", 2000, reversed_=0, fee_refunded=0),
+        _refund_at_stripe(stripe_fake, "re_reversed", 5000, reversed_=4000, fee_refunded=1000),
+    ]
+    charge = {
+        "id": "ch_refunded_twice",
+        "object": "charge",
+        "payment_intent": txn.stripe_payment_intent_id,
+        "amount": 10000,
+        "amount_refunded": 7000,
+        "refunds": {"data": refunds},
+    }
+    refunded = event("charge.refunded", charge)
+    secret = platform_secret(app.test_client())
+
+    released, applied = _while_released(
+        app,
+        monkeypatch,
+        account,
+        lambda: signed_post(app.test_client(), PLATFORM_PATH, refunded, secret),
+    )
+
+    assert released["response"].status_code == 200, released["response"].text
+    assert applied["response"].status_code == 200, applied["response"].text
+    assert _entries(coach) == [
+        LedgerEntryKind.PAYMENT,
+        LedgerEntryKind.FUNDS_AVAILABLE,
+        LedgerEntryKind.REFUND,
+    ]
+    # Released (80.00 from pending to available), then Stripe's 40.00 reversal taken back.
+    assert ledger.balances_of(coach.id) == ledger.Balances(D("40.00"), ZERO, D("40.00"))
+    assert db.session.get(Transaction, txn.id).stripe_transfer_id is not None
+    assert ledger.verify() == []
+
+
+def _refund_at_stripe(
+    stripe_fake: FakeStripe, refund_id: str, amount: int, *, reversed_: int, fee_refunded: int
+) -> dict[str, Any]:
+    """A succeeded refund of a 100.00 payment (20.00 fee), as listed on its charge; Stripe
+    answers with its split when it is read."""
+    listed = {"id": refund_id, "object": "refund", "amount": amount, "status": "succeeded"}
+    stripe_fake.expanded_refunds[refund_id] = {
+        **listed,
+        "created": len(stripe_fake.expanded_refunds) + 1,
+        "transfer_reversal": {"amount": reversed_} if reversed_ else None,
+        "charge": {
+            "amount": 10000,
+            "application_fee": {"amount": 2000, "amount_refunded": fee_refunded},
+            "transfer": {"amount": 8000},
+        },
+    }
+    return {**listed, "created": stripe_fake.expanded_refunds[refund_id]["created"]}
