@@ -10,7 +10,10 @@ What it promises:
 - Each function locks the coach's profile row before it writes the entry, which serialises every
   balance change of one coach: the entry's own `INSERT ... SELECT ... FROM coach_profiles ...
   FOR UPDATE` takes the lock. No rule reads the balances to decide its deltas; they are applied
-  with an atomic `UPDATE ... SET x = x + :delta`, never read-modify-write in Python.
+  with an atomic `UPDATE ... SET x = x + :delta`, never read-modify-write in Python. The
+  coach's lock comes before any of the coach's payment rows, whose locks a release takes under
+  it: a caller that locks or writes a payment and then moves money takes it first
+  (`lock_payment`, `lock_coach`).
 - Each function is idempotent: it returns the new entry's id, and a second call for the same
   cause returns None and changes nothing. The entry is written with `INSERT ... ON CONFLICT DO
   NOTHING RETURNING` under the coach's lock: the unique indexes on `ledger_entries` (one per kind
