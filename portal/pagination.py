@@ -105,17 +105,19 @@ def fetch_page(
     before: str | None = None,
     size: int = 50,
     key_of: Any = None,
+    params: dict[str, Any] | None = None,
 ) -> Page:
     """Run `query` (an ORM select of one entity, or of columns, `row_id`'s named `id`) for the
     page after/before a cursor: its entities, or its rows.
 
     `key_of(row)` gives a row's sort value (default: the attribute named like `key`). A list
-    that keeps its `query` (built once, not per request) has its page statement kept too.
+    that keeps its `query` (built once, or once per filter) has its page statement kept too;
+    `params` are the values of the bound parameters `query` names (a filter's values).
     """
     backwards = before is not None and after is None
     cursor = before if backwards else after
     forward_desc = descending != backwards  # the order rows are read in
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(params or {})
     if cursor:
         values[_VALUE], values[_ID] = _checked(*decode(cursor, kind), key, row_id)
     paged = _paged(query, key, row_id, forward_desc, bool(cursor), size)

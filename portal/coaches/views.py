@@ -64,25 +64,36 @@ def directory() -> Response:
         page = services.listed_coaches(narrowed, **_page_args())
     percentage = pricing.percentage_for(current_user)
     viewer = _viewer(percentage)
-    versions = {
-        p.user_id: caching.Version(p.database_generation, (p.listing_changes, *viewer))
-        for p in page.rows
-    }
+    # One statement reads every row, so they share the database's generation.
+    generation = page.rows[0].database_generation if page.rows else ""
+    listings = tuple((p.user_id, p.listing_changes) for p in page.rows)
     return caching.page(
         "coaches.directory",
-        ("directory", tuple(versions.items()), page.prev_cursor, page.next_cursor, _query_args()),
-        lambda: _render_directory(page, narrowed, versions, percentage),
+        (
+            "directory",
+            generation,
+            viewer,
+            listings,
+            page.prev_cursor,
+            page.next_cursor,
+            _query_args(),
+        ),
+        lambda: _render_directory(page, narrowed, generation, viewer, percentage),
     )
 
 
 def _render_directory(
     page: pagination.Page,
     narrowed: services.DirectoryFilter,
-    versions: dict[int, caching.Version],
+    generation: str,
+    viewer: tuple[object, ...],
     percentage: Decimal,
 ) -> caching.Expiring[str]:
     """The directory page around its cards, each kept under its version; it holds until the
     first of them changes with nothing written."""
+    versions = {
+        p.user_id: caching.Version(generation, (p.listing_changes, *viewer)) for p in page.rows
+    }
     cards = caching.kept_many("coaches.card", versions, lambda ids: _render_cards(ids, percentage))
     html = render_template(
         "coaches/directory.html",

@@ -84,6 +84,35 @@ def test_the_directory_narrows_to_a_price_range_inclusive(client: FlaskClient) -
     assert _listed(client, "/?min_price=50&max_price=100&q=mid") == ["Middle"]
 
 
+def test_searches_of_one_shape_share_one_statement_each_with_its_own_values(
+    client: FlaskClient,
+) -> None:
+    """A filter's values are bound parameters of a statement built once per set of filters, so
+    a search costs no new statement, and no search answers with an earlier one's values."""
+    _coach("Cheap Ada", "40.00")
+    _coach("Dear Ada", "150.00")
+    _coach("Dear Grace", "160.00")
+    searches = [
+        ("/?q=ada&min_price=100", ["Dear Ada"]),
+        ("/?q=grace&min_price=100", ["Dear Grace"]),
+        ("/?q=ada&min_price=10", ["Dear Ada", "Cheap Ada"]),
+        ("/?q=ada", ["Dear Ada", "Cheap Ada"]),
+    ]
+    executed: list[object] = []
+    listener = lambda _conn, statement, *_rest: executed.append(statement)  # noqa: E731
+    version_reads = []  # the first statement of each page
+    sa.event.listen(db.engine, "before_execute", listener)
+    try:
+        for url, names in searches:
+            first = len(executed)
+            assert _listed(client, url) == names
+            version_reads.append(executed[first])
+    finally:
+        sa.event.remove(db.engine, "before_execute", listener)
+    assert version_reads[0] is version_reads[1] is version_reads[2]
+    assert version_reads[3] is not version_reads[0]  # no price, another statement
+
+
 def test_coaches_choose_their_topics_and_the_directory_filters_by_one(
     app: Flask, client: FlaskClient
 ) -> None:
