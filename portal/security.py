@@ -100,9 +100,17 @@ def safe_next(target: str | None, default: str) -> str:
     return target if is_safe_next(target) else default
 
 
+_CSP_NONCE = "portal.csp_nonce"
+
+
 def csp_nonce() -> str:
-    """One nonce per request, shared by the CSP header and the page's script tags."""
-    return request.environ.setdefault("portal.csp_nonce", secrets.token_urlsafe(18))
+    """One nonce per request, shared by the CSP header and the page's script tags (made the
+    first time only: each call of a page's three made a token and threw it away)."""
+    environ = request.environ
+    nonce = environ.get(_CSP_NONCE)
+    if nonce is None:
+        nonce = environ[_CSP_NONCE] = secrets.token_urlsafe(18)
+    return nonce
 
 
 def set_security_headers(response: Any) -> Any:

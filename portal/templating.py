@@ -6,9 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cache, lru_cache
+from typing import Any
 
-from flask import Flask, current_app, has_request_context, request, url_for
+from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
@@ -86,17 +88,25 @@ NAV_LINKS: dict[Role, list[tuple[str, str]]] = {
 }
 
 
-def _nav_links() -> list[tuple[str, str]]:
-    if not current_user.is_authenticated:
+def _nav_links(user: Any) -> list[tuple[str, str]]:
+    """The header's links for `user`, the template's signed-in person (or anonymous)."""
+    if not user.is_authenticated:
         return []
     endpoints = current_app.view_functions
-    return [(ep, label) for ep, label in NAV_LINKS[current_user.role] if ep in endpoints]
+    return [(ep, label) for ep, label in NAV_LINKS[user.role] if ep in endpoints]
+
+
+def csrf_token() -> str:
+    """`{{ csrf_token() }}`: the request's token, made by Flask-WTF the first time and kept by
+    it in `g`; a signed-in page asks for it two or three times, and each call of Flask-WTF's
+    own read its configuration again before finding the kept token."""
+    return g.get("csrf_token") or generate_csrf()
 
 
 def frame_url(endpoint: str, filename: str | None = None) -> str:
-    """`url_for` for the links of the page frame (its scripts, styles and navigation), which
-    take no values from the request: each is built once per process and script root instead of
-    on every page (eleven `url_for` calls in a signed-in page's frame)."""
+    """`url_for` for links that take no values from the request (the page frame's scripts,
+    styles and navigation, a page's fixed links): each is built once per process and script
+    root instead of on every page (eleven `url_for` calls in a signed-in page's frame)."""
     return _frame_url(request.script_root, endpoint, filename)
 
 
@@ -108,6 +118,10 @@ def _frame_url(script_root: str, endpoint: str, filename: str | None) -> str:
 def init_templating(app: Flask) -> None:
     app.jinja_env.globals["nav_links"] = _nav_links
     app.jinja_env.globals["frame_url"] = frame_url
+    # In place of Flask-WTF's `csrf_token`, which it gives as a global and in every page's
+    # context: this processor runs after its own, so its name wins. The same token either way.
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(lambda: {"csrf_token": csrf_token})
     app.jinja_env.filters["datetime"] = _format_datetime
     app.jinja_env.filters["money"] = _format_money
     app.jinja_env.filters["words"] = _words

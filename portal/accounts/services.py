@@ -15,13 +15,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import defer, joinedload
 
 from portal.accounts.tokens import RESET_PASSWORD, VERIFY_EMAIL, make_token, user_for_token
 from portal.database import read_before_transaction
 from portal.errors import PortalError
 from portal.extensions import db, login_manager
-from portal.models import CoachProfile, Role, User, utcnow
+from portal.models import CoachProfile, Role, StripeConnectedAccount, User, utcnow
 from portal.outbox import link, queue_mail
 from portal.security import requested_audience
 from portal.time_zones import DEFAULT_TIME_ZONE, is_time_zone
@@ -209,9 +209,19 @@ def end_sessions(user: User) -> None:
 # them. Every other page reads the user's own columns alone: there the two joins found nothing
 # (an admin, a mentee) or nothing the page reads (a coach's account page), yet their 36 columns
 # were a third of the statement's cost; a page that does read them loads them when it does.
+# Of the two rows, the columns no coach page reads stay out (each column read costs psycopg
+# and the ORM on every request): the rows' timestamps, and the account's business details and
+# verification status, which only the account's sync from Stripe writes.
 _SIGNED_IN_USER = select(User).where(User.id == bindparam("user_id"))
 _SIGNED_IN_COACH = _SIGNED_IN_USER.options(
-    joinedload(User.coach_profile), joinedload(User.stripe_connected_account)
+    joinedload(User.coach_profile).defer(CoachProfile.created_at).defer(CoachProfile.updated_at),
+    joinedload(User.stripe_connected_account).options(
+        defer(StripeConnectedAccount.business_type),
+        defer(StripeConnectedAccount.business_profile),
+        defer(StripeConnectedAccount.verification_status),
+        defer(StripeConnectedAccount.created_at),
+        defer(StripeConnectedAccount.updated_at),
+    ),
 )
 
 

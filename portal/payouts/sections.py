@@ -29,11 +29,11 @@ from portal.extensions import db
 from portal.models import CoachProfile, StripeConnectedAccount
 from portal.payouts import earnings, waiting
 from portal.payouts.chart import build_chart
-from portal.templating import viewer_time_zone
 
 
-def history(profile: CoachProfile, period: str, today: date) -> Markup:
-    """The chart by `period` up to `today`, and the newest activity, as HTML."""
+def history(profile: CoachProfile, period: str, today: date, zone: str) -> Markup:
+    """The chart by `period` up to `today`, and the newest activity, as HTML, its times in the
+    reader's `zone`."""
     version = caching.Version(
         profile.database_generation,
         (
@@ -42,7 +42,7 @@ def history(profile: CoachProfile, period: str, today: date) -> Markup:
             period,
             today,
             profile.currency,
-            viewer_time_zone(),
+            zone,
         ),
     )
     return caching.kept(
@@ -52,13 +52,13 @@ def history(profile: CoachProfile, period: str, today: date) -> Markup:
     )
 
 
-def payouts(profile: CoachProfile, account: StripeConnectedAccount | None) -> Markup:
-    """The newest payouts as HTML; a coach without an account has none to read."""
+def payouts(profile: CoachProfile, account: StripeConnectedAccount | None, zone: str) -> Markup:
+    """The newest payouts as HTML, times in `zone`; a coach without an account has none."""
     if account is None:
         return _render_payouts(profile.user_id, None)
     version = caching.Version(
         profile.database_generation,
-        (profile.user_id, account.id, account.payout_changes, viewer_time_zone()),
+        (profile.user_id, account.id, account.payout_changes, zone),
     )
     return caching.kept(
         "dashboard.payouts", version, lambda: _render_payouts(profile.user_id, account.id)
@@ -66,7 +66,11 @@ def payouts(profile: CoachProfile, account: StripeConnectedAccount | None) -> Ma
 
 
 def waiting_reasons(
-    profile: CoachProfile, account: StripeConnectedAccount | None, today: date, get_paid_url: str
+    profile: CoachProfile,
+    account: StripeConnectedAccount | None,
+    today: date,
+    get_paid_url: str,
+    zone: str,
 ) -> tuple[waiting.Reason, ...]:
     """Why no payout is on its way now (`waiting.reasons`), kept until what it reads changes."""
     seen = (
@@ -89,7 +93,7 @@ def waiting_reasons(
             seen,
             today,
             get_paid_url,
-            viewer_time_zone(),
+            zone,
         ),
     )
     return caching.kept(

@@ -35,6 +35,7 @@ from portal.rendering import htmx_redirect, render, render_form
 from portal.security import allow
 from portal.stepup import requires_confirmation
 from portal.stripe_gateway import GatewayError
+from portal.templating import frame_url
 
 Named = TypeVar("Named")
 T = TypeVar("T")
@@ -53,23 +54,27 @@ def _today() -> datetime:
 @bp.get("/coach/earnings")
 @allow(Role.COACH)
 def dashboard() -> Response:
-    profile = current_user.coach_profile  # loaded with the signed-in user
+    coach = current_user._get_current_object()  # one context-local look-up for the page
+    profile = coach.coach_profile  # loaded with the signed-in user
     if profile is None:
         abort(404)
-    account = current_user.stripe_connected_account
+    account = coach.stripe_connected_account
     period = "month" if request.args.get("by") == "month" else "week"
     today = _today().date()
+    zone = coach.time_zone  # the zone the page shows times in (`viewer_time_zone`)
     return render(
         "payouts/dashboard.html",
         summary=earnings.summary(profile, account, today),
         account=account,
-        history=sections.history(profile, period, today),
-        payouts=sections.payouts(profile, account),
+        history=sections.history(profile, period, today, zone),
+        payouts=sections.payouts(profile, account, zone),
         requirements=services.describe_requirements(
             (account.requirements or {}).get("currently_due") if account else None
         ),
         now_year=today.year,
-        waiting=sections.waiting_reasons(profile, account, today, url_for("payouts.get_paid")),
+        waiting=sections.waiting_reasons(
+            profile, account, today, frame_url("payouts.get_paid"), zone
+        ),
     )
 
 
