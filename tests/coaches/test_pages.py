@@ -245,3 +245,14 @@ def test_a_new_coach_is_steered_to_payouts_and_not_listed_until_they_can_take_bo
     page = own.get("/coach/profile").text
     assert '<span class="badge badge-ok">Done</span> Set up payouts with Stripe' in page
     assert "Mentees cannot book you" not in page
+
+
+def test_htmx_settles_no_style_attribute_which_the_content_policy_refuses(
+    client: FlaskClient,
+) -> None:
+    answer = client.get("/")
+    config = json.loads(
+        html.unescape(re.search(r'name="htmx-config" content=\'([^\']+)\'', answer.text)[1])
+    )
+    assert "unsafe-inline" not in answer.headers["Content-Security-Policy"]
+    assert "style" not in config["attributesToSettle"]
