@@ -348,13 +348,15 @@ def _record_payment(
     existing = _transaction_by_intent(payment_intent_id)
     if existing is None:  # the index said it exists: a committed row we must be able to see
         raise RuntimeError(f"Transaction for {payment_intent_id} conflicts but cannot be read.")
+    # Its entry, found or written, takes the coach's lock before the payment's row is written:
+    # a release holds that lock while it writes the same row (`ledger.lock_payment`).
+    ledger.record_payment(existing)
     if discount and "member_discount" not in (existing.meta or {}):
         existing.meta = {**(existing.meta or {}), **discount}
     if transfer_id and not existing.stripe_transfer_id:  # recorded first from an event without it
         existing.stripe_transfer_id = transfer_id
     if receipt_url and "receipt_url" not in (existing.meta or {}):  # the mail's receipt
         existing.meta = {**(existing.meta or {}), "receipt_url": receipt_url}
-    ledger.record_payment(existing)
 
 
 def _catch_up_released_funds(booking: Booking | sa.Row[Any]) -> None:

@@ -1,10 +1,12 @@
-"""A lost dispute's recovery, or refunds told of by Stripe, at the moment Stripe releases the same
-payment: real threads on real connections, Stripe faked at the gateway seam.
+"""A lost dispute's recovery, refunds told of by Stripe, or a payment told of again, at the moment
+Stripe releases the same payment: real threads on real connections, Stripe faked at the gateway
+seam.
 
 A release holds the coach's balance lock while it writes each payment's release entry, whose
 foreign key locks the payment's row, and it writes a transfer it had to ask Stripe for on that row.
-The dispute's event locked the payment's row first, and a refund that moved nothing of the coach's
-wrote the payment's status first; each then waited for the coach's balances (at a ledger entry)
+The dispute's event locked the payment's row first, a refund that moved nothing of the coach's
+wrote the payment's status first, and a payment found recorded wrote the transfer its event named
+on the payment's row first; each then waited for the coach's balances (at a ledger entry)
 while the release waited for it, and PostgreSQL aborted one of the two (a 500 to Stripe). Every
 path now takes the coach's lock before the payment's row: the second one waits, and both are
 applied. On SQLite the release holds the database's write lock, and the other waits for it."""
@@ -21,11 +23,21 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal import ledger
+from portal.bookings import hold
 from portal.extensions import db
-from portal.models import LedgerEntry, LedgerEntryKind, Role, Transaction, User
+from portal.models import (
+    Booking,
+    LedgerEntry,
+    LedgerEntryKind,
+    PaymentStatus,
+    Role,
+    SessionStatus,
+    Transaction,
+    User,
+)
 from portal.stripe_gateway import connect as connect_gateway
 from portal.stripe_gateway import disputes as disputes_gateway
-from tests.builders import make_connected_account, make_user
+from tests.builders import make_connected_account, make_slot, make_user
 from tests.payouts.conftest import WAIT, earn, in_thread, waits_for_a_lock
 from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import balance, dispute, event
@@ -177,6 +189,57 @@ def test_refunds_told_of_while_their_payment_is_released_are_applied_with_the_re
     # Released (80.00 from pending to available), then Stripe's 40.00 reversal taken back.
     assert ledger.balances_of(coach.id) == ledger.Balances(D("40.00"), ZERO, D("40.00"))
     assert db.session.get(Transaction, txn.id).stripe_transfer_id is not None
+    assert ledger.verify() == []
+
+
+def test_a_payment_told_of_again_while_it_is_released_is_applied_with_the_release(
+    app: Flask, mentee: User, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coach = make_user(Role.COACH, session_price=D("100.00"))
+    account = make_connected_account(coach).stripe_account_id
+    booking = hold.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
+    db.session.commit()
+    hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
+    db.session.commit()
+    intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
+    # Recorded from the Checkout's event, which names the charge by id only: no transfer yet.
+    completed = event(
+        "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
+    )
+    response = signed_post(
+        app.test_client(), PLATFORM_PATH, completed, platform_secret(app.test_client())
+    )
+    assert response.status_code == 200, response.text
+    # The booking's row says it still awaits its payment, though the payment is recorded: no
+    # path of the portal's leaves it so, but fulfilment keeps a branch for it, where the
+    # payment's next word is applied to the payment it finds recorded and writes on its row
+    # the transfer and receipt that word names.
+    db.session.execute(
+        sa.update(Booking)
+        .where(Booking.id == booking.id)
+        .values(status=SessionStatus.PENDING_PAYMENT, payment_status=PaymentStatus.PENDING)
+    )
+    db.session.commit()
+    stripe_fake.release(account, intent["latest_charge"]["transfer"])
+    succeeded = event("payment_intent.succeeded", intent)  # this one names the transfer
+    secret = platform_secret(app.test_client())
+
+    released, applied = _while_released(
+        app,
+        monkeypatch,
+        account,
+        lambda: signed_post(app.test_client(), PLATFORM_PATH, succeeded, secret),
+    )
+
+    assert released["response"].status_code == 200, released["response"].text
+    assert applied["response"].status_code == 200, applied["response"].text
+    assert _entries(coach) == [LedgerEntryKind.PAYMENT, LedgerEntryKind.FUNDS_AVAILABLE]
+    assert ledger.balances_of(coach.id) == ledger.Balances(D("80.00"), ZERO, D("80.00"))
+    [transaction] = db.session.scalars(
+        sa.select(Transaction).where(Transaction.session_id == booking.id)
+    ).all()
+    assert transaction.stripe_transfer_id == intent["latest_charge"]["transfer"]
+    assert db.session.get(Booking, booking.id).status is SessionStatus.CONFIRMED
     assert ledger.verify() == []
 
 
