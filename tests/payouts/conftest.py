@@ -97,7 +97,8 @@ def earn(
     """A paid session for `coach`, recorded as the payment webhook does (transaction + ledger);
     `paid` names its PaymentIntent and transfer at Stripe (`Live.destination_charge`)."""
     profile = coach.coach_profile
-    intent, transfer = paid or (f"pi_test_{next(_payments):06d}", None)
+    # Named apart from the PaymentIntents `stripe_fake.pay` makes, which a test may record too.
+    intent, transfer = paid or (f"pi_earned_{next(_payments):06d}", None)
     split = split_fee(Decimal(price), profile.platform_fee_percentage, profile.currency)
     payer = mentee or make_user(Role.MENTEE)
     txn = Transaction(
