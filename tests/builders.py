@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pyotp
+import sqlalchemy as sa
 
 from portal.accounts import services as accounts
 from portal.extensions import db
@@ -116,6 +118,31 @@ def make_payment(
     db.session.add(txn)
     db.session.commit()
     return txn
+
+
+def insert_payments(people: Sequence[tuple[User, User]], *, start: datetime) -> None:
+    """A completed 100.00 session payment (fee 20.00) for each (payer, coach) of `people`, a
+    second apart from `start`, in one INSERT: a long list without the ORM's cost per row (no
+    ledger entries)."""
+    db.session.execute(
+        sa.insert(Transaction),
+        [
+            {
+                "type": TransactionType.SESSION_PAYMENT,
+                "status": TransactionStatus.COMPLETED,
+                "amount": Decimal("100.00"),
+                "currency": "USD",
+                "platform_fee": Decimal("20.00"),
+                "coach_share": Decimal("80.00"),
+                "payer_id": payer.id,
+                "coach_id": coach.id,
+                "created_at": start + timedelta(seconds=i),
+                "updated_at": start + timedelta(seconds=i),
+            }
+            for i, (payer, coach) in enumerate(people)
+        ],
+    )
+    db.session.commit()
 
 
 def make_refund(transaction: Transaction, amount: str, *, status: str = "succeeded") -> Refund:

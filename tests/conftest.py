@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,21 @@ def _empty_all_tables() -> None:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@contextmanager
+def statements_run() -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block, in order, as sent."""
+    run: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        run.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield run
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
 def csrf_token(client: FlaskClient) -> str:

@@ -11,8 +11,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,10 +22,10 @@ from psycopg.pq import Trace
 
 from portal import database
 from portal.extensions import db
-from portal.models import Role, Transaction, TransactionStatus, TransactionType, User
+from portal.models import Role, User
 from portal.security import allow
-from tests.builders import make_connected_account
-from tests.conftest import is_postgres, login
+from tests.builders import insert_payments, make_connected_account
+from tests.conftest import is_postgres, login, statements_run
 from tests.payouts.conftest import earn
 
 
@@ -124,13 +123,13 @@ def test_the_signed_in_user_comes_with_the_coachs_rows_only_on_pages_only_coache
     name = coach.name
     db.session.remove()
 
-    with _statements_run(db.engine) as read:
+    with statements_run() as read:
         account_page = client.get("/account/profile")
     assert account_page.status_code == 200 and name in account_page.text
     assert "FROM users" in read[0], read
     assert not [s for s in read if "coach_profiles" in s or "connected_accounts" in s], read
 
-    with _statements_run(db.engine) as read:
+    with statements_run() as read:
         dashboard = client.get("/coach/earnings")
     assert dashboard.status_code == 200 and "Your balance" in dashboard.text
     assert "coach_profiles" in read[0] and "stripe_connected_accounts" in read[0], read
@@ -141,26 +140,7 @@ def test_a_page_of_a_long_admin_list_sends_two_statements_and_no_transaction(
 ) -> None:
     """The signed-in admin and the page's rows, each read on its own: psycopg keeps both
     statements prepared, and the set's totals come in a request of their own."""
-    start = datetime(2026, 3, 1, tzinfo=UTC)
-    db.session.execute(
-        sa.insert(Transaction),
-        [
-            {
-                "type": TransactionType.SESSION_PAYMENT,
-                "status": TransactionStatus.COMPLETED,
-                "amount": Decimal("100.00"),
-                "currency": "USD",
-                "platform_fee": Decimal("20.00"),
-                "coach_share": Decimal("80.00"),
-                "payer_id": mentee.id,
-                "coach_id": coach.id,
-                "created_at": start + timedelta(seconds=i),
-                "updated_at": start + timedelta(seconds=i),
-            }
-            for i in range(60)
-        ],
-    )
-    db.session.commit()
+    insert_payments([(mentee, coach)] * 60, start=datetime(2026, 3, 1, tzinfo=UTC))
     email = mentee.email
     client = postgres.test_client()
     login(client, admin)
@@ -209,21 +189,6 @@ def test_what_a_request_writes_after_reading_the_user_is_all_or_nothing(
 def _name_of(user_id: int) -> str:
     with db.engine.connect() as conn:
         return conn.execute(sa.select(User.name).where(User.id == user_id)).scalar_one()
-
-
-@contextmanager
-def _statements_run(engine: sa.Engine) -> Iterator[list[str]]:
-    """The SQL statements the portal runs meanwhile, in order."""
-    run: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        run.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield run
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 @contextmanager

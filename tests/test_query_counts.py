@@ -13,8 +13,7 @@ one ORM object at a time, and the `app` fixture empties every table after each t
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -55,7 +54,7 @@ from portal.models import (
     User,
 )
 from tests.builders import make_connected_account, make_user
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, login, statements_run
 
 SMALL = 10
 LARGE = 10_000
@@ -603,24 +602,9 @@ PAGES = [
 # --- counting -------------------------------------------------------------------------------------
 
 
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", before)
-
-
 def count_request(client: FlaskClient, url: str, shows: str) -> tuple[list[str], int]:
     """The statements the request ran, and the size of the page it answered."""
-    with statements() as seen:
+    with statements_run() as seen:
         response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
     assert shows in response.text, f"{url} did not show its rows ({shows!r})"

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -66,31 +63,6 @@ def payment(
 
 def day(d: int, hour: int = 12, second: int = 0) -> datetime:
     return datetime(2026, 3, d, hour, 0, second, tzinfo=UTC)
-
-
-class QueryCounter:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
-
-
-@contextmanager
-def count_queries(app: Flask) -> Iterator[QueryCounter]:
-    """Every SQL statement the app's engine runs inside the block."""
-    counter = QueryCounter()
-    engine = db.engine
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        counter.statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
 
 
 @pytest.fixture

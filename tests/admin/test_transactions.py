@@ -7,7 +7,7 @@ import csv
 import html
 import io
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -34,8 +34,9 @@ from portal.models import (
     TransactionType,
     User,
 )
-from tests.admin.conftest import count_queries, day, payment
-from tests.builders import make_connected_account, make_user
+from tests.admin.conftest import day, payment
+from tests.builders import insert_payments, make_connected_account, make_user
+from tests.conftest import statements_run
 
 
 def _ids(page_text: str) -> list[int]:
@@ -443,26 +444,11 @@ def test_a_cursor_in_the_url_jumps_straight_to_its_page(
 
 
 def _bulk(people: dict[str, User], n: int) -> None:
-    start = day(1)
-    db.session.execute(
-        sa.insert(Transaction),
-        [
-            {
-                "type": TransactionType.SESSION_PAYMENT,
-                "status": TransactionStatus.COMPLETED,
-                "amount": Decimal("100.00"),
-                "currency": "USD",
-                "platform_fee": Decimal("20.00"),
-                "coach_share": Decimal("80.00"),
-                "payer_id": people["m1" if i % 2 else "m2"].id,
-                "coach_id": people["a" if i % 3 else "b"].id,
-                "created_at": start + timedelta(seconds=i),
-                "updated_at": start + timedelta(seconds=i),
-            }
-            for i in range(n)
-        ],
-    )
-    db.session.commit()
+    pairs = [
+        (people["m1"] if i % 2 else people["m2"], people["a"] if i % 3 else people["b"])
+        for i in range(n)
+    ]
+    insert_payments(pairs, start=day(1))
 
 
 def test_the_page_costs_the_same_few_queries_with_10_or_1000_rows(
@@ -472,10 +458,10 @@ def test_the_page_costs_the_same_few_queries_with_10_or_1000_rows(
     for n in (10, 990):  # 10, then 1,000 in all
         _bulk(people, n)
         admin_client.get("/admin/transactions")  # warm the app's caches
-        with count_queries(app) as counter:
+        with statements_run() as run:
             page = admin_client.get("/admin/transactions")
         assert page.status_code == 200 and len(_ids(page.text)) == min(10 if n == 10 else 50, 50)
-        counts.append(counter.count)
+        counts.append(len(run))
     # the page whose set runs on reads no refunds: its totals load in their own request
     assert counts[1] == counts[0] - 1, counts
     assert counts[0] <= 6, counts
@@ -524,13 +510,13 @@ def test_csv_is_streamed_in_keyset_batches(
     _bulk(people, 35)
     monkeypatch.setattr(txns, "EXPORT_BATCH", 10)
     # Dispatched in this test's own request context, so the stream can be read chunk by chunk.
-    with app.test_request_context("/admin/transactions/export.csv"), count_queries(app) as counter:
+    with app.test_request_context("/admin/transactions/export.csv"), statements_run() as run:
         login_user(db.session.get(User, admin.id))
         response = app.full_dispatch_request()
         assert response.status_code == 200 and response.is_streamed
-        assert counter.statements == [] or all("LIMIT" not in s for s in counter.statements)
+        assert run == [] or all("LIMIT" not in s for s in run)
         chunks = list(response.response)
-    batches = [s for s in counter.statements if "FROM transactions" in s and "LIMIT" in s]
+    batches = [s for s in run if "FROM transactions" in s and "LIMIT" in s]
     assert len(batches) == 4  # 10 + 10 + 10 + 5 rows, each batch its own keyset query
     assert len(chunks) == 5  # the header, then one chunk per batch
     body = "".join(c.decode() if isinstance(c, bytes) else c for c in chunks)
@@ -603,10 +589,10 @@ def test_a_set_longer_than_a_page_loads_its_totals_once_in_their_own_request(
     assert f'hx-get="{totals_url}" hx-trigger="load"' in first.text
     assert f'href="{totals_url}"' in first.text  # without JavaScript, a link shows them
 
-    with count_queries(app) as counter:
+    with statements_run() as run:
         second = admin_client.get(_link(first.text, "next"))
     assert _ids(second.text) == [ledger_rows[k].id for k in ("t2", "t1")]
-    assert not any("sum(" in s.lower() for s in counter.statements)  # paging adds up nothing
+    assert not any("sum(" in s.lower() for s in run)  # paging adds up nothing
 
     fragment = admin_client.get(totals_url, headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and "4 transactions match" in fragment.text

@@ -26,6 +26,7 @@ from portal.models import (
 )
 from portal.payouts import services
 from tests.builders import make_connected_account, make_user
+from tests.conftest import statements_run
 from tests.payouts.conftest import ATTEMPT, earn, post_form, profile_of, release, signed_in
 from tests.stripe_fake import FakeStripe
 
@@ -188,13 +189,8 @@ def test_dashboard_shows_each_new_entry_at_once_and_rereads_nothing_until_then(
     page = client.get("/coach/earnings").text
     assert page.count('<tr id="entry-') == 1 and "$80.00</td></tr>" in page
 
-    read: list[str] = []
-    listener = lambda *args: read.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
-    sa.event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with statements_run() as read:
         again = client.get("/coach/earnings").text
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", listener)
     assert again.count('<tr id="entry-') == 1
     assert not [s for s in read if "ledger_entries" in s], read  # nothing new: nothing re-read
 
