@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from portal.coaches import services, views
 from portal.extensions import db
 from portal.models import Role, SubscriptionStatus, User
 from tests.builders import make_connected_account, make_membership, make_slot, make_user
-from tests.conftest import PASSWORD, csrf_token, login
+from tests.conftest import PASSWORD, csrf_token, login, statements_run
 
 
 def _coach(name: str, price: str = "100.00", **profile: object) -> User:
@@ -39,13 +40,8 @@ def _badge(topic: str) -> str:
 
 
 def _statements(client: FlaskClient, url: str) -> tuple[list[str], str]:
-    seen: list[str] = []
-    listener = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
-    sa.event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with statements_run() as seen:
         text = client.get(url).text
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", listener)
     return seen, text
 
 
@@ -276,13 +272,23 @@ def test_kept_pages_change_when_an_open_time_nears_or_starts_with_nothing_writte
 # --- HTTP caching -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/coaches/{coach}"])
-def test_anonymous_pages_may_be_kept_by_a_cdn_and_answer_304_until_they_change(
-    app: Flask, client: FlaskClient, path: str
-) -> None:
+class Listing(NamedTuple):
+    coach: User
+    url: str
+
+
+@pytest.fixture(params=["/", "/coaches/{coach}"], ids=["directory", "coach page"])
+def listing(app: Flask, request: pytest.FixtureRequest) -> Listing:
+    """The directory or a coach's page, listing Ada Lovelace ("Engines") with an open time."""
     ada = _coach("Ada Lovelace", headline="Engines")
     make_slot(ada, hours_from_now=72)
-    url = path.format(coach=ada.id)
+    return Listing(ada, request.param.format(coach=ada.id))
+
+
+def test_anonymous_pages_may_be_kept_by_a_cdn_and_answer_304_until_they_change(
+    client: FlaskClient, listing: Listing
+) -> None:
+    url = listing.url
     first = client.get(url)
     assert first.status_code == 200
     assert first.headers["Cache-Control"].startswith("public, max-age=")
@@ -298,20 +304,17 @@ def test_anonymous_pages_may_be_kept_by_a_cdn_and_answer_304_until_they_change(
     # the page it confirms keeps its own script nonce
     assert "Content-Security-Policy" not in again.headers
 
-    ada.coach_profile.headline = "Analytical engines"
+    listing.coach.coach_profile.headline = "Analytical engines"
     db.session.commit()
     changed = client.get(url, headers={"If-None-Match": tag})
     assert changed.status_code == 200 and "Analytical engines" in changed.text
     assert changed.headers["ETag"] != tag
 
 
-@pytest.mark.parametrize("path", ["/", "/coaches/{coach}"])
 def test_a_kept_anonymous_page_is_answered_without_rendering_each_time_with_its_own_nonce(
-    app: Flask, client: FlaskClient, path: str
+    client: FlaskClient, listing: Listing
 ) -> None:
-    ada = _coach("Ada Lovelace", headline="Engines")
-    make_slot(ada, hours_from_now=72)
-    url = path.format(coach=ada.id)
+    url = listing.url
     first = client.get(url)
     rendered: list[str] = []
     with template_rendered.connected_to(lambda _app, template, **_: rendered.append(template.name)):
@@ -329,23 +332,18 @@ def test_a_kept_anonymous_page_is_answered_without_rendering_each_time_with_its_
     assert again.headers["ETag"] == first.headers["ETag"]
 
 
-@pytest.mark.parametrize("path", ["/", "/coaches/{coach}"])
-def test_signed_in_pages_are_kept_by_no_one(app: Flask, path: str) -> None:
-    ada = _coach("Ada Lovelace")
-    make_slot(ada, hours_from_now=72)
+def test_signed_in_pages_are_kept_by_no_one(app: Flask, listing: Listing) -> None:
     mentee = make_user(Role.MENTEE, password=PASSWORD)
     client = app.test_client()
     login(client, mentee)
-    response = client.get(path.format(coach=ada.id))
+    response = client.get(listing.url)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "private, no-store"
     assert "Cookie" in response.headers["Vary"]
     assert "ETag" not in response.headers
     # a tag from an anonymous page never gets a signed-in visitor a 304
-    anonymous = app.test_client().get(path.format(coach=ada.id))
-    again = client.get(
-        path.format(coach=ada.id), headers={"If-None-Match": anonymous.headers["ETag"]}
-    )
+    anonymous = app.test_client().get(listing.url)
+    again = client.get(listing.url, headers={"If-None-Match": anonymous.headers["ETag"]})
     assert again.status_code == 200
 
 
