@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -29,27 +28,16 @@ from portal.models import (
     User,
 )
 from tests.builders import make_user
-from tests.coaches.conftest import book_slot, only_booking
-from tests.conftest import PASSWORD, login
+from tests.coaches.conftest import Checkout, book_slot
+from tests.conftest import PASSWORD, login, statements_run
 from tests.mailbox import messages
 from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import balance, event
 from tests.webhooks.signing import (
     CONNECT_PATH,
-    PLATFORM_PATH,
     connect_secret,
-    platform_secret,
     signed_post,
 )
-
-
-def _start(client: FlaskClient, slot: AvailabilitySlot) -> Booking:
-    assert book_slot(client, slot.id).status_code == 303
-    return only_booking()
-
-
-def _return(client: FlaskClient, booking: Booking):  # type: ignore[no-untyped-def]
-    return client.get(f"/bookings/return?session_id={booking.stripe_checkout_session_id}")
 
 
 def _assert_paid_once(booking_id: int, coach_id: int) -> Transaction:
@@ -66,17 +54,13 @@ def _assert_paid_once(booking_id: int, coach_id: int) -> Transaction:
 
 
 def test_return_page_fulfils_a_paid_checkout_and_shows_the_confirmed_booking(
-    app: Flask,
-    mentee_client: FlaskClient,
-    mentee: User,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, mentee: User, slot: AvailabilitySlot
 ) -> None:
-    booking = _start(mentee_client, slot)
-    stripe_fake.pay(booking.stripe_checkout_session_id)
-    response = _return(mentee_client, booking)
+    booking = checkout.start()
+    checkout.stripe.pay(booking.stripe_checkout_session_id)
+    response = checkout.come_back(booking)
     assert response.status_code == 303
-    page = mentee_client.get(response.headers["Location"])
+    page = checkout.mentee.get(response.headers["Location"])
     assert "Your session is booked and paid." in page.text
     assert "every 2s" not in page.text
     transaction = _assert_paid_once(booking.id, slot.coach_id)
@@ -99,16 +83,13 @@ def test_return_page_fulfils_a_paid_checkout_and_shows_the_confirmed_booking(
 
 
 def test_another_mentees_return_url_is_not_found_and_fulfils_nothing(
-    app: Flask,
-    mentee_client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    app: Flask, checkout: Checkout, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     stripe_fake.pay(booking.stripe_checkout_session_id)
     intruder = app.test_client()
     login(intruder, make_user(Role.MENTEE, password="correct horse battery"))
-    assert _return(intruder, booking).status_code == 404
+    assert checkout.come_back(booking, intruder).status_code == 404
     assert intruder.get(f"/bookings/{booking.id}").status_code == 404
     assert intruder.get(f"/bookings/{booking.id}/status").status_code == 404
     assert intruder.get("/bookings/return?session_id=cs_test_unknown").status_code == 404
@@ -117,48 +98,28 @@ def test_another_mentees_return_url_is_not_found_and_fulfils_nothing(
 
 
 def test_return_page_and_webhook_fulfil_once_whichever_comes_first(
-    app: Flask,
-    mentee_client: FlaskClient,
-    client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     stripe_fake.pay(booking.stripe_checkout_session_id)
-    completed = event(
-        "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
-    )
-    assert signed_post(client, PLATFORM_PATH, completed, platform_secret(client)).status_code == 200
-    assert _return(mentee_client, booking).status_code == 303
+    completed = stripe_fake.event_object(booking.stripe_checkout_session_id)
+    assert checkout.tell("checkout.session.completed", completed).status_code == 200
+    assert checkout.come_back(booking).status_code == 303
     intent = stripe_fake.sessions[booking.stripe_checkout_session_id]["payment_intent"]
-    succeeded = event("payment_intent.succeeded", {**intent, "latest_charge": "ch_x"})
-    assert signed_post(client, PLATFORM_PATH, succeeded, platform_secret(client)).status_code == 200
+    succeeded = {**intent, "latest_charge": "ch_x"}
+    assert checkout.tell("payment_intent.succeeded", succeeded).status_code == 200
     # a second, different event id about the same payment
-    again = event("checkout.session.completed", completed["data"]["object"])
-    assert signed_post(client, PLATFORM_PATH, again, platform_secret(client)).status_code == 200
+    assert checkout.tell("checkout.session.completed", completed).status_code == 200
     _assert_paid_once(booking.id, slot.coach_id)
 
 
 def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once(
-    app: Flask,
-    mentee_client: FlaskClient,
-    client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
-    succeeded = event("payment_intent.succeeded", intent)
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        response = signed_post(client, PLATFORM_PATH, succeeded, platform_secret(client))
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
+    with statements_run() as statements:
+        response = checkout.tell("payment_intent.succeeded", intent)
     assert (response.status_code, response.text) == (200, "processed")
     # one statement each: the event's row, the booking confirmed under its row lock by one
     # guarded UPDATE (not read first), its transaction, the ledger entry (taking the coach's
@@ -192,20 +153,16 @@ def test_payment_intent_succeeded_alone_confirms_a_booking_awaiting_payment_once
     assert transaction.meta["receipt_url"] == intent["latest_charge"]["receipt_url"]
     assert (transaction.amount, transaction.coach_share) == (Decimal("100.00"), Decimal("80.00"))
     # the same payment in another event, then the Checkout's own event and the return page
-    again = event("payment_intent.succeeded", intent)
-    assert signed_post(client, PLATFORM_PATH, again, platform_secret(client)).text == "processed"
-    completed = event(
-        "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
-    )
-    assert signed_post(client, PLATFORM_PATH, completed, platform_secret(client)).status_code == 200
-    assert _return(mentee_client, booking).status_code == 303
+    assert checkout.tell("payment_intent.succeeded", intent).text == "processed"
+    assert checkout.tell_of_checkout("checkout.session.completed", booking).status_code == 200
+    assert checkout.come_back(booking).status_code == 303
     _assert_paid_once(booking.id, slot.coach_id)
 
 
 def test_fulfilment_keeps_a_change_its_caller_made_to_the_booking_and_had_not_flushed(
-    app: Flask, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
+    checkout: Checkout, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     paid = stripe_fake.pay(booking.stripe_checkout_session_id)
     held = db.session.get(Booking, booking.id)
     held.duration_minutes = 90  # the caller's work, pending in the same unit of work
@@ -221,16 +178,12 @@ def test_fulfilment_keeps_a_change_its_caller_made_to_the_booking_and_had_not_fl
 
 
 def test_a_payment_recorded_after_stripe_released_it_is_available_at_once(
-    app: Flask,
-    mentee_client: FlaskClient,
-    client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
     # The mentee never comes back from Checkout and the payment's events are late: Stripe
     # releases the payment and its `balance.available` arrives first, when the portal holds
     # nothing to release. No later event need come, so recording the payment catches up.
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
     account = db.session.get(User, slot.coach_id).stripe_connect_account_id
     stripe_fake.release(account, intent["latest_charge"]["transfer"])
@@ -240,10 +193,7 @@ def test_a_payment_recorded_after_stripe_released_it_is_available_at_once(
     assert stripe_fake.count("balance_transactions.list") == 0  # nothing held: nothing asked
 
     # the Checkout's own event names the PaymentIntent by id only: no transfer
-    completed = event(
-        "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
-    )
-    assert signed_post(client, PLATFORM_PATH, completed, platform_secret(client)).status_code == 200
+    assert checkout.tell_of_checkout("checkout.session.completed", booking).status_code == 200
     db.session.expire_all()
     [transaction] = db.session.scalars(db.select(Transaction)).all()
     assert transaction.stripe_transfer_id == intent["latest_charge"]["transfer"]  # asked, kept
@@ -254,16 +204,12 @@ def test_a_payment_recorded_after_stripe_released_it_is_available_at_once(
 
 
 def test_an_unpaid_completed_checkout_fulfils_nothing_until_the_async_payment_succeeds(
-    app: Flask,
-    mentee_client: FlaskClient,
-    client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     stripe_fake.pay(booking.stripe_checkout_session_id, payment_status="unpaid")
-    response = _return(mentee_client, booking)
-    page = mentee_client.get(response.headers["Location"])
+    response = checkout.come_back(booking)
+    page = checkout.mentee.get(response.headers["Location"])
     assert 'hx-trigger="every 2s"' in page.text
     assert "being confirmed" in page.text
     db.session.expire_all()
@@ -273,13 +219,10 @@ def test_an_unpaid_completed_checkout_fulfils_nothing_until_the_async_payment_su
     assert db.session.query(Transaction).count() == 0
 
     stripe_fake.sessions[booking.stripe_checkout_session_id]["payment_status"] = "paid"
-    succeeded = event(
-        "checkout.session.async_payment_succeeded",
-        stripe_fake.event_object(booking.stripe_checkout_session_id),
-    )
-    assert signed_post(client, PLATFORM_PATH, succeeded, platform_secret(client)).status_code == 200
+    succeeded = checkout.tell_of_checkout("checkout.session.async_payment_succeeded", booking)
+    assert succeeded.status_code == 200
     _assert_paid_once(booking.id, slot.coach_id)
-    fragment = mentee_client.get(f"/bookings/{booking.id}/status", headers={"HX-Request": "true"})
+    fragment = checkout.mentee.get(f"/bookings/{booking.id}/status", headers={"HX-Request": "true"})
     assert "<html" not in fragment.text
     assert "every 2s" not in fragment.text
     assert "booked and paid" in fragment.text
@@ -302,18 +245,11 @@ def test_a_setup_mode_checkout_books_nothing(app: Flask, slot: AvailabilitySlot)
 
 
 def test_expired_checkout_releases_the_slot(
-    app: Flask,
-    mentee_client: FlaskClient,
-    client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     stripe_fake.expire_session(booking.stripe_checkout_session_id)
-    expired = event(
-        "checkout.session.expired", stripe_fake.event_object(booking.stripe_checkout_session_id)
-    )
-    assert signed_post(client, PLATFORM_PATH, expired, platform_secret(client)).status_code == 200
+    assert checkout.tell_of_checkout("checkout.session.expired", booking).status_code == 200
     db.session.expire_all()
     released = db.session.get(Booking, booking.id)
     assert (released.status, released.payment_status) == (
@@ -324,49 +260,36 @@ def test_expired_checkout_releases_the_slot(
 
 
 def test_a_declined_card_marks_the_payment_failed_and_expiry_then_frees_the_slot(
-    app: Flask,
-    mentee_client: FlaskClient,
-    client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
-    failed = event(
-        "payment_intent.payment_failed",
-        {
-            "id": "pi_declined",
-            "object": "payment_intent",
-            "status": "requires_payment_method",
-            "metadata": {"booking_id": str(booking.id)},
-            "last_payment_error": {"code": "card_declined", "message": "Your card was declined."},
-        },
-    )
-    assert signed_post(client, PLATFORM_PATH, failed, platform_secret(client)).status_code == 200
-    page = mentee_client.get(f"/bookings/{booking.id}")
+    booking = checkout.start()
+    failed = {
+        "id": "pi_declined",
+        "object": "payment_intent",
+        "status": "requires_payment_method",
+        "metadata": {"booking_id": str(booking.id)},
+        "last_payment_error": {"code": "card_declined", "message": "Your card was declined."},
+    }
+    assert checkout.tell("payment_intent.payment_failed", failed).status_code == 200
+    page = checkout.mentee.get(f"/bookings/{booking.id}")
     assert "Your card was declined" in page.text
     assert hold.open_slots_page(slot.coach_id).rows == []  # still open at Stripe: still held
     stripe_fake.expire_session(booking.stripe_checkout_session_id)
-    expired = event(
-        "checkout.session.expired", stripe_fake.event_object(booking.stripe_checkout_session_id)
-    )
-    assert signed_post(client, PLATFORM_PATH, expired, platform_secret(client)).status_code == 200
+    assert checkout.tell_of_checkout("checkout.session.expired", booking).status_code == 200
     db.session.expire_all()
     released = db.session.get(Booking, booking.id)
     assert (released.status, released.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.FAILED,
     )
-    assert "The payment failed" in mentee_client.get(f"/bookings/{booking.id}").text
+    assert "The payment failed" in checkout.mentee.get(f"/bookings/{booking.id}").text
     assert [s.id for s in hold.open_slots_page(slot.coach_id).rows] == [slot.id]
 
 
 def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
-    app: Flask,
-    mentee_client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     cancel_link = _cancel_link(stripe_fake, booking)
     response = mentee_client.get(cancel_link)
     assert response.status_code == 303
@@ -382,12 +305,9 @@ def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
 
 
 def test_a_cancel_link_without_the_portals_token_changes_nothing(
-    app: Flask,
-    mentee_client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, mentee_client: FlaskClient, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     forged = _cancel_link(stripe_fake, booking).split("?")[0] + "?token=" + "0" * 32
     for link in (forged, f"/bookings/{booking.id}/checkout-canceled"):
         assert mentee_client.get(link).status_code == 404
@@ -403,46 +323,38 @@ def _cancel_link(stripe_fake: FakeStripe, booking: Booking) -> str:
 
 
 def test_leaving_a_checkout_that_was_paid_meanwhile_keeps_the_booking(
-    app: Flask,
-    mentee_client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    checkout: Checkout, mentee_client: FlaskClient, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     stripe_fake.pay(booking.stripe_checkout_session_id)
     response = mentee_client.get(_cancel_link(stripe_fake, booking))
     assert response.headers["Location"] == f"/bookings/{booking.id}"
     _assert_paid_once(booking.id, slot.coach_id)
 
 
-def test_events_about_other_objects_are_ignored(app: Flask, client: FlaskClient) -> None:
-    stray = event(
-        "payment_intent.succeeded",
-        {"id": "pi_other", "object": "payment_intent", "status": "succeeded", "metadata": {}},
-    )
-    response = signed_post(client, PLATFORM_PATH, stray, platform_secret(client))
+def test_events_about_other_objects_are_ignored(checkout: Checkout) -> None:
+    stray = {"id": "pi_other", "object": "payment_intent", "status": "succeeded", "metadata": {}}
+    response = checkout.tell("payment_intent.succeeded", stray)
     assert (response.status_code, response.text) == (200, "ignored")
 
 
-def _completed(client: FlaskClient, checkout_session: dict[str, Any]) -> str:
+def _completed(checkout: Checkout, checkout_session: dict[str, Any]) -> str:
     """Stripe tells the webhook that `checkout_session` completed; the runner's answer."""
-    completed = event("checkout.session.completed", checkout_session)
-    response = signed_post(client, PLATFORM_PATH, completed, platform_secret(client))
+    response = checkout.tell("checkout.session.completed", checkout_session)
     assert response.status_code == 200
     return response.text
 
 
 def test_another_checkouts_payment_naming_the_booking_does_not_confirm_it(
     app: Flask,
-    mentee_client: FlaskClient,
-    client: FlaskClient,
+    checkout: Checkout,
     slot: AvailabilitySlot,
     stripe_fake: FakeStripe,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Only the booking's own Checkout (or any, while it has none) may confirm it: another
     # Checkout naming it is logged and changes nothing.
-    booking = _start(mentee_client, slot)
+    booking = checkout.start()
     own = booking.stripe_checkout_session_id
     other = {
         **stripe_fake.event_object(own),
@@ -451,7 +363,7 @@ def test_another_checkouts_payment_naming_the_booking_does_not_confirm_it(
         "payment_status": "paid",
         "payment_intent": "pi_test_other",
     }
-    assert _completed(client, other) == "ignored"
+    assert _completed(checkout, other) == "ignored"
     assert f"Checkout cs_test_other does not belong to booking {booking.id}" in caplog.text
     db.session.expire_all()
     untouched = db.session.get(Booking, booking.id)
@@ -466,59 +378,52 @@ def test_another_checkouts_payment_naming_the_booking_does_not_confirm_it(
 
     # Its own Checkout still confirms it.
     stripe_fake.pay(own)
-    assert _completed(client, stripe_fake.event_object(own)) == "processed"
+    assert _completed(checkout, stripe_fake.event_object(own)) == "processed"
     _assert_paid_once(booking.id, slot.coach_id)
 
 
-def _paid_after_its_release(
-    mentee_client: FlaskClient, stripe_fake: FakeStripe, slot: AvailabilitySlot
-) -> Booking:
+def _paid_after_its_release(checkout: Checkout) -> Booking:
     """The mentee leaves Checkout and the booking is released, but Stripe completes the
     payment all the same (it was being paid as the portal let the time go)."""
-    booking = _start(mentee_client, slot)
-    assert mentee_client.get(_cancel_link(stripe_fake, booking)).status_code == 303
+    booking = checkout.start()
+    assert checkout.mentee.get(_cancel_link(checkout.stripe, booking)).status_code == 303
     db.session.expire_all()
     assert db.session.get(Booking, booking.id).status is SessionStatus.CANCELED
-    stripe_fake.pay(booking.stripe_checkout_session_id)
+    checkout.stripe.pay(booking.stripe_checkout_session_id)
     return booking
 
 
 def test_a_payment_after_the_release_takes_the_slot_back_while_it_is_free(
-    app: Flask,
-    mentee_client: FlaskClient,
-    client: FlaskClient,
-    slot: AvailabilitySlot,
-    stripe_fake: FakeStripe,
+    app: Flask, checkout: Checkout, slot: AvailabilitySlot, stripe_fake: FakeStripe
 ) -> None:
-    booking = _paid_after_its_release(mentee_client, stripe_fake, slot)
+    booking = _paid_after_its_release(checkout)
     paid = stripe_fake.event_object(booking.stripe_checkout_session_id)
-    assert _completed(client, paid) == "processed"
+    assert _completed(checkout, paid) == "processed"
     _assert_paid_once(booking.id, slot.coach_id)
     assert hold.open_slots_page(slot.coach_id).rows == []  # held again
     by_to = {m["To"]: str(m["Subject"]) for m in messages(app)}
     assert by_to.keys() == {booking.mentee.email, db.session.get(User, slot.coach_id).email}
     assert by_to[booking.mentee.email].startswith("Booked: ")
-    assert _completed(client, paid) == "processed"  # told again: nothing more
+    assert _completed(checkout, paid) == "processed"  # told again: nothing more
     _assert_paid_once(booking.id, slot.coach_id)
     assert len(messages(app)) == 2
 
 
 def test_a_payment_after_the_release_of_a_slot_taken_since_is_recorded_for_a_refund(
     app: Flask,
-    mentee_client: FlaskClient,
-    client: FlaskClient,
+    checkout: Checkout,
     slot: AvailabilitySlot,
     stripe_fake: FakeStripe,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    booking = _paid_after_its_release(mentee_client, stripe_fake, slot)
+    booking = _paid_after_its_release(checkout)
     second = app.test_client()
     login(second, make_user(Role.MENTEE, password=PASSWORD))
     assert book_slot(second, slot.id).status_code == 303
     taken = db.session.scalars(db.select(Booking).where(Booking.id != booking.id)).one()
 
     paid = stripe_fake.event_object(booking.stripe_checkout_session_id)
-    assert _completed(client, paid) == "processed"
+    assert _completed(checkout, paid) == "processed"
     assert f"Booking {booking.id} was paid after its slot was taken; refund it" in caplog.text
     db.session.expire_all()
     released = db.session.get(Booking, booking.id)
