@@ -6,15 +6,18 @@ import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import pyotp
 import sqlalchemy as sa
 
 from portal.accounts import services as accounts
+from portal.bookings import hold
 from portal.extensions import db
 from portal.models import (
     AvailabilitySlot,
     BillingInterval,
+    Booking,
     Refund,
     RefundStatus,
     Role,
@@ -26,6 +29,9 @@ from portal.models import (
     TransactionType,
     User,
 )
+
+if TYPE_CHECKING:
+    from tests.stripe_fake import FakeStripe
 
 _counter = itertools.count(1)
 
@@ -84,6 +90,18 @@ def make_slot(coach: User, *, hours_from_now: int = 48, minutes: int = 60) -> Av
     db.session.add(slot)
     db.session.commit()
     return slot
+
+
+def make_paid_checkout(
+    stripe_fake: FakeStripe, mentee: User, slot: AvailabilitySlot
+) -> tuple[Booking, dict[str, Any]]:
+    """`mentee` holds `slot` and pays on Stripe's Checkout page; the portal has not heard of it
+    yet. The booking, and its PaymentIntent with the charge expanded, as Stripe has it."""
+    booking = hold.hold_slot(mentee, slot.id)
+    db.session.commit()
+    hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
+    db.session.commit()
+    return booking, stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
 
 
 def money(value: str) -> Decimal:

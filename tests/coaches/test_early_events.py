@@ -9,22 +9,12 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal import ledger
-from portal.bookings import hold
 from portal.extensions import db
 from portal.models import EventStatus, StripeEvent, Transaction, TransactionStatus, User
-from tests.builders import make_slot
+from tests.builders import make_paid_checkout, make_slot
 from tests.coaches.conftest import FakeStripe
 from tests.webhooks import payloads
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
-
-
-def _paid_at_stripe(mentee: User, coach: User, stripe_fake: FakeStripe) -> dict:
-    """A booking paid at Stripe whose payment the portal has not heard of yet."""
-    booking = hold.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
-    db.session.commit()
-    hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
-    db.session.commit()
-    return stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
 
 
 def _deliver(app: Flask, event: dict) -> str:
@@ -44,7 +34,7 @@ def _status(event: dict) -> EventStatus:
 def test_a_dispute_before_its_payment_is_applied_once_the_payment_is_recorded(
     app: Flask, mentee: User, bookable_coach: User, stripe_fake: FakeStripe
 ) -> None:
-    intent = _paid_at_stripe(mentee, bookable_coach, stripe_fake)
+    _, intent = make_paid_checkout(stripe_fake, mentee, make_slot(bookable_coach))
     dispute = payloads.event("charge.dispute.created", payloads.dispute(intent["id"], 10000))
     assert _deliver(app, dispute) == "deferred"
     assert _deliver(app, dispute) == "deferred"  # redelivered early: still kept
@@ -64,7 +54,7 @@ def test_a_dispute_before_its_payment_is_applied_once_the_payment_is_recorded(
 def test_a_refund_at_stripe_before_its_payment_is_recorded_once_the_payment_is(
     app: Flask, mentee: User, bookable_coach: User, stripe_fake: FakeStripe
 ) -> None:
-    intent = _paid_at_stripe(mentee, bookable_coach, stripe_fake)
+    _, intent = make_paid_checkout(stripe_fake, mentee, make_slot(bookable_coach))
     charge_id = intent["latest_charge"]["id"]
     # Refunded in full in Stripe's dashboard, moments after the payment: Stripe reversed the
     # whole 80.00 transfer and refunded the 20.00 fee.

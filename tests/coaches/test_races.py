@@ -27,7 +27,7 @@ from portal.models import (
     Transaction,
     User,
 )
-from tests.builders import make_slot, make_user
+from tests.builders import make_paid_checkout, make_slot, make_user
 from tests.coaches.conftest import book_slot, post_form
 from tests.conftest import PASSWORD, login
 from tests.stripe_fake import FakeStripe
@@ -67,12 +67,8 @@ def test_return_page_and_webhook_together_fulfil_each_booking_once(
     secret = platform_secret(stripe)
     for round_ in range(50):
         slot = make_slot(bookable_coach, hours_from_now=48 + round_)
-        booking = hold.hold_slot(mentee, slot.id)
-        db.session.commit()
-        hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
-        db.session.commit()
+        booking, intent = make_paid_checkout(stripe_fake, mentee, slot)
         session_id = booking.stripe_checkout_session_id
-        intent = stripe_fake.pay(session_id)["payment_intent"]
         if event_type == "checkout.session.completed":
             paid = event(event_type, stripe_fake.event_object(session_id))
         else:
@@ -132,12 +128,9 @@ def test_two_mentees_checking_out_one_slot_at_once_leave_exactly_one_holder(
 def test_one_payment_in_two_events_from_eight_workers_pays_the_booking_once(
     app: Flask, mentee, bookable_coach, stripe_fake: FakeStripe
 ) -> None:
-    slot = make_slot(bookable_coach, hours_from_now=48)
-    booking = hold.hold_slot(mentee, slot.id)
-    db.session.commit()
-    hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
-    db.session.commit()
-    intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
+    booking, intent = make_paid_checkout(
+        stripe_fake, mentee, make_slot(bookable_coach, hours_from_now=48)
+    )
     first, second = (event("payment_intent.succeeded", intent) for _ in range(2))
     secret = platform_secret(app.test_client())
 

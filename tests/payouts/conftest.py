@@ -36,9 +36,18 @@ from portal.models import (
     User,
 )
 from portal.money import split_fee
+from portal.stripe_gateway import connect as connect_gateway
 from tests.builders import make_user
 from tests.conftest import PASSWORD, csrf_token, is_postgres, login
 from tests.live import LivePortal, LiveSandbox, live_portal, live_sandbox
+from tests.webhooks.payloads import balance, event
+from tests.webhooks.signing import (
+    CONNECT_PATH,
+    PLATFORM_PATH,
+    connect_secret,
+    platform_secret,
+    signed_post,
+)
 
 _payments = itertools.count(1)
 
@@ -82,6 +91,52 @@ _WAITING = sa.text(
     "SELECT count(*) FROM pg_stat_activity "
     "WHERE datname = current_database() AND wait_event_type = 'Lock'"
 )
+
+
+def deliver_during_release(
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+    account: str,
+    delivered: dict[str, Any],
+    *,
+    created: int | None = None,
+) -> None:
+    """Deliver `balance.available` for `account` (made at `created`); while the release holds
+    the coach's lock (its first question to Stripe is held, after it read the held payments),
+    deliver the platform's event `delivered` in another thread, which must then wait for a lock
+    (on SQLite, the write lock); then let the release go on. Both must be applied (200)."""
+    asked, answer = threading.Event(), threading.Event()
+    stripe_answers = connect_gateway.released_transfers
+
+    def released_transfers(*args: Any) -> set[str]:
+        if not asked.is_set():
+            asked.set()
+            answer.wait(timeout=WAIT)
+        return stripe_answers(*args)
+
+    monkeypatch.setattr(connect_gateway, "released_transfers", released_transfers)
+    release = event("balance.available", balance(8000), account=account, created=created)
+    connect, platform = connect_secret(app.test_client()), platform_secret(app.test_client())
+    releasing, released = in_thread(
+        app, lambda: signed_post(app.test_client(), CONNECT_PATH, release, connect)
+    )
+    acting, acted = (
+        in_thread(app, lambda: signed_post(app.test_client(), PLATFORM_PATH, delivered, platform))
+        if asked.wait(timeout=WAIT)
+        else (None, {})
+    )
+    try:
+        assert acting is not None, released
+        assert waits_for_a_lock(app, acting), f"it did not wait for the release: {acted}"
+    finally:
+        answer.set()
+        releasing.join(timeout=WAIT)
+        if acting is not None:
+            acting.join(timeout=WAIT)
+    assert not releasing.is_alive() and acting is not None and not acting.is_alive()
+    assert "error" not in released and "error" not in acted, (released, acted)
+    assert released["response"].status_code == 200, released["response"].text
+    assert acted["response"].status_code == 200, acted["response"].text
 
 
 # --- data -------------------------------------------------------------------------------------

@@ -13,8 +13,6 @@ applied. On SQLite the release holds the database's write lock, and the other wa
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +21,6 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal import ledger
-from portal.bookings import hold
 from portal.extensions import db
 from portal.models import (
     Booking,
@@ -35,19 +32,12 @@ from portal.models import (
     Transaction,
     User,
 )
-from portal.stripe_gateway import connect as connect_gateway
 from portal.stripe_gateway import disputes as disputes_gateway
-from tests.builders import make_connected_account, make_slot, make_user
-from tests.payouts.conftest import WAIT, earn, in_thread, waits_for_a_lock
+from tests.builders import make_connected_account, make_paid_checkout, make_slot, make_user
+from tests.payouts.conftest import deliver_during_release, earn
 from tests.stripe_fake import FakeStripe
-from tests.webhooks.payloads import balance, dispute, event
-from tests.webhooks.signing import (
-    CONNECT_PATH,
-    PLATFORM_PATH,
-    connect_secret,
-    platform_secret,
-    signed_post,
-)
+from tests.webhooks.payloads import dispute, event
+from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
 D = Decimal
 ZERO = D("0.00")
@@ -60,44 +50,6 @@ def _held_payment_released_at_stripe(stripe_fake: FakeStripe) -> tuple[User, str
     txn = earn(coach, "100.00", paid=("pi_held_released", "tr_held_released"))
     stripe_fake.release(account, txn)
     return coach, account, txn
-
-
-def _while_released(
-    app: Flask,
-    monkeypatch: pytest.MonkeyPatch,
-    account: str,
-    act: Callable[[], Any],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Deliver `balance.available` for `account`; while the release holds the coach's lock
-    (its question to Stripe is held), run `act` in another thread; then let the release go on.
-    Returns the release's outcome and the act's."""
-    asked, answer = threading.Event(), threading.Event()
-    stripe_answers = connect_gateway.released_transfers
-
-    def released_transfers(*args: Any) -> set[str]:
-        asked.set()
-        answer.wait(timeout=WAIT)
-        return stripe_answers(*args)
-
-    monkeypatch.setattr(connect_gateway, "released_transfers", released_transfers)
-    release = event("balance.available", balance(8000), account=account)
-    secret = connect_secret(app.test_client())
-    releasing, released = in_thread(
-        app, lambda: signed_post(app.test_client(), CONNECT_PATH, release, secret)
-    )
-    acting, acted = in_thread(app, act) if asked.wait(timeout=WAIT) else (None, {})
-    try:
-        assert acting is not None, released
-        # The act reaches the coach's lock the release holds (on SQLite, the write lock).
-        assert waits_for_a_lock(app, acting), acted
-    finally:
-        answer.set()
-        releasing.join(timeout=WAIT)
-        if acting is not None:
-            acting.join(timeout=WAIT)
-    assert not releasing.is_alive() and acting is not None and not acting.is_alive()
-    assert "error" not in released and "error" not in acted, (released, acted)
-    return released, acted
 
 
 def _entries(coach: User) -> list[LedgerEntryKind]:
@@ -124,17 +76,8 @@ def test_a_lost_dispute_recovered_while_its_payment_is_released_is_applied_with_
     lost = event(
         "charge.dispute.closed", dispute(txn.stripe_payment_intent_id, 10000, status="lost")
     )
-    secret = platform_secret(app.test_client())
+    deliver_during_release(app, monkeypatch, account, lost)
 
-    released, recovered = _while_released(
-        app,
-        monkeypatch,
-        account,
-        lambda: signed_post(app.test_client(), PLATFORM_PATH, lost, secret),
-    )
-
-    assert released["response"].status_code == 200, released["response"].text
-    assert recovered["response"].status_code == 200, recovered["response"].text
     assert _entries(coach) == [
         LedgerEntryKind.PAYMENT,
         LedgerEntryKind.FUNDS_AVAILABLE,
@@ -170,17 +113,8 @@ def test_refunds_told_of_while_their_payment_is_released_are_applied_with_the_re
         "refunds": {"data": refunds},
     }
     refunded = event("charge.refunded", charge)
-    secret = platform_secret(app.test_client())
+    deliver_during_release(app, monkeypatch, account, refunded)
 
-    released, applied = _while_released(
-        app,
-        monkeypatch,
-        account,
-        lambda: signed_post(app.test_client(), PLATFORM_PATH, refunded, secret),
-    )
-
-    assert released["response"].status_code == 200, released["response"].text
-    assert applied["response"].status_code == 200, applied["response"].text
     assert _entries(coach) == [
         LedgerEntryKind.PAYMENT,
         LedgerEntryKind.FUNDS_AVAILABLE,
@@ -197,11 +131,7 @@ def test_a_payment_told_of_again_while_it_is_released_is_applied_with_the_releas
 ) -> None:
     coach = make_user(Role.COACH, session_price=D("100.00"))
     account = make_connected_account(coach).stripe_account_id
-    booking = hold.hold_slot(mentee, make_slot(coach, hours_from_now=48).id)
-    db.session.commit()
-    hold.start_checkout(booking, success_url="http://x/ok", cancel_url="http://x/no")
-    db.session.commit()
-    intent = stripe_fake.pay(booking.stripe_checkout_session_id)["payment_intent"]
+    booking, intent = make_paid_checkout(stripe_fake, mentee, make_slot(coach, hours_from_now=48))
     # Recorded from the Checkout's event, which names the charge by id only: no transfer yet.
     completed = event(
         "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
@@ -222,17 +152,8 @@ def test_a_payment_told_of_again_while_it_is_released_is_applied_with_the_releas
     db.session.commit()
     stripe_fake.release(account, intent["latest_charge"]["transfer"])
     succeeded = event("payment_intent.succeeded", intent)  # this one names the transfer
-    secret = platform_secret(app.test_client())
+    deliver_during_release(app, monkeypatch, account, succeeded)
 
-    released, applied = _while_released(
-        app,
-        monkeypatch,
-        account,
-        lambda: signed_post(app.test_client(), PLATFORM_PATH, succeeded, secret),
-    )
-
-    assert released["response"].status_code == 200, released["response"].text
-    assert applied["response"].status_code == 200, applied["response"].text
     assert _entries(coach) == [LedgerEntryKind.PAYMENT, LedgerEntryKind.FUNDS_AVAILABLE]
     assert ledger.balances_of(coach.id) == ledger.Balances(D("80.00"), ZERO, D("80.00"))
     [transaction] = db.session.scalars(
