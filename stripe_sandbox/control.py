@@ -17,8 +17,17 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from .errors import StripeError, invalid_request
 from .resources import accounts, disputes, refunds
 from .sandbox import Sandbox
+from .store import Obj
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")
+
+
+def _found(sb: Sandbox, object_id: str, kind: str) -> Obj:
+    """The `kind` object `object_id`, in whichever account it lives; 400 when there is none."""
+    found = sb.store.find(object_id)
+    if found is None or found.get("object") != kind:
+        raise invalid_request(f"No such {kind}: '{object_id}'", "id")
+    return found
 
 
 def sandbox() -> Sandbox:
@@ -60,10 +69,7 @@ def clock() -> Response:
 @bp.post("/events/<eid>/redeliver")
 def redeliver(eid: str) -> Response:
     sb = sandbox()
-    event = sb.store.find(eid)
-    if event is None or event.get("object") != "event":
-        raise invalid_request(f"No such event: '{eid}'", "id")
-    sb.webhooks.enqueue(event)
+    sb.webhooks.enqueue(_found(sb, eid, "event"))
     return jsonify(queued=eid)
 
 
@@ -140,9 +146,7 @@ def close_dispute(did: str) -> Response:
     outcome = str(_body().get("outcome") or "")
     sb = sandbox()
     with sb.store.lock:
-        dispute = sb.store.find(did)
-        if dispute is None or dispute.get("object") != "dispute":
-            raise invalid_request(f"No such dispute: '{did}'", "id")
+        dispute = _found(sb, did, "dispute")
         disputes.close(sb, dispute, outcome)
         return jsonify(id=did, status=dispute["status"])
 
@@ -165,9 +169,7 @@ def fail_refund(rid: str) -> Response:
     reason = str(_body().get("reason") or "expired_or_canceled_card")
     sb = sandbox()
     with sb.store.lock:
-        refund = sb.store.find(rid)
-        if refund is None or refund.get("object") != "refund":
-            raise invalid_request(f"No such refund: '{rid}'", "id")
+        refund = _found(sb, rid, "refund")
         refunds.fail(sb, refund, reason, sb.store.owner.get(rid))
         return jsonify(id=rid, status=refund["status"])
 
