@@ -48,7 +48,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import sqlalchemy as sa
@@ -66,6 +66,7 @@ from portal.models import (
     Payout,
     Refund,
     RefundStatus,
+    StripeConnectedAccount,
     Transaction,
     TransactionStatus,
     TransactionType,
@@ -116,13 +117,24 @@ def record_payment(transaction: Transaction, *, stripe_event_id: str | None = No
     """A paid session: the coach's share joins total earnings and the pending balance."""
     if transaction.coach_id is None:
         return None
-    return record_session_payment(
+    entry = record_session_payment(
         transaction_id=transaction.id,
         coach_id=transaction.coach_id,
         coach_share=transaction.coach_share,
         currency=transaction.currency,
         stripe_event_id=stripe_event_id,
     )
+    return entry.entry_id if entry is not None else None
+
+
+@dataclass(frozen=True)
+class PaymentEntry:
+    """A paid session's entry, written: its id, and the coach's connected account as the
+    balances' `UPDATE` read it, under the coach's lock (both None when there is no account)."""
+
+    entry_id: int
+    stripe_account_id: str | None
+    balance_released_at: datetime | None  # Stripe's last release of funds on the account
 
 
 def record_session_payment(
@@ -132,16 +144,24 @@ def record_session_payment(
     coach_share: Decimal,
     currency: str,
     stripe_event_id: str | None = None,
-) -> int | None:
-    """`record_payment` from the transaction's values, for a caller that has no Transaction."""
-    return _record(
+) -> PaymentEntry | None:
+    """`record_payment` from the transaction's values, for a caller that has no Transaction.
+
+    The entry comes back with the account's last release of funds, which a payment recorded
+    after that release must catch up on (`payouts.release_funds`): read by the balances'
+    `UPDATE`, where the coach's lock is held, so a release committing meanwhile is seen."""
+    written = _write(
         coach_id,
         LedgerEntryKind.PAYMENT,
         currency=currency,
         deltas=Balances(total=coach_share, pending=coach_share, available=ZERO),
-        transaction_id=transaction_id,
-        stripe_event_id=stripe_event_id,
+        move=_MOVE_PAID_BALANCES,
+        refs={"transaction_id": transaction_id, "stripe_event_id": stripe_event_id},
     )
+    if written is None:
+        return None
+    entry_id, account = written
+    return PaymentEntry(entry_id, *account)
 
 
 def record_stripe_refund(refund: Refund, split: StripeSplit) -> int | None:
@@ -318,6 +338,23 @@ def _record(
 ) -> int | None:
     """Write the entry `refs` names the cause of, and move the balances by `deltas`; None if
     it exists. The entry's insert takes the coach's lock itself."""
+    written = _write(
+        coach_id, kind, currency=currency, deltas=deltas, move=_MOVE_BALANCES, refs=refs
+    )
+    return written[0] if written is not None else None
+
+
+def _write(
+    coach_id: int,
+    kind: LedgerEntryKind,
+    *,
+    currency: str,
+    deltas: Balances,
+    move: sa.Update,
+    refs: dict[str, object],
+) -> tuple[int, sa.Row[Any] | None] | None:
+    """`_record`, moving the balances with `move`: the entry's id and the row `move` returns
+    (None when it returns none); None when the entry exists."""
     entry_id = db.session.scalar(
         _insert_entry(),
         {
@@ -341,8 +378,8 @@ def _record(
             "Ledger %s for coach %s already recorded; nothing changed.", kind.value, coach_id
         )
         return None
-    db.session.execute(
-        _MOVE_BALANCES,
+    moved = db.session.execute(
+        move,
         {
             "coach_id": coach_id,
             "total": deltas.total,
@@ -350,6 +387,7 @@ def _record(
             "available": deltas.available,
         },
     )
+    returned = moved.one() if moved.returns_rows else None
     _expire_loaded_profile(coach_id)
     logger.debug(  # the entry itself records the change; the caller logs what it was for
         "Ledger %s for coach %s: total %s, pending %s, available %s",
@@ -359,7 +397,7 @@ def _record(
         deltas.pending,
         deltas.available,
     )
-    return entry_id
+    return entry_id, returned
 
 
 def lock_balances(coach_id: int) -> Balances:
@@ -435,6 +473,25 @@ _MOVE_BALANCES = (
         ),
         ledger_entry_count=_PROFILES.c.ledger_entry_count + 1,
     )
+)
+
+_ACCOUNTS = StripeConnectedAccount.__table__
+
+
+def _coach_account(column: sa.Column[Any]) -> sa.Label[Any]:
+    return (
+        sa.select(column)
+        .where(_ACCOUNTS.c.user_id == sa.bindparam("coach_id"))
+        .scalar_subquery()
+        .label(column.name)
+    )
+
+
+# A paid session's balances also return the account's last release of funds: read under the
+# coach's lock, in the statement that holds it, rather than by one more statement after it.
+_MOVE_PAID_BALANCES = _MOVE_BALANCES.returning(
+    _coach_account(_ACCOUNTS.c.stripe_account_id),
+    _coach_account(_ACCOUNTS.c.balance_released_at),
 )
 
 

@@ -37,7 +37,6 @@ from portal.models import (
     Booking,
     PaymentStatus,
     SessionStatus,
-    StripeConnectedAccount,
     Transaction,
     TransactionStatus,
     TransactionType,
@@ -337,13 +336,14 @@ def _record_payment(
         },
     )
     if transaction_id is not None:
-        ledger.record_session_payment(
+        entry = ledger.record_session_payment(
             transaction_id=transaction_id,
             coach_id=booking.coach_id,
             coach_share=booking.coach_share,
             currency=booking.currency,
         )
-        _catch_up_released_funds(booking)
+        if entry is not None:
+            _catch_up_released_funds(booking, entry)
         return
     existing = _transaction_by_intent(payment_intent_id)
     if existing is None:  # the index said it exists: a committed row we must be able to see
@@ -359,7 +359,7 @@ def _record_payment(
         existing.meta = {**(existing.meta or {}), "receipt_url": receipt_url}
 
 
-def _catch_up_released_funds(booking: Booking | sa.Row[Any]) -> None:
+def _catch_up_released_funds(booking: Booking | sa.Row[Any], entry: ledger.PaymentEntry) -> None:
     """A payment recorded after Stripe already told of its release is available, as at Stripe.
 
     The portal releases a coach's payments on `balance.available`. When a payment's own events
@@ -367,22 +367,12 @@ def _catch_up_released_funds(booking: Booking | sa.Row[Any]) -> None:
     without this payment, and no later one need come. So when a `balance.available` of the
     coach's account was applied since the booking was made (the account's
     `balance_released_at`), the coach's held payments are released as Stripe has them now
-    (DESIGN rule 7).
+    (DESIGN rule 7). The payment's ledger entry reads that time under the coach's lock.
     """
-    account = db.session.execute(_RELEASED, {"coach_id": booking.coach_id}).first()
-    if account is None or account.balance_released_at is None:
+    released = entry.balance_released_at
+    if entry.stripe_account_id is None or released is None or released < booking.created_at:
         return
-    if account.balance_released_at < booking.created_at:
-        return
-    payouts.release_funds(booking.coach_id, account.stripe_account_id)
-
-
-# Read on every payment, under the coach's lock: built once, since building a statement costs
-# more than running it.
-_ACCOUNTS = StripeConnectedAccount.__table__
-_RELEASED = select(_ACCOUNTS.c.stripe_account_id, _ACCOUNTS.c.balance_released_at).where(
-    _ACCOUNTS.c.user_id == bindparam("coach_id")
-)
+    payouts.release_funds(booking.coach_id, entry.stripe_account_id)
 
 
 def _transaction_by_intent(payment_intent_id: str) -> Transaction | None:

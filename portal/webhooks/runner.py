@@ -121,15 +121,16 @@ def _apply_waiting(object_id: str, *, after: str) -> None:
 
 
 # Read after every applied event: built once, since building a statement costs more than
-# running it.
+# running it, and of the table's columns, which the ORM need not make sense of.
+_EVENTS = StripeEvent.__table__
 _WAITING = (
-    sa.select(StripeEvent.payload)
+    sa.select(_EVENTS.c.payload)
     .where(
-        StripeEvent.status == EventStatus.DEFERRED,
-        StripeEvent.waiting_for == sa.bindparam("object_id"),
-        StripeEvent.stripe_event_id != sa.bindparam("after"),
+        _EVENTS.c.status == EventStatus.DEFERRED,
+        _EVENTS.c.waiting_for == sa.bindparam("object_id"),
+        _EVENTS.c.stripe_event_id != sa.bindparam("after"),
     )
-    .order_by(StripeEvent.stripe_created_at, StripeEvent.id)
+    .order_by(_EVENTS.c.stripe_created_at, _EVENTS.c.id)
 )
 
 
