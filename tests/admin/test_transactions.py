@@ -219,6 +219,28 @@ def test_each_row_shows_the_payment_its_parties_and_its_state(
     assert "disputed" not in row("t4")
 
 
+def test_what_people_typed_is_shown_as_text_in_the_list(
+    admin_client: FlaskClient, people: dict[str, User]
+) -> None:
+    hostile = make_user(Role.MENTEE, name='<img src=x onerror="alert(1)"> & Sons')
+    payment(hostile, people["a"], "25.00", at=day(6), intent="pi_hostile")
+    page = admin_client.get("/admin/transactions").text
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; Sons" in page
+
+
+@pytest.mark.parametrize("status", list(TransactionStatus))
+def test_each_status_has_the_badge_the_transaction_page_shows(
+    admin_client: FlaskClient, people: dict[str, User], status: TransactionStatus
+) -> None:
+    txn = payment(people["m1"], people["a"], "30.00", status=status, intent="pi_badge")
+    listed = admin_client.get("/admin/transactions").text
+    shown = admin_client.get(f"/admin/transactions/{txn.id}").text
+    badge = re.search(r'<h1>Transaction \d+ (<span class="badge[^"]*">[^<]+</span>)', shown)
+    assert badge is not None
+    assert f'<td data-label="Status">{badge.group(1)}</td>' in listed
+
+
 def test_the_filter_form_shows_what_each_query_asked_for_however_often_asked(
     admin_client: FlaskClient, ledger_rows: dict[str, Transaction]
 ) -> None:

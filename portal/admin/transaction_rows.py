@@ -1,0 +1,89 @@
+"""The transactions list's rows as HTML, each row written in one pass.
+
+A page of the list is fifty rows of eight cells. Written cell by cell in the template, each row
+was a dozen expressions that Jinja escaped one at a time and five filter calls: some 650 calls
+to `escape` and 250 to filters per page, the largest part of the page's CPU. Here a row is one
+format string filled once. What people typed (names and emails) is escaped; everything else is
+the portal's own text: ids, the words of an enum's value, a date on the reader's clock, and an
+amount as `format_money` writes it (digits and a currency's symbol or checked code), none of
+which can hold markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from portal.models import TransactionStatus
+from portal.money import format_money
+from portal.time_zones import show_time
+
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
+# Each status's badge colour, as `status_badge` in templates/admin/_macros.html shows it.
+TONES = {
+    TransactionStatus.COMPLETED: "badge badge-ok",
+    TransactionStatus.PENDING: "badge badge-warn",
+    TransactionStatus.REFUNDED: "badge badge-warn",
+    TransactionStatus.PARTIALLY_REFUNDED: "badge badge-warn",
+    TransactionStatus.FAILED: "badge badge-bad",
+}
+_ROW = (
+    '<tr id="txn-{id}">'
+    '<td data-label="#"><a href="{list_url}/{id}">{id}</a></td>'
+    '<td data-label="Date">{date}</td>'
+    '<td data-label="Type">{type}</td>'
+    '<td data-label="Status"><span class="{tone}">{status}</span>{disputed}</td>'
+    '<td data-label="Mentee">{payer}</td>'
+    '<td data-label="Coach">{coach}</td>'
+    '<td data-label="Amount" class="num">{amount}</td>'
+    '<td data-label="Fee" class="num">{fee}</td>'
+    "</tr>\n"
+)
+_DISPUTED = ' <span class="badge badge-bad">disputed</span>'
+_NOBODY = '<span class="muted">none</span>'
+
+
+def rows_html(rows: Iterable[Any], *, list_url: str, zone: str) -> Markup:
+    """The `<tr>`s of `list_page`'s rows, in their order: dates on the clock of `zone`, each
+    row's link `list_url` and its id (as `admin.transaction` routes it)."""
+    return Markup(  # noqa: S704 - every value below is escaped or the portal's own text
+        "".join(
+            _ROW.format(
+                id=id_,
+                list_url=list_url,
+                date=show_time(created_at, zone, DATE_FORMAT),
+                type=type_.value.replace("_", " "),
+                tone=TONES[status],
+                status=status.value.replace("_", " "),
+                disputed=_DISPUTED if disputed else "",
+                payer=_person(payer_name, payer_email),
+                coach=_person(coach_name, coach_email),
+                amount=format_money(amount, currency),
+                fee=format_money(platform_fee, currency),
+            )
+            for (
+                id_,
+                created_at,
+                type_,
+                status,
+                currency,
+                amount,
+                platform_fee,
+                _coach_share,
+                disputed,
+                payer_name,
+                payer_email,
+                coach_name,
+                coach_email,
+            ) in rows
+        )
+    )
+
+
+def _person(name: str | None, email: str | None) -> str:
+    """A party's name and email; a payment without one (a coach on a membership) says none."""
+    if email is None:
+        return _NOBODY
+    return f'{escape(name)} <span class="hint">{escape(email)}</span>'
