@@ -1,4 +1,4 @@
-"""The transactions list's rows as HTML, each row written in one pass.
+"""The transactions list's rows as HTML, each row written once.
 
 A page of the list is fifty rows of eight cells. Written cell by cell in the template, each row
 was a dozen expressions that Jinja escaped one at a time and five filter calls: some 650 calls
@@ -7,6 +7,13 @@ format string filled once. What people typed (names and emails) is escaped; ever
 the portal's own text: ids, the words of an enum's value, a date on the reader's clock, and an
 amount as `format_money` writes it (digits and a currency's symbol or checked code), none of
 which can hold markup.
+
+Even so, the date and the two amounts cost most of a row, so a written row is kept
+(`portal.caching.kept_many`) under everything it is made from: the row's values as this
+request read them, the reader's zone and the list's URL. A row that changes (a refund, a
+dispute, a renamed mentee) is read with new values and written again; nothing kept is shown
+for data it was not made from. A page of rows seen before (the list's first page, asked again
+as payments arrive) costs a look-up per row.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from portal import caching
 from portal.models import TransactionStatus
 from portal.money import format_money
 from portal.time_zones import show_time
@@ -48,37 +56,47 @@ _NOBODY = '<span class="muted">none</span>'
 def rows_html(rows: Iterable[Any], *, list_url: str, zone: str) -> Markup:
     """The `<tr>`s of `list_page`'s rows, in their order: dates on the clock of `zone`, each
     row's link `list_url` and its id (as `admin.transaction` routes it)."""
-    return Markup(  # noqa: S704 - every value below is escaped or the portal's own text
-        "".join(
-            _ROW.format(
-                id=id_,
-                list_url=list_url,
-                date=show_time(created_at, zone, DATE_FORMAT),
-                type=type_.value.replace("_", " "),
-                tone=TONES[status],
-                status=status.value.replace("_", " "),
-                disputed=_DISPUTED if disputed else "",
-                payer=_person(payer_name, payer_email),
-                coach=_person(coach_name, coach_email),
-                amount=format_money(amount, currency),
-                fee=format_money(platform_fee, currency),
-            )
-            for (
-                id_,
-                created_at,
-                type_,
-                status,
-                currency,
-                amount,
-                platform_fee,
-                _coach_share,
-                disputed,
-                payer_name,
-                payer_email,
-                coach_name,
-                coach_email,
-            ) in rows
-        )
+    version = caching.Version.of_arguments(list_url, zone)
+    listed = [tuple(row) for row in rows]
+    written = caching.kept_many(
+        "admin.transaction_rows",
+        dict.fromkeys(listed, version),
+        lambda missing: {
+            row: caching.Expiring(_row_html(row, list_url, zone), None) for row in missing
+        },
+    )
+    return Markup("".join(written[row].value for row in listed))  # noqa: S704 - see _row_html
+
+
+def _row_html(row: tuple[Any, ...], list_url: str, zone: str) -> str:
+    """One row; every value in it is escaped or the portal's own text (the module's note)."""
+    (
+        id_,
+        created_at,
+        type_,
+        status,
+        currency,
+        amount,
+        platform_fee,
+        _coach_share,
+        disputed,
+        payer_name,
+        payer_email,
+        coach_name,
+        coach_email,
+    ) = row
+    return _ROW.format(
+        id=id_,
+        list_url=list_url,
+        date=show_time(created_at, zone, DATE_FORMAT),
+        type=type_.value.replace("_", " "),
+        tone=TONES[status],
+        status=status.value.replace("_", " "),
+        disputed=_DISPUTED if disputed else "",
+        payer=_person(payer_name, payer_email),
+        coach=_person(coach_name, coach_email),
+        amount=format_money(amount, currency),
+        fee=format_money(platform_fee, currency),
     )
 
 
