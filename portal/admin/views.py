@@ -73,7 +73,7 @@ from portal.security import allow
 from portal.stepup import requires_confirmation
 from portal.stripe_gateway import STRIPE_API_VERSION, GatewayError
 from portal.tasks import current_tasks
-from portal.templating import viewer_time_zone
+from portal.templating import frame_url, viewer_time_zone
 from portal.webhooks.runner import UnknownEvent
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group=None)
@@ -195,7 +195,7 @@ def transactions() -> Response:
         listing = txns.list_page(checked.wanted, **_cursors())
     context["listing"] = listing
     context["rows"] = transaction_rows.rows_html(
-        listing.page.rows, list_url=url_for("admin.transactions"), zone=viewer_time_zone()
+        listing.page.rows, list_url=frame_url("admin.transactions"), zone=viewer_time_zone()
     )
     return render("admin/transactions.html", "admin/_transactions_results.html", **context)
 
