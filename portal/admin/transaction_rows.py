@@ -29,7 +29,8 @@ from portal.money import format_money
 from portal.time_zones import show_time
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
-# Each status's badge colour, as `status_badge` in templates/admin/_macros.html shows it.
+# Each status's badge colour, as `status_badge` in templates/admin/_macros.html shows it; a
+# status not named here gets a plain badge there and here.
 TONES = {
     TransactionStatus.COMPLETED: "badge badge-ok",
     TransactionStatus.PENDING: "badge badge-warn",
@@ -90,7 +91,7 @@ def _row_html(row: tuple[Any, ...], list_url: str, zone: str) -> str:
         list_url=list_url,
         date=show_time(created_at, zone, DATE_FORMAT),
         type=type_.value.replace("_", " "),
-        tone=TONES[status],
+        tone=TONES.get(status, "badge"),
         status=status.value.replace("_", " "),
         disputed=_DISPUTED if disputed else "",
         payer=_person(payer_name, payer_email),
