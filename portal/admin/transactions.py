@@ -235,8 +235,9 @@ def list_page(
     return Listing(page=page, totals=_totals_of_rows(page.rows) if whole_set else None)
 
 
-# What the list shows of each transaction and its parties, built once: only the dispute is read
-# of the metadata, which may hold much more. The list's template unpacks each row in this order.
+# What the list shows of each transaction and its parties, built once: of the metadata, which may
+# hold much more, only whether it records a dispute (as the disputes list and the attention page
+# tell). `transaction_rows` unpacks each row in this order.
 _PAYER, _COACH = aliased(User, name="payer"), aliased(User, name="coach")
 _LISTED = (
     sa.select(
@@ -248,7 +249,7 @@ _LISTED = (
         Transaction.amount,
         Transaction.platform_fee,
         Transaction.coach_share.label("coach_share"),
-        Transaction.meta["dispute"].label("dispute"),
+        Transaction.meta["dispute"].as_string().is_not(None).label("disputed"),
         _PAYER.name.label("payer_name"),
         _PAYER.email.label("payer_email"),
         _COACH.name.label("coach_name"),

@@ -37,6 +37,7 @@ from portal.admin import (
     event_log,
     reconciliation_runs,
     refunds,
+    transaction_rows,
     users,
 )
 from portal.admin import jobs as admin_jobs
@@ -72,6 +73,7 @@ from portal.security import allow
 from portal.stepup import requires_confirmation
 from portal.stripe_gateway import STRIPE_API_VERSION, GatewayError
 from portal.tasks import current_tasks
+from portal.templating import frame_url, viewer_time_zone
 from portal.webhooks.runner import UnknownEvent
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group=None)
@@ -190,7 +192,11 @@ def transactions() -> Response:
             **context,
         )
     with read_before_transaction():  # a page that reads nothing else sends no BEGIN/ROLLBACK
-        context["listing"] = txns.list_page(checked.wanted, **_cursors())
+        listing = txns.list_page(checked.wanted, **_cursors())
+    context["listing"] = listing
+    context["rows"] = transaction_rows.rows_html(
+        listing.page.rows, list_url=frame_url("admin.transactions"), zone=viewer_time_zone()
+    )
     return render("admin/transactions.html", "admin/_transactions_results.html", **context)
 
 

@@ -220,6 +220,56 @@ def test_each_row_shows_the_payment_its_parties_and_its_state(
     assert "disputed" not in row("t4")
 
 
+def test_what_people_typed_is_shown_as_text_in_the_list(
+    admin_client: FlaskClient, people: dict[str, User]
+) -> None:
+    hostile = make_user(Role.MENTEE, name='<img src=x onerror="alert(1)"> & Sons')
+    payment(hostile, people["a"], "25.00", at=day(6), intent="pi_hostile")
+    page = admin_client.get("/admin/transactions").text
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; Sons" in page
+
+
+def test_a_row_shown_before_shows_what_changed_since(
+    admin: User,
+    admin_client: FlaskClient,
+    people: dict[str, User],
+    ledger_rows: dict[str, Transaction],
+) -> None:
+    def row() -> str:
+        page = admin_client.get("/admin/transactions").text
+        found = re.search(rf'<tr id="txn-{ledger_rows["t1"].id}">(.*?)</tr>', page, re.DOTALL)
+        assert found is not None
+        return found.group(1)
+
+    before = row()
+    assert "completed" in before and "disputed" not in before and "UTC" in before
+    assert row() == before  # the same row, asked again
+    ledger_rows["t1"].status = TransactionStatus.REFUNDED
+    ledger_rows["t1"].meta = {"dispute": {"id": "dp_one", "status": "lost"}}
+    people["m1"].name = "Mentee Renamed"
+    db.session.commit()
+    after = row()
+    assert '<span class="badge badge-warn">refunded</span>' in after
+    assert '<span class="badge badge-bad">disputed</span>' in after
+    assert "Mentee Renamed" in after
+    admin.time_zone = "Asia/Tokyo"
+    db.session.commit()
+    assert ">2026-03-01 21:00:00 JST<" in row()  # noon UTC on the admin's new clock
+
+
+@pytest.mark.parametrize("status", list(TransactionStatus))
+def test_each_status_has_the_badge_the_transaction_page_shows(
+    admin_client: FlaskClient, people: dict[str, User], status: TransactionStatus
+) -> None:
+    txn = payment(people["m1"], people["a"], "30.00", status=status, intent="pi_badge")
+    listed = admin_client.get("/admin/transactions").text
+    shown = admin_client.get(f"/admin/transactions/{txn.id}").text
+    badge = re.search(r'<h1>Transaction \d+ (<span class="badge[^"]*">[^<]+</span>)', shown)
+    assert badge is not None
+    assert f'<td data-label="Status">{badge.group(1)}</td>' in listed
+
+
 def test_the_filter_form_shows_what_each_query_asked_for_however_often_asked(
     admin_client: FlaskClient, ledger_rows: dict[str, Transaction]
 ) -> None:
