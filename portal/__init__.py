@@ -53,12 +53,14 @@ def _init_extensions(app: Flask) -> None:
     from portal.outbox import init_outbox
     from portal.parsing import init_input_checks
     from portal.security import init_security
+    from portal.session_cookie import init_session_cookie
     from portal.templating import init_templating
 
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    init_session_cookie(app)
     init_security(app)  # the audience check runs before every other request hook
     init_input_checks(app)
     csrf.init_app(app)

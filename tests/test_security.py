@@ -90,6 +90,39 @@ def test_security_headers_on_every_response(client: FlaskClient, path: str) -> N
     assert "Strict-Transport-Security" not in headers  # development and tests are plain HTTP
 
 
+def test_a_signed_in_page_carries_each_security_header_once(
+    client: FlaskClient, mentee: User
+) -> None:
+    login(client, mentee)
+    response = client.get("/account/profile")
+    for name in (
+        "Content-Security-Policy",
+        "X-Content-Type-Options",
+        "X-Frame-Options",
+        "Referrer-Policy",
+        "Cross-Origin-Opener-Policy",
+        "Permissions-Policy",
+        "Cache-Control",
+    ):
+        assert len(response.headers.getlist(name)) == 1, name
+    assert response.headers["Cache-Control"] == "no-store"
+    nonce = response.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    assert f'nonce="{nonce}"' in response.text
+
+
+def test_the_session_cookie_follows_the_secret_key(client: FlaskClient, mentee: User) -> None:
+    login(client, mentee)
+    signed_with_old_key = client.get_cookie("session").value
+    app = client.application
+    old_key = app.secret_key
+    app.secret_key = "a-new-secret-key-for-this-test"  # noqa: S105 - a test's key
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert client.get("/account/profile").status_code == 200  # the old key still opens it
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    client.set_cookie("session", signed_with_old_key)
+    assert client.get("/account/profile").status_code == 302  # the old key is retired
+
+
 def test_each_page_gets_a_fresh_script_nonce(client: FlaskClient) -> None:
     first = client.get("/").headers["Content-Security-Policy"]
     second = client.get("/").headers["Content-Security-Policy"]
