@@ -26,6 +26,7 @@ def create_app(overrides: dict[str, Any] | None = None, env_name: str | None = N
 
     _init_extensions(app)
     _register_blueprints(app)
+    _init_throttles(app)
     _register_cli(app)
     _init_tasks(app)
     return app
@@ -94,6 +95,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(payouts_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
+
+
+def _init_throttles(app: Flask) -> None:
+    from portal.throttles import init_throttles
+
+    init_throttles(app)
 
 
 def _init_tasks(app: Flask) -> None:

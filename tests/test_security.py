@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.config import UnsafeConfiguration
+from portal.extensions import limiter
 from portal.models import Role, User
 from tests.builders import make_user
 from tests.conftest import PASSWORD, csrf_token, login, make_app
@@ -198,6 +199,23 @@ def test_throttle_is_per_account_too(app: Flask, mentee: User) -> None:
         for client, token in token_clients
     ]
     assert statuses[-1] == 429
+
+
+def test_a_limit_on_every_route_passes_no_route_over(migrated_database: str) -> None:
+    # Routes that declare no limit are passed over by the limiter only while no limit covers
+    # every route; the one limiter is shared by every app of the test run, hence the reset.
+    try:
+        app = make_app(migrated_database, RATELIMIT_DEFAULT="2 per minute")
+        client = app.test_client()
+        assert [client.get("/healthz").status_code for _ in range(3)] == [200, 200, 429]
+    finally:
+        limiter.limit_manager.set_default_limits([])
+
+
+def test_a_route_without_a_limit_is_never_throttled(client: FlaskClient) -> None:
+    responses = [client.get("/healthz") for _ in range(30)]
+    assert {r.status_code for r in responses} == {200}
+    assert "X-RateLimit-Limit" not in responses[-1].headers
 
 
 def test_unknown_email_and_wrong_password_get_the_same_answer(
