@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cache, lru_cache
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, request, url_for
+from flask import Flask, current_app, g, has_request_context, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from jinja2 import pass_context
@@ -99,8 +100,38 @@ def _nav_links(user: Any) -> list[tuple[str, str]]:
 def csrf_token() -> str:
     """`{{ csrf_token() }}`: the request's token, made by Flask-WTF the first time and kept by
     it in `g`; a signed-in page asks for it two or three times, and each call of Flask-WTF's
-    own read its configuration again before finding the kept token."""
-    return g.get("csrf_token") or generate_csrf()
+    own read its configuration again before finding the kept token.
+
+    Flask-WTF signs the session's secret token anew for each request, with the time; the
+    portal's tokens do not expire (`WTF_CSRF_TIME_LIMIT` is None: a token lives as long as its
+    session), so a token Flask-WTF signed for this session's secret in an earlier request is
+    as good and is given again, as Flask-WTF would give it (in `g`, for the forms too). A view
+    that builds a form has had Flask-WTF sign one already, and that one is given; with a time
+    limit, each request's token is signed anew as before.
+    """
+    token = g.get("csrf_token")
+    if token is not None:
+        return token
+    config = current_app.config
+    if config["WTF_CSRF_TIME_LIMIT"] is not None:
+        return generate_csrf()
+    signing_key = config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    token = _signed_tokens.get((signing_key, session.get("csrf_token")))
+    if token is not None:
+        g.csrf_token = token
+        return token
+    token = generate_csrf()  # makes the session's secret if it has none yet
+    with _signed_tokens_lock:
+        _signed_tokens[signing_key, session["csrf_token"]] = token
+        while len(_signed_tokens) > SIGNED_TOKENS_KEPT:
+            del _signed_tokens[next(iter(_signed_tokens))]  # the oldest first
+    return token
+
+
+# The signed CSRF tokens of the sessions seen last, by signing key and session secret.
+SIGNED_TOKENS_KEPT = 10_000
+_signed_tokens: dict[tuple[str | bytes, str | None], str] = {}
+_signed_tokens_lock = threading.Lock()
 
 
 def frame_url(endpoint: str, filename: str | None = None) -> str:

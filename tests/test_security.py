@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner
 
 from portal import create_app
 from portal.config import UnsafeConfiguration
@@ -37,6 +40,23 @@ def test_htmx_post_with_token_in_header_is_accepted(client: FlaskClient, coach: 
     )
     assert response.status_code == 204
     assert response.headers["HX-Redirect"] == "/coach/profile"
+
+
+def test_a_sessions_pages_carry_the_token_first_signed_for_it(
+    client: FlaskClient, mentee: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def page_token() -> str:  # on the <body>, for HTMX: the directory constructs no form
+        return re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/").text).group(1)
+
+    login(client, mentee)
+    first = page_token()
+    # Two minutes later Flask-WTF would sign the session's secret with another time.
+    later = TimestampSigner.get_timestamp
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda signer: later(signer) + 120)
+    assert page_token() == first
+    response = client.post("/account/logout", headers={"X-CSRFToken": first})
+    assert response.status_code == 303
+    assert client.get("/account/profile").status_code == 302
 
 
 def test_get_on_an_action_is_method_not_allowed(client: FlaskClient, mentee: User) -> None:
