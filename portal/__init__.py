@@ -26,6 +26,7 @@ def create_app(overrides: dict[str, Any] | None = None, env_name: str | None = N
 
     _init_extensions(app)
     _register_blueprints(app)
+    _init_throttles(app)
     _register_cli(app)
     _init_tasks(app)
     return app
@@ -53,12 +54,14 @@ def _init_extensions(app: Flask) -> None:
     from portal.outbox import init_outbox
     from portal.parsing import init_input_checks
     from portal.security import init_security
+    from portal.session_cookie import init_session_cookie
     from portal.templating import init_templating
 
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    init_session_cookie(app)
     init_security(app)  # the audience check runs before every other request hook
     init_input_checks(app)
     csrf.init_app(app)
@@ -92,6 +95,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(payouts_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
+
+
+def _init_throttles(app: Flask) -> None:
+    from portal.throttles import init_throttles
+
+    init_throttles(app)
 
 
 def _init_tasks(app: Flask) -> None:

@@ -9,6 +9,8 @@
   (and so cascades) are enforced, which SQLite does only when asked, per connection.
 - PostgreSQL connections ask for TCP keepalives, and a pooled connection that no longer works
   is replaced before anyone uses it (`replace_closed_connections`).
+- PostgreSQL cursors describe a result's columns when the description is read, not when it is
+  asked for (`describe_columns_on_demand`).
 - `read_before_transaction` lets a request's first read run before its transaction begins.
 """
 
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, overload
 
-from psycopg.pq import TransactionStatus
+import psycopg
+from psycopg.pq import ExecStatus, TransactionStatus
 from sqlalchemy import Engine, event, exc
 
 from portal.extensions import db
@@ -32,6 +36,7 @@ def configure_engine(engine: Engine) -> None:
     configure_sqlite(engine)
     keep_tcp_connections_alive(engine)
     replace_closed_connections(engine)
+    describe_columns_on_demand(engine)
 
 
 # libpq's TCP keepalives for PostgreSQL connections: firewalls and NAT keep an idle connection
@@ -96,6 +101,72 @@ def replace_closed_connections(engine: Engine) -> None:
                 dialect.do_ping(dbapi_connection)
             except dialect.loaded_dbapi.Error as error:
                 raise exc.DisconnectionError("the connection did not answer a ping") from error
+
+
+class ColumnsOnDemand(Sequence[psycopg.Column]):
+    """A result's `cursor.description`: its count known at once, its columns made when read.
+
+    psycopg makes a `Column` for each column of every result (eight calls a column), and
+    SQLAlchemy asks for the description of every result; yet for a statement it has run before
+    it reads only whether there is one, and keeps the columns it worked out the first time. The
+    columns are made from the result as it was when the description was asked for, even if the
+    cursor has run another statement since.
+    """
+
+    def __init__(self, cursor: psycopg.Cursor[Any], count: int) -> None:
+        self._result = SimpleNamespace(
+            pgresult=cursor.pgresult, _encoding=cursor._encoding, adapters=cursor.adapters
+        )
+        self._count = count
+        self._columns: list[psycopg.Column] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> psycopg.Column: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[psycopg.Column]: ...
+    def __getitem__(self, index: int | slice) -> psycopg.Column | list[psycopg.Column]:
+        return self._made()[index]
+
+    def __iter__(self) -> Iterator[psycopg.Column]:
+        return iter(self._made())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == other
+
+    __hash__ = None  # type: ignore[assignment] # a list's equality, like psycopg's
+
+    def _made(self) -> list[psycopg.Column]:
+        if self._columns is None:
+            self._columns = [psycopg.Column(self._result, i) for i in range(self._count)]  # type: ignore[arg-type]
+        return self._columns
+
+
+_ROWS = (ExecStatus.TUPLES_OK, ExecStatus.SINGLE_TUPLE, ExecStatus.TUPLES_CHUNK)
+
+
+class DescribeOnDemandCursor(psycopg.Cursor[Any]):
+    """psycopg's cursor, its `description` made as `ColumnsOnDemand`; the same answer."""
+
+    @property
+    def description(self) -> ColumnsOnDemand | None:  # type: ignore[override]
+        result = self.pgresult
+        # psycopg's own test: columns, or a statement that returns rows ("SELECT ;").
+        if result and (result.nfields or result.status in _ROWS):
+            return ColumnsOnDemand(self, result.nfields)
+        return None
+
+
+def describe_columns_on_demand(engine: Engine) -> None:
+    """Every PostgreSQL connection's cursors are DescribeOnDemandCursor."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.cursor_factory = DescribeOnDemandCursor
 
 
 @contextmanager

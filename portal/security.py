@@ -113,17 +113,12 @@ def csp_nonce() -> str:
     return nonce
 
 
-def set_security_headers(response: Any) -> Any:
-    config = current_app.config
-    if response.status_code == 304:
-        # A 304 keeps the headers of the page it confirms; a fresh nonce here would no longer
-        # match the nonce in that page's script tags.
-        return response
+def content_security_policy(config: Any) -> tuple[str, str]:
+    """The page's Content-Security-Policy around its nonce: what comes before and after it."""
     form_targets = " ".join(["'self'", *config["FORM_ACTION_ORIGINS"]])
-    response.headers["Content-Security-Policy"] = "; ".join(
+    before = "default-src 'self'; script-src 'self' 'nonce-"
+    after = "'; " + "; ".join(
         [
-            "default-src 'self'",
-            f"script-src 'self' 'nonce-{csp_nonce()}'",
             "style-src 'self'",
             "img-src 'self' data:",
             "connect-src 'self'",
@@ -133,19 +128,46 @@ def set_security_headers(response: Any) -> Any:
             "object-src 'none'",
         ]
     )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    return before, after
+
+
+def fixed_security_headers(config: Any) -> list[tuple[str, str]]:
+    """The headers every response carries whose values do not change from one to the next."""
+    headers = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
     if config["SEND_HSTS"]:
-        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    if current_user and getattr(current_user, "is_authenticated", False):
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
+
+
+def security_headers_hook(app: Flask) -> Callable[[Any], Any]:
+    """after_request: the security headers, their values built once per process from the
+    settings; only the policy's nonce changes per request. No view sets one of these headers,
+    so they are added, not replaced (replacing searched the list for each)."""
+    before, after = content_security_policy(app.config)
+    fixed = fixed_security_headers(app.config)
+
+    def set_security_headers(response: Any) -> Any:
+        if response.status_code == 304:
+            # A 304 keeps the headers of the page it confirms; a fresh nonce here would no
+            # longer match the nonce in that page's script tags.
+            return response
+        headers = response.headers
+        headers.add("Content-Security-Policy", f"{before}{csp_nonce()}{after}")
+        headers.extend(fixed)
+        if current_user.is_authenticated:
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return set_security_headers
 
 
 def init_security(app: Flask) -> None:
     app.before_request(enforce_access)
-    app.after_request(set_security_headers)
+    app.after_request(security_headers_hook(app))
     app.jinja_env.globals["csp_nonce"] = csp_nonce

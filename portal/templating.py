@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cache, lru_cache
-from typing import Any
+from typing import NamedTuple
 
-from flask import Flask, current_app, g, has_request_context, request, url_for
+from flask import Flask, current_app, g, has_request_context, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from jinja2 import pass_context
@@ -88,25 +89,89 @@ NAV_LINKS: dict[Role, list[tuple[str, str]]] = {
 }
 
 
-def _nav_links(user: Any) -> list[tuple[str, str]]:
-    """The header's links for `user`, the template's signed-in person (or anonymous)."""
-    if not user.is_authenticated:
-        return []
-    endpoints = current_app.view_functions
-    return [(ep, label) for ep, label in NAV_LINKS[user.role] if ep in endpoints]
-
-
 def csrf_token() -> str:
     """`{{ csrf_token() }}`: the request's token, made by Flask-WTF the first time and kept by
     it in `g`; a signed-in page asks for it two or three times, and each call of Flask-WTF's
-    own read its configuration again before finding the kept token."""
-    return g.get("csrf_token") or generate_csrf()
+    own read its configuration again before finding the kept token.
+
+    Flask-WTF signs the session's secret token anew for each request, with the time; the
+    portal's tokens do not expire (`WTF_CSRF_TIME_LIMIT` is None: a token lives as long as its
+    session), so a token Flask-WTF signed for this session's secret in an earlier request is
+    as good and is given again, as Flask-WTF would give it (in `g`, for the forms too). A view
+    that builds a form has had Flask-WTF sign one already, and that one is given; with a time
+    limit, each request's token is signed anew as before.
+    """
+    token = g.get("csrf_token")
+    if token is not None:
+        return token
+    config = current_app.config
+    if config["WTF_CSRF_TIME_LIMIT"] is not None:
+        return generate_csrf()
+    signing_key = config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    token = _signed_tokens.get((signing_key, session.get("csrf_token")))
+    if token is not None:
+        g.csrf_token = token
+        return token
+    token = generate_csrf()  # makes the session's secret if it has none yet
+    with _signed_tokens_lock:
+        _signed_tokens[signing_key, session["csrf_token"]] = token
+        while len(_signed_tokens) > SIGNED_TOKENS_KEPT:
+            del _signed_tokens[next(iter(_signed_tokens))]  # the oldest first
+    return token
+
+
+# The signed CSRF tokens of the sessions seen last, by signing key and session secret.
+SIGNED_TOKENS_KEPT = 10_000
+_signed_tokens: dict[tuple[str | bytes, str | None], str] = {}
+_signed_tokens_lock = threading.Lock()
+
+
+class PageFrame(NamedTuple):
+    """The links of the frame every page shares (`base.html`), and each role's navigation as
+    (endpoint, link, label)."""
+
+    favicon: str
+    stylesheet: str
+    htmx: str
+    time_zone_script: str
+    directory: str
+    profile: str
+    logout: str
+    login: str
+    signup: str
+    navigation: dict[Role, list[tuple[str, str, str]]]
+
+
+def page_frame() -> PageFrame:
+    """`{% set frame = page_frame() %}`: the frame's links, built once per process and script
+    root; as one value, the frame reads each link as an item instead of calling for it (a
+    template's call costs some ten function calls before the function's own)."""
+    return _page_frame(request.script_root)
+
+
+@lru_cache(maxsize=16)
+def _page_frame(script_root: str) -> PageFrame:
+    endpoints = current_app.view_functions
+    return PageFrame(
+        favicon=url_for("static", filename="favicon.svg"),
+        stylesheet=url_for("static", filename="css/portal.css"),
+        htmx=url_for("static", filename="vendor/htmx.min.js"),
+        time_zone_script=url_for("static", filename="js/time_zone.js"),
+        directory=url_for("coaches.directory"),
+        profile=url_for("accounts.profile"),
+        logout=url_for("accounts.logout"),
+        login=url_for("accounts.login"),
+        signup=url_for("accounts.signup"),
+        navigation={
+            role: [(ep, url_for(ep), label) for ep, label in links if ep in endpoints]
+            for role, links in NAV_LINKS.items()
+        },
+    )
 
 
 def frame_url(endpoint: str, filename: str | None = None) -> str:
-    """`url_for` for links that take no values from the request (the page frame's scripts,
-    styles and navigation, a page's fixed links): each is built once per process and script
-    root instead of on every page (eleven `url_for` calls in a signed-in page's frame)."""
+    """`url_for` for a page's links that take no values from the request: each is built once
+    per process and script root instead of on every page (the frame's are in `page_frame`)."""
     return _frame_url(request.script_root, endpoint, filename)
 
 
@@ -116,7 +181,7 @@ def _frame_url(script_root: str, endpoint: str, filename: str | None) -> str:
 
 
 def init_templating(app: Flask) -> None:
-    app.jinja_env.globals["nav_links"] = _nav_links
+    app.jinja_env.globals["page_frame"] = page_frame
     app.jinja_env.globals["frame_url"] = frame_url
     # In place of Flask-WTF's `csrf_token`, which it gives as a global and in every page's
     # context: this processor runs after its own, so its name wins. The same token either way.

@@ -246,3 +246,24 @@ def _each_portal_session(url: sa.URL, expression: str) -> list[Any]:
             )
     finally:
         other.dispose()
+
+
+def test_a_result_describes_its_own_columns_after_the_cursor_moved_on(postgres: Flask) -> None:
+    with db.engine.connect() as connection:
+        cursor = connection.connection.driver_connection.cursor()
+        assert isinstance(cursor, database.DescribeOnDemandCursor)
+        cursor.execute("SELECT 1 AS amount, 'usd'::text AS currency, now() AS created_at")
+        described = cursor.description
+        cursor.execute("SELECT 2 AS other")
+        assert [(c.name, c.type_code) for c in described] == [
+            ("amount", 23),
+            ("currency", 25),
+            ("created_at", 1184),
+        ]
+        assert len(cursor.description) == 1 and cursor.description[0].name == "other"
+        cursor.execute("SET application_name = 'portal'")
+        assert cursor.description is None
+        cursor.execute("SELECT")  # no columns, yet a statement that returns rows
+        assert cursor.description == []
+        row = connection.execute(sa.text("SELECT 7 AS seven")).one()
+        assert row._mapping["seven"] == 7 and row._fields == ("seven",)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner
 
 from portal import create_app
 from portal.config import UnsafeConfiguration
+from portal.extensions import limiter
 from portal.models import Role, User
 from tests.builders import make_user
 from tests.conftest import PASSWORD, csrf_token, login, make_app
@@ -36,6 +40,23 @@ def test_htmx_post_with_token_in_header_is_accepted(client: FlaskClient, coach: 
     )
     assert response.status_code == 204
     assert response.headers["HX-Redirect"] == "/coach/profile"
+
+
+def test_a_sessions_pages_carry_the_token_first_signed_for_it(
+    client: FlaskClient, mentee: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def page_token() -> str:  # on the <body>, for HTMX: the directory constructs no form
+        return re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/").text).group(1)
+
+    login(client, mentee)
+    first = page_token()
+    # Two minutes later Flask-WTF would sign the session's secret with another time.
+    later = TimestampSigner.get_timestamp
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda signer: later(signer) + 120)
+    assert page_token() == first
+    response = client.post("/account/logout", headers={"X-CSRFToken": first})
+    assert response.status_code == 303
+    assert client.get("/account/profile").status_code == 302
 
 
 def test_get_on_an_action_is_method_not_allowed(client: FlaskClient, mentee: User) -> None:
@@ -88,6 +109,39 @@ def test_security_headers_on_every_response(client: FlaskClient, path: str) -> N
     assert "script-src 'self' 'nonce-" in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert "Strict-Transport-Security" not in headers  # development and tests are plain HTTP
+
+
+def test_a_signed_in_page_carries_each_security_header_once(
+    client: FlaskClient, mentee: User
+) -> None:
+    login(client, mentee)
+    response = client.get("/account/profile")
+    for name in (
+        "Content-Security-Policy",
+        "X-Content-Type-Options",
+        "X-Frame-Options",
+        "Referrer-Policy",
+        "Cross-Origin-Opener-Policy",
+        "Permissions-Policy",
+        "Cache-Control",
+    ):
+        assert len(response.headers.getlist(name)) == 1, name
+    assert response.headers["Cache-Control"] == "no-store"
+    nonce = response.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    assert f'nonce="{nonce}"' in response.text
+
+
+def test_the_session_cookie_follows_the_secret_key(client: FlaskClient, mentee: User) -> None:
+    login(client, mentee)
+    signed_with_old_key = client.get_cookie("session").value
+    app = client.application
+    old_key = app.secret_key
+    app.secret_key = "a-new-secret-key-for-this-test"  # noqa: S105 - a test's key
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert client.get("/account/profile").status_code == 200  # the old key still opens it
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    client.set_cookie("session", signed_with_old_key)
+    assert client.get("/account/profile").status_code == 302  # the old key is retired
 
 
 def test_each_page_gets_a_fresh_script_nonce(client: FlaskClient) -> None:
@@ -165,6 +219,23 @@ def test_throttle_is_per_account_too(app: Flask, mentee: User) -> None:
         for client, token in token_clients
     ]
     assert statuses[-1] == 429
+
+
+def test_a_limit_on_every_route_passes_no_route_over(migrated_database: str) -> None:
+    # Routes that declare no limit are passed over by the limiter only while no limit covers
+    # every route; the one limiter is shared by every app of the test run, hence the reset.
+    try:
+        app = make_app(migrated_database, RATELIMIT_DEFAULT="2 per minute")
+        client = app.test_client()
+        assert [client.get("/healthz").status_code for _ in range(3)] == [200, 200, 429]
+    finally:
+        limiter.limit_manager.set_default_limits([])
+
+
+def test_a_route_without_a_limit_is_never_throttled(client: FlaskClient) -> None:
+    responses = [client.get("/healthz") for _ in range(30)]
+    assert {r.status_code for r in responses} == {200}
+    assert "X-RateLimit-Limit" not in responses[-1].headers
 
 
 def test_unknown_email_and_wrong_password_get_the_same_answer(
