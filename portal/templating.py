@@ -101,20 +101,21 @@ def csrf_token() -> str:
     that builds a form has had Flask-WTF sign one already, and that one is given; with a time
     limit, each request's token is signed anew as before.
     """
-    token = g.get("csrf_token")
+    config = current_app.config
+    field_name = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")  # as Flask-WTF finds them
+    token = g.get(field_name)
     if token is not None:
         return token
-    config = current_app.config
     if config["WTF_CSRF_TIME_LIMIT"] is not None:
         return generate_csrf()
-    signing_key = config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
-    token = _signed_tokens.get((signing_key, session.get("csrf_token")))
+    signing_key = config.get("WTF_CSRF_SECRET_KEY", current_app.secret_key)
+    token = _signed_tokens.get((signing_key, session.get(field_name)))
     if token is not None:
-        g.csrf_token = token
+        setattr(g, field_name, token)
         return token
     token = generate_csrf()  # makes the session's secret if it has none yet
     with _signed_tokens_lock:
-        _signed_tokens[signing_key, session["csrf_token"]] = token
+        _signed_tokens[signing_key, session[field_name]] = token
         while len(_signed_tokens) > SIGNED_TOKENS_KEPT:
             del _signed_tokens[next(iter(_signed_tokens))]  # the oldest first
     return token

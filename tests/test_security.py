@@ -59,6 +59,18 @@ def test_a_sessions_pages_carry_the_token_first_signed_for_it(
     assert client.get("/account/profile").status_code == 302
 
 
+def test_a_sessions_pages_carry_the_token_of_the_configured_field(
+    app: Flask, client: FlaskClient, mentee: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    login(client, mentee)  # its token is signed for the session's secret under `csrf_token`
+    monkeypatch.setitem(app.config, "WTF_CSRF_FIELD_NAME", "portal_csrf")
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/").text).group(1)
+    # Flask-WTF checks it against the secret kept under the configured name.
+    response = client.post("/account/logout", headers={"X-CSRFToken": token})
+    assert response.status_code == 303
+    assert client.get("/account/profile").status_code == 302
+
+
 def test_get_on_an_action_is_method_not_allowed(client: FlaskClient, mentee: User) -> None:
     login(client, mentee)
     assert client.get("/account/logout").status_code == 405
