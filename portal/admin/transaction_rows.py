@@ -3,8 +3,9 @@
 A page of the list is fifty rows of eight cells. Written cell by cell in the template, each row
 was a dozen expressions that Jinja escaped one at a time and five filter calls: some 650 calls
 to `escape` and 250 to filters per page, the largest part of the page's CPU. Here a row is one
-format string filled once. What people typed (names and emails) is escaped; everything else is
-the portal's own text: ids, the words of an enum's value, a date on the reader's clock, and an
+format string filled once. What people typed (names and emails) and the list's URL (it names
+the path the portal is mounted under, `SCRIPT_NAME`) are escaped; everything else is the
+portal's own text: ids, the words of an enum's value, a date on the reader's clock, and an
 amount as `format_money` writes it (digits and a currency's symbol or checked code), none of
 which can hold markup.
 
@@ -63,7 +64,7 @@ def rows_html(rows: Iterable[Any], *, list_url: str, zone: str) -> Markup:
         "admin.transaction_rows",
         dict.fromkeys(listed, version),
         lambda missing: {
-            row: caching.Expiring(_row_html(row, list_url, zone), None) for row in missing
+            row: caching.Expiring(_row_html(row, escape(list_url), zone), None) for row in missing
         },
     )
     return Markup("".join(written[row].value for row in listed))  # noqa: S704 - see _row_html

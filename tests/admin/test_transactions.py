@@ -230,6 +230,15 @@ def test_what_people_typed_is_shown_as_text_in_the_list(
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; Sons" in page
 
 
+def test_each_rows_link_names_the_path_the_portal_is_mounted_under_as_text(
+    admin_client: FlaskClient, ledger_rows: dict[str, Transaction]
+) -> None:
+    page = admin_client.get("/admin/transactions", base_url='http://localhost/a"b&c').text
+    t2 = ledger_rows["t2"].id
+    assert f'<a href="/a&#34;b&amp;c/admin/transactions/{t2}">{t2}</a>' in page
+    assert 'href="/a"b' not in page
+
+
 def test_a_row_shown_before_shows_what_changed_since(
     admin: User,
     admin_client: FlaskClient,
