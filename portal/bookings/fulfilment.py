@@ -351,12 +351,32 @@ def _record_payment(
     # Its entry, found or written, takes the coach's lock before the payment's row is written:
     # a release holds that lock while it writes the same row (`ledger.lock_payment`).
     ledger.record_payment(existing)
-    if discount and "member_discount" not in (existing.meta or {}):
-        existing.meta = {**(existing.meta or {}), **discount}
-    if transfer_id and not existing.stripe_transfer_id:  # recorded first from an event without it
-        existing.stripe_transfer_id = transfer_id
-    if receipt_url and "receipt_url" not in (existing.meta or {}):  # the mail's receipt
-        existing.meta = {**(existing.meta or {}), "receipt_url": receipt_url}
+    transfer, meta = _news_for(existing, transfer_id, receipt_url, discount)
+    if transfer is None and not meta:
+        return  # the row records all the event names; what it records is never taken back
+    # Read unlocked, the row may have been written since (a dispute's flag, under the coach's
+    # lock now held): read it again under its own lock, after the coach's, and add to that.
+    db.session.refresh(existing, with_for_update=True)
+    transfer, meta = _news_for(existing, transfer_id, receipt_url, discount)
+    if transfer is not None:  # recorded first from an event without it
+        existing.stripe_transfer_id = transfer
+    if meta:
+        existing.meta = {**(existing.meta or {}), **meta}
+
+
+def _news_for(
+    transaction: Transaction,
+    transfer_id: str | None,
+    receipt_url: str | None,
+    discount: dict[str, str],
+) -> tuple[str | None, dict[str, str]]:
+    """What an event names of a recorded payment that its row does not record yet: the transfer
+    (or None), and what to add to its meta (the member discount, the mail's receipt)."""
+    recorded = transaction.meta or {}
+    meta = {} if "member_discount" in recorded else dict(discount)
+    if receipt_url and "receipt_url" not in recorded:
+        meta["receipt_url"] = receipt_url
+    return (transfer_id if transfer_id and not transaction.stripe_transfer_id else None), meta
 
 
 def _catch_up_released_funds(booking: Booking | sa.Row[Any], entry: ledger.PaymentEntry) -> None:
