@@ -42,8 +42,14 @@ def unlimited_endpoints(app: Flask) -> frozenset[str]:
 @limiter.request_filter
 def _limits_nothing() -> bool:
     """True when the route of this request can be limited by nothing (an app whose routes were
-    not looked at yet passes nothing over)."""
-    return request.endpoint in current_app.extensions.get(_UNLIMITED, ())
+    not looked at yet passes nothing over).
+
+    Flask-Limiter asks its filters also when a limit is checked within a route (a `with
+    limiter.limit(...)` block, or a limited function the view calls): it records such a limit
+    as a hint for the route's endpoint before it checks, and a route with one is looked at."""
+    return request.endpoint in current_app.extensions.get(_UNLIMITED, ()) and not (
+        limiter.limit_manager.has_hints(request.endpoint)
+    )
 
 
 def init_throttles(app: Flask) -> None:

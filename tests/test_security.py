@@ -13,6 +13,8 @@ from portal import create_app
 from portal.config import UnsafeConfiguration
 from portal.extensions import limiter
 from portal.models import Role, User
+from portal.security import PUBLIC, allow
+from portal.throttles import init_throttles
 from tests.builders import make_user
 from tests.conftest import PASSWORD, csrf_token, login, make_app
 
@@ -242,6 +244,22 @@ def test_a_limit_on_every_route_passes_no_route_over(migrated_database: str) -> 
         assert [client.get("/healthz").status_code for _ in range(3)] == [200, 200, 429]
     finally:
         limiter.limit_manager.set_default_limits([])
+
+
+def test_a_limit_checked_within_a_route_that_declares_none_still_throttles(
+    migrated_database: str,
+) -> None:
+    app = make_app(migrated_database)
+
+    @app.get("/limited-within")
+    @allow(PUBLIC)
+    def limited_within() -> str:
+        with limiter.limit("1 per minute"):
+            return "done"
+
+    init_throttles(app)  # as `create_app` does once every route is registered
+    client = app.test_client()
+    assert [client.get("/limited-within").status_code for _ in range(2)] == [200, 429]
 
 
 def test_a_route_without_a_limit_is_never_throttled(client: FlaskClient) -> None:
