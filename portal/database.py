@@ -160,12 +160,22 @@ class DescribeOnDemandCursor(psycopg.Cursor[Any]):
 
 
 def describe_columns_on_demand(engine: Engine) -> None:
-    """Every PostgreSQL connection's cursors are DescribeOnDemandCursor."""
+    """Every PostgreSQL connection's cursors are DescribeOnDemandCursor, which is psycopg's
+    default cursor: a connection given another cursor class (`cursor_factory` in the engine's
+    `connect_args`) is refused rather than given this one in its place."""
     if engine.dialect.name != "postgresql":
         return
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        if dbapi_connection.cursor_factory is not psycopg.Cursor:
+            raise RuntimeError(
+                f"The PostgreSQL connection's cursor_factory is "
+                f"{dbapi_connection.cursor_factory.__qualname__}, but the portal's cursors are "
+                "psycopg's default one, describing their columns on demand "
+                "(portal.database.DescribeOnDemandCursor): remove cursor_factory from the "
+                "engine's connect_args."
+            )
         dbapi_connection.cursor_factory = DescribeOnDemandCursor
 
 

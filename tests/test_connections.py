@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -246,6 +247,89 @@ def _each_portal_session(url: sa.URL, expression: str) -> list[Any]:
             )
     finally:
         other.dispose()
+
+
+def _descriptions(cursor: psycopg.Cursor[Any]) -> list[dict[str, Any] | None]:
+    """What `cursor.description` tells of each of the cursor's results, in the order of
+    `nextset`: whether there is one, its length and truth, its columns' every attribute, and
+    how it compares with an empty list and with a list of its own columns."""
+    told: list[dict[str, Any] | None] = []
+    while True:
+        described = cursor.description
+        told.append(
+            None
+            if described is None
+            else {
+                "length": len(described),
+                "true": bool(described),
+                "columns": [tuple(column) for column in described],
+                "names": [column.name for column in described],
+                "type codes": [column.type_code for column in described],
+                "sizes": [column.internal_size for column in described],
+                "equals []": described == [],
+                "equals its columns": described == list(described),
+            }
+        )
+        if not cursor.nextset():
+            return told
+
+
+_STATEMENTS = [
+    pytest.param(
+        "SELECT 1 AS one, 'usd'::varchar(3) AS currency, 2.50::numeric(10, 2) AS amount",
+        id="select",
+    ),
+    pytest.param(
+        "INSERT INTO described (note) VALUES ('a') RETURNING id, amount, note",
+        id="insert-returning",
+    ),
+    pytest.param("UPDATE described SET note = 'b'", id="no-result"),
+    pytest.param("SELECT ;", id="no-columns"),
+    pytest.param(
+        "SELECT 1 AS one; SET application_name = 'portal'; SELECT 'a' AS two",
+        id="several-results",
+    ),
+    pytest.param(None, id="executemany-returning"),
+]
+
+
+@pytest.mark.parametrize("statement", _STATEMENTS)
+def test_a_cursors_description_tells_what_psycopgs_own_tells(
+    postgres: Flask, statement: str | None
+) -> None:
+    with db.engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        raw.execute(
+            "CREATE TEMP TABLE described"
+            " (id serial, amount numeric(10, 2) DEFAULT 0, note varchar(20))"
+        )
+        told = []
+        for cursor in (database.DescribeOnDemandCursor(raw), psycopg.Cursor(raw)):
+            if statement is None:
+                cursor.executemany(
+                    "INSERT INTO described (note) VALUES (%s) RETURNING id, note",
+                    [("a",), ("b",)],
+                    returning=True,
+                )
+            else:
+                cursor.execute(statement)
+            told.append(_descriptions(cursor))
+        ours, psycopgs = told
+        assert ours == psycopgs
+
+
+def test_a_connection_given_another_cursor_class_is_refused(postgres: Flask) -> None:
+    engine = sa.create_engine(
+        db.engine.url,
+        connect_args={"cursor_factory": psycopg.ClientCursor},
+        poolclass=sa.NullPool,
+    )
+    database.describe_columns_on_demand(engine)
+    try:
+        with pytest.raises(RuntimeError, match="cursor_factory is ClientCursor"):
+            engine.connect()
+    finally:
+        engine.dispose()
 
 
 def test_a_result_describes_its_own_columns_after_the_cursor_moved_on(postgres: Flask) -> None:
