@@ -424,8 +424,12 @@ def lock_payment(query: sa.Select[tuple[Transaction]]) -> Transaction | None:
     if found is None:
         return None
     lock_coach(found.coach_id)
+    # A row this session loaded before the lock is read again: its values are the locked ones.
     return db.session.scalar(
-        sa.select(Transaction).where(Transaction.id == found.id).with_for_update()
+        sa.select(Transaction)
+        .where(Transaction.id == found.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
