@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin
 
+import psycopg
 import pyotp
 import requests
 
@@ -243,3 +244,17 @@ def signed_payment_succeeded(
     body = json.dumps(event, separators=(",", ":")).encode()
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return body, f"t={timestamp},v1={mac}"
+
+
+def server_processes(url: str, application: str) -> list[int]:
+    """The PostgreSQL server processes serving the connections named `application`."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application,)
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time the processes `pids` have used so far (`/proc/PID/schedstat`)."""
+    return sum(int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) for pid in pids) / 1e9

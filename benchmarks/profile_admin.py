@@ -36,6 +36,9 @@ import sqlalchemy as sa
 from psycopg.pq import TransactionStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
 
 from portal import create_app, sealed  # noqa: E402
 from portal.extensions import db, login_manager  # noqa: E402
@@ -76,20 +79,20 @@ def main() -> None:
         for _ in range(20):
             _get(client, path)
 
-    server = _server_processes(libpq_url)
+    server = common.server_processes(libpq_url, APPLICATION)
     lowest: dict[str, tuple[float, float]] = {}
     for round_ in range(1, args.rounds + 1):
         for name, path in pages.items():
             seconds = []
             trips.reset()
-            server_started = _cpu_seconds(server)
+            server_started = common.cpu_seconds(server)
             cpu_started = time.process_time()
             for _ in range(args.requests):
                 started = time.perf_counter()
                 _get(client, path)
                 seconds.append(time.perf_counter() - started)
             cpu_ms = 1000 * (time.process_time() - cpu_started) / args.requests
-            server_ms = 1000 * (_cpu_seconds(server) - server_started) / args.requests
+            server_ms = 1000 * (common.cpu_seconds(server) - server_started) / args.requests
             ms = sorted(1000 * s for s in seconds)
             print(
                 f"round {round_}, page {name}: p50 {statistics.median(ms):.2f} ms, "
@@ -161,20 +164,6 @@ class _RoundTrips:
             self.transactions += 1
             if self.keep:
                 self.sql.append("COMMIT/ROLLBACK")
-
-
-def _server_processes(url: str) -> list[int]:
-    """The PostgreSQL server processes serving this process's connections."""
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APPLICATION,)
-        ).fetchall()
-    return [row[0] for row in rows]
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """The CPU time the processes `pids` have used so far (`/proc/PID/schedstat`)."""
-    return sum(int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) for pid in pids) / 1e9
 
 
 def _read_second_factors_sealed_elsewhere() -> None:

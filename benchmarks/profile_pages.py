@@ -34,6 +34,9 @@ import psycopg
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db, login_manager  # noqa: E402
@@ -89,7 +92,7 @@ def main() -> None:
 
     for name, (path, _) in PAGES.items():
         _get(clients[name], path)  # what the page keeps is made here, not measured
-    server = _server_processes(libpq_url)
+    server = common.server_processes(libpq_url, APPLICATION)
     print(
         f"{'page':<12} {'round':>5} {'CPU ms':>8} {'PG CPU ms':>10} {'p50 ms':>8} "
         f"{'statements':>11}"
@@ -99,14 +102,14 @@ def main() -> None:
         for name, (path, _) in PAGES.items():
             statements.clear()
             seconds = []
-            server_started = _cpu_seconds(server)
+            server_started = common.cpu_seconds(server)
             cpu_started = time.process_time()
             for _ in range(args.requests):
                 started = time.perf_counter()
                 _get(clients[name], path)
                 seconds.append(time.perf_counter() - started)
             cpu_ms = 1000 * (time.process_time() - cpu_started) / args.requests
-            server_ms = 1000 * (_cpu_seconds(server) - server_started) / args.requests
+            server_ms = 1000 * (common.cpu_seconds(server) - server_started) / args.requests
             p50 = 1000 * statistics.median(seconds)
             print(
                 f"{name:<12} {round_:>5} {cpu_ms:>8.3f} {server_ms:>10.3f} {p50:>8.3f} "
@@ -133,20 +136,6 @@ def main() -> None:
         pstats.Stats(profile).sort_stats(args.sort).print_stats(45)
         if args.save:
             profile.dump_stats(args.save)
-
-
-def _server_processes(url: str) -> list[int]:
-    """The PostgreSQL server processes serving this process's connections."""
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APPLICATION,)
-        ).fetchall()
-    return [row[0] for row in rows]
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """The CPU time the processes `pids` have used so far (`/proc/PID/schedstat`)."""
-    return sum(int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) for pid in pids) / 1e9
 
 
 def _get(client: Any, path: str) -> None:
