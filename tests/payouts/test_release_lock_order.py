@@ -26,7 +26,6 @@ from portal.models import (
     Booking,
     LedgerEntry,
     LedgerEntryKind,
-    PaymentStatus,
     Role,
     SessionStatus,
     Transaction,
@@ -34,10 +33,9 @@ from portal.models import (
 )
 from portal.stripe_gateway import disputes as disputes_gateway
 from tests.builders import make_connected_account, make_paid_checkout, make_slot, make_user
-from tests.payouts.conftest import deliver_during_release, earn
+from tests.payouts.conftest import deliver_during_release, earn, recorded_but_awaiting
 from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import dispute, event
-from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
 
 D = Decimal
 ZERO = D("0.00")
@@ -132,24 +130,7 @@ def test_a_payment_told_of_again_while_it_is_released_is_applied_with_the_releas
     coach = make_user(Role.COACH, session_price=D("100.00"))
     account = make_connected_account(coach).stripe_account_id
     booking, intent = make_paid_checkout(stripe_fake, mentee, make_slot(coach, hours_from_now=48))
-    # Recorded from the Checkout's event, which names the charge by id only: no transfer yet.
-    completed = event(
-        "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
-    )
-    response = signed_post(
-        app.test_client(), PLATFORM_PATH, completed, platform_secret(app.test_client())
-    )
-    assert response.status_code == 200, response.text
-    # The booking's row says it still awaits its payment, though the payment is recorded: no
-    # path of the portal's leaves it so, but fulfilment keeps a branch for it, where the
-    # payment's next word is applied to the payment it finds recorded and writes on its row
-    # the transfer and receipt that word names.
-    db.session.execute(
-        sa.update(Booking)
-        .where(Booking.id == booking.id)
-        .values(status=SessionStatus.PENDING_PAYMENT, payment_status=PaymentStatus.PENDING)
-    )
-    db.session.commit()
+    recorded_but_awaiting(app, stripe_fake, booking)
     stripe_fake.release(account, intent["latest_charge"]["transfer"])
     succeeded = event("payment_intent.succeeded", intent)  # this one names the transfer
     deliver_during_release(app, monkeypatch, account, succeeded)

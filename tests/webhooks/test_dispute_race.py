@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal.extensions import db
-from portal.models import Booking, PaymentStatus, Role, SessionStatus, Transaction, User
+from portal.models import Role, Transaction, User
 from portal.stripe_gateway import disputes as disputes_gateway
 from tests.builders import make_connected_account, make_paid_checkout, make_slot, make_user
-from tests.payouts.conftest import WAIT, in_thread, waits_for_a_lock
+from tests.payouts.conftest import WAIT, in_thread, recorded_but_awaiting, waits_for_a_lock
 from tests.stripe_fake import FakeStripe
 from tests.webhooks.payloads import dispute, event
 from tests.webhooks.signing import PLATFORM_PATH, platform_secret, signed_post
@@ -34,21 +34,8 @@ def test_a_payments_late_word_keeps_the_flag_of_a_dispute_applied_meanwhile(
     coach = make_user(Role.COACH, session_price=Decimal("100.00"))
     make_connected_account(coach)
     booking, intent = make_paid_checkout(stripe_fake, mentee, make_slot(coach, hours_from_now=48))
-    # Recorded from the Checkout's event, which names no receipt.
-    completed = event(
-        "checkout.session.completed", stripe_fake.event_object(booking.stripe_checkout_session_id)
-    )
+    recorded_but_awaiting(app, stripe_fake, booking)  # its receipt not yet named
     platform = platform_secret(app.test_client())
-    response = signed_post(app.test_client(), PLATFORM_PATH, completed, platform)
-    assert response.status_code == 200, response.text
-    # The branch of fulfilment that finds the payment recorded and writes on its row what the
-    # payment's next word names (as in tests/payouts/test_release_lock_order.py).
-    db.session.execute(
-        sa.update(Booking)
-        .where(Booking.id == booking.id)
-        .values(status=SessionStatus.PENDING_PAYMENT, payment_status=PaymentStatus.PENDING)
-    )
-    db.session.commit()
 
     # The dispute's event holds the coach's and the payment's locks until it is let go on.
     holding, go_on = threading.Event(), threading.Event()
