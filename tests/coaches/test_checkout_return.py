@@ -40,9 +40,14 @@ from tests.webhooks.signing import (
 )
 
 
-def _assert_paid_once(booking_id: int, coach_id: int) -> Transaction:
+def _reread(booking_id: int) -> Booking:
+    """The booking as the database holds it now, not as this session last saw it."""
     db.session.expire_all()
-    booking = db.session.get(Booking, booking_id)
+    return db.session.get(Booking, booking_id)
+
+
+def _assert_paid_once(booking_id: int, coach_id: int) -> Transaction:
+    booking = _reread(booking_id)
     assert booking.status is SessionStatus.CONFIRMED
     assert booking.payment_status is PaymentStatus.PAID
     [transaction] = db.session.scalars(db.select(Transaction)).all()
@@ -76,10 +81,7 @@ def test_return_page_fulfils_a_paid_checkout_and_shows_the_confirmed_booking(
     assert transaction.session_id == booking.id
     assert transaction.stripe_payment_intent_id.startswith("pi_test_")
     assert transaction.stripe_transfer_id.startswith("tr_test_")
-    db.session.expire_all()
-    assert db.session.get(Booking, booking.id).stripe_payment_intent_id == (
-        transaction.stripe_payment_intent_id
-    )
+    assert _reread(booking.id).stripe_payment_intent_id == (transaction.stripe_payment_intent_id)
 
 
 def test_another_mentees_return_url_is_not_found_and_fulfils_nothing(
@@ -171,8 +173,7 @@ def test_fulfilment_keeps_a_change_its_caller_made_to_the_booking_and_had_not_fl
     with db.session.no_autoflush:
         assert fulfilment.fulfil_checkout(paid) == booking.id
     db.session.commit()
-    db.session.expire_all()
-    assert db.session.get(Booking, booking.id).duration_minutes == 90
+    assert _reread(booking.id).duration_minutes == 90
     _assert_paid_once(booking.id, slot.coach_id)
 
 
@@ -211,8 +212,7 @@ def test_an_unpaid_completed_checkout_fulfils_nothing_until_the_async_payment_su
     page = checkout.mentee.get(response.headers["Location"])
     assert 'hx-trigger="every 2s"' in page.text
     assert "being confirmed" in page.text
-    db.session.expire_all()
-    held = db.session.get(Booking, booking.id)
+    held = _reread(booking.id)
     assert held.payment_status is PaymentStatus.PROCESSING
     assert held.status is SessionStatus.PENDING_PAYMENT
     assert db.session.query(Transaction).count() == 0
@@ -249,8 +249,7 @@ def test_expired_checkout_releases_the_slot(
     booking = checkout.start()
     stripe_fake.expire_session(booking.stripe_checkout_session_id)
     assert checkout.tell_of_checkout("checkout.session.expired", booking).status_code == 200
-    db.session.expire_all()
-    released = db.session.get(Booking, booking.id)
+    released = _reread(booking.id)
     assert (released.status, released.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.CANCELED,
@@ -275,8 +274,7 @@ def test_a_declined_card_marks_the_payment_failed_and_expiry_then_frees_the_slot
     assert hold.open_slots_page(slot.coach_id).rows == []  # still open at Stripe: still held
     stripe_fake.expire_session(booking.stripe_checkout_session_id)
     assert checkout.tell_of_checkout("checkout.session.expired", booking).status_code == 200
-    db.session.expire_all()
-    released = db.session.get(Booking, booking.id)
+    released = _reread(booking.id)
     assert (released.status, released.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.FAILED,
@@ -295,8 +293,7 @@ def test_leaving_checkout_expires_it_releases_the_slot_and_says_so(
     page = mentee_client.get(response.headers["Location"])
     assert "nothing was charged and the time is free" in page.text
     assert stripe_fake.sessions[booking.stripe_checkout_session_id]["status"] == "expired"
-    db.session.expire_all()
-    assert db.session.get(Booking, booking.id).status is SessionStatus.CANCELED
+    assert _reread(booking.id).status is SessionStatus.CANCELED
     assert [s.id for s in hold.open_slots_page(slot.coach_id).rows] == [slot.id]
     # coming back twice changes nothing more
     assert mentee_client.get(cancel_link).status_code == 303
@@ -310,8 +307,7 @@ def test_a_cancel_link_without_the_portals_token_changes_nothing(
     forged = _cancel_link(stripe_fake, booking).split("?")[0] + "?token=" + "0" * 32
     for link in (forged, f"/bookings/{booking.id}/checkout-canceled"):
         assert mentee_client.get(link).status_code == 404
-    db.session.expire_all()
-    assert db.session.get(Booking, booking.id).status is SessionStatus.PENDING_PAYMENT
+    assert _reread(booking.id).status is SessionStatus.PENDING_PAYMENT
     assert stripe_fake.count("checkout.sessions.expire") == 0
 
 
@@ -364,8 +360,7 @@ def test_another_checkouts_payment_naming_the_booking_does_not_confirm_it(
     }
     assert _completed(checkout, other) == "ignored"
     assert f"Checkout cs_test_other does not belong to booking {booking.id}" in caplog.text
-    db.session.expire_all()
-    untouched = db.session.get(Booking, booking.id)
+    untouched = _reread(booking.id)
     assert (untouched.status, untouched.payment_status) == (
         SessionStatus.PENDING_PAYMENT,
         PaymentStatus.PENDING,
@@ -386,8 +381,7 @@ def _paid_after_its_release(checkout: Checkout) -> Booking:
     payment all the same (it was being paid as the portal let the time go)."""
     booking = checkout.start()
     assert checkout.mentee.get(_cancel_link(checkout.stripe, booking)).status_code == 303
-    db.session.expire_all()
-    assert db.session.get(Booking, booking.id).status is SessionStatus.CANCELED
+    assert _reread(booking.id).status is SessionStatus.CANCELED
     checkout.stripe.pay(booking.stripe_checkout_session_id)
     return booking
 
@@ -424,8 +418,7 @@ def test_a_payment_after_the_release_of_a_slot_taken_since_is_recorded_for_a_ref
     paid = stripe_fake.event_object(booking.stripe_checkout_session_id)
     assert _completed(checkout, paid) == "processed"
     assert f"Booking {booking.id} was paid after its slot was taken; refund it" in caplog.text
-    db.session.expire_all()
-    released = db.session.get(Booking, booking.id)
+    released = _reread(booking.id)
     assert (released.status, released.payment_status) == (
         SessionStatus.CANCELED,
         PaymentStatus.PAID,
