@@ -118,6 +118,9 @@ def table_fits_a_phone(page: Page, table: str, label: str, audit=None) -> None: 
     """On a 390 px phone the table's rows are stacked cards: nothing wider than the screen,
     and each cell labelled by its column (checked for `label`, whose cell is on the screen);
     `audit`, when given, runs axe at that width too."""
+    # A click on a link returns once the next page has begun to show, which can be before its
+    # stylesheet has loaded: measured then, a table is laid out without the page's styles.
+    page.wait_for_load_state("load")
     page.set_viewport_size(PHONE)
     try:
         wider = page.evaluate(
