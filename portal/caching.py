@@ -24,9 +24,13 @@ What this module promises:
   Policy` header always names the nonce of the page it comes with. It answers with an `ETag`
   made of the same parts (and the release), `304 Not Modified` when the browser or a CDN
   already holds it, and `Cache-Control: public` for at most `PUBLIC_MAX_AGE` seconds and never
-  past the moment the page expires. A page that depends on who asks is made for them and is
-  `private, no-store`. `Vary: Cookie` keeps a shared cache from handing one visitor's page to
-  another.
+  past the moment the page expires. A page that depends on who asks is `private, no-store`.
+  It is kept too when the caller names its `reader`, the signed-in person's rows as loaded
+  (`rows_read`): every column of them, so any change to what the page or its frame shows
+  makes a new key, and one person's page is never another's. Its session's CSRF token is cut
+  out with the nonce and each answer gets its own; a request with a message to flash, or an
+  HTMX request, gets a page made for it and keeps nothing. `Vary: Cookie` keeps a shared cache
+  from handing one visitor's page to another.
 
 The caller reads the version first, so whatever a miss then reads is at least as new as its
 key, and a later change makes a new key: a kept value is never shown for newer data.
@@ -36,20 +40,25 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from flask import Flask, current_app, request, session
+import sqlalchemy as sa
+from flask import Flask, current_app, g, request, session
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.models import utcnow
+from portal.rendering import is_htmx
 from portal.security import csp_nonce
+from portal.templating import csrf_token
 
 KEPT = "portal.kept"
 KEPT_PER_NAME = 4096  # per process; a value is a few kilobytes of HTML
@@ -216,36 +225,102 @@ def _release() -> str:
     return digest.hexdigest()[:16]
 
 
-def page(name: str, parts: tuple[object, ...], make: Callable[[], Expiring[str]]) -> Response:
+def page(
+    name: str,
+    parts: tuple[object, ...],
+    make: Callable[[], Expiring[str]],
+    *,
+    reader: bytes | None = None,
+) -> Response:
     """Answer with the page `make()` renders (its HTML, and until when it holds).
 
     For anonymous visitors the whole page is kept under `parts`, the versions and arguments it
     is made from, and tagged by them: a kept page is answered without rendering, or with a 304
-    when the visitor holds it already. Anyone else gets a page made for them, kept by no one.
+    when the visitor holds it already. A signed-in person's page is kept only when the caller
+    names its `reader` (`rows_read` of the rows it shows), under `reader` and `parts`, and is
+    answered to them alone, kept by no one else. Any other page is made for whoever asks.
     """
-    if not is_shared_page():
-        return personal(Response(make().value, mimetype="text/html"))
-    store = _store(name, KEPT_PAGES)
-    found = store.get(parts, utcnow())
-    if found is None:
-        made = make()
-        nonce = csp_nonce()  # the one this rendering used
-        found = Expiring(
-            _SharedPage(tuple(made.value.split(nonce)), etag(*parts, made.until)), made.until
+    if is_shared_page():
+        found = _kept_page(name, parts, make)
+        kept_page: _KeptPage = found.value
+        return not_modified(kept_page.tag, found.until) or shared(
+            Response(kept_page.fill(), mimetype="text/html"), kept_page.tag, found.until
         )
-        store.put(parts, found)
-    kept_page: _SharedPage = found.value
-    return not_modified(kept_page.tag, found.until) or shared(
-        Response(csp_nonce().join(kept_page.pieces), mimetype="text/html"),
-        kept_page.tag,
-        found.until,
+    if reader is None or "_flashes" in session or is_htmx():
+        return personal(Response(make().value, mimetype="text/html"))
+    return personal(
+        Response(_kept_page(name, (reader, parts), make).value.fill(), mimetype="text/html")
     )
 
 
+def rows_read(*rows: object) -> bytes:
+    """A digest of the loaded columns of `rows` (mapped instances, or None), as this request
+    read them: a page made from them, kept under it, is made again when any of them changes.
+
+    A column the request did not load counts as such (a page that read it would load it with a
+    statement of its own). The digest, not the values, is kept: no password hash or sign-in
+    token outlives the request in a key.
+    """
+    values = []
+    for row in rows:
+        if row is None:
+            values.append(None)
+        else:
+            loaded = vars(row)
+            values.append(tuple(map(loaded.get, _columns(type(row)), repeat(...))))
+    return hashlib.sha256(repr(values).encode()).digest()
+
+
+@functools.cache
+def _columns(model: type) -> tuple[str, ...]:
+    return tuple(column.key for column in sa.inspect(model).column_attrs)
+
+
+def _kept_page(
+    name: str, key: tuple[object, ...], make: Callable[[], Expiring[str]]
+) -> Expiring[_KeptPage]:
+    store = _store(name, KEPT_PAGES)
+    found = store.get(key, utcnow())
+    if found is None:
+        made = make()
+        kept_page = _KeptPage.cut(made.value, _per_request_values(), etag(*key, made.until))
+        found = Expiring(kept_page, made.until)
+        store.put(key, found)
+    return found
+
+
+def _per_request_values() -> dict[str, str]:
+    """What this request's rendering wrote that no other answer may show: the script nonce
+    and, when the page asked for it, the session's CSRF token."""
+    values = {"nonce": csp_nonce()}  # the one this rendering used
+    token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+    if token is not None:
+        values["csrf"] = token
+    return values
+
+
+_FILLS: dict[str, Callable[[], str]] = {"nonce": csp_nonce, "csrf": csrf_token}
+
+
 @dataclass(frozen=True)
-class _SharedPage:
-    """A page every anonymous visitor gets: its HTML in the pieces around its script nonce
-    (joined by each answer's own nonce), and its ETag."""
+class _KeptPage:
+    """A kept page: its HTML in the pieces around the values each answer writes its own of
+    (`slots`, by name: its script nonce, its session's CSRF token), and its ETag."""
 
     pieces: tuple[str, ...]
+    slots: tuple[str, ...]
     tag: str
+
+    @classmethod
+    def cut(cls, html: str, values: Mapping[str, str], tag: str) -> _KeptPage:
+        slot_of = {value: slot for slot, value in values.items()}
+        split = re.split("(" + "|".join(map(re.escape, slot_of)) + ")", html)
+        return cls(tuple(split[0::2]), tuple(slot_of[value] for value in split[1::2]), tag)
+
+    def fill(self) -> str:
+        """The page with this request's own values in its slots."""
+        values = {slot: _FILLS[slot]() for slot in set(self.slots)}
+        filled = [self.pieces[0]]
+        for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
+            filled += (values[slot], piece)
+        return "".join(filled)

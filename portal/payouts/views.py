@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TypeVar
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from portal import pagination
+from portal import caching, pagination
 from portal.errors import on_error_go_to
 from portal.extensions import db
 from portal.forms import ActionForm, submitted
-from portal.models import PayoutSchedule, Role
+from portal.models import CoachProfile, PayoutSchedule, Role, StripeConnectedAccount
 from portal.money import format_money
 from portal.parsing import BadRequestInput, form_error_message, parse_int
 from portal.payouts import cli, composition, earnings, sections, services, statement
@@ -54,6 +63,10 @@ def _today() -> datetime:
 @bp.get("/coach/earnings")
 @allow(Role.COACH)
 def dashboard() -> Response:
+    """The coach's earnings. The page is kept whole for the coach under the rows it shows as
+    this request read them (their user, profile and account: balances, the counters its kept
+    sections are kept under, the name and time zone the frame shows, the database's generation)
+    and the period and day it shows: one statement when nothing changed."""
     coach = current_user._get_current_object()  # one context-local look-up for the page
     profile = coach.coach_profile  # loaded with the signed-in user
     if profile is None:
@@ -61,8 +74,22 @@ def dashboard() -> Response:
     account = coach.stripe_connected_account
     period = "month" if request.args.get("by") == "month" else "week"
     today = _today().date()
-    zone = coach.time_zone  # the zone the page shows times in (`viewer_time_zone`)
-    return render(
+    return caching.page(
+        "payouts.dashboard",
+        ("dashboard", period, today, request.script_root),
+        lambda: _render_dashboard(profile, account, period, today, coach.time_zone),
+        reader=caching.rows_read(coach, profile, account),
+    )
+
+
+def _render_dashboard(
+    profile: CoachProfile,
+    account: StripeConnectedAccount | None,
+    period: str,
+    today: date,
+    zone: str,  # the zone the page shows times in (`viewer_time_zone`)
+) -> caching.Expiring[str]:
+    html = render_template(
         "payouts/dashboard.html",
         summary=earnings.summary(profile, account, today),
         account=account,
@@ -76,6 +103,7 @@ def dashboard() -> Response:
             profile, account, today, frame_url("payouts.get_paid"), zone
         ),
     )
+    return caching.Expiring(html, None)  # its kept sections hold until their versions change
 
 
 def _statement(year: int) -> statement.Statement:
