@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from flask import Flask, template_rendered
+from werkzeug.test import TestResponse
 
 from portal.extensions import db
 from portal.models import PayoutSchedule, Role, User
@@ -36,9 +37,11 @@ def _without_nonce(page: str) -> str:
     return re.sub(r'nonce="[^"]+"', 'nonce=""', page)
 
 
-def _nonce(response: object) -> str:
-    policy = response.headers["Content-Security-Policy"]  # type: ignore[attr-defined]
-    return re.search(r"'nonce-([^']+)'", policy).group(1)  # type: ignore[union-attr]
+def _nonce(response: TestResponse) -> str:
+    """The nonce the answer's Content-Security-Policy names."""
+    found = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"])
+    assert found
+    return found.group(1)
 
 
 def _csrf_tokens(page: str) -> set[str]:
