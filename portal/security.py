@@ -20,6 +20,7 @@ from flask import (
     has_request_context,
     redirect,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user
@@ -160,11 +161,19 @@ def security_headers_hook(app: Flask) -> Callable[[Any], Any]:
         headers = response.headers
         headers.add("Content-Security-Policy", f"{before}{csp_nonce()}{after}")
         headers.extend(fixed)
-        if current_user.is_authenticated:
+        if _may_be_signed_in() and current_user.is_authenticated:
             headers.setdefault("Cache-Control", "no-store")
         return response
 
     return set_security_headers
+
+
+def _may_be_signed_in() -> bool:
+    """Whether anyone can be signed in on this request: it brought a cookie, or it has put
+    something in its session (signing in does). Without either, Flask-Login would find an empty
+    session and no remember cookie, after hashing the client's address and user agent for its
+    session check."""
+    return "HTTP_COOKIE" in request.environ or bool(session)
 
 
 def init_security(app: Flask) -> None:
