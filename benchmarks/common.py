@@ -55,7 +55,8 @@ def start_gunicorn(
     log: IO[bytes] | int | None = subprocess.DEVNULL,
     wait_seconds: float = 20,
 ) -> subprocess.Popen[bytes]:
-    """gunicorn with the project's `gunicorn.conf.py` on 127.0.0.1:`port`, once it answers.
+    """The portal under gunicorn with the project's `gunicorn.conf.py` on 127.0.0.1:`port`, once
+    it answers.
 
     Production keeps the throttles' counters and the task queue in Redis (`docs/scaling.md`):
     per-process counters are refused with more than one worker, and a queue in a SQLite file
@@ -69,24 +70,45 @@ def start_gunicorn(
         redis_port = free_port()
         redis = start_redis(redis_port)
         env = {**env, **{key: f"redis://127.0.0.1:{redis_port}/{stores[key]}" for key in missing}}
+    try:
+        process = serve_wsgi(
+            "wsgi:app", ROOT / "gunicorn.conf.py", env, port, workers, log, wait_seconds
+        )
+    except BaseException:
+        stop(redis)
+        raise
+    if redis is not None:
+        _companions[process.pid] = redis
+    return process
+
+
+def serve_wsgi(
+    app: str,
+    config: Path,
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    log: IO[bytes] | int | None = subprocess.DEVNULL,
+    wait_seconds: float = 20,
+) -> subprocess.Popen[bytes]:
+    """gunicorn serving `app` (`module:name`, from the project's folder) with the settings in
+    `config` and `workers` workers on 127.0.0.1:`port`, no access log, once `/healthz` answers."""
     process = subprocess.Popen(  # noqa: S603
         [
             str(ROOT / ".venv/bin/gunicorn"),
             "-c",
-            "gunicorn.conf.py",
+            str(config),
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
-            "wsgi:app",
+            app,
         ],
         cwd=ROOT,
         env={**env, "GUNICORN_ACCESS_LOG": "off", "GUNICORN_WORKERS": str(workers)},
         stdout=log,
         stderr=log,
     )
-    if redis is not None:
-        _companions[process.pid] = redis
     wait_until_up(f"http://127.0.0.1:{port}/healthz", process, wait_seconds, "gunicorn")
     return process
 

@@ -20,6 +20,7 @@ from flask import (
     has_request_context,
     redirect,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user
@@ -160,11 +161,19 @@ def security_headers_hook(app: Flask) -> Callable[[Any], Any]:
         headers = response.headers
         headers.add("Content-Security-Policy", f"{before}{csp_nonce()}{after}")
         headers.extend(fixed)
-        if current_user.is_authenticated:
+        if is_signed_in():
             headers.setdefault("Cache-Control", "no-store")
         return response
 
     return set_security_headers
+
+
+def is_signed_in() -> bool:
+    """Whether someone is signed in on this request. One that brought no cookie and has put
+    nothing in its session (signing in does) has nobody to find, so Flask-Login is not asked: it
+    would hash the client's address and user agent for its session check, find the session
+    empty and no remember cookie."""
+    return ("HTTP_COOKIE" in request.environ or bool(session)) and current_user.is_authenticated
 
 
 def init_security(app: Flask) -> None:

@@ -5,6 +5,9 @@ by dumping a sample), and itsdangerous derived the signing key from the secret a
 cookie it read. Both depend only on the secret keys, so both are kept: the cookie, its
 signature and its checks are Flask's own, byte for byte, and another `SECRET_KEY` or
 `SECRET_KEY_FALLBACKS` gets its own serializer and keys.
+
+A request that brings no cookie at all (a webhook, a health check, a first visit) starts an
+empty session without every header searched for one.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import Signer, TimestampSigner, URLSafeTimedSerializer
 
 
@@ -64,6 +67,12 @@ class SessionCookie(SecureCookieSessionInterface):
             )
             kept = self._kept = (keys, serializer)
         return kept[1]
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # Flask's own parses every header into the request's cookies to find none here.
+        if "HTTP_COOKIE" not in request.environ and app.secret_key:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def init_session_cookie(app: Flask) -> None:

@@ -145,6 +145,23 @@ def test_a_signed_in_page_carries_each_security_header_once(
     assert f'nonce="{nonce}"' in response.text
 
 
+def test_only_a_signed_in_answer_is_kept_by_no_cache(client: FlaskClient, mentee: User) -> None:
+    assert "Cache-Control" not in client.get("/healthz").headers  # no cookie, nobody signed in
+    login(client, mentee)
+    assert client.get("/healthz").headers["Cache-Control"] == "no-store"
+
+
+def test_signing_in_without_a_cookie_answers_with_the_session_kept_by_no_cache(
+    app: Flask, mentee: User
+) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False  # a client that keeps no cookie has no token to send
+    client = app.test_client(use_cookies=False)
+    response = client.post("/account/login", data={"email": mentee.email, "password": PASSWORD})
+    assert response.status_code == 303
+    assert response.headers["Set-Cookie"].startswith("session=")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
 def test_the_session_cookie_follows_the_secret_key(client: FlaskClient, mentee: User) -> None:
     login(client, mentee)
     signed_with_old_key = client.get_cookie("session").value
