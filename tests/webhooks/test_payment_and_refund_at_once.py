@@ -38,7 +38,13 @@ ROUNDS = 3
 WAIT = 30
 
 
-def _paid_at_stripe_only(live_portal: LivePortal, coach: Any, hours: int) -> int:
+SUCCEEDS = "4242 4242 4242 4242"
+DISPUTED = "4000 0000 0000 0259"  # the payment succeeds, and its charge is disputed at once
+
+
+def _paid_at_stripe_only(
+    live_portal: LivePortal, coach: Any, hours: int, card: str = SUCCEEDS
+) -> int:
     """A mentee books and pays at Stripe, and never comes back to the portal: the booking's id."""
     slot = make_slot(coach, hours_from_now=hours)
     browser = live_portal.browser()
@@ -46,12 +52,32 @@ def _paid_at_stripe_only(live_portal: LivePortal, coach: Any, hours: int) -> int
     checkout = live_portal.post(browser, f"/slots/{slot.id}/book", f"/coaches/{coach.id}")
     paid = browser.post(
         checkout.headers["Location"],
-        data={"number": "4242 4242 4242 4242", "expiry": "12/34", "cvc": "123", "name": "A B"},
+        data={"number": card, "expiry": "12/34", "cvc": "123", "name": "A B"},
         allow_redirects=False,
         timeout=10,
     )
     assert paid.status_code in (302, 303), paid.text
     return db.session.scalars(sa.select(Booking.id).where(Booking.slot_id == slot.id)).one()
+
+
+def _deliver_held_at_once(live_sandbox: LiveSandbox) -> None:
+    """Every held event at the same moment, then again as Stripe retries nothing: duplicates."""
+    held = requests.get(f"{live_sandbox.url}/_sandbox/deliveries", timeout=10).json()["held"]
+    deliveries = _deliver_at_once(live_sandbox, held)
+    assert [d for d in deliveries if d["status"] != 200] == []
+    live_sandbox.control("webhooks/resume")  # what was held is sent again
+    live_sandbox.flush()
+    db.session.expire_all()
+
+
+def _unsettled_events() -> list[str]:
+    return list(
+        db.session.scalars(
+            sa.select(StripeEvent.type).where(
+                StripeEvent.status.in_([EventStatus.DEFERRED, EventStatus.FAILED])
+            )
+        )
+    )
 
 
 def _deliver_at_once(live_sandbox: LiveSandbox, event_ids: list[str]) -> list[dict[str, Any]]:
@@ -86,13 +112,8 @@ def test_a_payment_and_its_refund_delivered_at_once_are_each_recorded_once(
                 "refund_application_fee": True,
             }
         )
-        held = requests.get(f"{live_sandbox.url}/_sandbox/deliveries", timeout=10).json()["held"]
-        deliveries = _deliver_at_once(live_sandbox, held)
-        assert [d for d in deliveries if d["status"] != 200] == []
-        live_sandbox.control("webhooks/resume")  # what was held is sent again: duplicates
-        live_sandbox.flush()
+        _deliver_held_at_once(live_sandbox)
 
-        db.session.expire_all()
         [transaction] = db.session.scalars(
             sa.select(Transaction).where(Transaction.session_id == booking_id)
         ).all()
@@ -101,11 +122,25 @@ def test_a_payment_and_its_refund_delivered_at_once_are_each_recorded_once(
             sa.select(Refund).where(Refund.transaction_id == transaction.id)
         ).all()
         assert (refund.status, refund.amount * 100) == (RefundStatus.SUCCEEDED, 3000 + round_)
-        unsettled = db.session.scalars(
-            sa.select(StripeEvent.type).where(
-                StripeEvent.status.in_([EventStatus.DEFERRED, EventStatus.FAILED])
-            )
+        assert _unsettled_events() == []
+        assert balance_disagreements(stripe) == []
+        assert ledger.verify() == []
+
+
+def test_a_payment_and_its_dispute_delivered_at_once_leave_the_payment_flagged(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    coach = _coach(live_sandbox, "95.00", "17.25")
+    stripe = live_sandbox.client()
+    for round_ in range(ROUNDS):
+        live_sandbox.control("webhooks/pause")
+        booking_id = _paid_at_stripe_only(live_portal, coach, 48 + 2 * round_, DISPUTED)
+        _deliver_held_at_once(live_sandbox)
+
+        [transaction] = db.session.scalars(
+            sa.select(Transaction).where(Transaction.session_id == booking_id)
         ).all()
-        assert unsettled == []
+        assert transaction.is_disputed
+        assert _unsettled_events() == []
         assert balance_disagreements(stripe) == []
         assert ledger.verify() == []
