@@ -6,8 +6,9 @@ What this module promises:
 - Every flush that adds, removes or changes what a listing shows raises the coach's
   `coach_profiles.listing_changes` by one, in the same flush and so the same transaction, with
   an `UPDATE` that holds the coach's row lock until the commit. What a listing shows: the
-  profile (headline, bio, price, currency, length, fee, listed or not, topics), the coach's name and
-  whether the account is active, whether Stripe lets the coach take charges, the open times,
+  profile (headline, bio, price, currency, length, fee, listed or not, topics), the coach's name,
+  time zone (the coach page shows each open time on the coach's clock too) and whether the
+  account is active, whether Stripe lets the coach take charges, the open times,
   and which of them a booking holds.
 - It watches the ORM's own changes, so no writer can forget it: a service that moves one of
   these columns with a bulk `UPDATE` must raise the counter itself (none does today).
@@ -46,7 +47,7 @@ _PROFILE = (
     "platform_fee_percentage",
     "topics",
 )
-_USER = ("name", "is_active")
+_USER = ("name", "time_zone", "is_active")
 _ACCOUNT = ("charges_enabled",)
 _SLOT = ("starts_at", "duration_minutes", "coach_id")
 _CHANGED = "portal.listings_changed"

@@ -5,11 +5,14 @@ Promises: move the clock, pause/resume/force/flush webhook deliveries, shuffle a
 Stripe ask an onboarded account for more information, make a succeeded refund fail as a card's
 bank can,
 reconfigure webhook endpoints, reset everything, and show every delivery attempt. Bodies may be
-JSON or form-encoded; answers are JSON.
+JSON (an object) or form-encoded; answers are JSON. A value a control cannot use is refused as
+Stripe refuses a parameter (400, `invalid_request_error` naming it) before anything changes.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -34,14 +37,47 @@ def sandbox() -> Sandbox:
     return current_app.extensions["stripe_sandbox"]
 
 
+# The clock moves at most this far in one step: a date past year 9999 cannot be shown, and a
+# clock moved there failed every later request.
+MAX_ADVANCE_SECONDS = 10 * 365 * 86400
+MAX_FLUSH_SECONDS = 600.0
+LISTS = ("ids", "currently_due")
+
+
 def _body() -> dict[str, Any]:
     if request.is_json:
-        return dict(request.get_json(silent=True) or {})
-    data: dict[str, Any] = request.form.to_dict()
-    ids = request.form.getlist("ids") or request.form.getlist("ids[]")
-    if ids:
-        data["ids"] = ids
+        data = request.get_json(silent=True)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise invalid_request("The body must be a JSON object or a form.")
+        return data
+    data = request.form.to_dict()
+    for name in LISTS:
+        values = request.form.getlist(name) or request.form.getlist(f"{name}[]")
+        if values:
+            data[name] = values
     return data
+
+
+def _seconds(body: dict[str, Any], name: str, maximum: int) -> int:
+    """`body[name]`, a whole number of seconds from 0 to `maximum` (0 when absent or empty)."""
+    value = body.get(name)
+    if value is None or value == "":
+        return 0
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if (whole or (isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value))) and (
+        0 <= int(value) <= maximum
+    ):
+        return int(value)
+    raise invalid_request(f"{name} must be a whole number of seconds from 0 to {maximum}", name)
+
+
+def _list_of_strings(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise invalid_request(f"{name} must be a list of strings", name)
+    return value
 
 
 @bp.errorhandler(StripeError)
@@ -51,10 +87,7 @@ def _stripe_error(exc: StripeError) -> tuple[Response, int]:
 
 @bp.post("/clock/advance")
 def advance_clock() -> Response:
-    try:
-        seconds = int(_body().get("seconds", 0))
-    except (TypeError, ValueError):
-        raise invalid_request("seconds must be an integer", "seconds") from None
+    seconds = _seconds(_body(), "seconds", MAX_ADVANCE_SECONDS)
     sb = sandbox()
     sb.advance(seconds)
     return jsonify(now=sb.store.now(), offset=sb.store.offset)
@@ -95,17 +128,29 @@ def deliver() -> Response:
 
 @bp.post("/webhooks/flush")
 def flush() -> Response:
-    body = _body()
+    timeout = _body().get("timeout", 10)
+    try:
+        seconds = float(str(timeout))
+    except ValueError:
+        seconds = math.nan
+    if isinstance(timeout, bool) or not 0 <= seconds <= MAX_FLUSH_SECONDS:
+        raise invalid_request(
+            f"timeout must be a number of seconds from 0 to {MAX_FLUSH_SECONDS:g}", "timeout"
+        )
     webhooks = sandbox().webhooks
-    drained = webhooks.flush(float(body.get("timeout", 10)))
+    drained = webhooks.flush(seconds)
     return jsonify(drained=drained, held=webhooks.held(), deliveries=webhooks.deliveries)
 
 
 @bp.post("/webhooks/config")
 def configure_webhooks() -> Response:
     body = _body()
+    keys = ("webhook_url", "connect_webhook_url", "webhook_secret", "connect_webhook_secret")
+    for key in keys:
+        if key in body and not isinstance(body[key], str | None):
+            raise invalid_request(f"{key} must be a string", key)
     config = sandbox().config
-    for key in ("webhook_url", "connect_webhook_url", "webhook_secret", "connect_webhook_secret"):
+    for key in keys:
         if key in body:
             setattr(config, key, body[key] or None if key.endswith("url") else body[key])
     return jsonify(webhook_url=config.webhook_url, connect_webhook_url=config.connect_webhook_url)
@@ -154,12 +199,12 @@ def close_dispute(did: str) -> Response:
 @bp.post("/accounts/<aid>/require")
 def require_information(aid: str) -> Response:
     body = _body()
-    due = [str(code) for code in body.get("currently_due") or []]
-    deadline_in = body.get("deadline_in")
+    due = _list_of_strings(body, "currently_due")
+    deadline_in = _seconds(body, "deadline_in", MAX_ADVANCE_SECONDS)
     sb = sandbox()
     with sb.store.lock:
         account = sb.store.get(aid, "account", None, "account")
-        deadline = sb.store.now() + int(deadline_in) if deadline_in else None
+        deadline = sb.store.now() + deadline_in if deadline_in else None
         accounts.ask_for_more(sb, account, due, deadline)
         return jsonify(id=aid, requirements=account["requirements"])
 

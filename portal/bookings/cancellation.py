@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from portal import ledger
 from portal.bookings import notices
@@ -371,13 +372,25 @@ def _local_refund(transaction: Transaction, stripe_refund: dict[str, Any]) -> Re
         )
         if refund is not None:
             return refund
-    # Made outside the portal (the Stripe dashboard): record it from Stripe's amount.
+    # Made outside the portal (the Stripe dashboard): record it from Stripe's amount. Stripe
+    # sends several events about such a refund at once, and another may be recording it now:
+    # the unique index on its Stripe id makes this insert wait for that one, and the refund it
+    # recorded is then read, locked, instead of failing the event.
     amount = from_minor_units(stripe_refund["amount"], transaction.currency)
-    refund = request_refund(
-        transaction, requested_by=None, reason="Refunded at Stripe", amount=amount
-    )
-    refund.stripe_refund_id = stripe_refund["id"]
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            refund = request_refund(
+                transaction, requested_by=None, reason="Refunded at Stripe", amount=amount
+            )
+            refund.stripe_refund_id = stripe_refund["id"]
+            db.session.flush()
+    except IntegrityError:
+        recorded = _locked_refund(
+            select(Refund).where(Refund.stripe_refund_id == stripe_refund["id"])
+        )
+        if recorded is None:
+            raise
+        return recorded
     db.session.expire(transaction, ["refunds"])  # the new refund counts when statuses settle
     return refund
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import render_template
+from flask import render_template, request
 from markupsafe import Markup
 
 from portal import caching
@@ -43,6 +43,7 @@ def history(profile: CoachProfile, period: str, today: date, zone: str) -> Marku
             today,
             profile.currency,
             zone,
+            request.script_root,  # its links name the path the portal is mounted under
         ),
     )
     return caching.kept(

@@ -40,9 +40,19 @@ def verify_event(payload: bytes, header: str | None, secret: str) -> dict[str, A
     except ValueError as exc:  # not UTF-8
         raise InvalidWebhook("Invalid payload.") from exc
     try:
-        event = json.loads(payload)
-    except ValueError as exc:
+        event = json.loads(payload, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # not JSON, NaN or Infinity, nested too deep
         raise InvalidWebhook("Invalid payload.") from exc
-    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+    if not isinstance(event, dict) or not _is_name(event.get("id"), event.get("type")):
         raise InvalidWebhook("Invalid payload.")
     return event
+
+
+def _refuse_constant(name: str) -> object:
+    """JSON has no NaN or Infinity, and Stripe never sends them: no column can store them."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_name(*values: object) -> bool:
+    """Whether each value is a non-empty string, as an event's id and type always are."""
+    return all(isinstance(value, str) and value for value in values)
