@@ -45,7 +45,24 @@ def verify_event(payload: bytes, header: str | None, secret: str) -> dict[str, A
         raise InvalidWebhook("Invalid payload.") from exc
     if not isinstance(event, dict) or not _is_name(event.get("id"), event.get("type")):
         raise InvalidWebhook("Invalid payload.")
+    if b"\\u0000" in payload:  # JSON writes a NUL character only as this escape
+        try:
+            event = _without_nul(event)
+        except RecursionError as exc:  # nested nearly as deep as Python parses
+            raise InvalidWebhook("Invalid payload.") from exc
     return event
+
+
+def _without_nul(value: Any) -> Any:
+    """`value` with each NUL character in its strings replaced by U+FFFD: PostgreSQL's text and
+    JSONB refuse NUL, so an event carrying one could be neither recorded nor applied."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def _refuse_constant(name: str) -> object:
