@@ -65,8 +65,11 @@ class LiveSandbox:
         return response.json()
 
     def flush(self) -> dict[str, Any]:
-        """Deliver every queued webhook now and wait for the answers."""
-        return self.control("webhooks/flush", timeout=20)
+        """Deliver every queued webhook now and wait for the answers (a minute at most, for a
+        loaded machine); fails if some are still queued while deliveries run."""
+        result = self.control("webhooks/flush", timeout=60)
+        assert result["drained"] or self.server.sandbox.webhooks.paused, "deliveries still queued"
+        return result
 
     def advance(self, seconds: int) -> None:
         self.control("clock/advance", seconds=seconds)

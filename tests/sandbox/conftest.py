@@ -156,7 +156,10 @@ def control(server: SandboxServer, path: str, **body: Any) -> dict[str, Any]:
 
 
 def flush(server: SandboxServer) -> dict[str, Any]:
-    return control(server, "webhooks/flush", timeout=10)
+    """Wait until every queued delivery is answered; a slow, loaded machine gets a minute."""
+    result = control(server, "webhooks/flush", timeout=60)
+    assert result["drained"] or server.sandbox.webhooks.paused, "deliveries still queued"
+    return result
 
 
 def pay(
