@@ -391,11 +391,13 @@ def _local_refund(transaction: Transaction, stripe_refund: dict[str, Any]) -> Re
         if recorded is None:
             raise
         return recorded
-    db.session.expire(transaction, ["refunds"])  # the new refund counts when statuses settle
     return refund
 
 
 def _settle_statuses(transaction: Transaction) -> None:
+    # Its refunds as the database has them now: a list read earlier in this transaction lacks
+    # a refund recorded since, here or by another event about it that committed meanwhile.
+    db.session.expire(transaction, ["refunds"])
     refunded = sum(
         (r.amount for r in transaction.refunds if r.status is RefundStatus.SUCCEEDED), ZERO
     )

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import ledger
+from portal.bookings import cancellation
 from portal.extensions import db
 from portal.models import (
     AuditLog,
@@ -334,3 +335,42 @@ def test_a_disputed_payment_is_refused_a_refund_with_stripes_reason(
     assert response.status_code == 303
     assert "charge_disputed" in admin_client.get(response.headers["Location"]).text
     assert _refunds(paid) == [] and stripe_fake.count("refunds.create") == 0
+
+
+def test_a_refund_another_event_recorded_meanwhile_settles_the_payment(
+    app: Flask, paid: Transaction, stripe_fake: FakeStripe
+) -> None:
+    """A refund made in Stripe's dashboard: this event read the payment's refunds (none yet)
+    before another event about the refund recorded it, pending, and committed. Stripe now says
+    it succeeded: the payment is refunded, though the list this event read did not hold it."""
+    assert paid.refunds == []
+    recorded = db.session.scalars(
+        sa.insert(Refund)
+        .values(
+            transaction_id=paid.id,
+            stripe_refund_id="re_dashboard",
+            status=RefundStatus.PENDING,
+            amount=paid.amount,
+            currency=paid.currency,
+            platform_fee_refunded=Decimal("0.00"),
+            coach_share_reversed=Decimal("0.00"),
+            reason="Refunded at Stripe",
+        )
+        .returning(Refund)
+    ).one()
+    stripe_fake.refunds["re_dashboard"] = stripe_fake.splits.made(
+        recorded,
+        {
+            "id": "re_dashboard",
+            "object": "refund",
+            "status": "succeeded",
+            "amount": 10_000,
+            "payment_intent": paid.stripe_payment_intent_id,
+        },
+    )
+
+    cancellation.sync_refund("re_dashboard")
+
+    assert recorded.status is RefundStatus.SUCCEEDED
+    assert paid.status is TransactionStatus.REFUNDED
+    assert ledger.verify() == []
