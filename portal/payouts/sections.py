@@ -59,7 +59,13 @@ def payouts(profile: CoachProfile, account: StripeConnectedAccount | None, zone:
         return _render_payouts(profile.user_id, None)
     version = caching.Version(
         profile.database_generation,
-        (profile.user_id, account.id, account.payout_changes, zone),
+        (
+            profile.user_id,
+            account.id,
+            account.payout_changes,
+            zone,
+            request.script_root,  # its links name the path the portal is mounted under
+        ),
     )
     return caching.kept(
         "dashboard.payouts", version, lambda: _render_payouts(profile.user_id, account.id)
