@@ -12,6 +12,7 @@ that was not signed.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import stripe
@@ -40,7 +41,7 @@ def verify_event(payload: bytes, header: str | None, secret: str) -> dict[str, A
     except ValueError as exc:  # not UTF-8
         raise InvalidWebhook("Invalid payload.") from exc
     try:
-        event = json.loads(payload, parse_constant=_refuse_constant)
+        event = json.loads(payload, parse_constant=_refuse_constant, parse_float=_finite)
     except (ValueError, RecursionError) as exc:  # not JSON, NaN or Infinity, nested too deep
         raise InvalidWebhook("Invalid payload.") from exc
     if not isinstance(event, dict) or not _is_name(event.get("id"), event.get("type")):
@@ -63,6 +64,15 @@ def _without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nul(item) for item in value]
     return value
+
+
+def _finite(text: str) -> float:
+    """A JSON number too large for a float (1e999) would be stored as Infinity, which JSON has
+    not and PostgreSQL's JSONB refuses."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
 
 
 def _refuse_constant(name: str) -> object:

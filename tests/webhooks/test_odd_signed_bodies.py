@@ -28,6 +28,8 @@ ODD_BODIES = {
     "an empty type": b'{"id": "evt_odd", "type": ""}',
     "NaN in the data": b'{"id": "evt_odd", "type": "customer.created", "data": {"a": NaN}}',
     "Infinity as the id": b'{"id": Infinity, "type": "customer.created"}',
+    "a number too large for a float": b'{"id": "evt_odd", "type": "customer.created", '
+    b'"data": {"a": 1e999}}',
     "nesting too deep": b'{"id": "evt_odd", "type": "customer.created", "data": '
     + b"[" * DEEP
     + b"]" * DEEP
