@@ -257,9 +257,10 @@ def rows_read(*rows: object) -> bytes:
     """A digest of the loaded columns of `rows` (mapped instances, or None), as this request
     read them: a page made from them, kept under it, is made again when any of them changes.
 
-    A column the request did not load counts as such (a page that read it would load it with a
-    statement of its own). The digest, not the values, is kept: no password hash or sign-in
-    token outlives the request in a key.
+    A column the request did not load (a deferred one) counts only as not loaded: a page kept
+    under the digest must show nothing of such a column, since a kept answer never reads it.
+    The digest, not the values, is kept: no password hash or sign-in token outlives the
+    request in a key.
     """
     values = []
     for row in rows:
