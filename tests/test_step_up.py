@@ -40,10 +40,14 @@ Clock = Callable[[timedelta], datetime]
 
 @pytest.fixture
 def move_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Move the portal's clock for codes and confirmations forward by `by` from now."""
+    """Stop the portal's clock for codes and confirmations at the test's start; `move(by)` sets
+    it `by` after that moment. A clock left running would add the test's own time (password
+    hashing, on a loaded machine seconds of it) to each span it checks to the second."""
+    start = datetime.now(twofactor.utcnow().tzinfo)
+    monkeypatch.setattr(twofactor, "now", lambda: start)
 
     def move(by: timedelta) -> datetime:
-        moved = datetime.now(twofactor.utcnow().tzinfo) + by
+        moved = start + by
         monkeypatch.setattr(twofactor, "now", lambda: moved)
         return moved
 
