@@ -69,7 +69,8 @@ class SessionCookie(SecureCookieSessionInterface):
         return kept[1]
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        # Flask's own parses every header into the request's cookies to find none here.
+        # Flask's own parses every header into the request's cookies to find none here: the
+        # same empty session, for every webhook event (ingest's budget, benchmarks/README.md).
         if "HTTP_COOKIE" not in request.environ and app.secret_key:
             return self.session_class()
         return super().open_session(app, request)
