@@ -14,7 +14,8 @@ What this module promises:
   checked), is kept under `Version.of_arguments(...)`: no generation, nothing to read.
 - A value may say until when it holds (`Expiring`): an open time passes, or enters the last 24
   hours in which cancelling gives nothing back, without anything being written.
-- Values are kept per process (a bounded LRU per name). Nothing kept is trusted without the
+- Values are kept per process (a bounded LRU per name), and apart for each path the portal is
+  mounted under (`SCRIPT_NAME`), which every link in them names. Nothing kept is trusted without the
   version read of the request that uses it, so any number of processes on any number of
   machines agree: each misses once per change and renders what the database says.
 - `page(name, parts, make)` answers with a whole page. The page anonymous visitors share is
@@ -51,7 +52,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -119,6 +120,12 @@ def init_app(app: Flask) -> None:
     app.extensions[KEPT] = {}
 
 
+def _mounted_at() -> str:
+    """The path the portal is mounted under for this request (`SCRIPT_NAME`): every link in a
+    kept value names it, so each value is kept apart for each such path."""
+    return request.script_root if has_request_context() else ""
+
+
 def _store(name: str, size: int = KEPT_PER_NAME) -> _Store:
     stores: dict[str, _Store] = current_app.extensions[KEPT]
     store = stores.get(name)
@@ -130,11 +137,12 @@ def _store(name: str, size: int = KEPT_PER_NAME) -> _Store:
 def kept(name: str, version: Version, make: Callable[[], T]) -> T:
     """What `make()` gives for `version`, made once per process per version."""
     store = _store(name)
-    found = store.get(version, utcnow())
+    key = (version, _mounted_at())
+    found = store.get(key, utcnow())
     if found is not None:
         return found.value  # type: ignore[no-any-return]
     value = make()
-    store.put(version, Expiring(value, None))
+    store.put(key, Expiring(value, None))
     return value
 
 
@@ -152,10 +160,11 @@ def kept_many(
     """
     now = now or utcnow()
     store = _store(name)
+    mounted_at = _mounted_at()
     found: dict[K, Expiring[T]] = {}
     missing = []
     for key, version in versions.items():
-        hit = store.get((key, version), now)
+        hit = store.get((key, version, mounted_at), now)
         if hit is None:
             missing.append(key)
         else:
@@ -163,7 +172,7 @@ def kept_many(
     if missing:
         made = make(missing)
         for key in missing:
-            store.put((key, versions[key]), made[key])
+            store.put((key, versions[key], mounted_at), made[key])
             found[key] = made[key]
     return found
 
@@ -281,6 +290,7 @@ def _kept_page(
     name: str, key: tuple[object, ...], make: Callable[[], Expiring[str]]
 ) -> Expiring[_KeptPage]:
     store = _store(name, KEPT_PAGES)
+    key = (*key, _mounted_at())
     found = store.get(key, utcnow())
     if found is None:
         made = make()

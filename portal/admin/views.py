@@ -151,12 +151,11 @@ class _CheckedFilter:
 
 def _checked_filter() -> _CheckedFilter:
     """This query string's filter, checked and its form rendered once per process: both
-    depend on the query string alone (the page cursors aside), never on the data, and the
-    form's links on the path the portal is mounted under for this request."""
+    depend on the query string alone (the page cursors aside), never on the data."""
     args = tuple((k, v) for k, v in request.args.items(multi=True) if k not in _CURSORS)
     return caching.kept(
         "admin.transaction_filter",
-        caching.Version.of_arguments(request.script_root, *args),
+        caching.Version.of_arguments(*args),
         lambda: _check_filter(args),
     )
 

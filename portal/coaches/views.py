@@ -127,9 +127,8 @@ def _directory_filter() -> services.DirectoryFilter:
 
 
 def _viewer(percentage: Decimal) -> tuple[object, ...]:
-    """What, besides the data, makes a rendered listing differ between visitors: their price,
-    their clock, and the path the portal is mounted under for them, which every link names."""
-    return (percentage, viewer_time_zone(), request.script_root)
+    """What, besides the data, makes a rendered listing differ between visitors."""
+    return (percentage, viewer_time_zone())
 
 
 def _query_args() -> tuple[tuple[str, str], ...]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import render_template, request
+from flask import render_template
 from markupsafe import Markup
 
 from portal import caching
@@ -43,7 +43,6 @@ def history(profile: CoachProfile, period: str, today: date, zone: str) -> Marku
             today,
             profile.currency,
             zone,
-            request.script_root,  # its links name the path the portal is mounted under
         ),
     )
     return caching.kept(
@@ -59,13 +58,7 @@ def payouts(profile: CoachProfile, account: StripeConnectedAccount | None, zone:
         return _render_payouts(profile.user_id, None)
     version = caching.Version(
         profile.database_generation,
-        (
-            profile.user_id,
-            account.id,
-            account.payout_changes,
-            zone,
-            request.script_root,  # its links name the path the portal is mounted under
-        ),
+        (profile.user_id, account.id, account.payout_changes, zone),
     )
     return caching.kept(
         "dashboard.payouts", version, lambda: _render_payouts(profile.user_id, account.id)

@@ -76,7 +76,7 @@ def dashboard() -> Response:
     today = _today().date()
     return caching.page(
         "payouts.dashboard",
-        ("dashboard", period, today, request.script_root),
+        ("dashboard", period, today),
         lambda: _render_dashboard(profile, account, period, today, coach.time_zone),
         reader=caching.rows_read(coach, profile, account),
     )
