@@ -280,3 +280,74 @@ def server_processes(url: str, application: str) -> list[int]:
 def cpu_seconds(pids: list[int]) -> float:
     """The CPU time the processes `pids` have used so far (`/proc/PID/schedstat`)."""
     return sum(int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) for pid in pids) / 1e9
+
+
+def children(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (a gunicorn master's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def postgres_processes() -> list[int]:
+    """Every PostgreSQL server process on this machine: the backends serving connections and
+    the server's own (WAL writer, checkpointer, autovacuum), whose work the writes cause too."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                found.append(int(comm.parent.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+class CpuMeter:
+    """The CPU the web server's workers and the PostgreSQL server use between `start` and `stop`,
+    from `/proc/PID/schedstat`, for the cost of one request or event on each side.
+
+    The web side is the gunicorn master `master` and its workers; the database side every
+    `postgres` process, so run it on the database's machine, with nothing else using that
+    server. A process that starts in between counts from zero; one that ends in between is not
+    counted (gunicorn's workers are recycled after tens of thousands of requests, not within
+    a measurement).
+    """
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self._started: dict[str, dict[int, int]] = {}
+
+    def _read(self) -> dict[str, dict[int, int]]:
+        groups = {
+            "web": [self.master, *children(self.master)],
+            "database": postgres_processes(),
+        }
+        return {name: _nanoseconds(pids) for name, pids in groups.items()}
+
+    def start(self) -> None:
+        self._started = self._read()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds of each side since `start`."""
+        ended = self._read()
+        return {
+            name: sum(used - self._started[name].get(pid, 0) for pid, used in ended[name].items())
+            / 1e9
+            for name in ended
+        }
+
+
+def _nanoseconds(pids: list[int]) -> dict[int, int]:
+    used = {}
+    for pid in pids:
+        try:
+            used[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+    return used

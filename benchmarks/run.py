@@ -284,7 +284,7 @@ def main() -> None:
             print(f"{name}: {results['endpoints'][name]}", flush=True)
 
         if wanted(INGEST) or wanted(REFERENCE):
-            results.update(measure_ingest_and_reference(base, args))
+            results.update(measure_ingest_and_reference(base, server.pid, args))
         export_name = "CSV export of every transaction"
         if wanted(export_name):
             results[export_name] = measure_export(base, cookie_of(ADMIN_EMAIL), server.pid)
@@ -305,7 +305,7 @@ def measure_export(base: str, cookie: str, master_pid: int) -> dict[str, Any]:
     Every worker's resident memory is sampled every 50 ms while the rows stream; the peak is
     the largest any worker reached, the growth its rise over what it held before.
     """
-    workers = _children(master_pid)
+    workers = common.children(master_pid)
     before = {pid: _resident_mb(pid) for pid in workers}
     peak = dict(before)
     done = threading.Event()
@@ -340,19 +340,7 @@ def measure_export(base: str, cookie: str, master_pid: int) -> dict[str, Any]:
     }
 
 
-def _children(parent: int) -> list[str]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == parent:
-            found.append(stat.parent.name)
-    return found
-
-
-def _resident_mb(pid: str) -> float:
+def _resident_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -362,14 +350,20 @@ def _resident_mb(pid: str) -> float:
     return 0.0
 
 
-def measure_ingest_and_reference(base: str, args: argparse.Namespace) -> dict[str, Any]:
+def measure_ingest_and_reference(
+    base: str, master_pid: int, args: argparse.Namespace
+) -> dict[str, Any]:
     """The portal's ingest, then the yardstick's, of the same signed events from the same
     senders, and the portal's share of the yardstick's rate. The events are signed once, before
-    the portal's turn: the yardstick's must come within the signature's 300 s tolerance."""
+    the portal's turn: the yardstick's must come within the signature's 300 s tolerance.
+
+    Each also gives the CPU an event cost its gunicorn workers and the PostgreSQL server
+    (`common.CpuMeter`): where the yardstick's rate is out of reach, these say which side
+    holds the portal back."""
     with tempfile.TemporaryDirectory() as folder:
         events = Path(folder) / "events.tsv"
         prefix = prepare_webhook_events(args.database_url, args.webhook_events, events)
-        ingest = measure_ingest(base, events, prefix, args)
+        ingest = measure_ingest(base, master_pid, events, prefix, args)
         print(f"{INGEST}: {ingest}", flush=True)
         reference = measure_reference(events, args)
         print(f"{REFERENCE}: {reference}", flush=True)
@@ -385,18 +379,22 @@ def measure_ingest_and_reference(base: str, args: argparse.Namespace) -> dict[st
 
 
 def measure_ingest(
-    base: str, events: Path, prefix: str, args: argparse.Namespace
+    base: str, master_pid: int, events: Path, prefix: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     """The portal's ingest of the signed `payment_intent.succeeded` events in `events` from 4
     senders; events/s actually processed."""
+    meter = common.CpuMeter(master_pid)
+    meter.start()
     started = time.perf_counter()
     ingest = send_events(base, events, args)
     elapsed = time.perf_counter() - started
+    cpu = meter.stop()
     processed, transactions = count_processed(args.database_url, prefix)
     ingest.update(
         events_processed=processed,
         transactions_created=transactions,
         events_per_second=round(processed / elapsed, 1),
+        **cpu_per_event(cpu, processed),
     )
     return ingest
 
@@ -418,10 +416,13 @@ def measure_reference(events: Path, args: argparse.Namespace) -> dict[str, Any]:
         port,
         args.workers,
     )
+    meter = common.CpuMeter(server.pid)
     try:
+        meter.start()
         started = time.perf_counter()
         reference = send_events(f"http://127.0.0.1:{port}", events, args)
         elapsed = time.perf_counter() - started
+        cpu = meter.stop()
         recorded, counter = reference_ingest.counted(args.database_url)
     finally:
         stop(server)
@@ -431,8 +432,17 @@ def measure_reference(events: Path, args: argparse.Namespace) -> dict[str, Any]:
             f"The reference recorded {recorded} events and counted {counter}"
             f" ({reference['non_2xx']} answers not 2xx): nothing to compare with."
         )
-    reference.update(events_recorded=recorded, events_per_second=round(recorded / elapsed, 1))
+    reference.update(
+        events_recorded=recorded,
+        events_per_second=round(recorded / elapsed, 1),
+        **cpu_per_event(cpu, recorded),
+    )
     return reference
+
+
+def cpu_per_event(cpu: dict[str, float], events: int) -> dict[str, float]:
+    """Milliseconds of CPU per event on each side of a `common.CpuMeter`."""
+    return {f"{side}_cpu_ms_per_event": round(1000 * cpu[side] / events, 2) for side in cpu}
 
 
 def send_events(base: str, events: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -544,6 +554,13 @@ def print_table(results: dict[str, Any]) -> None:
     for name, r in rows.items():
         rps = r.get("events_per_second", r["rps"])
         print(f"{name:44} {rps:8.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['p99_ms']:8.2f}")
+    for name in (INGEST, REFERENCE):
+        if "web_cpu_ms_per_event" in results.get(name, {}):
+            r = results[name]
+            print(
+                f"{name}: CPU per event {r['web_cpu_ms_per_event']:.2f} ms in the web workers,"
+                f" {r['database_cpu_ms_per_event']:.2f} ms in PostgreSQL"
+            )
     print()
     for budget in results["budgets"]:
         print(f"[{'met' if budget['met'] else 'MISSED'}] {budget['budget']}: {budget['measured']}")
