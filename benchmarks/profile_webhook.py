@@ -10,9 +10,9 @@ or wrk. Prints the median and p95 milliseconds per event and the statements per 
         [--events 200] [--keep] 2>/dev/null
 
 The database needs the benchmark data (`generate_data.py`): its coaches and a mentee. The
-bookings, events, transactions and ledger entries the run makes are removed afterwards, and the
-coaches' balances put back, so the database stays consistent with its ledger (`--keep` keeps
-them). Each event's log lines go to stderr, as in production: they are part of the cost. As
+bookings, events, transactions, ledger entries and mail the run makes are removed afterwards,
+and the coaches' balances put back, so the database stays consistent with its ledger (`--keep`
+keeps them). Each event's log lines go to stderr, as in production: they are part of the cost. As
 in production, the mail an event causes is queued after the commit to the task queue in Redis
 (a throwaway `redis-server`, started for the run), not sent in the request as the test
 settings would.
@@ -162,6 +162,7 @@ def _remove_run(url: str, bookings: list[int], run: str) -> None:
         )
         conn.execute("DELETE FROM ledger_entries WHERE id IN (SELECT id FROM run_entries)")
         conn.execute("DELETE FROM transactions WHERE session_id = ANY(%s)", (bookings,))
+        conn.execute("DELETE FROM outbox WHERE booking_id = ANY(%s)", (bookings,))
         conn.execute("DELETE FROM coaching_sessions WHERE id = ANY(%s)", (bookings,))
         conn.execute(
             "DELETE FROM stripe_events WHERE stripe_event_id LIKE %s", (EVENT_PREFIX + run + "%",)
