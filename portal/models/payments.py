@@ -16,6 +16,7 @@ from portal.models.base import (
     TimestampMixin,
     UTCDateTime,
     adds_up,
+    index_of_values,
     money_column,
     string_enum,
     utcnow,
@@ -36,7 +37,8 @@ class Transaction(TimestampMixin, Base):
     amount: Mapped[Decimal] = money_column()
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD", server_default="USD")
 
-    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    # Indexed by uq_transactions_payment_intent_type, which leads with it.
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255))
     stripe_transfer_id: Mapped[str | None] = mapped_column(sa.String(255))
 
     platform_fee: Mapped[Decimal] = money_column()
@@ -46,7 +48,8 @@ class Transaction(TimestampMixin, Base):
         sa.ForeignKey("coaching_sessions.id"), index=True
     )
     payer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    coach_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # Indexed by ix_transactions_coach_created, which leads with it.
+    coach_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
 
@@ -174,9 +177,10 @@ class LedgerEntry(Base):
             sqlite_where=ONE_PER_TRANSACTION,
             postgresql_where=ONE_PER_TRANSACTION,
         ),
-        sa.Index("uq_ledger_entries_kind_refund", "kind", "refund_id", unique=True),
-        sa.Index("uq_ledger_entries_kind_payout", "kind", "payout_id", unique=True),
-        sa.Index("uq_ledger_entries_kind_event", "kind", "stripe_event_id", unique=True),
+        # Each cause once; a payment's entry (most entries) names none of these three.
+        index_of_values("uq_ledger_entries_kind_refund", "kind", "refund_id", unique=True),
+        index_of_values("uq_ledger_entries_kind_payout", "kind", "payout_id", unique=True),
+        index_of_values("uq_ledger_entries_kind_event", "kind", "stripe_event_id", unique=True),
         # A coach's activity, newest first, paged by (created_at, id).
         sa.Index("ix_ledger_entries_coach_created", "coach_id", "created_at", "id"),
     )
