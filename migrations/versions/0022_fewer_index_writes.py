@@ -7,6 +7,9 @@ each insert writes an entry in every index of its table. Some of those entries s
   column of `ix_transactions_coach_created (coach_id, created_at, id)` and of
   `uq_transactions_payment_intent_type (stripe_payment_intent_id, type)`, which every query
   by coach or by PaymentIntent uses as well (the same plans with and without them).
+- `ix_coaching_sessions_stripe_payment_intent_id` serves no query: a booking is found by its
+  id or its Checkout Session, a PaymentIntent's payment by `transactions`. The booking's row
+  is updated as it is paid, so the entry was written for every payment.
 - `stripe_events.waiting_for`, the ledger entries' `refund_id`, `payout_id` and
   `stripe_event_id`, and the outbox's `dedupe_key` are empty for a payment's rows, and they
   are only ever looked up by a value. Their indexes now hold only the rows that have one
@@ -32,10 +35,16 @@ SKIPPING_EMPTY = [
     ("ledger_entries", "uq_ledger_entries_kind_payout", ["kind", "payout_id"], True),
     ("ledger_entries", "uq_ledger_entries_kind_event", ["kind", "stripe_event_id"], True),
 ]
-REPEATED = [
-    ("ix_transactions_coach_id", ["coach_id"]),
-    ("ix_transactions_stripe_payment_intent_id", ["stripe_payment_intent_id"]),
-]
+# The table, and the indexes no query needs that it loses.
+UNUSED = {
+    "transactions": [
+        ("ix_transactions_coach_id", ["coach_id"]),
+        ("ix_transactions_stripe_payment_intent_id", ["stripe_payment_intent_id"]),
+    ],
+    "coaching_sessions": [
+        ("ix_coaching_sessions_stripe_payment_intent_id", ["stripe_payment_intent_id"]),
+    ],
+}
 
 
 def _not_empty(column: str) -> dict[str, sa.TextClause]:
@@ -44,9 +53,10 @@ def _not_empty(column: str) -> dict[str, sa.TextClause]:
 
 
 def upgrade():
-    with op.batch_alter_table("transactions") as batch:
-        for name, _columns in REPEATED:
-            batch.drop_index(name)
+    for table, indexes in UNUSED.items():
+        with op.batch_alter_table(table) as batch:
+            for name, _columns in indexes:
+                batch.drop_index(name)
     for table, name, columns, unique in SKIPPING_EMPTY:
         op.drop_index(name, table_name=table)
         op.create_index(name, table, columns, unique=unique, **_not_empty(columns[-1]))
@@ -64,6 +74,7 @@ def downgrade():
     for table, name, columns, unique in SKIPPING_EMPTY:
         op.drop_index(name, table_name=table)
         op.create_index(name, table, columns, unique=unique)
-    with op.batch_alter_table("transactions") as batch:
-        for name, columns in REPEATED:
-            batch.create_index(name, columns)
+    for table, indexes in UNUSED.items():
+        with op.batch_alter_table(table) as batch:
+            for name, columns in indexes:
+                batch.create_index(name, columns)
