@@ -1,12 +1,8 @@
-"""Write fewer index entries per payment: drop what another index serves, skip what is empty.
+"""Write fewer index entries per payment: drop what no query reads, skip what is empty.
 
 Every paid booking inserts an event, a transaction, a ledger entry and two outbox messages, and
 each insert writes an entry in every index of its table. Some of those entries served nothing:
 
-- `ix_transactions_coach_id` and `ix_transactions_stripe_payment_intent_id` repeat the first
-  column of `ix_transactions_coach_created (coach_id, created_at, id)` and of
-  `uq_transactions_payment_intent_type (stripe_payment_intent_id, type)`, which every query
-  by coach or by PaymentIntent uses as well (the same plans with and without them).
 - `ix_coaching_sessions_stripe_payment_intent_id` serves no query: a booking is found by its
   id or its Checkout Session, a PaymentIntent's payment by `transactions`. The booking's row
   is updated as it is paid, so the entry was written for every payment.
@@ -37,10 +33,6 @@ SKIPPING_EMPTY = [
 ]
 # The table, and the indexes no query needs that it loses.
 UNUSED = {
-    "transactions": [
-        ("ix_transactions_coach_id", ["coach_id"]),
-        ("ix_transactions_stripe_payment_intent_id", ["stripe_payment_intent_id"]),
-    ],
     "coaching_sessions": [
         ("ix_coaching_sessions_stripe_payment_intent_id", ["stripe_payment_intent_id"]),
     ],

@@ -37,8 +37,7 @@ class Transaction(TimestampMixin, Base):
     amount: Mapped[Decimal] = money_column()
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD", server_default="USD")
 
-    # Indexed by uq_transactions_payment_intent_type, which leads with it.
-    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255))
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     stripe_transfer_id: Mapped[str | None] = mapped_column(sa.String(255))
 
     platform_fee: Mapped[Decimal] = money_column()
@@ -48,8 +47,7 @@ class Transaction(TimestampMixin, Base):
         sa.ForeignKey("coaching_sessions.id"), index=True
     )
     payer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    # Indexed by ix_transactions_coach_created, which leads with it.
-    coach_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    coach_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
 
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
 
