@@ -84,6 +84,19 @@ def adds_up(parts: str, whole: str) -> str:
     return f"ROUND(({parts} - {whole}) * 100) = 0"
 
 
+def index_of_values(name: str, *columns: str, unique: bool = False) -> sa.Index:
+    """An index holding only the rows whose last column has a value (`WHERE col IS NOT NULL`).
+
+    For a column empty on most rows and only ever looked up by a value: the rows without one
+    (most inserts) write no entry, and `col = :value` implies the predicate, so both databases
+    still use it. Unique, it refuses what a plain unique index would: empty values never clash.
+    """
+    has_value = sa.text(f"{columns[-1]} IS NOT NULL")
+    return sa.Index(
+        name, *columns, unique=unique, sqlite_where=has_value, postgresql_where=has_value
+    )
+
+
 def string_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
     """A VARCHAR with a CHECK constraint listing the enum's values (same on both databases)."""
     return sa.Enum(

@@ -111,6 +111,7 @@ class Booking(TimestampMixin, Base):
         default=PaymentStatus.PENDING,
         server_default=PaymentStatus.PENDING.value,
     )
+    # Not indexed: no query looks a booking up by it (a payment is found in `transactions`).
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255))
 
     coach: Mapped[User] = relationship(foreign_keys=[coach_id])
@@ -127,7 +128,6 @@ class Booking(TimestampMixin, Base):
         ),
         sa.Index("ix_coaching_sessions_mentee_starts", "mentee_id", "starts_at"),
         sa.Index("ix_coaching_sessions_coach_starts", "coach_id", "starts_at"),
-        sa.Index("ix_coaching_sessions_stripe_payment_intent_id", "stripe_payment_intent_id"),
         sa.CheckConstraint(
             adds_up("platform_fee_amount + coach_payout_amount", "price_amount"),
             name="fee_split_adds_up",

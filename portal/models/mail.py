@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.models.base import Base, JSONType, UTCDateTime, utcnow
+from portal.models.base import Base, JSONType, UTCDateTime, index_of_values, utcnow
 
 # A message's life: pending (due at `next_attempt_at`), sending (claimed by one consumer), then
 # sent; back to pending with a later `next_attempt_at` after a failed try, failed after the last.
@@ -57,7 +57,8 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
-        sa.UniqueConstraint("dedupe_key"),
+        # Most messages (a paid booking's) have no key, and add nothing to this index.
+        index_of_values("uq_outbox_dedupe_key", "dedupe_key", unique=True),
         sa.Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),
         sa.Index("ix_outbox_user_id", "user_id"),
     )

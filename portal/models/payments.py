@@ -16,6 +16,7 @@ from portal.models.base import (
     TimestampMixin,
     UTCDateTime,
     adds_up,
+    index_of_values,
     money_column,
     string_enum,
     utcnow,
@@ -174,9 +175,10 @@ class LedgerEntry(Base):
             sqlite_where=ONE_PER_TRANSACTION,
             postgresql_where=ONE_PER_TRANSACTION,
         ),
-        sa.Index("uq_ledger_entries_kind_refund", "kind", "refund_id", unique=True),
-        sa.Index("uq_ledger_entries_kind_payout", "kind", "payout_id", unique=True),
-        sa.Index("uq_ledger_entries_kind_event", "kind", "stripe_event_id", unique=True),
+        # Each cause once; a payment's entry (most entries) names none of these three.
+        index_of_values("uq_ledger_entries_kind_refund", "kind", "refund_id", unique=True),
+        index_of_values("uq_ledger_entries_kind_payout", "kind", "payout_id", unique=True),
+        index_of_values("uq_ledger_entries_kind_event", "kind", "stripe_event_id", unique=True),
         # A coach's activity, newest first, paged by (created_at, id).
         sa.Index("ix_ledger_entries_coach_created", "coach_id", "created_at", "id"),
     )

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.accounts import User
-from portal.models.base import Base, JSONType, UTCDateTime, string_enum, utcnow
+from portal.models.base import Base, JSONType, UTCDateTime, index_of_values, string_enum, utcnow
 from portal.models.enums import EventStatus
 
 
@@ -34,9 +34,13 @@ class StripeEvent(Base):
     object_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     # The Stripe object a deferred event waits for (a PaymentIntent the portal has not recorded).
-    waiting_for: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    waiting_for: Mapped[str | None] = mapped_column(sa.String(255))
 
-    __table_args__ = (sa.Index("ix_stripe_events_received", "received_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_stripe_events_received", "received_at", "id"),
+        # Looked up after every applied event; only a deferred one has a value.
+        index_of_values("ix_stripe_events_waiting_for", "waiting_for"),
+    )
 
     @staticmethod
     def related_ids(event: dict[str, Any]) -> dict[str, str | None]:
