@@ -53,12 +53,11 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_request_context, request, session
-from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.models import utcnow
 from portal.rendering import is_htmx
-from portal.security import csp_nonce
+from portal.security import csp_nonce, is_signed_in
 from portal.templating import csrf_token
 
 KEPT = "portal.kept"
@@ -188,7 +187,7 @@ def earliest(*moments: datetime | None) -> datetime | None:
 def is_shared_page() -> bool:
     """Whether this request's page is the same for every anonymous visitor: nobody signed in,
     and no message waiting to be shown once."""
-    return not current_user.is_authenticated and "_flashes" not in session
+    return not is_signed_in() and "_flashes" not in session
 
 
 def etag(*parts: object) -> str:
