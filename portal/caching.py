@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_request_context, request, session
@@ -67,9 +67,10 @@ T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
 
-@dataclass(frozen=True)
-class Version:
-    """One version of what a kept value shows: the database's life and its counters."""
+class Version(NamedTuple):
+    """One version of what a kept value shows: the database's life and its counters. A tuple,
+    so that a key holding it is hashed and compared without a call into Python: the admin
+    list looks up fifty rows a page, each key holding the page's version."""
 
     generation: str
     counters: tuple[Hashable, ...]
