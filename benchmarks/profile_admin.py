@@ -11,7 +11,7 @@ run it on the database's machine), and the SQL statements and round trips (state
 (the wait for PostgreSQL left out), with the function calls per request, biggest first.
 
     .venv/bin/python benchmarks/profile_admin.py [--database-url postgresql:///portal_bench]
-        [--requests 300] [--rounds 2] [--no-profile] 2>/dev/null
+        [--requests 300] [--rounds 2] [--no-profile] [--save FILE] 2>/dev/null
 
 It writes nothing to the database: the admin's session is made in the test client's cookie,
 as signing in would have made it (`generate_data.py`'s admin, who must have a second factor,
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--profile-page", default="1", choices=("1", "1000"))
     parser.add_argument("--sort", default="cumulative", help="the cProfile listing's order")
     parser.add_argument("--lines", type=int, default=45, help="of the cProfile listing")
+    parser.add_argument("--save", help="write the cProfile's statistics to this file")
     args = parser.parse_args()
 
     libpq_url = args.database_url.replace("postgresql+psycopg://", "postgresql://")
@@ -125,6 +126,8 @@ def main() -> None:
         stats = pstats.Stats(profile)
         print(f"\n{stats.total_calls / 100:,.0f} function calls per request")  # type: ignore[attr-defined]
         stats.sort_stats(args.sort).print_stats(args.lines)
+        if args.save:
+            profile.dump_stats(args.save)
 
 
 class _RoundTrips:

@@ -49,16 +49,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_request_context, request, session
-from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.models import utcnow
 from portal.rendering import is_htmx
-from portal.security import csp_nonce
+from portal.security import csp_nonce, is_signed_in
 from portal.templating import csrf_token
 
 KEPT = "portal.kept"
@@ -68,9 +67,10 @@ T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
 
-@dataclass(frozen=True)
-class Version:
-    """One version of what a kept value shows: the database's life and its counters."""
+class Version(NamedTuple):
+    """One version of what a kept value shows: the database's life and its counters. A tuple,
+    so that a key holding it is hashed and compared without a call into Python: the admin
+    list looks up fifty rows a page, each key holding the page's version."""
 
     generation: str
     counters: tuple[Hashable, ...]
@@ -188,7 +188,7 @@ def earliest(*moments: datetime | None) -> datetime | None:
 def is_shared_page() -> bool:
     """Whether this request's page is the same for every anonymous visitor: nobody signed in,
     and no message waiting to be shown once."""
-    return not current_user.is_authenticated and "_flashes" not in session
+    return not is_signed_in() and "_flashes" not in session
 
 
 def etag(*parts: object) -> str:

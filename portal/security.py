@@ -176,6 +176,12 @@ def is_signed_in() -> bool:
     return ("HTTP_COOKIE" in request.environ or bool(session)) and current_user.is_authenticated
 
 
+def signed_in_user() -> Any:
+    """The person signed in on this request, or None; asked as `is_signed_in` asks, so a visitor
+    who brought no cookie is never looked up by Flask-Login."""
+    return current_user if is_signed_in() else None
+
+
 def init_security(app: Flask) -> None:
     app.before_request(enforce_access)
     app.after_request(security_headers_hook(app))

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from portal.models.enums import Role
 from portal.money import format_money
+from portal.security import is_signed_in
 from portal.time_zones import (
     DEFAULT_TIME_ZONE,
     FULL,
@@ -37,7 +38,7 @@ def viewer_time_zone() -> str:
     their browser reported (a cookie, checked against the list); else UTC."""
     if not has_request_context():
         return DEFAULT_TIME_ZONE
-    if current_user.is_authenticated:
+    if is_signed_in():
         return current_user.time_zone
     proposed = request.cookies.get(TIME_ZONE_COOKIE)
     return proposed if is_time_zone(proposed) else DEFAULT_TIME_ZONE

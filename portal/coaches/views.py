@@ -34,7 +34,7 @@ from portal.models import (
 from portal.models.coaching import TOPICS
 from portal.parsing import BadRequestInput, parse_money
 from portal.rendering import htmx_redirect, is_htmx, render, render_form
-from portal.security import PUBLIC, SIGNED_IN, allow
+from portal.security import PUBLIC, SIGNED_IN, allow, signed_in_user
 from portal.stripe_gateway import GatewayError
 from portal.stripe_gateway import checkout as checkout_gateway
 from portal.templating import viewer_time_zone
@@ -62,7 +62,7 @@ def directory() -> Response:
     narrowed = _directory_filter()
     with read_before_transaction():  # a kept page reads nothing else
         page = services.listed_coaches(narrowed, **_page_args())
-    percentage = pricing.percentage_for(current_user)
+    percentage = pricing.percentage_for(signed_in_user())
     viewer = _viewer(percentage)
     # One statement reads every row, so they share the database's generation.
     generation = page.rows[0].database_generation if page.rows else ""
