@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -31,6 +31,12 @@ from portal.models.coaching import HOLDING_STATUSES, TOPICS
 
 DIRECTORY_PAGE_SIZE = 24
 OWN_SLOTS_PAGE_SIZE = 20
+
+# How far ahead a coach may offer a time. A date typed years ahead is a slip; and one near the
+# calendar's end (9999-12-31) has an end, or a UTC start, that Python cannot make, so its
+# booking's calendar invitation and confirmation mail failed after the mentee had paid.
+SLOT_HORIZON = timedelta(days=730)
+TOO_FAR_AHEAD = "Offer a time within the next two years."
 
 
 # The longest name search the directory takes; longer is refused, never cut silently.
@@ -304,6 +310,8 @@ def add_slot(coach: User, starts_at: datetime, duration_minutes: int) -> Availab
         raise ValueError("starts_at must be timezone-aware")
     if starts_at <= utcnow():
         raise SlotError("That time has passed. Offer a time in the future.")
+    if starts_at > utcnow() + SLOT_HORIZON:
+        raise SlotError(TOO_FAR_AHEAD)
     slot = AvailabilitySlot(
         coach_id=coach.id, starts_at=starts_at.astimezone(UTC), duration_minutes=duration_minutes
     )
