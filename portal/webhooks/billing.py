@@ -54,6 +54,9 @@ def invoice_changed(event: Event) -> str | None:
     if row is None:
         return IGNORED
     if event["type"] == "invoice.paid" and row.subscription is not None:
+        if data.get("billing_reason") == notices.RENEWAL:
+            # The mail gives the new period's end, which an event still on its way may hold.
+            membership.refresh_subscription(row.subscription.stripe_subscription_id)
         notices.membership_renewed(row.user, row, data)
     if event["type"] == "invoice.payment_failed" and row.subscription is not None:
         # A failure told after the invoice was paid or voided asks the member for nothing.

@@ -1,9 +1,11 @@
-"""A membership renewal whose failed attempt and later payment reach the portal out of order,
-through the sandbox: Stripe sends them in the order they happened, but a retried delivery can
-bring the failure after the payment. The member, whose invoice is paid, is not told to fix a
-card, and the invoice and membership stay as Stripe has them."""
+"""A membership renewal whose events reach the portal out of order, through the sandbox:
+Stripe sends them in the order they happened, but a retried delivery can bring one after the
+next. A failed attempt told after the payment asks the member to fix no card; a payment told
+before the membership's new period gives that period's end in the renewal mail."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +13,7 @@ from flask import Flask
 
 from portal.extensions import db
 from portal.models import Invoice, InvoiceStatus, SubscriptionStatus
+from portal.time_zones import show_time
 from tests.billing.conftest import (
     DECLINES_WHEN_CHARGED,
     cards_of,
@@ -20,7 +23,7 @@ from tests.billing.conftest import (
     subscription_of,
 )
 from tests.live import LivePortal, LiveSandbox
-from tests.mailbox import with_subject
+from tests.mailbox import text_of, with_subject
 
 pytestmark = pytest.mark.usefixtures("settled")
 
@@ -69,3 +72,36 @@ def test_a_failed_attempt_told_after_the_invoice_was_paid_asks_the_member_for_no
     assert row is not None and row.status is InvoiceStatus.PAID
     membership = subscription_of(mentee)
     assert membership is not None and membership.status is SubscriptionStatus.ACTIVE
+
+
+def test_a_renewal_paid_before_its_new_period_is_told_gives_the_new_period_end(
+    app: Flask, live_sandbox: LiveSandbox, live_portal: LivePortal
+) -> None:
+    mentee, browser = signed_in_mentee(live_portal)
+    subscribe(live_portal, browser)
+    live_sandbox.flush()
+
+    live_sandbox.control("webhooks/pause")
+    live_sandbox.advance(32 * DAY)
+    stripe = live_sandbox.client()
+    subscription = subscription_of(mentee)
+    assert subscription is not None
+    renewal = next(
+        i
+        for i in stripe.v1.invoices.list({"subscription": subscription.stripe_subscription_id})
+        if i.billing_reason == "subscription_cycle"
+    )
+    live_sandbox.control(
+        "webhooks/deliver", ids=[_sandbox_event(live_sandbox, "invoice.paid", renewal.id)]
+    )
+    live_sandbox.control("webhooks/resume")
+    live_sandbox.flush()
+
+    period_end = (
+        stripe.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+        .items.data[0]
+        .current_period_end
+    )
+    until = show_time(datetime.fromtimestamp(period_end, UTC), mentee.time_zone)
+    [renewed] = with_subject(app, "Membership renewed: $19.00 paid")
+    assert f"run until {until}" in " ".join(text_of(renewed).split())
