@@ -24,6 +24,7 @@ from portal.models import (
     CoachProfile,
     CoachTopic,
     StripeConnectedAccount,
+    Transaction,
     User,
     utcnow,
 )
@@ -236,6 +237,10 @@ def coach_profile_for(user_id: int) -> CoachProfile | None:
     return profile
 
 
+class ProfileError(PortalError):
+    """A profile change that cannot be made; `message` says why."""
+
+
 def update_profile(
     profile: CoachProfile,
     *,
@@ -247,7 +252,13 @@ def update_profile(
     is_published: bool,
     topics: Iterable[str] | None = None,
 ) -> CoachProfile:
-    """Save the coach's profile; `topics` (slugs of `TOPICS`) replace the coach's topics."""
+    """Save the coach's profile; `topics` (slugs of `TOPICS`) replace the coach's topics.
+    `ProfileError` for another currency once the coach has been booked in theirs."""
+    if currency != profile.currency and _has_been_booked(profile.user_id):
+        raise ProfileError(
+            f"Your prices stay in {profile.currency}: you have been booked in it, and your "
+            "balances, statements and payouts are kept in it."
+        )
     if topics is not None:
         _set_topics(profile, set(topics))
     profile.headline = headline.strip()
@@ -258,6 +269,13 @@ def update_profile(
     profile.is_published = is_published
     db.session.flush()
     return profile
+
+
+def _has_been_booked(coach_id: int) -> bool:
+    """Whether any booking or payment names the coach: money in their currency has moved."""
+    booked = sa.select(Booking.id).where(Booking.coach_id == coach_id)
+    paid = sa.select(Transaction.id).where(Transaction.coach_id == coach_id)
+    return bool(db.session.scalar(sa.select(exists(booked) | exists(paid))))
 
 
 def _set_topics(profile: CoachProfile, wanted: set[str]) -> None:
