@@ -324,7 +324,9 @@ def _email(message: OutboxMessage) -> EmailMultiAlternatives:
     assert message.to_address is not None and message.html_body is not None
     domain = urlsplit(current_app.config["PORTAL_URL"]).hostname or "localhost"
     email = EmailMultiAlternatives(
-        subject=message.subject,
+        # A subject holds no line break (the mailer refuses one): a name stored with one, from
+        # before the forms refused it, would lose every message naming it.
+        subject=" ".join(message.subject.split()),
         body=message.text_body,
         from_email=current_app.config["MAIL_DEFAULT_SENDER"],
         to=[message.to_address],

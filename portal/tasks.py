@@ -196,7 +196,7 @@ def schedule_from(config: dict[str, Any]) -> dict[str, Job]:
         ),
         Job(
             "booking-reminders",
-            "Remind mentees of tomorrow's sessions",
+            "Remind mentees of sessions in the next 24 hours",
             Every(_minutes(config, "JOB_REMINDERS_EVERY")),
             _booking_reminders,
         ),

@@ -34,6 +34,12 @@ def _check_time_zone(field: StringField | HiddenField) -> None:
         )
 
 
+def _one_line(form: FlaskForm, field: StringField) -> None:
+    """A name stands in mail subjects, which cannot hold a line break, and in invitations."""
+    if field.data and field.data.splitlines() != [field.data]:
+        raise ValidationError("Your name must fit on one line.")
+
+
 def _check_password(password: str | None, *, email: str, name: str) -> None:
     problem = password_problem(password or "", email=email or "", name=name or "")
     if problem:
@@ -41,7 +47,7 @@ def _check_password(password: str | None, *, email: str, name: str) -> None:
 
 
 class SignupForm(FlaskForm):
-    name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
+    name = StringField("Your name", validators=[DataRequired(), Length(max=120), _one_line])
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired()], description=PASSWORD_HINT)
     role = RadioField(
@@ -74,7 +80,7 @@ class LoginForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
+    name = StringField("Your name", validators=[DataRequired(), Length(max=120), _one_line])
     optional_mail = BooleanField(
         "Email me reminders of my sessions, and when a payout is on its way",
         description=(

@@ -96,6 +96,8 @@ class Report:
 
 def period_bounds(since: date, until: date) -> tuple[datetime, datetime]:
     start = datetime.combine(since, time(0), tzinfo=UTC)
+    if until == date.max:  # through the calendar's last day, whose next day Python cannot make
+        return start, datetime.combine(until, time.max, tzinfo=UTC)
     return start, datetime.combine(until + timedelta(days=1), time(0), tzinfo=UTC)
 
 

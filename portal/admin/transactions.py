@@ -121,7 +121,7 @@ def conditions(f: TransactionFilter) -> list[sa.ColumnElement[bool]]:
         where.append(Transaction.payer_id.in_(_user_ids(f.mentee)))
     if f.date_from:
         where.append(Transaction.created_at >= _day_start(f.date_from))
-    if f.date_to:
+    if f.date_to and f.date_to < date.max:  # through the calendar's last day: no end
         where.append(Transaction.created_at < _day_start(f.date_to + timedelta(days=1)))
     if f.amount_min is not None:
         where.append(Transaction.amount >= f.amount_min)

@@ -116,7 +116,8 @@ def send_reminders(now: datetime | None = None) -> int:
         message = queue_mail(
             "booking.reminder",
             booking.mentee,
-            f"Tomorrow: your session with {booking.coach.name}, {when}",
+            # The job runs all day: the session may be later today, so no day word, its date.
+            f"Reminder: your session with {booking.coach.name}, {when}",
             "booking_reminder",
             dedupe_key=key,
             optional=True,

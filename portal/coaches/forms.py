@@ -18,6 +18,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.coaches.services import TOO_FAR_AHEAD
 from portal.models.coaching import TOPICS
 from portal.money import MoneyError, check_chargeable
 from portal.parsing import MoneyField, WholeNumberField
@@ -97,3 +98,5 @@ class SlotForm(FlaskForm):
             self.starts_at_utc = wall_time_to_utc(field.data, self.time_zone)
         except NonexistentTime as exc:
             raise ValidationError(str(exc)) from exc
+        except OverflowError as exc:  # on the calendar's first or last day, UTC is off its ends
+            raise ValidationError(TOO_FAR_AHEAD) from exc

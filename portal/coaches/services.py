@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from portal.models import (
     CoachProfile,
     CoachTopic,
     StripeConnectedAccount,
+    Transaction,
     User,
     utcnow,
 )
@@ -31,6 +32,12 @@ from portal.models.coaching import HOLDING_STATUSES, TOPICS
 
 DIRECTORY_PAGE_SIZE = 24
 OWN_SLOTS_PAGE_SIZE = 20
+
+# How far ahead a coach may offer a time. A date typed years ahead is a slip; and one near the
+# calendar's end (9999-12-31) has an end, or a UTC start, that Python cannot make, so its
+# booking's calendar invitation and confirmation mail failed after the mentee had paid.
+SLOT_HORIZON = timedelta(days=730)
+TOO_FAR_AHEAD = "Offer a time within the next two years."
 
 
 # The longest name search the directory takes; longer is refused, never cut silently.
@@ -230,6 +237,10 @@ def coach_profile_for(user_id: int) -> CoachProfile | None:
     return profile
 
 
+class ProfileError(PortalError):
+    """A profile change that cannot be made; `message` says why."""
+
+
 def update_profile(
     profile: CoachProfile,
     *,
@@ -241,7 +252,13 @@ def update_profile(
     is_published: bool,
     topics: Iterable[str] | None = None,
 ) -> CoachProfile:
-    """Save the coach's profile; `topics` (slugs of `TOPICS`) replace the coach's topics."""
+    """Save the coach's profile; `topics` (slugs of `TOPICS`) replace the coach's topics.
+    `ProfileError` for another currency once the coach has been booked in theirs."""
+    if currency != profile.currency and _has_been_booked(profile.user_id):
+        raise ProfileError(
+            f"Your prices stay in {profile.currency}: you have been booked in it, and your "
+            "balances, statements and payouts are kept in it."
+        )
     if topics is not None:
         _set_topics(profile, set(topics))
     profile.headline = headline.strip()
@@ -252,6 +269,13 @@ def update_profile(
     profile.is_published = is_published
     db.session.flush()
     return profile
+
+
+def _has_been_booked(coach_id: int) -> bool:
+    """Whether any booking or payment names the coach: money in their currency has moved."""
+    booked = sa.select(Booking.id).where(Booking.coach_id == coach_id)
+    paid = sa.select(Transaction.id).where(Transaction.coach_id == coach_id)
+    return bool(db.session.scalar(sa.select(exists(booked) | exists(paid))))
 
 
 def _set_topics(profile: CoachProfile, wanted: set[str]) -> None:
@@ -304,6 +328,8 @@ def add_slot(coach: User, starts_at: datetime, duration_minutes: int) -> Availab
         raise ValueError("starts_at must be timezone-aware")
     if starts_at <= utcnow():
         raise SlotError("That time has passed. Offer a time in the future.")
+    if starts_at > utcnow() + SLOT_HORIZON:
+        raise SlotError(TOO_FAR_AHEAD)
     slot = AvailabilitySlot(
         coach_id=coach.id, starts_at=starts_at.astimezone(UTC), duration_minutes=duration_minutes
     )

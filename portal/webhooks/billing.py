@@ -14,7 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from portal.billing import cards, membership, notices, services
+from portal.models import InvoiceStatus
 from portal.webhooks import IGNORED, Event
+
+SETTLED_INVOICE = (InvoiceStatus.PAID, InvoiceStatus.VOID)
 
 
 def _object(event: Event) -> dict[str, Any]:
@@ -51,9 +54,14 @@ def invoice_changed(event: Event) -> str | None:
     if row is None:
         return IGNORED
     if event["type"] == "invoice.paid" and row.subscription is not None:
+        if data.get("billing_reason") == notices.RENEWAL:
+            # The mail gives the new period's end, which an event still on its way may hold.
+            membership.refresh_subscription(row.subscription.stripe_subscription_id)
         notices.membership_renewed(row.user, row, data)
     if event["type"] == "invoice.payment_failed" and row.subscription is not None:
-        notices.membership_payment_failed(row.user, row, data)
+        # A failure told after the invoice was paid or voided asks the member for nothing.
+        if row.status not in SETTLED_INVOICE:
+            notices.membership_payment_failed(row.user, row, data)
         # A failed renewal makes the membership past_due; read it now, whatever came first.
         membership.refresh_subscription(row.subscription.stripe_subscription_id)
     if data.get("status") == "paid":

@@ -160,7 +160,7 @@ def test_a_mentee_is_reminded_once_a_day_before_the_session(
     db.session.commit()
     [reminder] = messages(app)[before:]
     assert reminder["To"] == paid_booking.mentee.email
-    assert reminder["Subject"].startswith(f"Tomorrow: your session with {paid_booking.coach.name}")
+    assert reminder["Subject"].startswith(f"Reminder: your session with {paid_booking.coach.name}")
     assert f"http://127.0.0.1:5000/bookings/{paid_booking.id}" in links_in(reminder)
 
 

@@ -232,7 +232,7 @@ def test_a_reminder_and_a_cancellation_are_on_the_readers_clock(
     assert subjects == [
         "Canceled: session of Fri 15 Jan 2027, 09:00 EST",
         "Canceled: your session of Fri 15 Jan 2027, 23:00 JST",
-        "Tomorrow: your session with Grace Hopper, Fri 15 Jan 2027, 23:00 JST",
+        "Reminder: your session with Grace Hopper, Fri 15 Jan 2027, 23:00 JST",
     ]
 
 
