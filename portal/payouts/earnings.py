@@ -34,6 +34,7 @@ from portal.models import (
     Transaction,
 )
 from portal.payouts.services import next_payout_day
+from portal.time_zones import zone_of
 
 EARNING_KINDS = (LedgerEntryKind.PAYMENT, LedgerEntryKind.REFUND, LedgerEntryKind.DISPUTE)
 PAGE_SIZE = 10
@@ -127,9 +128,9 @@ class History:
     activity: ActivityPage
 
 
-def read_history(coach_id: int, period: str, today: date) -> History:
+def read_history(coach_id: int, period: str, today: date, zone: str | None) -> History:
     return History(
-        tuple(earnings_by_period(coach_id, period, today, CHART_PERIODS)),
+        tuple(earnings_by_period(coach_id, period, today, CHART_PERIODS, zone)),
         activity_page(coach_id),
     )
 
@@ -252,15 +253,21 @@ def _newest_first(
 
 
 def earnings_by_period(
-    coach_id: int, period: str, today: date, count: int = CHART_PERIODS
+    coach_id: int,
+    period: str,
+    today: date,
+    count: int = CHART_PERIODS,
+    zone: str | None = None,
 ) -> list[Bucket]:
-    """Net earnings (payments less refunds) per week (from Monday) or month, oldest first.
+    """Net earnings (payments less refunds) per week (from Monday) or month, oldest first, each
+    from midnight on the coach's clocks (`zone`, UTC when None): `today` is their day.
 
     Only the shown periods are read: the range on (coach_id, created_at) bounds the scan to
     them, and the database sums each period.
     """
     starts = _period_starts(period, today, count)
-    edges = [_midnight(start) for start in starts] + [_midnight(_next_start(period, starts[-1]))]
+    days = [*starts, _next_start(period, starts[-1])]
+    edges = [_midnight(day, zone) for day in days]
     params: dict[str, object] = {f"edge_{i}": edge for i, edge in enumerate(edges)}
     sums = db.session.execute(_period_sums(count), {"coach_id": coach_id, **params}).one()
     return [
@@ -300,8 +307,9 @@ def _period_sums(count: int) -> sa.Select:
     )
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), UTC)
+def _midnight(day: date, zone: str | None) -> datetime:
+    """The UTC moment `day` begins in `zone`."""
+    return datetime.combine(day, datetime.min.time(), zone_of(zone)).astimezone(UTC)
 
 
 def _next_start(period: str, start: date) -> date:

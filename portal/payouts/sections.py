@@ -48,7 +48,7 @@ def history(profile: CoachProfile, period: str, today: date, zone: str) -> Marku
     return caching.kept(
         "dashboard.history",
         version,
-        lambda: _render_history(profile.user_id, period, today, profile.currency),
+        lambda: _render_history(profile.user_id, period, today, profile.currency, zone),
     )
 
 
@@ -115,8 +115,8 @@ def _read_waiting(
     return tuple(waiting.reasons(profile, account, today, get_paid_url=get_paid_url))
 
 
-def _render_history(coach_id: int, period: str, today: date, currency: str) -> Markup:
-    read = earnings.read_history(coach_id, period, today)
+def _render_history(coach_id: int, period: str, today: date, currency: str, zone: str) -> Markup:
+    read = earnings.read_history(coach_id, period, today, zone)
     return _render(
         "payouts/_history.html",
         chart=build_chart(read.buckets),

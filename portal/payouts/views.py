@@ -45,6 +45,7 @@ from portal.security import allow
 from portal.stepup import requires_confirmation
 from portal.stripe_gateway import GatewayError
 from portal.templating import frame_url
+from portal.time_zones import local
 
 Named = TypeVar("Named")
 T = TypeVar("T")
@@ -73,7 +74,7 @@ def dashboard() -> Response:
         abort(404)
     account = coach.stripe_connected_account
     period = "month" if request.args.get("by") == "month" else "week"
-    today = _today().date()
+    today = local(_today(), coach.time_zone).date()  # the coach's day, on their clocks
     return caching.page(
         "payouts.dashboard",
         ("dashboard", period, today),

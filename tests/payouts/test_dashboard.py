@@ -368,3 +368,53 @@ def test_earnings_by_week_and_month_sum_each_period_net_of_refunds(app: Flask, c
         ("Oct 2026", "8.00"),
         ("Nov 2026", "100.00"),
     ]
+
+
+def test_a_coach_far_from_utc_sees_weeks_from_their_own_midnight(app: Flask, coach: User) -> None:
+    from datetime import UTC, date, datetime
+
+    from portal.payouts import earnings
+
+    make_connected_account(coach)
+    today = date(2026, 11, 25)  # a Wednesday in Tokyo
+    placed = [
+        (earn(coach, "100.00"), datetime(2026, 11, 22, 15, 30, tzinfo=UTC)),  # Mon 00:30 Tokyo
+        (earn(coach, "50.00"), datetime(2026, 11, 22, 14, 30, tzinfo=UTC)),  # Sun 23:30 Tokyo
+    ]
+    for txn, when in placed:
+        db.session.execute(
+            sa.update(LedgerEntry)
+            .where(LedgerEntry.transaction_id == txn.id)
+            .values(created_at=when)
+        )
+    db.session.commit()
+
+    weeks = earnings.earnings_by_period(coach.id, "week", today, count=2, zone="Asia/Tokyo")
+    assert [(b.start.isoformat(), str(b.amount)) for b in weeks] == [
+        ("2026-11-16", "40.00"),
+        ("2026-11-23", "80.00"),
+    ]
+    # On UTC's clocks both were paid on Sunday, the week before.
+    weeks = earnings.earnings_by_period(coach.id, "week", today, count=2, zone="UTC")
+    assert [str(b.amount) for b in weeks] == ["120.00", "0.00"]
+
+
+def test_the_dashboard_shows_the_month_the_coach_is_in(
+    app: Flask, coach: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from portal.payouts import views
+
+    make_connected_account(coach)
+    # 20:00 on 30 November in UTC is 05:00 on 1 December in Tokyo.
+    monkeypatch.setattr(views, "_today", lambda: datetime(2026, 11, 30, 20, 0, tzinfo=UTC))
+    coach.time_zone = "Asia/Tokyo"
+    db.session.commit()
+    page = signed_in(app, coach).get("/coach/earnings?by=month").text
+    assert "Dec 2026" in page
+    coach = db.session.get(User, coach.id)
+    coach.time_zone = "UTC"
+    db.session.commit()
+    page = signed_in(app, coach).get("/coach/earnings?by=month").text
+    assert "Nov 2026" in page and "Dec 2026" not in page
