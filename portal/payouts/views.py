@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from flask import (
     Blueprint,
@@ -58,6 +58,14 @@ def _today() -> datetime:
     return datetime.now(UTC)
 
 
+class Days(NamedTuple):
+    """Today's date on the coach's clocks (the chart's weeks and months) and on the platform's
+    (the day scheduled payouts run, `PLATFORM_TIMEZONE`)."""
+
+    coach: date
+    platform: date
+
+
 # --- the dashboard ----------------------------------------------------------------------------
 
 
@@ -74,11 +82,16 @@ def dashboard() -> Response:
         abort(404)
     account = coach.stripe_connected_account
     period = "month" if request.args.get("by") == "month" else "week"
-    today = local(_today(), coach.time_zone).date()  # the coach's day, on their clocks
+    now = _today()
+    # The chart's periods begin on the coach's clocks; payouts run on the platform's days.
+    days = Days(
+        coach=local(now, coach.time_zone).date(),
+        platform=local(now, current_app.config["PLATFORM_TIMEZONE"]).date(),
+    )
     return caching.page(
         "payouts.dashboard",
-        ("dashboard", period, today),
-        lambda: _render_dashboard(profile, account, period, today, coach.time_zone),
+        ("dashboard", period, days),
+        lambda: _render_dashboard(profile, account, period, days, coach.time_zone),
         reader=caching.rows_read(coach, profile, account),
     )
 
@@ -87,21 +100,21 @@ def _render_dashboard(
     profile: CoachProfile,
     account: StripeConnectedAccount | None,
     period: str,
-    today: date,
+    days: Days,
     zone: str,  # the zone the page shows times in (`viewer_time_zone`)
 ) -> caching.Expiring[str]:
     html = render_template(
         "payouts/dashboard.html",
-        summary=earnings.summary(profile, account, today),
+        summary=earnings.summary(profile, account, days.platform),
         account=account,
-        history=sections.history(profile, period, today, zone),
+        history=sections.history(profile, period, days.coach, zone),
         payouts=sections.payouts(profile, account, zone),
         requirements=services.describe_requirements(
             (account.requirements or {}).get("currently_due") if account else None
         ),
-        now_year=today.year,
+        now_year=days.coach.year,
         waiting=sections.waiting_reasons(
-            profile, account, today, frame_url("payouts.get_paid"), zone
+            profile, account, days.platform, frame_url("payouts.get_paid"), zone
         ),
     )
     return caching.Expiring(html, None)  # its kept sections hold until their versions change

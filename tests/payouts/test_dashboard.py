@@ -418,3 +418,26 @@ def test_the_dashboard_shows_the_month_the_coach_is_in(
     db.session.commit()
     page = signed_in(app, coach).get("/coach/earnings?by=month").text
     assert "Nov 2026" in page and "Dec 2026" not in page
+
+
+def test_the_next_payout_is_the_platform_s_day_whatever_the_coach_s_clock(
+    app: Flask, coach: User, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from portal.payouts import views
+
+    make_connected_account(coach)
+    earn(coach, "100.00")
+    release(coach)
+    client = signed_in(app, coach)
+    post_form(client, "/coach/earnings/settings", payout_schedule="weekly", minimum_payout="50")
+    # 01:00 on Tuesday 1 December in UTC, where weekly payouts run on Mondays, is still
+    # Monday evening in Los Angeles: Monday's run is over, the next is the 7th.
+    monkeypatch.setattr(views, "_today", lambda: datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
+    coach = db.session.get(User, coach.id)
+    coach.time_zone = "America/Los_Angeles"
+    db.session.commit()
+    page = client.get("/coach/earnings").text
+    assert "Mon 07 Dec 2026: about $80.00" in page
+    assert "30 Nov 2026: about" not in page
