@@ -441,7 +441,9 @@ def measure_reference(events: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cpu_per_event(cpu: dict[str, float], events: int) -> dict[str, float]:
-    """Milliseconds of CPU per event on each side of a `common.CpuMeter`."""
+    """Milliseconds of CPU per event on each side of a `common.CpuMeter` (none without events)."""
+    if not events:
+        return {}
     return {f"{side}_cpu_ms_per_event": round(1000 * cpu[side] / events, 2) for side in cpu}
 
 
