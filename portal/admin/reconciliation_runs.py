@@ -8,7 +8,8 @@ What this module promises:
   mismatches, ledger drift and duration. A run performed again after it finished is left as
   it is.
 - A run that Stripe could not answer is stored as failed with the message, and raises, so the
-  task queue retries it; a run with mismatches or drift is one of the admin's "needs attention".
+  task queue retries it; a run stopped by any other error is stored as failed with its kind
+  and raises too. A run with mismatches or drift is one of the admin's "needs attention".
 - `nightly_run(day)` is the day's run started by the schedule, made once however often asked.
 """
 
@@ -82,6 +83,20 @@ def perform(run_id: int) -> ReconciliationRun | None:
             status=FAILED,
             finished_at=utcnow(),
             error=f"Stripe could not be read, so nothing was compared: {exc.message}",
+        )
+        raise
+    except Exception as exc:
+        # Stored as failed with a reason, never left "running": the task queue's retry (if any)
+        # marks it retrying and keeps the reason; the details go to the log, not the page.
+        db.session.rollback()
+        _update(
+            run_id,
+            status=FAILED,
+            finished_at=utcnow(),
+            error=(
+                f"The comparison stopped on an error in the portal ({type(exc).__name__}),"
+                " so nothing was stored; the details are in the log."
+            ),
         )
         raise
     _update(

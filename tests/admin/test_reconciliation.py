@@ -456,6 +456,23 @@ def test_a_run_says_so_when_stripe_cannot_be_read(
     assert run.status == "retrying" and run.mismatches is None  # queued again, nothing stored
 
 
+def test_a_run_stopped_by_an_error_in_the_portal_says_so_and_is_not_left_running(
+    admin_client: FlaskClient, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal.stripe_gateway import reconciliation as gateway
+
+    def malformed(since: int, until: int) -> Any:
+        raise KeyError("amount")  # an answer the portal could not read
+
+    monkeypatch.setattr(gateway, "list_charges", malformed)
+    started = _start_run(admin_client, "2026-03-01", "2026-03-10")
+    run = db.session.scalars(sa.select(ReconciliationRun)).one()
+    assert run.status in ("retrying", "failed") and run.mismatches is None
+    assert run.error and "KeyError" in run.error
+    page = admin_client.get(started.headers["Location"])
+    assert page.status_code == 200 and "stopped on an error in the portal" in page.text
+
+
 def test_a_failed_run_needs_attention_until_a_later_run_of_its_period_agrees(
     app: Flask, stripe_fake: FakeStripe
 ) -> None:
