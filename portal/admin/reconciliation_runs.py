@@ -76,28 +76,12 @@ def perform(run_id: int) -> ReconciliationRun | None:
 
     try:
         report = reconciliation.reconcile(since, until, on_step=on_step)
-    except GatewayError as exc:
-        db.session.rollback()
-        _update(
-            run_id,
-            status=FAILED,
-            finished_at=utcnow(),
-            error=f"Stripe could not be read, so nothing was compared: {exc.message}",
-        )
-        raise
     except Exception as exc:
         # Stored as failed with a reason, never left "running": the task queue's retry (if any)
-        # marks it retrying and keeps the reason; the details go to the log, not the page.
+        # marks it retrying and keeps the reason. Stripe's message is shown; any other error's
+        # details go to the log, not the page.
         db.session.rollback()
-        _update(
-            run_id,
-            status=FAILED,
-            finished_at=utcnow(),
-            error=(
-                f"The comparison stopped on an error in the portal ({type(exc).__name__}),"
-                " so nothing was stored; the details are in the log."
-            ),
-        )
+        _update(run_id, status=FAILED, finished_at=utcnow(), error=_why_stopped(exc))
         raise
     _update(
         run_id,
@@ -113,6 +97,15 @@ def perform(run_id: int) -> ReconciliationRun | None:
         balance=[[cur, kind, str(amount)] for (cur, kind), amount in report.balance.items()],
     )
     return db.session.get(ReconciliationRun, run_id)
+
+
+def _why_stopped(exc: Exception) -> str:
+    if isinstance(exc, GatewayError):
+        return f"Stripe could not be read, so nothing was compared: {exc.message}"
+    return (
+        f"The comparison stopped on an error in the portal ({type(exc).__name__}),"
+        " so nothing was stored; the details are in the log."
+    )
 
 
 def mark_retrying(run_id: int) -> None:
