@@ -66,6 +66,8 @@ LIVE = (
 )
 NEEDS_CARD = (SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID)
 INVOICES_PAGE_SIZE = 24
+# An invoice paid or voided is final: nothing is asked of the member for it any more.
+SETTLED_INVOICES = (InvoiceStatus.PAID, InvoiceStatus.VOID)
 _INVOICE_RANK = {
     InvoiceStatus.DRAFT: 0,
     InvoiceStatus.OPEN: 1,

@@ -14,10 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.billing import cards, membership, notices, services
-from portal.models import InvoiceStatus
 from portal.webhooks import IGNORED, Event
-
-SETTLED_INVOICE = (InvoiceStatus.PAID, InvoiceStatus.VOID)
 
 
 def _object(event: Event) -> dict[str, Any]:
@@ -60,7 +57,7 @@ def invoice_changed(event: Event) -> str | None:
         notices.membership_renewed(row.user, row, data)
     if event["type"] == "invoice.payment_failed" and row.subscription is not None:
         # A failure told after the invoice was paid or voided asks the member for nothing.
-        if row.status not in SETTLED_INVOICE:
+        if row.status not in membership.SETTLED_INVOICES:
             notices.membership_payment_failed(row.user, row, data)
         # A failed renewal makes the membership past_due; read it now, whatever came first.
         membership.refresh_subscription(row.subscription.stripe_subscription_id)
